@@ -1,0 +1,90 @@
+"""Configuration of one lcpanel basedir, read from ``BASEDIR/lcpanel.toml``.
+
+Every setting has a documented default, so a basedir without the file works. Unknown
+keys are errors (a misspelled setting must not be silently ignored). Plugins keep their
+own settings under ``[plugin.<name>]``, which lcpanel passes through unchecked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import UserError
+
+CONFIG_FILE = "lcpanel.toml"
+
+
+@dataclass(frozen=True)
+class PluginSettings:
+    #: entry-point names to load; empty means every installed ``lcpanel`` plugin
+    allow: tuple[str, ...] = ()
+    #: entry-point names never to load (use this to replace a built-in plugin)
+    deny: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    cone_default_radius_arcmin: float = 5.0
+    cone_max_radius_arcmin: float = 60.0
+    xmatch_default_radius_arcsec: float = 3.0
+    xmatch_max_radius_arcsec: float = 60.0
+    xmatch_max_lines: int = 5000
+    max_upload_bytes: int = 1_000_000
+    default_limit: int = 1000
+    max_limit: int = 100_000
+    #: wall-clock limit for user-supplied SQL (column filters, ADQL)
+    query_timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class Config:
+    plugins: PluginSettings = field(default_factory=PluginSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
+    plugin: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, basedir: str | Path | None) -> "Config":
+        """The basedir's config, or the defaults when there is no basedir or no file."""
+        if basedir is None:
+            return cls()
+        path = Path(basedir) / CONFIG_FILE
+        if not path.exists():
+            return cls()
+        try:
+            data = tomllib.loads(path.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise UserError(f"{CONFIG_FILE} is not valid TOML: {exc}") from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Config":
+        sections = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs = {}
+        for key, value in data.items():
+            if key not in sections:
+                raise UserError(f"{CONFIG_FILE}: unknown section [{key}]; known: {', '.join(sections)}")
+            if key == "plugin":
+                kwargs[key] = dict(value)
+                continue
+            kwargs[key] = _section(sections[key].default_factory, key, value)
+        return cls(**kwargs)
+
+
+def _section(section_cls, name: str, values: dict):
+    known = {f.name: f for f in dataclasses.fields(section_cls)}
+    out = {}
+    for key, value in values.items():
+        if key not in known:
+            raise UserError(f"{CONFIG_FILE}: unknown setting {name}.{key}; known: {', '.join(known)}")
+        default = getattr(section_cls(), key)
+        if isinstance(default, tuple):
+            value = tuple(value)
+        elif isinstance(default, float) and isinstance(value, int):
+            value = float(value)
+        if type(value) is not type(default):
+            raise UserError(f"{CONFIG_FILE}: {name}.{key} must be {type(default).__name__}, not {value!r}")
+        out[key] = value
+    return section_cls(**out)

@@ -1,0 +1,58 @@
+"""Error types shared by every layer.
+
+:class:`UserError` and its subclasses carry a message meant for the person who made the
+request; the CLI prints it and exits with status 2, the JSON API answers with its
+``status`` (4xx). Any other exception is a bug and is reported without internals.
+"""
+
+
+class UserError(Exception):
+    """A request that cannot be carried out because of what the user asked for."""
+
+    status = 400
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_dict(self) -> dict:
+        out = {"error": self.message, "type": type(self).__name__}
+        if self.field:
+            out["field"] = self.field
+        return out
+
+
+class NotFound(UserError):
+    """The named thing (collection, dataset, product, object) does not exist."""
+
+    status = 404
+
+
+class Conflict(UserError):
+    """The request would overwrite something that already exists."""
+
+    status = 409
+
+
+class Forbidden(UserError):
+    """The requester may not see or change this."""
+
+    status = 403
+
+
+class TooLarge(UserError):
+    """An upload, a form field or a result is over a configured limit."""
+
+    status = 413
+
+
+class IngestError(UserError):
+    """A collection directory or catalog file cannot be ingested as it is."""
+
+
+class PluginError(Exception):
+    """Plugins are inconsistent: a misspelled hook, a duplicate name, a bad return value.
+
+    This is an operator's error found at start-up, not a user's.
+    """

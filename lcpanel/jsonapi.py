@@ -1,0 +1,73 @@
+"""Base Tornado handler for lcpanel's JSON API: JSON in, JSON out, and errors as JSON
+with a 4xx status and a clear message, never a stack trace or a file path."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+
+import numpy as np
+from tornado.web import HTTPError, RequestHandler
+
+from .errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+def to_jsonable(obj):
+    """Plain JSON types from numpy scalars/arrays; NaN and infinities become null."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, bytes):
+        return obj.decode("utf-8", "replace")
+    return obj
+
+
+class JSONHandler(RequestHandler):
+    """Handlers get the app in ``initialize`` and answer with :meth:`send_json`."""
+
+    def initialize(self, app):
+        self.app = app
+
+    def set_default_headers(self):
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("X-Content-Type-Options", "nosniff")
+
+    def send_json(self, data, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(to_jsonable(data), allow_nan=False))
+
+    def json_body(self, max_bytes: int) -> dict:
+        body = self.request.body or b""
+        if len(body) > max_bytes:
+            raise UserError(f"request body is {len(body)} bytes; the limit is {max_bytes}")
+        try:
+            data = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UserError(f"request body is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise UserError("request body must be a JSON object")
+        return data
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, UserError):
+            self.send_json(e.to_dict(), status=e.status)
+            return
+        if isinstance(e, HTTPError):
+            self.send_json({"error": e.log_message or self._reason, "type": "HTTPError"}, status=e.status_code)
+            return
+        log.exception("internal error on %s %s", self.request.method, self.request.path)
+        self.send_json({"error": "internal server error", "type": "InternalError"}, status=500)
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        self.finish(json.dumps({"error": self._reason, "type": "HTTPError"}))

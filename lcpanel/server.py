@@ -1,0 +1,38 @@
+"""Serve the web app and the HTTP routes of one basedir on one Tornado/Bokeh server.
+
+Pages come from the ``register_views`` hook and routes (JSON API, VO) from
+``register_routes``. ``num_procs > 1`` forks independent, read-mostly worker processes
+after the app has started, so memory-mapped sky indexes are shared between them.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+from .app import App
+
+log = logging.getLogger(__name__)
+
+
+def websocket_origins(address: str, port: int, extra=()) -> list[str]:
+    hosts = {address, "127.0.0.1", "localhost"} if address in ("127.0.0.1", "localhost", "0.0.0.0") else {address}
+    return sorted({f"{h}:{port}" for h in hosts} | set(extra))
+
+
+def make_server(app: App, *, address: str = "127.0.0.1", port: int = 5006, num_procs: int = 1,
+                allow_websocket_origin=(), show: bool = False, start: bool = False, threaded: bool = False):
+    """A Panel/Bokeh server for ``app``'s pages and routes (not started unless asked)."""
+    import panel as pn
+    from panel.io.server import get_server
+
+    pages = {page.route: partial(page.factory, app) for page in app.pages}
+    titles = {page.route: page.title for page in app.pages}
+    patterns = [(r.pattern, r.handler, r.kwargs) for r in app.routes]
+    kwargs = dict(
+        port=port, address=address, websocket_origin=websocket_origins(address, port, allow_websocket_origin),
+        show=show, title=titles, extra_patterns=patterns, liveness=True, num_procs=num_procs,
+    )
+    if threaded:
+        return pn.serve(pages, threaded=True, start=False, **kwargs)
+    return get_server(pages, start=start, **kwargs)
