@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+from functools import cached_property
 from pathlib import Path
 
 import pluggy
 
 from . import hookspecs
 from .config import Config
-from .errors import PluginError
+from .errors import PluginError, UserError
 from .registry import Registry
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,15 @@ class App:
             raise PluginError(f"plugin {exc.plugin!r} implements an unknown hook: {exc}") from None
         self._fill_registries()
         self._started = False
+
+    @cached_property
+    def catalogs(self):
+        """The basedir's collections, opened read-only once per process."""
+        from .core.catalog import Catalogs
+
+        if self.basedir is None:
+            raise UserError("this needs a basedir")
+        return Catalogs(self.basedir, self.config.search)
 
     @property
     def hook(self):

@@ -1,0 +1,151 @@
+"""Read-only access to the collections' derived catalogs, shared by every search.
+
+:class:`Catalogs` (one per app) opens each collection once per process: its SQLite
+catalog on read-only, guarded connections (one per thread) and its sky index
+memory-mapped, so server processes share the pages and start fast. A collection added
+or removed while the server runs is seen at the next search.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from .basedir import Basedir, CollectionInfo
+from .skyindex import SkyIndex
+from .sqlsafe import connect_readonly
+
+CATALOG_TABLES = {"object_catalog", "object_fts"}
+# searches bound their own results (limits, sky regions); this only stops runaways
+INTERNAL_MAX_ROWS = 20_000_000
+
+
+def _ids_json(row_ids) -> str:
+    return json.dumps([int(r) for r in row_ids])
+
+
+class Catalog:
+    """One collection's catalog: columns, sky index and guarded SQL."""
+
+    def __init__(self, info: CollectionInfo, settings):
+        self.info = info
+        self.collection_id = info.collection_id
+        self.settings = settings
+        self.columns = {c.name: c.sqltype for c in info.columns}
+        self._local = threading.local()
+        self._skyindex: SkyIndex | None = None
+
+    @property
+    def skyindex(self) -> SkyIndex:
+        if self._skyindex is None:
+            self._skyindex = SkyIndex.load(self.info.skyindex_npy, mmap=True)
+        return self._skyindex
+
+    def conn(self):
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect_readonly(
+                self.info.catalog_sqlite, allowed_tables=CATALOG_TABLES,
+                timeout_s=self.settings.query_timeout_s, max_rows=INTERNAL_MAX_ROWS)
+            self._local.conn = conn
+        return conn
+
+    def query(self, sql: str, params=()) -> list[tuple]:
+        return self.conn().execute(sql, tuple(params)).rows
+
+    def fetch_rows(self, row_ids, names: list[str]) -> list[dict]:
+        """The named columns of the given rows, in the order of ``row_ids``."""
+        if len(row_ids) == 0:
+            return []
+        cols = ", ".join(f'"{n}"' for n in names)
+        found = {}
+        for chunk in _chunks(list(row_ids), 20_000):
+            for rec in self.query(
+                    f"SELECT row_id, {cols} FROM object_catalog WHERE row_id IN (SELECT value FROM json_each(?))",
+                    (_ids_json(chunk),)):
+                found[rec[0]] = dict(zip(names, rec[1:]))
+        return [found[int(r)] for r in row_ids]
+
+    def passing(self, row_ids, flt) -> np.ndarray:
+        """Boolean mask: which of ``row_ids`` pass the filter (all when ``flt`` is None)."""
+        row_ids = np.asarray(row_ids, dtype=np.int64)
+        if flt is None or len(row_ids) == 0:
+            return np.ones(len(row_ids), dtype=bool)
+        ok: set[int] = set()
+        for chunk in _chunks(row_ids.tolist(), 20_000):
+            ok.update(r[0] for r in self.query(
+                f"SELECT row_id FROM object_catalog WHERE row_id IN (SELECT value FROM json_each(?)) AND ({flt.sql})",
+                (_ids_json(chunk), *flt.params)))
+        return np.fromiter((r in ok for r in row_ids.tolist()), dtype=bool, count=len(row_ids))
+
+    def select(self, flt, sort, limit: int) -> tuple[list[int], int]:
+        """Rows passing ``flt`` (all rows when None): the first ``limit`` in ``sort`` order
+        (row order when empty), and how many there are."""
+        where = f"WHERE {flt.sql}" if flt is not None else ""
+        params = flt.params if flt is not None else ()
+        order = _order_sql([(c, d) for c, d in sort if c in self.columns]) or "ORDER BY row_id"
+        ids = [r[0] for r in self.query(f"SELECT row_id FROM object_catalog {where} {order} LIMIT ?",
+                                        (*params, int(limit)))]
+        if len(ids) < limit:
+            return ids, len(ids)
+        count = self.query(f"SELECT count(*) FROM object_catalog {where}", params)[0][0]
+        return ids, count
+
+    def top(self, row_ids, extra: dict, sort, limit: int) -> list[int]:
+        """Indices into ``row_ids`` of the first ``limit`` in ``sort`` order; sort keys may be
+        catalog columns or the search's extra columns. NULLs sort last."""
+        n = len(row_ids)
+        if n == 0:
+            return []
+        catalog_cols = [c for c, _ in sort if c in self.columns]
+        values = {c: [None] * n for c in catalog_cols}
+        if catalog_cols:
+            for i, row in enumerate(self.fetch_rows(row_ids, catalog_cols)):
+                for c in catalog_cols:
+                    values[c][i] = row[c]
+        values.update(extra)
+        values["collection"] = [self.collection_id] * n
+        order = list(range(n))
+        for column, direction in reversed(list(sort)):
+            col = values[column]
+            present = [i for i in order if col[i] is not None]
+            missing = [i for i in order if col[i] is None]
+            present.sort(key=col.__getitem__, reverse=(direction == "DESC"))
+            order = present + missing
+        return order[:limit]
+
+
+def _order_sql(sort) -> str:
+    if not sort:
+        return ""
+    return "ORDER BY " + ", ".join(f'"{c}" IS NULL, "{c}" {d}' for c, d in sort)
+
+
+def _chunks(items: list, size: int):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+class Catalogs:
+    """Every collection's :class:`Catalog`, opened once per process."""
+
+    def __init__(self, basedir: str | Path, settings):
+        self.basedir = Basedir(basedir)
+        self.settings = settings
+        self._open: dict[str, Catalog] = {}
+        self._lock = threading.Lock()
+
+    def ids(self) -> list[str]:
+        return self.basedir.collection_ids()
+
+    def get(self, collection_id: str) -> Catalog:
+        info = self.basedir.collection(collection_id)
+        with self._lock:
+            cat = self._open.get(collection_id)
+            if cat is None or cat.info.added_at != info.added_at or cat.info.catalog_dir != info.catalog_dir:
+                cat = Catalog(info, self.settings)
+                self._open[collection_id] = cat
+            return cat

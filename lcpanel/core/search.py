@@ -1,0 +1,294 @@
+"""The search contract: search specs, backends, and results.
+
+A search is a value. :class:`SearchSpec` is its JSON form::
+
+    {"type": "cone", "params": {"coords": "290.0 45.0 5"},
+     "collections": ["demo"], "filter": "sdssr < 12", "sort": "sdssr", "limit": 100}
+
+``type`` names a :class:`SearchBackend` registered through the
+``register_search_backends`` hook. A backend's ``param`` parameters are its typed,
+validated parameters: the same declarations generate the web form, the CLI options and
+the JSON schema. Every search type combines with a column filter, a sort and a limit
+and runs over one, several or all collections; results say how many objects matched
+and how many are returned, and which collection each row came from.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import param
+
+from ..errors import NotFound, UserError
+from ..registry import did_you_mean
+from .columns import ColumnInfo
+
+SPEC_KEYS = ("type", "params", "collections", "filter", "sort", "limit")
+HIDDEN_COLUMNS = ("hpx29", "cx", "cy", "cz")
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """A search request, independent of any interface."""
+
+    type: str
+    params: dict = field(default_factory=dict)
+    collections: tuple[str, ...] | None = None
+    filter: str | None = None
+    sort: tuple | str | None = None
+    limit: int | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SearchSpec":
+        if not isinstance(data, dict):
+            raise UserError("a search spec must be a JSON object like {\"type\": \"cone\", \"params\": {...}}")
+        unknown = [k for k in data if k not in SPEC_KEYS]
+        if unknown:
+            raise UserError(f"unknown search spec key {unknown[0]!r}: {did_you_mean(unknown[0], SPEC_KEYS)}")
+        if not isinstance(data.get("type"), str) or not data["type"]:
+            raise UserError("a search spec needs a 'type' (e.g. \"cone\")", field="type")
+        params = data.get("params") or {}
+        if not isinstance(params, dict):
+            raise UserError("'params' must be a JSON object", field="params")
+        collections = data.get("collections")
+        if isinstance(collections, str):
+            collections = [c for c in collections.replace(",", " ").split() if c]
+        if collections is not None:
+            if not isinstance(collections, list) or not all(isinstance(c, str) for c in collections):
+                raise UserError("'collections' must be a list of collection ids", field="collections")
+            collections = tuple(dict.fromkeys(collections)) or None
+        flt = data.get("filter")
+        if flt is not None and not isinstance(flt, str):
+            raise UserError("'filter' must be a string like \"sdssr < 12 and ndet > 1000\"", field="filter")
+        sort = data.get("sort")
+        if isinstance(sort, list):
+            sort = tuple(sort)
+        limit = data.get("limit")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise UserError(f"'limit' must be a positive integer, not {limit!r}", field="limit")
+        return cls(type=data["type"], params=params, collections=collections,
+                   filter=flt.strip() or None if flt else None, sort=sort or None, limit=limit)
+
+    def to_dict(self) -> dict:
+        return {"type": self.type, "params": self.params,
+                "collections": list(self.collections) if self.collections else None,
+                "filter": self.filter, "sort": list(self.sort) if isinstance(self.sort, tuple) else self.sort,
+                "limit": self.limit}
+
+
+@dataclass
+class Hits:
+    """What a backend found in one collection: row ids in the backend's natural order,
+    extra per-row values (distance, input id...), and the number matched there."""
+
+    row_ids: list[int]
+    extra: dict[str, list] = field(default_factory=dict)
+    nmatched: int | None = None
+    #: True when nmatched is a lower bound (e.g. a capped full-text count)
+    nmatched_is_lower_bound: bool = False
+    messages: list[str] = field(default_factory=list)
+
+
+class SearchBackend(param.Parameterized):
+    """Base class of search types. Subclasses declare ``param`` parameters and implement
+    :meth:`search_collection`. Instances are validated values: build them with
+    :meth:`from_params` so errors come back as :class:`UserError` naming the field."""
+
+    # subclasses set their registry name as ``name = param.String(default="cone", constant=True)``
+    # (``name`` is a Parameter on every Parameterized)
+    title: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    #: columns this search adds to every row (distance, matched input...)
+    extra_columns: ClassVar[tuple[ColumnInfo, ...]] = ()
+    #: the natural order of results across collections: (column, "ASC"|"DESC") pairs
+    default_sort: ClassVar[tuple[tuple[str, str], ...]] = ()
+    #: parameters holding uploaded or multi-line text (a file in the CLI, a text area in the UI)
+    text_params: ClassVar[tuple[str, ...]] = ()
+    #: an example spec's params, shown in docs and pre-filled in forms
+    example: ClassVar[dict] = {}
+
+    @classmethod
+    def param_names(cls) -> list[str]:
+        return [p for p in cls.param if p != "name"]
+
+    @classmethod
+    def from_params(cls, params: dict, settings) -> "SearchBackend":
+        """Validate ``params`` (a JSON object) into an instance, using ``settings``
+        (:class:`lcpanel.config.SearchSettings`) for defaults and limits."""
+        known = cls.param_names()
+        for key in params:
+            if key not in known:
+                raise UserError(f"{cls.name} search has no parameter {key!r}: {did_you_mean(key, known)}", field=key)
+        inst = cls()
+        for key, value in params.items():
+            try:
+                setattr(inst, key, value)
+            except (ValueError, TypeError) as exc:
+                raise UserError(f"{cls.name} search: bad value for {key!r}: {_param_message(exc)}", field=key) from None
+        inst.prepare(settings)
+        return inst
+
+    def prepare(self, settings) -> None:
+        """Cross-field validation and parsing; raise :class:`UserError` naming the field."""
+
+    def to_params(self) -> dict:
+        return {k: getattr(self, k) for k in self.param_names()}
+
+    @classmethod
+    def schema(cls) -> dict:
+        props = cls.param.schema()
+        props.pop("name", None)
+        for key, prop in props.items():
+            prop.pop("title", None)
+            prop["description"] = cls.param[key].doc or ""
+            default = cls.param[key].default
+            if default is not None:
+                prop["default"] = default
+        return {"type": cls.name, "title": cls.title, "description": cls.description,
+                "params": props, "text_params": list(cls.text_params), "example": cls.example,
+                "extra_columns": [c.name for c in cls.extra_columns]}
+
+    def search_collection(self, catalog, flt, sort, limit: int) -> Hits:
+        """Find the objects of one collection (``catalog``: :class:`lcpanel.core.catalog.Catalog`)
+        that match and pass ``flt`` (a parsed filter or None), and count them.
+
+        Return the row ids in this search's natural order. A backend whose matches can be
+        many (a column filter, full text) applies ``sort`` (a list of (column, direction),
+        possibly empty) itself and returns only the first ``limit``; a bounded one (cone,
+        cross-match, ids) may return all of them and leave sorting to the caller.
+        """
+        raise NotImplementedError
+
+
+    def summarize(self, hits: list[Hits]) -> list[str]:
+        """Notes about the search as a whole, given every collection's hits (e.g. ids
+        found nowhere)."""
+        return []
+
+
+def _param_message(exc: Exception) -> str:
+    msg = str(exc)
+    # param names the owning class ("Number parameter 'ConeSearch.radius_arcmin' must be...")
+    return msg.split("' ", 1)[-1] if "parameter '" in msg else msg
+
+
+@dataclass
+class SearchResult:
+    spec: SearchSpec
+    collections: list[str]
+    columns: list[ColumnInfo]
+    rows: list[dict]
+    nmatched: int
+    nmatched_is_lower_bound: bool
+    per_collection: dict[str, int | None]
+    messages: list[str]
+    elapsed_ms: float
+    #: the columns the search type adds (distance, matched input...)
+    search_columns: list[str] = field(default_factory=list)
+
+    @property
+    def nreturned(self) -> int:
+        return len(self.rows)
+
+    def summary(self) -> str:
+        more = "at least " if self.nmatched_is_lower_bound else ""
+        return f"{self.nreturned} of {more}{self.nmatched} matching objects"
+
+    def to_dict(self) -> dict:
+        return {
+            "spec": self.spec.to_dict(),
+            "collections": self.collections,
+            "nmatched": self.nmatched,
+            "nmatched_is_lower_bound": self.nmatched_is_lower_bound,
+            "nreturned": self.nreturned,
+            "summary": self.summary(),
+            "per_collection": self.per_collection,
+            "messages": self.messages,
+            "elapsed_ms": round(self.elapsed_ms, 3),
+            "columns": [c.to_dict() for c in self.columns],
+            "rows": self.rows,
+        }
+
+
+COLLECTION_COLUMN = ColumnInfo(name="collection", key="collection", sqltype="TEXT", ucd="meta.dataset",
+                               description="collection the object belongs to")
+
+
+def run_search(app, spec: SearchSpec | dict) -> SearchResult:
+    """Run a search over the spec's collections (all when none are named)."""
+    from .filters import parse_filter, parse_sort
+
+    started = time.perf_counter()
+    if isinstance(spec, dict):
+        spec = SearchSpec.from_dict(spec)
+    settings = app.config.search
+    backend_cls = app.search_backends.get(spec.type)
+    backend = backend_cls.from_params(spec.params, settings)
+    catalogs = app.catalogs
+    ids = list(spec.collections) if spec.collections else catalogs.ids()
+    if not ids:
+        raise NotFound("there are no collections to search in this basedir")
+    infos = [catalogs.get(c) for c in ids]
+    shared = _shared_columns(infos)
+    limit = spec.limit or settings.default_limit
+    if limit > settings.max_limit:
+        raise UserError(f"limit {limit} is over the maximum of {settings.max_limit}", field="limit")
+    columns = {c.name: c.sqltype for c in shared}
+    flt = parse_filter(spec.filter, columns) if spec.filter else None
+    extra_names = tuple(c.name for c in backend.extra_columns) + ("collection",)
+    sort = parse_sort(spec.sort, columns, extra=extra_names) if spec.sort else list(backend.default_sort)
+
+    rows: list[dict] = []
+    per_collection: dict[str, int | None] = {}
+    messages: list[str] = []
+    lower_bound = False
+    all_hits: list[Hits] = []
+    out_names = [c.name for c in shared if c.name not in HIDDEN_COLUMNS]
+    for catalog in infos:
+        hits = backend.search_collection(catalog, flt, sort if spec.sort else [], limit)
+        all_hits.append(hits)
+        per_collection[catalog.collection_id] = hits.nmatched
+        lower_bound |= hits.nmatched_is_lower_bound
+        messages += [m for m in hits.messages if m not in messages]
+        # the best ``limit`` rows of each collection are enough for the best ``limit`` overall
+        if spec.sort:
+            keep = catalog.top(hits.row_ids, hits.extra, sort, limit)
+        else:
+            keep = list(range(min(limit, len(hits.row_ids))))
+        fetched = catalog.fetch_rows([hits.row_ids[i] for i in keep], out_names)
+        for i, row in zip(keep, fetched):
+            row["collection"] = catalog.collection_id
+            for name, values in hits.extra.items():
+                row[name] = values[i]
+            rows.append(row)
+    rows = _sorted(rows, sort)[:limit]
+    messages += backend.summarize(all_hits)
+    out_columns = [COLLECTION_COLUMN] + [c for c in shared if c.name not in HIDDEN_COLUMNS] + list(backend.extra_columns)
+    nmatched = sum(n if n is not None else 0 for n in per_collection.values())
+    return SearchResult(
+        spec=spec, collections=ids, columns=out_columns,
+        rows=[{c.name: r.get(c.name) for c in out_columns} for r in rows],
+        nmatched=max(nmatched, len(rows)), nmatched_is_lower_bound=lower_bound,
+        per_collection=per_collection, messages=messages,
+        elapsed_ms=(time.perf_counter() - started) * 1000.0,
+        search_columns=[c.name for c in backend.extra_columns])
+
+
+def _shared_columns(infos) -> list[ColumnInfo]:
+    first = infos[0].info.columns
+    common = set(c.name for c in first)
+    for cat in infos[1:]:
+        common &= {c.name for c in cat.info.columns}
+    return [c for c in first if c.name in common]
+
+
+def _sorted(rows: list[dict], sort) -> list[dict]:
+    """Stable multi-key sort with NULLs last whatever the direction."""
+    for column, direction in reversed(list(sort)):
+        present = [r for r in rows if r.get(column) is not None]
+        missing = [r for r in rows if r.get(column) is None]
+        present.sort(key=lambda r: r[column], reverse=(direction == "DESC"))
+        rows = present + missing
+    return rows

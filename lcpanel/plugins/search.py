@@ -1,0 +1,314 @@
+"""Built-in search types: object id, cone, cross-match, full text and column filter.
+
+Each is a :class:`lcpanel.core.search.SearchBackend` registered through
+``register_search_backends``, the hook third-party search types use too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import param
+
+from ..core.columns import ALIAS_COLUMNS, ColumnInfo
+from ..core.coords import parse_coordinate_string, parse_crossmatch_list
+from ..core.filters import Filter, parse_filter
+from ..core.fts import fts_query
+from ..core.search import Hits, SearchBackend
+from ..errors import TooLarge, UserError
+from ..hookspecs import hookimpl
+
+
+def _extra(name: str, sqltype: str, unit: str = "", ucd: str = "", description: str = "") -> ColumnInfo:
+    return ColumnInfo(name=name, key=name, sqltype=sqltype, unit=unit, ucd=ucd, description=description)
+
+
+def _both(a: Filter | None, b: Filter | None) -> Filter | None:
+    if a is None or b is None:
+        return a or b
+    return Filter(sql=f"({a.sql}) AND ({b.sql})", params=a.params + b.params,
+                  columns=a.columns | b.columns, text=f"({a.text}) and ({b.text})")
+
+
+def _split_list(value) -> list[str]:
+    if isinstance(value, str):
+        value = re.split(r"[\n,;]+", value)
+    return value
+
+
+# --- object id ----------------------------------------------------------------------------
+
+# Catalog prefixes people type in front of an alias ("TIC 12345", "2MASS J1920...", "Gaia DR3 ...").
+ALIAS_PREFIXES = re.compile(r"^(?:TIC|2MASS|GAIA(?:\s*DR\d)?|KIC|EPIC|HAT)[\s_-]*", re.IGNORECASE)
+
+
+class ObjectIdSearch(SearchBackend):
+    name = param.String(default="objectid", constant=True)
+    title = "Object ids"
+    description = ("Exact object ids, several at once. Also finds objects by their aliases in the catalog "
+                   "(2MASS, TIC, KIC, GAIA ids) and says which one matched.")
+    ids = param.List(default=[], item_type=str, doc="object ids or aliases, one per line (or a JSON list)")
+    text_params = ("ids",)
+    extra_columns = (
+        _extra("matched_id", "TEXT", ucd="meta.id", description="the id you asked for"),
+        _extra("matched_column", "TEXT", ucd="meta.code", description="catalog column it matched"),
+        _extra("input_order", "INTEGER", ucd="meta.number", description="position of the id in your list"),
+    )
+    default_sort = (("input_order", "ASC"), ("collection", "ASC"))
+    example = {"ids": ["LCP-000001", "LCP-000002"]}
+
+    @classmethod
+    def from_params(cls, params, settings):
+        if "ids" in params:
+            params = {**params, "ids": _split_list(params["ids"])}
+        return super().from_params(params, settings)
+
+    def prepare(self, settings):
+        ids = [i.strip() for i in self.ids if isinstance(i, str) and i.strip()]
+        if not ids:
+            raise UserError("give at least one object id", field="ids")
+        if len(ids) > settings.xmatch_max_lines:
+            raise TooLarge(f"{len(ids)} ids given; the maximum is {settings.xmatch_max_lines}", field="ids")
+        if any(len(i) > 200 for i in ids):
+            raise UserError("object ids are at most 200 characters long", field="ids")
+        self.ids = list(dict.fromkeys(ids))
+
+    def search_collection(self, catalog, flt, sort, limit):
+        order = {v: i for i, v in enumerate(self.ids)}
+        columns = ["objectid"] + [c for c in ALIAS_COLUMNS if c in catalog.columns]
+        found: dict[int, tuple[str, str]] = {}
+        for col in columns:
+            wanted = self._candidates(col, catalog.columns[col])
+            if not wanted:
+                continue
+            sql = (f'SELECT row_id, "{col}" FROM object_catalog WHERE "{col}" IN (SELECT value FROM json_each(?))')
+            for row_id, value in catalog.query(sql, (json.dumps(list(wanted)),)):
+                if row_id not in found:
+                    found[row_id] = (wanted[value if not isinstance(value, float) else int(value)], col)
+        row_ids = np.array(sorted(found, key=lambda r: (order[found[r][0]], r)), dtype=np.int64)
+        row_ids = row_ids[catalog.passing(row_ids, flt)]
+        ids = row_ids.tolist()
+        return Hits(row_ids=ids, nmatched=len(ids), extra={
+            "matched_id": [found[r][0] for r in ids],
+            "matched_column": [found[r][1] for r in ids],
+            "input_order": [order[found[r][0]] for r in ids],
+        })
+
+    def summarize(self, hits):
+        found = {i for h in hits for i in h.extra.get("matched_id", [])}
+        missing = [i for i in self.ids if i not in found]
+        if not missing:
+            return []
+        shown = ", ".join(missing[:20]) + (f" and {len(missing) - 20} more" if len(missing) > 20 else "")
+        return [f"{len(missing)} of {len(self.ids)} ids found in no collection: {shown}"]
+
+    def _candidates(self, column: str, sqltype: str) -> dict:
+        """value to look up -> the id the user typed."""
+        out = {}
+        for given in self.ids:
+            for value in (given, ALIAS_PREFIXES.sub("", given)) if column != "objectid" else (given,):
+                if sqltype == "INTEGER":
+                    if re.fullmatch(r"[+-]?\d{1,18}", value):
+                        out.setdefault(int(value), given)
+                elif value:
+                    out.setdefault(value, given)
+        return out
+
+
+# --- cone ---------------------------------------------------------------------------------
+
+
+class ConeSearch(SearchBackend):
+    name = param.String(default="cone", constant=True)
+    title = "Cone search"
+    description = ("Objects within a radius of a position. Coordinates in decimal degrees or sexagesimal "
+                   "(RA in hours), optionally followed by a radius in arcminutes: '290.0 45.0', "
+                   "'19:20:00 +45:00:00 3', '19 20 00 +45 00 00 30'.")
+    coords = param.String(default="", doc="position and optional radius in arcmin, e.g. '290.0 45.0 5' or "
+                                          "'19:20:00 +45:00:00 5'")
+    ra = param.Number(default=None, allow_None=True, bounds=(0.0, 360.0), doc="right ascension in degrees "
+                                                                              "(instead of coords)")
+    dec = param.Number(default=None, allow_None=True, bounds=(-90.0, 90.0), doc="declination in degrees "
+                                                                                "(instead of coords)")
+    radius_arcmin = param.Number(default=None, allow_None=True, doc="search radius in arcmin "
+                                                                    "(default and maximum in the basedir settings)")
+    extra_columns = (_extra("dist_arcsec", "REAL", "arcsec", "pos.angDistance",
+                            "distance from the cone centre"),)
+    default_sort = (("dist_arcsec", "ASC"),)
+    example = {"coords": "290.0 45.0 5"}
+
+    def prepare(self, settings):
+        radius = self.radius_arcmin
+        if self.coords and self.coords.strip():
+            if self.ra is not None or self.dec is not None:
+                raise UserError("give either coords or ra and dec, not both", field="coords")
+            try:
+                ra, dec, r = parse_coordinate_string(self.coords, max_radius_arcmin=settings.cone_max_radius_arcmin)
+            except ValueError as exc:
+                raise UserError(str(exc), field="coords") from None
+            self.ra, self.dec = ra, dec
+            if r is not None:
+                if radius is not None and abs(radius - r) > 1e-9:
+                    raise UserError("the radius is given twice (in coords and radius_arcmin)", field="radius_arcmin")
+                radius = r
+        elif self.ra is None or self.dec is None:
+            raise UserError("give a position: coords like '290.0 45.0' or both ra and dec", field="coords")
+        if radius is None:
+            radius = settings.cone_default_radius_arcmin
+        if not np.isfinite(radius) or radius <= 0:
+            raise UserError(f"the radius must be a positive number of arcmin, not {radius!r}", field="radius_arcmin")
+        if radius > settings.cone_max_radius_arcmin:
+            raise UserError(f"radius {radius:g}' is over the maximum of {settings.cone_max_radius_arcmin:g}'",
+                            field="radius_arcmin")
+        self.radius_arcmin = float(radius)
+
+    def search_collection(self, catalog, flt, sort, limit):
+        rows, dist_deg = catalog.skyindex.cone(self.ra, self.dec, self.radius_arcmin / 60.0)
+        keep = catalog.passing(rows, flt)
+        rows, dist_deg = rows[keep], dist_deg[keep]
+        return Hits(row_ids=rows.tolist(), nmatched=len(rows), extra={"dist_arcsec": (dist_deg * 3600.0).tolist()})
+
+
+# --- cross-match --------------------------------------------------------------------------
+
+
+class CrossmatchSearch(SearchBackend):
+    name = param.String(default="xmatch", constant=True)
+    title = "Cross-match"
+    description = ("Match your list of objects, one per line as 'id ra dec' (decimal degrees or sexagesimal "
+                   "with RA in hours; '#' starts a comment), to the catalog within a radius in arcsec: "
+                   "the nearest match per object per collection, or all matches.")
+    targets = param.String(default="", doc="one object per line: 'id ra dec'")
+    radius_arcsec = param.Number(default=None, allow_None=True, doc="match radius in arcsec "
+                                                                    "(default and maximum in the basedir settings)")
+    mode = param.Selector(default="nearest", objects=["nearest", "all"], doc="the nearest match, or all within "
+                                                                             "the radius")
+    text_params = ("targets",)
+    extra_columns = (
+        _extra("input_id", "TEXT", ucd="meta.id", description="id of the object in your list"),
+        _extra("input_ra", "REAL", "deg", "pos.eq.ra", "RA of the object in your list"),
+        _extra("input_decl", "REAL", "deg", "pos.eq.dec", "Dec of the object in your list"),
+        _extra("dist_arcsec", "REAL", "arcsec", "pos.angDistance", "distance to the object in your list"),
+        _extra("input_line", "INTEGER", ucd="meta.number", description="line of your list"),
+    )
+    default_sort = (("input_line", "ASC"), ("dist_arcsec", "ASC"))
+    example = {"targets": "star1 290.0 45.0\nstar2 19:20:30 +45:10:00", "radius_arcsec": 5.0}
+
+    def prepare(self, settings):
+        size = len(self.targets.encode("utf-8"))
+        if size > settings.max_upload_bytes:
+            raise TooLarge(f"the list is {size} bytes; the maximum is {settings.max_upload_bytes}", field="targets")
+        try:
+            entries, errors = parse_crossmatch_list(self.targets, max_lines=settings.xmatch_max_lines)
+        except ValueError as exc:
+            raise UserError(str(exc), field="targets") from None
+        self.errors = [f"line {n}: {msg} ({text!r})" for n, text, msg in errors]
+        if not entries:
+            detail = "; ".join(self.errors[:5]) if self.errors else "the list is empty"
+            raise UserError(f"no object could be read from the list: {detail}", field="targets")
+        self.entries = entries
+        radius = settings.xmatch_default_radius_arcsec if self.radius_arcsec is None else self.radius_arcsec
+        if not np.isfinite(radius) or radius <= 0:
+            raise UserError(f"the match radius must be a positive number of arcsec, not {radius!r}",
+                            field="radius_arcsec")
+        if radius > settings.xmatch_max_radius_arcsec:
+            raise UserError(f"match radius {radius:g}\" is over the maximum of {settings.xmatch_max_radius_arcsec:g}\"",
+                            field="radius_arcsec")
+        self.radius_arcsec = float(radius)
+
+    def search_collection(self, catalog, flt, sort, limit):
+        lines = np.array([e[0] for e in self.entries], dtype=np.int64)
+        ra = np.array([e[2] for e in self.entries], dtype=np.float64)
+        dec = np.array([e[3] for e in self.entries], dtype=np.float64)
+        nearest = self.mode == "nearest"
+        inputs, rows, dist = catalog.skyindex.crossmatch(ra, dec, self.radius_arcsec,
+                                                         nearest=nearest and flt is None)
+        if flt is not None:
+            keep = catalog.passing(rows, flt)
+            inputs, rows, dist = inputs[keep], rows[keep], dist[keep]
+            if nearest and len(inputs):
+                # pairs come sorted by input then distance: keep each input's first
+                first = np.concatenate(([True], inputs[1:] != inputs[:-1]))
+                inputs, rows, dist = inputs[first], rows[first], dist[first]
+        return Hits(row_ids=rows.tolist(), nmatched=len(rows), messages=list(self.errors), extra={
+            "input_id": [self.entries[i][1] for i in inputs.tolist()],
+            "input_ra": ra[inputs].tolist(),
+            "input_decl": dec[inputs].tolist(),
+            "dist_arcsec": dist.tolist(),
+            "input_line": lines[inputs].tolist(),
+        })
+
+
+# --- full text ----------------------------------------------------------------------------
+
+FTS_RANK_CAP = 10_000
+
+
+class FullTextSearch(SearchBackend):
+    name = param.String(default="fulltext", constant=True)
+    title = "Full text"
+    description = ("Words and \"quoted phrases\" in object names and aliases, tags, variability tags and "
+                   "comments. Raw mode allows AND, OR, NOT, NEAR() and prefix*.")
+    query = param.String(default="", doc="words or \"a phrase\"")
+    raw = param.Boolean(default=False, doc="use SQLite FTS5 query syntax (AND, OR, NOT, prefix*)")
+    extra_columns = (_extra("fts_rank", "REAL", ucd="stat.value", description="relevance (bm25; lower is better)"),)
+    default_sort = (("fts_rank", "ASC"),)
+    example = {"query": "RR Lyrae"}
+
+    def prepare(self, settings):
+        self.match = fts_query(self.query, raw=self.raw)
+
+    def search_collection(self, catalog, flt, sort, limit):
+        where = "object_fts MATCH ?"
+        params: tuple = (self.match,)
+        if flt is not None:
+            where += f" AND ({flt.sql})"
+            params += tuple(flt.params)
+        base = f"FROM object_fts JOIN object_catalog ON object_catalog.row_id = object_fts.rowid WHERE {where}"
+        count = catalog.query(f"SELECT count(*) FROM (SELECT object_fts.rowid {base} LIMIT ?)",
+                              (*params, FTS_RANK_CAP + 1))[0][0]
+        if count > FTS_RANK_CAP:
+            order = _order(sort) or "ORDER BY object_fts.rowid"
+            ids = [r[0] for r in catalog.query(f"SELECT object_fts.rowid {base} {order} LIMIT ?", (*params, limit))]
+            return Hits(row_ids=ids, extra={"fts_rank": [None] * len(ids)}, nmatched=FTS_RANK_CAP + 1,
+                        nmatched_is_lower_bound=True,
+                        messages=[f"more than {FTS_RANK_CAP} objects match {self.query!r}: not ranked; "
+                                  "add words or a filter to narrow it"])
+        order = _order(sort) or "ORDER BY rank"
+        recs = catalog.query(f"SELECT object_fts.rowid, rank {base} {order} LIMIT ?", (*params, limit))
+        return Hits(row_ids=[r[0] for r in recs], extra={"fts_rank": [r[1] for r in recs]}, nmatched=count)
+
+
+def _order(sort) -> str:
+    cols = [(c, d) for c, d in sort if c not in ("fts_rank", "collection")]
+    if not cols:
+        return ""
+    return "ORDER BY " + ", ".join(f'object_catalog."{c}" IS NULL, object_catalog."{c}" {d}' for c, d in cols)
+
+
+# --- column filter ------------------------------------------------------------------------
+
+
+class ColumnFilterSearch(SearchBackend):
+    name = param.String(default="filter", constant=True)
+    title = "Column filter"
+    description = ("Conditions on catalog columns: comparisons (< <= = != >= >), 'between a and b', "
+                   "'like', 'in (...)', 'is null', combined with and, or, not and parentheses.")
+    where = param.String(default="", doc="e.g. 'sdssr < 12 and ndet > 1000'")
+    example = {"where": "vmag < 12 and ndet > 500"}
+
+    def prepare(self, settings):
+        if not self.where.strip():
+            raise UserError("give at least one condition, e.g. 'vmag < 12'", field="where")
+
+    def search_collection(self, catalog, flt, sort, limit):
+        own = parse_filter(self.where, catalog.columns)
+        ids, count = catalog.select(_both(own, flt), sort, limit)
+        return Hits(row_ids=ids, nmatched=count)
+
+
+@hookimpl(trylast=True)
+def register_search_backends(app):
+    return [ObjectIdSearch, ConeSearch, CrossmatchSearch, FullTextSearch, ColumnFilterSearch]
