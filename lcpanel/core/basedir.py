@@ -203,10 +203,13 @@ class Basedir:
         with closing(self.connect()) as conn:
             return [r[0] for r in conn.execute("SELECT collection_id FROM collections ORDER BY collection_id")]
 
-    def collections(self) -> list[CollectionInfo]:
-        with closing(self.connect()) as conn:
-            rows = conn.execute("SELECT * FROM collections ORDER BY collection_id").fetchall()
-            return [self._info(conn, row) for row in rows]
+    def collections(self, conn: sqlite3.Connection | None = None) -> list[CollectionInfo]:
+        """Every registered collection (on ``conn`` when given, else a fresh connection)."""
+        if conn is None:
+            with closing(self.connect()) as conn:
+                return self.collections(conn)
+        rows = conn.execute("SELECT * FROM collections ORDER BY collection_id").fetchall()
+        return [self._info(conn, row) for row in rows]
 
     def collection(self, collection_id: str) -> CollectionInfo:
         with closing(self.connect()) as conn:

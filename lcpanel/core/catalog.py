@@ -130,19 +130,36 @@ def _chunks(items: list, size: int):
 
 
 class Catalogs:
-    """Every collection's :class:`Catalog`, opened once per process."""
+    """Every collection's :class:`Catalog`, opened once per process.
+
+    The registry is re-read only when another connection has changed it (SQLite's
+    ``data_version``), so a search costs no registry queries in the common case."""
 
     def __init__(self, basedir: str | Path, settings):
         self.basedir = Basedir(basedir)
         self.settings = settings
         self._open: dict[str, Catalog] = {}
         self._lock = threading.Lock()
+        self._local = threading.local()
+
+    def _infos(self) -> dict[str, CollectionInfo]:
+        local = self._local
+        if getattr(local, "conn", None) is None:
+            local.conn = self.basedir.connect()
+            local.version = None
+        version = local.conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != local.version:
+            local.infos = {i.collection_id: i for i in self.basedir.collections(conn=local.conn)}
+            local.version = version
+        return local.infos
 
     def ids(self) -> list[str]:
-        return self.basedir.collection_ids()
+        return sorted(self._infos())
 
     def get(self, collection_id: str) -> Catalog:
-        info = self.basedir.collection(collection_id)
+        info = self._infos().get(collection_id)
+        if info is None:
+            info = self.basedir.collection(collection_id)  # raises NotFound with a suggestion
         with self._lock:
             cat = self._open.get(collection_id)
             if cat is None or cat.info.added_at != info.added_at or cat.info.catalog_dir != info.catalog_dir:

@@ -1,0 +1,133 @@
+"""The JSON API, served by ``lcpanel serve`` as users run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from conftest import random_catalog, snapshot, write_table
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_live(base: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.stderr.read().decode()}")
+        try:
+            with urllib.request.urlopen(base + "/liveness", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.2)
+    raise TimeoutError("server did not become live")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from lcpanel.app import App
+    from lcpanel.core.basedir import Basedir
+    from lcpanel.core.ingest import add_catalog_collection
+
+    root = tmp_path_factory.mktemp("api")
+    base = Basedir.init(root / "basedir")
+    cols = random_catalog(3000, seed=21, center=(290.0, 45.0), radius_deg=1.0)
+    add_catalog_collection(App(base.path), base, write_table(cols, root / "field.parquet"),
+                           meta={"name": "Field"}, show_progress=False)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "lcpanel", "serve", str(base.path), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_live(url, proc)
+        yield url, base, cols
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+
+
+def call(url: str, body=None, raw: bytes | None = None) -> tuple[int, dict]:
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_collections(server):
+    url, base, cols = server
+    status, data = call(url + "/api/collections")
+    assert status == 200
+    [coll] = data["collections"]
+    assert coll["collection_id"] == "field" and coll["nobjects"] == 3000
+    assert "vmag" in coll["indexed_columns"] and "objectid" in coll["fts_columns"]
+    status, one = call(url + "/api/collections/field")
+    assert status == 200 and any(c["name"] == "ra" and c["unit"] == "deg" for c in one["columns"])
+    status, err = call(url + "/api/collections/nope")
+    assert status == 404 and "unknown collection" in err["error"]
+
+
+def test_search_types_schema(server):
+    url, _, _ = server
+    status, data = call(url + "/api/search/types")
+    types = {t["type"]: t for t in data["types"]}
+    assert {"objectid", "cone", "xmatch", "fulltext", "filter"} <= set(types)
+    cone = types["cone"]["params"]
+    assert cone["coords"]["type"] == "string" and "radius_arcmin" in cone
+
+
+def test_cone_search_over_http(server):
+    url, _, cols = server
+    status, data = call(url + "/api/search", {"type": "cone", "params": {"coords": "19:20:00 +45:00:00 10"},
+                                              "filter": "vmag < 14", "limit": 5})
+    assert status == 200
+    assert data["nreturned"] == len(data["rows"]) <= 5
+    assert data["summary"].startswith(f"{data['nreturned']} of {data['nmatched']}")
+    assert [r["dist_arcsec"] for r in data["rows"]] == sorted(r["dist_arcsec"] for r in data["rows"])
+    assert all(r["vmag"] < 14 and r["collection"] == "field" for r in data["rows"])
+
+
+@pytest.mark.parametrize("body,status,field", [
+    ({"type": "cone", "params": {"coords": "290 99"}}, 400, "coords"),
+    ({"type": "cone", "params": {"coords": "290 45", "radius_arcmin": 1e6}}, 400, "radius_arcmin"),
+    ({"type": "cone", "params": {"coords": "290 45"}, "collections": ["x"]}, 404, None),
+    ({"type": "filter", "params": {"where": "vmag < 1; DROP TABLE object_catalog"}}, 400, "filter"),
+    ({"type": "xmatch", "params": {"targets": "a 1 2\n" * 10}, "limit": -1}, 400, "limit"),
+    ({"type": "nope"}, 404, None),
+    ({"tpye": "cone"}, 400, None),
+])
+def test_errors_are_json_4xx(server, body, status, field):
+    url, base, _ = server
+    before = snapshot(base.path)
+    got, data = call(url + "/api/search", body)
+    assert got == status
+    assert data["error"] and "Traceback" not in json.dumps(data) and str(base.path) not in json.dumps(data)
+    if field:
+        assert data.get("field") == field
+    assert snapshot(base.path) == before
+
+
+def test_malformed_and_oversize_bodies(server):
+    url, _, _ = server
+    status, data = call(url + "/api/search", raw=b"{not json")
+    assert status == 400 and "not valid JSON" in data["error"]
+    status, data = call(url + "/api/search", raw=b"[1, 2]")
+    assert status == 400
+    status, data = call(url + "/api/search", raw=json.dumps({"type": "xmatch", "params": {
+        "targets": "x" * 1_200_000}}).encode())
+    assert status == 413 or (status == 400 and "bytes" in data["error"])
