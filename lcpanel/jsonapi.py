@@ -32,6 +32,27 @@ def to_jsonable(obj):
     return obj
 
 
+def _numpy_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, bytes):
+        return obj.decode("utf-8", "replace")
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+def dumps(data) -> str:
+    """JSON text; numpy values converted on the way, NaN and infinities as null.
+
+    The fast path hands everything to the C encoder; only data holding a NaN (refused
+    by ``allow_nan=False``) takes the slow recursive clean-up."""
+    try:
+        return json.dumps(data, default=_numpy_default, allow_nan=False)
+    except ValueError:
+        return json.dumps(to_jsonable(data), allow_nan=False)
+
+
 class JSONHandler(RequestHandler):
     """Handlers get the app in ``initialize`` and answer with :meth:`send_json`."""
 
@@ -45,7 +66,7 @@ class JSONHandler(RequestHandler):
 
     def send_json(self, data, status: int = 200) -> None:
         self.set_status(status)
-        self.finish(json.dumps(to_jsonable(data), allow_nan=False))
+        self.finish(dumps(data))
 
     def json_body(self, max_bytes: int) -> dict:
         body = self.request.body or b""

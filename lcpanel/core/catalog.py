@@ -16,6 +16,7 @@ import numpy as np
 
 from .basedir import Basedir, CollectionInfo
 from .skyindex import SkyIndex
+from .filters import sort_sql
 from .sqlsafe import connect_readonly
 
 CATALOG_TABLES = {"object_catalog", "object_fts"}
@@ -86,7 +87,8 @@ class Catalog:
         (row order when empty), and how many there are."""
         where = f"WHERE {flt.sql}" if flt is not None else ""
         params = flt.params if flt is not None else ()
-        order = _order_sql([(c, d) for c, d in sort if c in self.columns]) or "ORDER BY row_id"
+        terms = sort_sql([(c, d) for c, d in sort if c in self.columns])
+        order = f"ORDER BY {terms}, row_id" if terms else "ORDER BY row_id"
         ids = [r[0] for r in self.query(f"SELECT row_id FROM object_catalog {where} {order} LIMIT ?",
                                         (*params, int(limit)))]
         if len(ids) < limit:
@@ -116,12 +118,6 @@ class Catalog:
             present.sort(key=col.__getitem__, reverse=(direction == "DESC"))
             order = present + missing
         return order[:limit]
-
-
-def _order_sql(sort) -> str:
-    if not sort:
-        return ""
-    return "ORDER BY " + ", ".join(f'"{c}" IS NULL, "{c}" {d}' for c, d in sort)
 
 
 def _chunks(items: list, size: int):

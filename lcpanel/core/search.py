@@ -237,8 +237,8 @@ def run_search(app, spec: SearchSpec | dict) -> SearchResult:
         raise UserError(f"limit {limit} is over the maximum of {settings.max_limit}", field="limit")
     columns = {c.name: c.sqltype for c in shared}
     flt = parse_filter(spec.filter, columns) if spec.filter else None
-    extra_names = tuple(c.name for c in backend.extra_columns) + ("collection",)
-    sort = parse_sort(spec.sort, columns, extra=extra_names) if spec.sort else list(backend.default_sort)
+    search_names = [c.name for c in backend.extra_columns]
+    sort = parse_sort(spec.sort, columns, extra=(*search_names, "collection")) if spec.sort else list(backend.default_sort)
 
     rows: list[dict] = []
     per_collection: dict[str, int | None] = {}
@@ -258,10 +258,11 @@ def run_search(app, spec: SearchSpec | dict) -> SearchResult:
         else:
             keep = list(range(min(limit, len(hits.row_ids))))
         fetched = catalog.fetch_rows([hits.row_ids[i] for i in keep], out_names)
-        for i, row in zip(keep, fetched):
-            row["collection"] = catalog.collection_id
-            for name, values in hits.extra.items():
-                row[name] = values[i]
+        for i, values in zip(keep, fetched):
+            row = {"collection": catalog.collection_id}
+            row.update(values)
+            for name in search_names:
+                row[name] = hits.extra[name][i] if name in hits.extra else None
             rows.append(row)
     rows = _sorted(rows, sort)[:limit]
     messages += backend.summarize(all_hits)
@@ -269,11 +270,11 @@ def run_search(app, spec: SearchSpec | dict) -> SearchResult:
     nmatched = sum(n if n is not None else 0 for n in per_collection.values())
     return SearchResult(
         spec=spec, collections=ids, columns=out_columns,
-        rows=[{c.name: r.get(c.name) for c in out_columns} for r in rows],
+        rows=rows,
         nmatched=max(nmatched, len(rows)), nmatched_is_lower_bound=lower_bound,
         per_collection=per_collection, messages=messages,
         elapsed_ms=(time.perf_counter() - started) * 1000.0,
-        search_columns=[c.name for c in backend.extra_columns])
+        search_columns=search_names)
 
 
 def _shared_columns(infos) -> list[ColumnInfo]:

@@ -15,7 +15,7 @@ import param
 from ..core.columns import ALIAS_COLUMNS, ColumnInfo
 from ..core.coords import parse_coordinate_string, parse_crossmatch_list
 from ..core.filters import Filter, parse_filter
-from ..core.fts import fts_query
+from ..core.fts import fts_query, fts_search
 from ..core.search import Hits, SearchBackend
 from ..errors import TooLarge, UserError
 from ..hookspecs import hookimpl
@@ -36,6 +36,10 @@ def _split_list(value) -> list[str]:
     if isinstance(value, str):
         value = re.split(r"[\n,;]+", value)
     return value
+
+
+#: above this many full-text matches, results come in catalog order, unranked
+FTS_RANK_CAP = 10_000
 
 
 # --- object id ----------------------------------------------------------------------------
@@ -243,8 +247,6 @@ class CrossmatchSearch(SearchBackend):
 
 # --- full text ----------------------------------------------------------------------------
 
-FTS_RANK_CAP = 10_000
-
 
 class FullTextSearch(SearchBackend):
     name = param.String(default="fulltext", constant=True)
@@ -261,31 +263,14 @@ class FullTextSearch(SearchBackend):
         self.match = fts_query(self.query, raw=self.raw)
 
     def search_collection(self, catalog, flt, sort, limit):
-        where = "object_fts MATCH ?"
-        params: tuple = (self.match,)
-        if flt is not None:
-            where += f" AND ({flt.sql})"
-            params += tuple(flt.params)
-        base = f"FROM object_fts JOIN object_catalog ON object_catalog.row_id = object_fts.rowid WHERE {where}"
-        count = catalog.query(f"SELECT count(*) FROM (SELECT object_fts.rowid {base} LIMIT ?)",
-                              (*params, FTS_RANK_CAP + 1))[0][0]
-        if count > FTS_RANK_CAP:
-            order = _order(sort) or "ORDER BY object_fts.rowid"
-            ids = [r[0] for r in catalog.query(f"SELECT object_fts.rowid {base} {order} LIMIT ?", (*params, limit))]
-            return Hits(row_ids=ids, extra={"fts_rank": [None] * len(ids)}, nmatched=FTS_RANK_CAP + 1,
-                        nmatched_is_lower_bound=True,
-                        messages=[f"more than {FTS_RANK_CAP} objects match {self.query!r}: not ranked; "
-                                  "add words or a filter to narrow it"])
-        order = _order(sort) or "ORDER BY rank"
-        recs = catalog.query(f"SELECT object_fts.rowid, rank {base} {order} LIMIT ?", (*params, limit))
-        return Hits(row_ids=[r[0] for r in recs], extra={"fts_rank": [r[1] for r in recs]}, nmatched=count)
-
-
-def _order(sort) -> str:
-    cols = [(c, d) for c, d in sort if c not in ("fts_rank", "collection")]
-    if not cols:
-        return ""
-    return "ORDER BY " + ", ".join(f'object_catalog."{c}" IS NULL, object_catalog."{c}" {d}' for c, d in cols)
+        # with a sort of the user's, every (capped) match is a candidate for the first rows
+        found = fts_search(catalog.conn(), self.match, limit=FTS_RANK_CAP if sort else limit,
+                           rank_cap=FTS_RANK_CAP, where=flt)
+        ranks = found.ranks if found.ranks is not None else [None] * len(found.row_ids)
+        return Hits(row_ids=found.row_ids, extra={"fts_rank": ranks},
+                    nmatched=found.nmatched if found.nmatched is not None else found.nmatched_at_least,
+                    nmatched_is_lower_bound=found.nmatched is None,
+                    messages=[found.note] if found.note else [])
 
 
 # --- column filter ------------------------------------------------------------------------

@@ -1,0 +1,123 @@
+"""Benchmark: collection ingest time and file sizes.
+
+Plain catalogs of 1e5 and 1e6 objects (made by examples/make_collection.py's catalog-only
+mode, all sky) and the example astrobase collection (``demo/collection`` when it exists,
+else a freshly built one of --nobjects objects). Baseline, measured in the same run:
+reading the same catalog with astropy and writing it to SQLite with pandas-free
+``executemany`` and no indexes, FTS or sky index, i.e. the floor any ingest pays.
+
+    .venv/bin/python benchmarks/bench_ingest.py [--sizes 1e5 1e6] [--nobjects 60]
+
+Target (issue 2): 1e6 objects ingested in under 60 s on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from contextlib import closing
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_generator():
+    spec = importlib.util.spec_from_file_location("make_collection", ROOT / "examples" / "make_collection.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["make_collection"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def baseline_seconds(catalog: Path, workdir: Path) -> float:
+    """Read with astropy and insert every column into a bare SQLite table."""
+    from astropy.table import Table
+
+    (workdir / "baseline.sqlite").unlink(missing_ok=True)
+    start = time.perf_counter()
+    table = Table.read(catalog)
+    cols = [table[c].tolist() for c in table.colnames]
+    with closing(sqlite3.connect(workdir / "baseline.sqlite")) as conn:
+        conn.execute("PRAGMA journal_mode=OFF")
+        conn.execute("PRAGMA synchronous=OFF")
+        conn.execute(f"CREATE TABLE t ({', '.join(table.colnames)})")
+        conn.executemany(f"INSERT INTO t VALUES ({','.join('?' * len(cols))})", zip(*cols))
+        conn.commit()
+    return time.perf_counter() - start
+
+
+def ingest(source: Path, workdir: Path, name: str) -> tuple[float, Path]:
+    from lcpanel.app import App
+    from lcpanel.core.basedir import Basedir
+    from lcpanel.core.ingest import add_astrobase_collection, add_catalog_collection
+
+    base = Basedir.init(workdir / f"basedir-{name}")
+    app = App(base.path)
+    start = time.perf_counter()
+    if source.is_dir():
+        info = add_astrobase_collection(app, base, source, collection_id=name, show_progress=False)
+    else:
+        info = add_catalog_collection(app, base, source, collection_id=name, show_progress=False)
+    return time.perf_counter() - start, Path(info.catalog_dir)
+
+
+def human(nbytes: int) -> str:
+    return f"{nbytes / 1e6:8.1f} MB"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs="+", default=["1e5", "1e6"])
+    parser.add_argument("--nobjects", type=int, default=60, help="size of the example collection if demo/ is absent")
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+    gen = load_generator()
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="lcpanel-bench-ingest-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    print(f"# ingest benchmark (work dir {workdir})")
+    print(f"{'input':<28} {'objects':>9} {'ingest s':>9} {'baseline s':>10} {'ratio':>6} "
+          f"{'sqlite':>11} {'skyindex':>11} {'kdtree':>11}")
+    try:
+        for size in args.sizes:
+            n = int(float(size))
+            catalog = workdir / f"allsky_{n}.parquet"
+            t0 = time.perf_counter()
+            gen.make_plain_catalog(catalog, n, seed=1, allsky=True)
+            made = time.perf_counter() - t0
+            base_s = baseline_seconds(catalog, workdir)
+            secs, cdir = ingest(catalog, workdir, f"allsky_{n}")
+            print(f"{'catalog ' + f'{n:.0e}':<28} {n:>9} {secs:>9.2f} {base_s:>10.2f} {secs / base_s:>6.2f} "
+                  f"{human((cdir / 'catalog-objectinfo.sqlite').stat().st_size):>11} "
+                  f"{human((cdir / 'catalog-skyindex.npy').stat().st_size):>11} "
+                  f"{human((cdir / 'catalog-kdtree.pkl').stat().st_size):>11}   (catalog made in {made:.1f} s)")
+        demo = ROOT / "demo" / "collection"
+        if not (demo / "lclist-catalog.pkl").exists():
+            demo = workdir / "example"
+            t0 = time.perf_counter()
+            gen.make_collection(demo, nobjects=args.nobjects, seed=42, workers=2)
+            print(f"# built an example collection of {args.nobjects} objects in {time.perf_counter() - t0:.1f} s")
+        secs, cdir = ingest(demo, workdir, "example")
+        from lcpanel.core.basedir import Basedir
+
+        n = Basedir(workdir / "basedir-example").collection("example").nobjects
+        print(f"{'example collection':<28} {n:>9} {secs:>9.2f} {'':>10} {'':>6} "
+              f"{human((cdir / 'catalog-objectinfo.sqlite').stat().st_size):>11} "
+              f"{human((cdir / 'catalog-skyindex.npy').stat().st_size):>11} "
+              f"{human((cdir / 'catalog-kdtree.pkl').stat().st_size):>11}   "
+              f"(source {human(dir_size(demo)).strip()})")
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,214 @@
+"""Benchmark: the search types end to end, in process and through the JSON API.
+
+All-sky plain catalogs of 1e6 and 1e7 objects (examples/make_collection.py catalog-only
+mode) are ingested once into benchmarks/out/ (kept between runs; the 1e7 one takes a
+few minutes and ~6 GB). For each size it prints p50/p95 of:
+
+- cone search at r = 1', 10', 1 deg: the sky-index kernel, ``run_search`` in process,
+  ``POST /api/search`` against ``lcpanel serve`` on 127.0.0.1, and the baselines
+  measured in the same run: numpy brute force over every row and astropy
+  ``SkyCoord.separation`` brute force;
+- cross-match of 1e3 and 1e5 positions (kernel) against astropy ``match_to_catalog_sky``;
+- full-text id look-up and a very common word; object-id look-up;
+- column filters.
+
+    .venv/bin/python benchmarks/bench_search.py [--sizes 1e6 1e7] [--repeat 200]
+
+Targets (issue 3): cone p50 <= 0.5 ms at 1e6 and <= 2 ms at 1e7 (r = 1 deg, in process);
+cross-match 1e5 vs 1e7 <= 0.5 s; FTS id look-up <= 1 ms at 1e6; the JSON API cone within
+1 ms of the in-process figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "out"
+
+
+def load_generator():
+    spec = importlib.util.spec_from_file_location("make_collection", ROOT / "examples" / "make_collection.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["make_collection"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def basedir_for(n: int) -> Path:
+    """A basedir holding one all-sky catalog of n objects, built once."""
+    from lcpanel.app import App
+    from lcpanel.core.basedir import Basedir
+    from lcpanel.core.ingest import add_catalog_collection
+
+    path = OUT / f"search-{n:.0e}"
+    if (path / "collections" / "allsky").is_dir():
+        return path
+    OUT.mkdir(parents=True, exist_ok=True)
+    catalog = OUT / f"allsky-{n:.0e}.parquet"
+    if not catalog.exists():
+        load_generator().make_plain_catalog(catalog, n, seed=1, allsky=True)
+    if path.exists():
+        import shutil
+
+        shutil.rmtree(path)
+    base = Basedir.init(path)
+    t0 = time.perf_counter()
+    add_catalog_collection(App(path), base, catalog, collection_id="allsky", show_progress=True)
+    print(f"# ingested {n:.0e} objects in {time.perf_counter() - t0:.1f} s", flush=True)
+    return path
+
+
+def timed(fn, repeat: int) -> np.ndarray:
+    out = np.empty(repeat)
+    for i in range(repeat):
+        t0 = time.perf_counter()
+        fn(i)
+        out[i] = time.perf_counter() - t0
+    return out * 1e3
+
+
+def row(label: str, ms: np.ndarray, base_ms: float | None = None, note: str = "") -> None:
+    p50, p95 = np.percentile(ms, 50), np.percentile(ms, 95)
+    ratio = f"{base_ms / p50:9.1f}x" if base_ms else " " * 10
+    print(f"  {label:<44} p50 {p50:9.3f} ms  p95 {p95:9.3f} ms  {ratio}  {note}", flush=True)
+
+
+class Server:
+    """``lcpanel serve`` on a free 127.0.0.1 port, with one keep-alive HTTP connection."""
+
+    def __init__(self, basedir: Path):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.proc = subprocess.Popen([sys.executable, "-m", "lcpanel", "serve", str(basedir), "--port",
+                                      str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+                self.conn.request("GET", "/liveness")
+                self.conn.getresponse().read()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def search(self, spec: dict) -> bytes:
+        """The response body of POST /api/search (the client's JSON parsing is not timed)."""
+        self.conn.request("POST", "/api/search", body=json.dumps(spec), headers={"Content-Type": "application/json"})
+        resp = self.conn.getresponse()
+        body = resp.read()
+        if resp.status != 200:
+            raise RuntimeError(body)
+        return body
+
+    def close(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(timeout=30)
+
+
+def bench_size(n: int, repeat: int) -> None:
+    from astropy.coordinates import SkyCoord
+    import astropy.units as u
+
+    from lcpanel.app import App
+    from lcpanel.core.search import run_search
+
+    path = basedir_for(n)
+    app = App(path)
+    cat = app.catalogs.get("allsky")
+    index = cat.skyindex
+    xyz = np.ascontiguousarray(index.xyz)
+    rows = cat.query("SELECT ra, decl FROM object_catalog ORDER BY row_id")
+    ra_all = np.array([r[0] for r in rows])
+    dec_all = np.array([r[1] for r in rows])
+    sky = SkyCoord(ra_all * u.deg, dec_all * u.deg)
+    rng = np.random.default_rng(5)
+    centres_ra = rng.uniform(0, 360, repeat)
+    centres_dec = np.degrees(np.arcsin(rng.uniform(-1, 1, repeat)))
+    print(f"\n## {n:.0e} objects, all sky ({repeat} random centres; ratio = baseline p50 / this p50)")
+    server = Server(path)
+    try:
+        for r_arcmin in (1.0, 10.0, 60.0):
+            r_deg = r_arcmin / 60
+            cos_r = np.cos(np.radians(r_deg))
+
+            def brute(i):
+                c = np.array([np.cos(np.radians(centres_dec[i])) * np.cos(np.radians(centres_ra[i])),
+                              np.cos(np.radians(centres_dec[i])) * np.sin(np.radians(centres_ra[i])),
+                              np.sin(np.radians(centres_dec[i]))])
+                return np.flatnonzero(xyz @ c >= cos_r)
+
+            brute_ms = timed(brute, max(5, repeat // 20))
+            astro_ms = timed(lambda i: np.flatnonzero(
+                sky.separation(SkyCoord(centres_ra[i] * u.deg, centres_dec[i] * u.deg)).deg <= r_deg), 3)
+            kernel_ms = timed(lambda i: index.cone(centres_ra[i], centres_dec[i], r_deg), repeat)
+            spec = lambda i: {"type": "cone", "params": {"ra": float(centres_ra[i]), "dec": float(centres_dec[i]),
+                                                         "radius_arcmin": r_arcmin}, "limit": 100000}
+            run_ms = timed(lambda i: run_search(app, spec(i)), repeat)
+            api_ms = timed(lambda i: server.search(spec(i)), repeat)
+            nres = np.mean([len(index.cone(centres_ra[i], centres_dec[i], r_deg)[0]) for i in range(20)])
+            label = f"cone r={r_arcmin:g}'"
+            print(f"  {label}: ~{nres:.0f} rows per cone")
+            row("  numpy brute force (baseline)", brute_ms)
+            row("  astropy SkyCoord.separation (baseline)", astro_ms)
+            row("  sky-index kernel", kernel_ms, np.median(brute_ms), "vs numpy brute force")
+            row("  run_search in process", run_ms, np.median(astro_ms), "vs astropy")
+            row("  POST /api/search (until the body is received)", api_ms, None,
+                f"API - in process = {np.median(api_ms) - np.median(run_ms):+.3f} ms")
+        for m in (1_000, 100_000):
+            pick = rng.integers(0, n, m)
+            qra = (ra_all[pick] + rng.normal(0, 1 / 3600, m)) % 360
+            qdec = np.clip(dec_all[pick] + rng.normal(0, 1 / 3600, m), -90, 90)
+            kernel = timed(lambda i: index.crossmatch(qra, qdec, 5.0, nearest=True), 5)
+            q = SkyCoord(qra * u.deg, qdec * u.deg)
+            astro = timed(lambda i: q.match_to_catalog_sky(sky), 1)
+            row(f"cross-match {m:.0e} positions, r=5\" (kernel)", kernel, np.median(astro),
+                f"vs astropy match_to_catalog_sky {np.median(astro):.0f} ms (incl. its tree build)")
+        ids = cat.query("SELECT objectid, twomassid FROM object_catalog WHERE row_id % 9973 = 0")
+        row("full text: an object id", timed(lambda i: run_search(app, {
+            "type": "fulltext", "params": {"query": ids[i % len(ids)][0]}}), repeat))
+        row("full text: a 2MASS id", timed(lambda i: run_search(app, {
+            "type": "fulltext", "params": {"query": ids[i % len(ids)][1]}}), repeat))
+        common = timed(lambda i: run_search(app, {"type": "fulltext", "params": {"query": "faint"}, "limit": 100}),
+                       max(5, repeat // 10))
+        res = run_search(app, {"type": "fulltext", "params": {"query": "faint"}, "limit": 100})
+        row("full text: a very common word ('faint')", common, None, res.summary())
+        row("object id (exact, with aliases)", timed(lambda i: run_search(app, {
+            "type": "objectid", "params": {"ids": [ids[i % len(ids)][0]]}}), repeat))
+        for where in ("vmag < 9", "vmag between 12 and 12.01 and ndet > 1000", "objecttags like '%blue%'"):
+            spec = {"type": "filter", "params": {"where": where}, "limit": 100}
+            res = run_search(app, spec)
+            row(f"filter: {where}", timed(lambda i: run_search(app, spec), max(5, repeat // 10)), None,
+                res.summary())
+    finally:
+        server.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", nargs="+", default=["1e6", "1e7"])
+    parser.add_argument("--repeat", type=int, default=200)
+    args = parser.parse_args()
+    print("# search benchmark")
+    for size in args.sizes:
+        bench_size(int(float(size)), args.repeat)
+
+
+if __name__ == "__main__":
+    main()
