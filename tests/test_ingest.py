@@ -21,7 +21,7 @@ from lcpanel.app import App
 from lcpanel.core.basedir import Basedir
 from lcpanel.core.ingest import add_astrobase_collection, add_catalog_collection, remove_collection
 from lcpanel.core.skyindex import SkyIndex, radec_to_hpx29
-from lcpanel.errors import Conflict, IngestError, UserError
+from lcpanel.errors import Conflict, UserError
 
 
 def catalog_rows(info) -> dict[str, dict]:
