@@ -73,6 +73,24 @@ class App:
             raise UserError("this needs a basedir")
         return Catalogs(self.basedir, self.config.search)
 
+    @cached_property
+    def datasets(self):
+        """The basedir's dataset store."""
+        from .core.datasets import DatasetStore
+
+        if self.basedir is None:
+            raise UserError("this needs a basedir")
+        return DatasetStore(self.basedir)
+
+    @cached_property
+    def signer(self):
+        """Signs anonymous session cookies with the basedir's secret."""
+        from .core.identity import Signer, basedir_secret
+
+        if self.basedir is None:
+            raise UserError("this needs a basedir")
+        return Signer(basedir_secret(self.basedir))
+
     @property
     def hook(self):
         return self.pm.hook

@@ -59,6 +59,19 @@ class JSONHandler(RequestHandler):
     def initialize(self, app):
         self.app = app
 
+    def viewer(self):
+        """Who is asking: the signed session cookie's anonymous identity, created on the
+        first request that needs one."""
+        from .core.datasets import Viewer
+        from .core.identity import COOKIE_NAME, anonymous_identity
+
+        signer = self.app.signer
+        token = signer.token(self.get_cookie(COOKIE_NAME))
+        if token is None:
+            cookie, token = signer.new_cookie()
+            self.set_cookie(COOKIE_NAME, cookie, httponly=True, samesite="Lax", expires_days=365)
+        return Viewer(anonymous_identity(token))
+
     def set_default_headers(self):
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.set_header("Cache-Control", "no-store")

@@ -202,7 +202,10 @@ class DatasetStore:
             raise NotFound("no such dataset") from None
 
     def _write(self, ds: Dataset) -> None:
-        write_pickle(self.path(ds.dataset_id), asdict(ds))
+        path = self.path(ds.dataset_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.with_suffix(".lock").touch(exist_ok=True)
+        write_pickle(path, asdict(ds))
         with closing(self._connect()) as conn, conn:
             self._index(conn, ds)
 
