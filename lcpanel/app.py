@@ -83,6 +83,15 @@ class App:
         return DatasetStore(self.basedir)
 
     @cached_property
+    def products(self):
+        """The basedir's products and their worker pool."""
+        from .core.products import ProductStore
+
+        if self.basedir is None:
+            raise UserError("this needs a basedir")
+        return ProductStore(self.basedir)
+
+    @cached_property
     def signer(self):
         """Signs anonymous session cookies with the basedir's secret."""
         from .core.identity import Signer, basedir_secret

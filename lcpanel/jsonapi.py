@@ -10,7 +10,7 @@ import math
 import numpy as np
 from tornado.web import HTTPError, RequestHandler
 
-from .errors import UserError
+from .errors import TooLarge, UserError
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,8 @@ def dumps(data) -> str:
         return json.dumps(to_jsonable(data), allow_nan=False)
 
 
-class JSONHandler(RequestHandler):
-    """Handlers get the app in ``initialize`` and answer with :meth:`send_json`."""
+class APIMixin:
+    """The app, the viewer's identity, and JSON errors, for any Tornado handler."""
 
     def initialize(self, app):
         self.app = app
@@ -65,35 +65,26 @@ class JSONHandler(RequestHandler):
         from .core.datasets import Viewer
         from .core.identity import COOKIE_NAME, anonymous_identity
 
+        cached = getattr(self, "_viewer", None)
+        if cached is not None:
+            return cached
         signer = self.app.signer
         token = signer.token(self.get_cookie(COOKIE_NAME))
         if token is None:
             cookie, token = signer.new_cookie()
             self.set_cookie(COOKIE_NAME, cookie, httponly=True, samesite="Lax", expires_days=365)
-        return Viewer(anonymous_identity(token))
-
-    def set_default_headers(self):
-        self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.set_header("Cache-Control", "no-store")
-        self.set_header("X-Content-Type-Options", "nosniff")
+        self._viewer = Viewer(anonymous_identity(token))
+        return self._viewer
 
     def send_json(self, data, status: int = 200) -> None:
         self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(dumps(data))
 
-    def json_body(self, max_bytes: int) -> dict:
-        body = self.request.body or b""
-        if len(body) > max_bytes:
-            raise UserError(f"request body is {len(body)} bytes; the limit is {max_bytes}")
-        try:
-            data = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise UserError(f"request body is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise UserError("request body must be a JSON object")
-        return data
-
     def _handle_request_exception(self, e: BaseException) -> None:
+        if self._finished:
+            return
+        self.clear_header("Content-Disposition")
         if isinstance(e, UserError):
             self.send_json(e.to_dict(), status=e.status)
             return
@@ -104,4 +95,26 @@ class JSONHandler(RequestHandler):
         self.send_json({"error": "internal server error", "type": "InternalError"}, status=500)
 
     def write_error(self, status_code: int, **kwargs) -> None:
+        self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(json.dumps({"error": self._reason, "type": "HTTPError"}))
+
+
+class JSONHandler(APIMixin, RequestHandler):
+    """Handlers get the app in ``initialize`` and answer with :meth:`send_json`."""
+
+    def set_default_headers(self):
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("X-Content-Type-Options", "nosniff")
+
+    def json_body(self, max_bytes: int) -> dict:
+        body = self.request.body or b""
+        if len(body) > max_bytes:
+            raise TooLarge(f"request body is {len(body)} bytes; the limit is {max_bytes}")
+        try:
+            data = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UserError(f"request body is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise UserError("request body must be a JSON object")
+        return data

@@ -172,7 +172,8 @@ def test_formats_read_back_through_astrobase(tmp_path, formatkey):
         assert lcdict["objectid"] == info["objectid"]
         assert lcdict["objectinfo"]["ra"] == pytest.approx(info["ra"])
         assert lcdict["objectinfo"]["gaiaid"] == info["gaiaid"]
-        assert lcdict["timesys"] == "TDB"
+        assert lcdict["timesys"] == "TDB" and lcdict["timeformat"] == "BJD"
+        assert lcdict["column_info"]["bjd"]["unit"] == "d"
         ntimes = len(lcdict[timecols[0]])
         assert lcdict["objectinfo"]["ndet"] == ntimes > 400
         for magcol, errcol in zip(magcols, errcols):

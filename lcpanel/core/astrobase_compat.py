@@ -25,6 +25,7 @@ and neither is on those paths.
 """
 
 import functools
+import importlib
 import inspect
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -56,9 +57,6 @@ def import_astrobase():
         return
     _add_numpy_aliases()
     _add_pillow_antialias()
-
-    import importlib
-
     for name in _POOL_MODULES:
         importlib.import_module(name).ProcessPoolExecutor = _PatchedPoolExecutor
     _make_checkplot_epochs_scalar()

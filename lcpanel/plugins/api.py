@@ -9,15 +9,32 @@
 - ``GET /api/datasets/<id>[?start=0&stop=100]``: one dataset with a page of its rows
 - ``POST /api/datasets/<id>`` (JSON changes) edits it; ``DELETE`` deletes it;
   ``POST /api/datasets/<id>/freeze`` makes an immutable, citable copy
+- ``GET /api/products``: the product builders and their options
+- ``GET /api/datasets/<id>/products``: the dataset's products with status and SHA256;
+  ``POST`` (``{"builder": "lightcurves", "options": {"format": "csv"}, "objects": [...]}``)
+  starts one (or reuses an identical one)
+- ``GET /api/datasets/<id>/products/<key>``: status and manifest;
+  ``.../download``: the zip (HTTP Range for resuming; ``X-Content-SHA256`` header)
+- ``GET /api/datasets/<id>/urls``: one download URL per object and file, for wget/curl
+- ``GET /api/collections/<id>/objects/<objectid>/<lightcurve|checkplot|periodfinding>[?format=csv]``
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
+import re
+from pathlib import Path
+
+from tornado.escape import url_escape
+from tornado.web import StaticFileHandler
+
 from ..core.basedir import Basedir
-from ..errors import UserError
+from ..errors import NotFound, UserError
 from ..extension import Route
 from ..hookspecs import hookimpl
-from ..jsonapi import JSONHandler
+from ..jsonapi import APIMixin, JSONHandler
 
 
 class CollectionsHandler(JSONHandler):
@@ -109,6 +126,122 @@ class FreezeHandler(JSONHandler):
         self.send_json({"dataset": frozen.summary(), "permalink": f"/datasets/{frozen.dataset_id}"})
 
 
+class BuildersHandler(JSONHandler):
+    def get(self):
+        self.send_json({"builders": [b.describe() for b in self.app.product_builders]})
+
+
+def _product_links(handler, dataset_id: str, status: dict) -> dict:
+    status = dict(status)
+    status["url"] = f"/api/datasets/{dataset_id}/products/{status['key']}"
+    status["download"] = status["url"] + "/download" if status["status"] == "done" else None
+    return status
+
+
+class DatasetProductsHandler(JSONHandler):
+    def get(self, dataset_id):
+        ds = self.app.datasets.get(dataset_id, self.viewer())
+        self.send_json({"products": [_product_links(self, ds.dataset_id, p)
+                                     for p in self.app.products.for_dataset(ds.dataset_id)]})
+
+    def post(self, dataset_id):
+        ds = self.app.datasets.get(dataset_id, self.viewer())
+        body = self.json_body(max_bytes=2_000_000)
+        unknown = set(body) - {"builder", "options", "objects"}
+        if unknown:
+            raise UserError(f"unknown key {sorted(unknown)[0]!r}; give builder, options and objects")
+        if not isinstance(body.get("builder"), str):
+            raise UserError("name a product builder, e.g. {\"builder\": \"lightcurves\"}", field="builder")
+        status = self.app.products.request(self.app, ds, body["builder"], body.get("options"), body.get("objects"))
+        self.send_json(_product_links(self, ds.dataset_id, status), status=202 if status["status"] != "done" else 200)
+
+
+def _checked_product(handler, dataset_id: str, key: str):
+    ds = handler.app.datasets.get(dataset_id, handler.viewer())
+    if not re.fullmatch(r"[0-9a-f]{64}", key) or not handler.app.products.linked(ds.dataset_id, key):
+        raise NotFound("this dataset has no such product")
+    return ds, handler.app.products.status(key)
+
+
+class ProductHandler(JSONHandler):
+    def get(self, dataset_id, key):
+        ds, status = _checked_product(self, dataset_id, key)
+        if status["status"] == "done":
+            from contextlib import closing
+
+            with closing(self.app.products.connect()) as conn:
+                manifest = conn.execute("SELECT manifest FROM products WHERE key = ?", (key,)).fetchone()[0]
+            status["manifest"] = json.loads(manifest or "[]")
+        self.send_json(_product_links(self, ds.dataset_id, status))
+
+
+class ProductDownloadHandler(APIMixin, StaticFileHandler):
+    """The product zip, with Range support (resumable) and its SHA256 in the headers."""
+
+    def initialize(self, app):
+        self.app = app
+        StaticFileHandler.initialize(self, path=str(app.products.root))
+
+    async def get(self, dataset_id, key, include_body=True):
+        _ds, status = _checked_product(self, dataset_id, key)
+        if status["status"] != "done":
+            raise UserError(f"the product is {status['status']}, not ready to download", field="status")
+        path = self.app.products.file_path(key, status["builder"])
+        self.set_header("X-Content-SHA256", status["sha256"])
+        self.set_header("Digest", "sha-256=" + base64.b64encode(bytes.fromhex(status["sha256"])).decode())
+        self.set_header("Content-Disposition", f'attachment; filename="{status["filename"]}"')
+        await super().get(str(path.relative_to(self.root)), include_body=include_body)
+
+    def get_content_type(self):
+        return "application/zip"
+
+
+class DatasetURLsHandler(JSONHandler):
+    def get(self, dataset_id):
+        ds = self.app.datasets.get(dataset_id, self.viewer())
+        base = f"{self.request.protocol}://{self.request.host}"
+        lines = []
+        for cid, oid, *files in zip(ds.data["collection"], ds.data["objectid"],
+                                    *(ds.data.get(c, [None] * ds.nobjects) for c in FILE_KINDS.values())):
+            for kind, present in zip(FILE_KINDS, files):
+                if present:
+                    lines.append(f"{base}/api/collections/{url_escape(cid)}/objects/{url_escape(oid)}/{kind}")
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish("\n".join(lines) + "\n")
+
+
+FILE_KINDS = {"lightcurve": "lcfname", "checkplot": "cpfname", "periodfinding": "pffname"}
+
+
+class ObjectFileHandler(JSONHandler):
+    def get(self, collection_id, objectid, kind):
+        from ..core.lcexport import EXPORT_FORMATS, export_lightcurve
+        from .products import object_file
+
+        if kind not in FILE_KINDS:
+            raise NotFound(f"no such file kind {kind!r}; use lightcurve, checkplot or periodfinding")
+        catalog = self.app.catalogs.get(collection_id)
+        rows = catalog.query(f'SELECT "{FILE_KINDS[kind]}" FROM object_catalog WHERE objectid = ?', (objectid,)) \
+            if FILE_KINDS[kind] in catalog.columns else []
+        path = object_file(self.app, collection_id, rows[0][0]) if rows else None
+        if path is None:
+            raise NotFound(f"no {kind} for object {objectid!r} in {collection_id!r}")
+        fmt = self.get_query_argument("format", "original")
+        if kind == "lightcurve" and fmt != "original":
+            if fmt not in EXPORT_FORMATS:
+                raise UserError(f"format must be original or one of {', '.join(EXPORT_FORMATS)}", field="format")
+            info = catalog.info
+            lcfmt = self.app.lc_formats.get(info.lcformat["kind"]).from_spec(info.lcformat, Path(info.source))
+            data = export_lightcurve(lcfmt.read(path), fmt)
+            name, ctype = f"{objectid}{EXPORT_FORMATS[fmt][0]}", EXPORT_FORMATS[fmt][1]
+        else:
+            data, name, ctype = path.read_bytes(), path.name, "application/octet-stream"
+        self.set_header("Content-Type", ctype)
+        self.set_header("Content-Disposition", f'attachment; filename="{name}"')
+        self.set_header("X-Content-SHA256", hashlib.sha256(data).hexdigest())
+        self.finish(data)
+
+
 @hookimpl(trylast=True)
 def register_routes(app):
     kwargs = {"app": app}
@@ -120,4 +253,11 @@ def register_routes(app):
         Route("api-datasets", r"/api/datasets/?", DatasetsHandler, kwargs),
         Route("api-dataset", r"/api/datasets/([^/]+)/?", DatasetHandler, kwargs),
         Route("api-dataset-freeze", r"/api/datasets/([^/]+)/freeze/?", FreezeHandler, kwargs),
+        Route("api-builders", r"/api/products/?", BuildersHandler, kwargs),
+        Route("api-dataset-products", r"/api/datasets/([^/]+)/products/?", DatasetProductsHandler, kwargs),
+        Route("api-product", r"/api/datasets/([^/]+)/products/([^/]+)/?", ProductHandler, kwargs),
+        Route("api-product-download", r"/api/datasets/([^/]+)/products/([^/]+)/download/?", ProductDownloadHandler,
+              kwargs),
+        Route("api-dataset-urls", r"/api/datasets/([^/]+)/urls/?", DatasetURLsHandler, kwargs),
+        Route("api-object-file", r"/api/collections/([^/]+)/objects/([^/]+)/([a-z]+)/?", ObjectFileHandler, kwargs),
     ]

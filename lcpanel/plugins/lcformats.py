@@ -21,7 +21,7 @@ from ..errors import UserError
 from ..hookspecs import hookimpl
 
 # keys of an lcdict (or its objectinfo) that state how times and magnitudes are measured
-META_KEYS = ("timesys", "timeref", "timeoffset", "timeunit", "magsys", "magsarefluxes", "telescope", "instrument")
+META_KEYS = ("timesys", "timeref", "timeformat", "timeoffset", "timeunit", "magsys", "magsarefluxes", "telescope", "instrument")
 
 
 def _resolve(path: str | None, base: Path) -> Path | None:
@@ -131,10 +131,11 @@ class AstrobaseFormat(LCFormat):
                 if name not in columns:
                     columns[name] = np.asarray(_dict_get(lcdict, key))
                     used.add(key)
-                kinds[kind].append(name)
+                if name not in kinds[kind]:
+                    kinds[kind].append(name)
         n = len(columns[kinds["time"][0]])
         columns.update(_array_columns(lcdict, n, used))
-        info = lcdict.get("column_info") or {}
+        info = lcdict.get("column_info") or lcdict.get("columndefs") or {}
         meta = _collect_meta(lcdict)
         meta.setdefault("magsarefluxes", bool(magsarefluxes))
         return LightCurve(

@@ -1,0 +1,417 @@
+"""Products: zips of a dataset's light curves, checkplots and period-finding results,
+built in worker processes off the request path.
+
+A :class:`ProductBuilder` (registered through ``register_product_builders``) turns a
+dataset and its options into a *plan*: the list of :class:`Entry` files that go in the
+zip. The plan's content key (SHA256 of the builder, options, and every input's path,
+size and modification time) names the product, so identical inputs reuse an existing
+zip. A worker writes the zip to a temporary file beside its target, with an
+``SHA256SUMS`` manifest of every member, and renames it into place when complete: a
+build that fails or is killed leaves nothing anyone can download, and can be retried.
+
+Progress and results live in ``BASEDIR/products/index.sqlite`` (WAL), so every server
+process can report a build that another one started.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import sqlite3
+import time
+import zipfile
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import closing
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import ClassVar
+
+from ..errors import NotFound, UserError
+from ..registry import did_you_mean
+from .atomic import atomic_path
+
+log = logging.getLogger(__name__)
+
+#: a running build that has not reported for this long is taken as dead
+STALE_AFTER_S = 60.0
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+STORED_SUFFIXES = (".gz", ".zip", ".png", ".jpg", ".fz")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS products (
+    key       TEXT PRIMARY KEY,
+    builder   TEXT NOT NULL,
+    options   TEXT NOT NULL,
+    filename  TEXT NOT NULL,
+    status    TEXT NOT NULL,          -- queued, running, done, failed
+    done      INTEGER NOT NULL DEFAULT 0,
+    total     INTEGER NOT NULL DEFAULT 0,
+    sha256    TEXT,
+    size      INTEGER,
+    manifest  TEXT,
+    error     TEXT,
+    heartbeat REAL NOT NULL,
+    created   TEXT NOT NULL,
+    updated   TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dataset_products (
+    dataset_id TEXT NOT NULL,
+    builder    TEXT NOT NULL,
+    options    TEXT NOT NULL,
+    selection  TEXT NOT NULL,         -- 'all' or the SHA256 of the selected object keys
+    key        TEXT NOT NULL,
+    PRIMARY KEY (dataset_id, builder, options, selection)
+);
+CREATE INDEX IF NOT EXISTS dataset_products_key ON dataset_products(key);
+"""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One member of a product zip.
+
+    ``kind`` is ``"file"`` (copy ``source``), ``"lightcurve"`` (read ``source`` with the
+    collection's ``lcformat`` spec, relative paths against ``base``, and export it as
+    ``fmt``) or ``"bytes"`` (``data`` as is).
+    """
+
+    arcname: str
+    kind: str
+    source: str | None = None
+    lcformat: dict | None = None
+    base: str | None = None
+    fmt: str | None = None
+    data: bytes | None = None
+
+    def fingerprint(self) -> list:
+        if self.kind == "bytes":
+            return [self.arcname, self.kind, hashlib.sha256(self.data or b"").hexdigest()]
+        st = os.stat(self.source)
+        return [self.arcname, self.kind, self.source, st.st_size, st.st_mtime_ns, self.lcformat, self.fmt]
+
+
+class ProductBuilder:
+    """Base class of product builders. Subclasses set ``name``, ``title``, the accepted
+    ``options`` (name -> allowed values, the first one the default) and implement
+    :meth:`plan`."""
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    options: ClassVar[dict[str, tuple]] = {}
+
+    @classmethod
+    def validate_options(cls, options: dict | None) -> dict:
+        options = dict(options or {})
+        for key in options:
+            if key not in cls.options:
+                raise UserError(f"{cls.name} has no option {key!r}: {did_you_mean(key, cls.options)}", field=key)
+        out = {}
+        for key, allowed in cls.options.items():
+            value = options.get(key, allowed[0])
+            if value not in allowed:
+                raise UserError(f"{cls.name} option {key!r} must be one of {', '.join(map(str, allowed))}",
+                                field=key)
+            out[key] = value
+        return out
+
+    @classmethod
+    def describe(cls) -> dict:
+        return {"name": cls.name, "title": cls.title, "description": cls.description,
+                "options": {k: list(v) for k, v in cls.options.items()}}
+
+    def plan(self, app, dataset, rows: list[int], options: dict) -> list[Entry]:
+        """The zip's members for the given row indices of the dataset."""
+        raise NotImplementedError
+
+
+def content_key(builder: str, options: dict, entries: list[Entry]) -> str:
+    blob = json.dumps([builder, options, [e.fingerprint() for e in entries]], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def selection_id(keys: list[str] | None) -> str:
+    if keys is None:
+        return "all"
+    return hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class ProductStore:
+    """Product records, their files and the worker pool of one basedir."""
+
+    def __init__(self, basedir: str | Path, max_workers: int = 2):
+        self.basedir = Path(basedir)
+        self.root = self.basedir / "products"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.index_path = self.root / "index.sqlite"
+        self.max_workers = max_workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_pid: int | None = None
+        with closing(self.connect()) as conn, conn:
+            conn.executescript(SCHEMA)
+
+    def connect(self) -> sqlite3.Connection:
+        return _connect(self.index_path)
+
+    def file_path(self, key: str, builder: str) -> Path:
+        return self.root / key[:2] / key[2:4] / f"{builder}-{key}.zip"
+
+    def _executor(self) -> ProcessPoolExecutor:
+        # a pool made before a server forks its worker processes is not usable after it
+        if self._pool is None or self._pool_pid != os.getpid():
+            import multiprocessing
+
+            self._pool = ProcessPoolExecutor(self.max_workers, mp_context=multiprocessing.get_context("spawn"))
+            self._pool_pid = os.getpid()
+        return self._pool
+
+    def shutdown(self) -> None:
+        if self._pool is not None and self._pool_pid == os.getpid():
+            self._pool.shutdown(wait=True, cancel_futures=False)
+        self._pool = None
+
+    # --- requests ---------------------------------------------------------------------------
+
+    def request(self, app, dataset, builder_name: str, options: dict | None = None,
+                objects: list[str] | None = None, *, wait: bool = False) -> dict:
+        """Start (or reuse) the product for a dataset or a selection of its objects
+        (``objects``: "collection/objectid" keys). Returns its status."""
+        builder_cls = app.product_builders.get(builder_name)
+        options = builder_cls.validate_options(options)
+        rows = _selected_rows(dataset, objects)
+        entries = builder_cls().plan(app, dataset, rows, options)
+        if not entries:
+            raise UserError(f"the {builder_cls.title.lower() or builder_name} product would be empty: "
+                            "none of the chosen objects has such files")
+        key = content_key(builder_name, options, entries)
+        target = self.file_path(key, builder_name)
+        opts = json.dumps(options, sort_keys=True)
+        filename = f"{builder_name}-{dataset.dataset_id[:12]}-{key[:8]}.zip"
+        start = False
+        with closing(self.connect()) as conn, conn:
+            conn.execute("BEGIN IMMEDIATE")
+            row = conn.execute("SELECT * FROM products WHERE key = ?", (key,)).fetchone()
+            if row is None or _needs_build(row, target):
+                stamp = _now()
+                conn.execute("INSERT OR REPLACE INTO products (key, builder, options, filename, status, done, total, "
+                             "heartbeat, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                             (key, builder_name, opts, filename, "queued", 0, len(entries), time.time(), stamp, stamp))
+                start = True
+            conn.execute("INSERT OR REPLACE INTO dataset_products VALUES (?,?,?,?,?)",
+                         (dataset.dataset_id, builder_name, opts, selection_id(objects), key))
+        if start:
+            future = self._executor().submit(build_product, str(self.index_path), key,
+                                             [asdict(e) for e in entries], str(target), str(self.basedir))
+            if wait:
+                future.result()
+        elif wait:
+            self.wait(key)
+        return self.status(key)
+
+    def wait(self, key: str, timeout: float = 600.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.status(key)
+            if status["status"] in ("done", "failed") or time.monotonic() > deadline:
+                return status
+            time.sleep(0.05)
+
+    def status(self, key: str) -> dict:
+        with closing(self.connect()) as conn:
+            row = conn.execute("SELECT * FROM products WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            raise NotFound("no such product")
+        return _status(row, self.file_path(key, row["builder"]))
+
+    def for_dataset(self, dataset_id: str) -> list[dict]:
+        with closing(self.connect()) as conn:
+            rows = conn.execute(
+                "SELECT dp.selection, p.* FROM dataset_products dp JOIN products p ON p.key = dp.key "
+                "WHERE dp.dataset_id = ? ORDER BY p.created", (dataset_id,)).fetchall()
+        out = []
+        for row in rows:
+            status = _status(row, self.file_path(row["key"], row["builder"]))
+            status["selection"] = row["selection"]
+            out.append(status)
+        return out
+
+    def linked(self, dataset_id: str, key: str) -> bool:
+        with closing(self.connect()) as conn:
+            return conn.execute("SELECT 1 FROM dataset_products WHERE dataset_id = ? AND key = ?",
+                                (dataset_id, key)).fetchone() is not None
+
+    def dataset_changed(self, app, dataset) -> list[dict]:
+        """After the dataset's objects changed: rebuild its whole-dataset products from the
+        new object list and drop links to selections that no longer make sense; delete
+        zips nothing refers to any more."""
+        with closing(self.connect()) as conn, conn:
+            links = conn.execute("SELECT * FROM dataset_products WHERE dataset_id = ?",
+                                 (dataset.dataset_id,)).fetchall()
+            conn.execute("DELETE FROM dataset_products WHERE dataset_id = ?", (dataset.dataset_id,))
+        rebuilt = []
+        for link in links:
+            if link["selection"] == "all" and dataset.nobjects:
+                rebuilt.append(self.request(app, dataset, link["builder"], json.loads(link["options"])))
+        self.collect_garbage({link["key"] for link in links})
+        return rebuilt
+
+    def dataset_deleted(self, dataset_id: str) -> None:
+        with closing(self.connect()) as conn, conn:
+            keys = {r[0] for r in conn.execute("SELECT key FROM dataset_products WHERE dataset_id = ?", (dataset_id,))}
+            conn.execute("DELETE FROM dataset_products WHERE dataset_id = ?", (dataset_id,))
+        self.collect_garbage(keys)
+
+    def collect_garbage(self, keys: set[str]) -> None:
+        """Delete the zips (and records) of these products if no dataset refers to them."""
+        with closing(self.connect()) as conn, conn:
+            for key in keys:
+                if conn.execute("SELECT 1 FROM dataset_products WHERE key = ?", (key,)).fetchone():
+                    continue
+                row = conn.execute("SELECT builder, status FROM products WHERE key = ?", (key,)).fetchone()
+                if row is None or row["status"] in ("queued", "running"):
+                    continue
+                self.file_path(key, row["builder"]).unlink(missing_ok=True)
+                conn.execute("DELETE FROM products WHERE key = ?", (key,))
+
+
+def _connect(path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _needs_build(row, target: Path) -> bool:
+    if row["status"] == "done":
+        return not target.exists()
+    if row["status"] == "failed":
+        return True
+    return time.time() - row["heartbeat"] > STALE_AFTER_S
+
+
+def _status(row, target: Path) -> dict:
+    status = row["status"]
+    error = row["error"]
+    if status in ("queued", "running") and time.time() - row["heartbeat"] > STALE_AFTER_S:
+        status, error = "failed", "the build stopped without finishing (the worker was killed); request it again"
+    if status == "done" and not target.exists():
+        status, error = "failed", "the product file is missing; request it again"
+    total = row["total"] or 1
+    return {
+        "key": row["key"], "builder": row["builder"], "options": json.loads(row["options"]),
+        "status": status, "progress": 1.0 if status == "done" else round(row["done"] / total, 4),
+        "done": row["done"], "total": row["total"], "sha256": row["sha256"], "size": row["size"],
+        "filename": row["filename"], "error": error, "created": row["created"], "updated": row["updated"],
+    }
+
+
+def _selected_rows(dataset, objects: list[str] | None) -> list[int]:
+    keys = dataset.keys()
+    if objects is None:
+        return list(range(len(keys)))
+    if not isinstance(objects, list) or not objects or not all(isinstance(k, str) for k in objects):
+        raise UserError("objects must be a non-empty list of 'collection/objectid' keys", field="objects")
+    index = {k: i for i, k in enumerate(keys)}
+    missing = [k for k in objects if k not in index]
+    if missing:
+        raise UserError(f"{len(missing)} selected objects are not in the dataset, e.g. {missing[0]!r}",
+                        field="objects")
+    return sorted({index[k] for k in objects})
+
+
+# --- the worker side ------------------------------------------------------------------------
+
+_FORMATS: dict = {}
+
+
+def _lightcurve_bytes(entry: Entry, basedir: str) -> bytes:
+    from ..app import App
+    from .lcexport import export_lightcurve
+
+    key = json.dumps([entry.lcformat, entry.base], sort_keys=True)
+    fmt = _FORMATS.get(key)
+    if fmt is None:
+        app = _FORMATS.setdefault("app", App(basedir))
+        fmt = app.lc_formats.get(entry.lcformat["kind"]).from_spec(entry.lcformat, Path(entry.base))
+        _FORMATS[key] = fmt
+    return export_lightcurve(fmt.read(entry.source), entry.fmt)
+
+
+def build_product(index_path: str, key: str, entries: list[dict], target: str, basedir: str) -> None:
+    """Write the zip for ``entries`` to ``target`` (worker process entry point)."""
+    conn = _connect(index_path)
+    try:
+        _set(conn, key, status="running", error=None)
+        entries = [Entry(**e) for e in entries]
+        manifest = []
+        last = 0.0
+        with atomic_path(target, suffix=".zip") as tmp:
+            with zipfile.ZipFile(tmp, "w") as zf:
+                for i, entry in enumerate(entries):
+                    if entry.kind == "file":
+                        with open(entry.source, "rb") as fh:
+                            data = fh.read()
+                    elif entry.kind == "lightcurve":
+                        data = _lightcurve_bytes(entry, basedir)
+                    else:
+                        data = entry.data or b""
+                    _add(zf, entry.arcname, data)
+                    manifest.append((entry.arcname, hashlib.sha256(data).hexdigest(), len(data)))
+                    if time.monotonic() - last > 0.25 or i == len(entries) - 1:
+                        _set(conn, key, done=i + 1)
+                        last = time.monotonic()
+                sums = "".join(f"{digest}  {name}\n" for name, digest, _ in manifest)
+                _add(zf, "SHA256SUMS", sums.encode())
+            digest = _file_sha256(tmp)
+            size = tmp.stat().st_size
+        _set(conn, key, status="done", sha256=digest, size=size,
+             manifest=json.dumps([{"name": n, "sha256": d, "size": s} for n, d, s in manifest]))
+    except Exception as exc:
+        log.exception("product %s failed", key)
+        _set(conn, key, status="failed", error=f"{type(exc).__name__}: {exc}"[:500])
+    finally:
+        conn.close()
+
+
+def _add(zf: zipfile.ZipFile, arcname: str, data: bytes) -> None:
+    info = zipfile.ZipInfo(arcname, date_time=ZIP_EPOCH)
+    info.external_attr = 0o644 << 16
+    stored = arcname.endswith(STORED_SUFFIXES)
+    info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+    zf.writestr(info, data, compresslevel=None if stored else 6)
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _set(conn: sqlite3.Connection, key: str, **fields) -> None:
+    fields["heartbeat"] = time.time()
+    fields["updated"] = _now()
+    cols = ", ".join(f"{k} = ?" for k in fields)
+    conn.execute(f"UPDATE products SET {cols} WHERE key = ?", (*fields.values(), key))
+
+
+def summary_csv(dataset, rows: list[int]) -> bytes:
+    """Every column of the chosen objects as CSV (the dataset zip's object summary)."""
+    import csv
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    names = dataset.column_names()
+    writer.writerow(names)
+    for i in rows:
+        writer.writerow(["" if dataset.data[n][i] is None else dataset.data[n][i] for n in names])
+    return out.getvalue().encode()

@@ -1,0 +1,121 @@
+"""Built-in product builders: light curves, checkplots, period-finding results, and the
+whole dataset; and the event listeners that keep products in step with dataset edits."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..core.lcexport import EXPORT_FORMATS
+from ..core.products import Entry, ProductBuilder, summary_csv
+from ..hookspecs import hookimpl
+
+LC_FORMATS = ("original",) + tuple(EXPORT_FORMATS)
+
+
+def object_file(app, collection_id: str, relpath: str | None) -> Path | None:
+    """The absolute path of a collection's file, refusing anything outside its directory."""
+    if not relpath:
+        return None
+    info = app.catalogs.get(collection_id).info
+    if info.kind != "astrobase":
+        return None
+    root = Path(info.source).resolve()
+    path = (root / relpath).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        return None
+    return path
+
+
+def _files(app, dataset, rows, column: str, folder: str) -> list[Entry]:
+    out = []
+    for i in rows:
+        cid = dataset.data["collection"][i]
+        path = object_file(app, cid, dataset.data.get(column, [None] * dataset.nobjects)[i])
+        if path is not None:
+            out.append(Entry(arcname=f"{folder}/{cid}/{path.name}", kind="file", source=str(path)))
+    return out
+
+
+def _lightcurves(app, dataset, rows, fmt: str) -> list[Entry]:
+    if fmt == "original":
+        return _files(app, dataset, rows, "lcfname", "lightcurves")
+    suffix = EXPORT_FORMATS[fmt][0]
+    out = []
+    for i in rows:
+        cid = dataset.data["collection"][i]
+        path = object_file(app, cid, dataset.data.get("lcfname", [None] * dataset.nobjects)[i])
+        if path is None:
+            continue
+        info = app.catalogs.get(cid).info
+        out.append(Entry(arcname=f"lightcurves/{cid}/{dataset.data['objectid'][i]}{suffix}", kind="lightcurve",
+                         source=str(path), lcformat=info.lcformat, base=info.source, fmt=fmt))
+    return out
+
+
+class LightcurvesProduct(ProductBuilder):
+    name = "lightcurves"
+    title = "Light curves"
+    description = "The light curves, as the survey wrote them or converted (CSV, CSV.gz, FITS, ECSV, VOTable)."
+    options = {"format": LC_FORMATS}
+
+    def plan(self, app, dataset, rows, options):
+        return _lightcurves(app, dataset, rows, options["format"])
+
+
+class CheckplotsProduct(ProductBuilder):
+    name = "checkplots"
+    title = "Checkplots"
+    description = "astrobase checkplot pickles (objectinfo, finder, phased light curves, periodograms)."
+
+    def plan(self, app, dataset, rows, options):
+        return _files(app, dataset, rows, "cpfname", "checkplots")
+
+
+class PeriodfindingProduct(ProductBuilder):
+    name = "periodfinding"
+    title = "Period-finding results"
+    description = "astrobase period-finding result pickles."
+
+    def plan(self, app, dataset, rows, options):
+        return _files(app, dataset, rows, "pffname", "periodfinding")
+
+
+class DatasetProduct(ProductBuilder):
+    name = "dataset"
+    title = "Whole dataset"
+    description = ("Light curves (original), checkplots, period-finding results, a CSV of every object's "
+                   "information and the dataset's search and comments.")
+
+    def plan(self, app, dataset, rows, options):
+        about = {"dataset_id": dataset.dataset_id, "name": dataset.name, "description": dataset.description,
+                 "search": dataset.spec, "nobjects": len(rows), "comments": dataset.comments,
+                 "object_comments": dataset.object_comments, "created": dataset.created}
+        return (_lightcurves(app, dataset, rows, "original")
+                + _files(app, dataset, rows, "cpfname", "checkplots")
+                + _files(app, dataset, rows, "pffname", "periodfinding")
+                + [Entry(arcname="objects.csv", kind="bytes", data=summary_csv(dataset, rows)),
+                   Entry(arcname="dataset.json", kind="bytes",
+                         data=json.dumps(about, indent=1, sort_keys=True, default=str).encode())])
+
+
+@hookimpl(trylast=True)
+def register_product_builders(app):
+    return [LightcurvesProduct, CheckplotsProduct, PeriodfindingProduct, DatasetProduct]
+
+
+@hookimpl(trylast=True)
+def dataset_updated(app, dataset, changes):
+    if "objects" in changes:
+        app.products.dataset_changed(app, dataset)
+
+
+@hookimpl(trylast=True)
+def dataset_deleted(app, dataset_id):
+    app.products.dataset_deleted(dataset_id)
+
+
+@hookimpl(trylast=True)
+def shutdown(app):
+    if "products" in app.__dict__:
+        app.products.shutdown()

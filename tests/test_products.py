@@ -1,0 +1,231 @@
+"""Products built in worker processes: contents, manifests, reuse, selections, rebuilds
+after edits, killed builds, and downloads over HTTP with Range and access control."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from http.cookiejar import CookieJar
+from pathlib import Path
+
+import pytest
+
+from lcpanel.app import App
+from lcpanel.core import products as products_mod
+from lcpanel.core.datasets import Viewer
+from lcpanel.core.ingest import add_astrobase_collection
+from lcpanel.core.search import run_search
+from lcpanel.errors import UserError
+
+pytestmark = pytest.mark.slow
+ALICE = Viewer("anon:alice")
+
+
+@pytest.fixture(scope="module")
+def app(csv_collection, tmp_path_factory):
+    from lcpanel.core.basedir import Basedir
+
+    base = Basedir.init(tmp_path_factory.mktemp("prod") / "basedir")
+    add_astrobase_collection(App(base.path), base, csv_collection, collection_id="demo", show_progress=False)
+    app = App(base.path)
+    yield app
+    app.products.shutdown()
+
+
+@pytest.fixture
+def dataset(app):
+    res = run_search(app, {"type": "filter", "params": {"where": "ndet > 0"}, "limit": 1000})
+    return app.datasets.create(res, ALICE.identity)
+
+
+def read_zip(app, status) -> zipfile.ZipFile:
+    path = app.products.file_path(status["key"], status["builder"])
+    data = path.read_bytes()
+    assert hashlib.sha256(data).hexdigest() == status["sha256"]
+    zf = zipfile.ZipFile(io.BytesIO(data))
+    sums = dict(line.split("  ")[::-1] for line in zf.read("SHA256SUMS").decode().splitlines())
+    for name in zf.namelist():
+        if name != "SHA256SUMS":
+            assert hashlib.sha256(zf.read(name)).hexdigest() == sums[name]
+    assert set(sums) == set(zf.namelist()) - {"SHA256SUMS"}
+    return zf
+
+
+@pytest.mark.parametrize("builder,options,folder,suffix", [
+    ("lightcurves", {}, "lightcurves", ".csv.gz"),
+    ("lightcurves", {"format": "csv"}, "lightcurves", ".csv"),
+    ("lightcurves", {"format": "fits"}, "lightcurves", ".fits"),
+    ("lightcurves", {"format": "votable"}, "lightcurves", ".vot"),
+    ("checkplots", {}, "checkplots", ".pkl"),
+    ("periodfinding", {}, "periodfinding", ".pkl"),
+])
+def test_each_product(app, dataset, builder, options, folder, suffix):
+    status = app.products.request(app, dataset, builder, options, wait=True)
+    assert status["status"] == "done" and status["progress"] == 1.0, status
+    zf = read_zip(app, status)
+    members = [n for n in zf.namelist() if n.startswith(folder + "/demo/")]
+    assert len(members) == dataset.nobjects
+    assert all(n.endswith(suffix) for n in members)
+    if options.get("format") == "csv":
+        text = zf.read(members[0]).decode()
+        assert text.startswith("# objectid:") and "timesys" in text
+
+
+def test_dataset_zip_and_selection(app, dataset):
+    keys = dataset.keys()[:3]
+    status = app.products.request(app, dataset, "dataset", objects=keys, wait=True)
+    zf = read_zip(app, status)
+    names = zf.namelist()
+    assert sum(n.startswith("lightcurves/") for n in names) == 3
+    assert sum(n.startswith("checkplots/") for n in names) == 3
+    assert sum(n.startswith("periodfinding/") for n in names) == 3
+    summary = zf.read("objects.csv").decode().splitlines()
+    assert len(summary) == 4 and summary[0].startswith("collection,objectid")
+    assert json.loads(zf.read("dataset.json"))["dataset_id"] == dataset.dataset_id
+
+
+def test_identical_inputs_reuse_the_zip(app, dataset):
+    first = app.products.request(app, dataset, "checkplots", wait=True)
+    path = app.products.file_path(first["key"], "checkplots")
+    mtime = path.stat().st_mtime_ns
+    other = app.datasets.create(run_search(app, {"type": "filter", "params": {"where": "ndet > 0"}, "limit": 1000}),
+                                "anon:someone-else")
+    again = app.products.request(app, other, "checkplots")
+    assert again["key"] == first["key"] and again["status"] == "done"
+    assert path.stat().st_mtime_ns == mtime
+
+
+def test_edit_rebuilds_and_deletes(app, dataset):
+    # ECSV: no other test's dataset refers to this zip, so it becomes garbage
+    status = app.products.request(app, dataset, "lightcurves", {"format": "ecsv"}, wait=True)
+    old = app.products.file_path(status["key"], "lightcurves")
+    ds, changed = app.datasets.edit(dataset.dataset_id, ALICE, {"remove_objects": dataset.keys()[:5]})
+    app.notify("dataset_updated", dataset=ds, changes=changed)
+    [linked] = app.products.for_dataset(ds.dataset_id)
+    assert linked["key"] != status["key"]
+    done = app.products.wait(linked["key"])
+    assert done["status"] == "done"
+    assert len([n for n in read_zip(app, done).namelist() if n.startswith("lightcurves/")]) == ds.nobjects
+    assert not old.exists(), "a zip no dataset refers to is deleted"
+
+
+@pytest.mark.parametrize("builder,options,objects,match", [
+    ("nope", {}, None, "unknown product builder"),
+    ("lightcurves", {"format": "xls"}, None, "must be one of"),
+    ("lightcurves", {"fromat": "csv"}, None, "did you mean"),
+    ("checkplots", {}, ["demo/NOPE"], "not in the dataset"),
+    ("checkplots", {}, [], "non-empty"),
+])
+def test_bad_requests(app, dataset, builder, options, objects, match):
+    with pytest.raises(UserError, match=match):
+        app.products.request(app, dataset, builder, options, objects)
+
+
+def test_killed_build_leaves_nothing_and_can_be_retried(app, dataset, monkeypatch):
+    from dataclasses import asdict
+
+    entries = [asdict(e) for e in app.product_builders.get("lightcurves")().plan(
+        app, dataset, list(range(dataset.nobjects)), {"format": "fits"})] * 40
+    key = "f" * 64
+    target = app.products.file_path(key, "lightcurves")
+    with app.products.connect() as conn:
+        conn.execute("INSERT OR REPLACE INTO products (key, builder, options, filename, status, done, total, "
+                     "heartbeat, created, updated) VALUES (?, 'lightcurves', '{}', 'x.zip', 'queued', 0, ?, ?, '', '')",
+                     (key, len(entries), time.time()))
+    code = ("import json, sys; from lcpanel.core.products import build_product; "
+            "build_product(sys.argv[1], sys.argv[2], json.load(open(sys.argv[3])), sys.argv[4], sys.argv[5])")
+    spec = Path(app.basedir) / "entries.json"
+    spec.write_text(json.dumps(entries))
+    proc = subprocess.Popen([sys.executable, "-c", code, str(app.products.index_path), key, str(spec), str(target),
+                             str(app.basedir)])
+    deadline = time.monotonic() + 60
+    while app.products.status(key)["done"] < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not target.exists(), "no partial zip where downloads look"
+    monkeypatch.setattr(products_mod, "STALE_AFTER_S", 0.2)
+    time.sleep(0.3)
+    assert app.products.status(key)["status"] == "failed"
+    retried = app.products.request(app, dataset, "lightcurves", {"format": "fits"}, wait=True)
+    assert retried["status"] == "done"
+
+
+# --- over HTTP ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(app):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "lcpanel", "serve", str(app.basedir), "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    from test_api import wait_live
+
+    try:
+        wait_live(url, proc)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+class Client:
+    """A browser-like client: keeps its session cookie."""
+
+    def __init__(self, url):
+        self.url = url
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+
+    def call(self, path, body=None, method=None, headers=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers or {})
+        try:
+            with self.opener.open(req, timeout=60) as resp:
+                return resp.status, resp.headers, resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.headers, exc.read()
+
+
+def test_download_with_range_and_privacy(server):
+    alice, bob = Client(server), Client(server)
+    status, _, body = alice.call("/api/search?visibility=private", {"type": "cone", "params": {"coords": "290 45 30"}})
+    assert status == 200
+    ds_id = json.loads(body)["dataset_id"]
+    status, _, body = alice.call(f"/api/datasets/{ds_id}/products", {"builder": "lightcurves",
+                                                                     "options": {"format": "csv"}})
+    assert status in (200, 202)
+    product = json.loads(body)
+    deadline = time.monotonic() + 120
+    while product["status"] not in ("done", "failed") and time.monotonic() < deadline:
+        time.sleep(0.2)
+        product = json.loads(alice.call(product["url"])[2])
+    assert product["status"] == "done", product
+    status, headers, whole = alice.call(product["download"])
+    assert status == 200 and headers["Content-Type"] == "application/zip"
+    assert hashlib.sha256(whole).hexdigest() == headers["X-Content-SHA256"] == product["sha256"]
+    status, headers, part = alice.call(product["download"], headers={"Range": "bytes=100-"})
+    assert status == 206 and part == whole[100:]
+    # someone else sees nothing of a private dataset: not the dataset, not its products
+    for path in (f"/api/datasets/{ds_id}", f"/api/datasets/{ds_id}/products", product["url"], product["download"]):
+        status, _, body = bob.call(path)
+        assert status == 404, path
+        assert ds_id not in body.decode()
+    urls = alice.call(f"/api/datasets/{ds_id}/urls")[2].decode().split()
+    assert urls and all(u.startswith(server + "/api/collections/demo/objects/") for u in urls)
+    status, headers, lc = alice.call(urls[0].replace(server, "") + "?format=csv")
+    assert status == 200 and lc.startswith(b"# objectid:")
+    assert hashlib.sha256(lc).hexdigest() == headers["X-Content-SHA256"]
