@@ -144,9 +144,10 @@ def test_lcc_description_format(csv_collection, basedir, tmp_path):
         "lc_formatkey": "demo-described",
         "lc_fileglob": "*-lc.csv.gz",
         "lc_readermodule": f"{reader}:read_lightcurve",
-        "column_keys": {"rjd": {"description": "reduced Julian date", "unit": "d"},
-                        "aep_000": ["magnitude in aperture 0", "%.5f", "f8"]},
-        "unaffiliated_cols": ["rjd"],
+        "column_keys": {"bjd": {"description": "BJD_TDB at mid-exposure", "unit": "d"},
+                        "aep": ["magnitude in aperture", "%.5f", "f8"],
+                        "qflag": ["quality bits", "%d", "i4"]},
+        "unaffiliated_cols": ["bjd", "qflag"],
         "per_aperture_cols": ["aep", "aie"],
         "mag_apertures": ["000", "001"],
         "aperture_joiner": "_",
@@ -161,9 +162,10 @@ def test_lcc_description_format(csv_collection, basedir, tmp_path):
     fmt = app.lc_formats.get("lcc-description").from_spec(info.lcformat, csv_collection)
     row = next(iter(catalog_rows(info).values()))
     lc = fmt.read(csv_collection / row["lcfname"])
-    assert {"rjd", "aep_000", "aep_001", "aie_000"} <= set(lc.columns)
+    assert {"bjd", "qflag", "aep_000", "aep_001", "aie_000"} <= set(lc.columns)
     assert lc.meta["timesys"] == "TDB"
-    assert lc.column_info["rjd"]["unit"] == "d"
+    assert lc.column_info["bjd"]["unit"] == "d"
+    assert lc.column_info["aep_001"]["description"] == "magnitude in aperture"
 
 
 # --- plain catalogs -----------------------------------------------------------------------
