@@ -229,3 +229,44 @@ def test_download_with_range_and_privacy(server):
     status, headers, lc = alice.call(urls[0].replace(server, "") + "?format=csv")
     assert status == 200 and lc.startswith(b"# objectid:")
     assert hashlib.sha256(lc).hexdigest() == headers["X-Content-SHA256"]
+
+
+def test_finder_charts_over_http(server):
+    client = Client(server)
+    status, _, body = client.call("/api/search", {"type": "cone", "params": {"coords": "290 45 20"}})
+    ds_id = json.loads(body)["dataset_id"]
+    status, headers, png = client.call(f"/api/datasets/{ds_id}/finder.png?size=400")
+    assert status == 200 and headers["Content-Type"] == "image/png" and png.startswith(b"\x89PNG")
+    from PIL import Image
+
+    assert Image.open(io.BytesIO(png)).size == (400, 400)
+    status, _, png = client.call("/api/collections/demo/objects/LCP-000003/finder.png")
+    assert status == 200 and png.startswith(b"\x89PNG")
+    assert client.call("/api/collections/demo/objects/NOPE/finder.png")[0] == 404
+    assert client.call(f"/api/datasets/{ds_id}/finder.png?size=99999")[0] == 400
+
+
+def test_dataset_and_product_cli(app, tmp_path):
+    def lcpanel(*args, check=True):
+        out = subprocess.run([sys.executable, "-m", "lcpanel", *map(str, args)], capture_output=True, text=True)
+        if check:
+            assert out.returncode == 0, out.stderr
+        return out
+
+    out = lcpanel("search", app.basedir, "cone", "--coords", "290 45 20", "--save", "--visibility", "private")
+    ds_id = out.stderr.split("dataset ")[1].split()[0]
+    assert ds_id in lcpanel("dataset", "list", app.basedir).stdout
+    shown = json.loads(lcpanel("dataset", "show", app.basedir, ds_id, "--format", "json").stdout)
+    first = f"{shown['rows'][0]['collection']}/{shown['rows'][0]['objectid']}"
+    lcpanel("dataset", "edit", app.basedir, ds_id, "--name", "CLI set", "--remove", first)
+    assert json.loads(lcpanel("dataset", "show", app.basedir, ds_id, "--format", "json").stdout)["name"] == "CLI set"
+    built = lcpanel("product", "build", app.basedir, ds_id, "lightcurves", "--format", "csv", "-q").stdout.split()
+    key, sha = built[0], built[-1]
+    lcpanel("product", "get", app.basedir, ds_id, key, "--output", tmp_path / "lc.zip")
+    assert hashlib.sha256((tmp_path / "lc.zip").read_bytes()).hexdigest() == sha
+    bad = lcpanel("dataset", "show", app.basedir, "0" * 64, check=False)
+    assert bad.returncode == 2 and "no such dataset" in bad.stderr
+    bad = lcpanel("product", "build", app.basedir, ds_id, "nope", check=False)
+    assert bad.returncode == 2 and "unknown product builder" in bad.stderr
+    lcpanel("dataset", "delete", app.basedir, ds_id)
+    assert ds_id not in lcpanel("dataset", "list", app.basedir).stdout

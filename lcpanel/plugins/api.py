@@ -17,6 +17,8 @@
   ``.../download``: the zip (HTTP Range for resuming; ``X-Content-SHA256`` header)
 - ``GET /api/datasets/<id>/urls``: one download URL per object and file, for wget/curl
 - ``GET /api/collections/<id>/objects/<objectid>/<lightcurve|checkplot|periodfinding>[?format=csv]``
+- ``GET /api/datasets/<id>/finder.png[?collection=&size=]``: the dataset's objects on the field
+  image; ``GET /api/collections/<id>/objects/<objectid>/finder.png``: one object's stamp
 """
 
 from __future__ import annotations
@@ -242,6 +244,59 @@ class ObjectFileHandler(JSONHandler):
         self.finish(data)
 
 
+class PNGHandler(JSONHandler):
+    async def send_png(self, render) -> None:
+        from tornado.ioloop import IOLoop
+
+        png = await IOLoop.current().run_in_executor(None, render)
+        self.set_header("Content-Type", "image/png")
+        self.set_header("Cache-Control", "private, max-age=300")
+        self.finish(png)
+
+
+def _field(app, collection_id: str):
+    from ..core.finder import load_field
+
+    info = app.catalogs.get(collection_id).info
+    if not info.field_fits:
+        raise NotFound(f"collection {collection_id!r} has no field image")
+    return load_field(info.field_fits)
+
+
+class DatasetFinderHandler(PNGHandler):
+    """The dataset's objects on their collection's field image, zoomed to contain them all."""
+
+    async def get(self, dataset_id):
+        from ..core.finder import finder_chart
+
+        ds = self.app.datasets.get(dataset_id, self.viewer())
+        with_field = [c for c in ds.collections if self.app.catalogs.get(c).info.field_fits]
+        cid = self.get_query_argument("collection", with_field[0] if with_field else None)
+        if cid is None or cid not in ds.collections:
+            raise NotFound("none of this dataset's collections has a field image")
+        field = _field(self.app, cid)
+        size = _int_arg(self, "size", 800, 128, 2000)
+        idx = [i for i, c in enumerate(ds.data["collection"]) if c == cid]
+        ra = [ds.data["ra"][i] for i in idx]
+        dec = [ds.data["decl"][i] for i in idx]
+        labels = [ds.data["objectid"][i] for i in idx]
+        await self.send_png(lambda: finder_chart(field, ra, dec, labels=labels, size_px=size,
+                                                 title=ds.name[:80]).png)
+
+
+class ObjectFinderHandler(PNGHandler):
+    async def get(self, collection_id, objectid):
+        from ..core.finder import object_stamp
+
+        catalog = self.app.catalogs.get(collection_id)
+        rows = catalog.query("SELECT ra, decl FROM object_catalog WHERE objectid = ?", (objectid,))
+        if not rows:
+            raise NotFound(f"no object {objectid!r} in {collection_id!r}")
+        field = _field(self.app, collection_id)
+        size = _int_arg(self, "size", 300, 64, 1200)
+        await self.send_png(lambda: object_stamp(field, rows[0][0], rows[0][1], size_px=size))
+
+
 @hookimpl(trylast=True)
 def register_routes(app):
     kwargs = {"app": app}
@@ -259,5 +314,8 @@ def register_routes(app):
         Route("api-product-download", r"/api/datasets/([^/]+)/products/([^/]+)/download/?", ProductDownloadHandler,
               kwargs),
         Route("api-dataset-urls", r"/api/datasets/([^/]+)/urls/?", DatasetURLsHandler, kwargs),
+        Route("api-dataset-finder", r"/api/datasets/([^/]+)/finder\.png", DatasetFinderHandler, kwargs),
+        Route("api-object-finder", r"/api/collections/([^/]+)/objects/([^/]+)/finder\.png", ObjectFinderHandler,
+              kwargs),
         Route("api-object-file", r"/api/collections/([^/]+)/objects/([^/]+)/([a-z]+)/?", ObjectFileHandler, kwargs),
     ]

@@ -60,6 +60,9 @@ def _common_options() -> argparse.ArgumentParser:
     group.add_argument("--sort", help="sort columns, e.g. 'sdssr' or '-ndet' or 'sdssr desc, ndet'")
     group.add_argument("--limit", type=int, help="maximum rows returned")
     group.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
+    group.add_argument("--save", action="store_true", help="keep the result as a dataset and print its id")
+    group.add_argument("--visibility", choices=("public", "unlisted", "private"), default="unlisted",
+                       help="visibility of the saved dataset")
     return common
 
 
@@ -72,6 +75,7 @@ def _add_args(parser) -> None:
                                                         "the body of POST /api/search")
     parser.add_argument("--format", choices=("table", "json", "csv"), default="table", dest="spec_format",
                         help="output format with --spec")
+    parser.add_argument("--save", action="store_true", dest="spec_save", help="keep the result as a dataset")
     sub = parser.add_subparsers(dest="search_type", metavar="TYPE")
     for backend in App().search_backends:
         sp = sub.add_parser(backend.name, help=backend.title, description=backend.description, parents=[common])
@@ -137,6 +141,12 @@ def _run(args) -> int:
         _print_table(result)
     for message in result.messages:
         print(f"note: {message}", file=sys.stderr)
+    if getattr(args, "save", False) or getattr(args, "spec_save", False):
+        from ..core.datasets import OPERATOR
+
+        ds = app.datasets.create(result, OPERATOR.identity, visibility=getattr(args, "visibility", "unlisted"))
+        app.notify("dataset_created", dataset=ds)
+        print(f"dataset {ds.dataset_id}", file=sys.stderr)
     return 0
 
 
