@@ -1,0 +1,429 @@
+"""Benchmark: dataset creation and light-curve product (zip) throughput.
+
+1. Dataset creation latency for 10, 1e3 and 1e5 rows. A basedir holds one plain all-sky
+   catalog of --catalog-size objects (examples/make_collection.py catalog-only mode,
+   ingested at the start). For each size N it times, separately (p50 over --repeat
+   runs; 3 for 1e5 rows):
+
+   - ``run_search`` of a column filter that matches every object, with ``limit`` N;
+   - ``DatasetStore.create(result, owner)`` (columnar copy, pickle, fsync, rename,
+     SQLite index row), and the dataset pickle's size;
+   - ``DatasetStore.get`` (read and unpickle);
+   - baseline, measured in the same run: ``pickle.dump`` of the result's row dicts to a
+     plain file (no fsync, no index) and ``pickle.load`` of it back.
+
+2. Light-curve zip throughput for 1,000 light curves, ``original`` and ``csv`` formats.
+   The example astrobase collection (/tmp/demo300 or demo/collection when present, else
+   a freshly built one of --nobjects objects) has too few objects, so it is ingested
+   several times under different collection ids (ingest only indexes: the light-curve
+   files are the same ones, read in place) and a dataset of the first 1,000 objects is
+   made from a search over all copies; every zip member has its own name
+   (``lightcurves/<collection>/<file>``). A second dataset (the same search sorted the
+   other way) gives a second, different 1,000-light-curve product. Rows:
+
+   - ``zipfile`` baseline: one process writes the 1,000 original files with
+     ``ZIP_DEFLATED`` (level 6), nothing else. The ratio column is the row's throughput
+     in light curves per second divided by the baseline's (> 1: faster than the
+     baseline). The same with ``ZIP_STORED`` is
+     shown for reference, since lcpanel stores already-compressed members (.gz) as is;
+   - ``build_product`` called in this process: the build itself (reading, converting,
+     zipping, SHA256 manifest, progress updates, fsync and rename), no pool;
+   - what a user sees: ``ProductStore.request(..., wait=True)`` on a store with
+     ``max_workers`` 1 or 2, from the request (plan, content key, record) until the
+     zip is in place; the worker pool is warmed up first (its one-off start-up, process
+     spawn plus imports, is reported separately). One product is built by one worker,
+     so a second worker cannot make a single product faster; it lets two products build
+     at once. "2 at once" rows request both products from two threads (as two server
+     requests would) and report the wall time until both are done and the aggregate
+     throughput.
+
+   Input MB: the source light-curve files read; output MB: the zip written. Every
+   product is rebuilt for each run (its zip is removed first, so the content-addressed
+   reuse does not apply).
+
+    .venv/bin/python benchmarks/bench_products.py [--catalog-size 1e5] [--repeat 20]
+        [--zip-repeat 3] [--csv-repeat 3] [--nlc 1000] [--workdir DIR]
+
+With --workdir the work directory is kept (and reused for the example collection);
+otherwise a temporary one is removed at the end.
+
+Targets: creating a dataset of 1e3 rows well under 100 ms (interactive: every search
+becomes a dataset) and of 1e5 rows (the search limit) within a few seconds; zipping
+original light curves at disk/zipfile speed (ratio >= ~1 against the zipfile
+baseline), i.e. 1,000 light curves in well under 2 s, and 2 workers giving ~2x the
+aggregate throughput of 1 worker when two products are requested at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import os
+import pickle
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from dataclasses import asdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_CANDIDATES = (Path("/tmp/demo300"), ROOT / "demo" / "collection")
+OWNER = "cli:bench"
+
+
+def load_generator():
+    spec = importlib.util.spec_from_file_location("make_collection", ROOT / "examples" / "make_collection.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["make_collection"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def p50(values) -> float:
+    return statistics.median(values)
+
+
+def mb(nbytes: float) -> float:
+    return nbytes / 1e6
+
+
+# --- 1. dataset creation -------------------------------------------------------------------
+
+
+def bench_datasets(workdir: Path, catalog_size: int, repeat: int) -> None:
+    from lcpanel.app import App
+    from lcpanel.core.basedir import Basedir
+    from lcpanel.core.ingest import add_catalog_collection
+    from lcpanel.core.search import run_search
+
+    path = workdir / "basedir-datasets"
+    catalog = workdir / f"allsky_{catalog_size}.parquet"
+    t0 = time.perf_counter()
+    if not catalog.exists():
+        load_generator().make_plain_catalog(catalog, catalog_size, seed=1, allsky=True)
+    made = time.perf_counter() - t0
+    if path.exists():
+        shutil.rmtree(path)
+    base = Basedir.init(path)
+    t0 = time.perf_counter()
+    add_catalog_collection(App(path), base, catalog, collection_id="allsky", show_progress=False)
+    ingested = time.perf_counter() - t0
+    app = App(path)
+    store = app.datasets
+    print(f"\n## 1. dataset creation ({catalog_size:,} objects, all sky; catalog made in {made:.1f} s, "
+          f"ingested in {ingested:.1f} s)")
+    print("   filter 'ndet >= 0' (every object matches) with limit N; p50 in ms; "
+          "baseline = pickle.dump / pickle.load of the result's row dicts, plain file")
+    print(f"   {'rows':>7} {'runs':>4} {'run_search':>11} {'create':>9} {'baseline':>9} {'ratio':>6} "
+          f"{'get':>9} {'baseline':>9} {'ratio':>6} {'pickle':>10} {'bytes/row':>9} {'search+create':>13}")
+    run_search(app, {"type": "filter", "params": {"where": "ndet >= 0"}, "limit": 10})  # open the catalog
+    base_file = workdir / "baseline-rows.pkl"
+    for n in (10, 1_000, 100_000):
+        n = min(n, catalog_size)
+        runs = repeat if n <= 1_000 else 3
+        spec = {"type": "filter", "params": {"where": "ndet >= 0"}, "limit": n}
+        search_s, create_s, get_s, dump_s, load_s, sizes = [], [], [], [], [], []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            result = run_search(app, spec)
+            t1 = time.perf_counter()
+            ds = store.create(result, OWNER)
+            t2 = time.perf_counter()
+            store.get(ds.dataset_id, store_viewer())
+            t3 = time.perf_counter()
+            with open(base_file, "wb") as fh:
+                pickle.dump(result.rows, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            t4 = time.perf_counter()
+            with open(base_file, "rb") as fh:
+                pickle.load(fh)
+            t5 = time.perf_counter()
+            assert result.nreturned == n, (result.nreturned, n)
+            search_s.append(t1 - t0)
+            create_s.append(t2 - t1)
+            get_s.append(t3 - t2)
+            dump_s.append(t4 - t3)
+            load_s.append(t5 - t4)
+            sizes.append(store.path(ds.dataset_id).stat().st_size)
+        s, c, g, d, lo = (p50(x) * 1e3 for x in (search_s, create_s, get_s, dump_s, load_s))
+        size = sizes[-1]
+        print(f"   {n:>7,} {runs:>4} {s:>11.2f} {c:>9.2f} {d:>9.2f} {c / d:>5.1f}x "
+              f"{g:>9.2f} {lo:>9.2f} {g / lo:>5.1f}x {mb(size):>7.2f} MB {size / n:>9.0f} "
+              f"{p50([a + b for a, b in zip(search_s, create_s)]) * 1e3:>10.2f} ms")
+    print("   ratio = lcpanel time / baseline time (lower is better); size of the last dataset pickle")
+    base_file.unlink(missing_ok=True)
+
+
+def store_viewer():
+    from lcpanel.core.datasets import Viewer
+
+    return Viewer(OWNER)
+
+
+# --- 2. light-curve zips ---------------------------------------------------------------------
+
+
+def find_demo(workdir: Path, nobjects: int) -> Path:
+    for cand in DEMO_CANDIDATES:
+        if (cand / "lclist-catalog.pkl").exists() and (cand / "collection.json").exists():
+            return cand
+    demo = workdir / "example"
+    if not (demo / "collection.json").exists():
+        t0 = time.perf_counter()
+        load_generator().make_collection(demo, nobjects=nobjects, seed=42, workers=2, progress=False)
+        print(f"# built an example collection of {nobjects} objects in {time.perf_counter() - t0:.1f} s")
+    return demo
+
+
+class ZipBench:
+    def __init__(self, workdir: Path, demo: Path, nlc: int):
+        from lcpanel.app import App
+        from lcpanel.core.basedir import Basedir
+        from lcpanel.core.ingest import add_astrobase_collection
+        from lcpanel.core.search import run_search
+
+        self.nlc = nlc
+        self.path = workdir / "basedir-products"
+        if self.path.exists():
+            shutil.rmtree(self.path)
+        base = Basedir.init(self.path)
+        app = App(self.path)
+        t0 = time.perf_counter()
+        n0 = None
+        copies = 1
+        i = 0
+        while True:
+            info = add_astrobase_collection(app, base, demo, collection_id=f"demo{i:02d}", show_progress=False)
+            n0 = n0 or info.nobjects
+            i += 1
+            if i * n0 >= nlc:
+                copies = i
+                break
+        self.ingest_s = time.perf_counter() - t0
+        self.copies, self.per_copy = copies, n0
+        self.app = App(self.path)
+        where = {"type": "filter", "params": {"where": "ndet >= 0"}, "limit": nlc}
+        self.ds = {
+            "A": self.app.datasets.create(run_search(self.app, {**where, "sort": "vmag, objectid"}), OWNER),
+            "B": self.app.datasets.create(run_search(self.app, {**where, "sort": "-vmag, -objectid"}), OWNER),
+        }
+        for ds in self.ds.values():
+            assert ds.nobjects == nlc, ds.nobjects
+        self.builder = self.app.product_builders.get("lightcurves")
+
+    # the product's plan, zip path and input size, as ProductStore.request will compute them
+    def plan(self, store, which: str, fmt: str, objects=None):
+        from lcpanel.core.products import content_key
+
+        ds = self.ds[which]
+        options = self.builder.validate_options({"format": fmt})
+        if objects is None:
+            rows = list(range(ds.nobjects))
+        else:
+            index = {k: i for i, k in enumerate(ds.keys())}
+            rows = sorted(index[k] for k in objects)
+        entries = self.builder().plan(self.app, ds, rows, options)
+        target = store.file_path(content_key(self.builder.name, options, entries), self.builder.name)
+        return entries, target
+
+    def input_bytes(self, entries) -> int:
+        return sum(os.stat(e.source).st_size for e in entries)
+
+    def request(self, store, which: str, fmt: str, objects=None) -> dict:
+        status = store.request(self.app, self.ds[which], self.builder.name, {"format": fmt}, objects, wait=True)
+        if status["status"] != "done":
+            raise RuntimeError(f"product failed: {status}")
+        return status
+
+    def fresh_request(self, store, which: str, fmt: str, objects=None) -> dict:
+        """Request a product that must be built now (its zip removed first)."""
+        _, target = self.plan(store, which, fmt, objects)
+        target.unlink(missing_ok=True)
+        return self.request(store, which, fmt, objects)
+
+    def members_bytes(self, store, key: str) -> int:
+        import json
+        from contextlib import closing
+
+        with closing(store.connect()) as conn:
+            manifest = conn.execute("SELECT manifest FROM products WHERE key = ?", (key,)).fetchone()[0]
+        return sum(m["size"] for m in json.loads(manifest) if m["name"] != "SHA256SUMS")
+
+    def warm(self, store, workers: int) -> float:
+        """Run small csv products on every worker (spawn, imports, format cache); return
+        the wall time of the first one, i.e. the pool's cold start."""
+        keys = self.ds["A"].keys()
+        t0 = time.perf_counter()
+        self.fresh_request(store, "A", "csv", keys[:10])
+        cold = time.perf_counter() - t0
+        threads = [threading.Thread(target=self.fresh_request, args=(store, "A", "csv", keys[20 * i:20 * i + 20]))
+                   for i in range(1, workers + 1)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return cold
+
+
+def timed_runs(fn, runs: int) -> list[float]:
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def bench_zips(workdir: Path, nobjects: int, nlc: int, zip_repeat: int, csv_repeat: int) -> None:
+    from lcpanel.core.products import ProductStore, build_product
+
+    demo = find_demo(workdir, nobjects)
+    zb = ZipBench(workdir, demo, nlc)
+    print(f"\n## 2. light-curve zips: {nlc:,} light curves per product ({demo}, {zb.per_copy} objects, "
+          f"ingested {zb.copies}x in {zb.ingest_s:.1f} s)")
+    scratch = workdir / "zips"
+    scratch.mkdir(exist_ok=True)
+    kernel_store = ProductStore(zb.path, max_workers=1)  # only for its index path here
+    header = (f"   {'format':<8} {'configuration':<40} {'runs':>4} {'LCs':>5} {'in MB':>7} {'members MB':>10} "
+              f"{'out MB':>7} {'wall s':>7} {'LCs/s':>7} {'in MB/s':>8} {'out MB/s':>8} {'vs zipfile':>10}")
+    rows_out: list[str] = []
+    notes: list[str] = []
+
+    def line(fmt, label, runs, nlcs, in_b, mem_b, out_b, secs, base_s):
+        # per light curve, so "2 at once" rows compare like with like
+        ratio = f"{(base_s / nlc) / (secs / nlcs):9.2f}x" if base_s else " " * 10
+        rows_out.append(f"   {fmt:<8} {label:<40} {runs:>4} {nlcs:>5} {mb(in_b):>7.2f} {mb(mem_b):>10.2f} "
+                        f"{mb(out_b):>7.2f} {secs:>7.3f} {nlcs / secs:>7.0f} {mb(in_b) / secs:>8.2f} "
+                        f"{mb(out_b) / secs:>8.2f} {ratio}")
+
+    # baselines: plain zipfile over the same original files, one process
+    entries_a, _ = zb.plan(kernel_store, "A", "original")
+    in_a = zb.input_bytes(entries_a)
+    base = {}
+    for label, method in (("DEFLATED", zipfile.ZIP_DEFLATED), ("STORED", zipfile.ZIP_STORED)):
+        target = scratch / f"baseline-{label}.zip"
+
+        def run(target=target, method=method):
+            with zipfile.ZipFile(target, "w", compression=method, compresslevel=6 if method else None) as zf:
+                for e in entries_a:
+                    zf.write(e.source, e.arcname)
+
+        secs = p50(timed_runs(run, zip_repeat))
+        base[label] = (secs, target.stat().st_size)
+    base_s = base["DEFLATED"][0]
+    for label in ("DEFLATED", "STORED"):
+        secs, size = base[label]
+        line("original", f"baseline: zipfile ZIP_{label}, 1 process", zip_repeat, nlc, in_a, in_a, size, secs,
+             base_s)
+
+    for fmt in ("original", "csv"):
+        runs = zip_repeat if fmt == "original" else csv_repeat
+        if fmt == "csv":
+            rows_out.append("")
+        entries, _ = zb.plan(kernel_store, "A", fmt)
+        entries_b, _ = zb.plan(kernel_store, "B", fmt)
+        in_b_a, in_b_b = zb.input_bytes(entries), zb.input_bytes(entries_b)
+        dicts = [asdict(e) for e in entries]
+        plan_s = p50(timed_runs(lambda: zb.plan(kernel_store, "A", fmt), runs))
+        notes.append(f"{fmt}: planning the product (ProductBuilder.plan + content key over {nlc} files), "
+                     f"part of every ProductStore.request: {plan_s * 1e3:.1f} ms")
+        target = scratch / f"kernel-{fmt}.zip"
+        # warm this process's light-curve format cache (as a worker's first build does)
+        build_product(str(kernel_store.index_path), "bench-warm", dicts[:5], str(scratch / "warm.zip"),
+                      str(zb.path))
+        secs = p50(timed_runs(lambda: build_product(str(kernel_store.index_path), "bench-kernel", dicts,
+                                                    str(target), str(zb.path)), runs))
+        if not target.exists():
+            raise RuntimeError(f"build_product wrote no {target} (see the log)")
+        members = None
+        for workers in (1, 2):
+            store = ProductStore(zb.path, max_workers=workers)
+            try:
+                cold = zb.warm(store, workers)
+                notes.append(f"new pool, max_workers={workers} (before the {fmt} rows): its first request "
+                             f"(10 csv LCs: spawn, imports, format set-up) took {cold:.2f} s")
+                status = {}
+
+                _, target_a = zb.plan(store, "A", fmt)
+
+                def one():
+                    target_a.unlink(missing_ok=True)  # not timed: force a build
+                    t0 = time.perf_counter()
+                    status["A"] = zb.request(store, "A", fmt)
+                    return time.perf_counter() - t0
+
+                one_s = p50([one() for _ in range(runs)])
+                if members is None:
+                    members = zb.members_bytes(store, status["A"]["key"])
+                    line(fmt, "build_product in this process (no pool)", runs, nlc, in_b_a, members,
+                         target.stat().st_size, secs, base_s)
+                line(fmt, f"ProductStore max_workers={workers}: 1 product", runs, nlc, in_b_a, members,
+                     status["A"]["size"], one_s, base_s)
+
+                def two():
+                    for which in ("A", "B"):
+                        zb.plan(store, which, fmt)[1].unlink(missing_ok=True)
+                    threads = [threading.Thread(target=lambda w=which: status.__setitem__(w, zb.request(store, w, fmt)))
+                               for which in ("A", "B")]
+                    t0 = time.perf_counter()
+                    for t in threads:
+                        t.start()
+                    for t in threads:
+                        t.join()
+                    return time.perf_counter() - t0
+
+                two_s = p50([two() for _ in range(runs)])
+                if set(status) != {"A", "B"}:
+                    raise RuntimeError("a concurrent product request failed")
+                out = status["A"]["size"] + status["B"]["size"]
+                line(fmt, f"ProductStore max_workers={workers}: 2 at once", runs, 2 * nlc, in_b_a + in_b_b,
+                     members + zb.members_bytes(store, status["B"]["key"]), out, two_s, base_s)
+            finally:
+                store.shutdown()
+
+    print("   vs zipfile = LCs/s of this row / LCs/s of the zipfile ZIP_DEFLATED baseline (> 1: faster);")
+    print("   '2 at once': wall time until both products are done, throughput summed over both")
+    print(header)
+    for r in rows_out:
+        print(r)
+    for n in notes:
+        print(f"   note: {n}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--catalog-size", default="1e5", help="objects in the plain catalog (>= 1e5)")
+    parser.add_argument("--repeat", type=int, default=20, help="runs per dataset size (3 for 1e5 rows)")
+    parser.add_argument("--zip-repeat", type=int, default=3, help="runs per original-format zip measurement")
+    parser.add_argument("--csv-repeat", type=int, default=3, help="runs per csv-format zip measurement")
+    parser.add_argument("--nlc", type=int, default=1000, help="light curves per product")
+    parser.add_argument("--nobjects", type=int, default=60,
+                        help="size of the example collection if none is present")
+    parser.add_argument("--workdir", type=Path, default=None, help="keep the work files here")
+    parser.add_argument("--skip", choices=("datasets", "zips"), action="append", default=[])
+    args = parser.parse_args()
+    logging.getLogger("astrobase").setLevel(logging.WARNING)
+    from astropy import log as astropy_log
+
+    astropy_log.setLevel("ERROR")  # parquet string-length notes during ingest
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="lcpanel-bench-products-")).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    print(f"# products benchmark (work dir {workdir}; {os.cpu_count()} cores, Python {sys.version.split()[0]})")
+    try:
+        if "datasets" not in args.skip:
+            bench_datasets(workdir, int(float(args.catalog_size)), args.repeat)
+        if "zips" not in args.skip:
+            bench_zips(workdir, args.nobjects, args.nlc, args.zip_repeat, args.csv_repeat)
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(f"\n# total {time.perf_counter() - started:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
