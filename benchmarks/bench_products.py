@@ -69,6 +69,7 @@ import threading
 import time
 import zipfile
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -278,6 +279,32 @@ def timed_runs(fn, runs: int) -> list[float]:
     return out
 
 
+def time_products(zb: ZipBench, store, fmt: str, which: tuple[str, ...]) -> tuple[float, dict]:
+    """Wall time of requesting the ``which`` products at once (one thread each, as
+    concurrent server requests), each removed first so that it is built; and their statuses."""
+    for w in which:
+        zb.plan(store, w, fmt)[1].unlink(missing_ok=True)  # not timed
+    status: dict = {}
+    errors: list = []
+
+    def request(w: str) -> None:
+        try:
+            status[w] = zb.request(store, w, fmt)
+        except Exception as exc:  # noqa: BLE001 -- re-raised in the main thread below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=request, args=(w,)) for w in which]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    secs = time.perf_counter() - t0
+    if errors:
+        raise errors[0]
+    return secs, status
+
+
 def bench_zips(workdir: Path, nobjects: int, nlc: int, zip_repeat: int, csv_repeat: int) -> None:
     from lcpanel.core.products import ProductStore, build_product
 
@@ -287,15 +314,17 @@ def bench_zips(workdir: Path, nobjects: int, nlc: int, zip_repeat: int, csv_repe
           f"ingested {zb.copies}x in {zb.ingest_s:.1f} s)")
     scratch = workdir / "zips"
     scratch.mkdir(exist_ok=True)
-    kernel_store = ProductStore(zb.path, max_workers=1)  # only for its index path here
+    kernel_store = ProductStore(zb.path, max_workers=1)  # only its paths are used (no pool)
+    index_path, basedir = str(kernel_store.index_path), str(zb.path)
     header = (f"   {'format':<8} {'configuration':<40} {'runs':>4} {'LCs':>5} {'in MB':>7} {'members MB':>10} "
               f"{'out MB':>7} {'wall s':>7} {'LCs/s':>7} {'in MB/s':>8} {'out MB/s':>8} {'vs zipfile':>10}")
     rows_out: list[str] = []
     notes: list[str] = []
+    base_s = None
 
-    def line(fmt, label, runs, nlcs, in_b, mem_b, out_b, secs, base_s):
+    def line(fmt, label, runs, nlcs, in_b, mem_b, out_b, secs):
         # per light curve, so "2 at once" rows compare like with like
-        ratio = f"{(base_s / nlc) / (secs / nlcs):9.2f}x" if base_s else " " * 10
+        ratio = f"{(base_s / nlc) / (secs / nlcs):9.2f}x"
         rows_out.append(f"   {fmt:<8} {label:<40} {runs:>4} {nlcs:>5} {mb(in_b):>7.2f} {mb(mem_b):>10.2f} "
                         f"{mb(out_b):>7.2f} {secs:>7.3f} {nlcs / secs:>7.0f} {mb(in_b) / secs:>8.2f} "
                         f"{mb(out_b) / secs:>8.2f} {ratio}")
@@ -304,39 +333,36 @@ def bench_zips(workdir: Path, nobjects: int, nlc: int, zip_repeat: int, csv_repe
     entries_a, _ = zb.plan(kernel_store, "A", "original")
     in_a = zb.input_bytes(entries_a)
     base = {}
-    for label, method in (("DEFLATED", zipfile.ZIP_DEFLATED), ("STORED", zipfile.ZIP_STORED)):
+    for label, method, level in (("DEFLATED", zipfile.ZIP_DEFLATED, 6), ("STORED", zipfile.ZIP_STORED, None)):
         target = scratch / f"baseline-{label}.zip"
 
-        def run(target=target, method=method):
-            with zipfile.ZipFile(target, "w", compression=method, compresslevel=6 if method else None) as zf:
+        def run(target=target, method=method, level=level):
+            with zipfile.ZipFile(target, "w", compression=method, compresslevel=level) as zf:
                 for e in entries_a:
                     zf.write(e.source, e.arcname)
 
-        secs = p50(timed_runs(run, zip_repeat))
-        base[label] = (secs, target.stat().st_size)
+        base[label] = (p50(timed_runs(run, zip_repeat)), target.stat().st_size)
     base_s = base["DEFLATED"][0]
     for label in ("DEFLATED", "STORED"):
         secs, size = base[label]
-        line("original", f"baseline: zipfile ZIP_{label}, 1 process", zip_repeat, nlc, in_a, in_a, size, secs,
-             base_s)
+        line("original", f"baseline: zipfile ZIP_{label}, 1 process", zip_repeat, nlc, in_a, in_a, size, secs)
 
     for fmt in ("original", "csv"):
         runs = zip_repeat if fmt == "original" else csv_repeat
         if fmt == "csv":
             rows_out.append("")
         entries, _ = zb.plan(kernel_store, "A", fmt)
-        entries_b, _ = zb.plan(kernel_store, "B", fmt)
-        in_b_a, in_b_b = zb.input_bytes(entries), zb.input_bytes(entries_b)
-        dicts = [asdict(e) for e in entries]
-        plan_s = p50(timed_runs(lambda: zb.plan(kernel_store, "A", fmt), runs))
+        in_a = zb.input_bytes(entries)
+        in_b = zb.input_bytes(zb.plan(kernel_store, "B", fmt)[0])
+        plan_s = p50(timed_runs(partial(zb.plan, kernel_store, "A", fmt), runs))
         notes.append(f"{fmt}: planning the product (ProductBuilder.plan + content key over {nlc} files), "
                      f"part of every ProductStore.request: {plan_s * 1e3:.1f} ms")
+        dicts = [asdict(e) for e in entries]
         target = scratch / f"kernel-{fmt}.zip"
         # warm this process's light-curve format cache (as a worker's first build does)
-        build_product(str(kernel_store.index_path), "bench-warm", dicts[:5], str(scratch / "warm.zip"),
-                      str(zb.path))
-        secs = p50(timed_runs(lambda: build_product(str(kernel_store.index_path), "bench-kernel", dicts,
-                                                    str(target), str(zb.path)), runs))
+        build_product(index_path, "bench-warm", dicts[:5], str(scratch / "warm.zip"), basedir)
+        kernel_s = p50(timed_runs(partial(build_product, index_path, "bench-kernel", dicts, str(target), basedir),
+                                  runs))
         if not target.exists():
             raise RuntimeError(f"build_product wrote no {target} (see the log)")
         members = None
@@ -346,42 +372,19 @@ def bench_zips(workdir: Path, nobjects: int, nlc: int, zip_repeat: int, csv_repe
                 cold = zb.warm(store, workers)
                 notes.append(f"new pool, max_workers={workers} (before the {fmt} rows): its first request "
                              f"(10 csv LCs: spawn, imports, format set-up) took {cold:.2f} s")
-                status = {}
-
-                _, target_a = zb.plan(store, "A", fmt)
-
-                def one():
-                    target_a.unlink(missing_ok=True)  # not timed: force a build
-                    t0 = time.perf_counter()
-                    status["A"] = zb.request(store, "A", fmt)
-                    return time.perf_counter() - t0
-
-                one_s = p50([one() for _ in range(runs)])
+                timings = [time_products(zb, store, fmt, ("A",)) for _ in range(runs)]
+                one_s, status = p50([t for t, _ in timings]), timings[-1][1]
                 if members is None:
                     members = zb.members_bytes(store, status["A"]["key"])
-                    line(fmt, "build_product in this process (no pool)", runs, nlc, in_b_a, members,
-                         target.stat().st_size, secs, base_s)
-                line(fmt, f"ProductStore max_workers={workers}: 1 product", runs, nlc, in_b_a, members,
-                     status["A"]["size"], one_s, base_s)
-
-                def two():
-                    for which in ("A", "B"):
-                        zb.plan(store, which, fmt)[1].unlink(missing_ok=True)
-                    threads = [threading.Thread(target=lambda w=which: status.__setitem__(w, zb.request(store, w, fmt)))
-                               for which in ("A", "B")]
-                    t0 = time.perf_counter()
-                    for t in threads:
-                        t.start()
-                    for t in threads:
-                        t.join()
-                    return time.perf_counter() - t0
-
-                two_s = p50([two() for _ in range(runs)])
-                if set(status) != {"A", "B"}:
-                    raise RuntimeError("a concurrent product request failed")
-                out = status["A"]["size"] + status["B"]["size"]
-                line(fmt, f"ProductStore max_workers={workers}: 2 at once", runs, 2 * nlc, in_b_a + in_b_b,
-                     members + zb.members_bytes(store, status["B"]["key"]), out, two_s, base_s)
+                    line(fmt, "build_product in this process (no pool)", runs, nlc, in_a, members,
+                         target.stat().st_size, kernel_s)
+                line(fmt, f"ProductStore max_workers={workers}: 1 product", runs, nlc, in_a, members,
+                     status["A"]["size"], one_s)
+                timings = [time_products(zb, store, fmt, ("A", "B")) for _ in range(runs)]
+                two_s, status = p50([t for t, _ in timings]), timings[-1][1]
+                line(fmt, f"ProductStore max_workers={workers}: 2 at once", runs, 2 * nlc, in_a + in_b,
+                     members + zb.members_bytes(store, status["B"]["key"]),
+                     status["A"]["size"] + status["B"]["size"], two_s)
             finally:
                 store.shutdown()
 
@@ -413,7 +416,8 @@ def main() -> None:
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="lcpanel-bench-products-")).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    print(f"# products benchmark (work dir {workdir}; {os.cpu_count()} cores, Python {sys.version.split()[0]})")
+    print(f"# products benchmark (work dir {workdir}; {os.cpu_count()} cores, Python {sys.version.split()[0]}; "
+          f"load average {os.getloadavg()[0]:.2f} at start)")
     try:
         if "datasets" not in args.skip:
             bench_datasets(workdir, int(float(args.catalog_size)), args.repeat)
@@ -422,7 +426,8 @@ def main() -> None:
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
-    print(f"\n# total {time.perf_counter() - started:.1f} s")
+    print(f"\n# total {time.perf_counter() - started:.1f} s (load average {os.getloadavg()[0]:.2f} at the end: "
+          "other processes on the machine share its cores, most visibly in the 2-worker rows)")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ private datasets stay visible to it (and only to it)::
 
     c = Client("http://127.0.0.1:5006")
     res = c.search("cone", coords="290 45 5", filter="vmag < 12", limit=100)
-    print(res)                      # 12 of 12 matching objects (dataset 3f2a...)
+    res                             # <SearchResult 12 of 12 matching objects, dataset 3f2a...>
     res.table                       # astropy Table with units and descriptions
     res.table["ra"].unit            # deg
 
@@ -36,23 +36,24 @@ turn out to be wrong is deleted and reported, so the next call starts afresh.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import re
-import socket
 import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar, MozillaCookieJar
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-__all__ = ["Client", "ClientError", "SearchResult", "Dataset", "rows_to_table"]
+__all__ = ["Client", "ClientError", "Dataset", "SearchResult", "rows_to_table"]
 
 #: rows fetched per request when reading a whole dataset (the server's maximum)
 PAGE_SIZE = 10_000
@@ -203,7 +204,7 @@ def _safe_filename(name: str | None, fallback: str) -> str:
 def _disposition_filename(header: str | None) -> str | None:
     if not header:
         return None
-    m = re.search(r"filename\*=UTF-8''([^;]+)", header, re.I)
+    m = re.search(r"filename\*=UTF-8''([^;]+)", header, re.IGNORECASE)
     if m:
         return urllib.parse.unquote(m.group(1))
     m = re.search(r'filename="([^"]*)"', header) or re.search(r"filename=([^;]+)", header)
@@ -265,7 +266,7 @@ class Client:
             raise self._http_error(exc, url) from None
         except urllib.error.URLError as exc:
             raise ClientError(f"cannot reach the lcpanel server at {self.url}: {exc.reason}", url=url) from None
-        except (ConnectionError, socket.timeout, TimeoutError, OSError) as exc:
+        except (ConnectionError, TimeoutError, OSError) as exc:
             raise ClientError(f"cannot reach the lcpanel server at {self.url}: {exc}", url=url) from None
         if self.cookie_file and len(self.cookies) != before:
             self._save_cookies()
@@ -575,10 +576,14 @@ class Client:
                         received += len(chunk)
                         if progress:
                             progress(received, total)
-                except (OSError, socket.timeout, urllib.error.URLError) as exc:
-                    out.flush()
-                    raise ClientError(f"the download of {final.name} was interrupted after {received} bytes ({exc}); "
-                                      f"call it again to resume from {part.name}", url=url) from None
+                except (OSError, http.client.HTTPException) as exc:
+                    reason = str(exc) or type(exc).__name__
+                else:
+                    reason = None if total is None or received >= total else "the connection closed early"
+            if reason is not None:
+                raise ClientError(f"the download of {final.name} was interrupted after {received} of "
+                                  f"{total if total is not None else '?'} bytes ({reason}); call it again to "
+                                  f"resume from {part.name}", url=url)
         return self._finish(part, final, digest.hexdigest(), expected, header_sha)
 
     @staticmethod

@@ -334,7 +334,70 @@ def test_stale_checksum_in_status_is_refused(client, built, tmp_path):
     wrong = dict(status, sha256="0" * 64)
     with pytest.raises(ClientError, match="changed"):
         client.download(res.dataset_id, wrong, dest_dir=tmp_path)
-    assert not list(tmp_path.iterdir()) or not (tmp_path / status["filename"]).exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+class Flaky:
+    """A response that breaks (connection reset) after ``chunks`` reads."""
+
+    def __init__(self, resp, chunks):
+        self.resp, self.left = resp, chunks
+        self.status, self.headers = resp.status, resp.headers
+
+    def read(self, n=-1):
+        if self.left == 0:
+            raise ConnectionResetError("connection reset by peer")
+        self.left -= 1
+        return self.resp.read(n)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.resp.close()
+
+
+def test_interrupted_download_keeps_its_part_and_resumes(app, server, built, tmp_path, monkeypatch):
+    import lcpanel.client as client_mod
+
+    res, status, _ = built
+    whole = _real_zip(app, status)
+    monkeypatch.setattr(client_mod, "CHUNK", 1000)
+    c = Client(server)
+    original = c.opener.open
+    monkeypatch.setattr(c.opener, "open", lambda req, *a, **kw: Flaky(original(req, *a, **kw), 3))
+    with pytest.raises(ClientError, match="interrupted after 3000 of"):
+        c.download(res.dataset_id, status, dest_dir=tmp_path)
+    part = tmp_path / (status["filename"] + ".part")
+    assert part.read_bytes() == whole[:3000]
+    assert not (tmp_path / status["filename"]).exists()
+    monkeypatch.setattr(c.opener, "open", original)
+    spy = Spy(c, monkeypatch)
+    path = c.download(res.dataset_id, status, dest_dir=tmp_path)
+    assert [call["range"] for call in spy.calls] == ["bytes=3000-"]
+    assert path.read_bytes() == whole and not part.exists()
+
+
+def test_product_of_a_selection(client, built, tmp_path):
+    res, _, _ = built
+    keys = [f"demo/{o}" for o in res.table["objectid"][:2]]
+    status = client.product(res.dataset_id, "lightcurves", objects=keys, options={"format": "csv"}, poll=0.1)
+    path = client.download(res.dataset_id, status, dest_dir=tmp_path)
+    with zipfile.ZipFile(path) as zf:
+        assert sorted(n for n in zf.namelist() if n.startswith("lightcurves/")) == \
+            sorted(f"lightcurves/demo/{k.split('/')[1]}.csv" for k in keys)
+
+
+def test_cookie_file_keeps_the_session(server, tmp_path):
+    jar = tmp_path / "cookies.txt"
+    first = Client(server, cookie_file=jar)
+    res = first.search("cone", coords="290 45 30", visibility="private")
+    assert jar.exists() and (jar.stat().st_mode & 0o077) == 0
+    later = Client(server, cookie_file=jar)
+    assert later.dataset(res.dataset_id)["visibility"] == "private"
+    with pytest.raises(ClientError) as err:
+        Client(server).dataset(res.dataset_id)
+    assert err.value.status == 404
 
 
 def test_object_file(client, tmp_path):
