@@ -37,9 +37,13 @@
      requests would) and report the wall time until both are done and the aggregate
      throughput.
 
-   Input MB: the source light-curve files read; output MB: the zip written. Every
-   product is rebuilt for each run (its zip is removed first, so the content-addressed
-   reuse does not apply).
+   Input MB: the source light-curve files read; members MB: the bytes put in the zip
+   (converted, uncompressed); output MB: the zip written. Every product is rebuilt for
+   each run (its zip is removed first, so the content-addressed reuse does not apply).
+   CPU s: CPU time of this process plus the pool's workers (read from /proc); cores =
+   CPU s / wall s. The load average and the CPU pressure (Linux PSI) are printed with
+   each section: on a machine shared with other work, throughput figures, the 2-worker
+   rows most of all, are lower bounds.
 
     .venv/bin/python benchmarks/bench_products.py [--catalog-size 1e5] [--repeat 20]
         [--zip-repeat 3] [--csv-repeat 3] [--nlc 1000] [--workdir DIR]
@@ -117,7 +121,7 @@ def bench_datasets(workdir: Path, catalog_size: int, repeat: int) -> None:
     app = App(path)
     store = app.datasets
     print(f"\n## 1. dataset creation ({catalog_size:,} objects, all sky; catalog made in {made:.1f} s, "
-          f"ingested in {ingested:.1f} s)")
+          f"ingested in {ingested:.1f} s; {machine_load()})")
     print("   filter 'ndet >= 0' (every object matches) with limit N; p50 in ms; "
           "baseline = pickle.dump / pickle.load of the result's row dicts, plain file")
     print(f"   {'rows':>7} {'runs':>4} {'run_search':>11} {'create':>9} {'baseline':>9} {'ratio':>6} "
@@ -270,18 +274,35 @@ class ZipBench:
         return cold
 
 
-def timed_runs(fn, runs: int) -> list[float]:
-    out = []
+def cpu_seconds(store=None) -> float:
+    """CPU time (user + system) so far of this process and of ``store``'s pool workers
+    (read from /proc: a worker's CPU time is not reported to us until it exits)."""
+    total = time.process_time()
+    pool = getattr(store, "_pool", None)
+    for pid in list(getattr(pool, "_processes", None) or ()):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def measure(fn, runs: int, store=None) -> tuple[float, float]:
+    """p50 wall seconds and p50 CPU seconds of ``fn()`` over ``runs`` runs."""
+    walls, cpus = [], []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        c0, t0 = cpu_seconds(store), time.perf_counter()
         fn()
-        out.append(time.perf_counter() - t0)
-    return out
+        walls.append(time.perf_counter() - t0)
+        cpus.append(cpu_seconds(store) - c0)
+    return p50(walls), p50(cpus)
 
 
-def time_products(zb: ZipBench, store, fmt: str, which: tuple[str, ...]) -> tuple[float, dict]:
-    """Wall time of requesting the ``which`` products at once (one thread each, as
-    concurrent server requests), each removed first so that it is built; and their statuses."""
+def time_products(zb: ZipBench, store, fmt: str, which: tuple[str, ...]) -> tuple[float, float, dict]:
+    """Wall and CPU seconds of requesting the ``which`` products at once (one thread each,
+    as concurrent server requests), each removed first so that it is built; and their statuses."""
     for w in which:
         zb.plan(store, w, fmt)[1].unlink(missing_ok=True)  # not timed
     status: dict = {}
@@ -294,15 +315,15 @@ def time_products(zb: ZipBench, store, fmt: str, which: tuple[str, ...]) -> tupl
             errors.append(exc)
 
     threads = [threading.Thread(target=request, args=(w,)) for w in which]
-    t0 = time.perf_counter()
+    c0, t0 = cpu_seconds(store), time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    secs = time.perf_counter() - t0
+    secs, cpu = time.perf_counter() - t0, cpu_seconds(store) - c0
     if errors:
         raise errors[0]
-    return secs, status
+    return secs, cpu, status
 
 
 def bench_zips(workdir: Path, nobjects: int, nlc: int, zip_repeat: int, csv_repeat: int) -> None:
@@ -311,23 +332,24 @@ def bench_zips(workdir: Path, nobjects: int, nlc: int, zip_repeat: int, csv_repe
     demo = find_demo(workdir, nobjects)
     zb = ZipBench(workdir, demo, nlc)
     print(f"\n## 2. light-curve zips: {nlc:,} light curves per product ({demo}, {zb.per_copy} objects, "
-          f"ingested {zb.copies}x in {zb.ingest_s:.1f} s)")
+          f"ingested {zb.copies}x in {zb.ingest_s:.1f} s; {machine_load()})")
     scratch = workdir / "zips"
     scratch.mkdir(exist_ok=True)
     kernel_store = ProductStore(zb.path, max_workers=1)  # only its paths are used (no pool)
     index_path, basedir = str(kernel_store.index_path), str(zb.path)
-    header = (f"   {'format':<8} {'configuration':<40} {'runs':>4} {'LCs':>5} {'in MB':>7} {'members MB':>10} "
-              f"{'out MB':>7} {'wall s':>7} {'LCs/s':>7} {'in MB/s':>8} {'out MB/s':>8} {'vs zipfile':>10}")
+    header = (f"   {'format':<8} {'configuration':<40} {'runs':>4} {'LCs':>5} {'in MB':>6} {'memb MB':>7} "
+              f"{'out MB':>6} {'wall s':>7} {'CPU s':>6} {'cores':>5} {'LCs/s':>6} {'in MB/s':>7} "
+              f"{'out MB/s':>8} {'vs zipfile':>10}")
     rows_out: list[str] = []
     notes: list[str] = []
     base_s = None
 
-    def line(fmt, label, runs, nlcs, in_b, mem_b, out_b, secs):
+    def line(fmt, label, runs, nlcs, in_b, mem_b, out_b, secs, cpu):
         # per light curve, so "2 at once" rows compare like with like
         ratio = f"{(base_s / nlc) / (secs / nlcs):9.2f}x"
-        rows_out.append(f"   {fmt:<8} {label:<40} {runs:>4} {nlcs:>5} {mb(in_b):>7.2f} {mb(mem_b):>10.2f} "
-                        f"{mb(out_b):>7.2f} {secs:>7.3f} {nlcs / secs:>7.0f} {mb(in_b) / secs:>8.2f} "
-                        f"{mb(out_b) / secs:>8.2f} {ratio}")
+        rows_out.append(f"   {fmt:<8} {label:<40} {runs:>4} {nlcs:>5} {mb(in_b):>6.2f} {mb(mem_b):>7.2f} "
+                        f"{mb(out_b):>6.2f} {secs:>7.3f} {cpu:>6.2f} {cpu / secs:>5.2f} {nlcs / secs:>6.0f} "
+                        f"{mb(in_b) / secs:>7.2f} {mb(out_b) / secs:>8.2f} {ratio}")
 
     # baselines: plain zipfile over the same original files, one process
     entries_a, _ = zb.plan(kernel_store, "A", "original")
@@ -341,11 +363,11 @@ def bench_zips(workdir: Path, nobjects: int, nlc: int, zip_repeat: int, csv_repe
                 for e in entries_a:
                     zf.write(e.source, e.arcname)
 
-        base[label] = (p50(timed_runs(run, zip_repeat)), target.stat().st_size)
+        base[label] = (*measure(run, zip_repeat), target.stat().st_size)
     base_s = base["DEFLATED"][0]
     for label in ("DEFLATED", "STORED"):
-        secs, size = base[label]
-        line("original", f"baseline: zipfile ZIP_{label}, 1 process", zip_repeat, nlc, in_a, in_a, size, secs)
+        secs, cpu, size = base[label]
+        line("original", f"baseline: zipfile ZIP_{label}, 1 process", zip_repeat, nlc, in_a, in_a, size, secs, cpu)
 
     for fmt in ("original", "csv"):
         runs = zip_repeat if fmt == "original" else csv_repeat
@@ -354,15 +376,15 @@ def bench_zips(workdir: Path, nobjects: int, nlc: int, zip_repeat: int, csv_repe
         entries, _ = zb.plan(kernel_store, "A", fmt)
         in_a = zb.input_bytes(entries)
         in_b = zb.input_bytes(zb.plan(kernel_store, "B", fmt)[0])
-        plan_s = p50(timed_runs(partial(zb.plan, kernel_store, "A", fmt), runs))
+        plan_s, _ = measure(partial(zb.plan, kernel_store, "A", fmt), runs)
         notes.append(f"{fmt}: planning the product (ProductBuilder.plan + content key over {nlc} files), "
                      f"part of every ProductStore.request: {plan_s * 1e3:.1f} ms")
         dicts = [asdict(e) for e in entries]
         target = scratch / f"kernel-{fmt}.zip"
         # warm this process's light-curve format cache (as a worker's first build does)
         build_product(index_path, "bench-warm", dicts[:5], str(scratch / "warm.zip"), basedir)
-        kernel_s = p50(timed_runs(partial(build_product, index_path, "bench-kernel", dicts, str(target), basedir),
-                                  runs))
+        kernel_s, kernel_cpu = measure(partial(build_product, index_path, "bench-kernel", dicts, str(target),
+                                               basedir), runs)
         if not target.exists():
             raise RuntimeError(f"build_product wrote no {target} (see the log)")
         members = None
@@ -373,28 +395,42 @@ def bench_zips(workdir: Path, nobjects: int, nlc: int, zip_repeat: int, csv_repe
                 notes.append(f"new pool, max_workers={workers} (before the {fmt} rows): its first request "
                              f"(10 csv LCs: spawn, imports, format set-up) took {cold:.2f} s")
                 timings = [time_products(zb, store, fmt, ("A",)) for _ in range(runs)]
-                one_s, status = p50([t for t, _ in timings]), timings[-1][1]
+                one_s, one_cpu, status = p50([t[0] for t in timings]), p50([t[1] for t in timings]), timings[-1][2]
                 if members is None:
                     members = zb.members_bytes(store, status["A"]["key"])
                     line(fmt, "build_product in this process (no pool)", runs, nlc, in_a, members,
-                         target.stat().st_size, kernel_s)
+                         target.stat().st_size, kernel_s, kernel_cpu)
                 line(fmt, f"ProductStore max_workers={workers}: 1 product", runs, nlc, in_a, members,
-                     status["A"]["size"], one_s)
+                     status["A"]["size"], one_s, one_cpu)
                 timings = [time_products(zb, store, fmt, ("A", "B")) for _ in range(runs)]
-                two_s, status = p50([t for t, _ in timings]), timings[-1][1]
+                two_s, two_cpu, status = p50([t[0] for t in timings]), p50([t[1] for t in timings]), timings[-1][2]
                 line(fmt, f"ProductStore max_workers={workers}: 2 at once", runs, 2 * nlc, in_a + in_b,
                      members + zb.members_bytes(store, status["B"]["key"]),
-                     status["A"]["size"] + status["B"]["size"], two_s)
+                     status["A"]["size"] + status["B"]["size"], two_s, two_cpu)
             finally:
                 store.shutdown()
 
     print("   vs zipfile = LCs/s of this row / LCs/s of the zipfile ZIP_DEFLATED baseline (> 1: faster);")
-    print("   '2 at once': wall time until both products are done, throughput summed over both")
+    print("   '2 at once': wall time until both products are done, throughput summed over both;")
+    print("   CPU s: this process + the pool's workers; cores = CPU s / wall s (2 workers building at once on")
+    print("   an otherwise idle machine: ~2; much less means the cores were busy with something else)")
     print(header)
     for r in rows_out:
         print(r)
     for n in notes:
         print(f"   note: {n}")
+
+
+def machine_load() -> str:
+    """Load average, and the Linux CPU pressure (share of time some runnable task waited)."""
+    out = f"load average {os.getloadavg()[0]:.2f}"
+    try:
+        with open("/proc/pressure/cpu") as fh:
+            some = dict(kv.split("=") for kv in fh.readline().split()[1:])
+        out += f", CPU pressure {float(some['avg60']):.0f}% (1 min)"
+    except (OSError, KeyError, ValueError):
+        pass
+    return out
 
 
 def main() -> None:
@@ -417,7 +453,7 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     print(f"# products benchmark (work dir {workdir}; {os.cpu_count()} cores, Python {sys.version.split()[0]}; "
-          f"load average {os.getloadavg()[0]:.2f} at start)")
+          f"{machine_load()})")
     try:
         if "datasets" not in args.skip:
             bench_datasets(workdir, int(float(args.catalog_size)), args.repeat)
@@ -426,8 +462,7 @@ def main() -> None:
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
-    print(f"\n# total {time.perf_counter() - started:.1f} s (load average {os.getloadavg()[0]:.2f} at the end: "
-          "other processes on the machine share its cores, most visibly in the 2-worker rows)")
+    print(f"\n# total {time.perf_counter() - started:.1f} s ({machine_load()} at the end, this benchmark included)")
 
 
 if __name__ == "__main__":

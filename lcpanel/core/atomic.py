@@ -19,11 +19,13 @@ TEMP_PREFIX = ".tmp-"
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
+def atomic_path(target: str | Path, suffix: str = "", durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success it replaces ``target``.
 
     The caller writes (or lets a library write) the temporary file. If the block raises,
-    the temporary file is removed and ``target`` is untouched.
+    the temporary file is removed and ``target`` is untouched. The rename alone protects
+    against a process dying mid-write; ``durable`` also fsyncs the file and its directory
+    so the new version survives a power cut (a few ms on slow disks).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -33,9 +35,11 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
     os.chmod(tmp, 0o666 & ~_umask())
     try:
         yield tmp
-        _fsync_file(tmp)
+        if durable:
+            _fsync_file(tmp)
         os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        if durable:
+            _fsync_dir(target.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -50,8 +54,8 @@ def write_text(target: str | Path, text: str) -> None:
     write_bytes(target, text.encode("utf-8"))
 
 
-def write_pickle(target: str | Path, obj) -> None:
-    with atomic_path(target) as tmp, open(tmp, "wb") as fh:
+def write_pickle(target: str | Path, obj, durable: bool = True) -> None:
+    with atomic_path(target, durable=durable) as tmp, open(tmp, "wb") as fh:
         pickle.dump(obj, fh, protocol=pickle.HIGHEST_PROTOCOL)
 
 

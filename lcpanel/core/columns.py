@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import keyword
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -49,7 +49,8 @@ class ColumnInfo:
     fts: bool = False
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"name": self.name, "key": self.key, "sqltype": self.sqltype, "unit": self.unit, "ucd": self.ucd,
+                "description": self.description, "indexed": self.indexed, "fts": self.fts}
 
 
 # base key -> (unit, ucd, description)

@@ -21,10 +21,10 @@ import json
 import logging
 import os
 import sqlite3
+import threading
 import time
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import closing
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -155,11 +155,16 @@ class ProductStore:
         self.max_workers = max_workers
         self._pool: ProcessPoolExecutor | None = None
         self._pool_pid: int | None = None
-        with closing(self.connect()) as conn, conn:
+        self._local = threading.local()
+        with self.connect() as conn:
             conn.executescript(SCHEMA)
 
     def connect(self) -> sqlite3.Connection:
-        return _connect(self.index_path)
+        """This thread's connection to the index (kept open, see DatasetStore._connect)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = _connect(self.index_path)
+        return conn
 
     def file_path(self, key: str, builder: str) -> Path:
         return self.root / key[:2] / key[2:4] / f"{builder}-{key}.zip"
@@ -196,7 +201,7 @@ class ProductStore:
         opts = json.dumps(options, sort_keys=True)
         filename = f"{builder_name}-{dataset.dataset_id[:12]}-{key[:8]}.zip"
         start = False
-        with closing(self.connect()) as conn, conn:
+        with self.connect() as conn:
             conn.execute("BEGIN IMMEDIATE")
             row = conn.execute("SELECT * FROM products WHERE key = ?", (key,)).fetchone()
             if row is None or _needs_build(row, target):
@@ -225,14 +230,14 @@ class ProductStore:
             time.sleep(0.05)
 
     def status(self, key: str) -> dict:
-        with closing(self.connect()) as conn:
+        with self.connect() as conn:
             row = conn.execute("SELECT * FROM products WHERE key = ?", (key,)).fetchone()
         if row is None:
             raise NotFound("no such product")
         return _status(row, self.file_path(key, row["builder"]))
 
     def for_dataset(self, dataset_id: str) -> list[dict]:
-        with closing(self.connect()) as conn:
+        with self.connect() as conn:
             rows = conn.execute(
                 "SELECT dp.selection, p.* FROM dataset_products dp JOIN products p ON p.key = dp.key "
                 "WHERE dp.dataset_id = ? ORDER BY p.created", (dataset_id,)).fetchall()
@@ -244,7 +249,7 @@ class ProductStore:
         return out
 
     def linked(self, dataset_id: str, key: str) -> bool:
-        with closing(self.connect()) as conn:
+        with self.connect() as conn:
             return conn.execute("SELECT 1 FROM dataset_products WHERE dataset_id = ? AND key = ?",
                                 (dataset_id, key)).fetchone() is not None
 
@@ -252,7 +257,7 @@ class ProductStore:
         """After the dataset's objects changed: rebuild its whole-dataset products from the
         new object list and drop links to selections that no longer make sense; delete
         zips nothing refers to any more."""
-        with closing(self.connect()) as conn, conn:
+        with self.connect() as conn:
             links = conn.execute("SELECT * FROM dataset_products WHERE dataset_id = ?",
                                  (dataset.dataset_id,)).fetchall()
             conn.execute("DELETE FROM dataset_products WHERE dataset_id = ?", (dataset.dataset_id,))
@@ -264,14 +269,14 @@ class ProductStore:
         return rebuilt
 
     def dataset_deleted(self, dataset_id: str) -> None:
-        with closing(self.connect()) as conn, conn:
+        with self.connect() as conn:
             keys = {r[0] for r in conn.execute("SELECT key FROM dataset_products WHERE dataset_id = ?", (dataset_id,))}
             conn.execute("DELETE FROM dataset_products WHERE dataset_id = ?", (dataset_id,))
         self.collect_garbage(keys)
 
     def collect_garbage(self, keys: set[str]) -> None:
         """Delete the zips (and records) of these products if no dataset refers to them."""
-        with closing(self.connect()) as conn, conn:
+        with self.connect() as conn:
             for key in keys:
                 if conn.execute("SELECT 1 FROM dataset_products WHERE key = ?", (key,)).fetchone():
                     continue
@@ -285,6 +290,7 @@ class ProductStore:
 def _connect(path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=30, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
     conn.row_factory = sqlite3.Row
     return conn
 

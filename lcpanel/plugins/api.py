@@ -169,9 +169,7 @@ class ProductHandler(JSONHandler):
     def get(self, dataset_id, key):
         ds, status = _checked_product(self, dataset_id, key)
         if status["status"] == "done":
-            from contextlib import closing
-
-            with closing(self.app.products.connect()) as conn:
+            with self.app.products.connect() as conn:
                 manifest = conn.execute("SELECT manifest FROM products WHERE key = ?", (key,)).fetchone()[0]
             status["manifest"] = json.loads(manifest or "[]")
         self.send_json(_product_links(self, ds.dataset_id, status))
