@@ -252,9 +252,10 @@ class ZipBench:
 
     def members_bytes(self, store, key: str) -> int:
         import json
+        import sqlite3
         from contextlib import closing
 
-        with closing(store.connect()) as conn:
+        with closing(sqlite3.connect(store.index_path, timeout=30)) as conn:  # our own: store.connect() is kept open
             manifest = conn.execute("SELECT manifest FROM products WHERE key = ?", (key,)).fetchone()[0]
         return sum(m["size"] for m in json.loads(manifest) if m["name"] != "SHA256SUMS")
 
