@@ -59,6 +59,10 @@ class Catalog:
 
     def fetch_rows(self, row_ids, names: list[str]) -> list[dict]:
         """The named columns of the given rows, in the order of ``row_ids``."""
+        return [dict(zip(names, values)) for values in self.fetch_values(row_ids, names)]
+
+    def fetch_values(self, row_ids, names: list[str]) -> list[tuple]:
+        """Tuples of the named columns of the given rows, in the order of ``row_ids``."""
         if len(row_ids) == 0:
             return []
         cols = ", ".join(f'"{n}"' for n in names)
@@ -67,7 +71,7 @@ class Catalog:
             for rec in self.query(
                     f"SELECT row_id, {cols} FROM object_catalog WHERE row_id IN (SELECT value FROM json_each(?))",
                     (_ids_json(chunk),)):
-                found[rec[0]] = dict(zip(names, rec[1:]))
+                found[rec[0]] = rec[1:]
         return [found[int(r)] for r in row_ids]
 
     def passing(self, row_ids, flt) -> np.ndarray:

@@ -257,14 +257,17 @@ def run_search(app, spec: SearchSpec | dict) -> SearchResult:
             keep = catalog.top(hits.row_ids, hits.extra, sort, limit)
         else:
             keep = list(range(min(limit, len(hits.row_ids))))
-        fetched = catalog.fetch_rows([hits.row_ids[i] for i in keep], out_names)
+        fetched = catalog.fetch_values([hits.row_ids[i] for i in keep], out_names)
+        extras = [hits.extra.get(name) for name in search_names]
+        cid = catalog.collection_id
         for i, values in zip(keep, fetched):
-            row = {"collection": catalog.collection_id}
-            row.update(values)
-            for name in search_names:
-                row[name] = hits.extra[name][i] if name in hits.extra else None
+            row = {"collection": cid}
+            row.update(zip(out_names, values))
+            for name, column in zip(search_names, extras):
+                row[name] = column[i] if column is not None else None
             rows.append(row)
-    rows = _sorted(rows, sort)[:limit]
+    if spec.sort or len(infos) > 1:
+        rows = _sorted(rows, sort)[:limit]
     messages += backend.summarize(all_hits)
     out_columns = [COLLECTION_COLUMN] + [c for c in shared if c.name not in HIDDEN_COLUMNS] + list(backend.extra_columns)
     nmatched = sum(n if n is not None else 0 for n in per_collection.values())

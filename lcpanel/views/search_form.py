@@ -1,0 +1,339 @@
+"""A search form generated from a search backend's parameters.
+
+A plugin's search type gets a form without any UI code: :class:`SearchForm` makes one
+widget per ``param`` parameter of the backend class (text areas for ``text_params`` and
+lists, text inputs for strings, number inputs, check boxes, selects), with the
+backend's ``example`` as placeholders and each parameter's doc as its tooltip, plus the
+fields every search type shares: collections, column filter, sort, limit and the
+visibility of the dataset the search makes.
+
+Search runs :func:`lcpanel.core.search.run_search` in a worker thread (the page stays
+responsive and shows a spinner), makes a dataset owned by the visitor
+(:func:`lcpanel.views.theme.session_viewer`, the JSON API's identity), tells plugins
+(``dataset_created``) and sends the browser to ``/datasets/<id>``.
+
+Errors: a :class:`lcpanel.errors.UserError` naming a field is shown under that field;
+others at the top of the form. A field name that is no widget (a full-text query error
+says ``fts``) goes under the search type's main parameter when its ``example`` names
+exactly one.
+
+No match: the (empty) dataset is still made, but the browser stays on the form, which
+says that nothing matched and links to the empty dataset, so the visitor can change the
+search at once with everything they typed still in place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+import panel as pn
+import param
+
+from ..core.datasets import DEFAULT_VISIBILITY, VISIBILITIES
+from ..core.search import SearchSpec, run_search
+from ..errors import UserError
+from .theme import STYLESHEET, esc, navigate, session_viewer
+
+log = logging.getLogger(__name__)
+
+#: searches run here, off the server's event loop (catalog connections are per thread)
+_EXECUTOR = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lcpanel-search")
+
+COMMON_FIELDS = ("collections", "filter", "sort", "limit", "visibility")
+VISIBILITY_LABELS = {
+    "unlisted": "Unlisted: anyone with the link",
+    "public": "Public: listed on this page",
+    "private": "Private: only you",
+}
+_WORDS = {"ra": "RA", "dec": "Dec", "decl": "Dec", "id": "ID", "ids": "Object IDs", "fts": "Full text",
+          "coords": "Coordinates"}
+_UNITS = {"arcmin": "arcmin", "arcsec": "arcsec", "deg": "deg", "mag": "mag", "days": "days", "s": "s"}
+
+FIELD_CSS = """
+:host { width: 100%; }
+.bk-input, textarea.bk-input { font-size: 14px; }
+"""
+
+
+def param_label(name: str) -> str:
+    """'radius_arcmin' -> 'Radius (arcmin)', 'ra' -> 'RA', 'ids' -> 'Object IDs'."""
+    if name in _WORDS:
+        return _WORDS[name]
+    parts = name.split("_")
+    unit = None
+    if len(parts) > 1 and parts[-1] in _UNITS:
+        unit = _UNITS[parts.pop()]
+    words = [_WORDS.get(p, p) for p in parts]
+    text = " ".join(words)
+    text = text[:1].upper() + text[1:]
+    return f"{text} ({unit})" if unit else text
+
+
+def _example_text(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return "\n".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def _placeholder(example, doc: str, optional: bool) -> str:
+    """The example value, else a short doc, else 'optional' (the full doc is the tooltip)."""
+    if example not in (None, "", [], ()):
+        text = _example_text(example)
+        return text if "\n" in text else f"e.g. {text}"
+    if doc and len(doc) <= 28:
+        return doc
+    return "optional" if optional else ""
+
+
+class SearchForm(pn.viewable.Viewer):
+    """The form of one search type (a :class:`lcpanel.core.search.SearchBackend` class)."""
+
+    app = param.Parameter(doc="the lcpanel App")
+    backend = param.Parameter(doc="the SearchBackend subclass this form fills in")
+    prefill = param.Dict(default={}, doc="initial values of the backend's parameters")
+    collections = param.List(default=[], doc="collection infos offered in the collections field")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.fields: dict[str, pn.widgets.Widget] = {}
+        self.errors: dict[str, pn.pane.HTML] = {}
+        self._kinds: dict[str, str] = {}
+        settings = self.app.config.search
+        rows = []
+        example = dict(getattr(self.backend, "example", {}) or {})
+        names = self.backend.param_names()
+        # the example's parameters first: they are the search's main input
+        primary = [n for n in names if n in example] or names[:1]
+        secondary = [n for n in names if n not in primary]
+        for name in primary:
+            rows.append(self._field(name, self._widget(name, example.get(name))))
+        for name in secondary:
+            self._widget(name, example.get(name))
+        big = [n for n in secondary if self._kinds[n] in ("textarea", "lines")]
+        small = [self._field(n, self.fields[n], flex="1 1 160px") for n in secondary if n not in big]
+        for name in big:
+            rows.append(self._field(name, self.fields[name]))
+        if small:
+            rows.append(pn.FlexBox(*small, flex_wrap="wrap", gap="0", sizing_mode="stretch_width",
+                                   margin=0))
+
+        self.fields["collections"] = pn.widgets.MultiChoice(
+            name="Collections", options={f"{c.name} ({c.collection_id})": c.collection_id for c in self.collections},
+            placeholder="All collections", description="leave empty to search every collection",
+            sizing_mode="stretch_width", solid=False, delete_button=True)
+        self.fields["filter"] = pn.widgets.TextInput(
+            name="Column filter", placeholder="e.g. vmag < 12 and ndet > 1000",
+            description="conditions on catalog columns (< <= = != >= >, between, like, in, is null; "
+                        "and, or, not), applied on top of this search", sizing_mode="stretch_width")
+        default_sort = ", ".join(c if d == "ASC" else f"-{c}" for c, d in getattr(self.backend, "default_sort", ()))
+        self.fields["sort"] = pn.widgets.TextInput(
+            name="Sort", placeholder="e.g. vmag, -ndet",
+            description="columns to sort by, '-' for descending, e.g. 'vmag, -ndet'"
+                        + (f"; by default: {default_sort}" if default_sort else ""), sizing_mode="stretch_width")
+        self.fields["limit"] = pn.widgets.IntInput(
+            name="Limit", value=settings.default_limit, start=1, end=settings.max_limit, step=100,
+            description=f"at most this many objects (maximum {settings.max_limit:,})", sizing_mode="stretch_width")
+        self.fields["visibility"] = pn.widgets.Select(
+            name="Dataset visibility", value=DEFAULT_VISIBILITY,
+            options={VISIBILITY_LABELS.get(v, v): v for v in VISIBILITIES},
+            description="who can find the dataset this search makes", sizing_mode="stretch_width")
+
+        common = pn.Column(
+            self._field("collections", self.fields["collections"]),
+            pn.Row(self._field("filter", self.fields["filter"], flex=3),
+                   self._field("sort", self.fields["sort"], flex=2),
+                   self._field("limit", self.fields["limit"], flex=1),
+                   sizing_mode="stretch_width", margin=0),
+            sizing_mode="stretch_width", margin=0)
+
+        self.button = pn.widgets.Button(name="Search", button_type="primary", width=140,
+                                        height=38, margin=(18, 10, 5, 10), css_classes=["lcp-search"])
+        self.button.on_click(self._on_click)
+        self.message = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width",
+                                     css_classes=["lcp-form-message"], margin=(0, 10))
+        footer = pn.Row(self._field("visibility", self.fields["visibility"], width=300), pn.HSpacer(), self.button,
+                        sizing_mode="stretch_width", margin=0, align="end")
+        intro = pn.pane.HTML(f'<p class="lcp-help">{esc(self.backend.description)}</p>',
+                             stylesheets=[STYLESHEET], sizing_mode="stretch_width", margin=(8, 10, 4, 10))
+        self._layout = pn.Column(
+            intro, self.message, *rows,
+            pn.pane.HTML("", height=1, sizing_mode="stretch_width", margin=(10, 10, 6, 10),
+                         styles={"border-top": "1px solid #e3e8ec"}),
+            common, footer,
+            sizing_mode="stretch_width", css_classes=["lcp-search-form", f"lcp-search-{self.backend.name}"],
+            margin=(0, 0, 8, 0))
+
+    # --- building -------------------------------------------------------------------------
+
+    def _widget(self, name: str, example) -> pn.widgets.Widget:
+        p = self.backend.param[name]
+        doc = (p.doc or "").strip()
+        label = param_label(name)
+        value = self.prefill.get(name, p.default)
+        text_params = getattr(self.backend, "text_params", ())
+        placeholder = _placeholder(example, doc, optional=p.allow_None or p.default in ("", None, []))
+        common = dict(name=label, description=doc or None, sizing_mode="stretch_width")
+        if isinstance(p, param.Boolean):
+            widget = pn.widgets.Checkbox(name=label, value=bool(value), margin=(30, 10, 10, 10))
+            kind = "bool"
+        elif isinstance(p, param.Selector) and not isinstance(p, param.ListSelector):
+            options = list(p.objects) if not isinstance(p.objects, dict) else p.objects
+            widget = pn.widgets.Select(options=options, value=value, **common)
+            kind = "select"
+        elif isinstance(p, param.ListSelector):
+            widget = pn.widgets.MultiChoice(options=list(p.objects), value=list(value or []), **common)
+            kind = "multi"
+        elif isinstance(p, param.List) or name in text_params:
+            text = _example_text(value)
+            widget = pn.widgets.TextAreaInput(value=text, placeholder=placeholder, rows=4, auto_grow=True,
+                                              max_rows=14, resizable="height", **common)
+            kind = "lines" if isinstance(p, param.List) else "textarea"
+        elif isinstance(p, param.Integer):
+            widget = pn.widgets.IntInput(value=value, placeholder=placeholder, **common)
+            kind = "int"
+        elif isinstance(p, param.Number):
+            widget = pn.widgets.FloatInput(value=value, placeholder=placeholder, **common)
+            kind = "float"
+        else:
+            widget = pn.widgets.TextInput(value="" if value is None else str(value), placeholder=placeholder,
+                                          **common)
+            kind = "text"
+        self._kinds[name] = kind
+        self.fields[name] = widget
+        return widget
+
+    def _field(self, name: str, widget, *, width=None, flex=None) -> pn.Column:
+        """The widget with an (initially hidden) error line under it."""
+        error = pn.pane.HTML("", visible=False, stylesheets=[STYLESHEET], css_classes=["lcp-field-error"],
+                             sizing_mode="stretch_width", margin=(0, 10, 4, 10))
+        self.errors[name] = error
+        kwargs = dict(css_classes=["lcp-field", f"lcp-field-{name}"], margin=0)
+        if width:
+            kwargs["width"] = width
+        elif flex:
+            flex = f"{flex} 1 0" if isinstance(flex, int) else flex
+            kwargs.update(sizing_mode="stretch_width", styles={"flex": flex}, min_width=120)
+        else:
+            kwargs["sizing_mode"] = "stretch_width"
+        return pn.Column(widget, error, **kwargs)
+
+    # --- values ---------------------------------------------------------------------------
+
+    def params(self) -> dict:
+        """The backend's parameters as typed in, leaving out the empty ones (defaults apply)."""
+        out = {}
+        for name in self.backend.param_names():
+            widget = self.fields[name]
+            value = widget.value
+            if self._kinds[name] == "lines":
+                value = [line.strip() for line in (value or "").splitlines() if line.strip()]
+                if not value:
+                    continue
+            elif isinstance(value, str):
+                if not value.strip():
+                    continue
+            elif value is None:
+                continue
+            elif isinstance(value, float) and math.isnan(value):
+                continue
+            elif isinstance(value, bool) and value == self.backend.param[name].default:
+                continue
+            out[name] = value
+        return out
+
+    def spec(self) -> SearchSpec:
+        data = {
+            "type": self.backend.name,
+            "params": self.params(),
+            "collections": list(self.fields["collections"].value) or None,
+            "filter": self.fields["filter"].value.strip() or None,
+            "sort": self.fields["sort"].value.strip() or None,
+            "limit": self.fields["limit"].value,
+        }
+        if data["limit"] is None:
+            raise UserError("give a limit (a positive number of objects)", field="limit")
+        return SearchSpec.from_dict(data)
+
+    # --- errors ---------------------------------------------------------------------------
+
+    def clear_errors(self) -> None:
+        for pane in self.errors.values():
+            pane.object, pane.visible = "", False
+        self.message.visible = False
+
+    def _target(self, field: str | None) -> str | None:
+        if not field:
+            return None
+        if field in self.errors:
+            return field
+        example = getattr(self.backend, "example", {}) or {}
+        if len(example) == 1 and next(iter(example)) in self.errors:
+            return next(iter(example))
+        return None
+
+    def show_error(self, message: str, field: str | None = None) -> None:
+        target = self._target(field)
+        if target is not None:
+            pane = self.errors[target]
+            pane.object = f'<p class="lcp-field-error" role="alert">⚠ {esc(message)}</p>'
+            pane.visible = True
+        else:
+            self.show_message(message, "danger")
+
+    def show_message(self, text: str, kind: str = "info", *, markdown: bool = False) -> None:
+        self.message.alert_type = kind
+        self.message.object = text if markdown else esc(text)
+        self.message.visible = True
+
+    # --- running --------------------------------------------------------------------------
+
+    def _run(self, spec: SearchSpec, owner: str, visibility: str):
+        result = run_search(self.app, spec)
+        ds = self.app.datasets.create(result, owner, visibility=visibility)
+        return result, ds
+
+    async def _on_click(self, event=None) -> None:
+        await self.search()
+
+    async def search(self):
+        """Run the search as filled in; returns the dataset, or None after an error."""
+        self.clear_errors()
+        viewer = session_viewer(self.app)
+        try:
+            spec = self.spec()
+        except UserError as exc:
+            self.show_error(exc.message, exc.field)
+            return None
+        visibility = self.fields["visibility"].value
+        self.button.loading = True
+        self.button.name = "Searching…"
+        try:
+            loop = asyncio.get_running_loop()
+            result, ds = await loop.run_in_executor(_EXECUTOR, self._run, spec, viewer.identity, visibility)
+        except UserError as exc:
+            self.show_error(exc.message, exc.field)
+            return None
+        except Exception:
+            log.exception("search failed: %s", spec)
+            self.show_message("The search failed because of an internal error; it has been logged.", "danger")
+            return None
+        finally:
+            self.button.loading = False
+            self.button.name = "Search"
+        self.app.notify("dataset_created", dataset=ds)
+        url = f"/datasets/{ds.dataset_id}"
+        notes = "".join(f"\n- {m}" for m in result.messages[:5])
+        if result.nreturned == 0:
+            self.show_message(
+                f"**No objects matched** this search ({result.elapsed_ms:.0f} ms). "
+                f"The empty dataset is saved as [{ds.name}]({url}).{notes}", "warning", markdown=True)
+            return ds
+        self.show_message(f"Found {result.summary()}. Opening the dataset…", "success")
+        navigate(url)
+        return ds
+
+    def __panel__(self):
+        return self._layout

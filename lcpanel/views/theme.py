@@ -1,0 +1,281 @@
+"""One look for every lcpanel page, the visitor's identity, and browser navigation.
+
+Every page is built with :func:`page` (``page(title, main, app)``): a
+``FastListTemplate`` with the app name, the accent colour and the header links, plus
+the few invisible helpers a page needs. Panel renders components in shadow DOM, so
+page-wide CSS does not reach them: widgets and panes that want the shared look get
+:data:`STYLESHEET` through ``stylesheets=[...]`` (see :func:`html`).
+
+Identity (the same as the JSON API's)
+-------------------------------------
+The JSON API knows an anonymous visitor by the ``lcpanel_session`` cookie: a random
+token and its HMAC made with the basedir's secret (:mod:`lcpanel.core.identity`),
+set ``HttpOnly`` by the API when missing. The web pages must use the same identity so
+a dataset made in the browser is "mine" in the API and the other way round.
+
+:func:`session_viewer` reads the cookie from the request that opened the Bokeh session
+(``pn.state.cookies``) and verifies it with ``app.signer.token``. When it is missing or
+not ours, the session makes a fresh signed value right away (so the page can act for the
+visitor at once) and :func:`page` adds a ``document_ready`` JavaScript callback that
+stores it with ``document.cookie`` (``path=/; SameSite=Lax; max-age=1 year``, plus
+``Secure`` over https). The API then accepts it like one it had set itself.
+
+Why not an ``HttpOnly`` cookie set by the server? A Bokeh page is produced inside
+Bokeh's own Tornado handler; a page factory gets the request but not the response, so
+it cannot add a ``Set-Cookie`` header, and a separate cookie-setting route would have
+to be registered outside ``lcpanel/views``. Setting the cookie from JavaScript means it
+cannot be ``HttpOnly``. This costs little: Bokeh copies the request's cookies into the
+session token it embeds in every page, so even the API's ``HttpOnly`` cookie is readable
+by scripts on these pages (pass ``exclude_cookies`` to the server to change that). The
+cookie only names an anonymous owner of datasets; it grants nothing else.
+
+Two tabs opened for the first time at the same instant each make a token; the one
+rendered last wins and datasets made in the other tab belong to an identity the browser
+no longer holds (they stay reachable by their unguessable URL).
+
+Navigation
+----------
+:func:`navigate` sends the browser to another URL (``/datasets/<id>`` after a search)
+through a hidden widget whose change runs ``window.location.assign``; outside a page
+built by :func:`page` it falls back to ``pn.state.location``.
+"""
+
+from __future__ import annotations
+
+import html as _html
+import logging
+import weakref
+
+import panel as pn
+from bokeh.models import CustomJS
+
+from ..core.datasets import Viewer
+from ..core.identity import COOKIE_NAME, anonymous_identity
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "lcpanel"
+ACCENT = "#1f5f8b"
+ACCENT_DARK = "#17476a"
+ACCENT_LIGHT = "#e8f0f6"
+MUTED = "#5b6770"
+DANGER = "#b3261e"
+#: one colour per collection, in collection order (colour-blind friendly, Okabe-Ito based)
+PALETTE = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#8c6d31", "#7b4f9d",
+           "#c0392b", "#2c7873")
+COOKIE_MAX_AGE_S = 365 * 24 * 3600
+
+pn.config.loading_indicator = True
+pn.config.loading_spinner = "arc"
+pn.config.loading_color = ACCENT
+pn.config.throttled = True
+
+FONT = ("-apple-system, BlinkMacSystemFont, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, "
+        "'Noto Sans', sans-serif")
+
+#: the shared stylesheet for HTML panes and custom-styled widgets (shadow DOM)
+STYLESHEET = f"""
+:host {{ --lcp-accent: {ACCENT}; --lcp-muted: {MUTED}; font-family: {FONT}; }}
+a {{ color: {ACCENT}; text-decoration: none; }}
+a:hover {{ text-decoration: underline; }}
+.lcp-intro h1 {{ font-size: 1.55em; font-weight: 600; margin: 0 0 4px 0; color: #1d2a33; }}
+.lcp-intro p {{ margin: 0; color: {MUTED}; font-size: 1.02em; line-height: 1.45; }}
+.lcp-section-title {{ font-size: 1.2em; font-weight: 600; color: #1d2a33; margin: 0; }}
+.lcp-section-sub {{ color: {MUTED}; font-size: 0.92em; margin: 2px 0 0 0; }}
+.lcp-muted {{ color: {MUTED}; }}
+.lcp-help {{ color: {MUTED}; font-size: 0.92em; line-height: 1.4; margin: 0; }}
+.lcp-cards {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(360px, 1fr)); gap: 14px; }}
+.lcp-card {{ background: #fff; border: 1px solid #dde3e8; border-radius: 8px; padding: 14px 16px 12px 16px;
+             border-top: 4px solid var(--swatch, {ACCENT}); display: flex; flex-direction: column; gap: 6px;
+             box-shadow: 0 1px 2px rgba(16, 24, 40, 0.04); }}
+.lcp-card h3 {{ margin: 0; font-size: 1.08em; font-weight: 600; color: #1d2a33; }}
+.lcp-card .lcp-id {{ font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.85em;
+                     color: {MUTED}; }}
+.lcp-card .lcp-desc {{ margin: 0; line-height: 1.42; color: #29343c; font-size: 0.94em; }}
+.lcp-card .lcp-cite {{ margin: 0; font-size: 0.86em; color: {MUTED}; line-height: 1.35; }}
+.lcp-facts {{ display: grid; grid-template-columns: auto 1fr; column-gap: 12px; row-gap: 2px;
+              font-size: 0.9em; margin: 2px 0; }}
+.lcp-facts dt {{ color: {MUTED}; }}
+.lcp-facts dd {{ margin: 0; color: #1d2a33; }}
+.lcp-badges {{ display: flex; flex-wrap: wrap; gap: 6px; }}
+.lcp-badge {{ display: inline-block; padding: 1px 8px; border-radius: 999px; font-size: 0.78em;
+              background: {ACCENT_LIGHT}; color: {ACCENT_DARK}; border: 1px solid #c9dbe8; white-space: nowrap; }}
+.lcp-badge.off {{ background: #f3f4f6; color: #7a848c; border-color: #e1e4e8; }}
+.lcp-badge.mine {{ background: #fff4e0; color: #8a5300; border-color: #f1d7a6; }}
+.lcp-badge.public {{ background: #e6f4ea; color: #1e6b35; border-color: #bfe0c9; }}
+.lcp-badge.private {{ background: #fde8e7; color: #8c1d18; border-color: #f4c7c3; }}
+.lcp-empty {{ padding: 18px; border: 1px dashed #c3ccd3; border-radius: 8px; color: {MUTED}; background: #fafbfc; }}
+.lcp-empty code {{ background: #eef1f4; padding: 1px 5px; border-radius: 4px; }}
+table.lcp-table {{ width: 100%; border-collapse: collapse; font-size: 0.92em; }}
+table.lcp-table th {{ text-align: left; font-weight: 600; color: {MUTED}; border-bottom: 2px solid #dde3e8;
+                      padding: 6px 8px; white-space: nowrap; }}
+table.lcp-table td {{ border-bottom: 1px solid #edf0f2; padding: 7px 8px; vertical-align: top; }}
+table.lcp-table tr:hover td {{ background: #f6f9fb; }}
+table.lcp-table td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
+table.lcp-table th.num {{ text-align: right; }}
+table.lcp-table .lcp-name {{ font-weight: 500; }}
+.lcp-field-error {{ color: {DANGER}; font-size: 0.9em; margin: 0; }}
+"""
+
+#: CSS for the page outside shadow roots (template background, header links)
+PAGE_CSS = f"""
+body {{ font-family: {FONT}; }}
+#header a.lcp-header-link, .lcp-header-links a {{ color: #fff; opacity: 0.9; margin-left: 18px;
+   font-size: 0.95em; text-decoration: none; }}
+.lcp-header-links a:hover {{ opacity: 1; text-decoration: underline; }}
+"""
+
+HEADER_LINKS = (
+    ("Collections", "/"),
+    ("JSON API", "/api/collections"),
+    ("Search types", "/api/search/types"),
+)
+
+
+def html(text: str, *, css_classes=(), **kwargs) -> pn.pane.HTML:
+    """An HTML pane with the shared stylesheet (stretching to the width by default)."""
+    kwargs.setdefault("sizing_mode", "stretch_width")
+    kwargs.setdefault("margin", (0, 0))
+    return pn.pane.HTML(text, stylesheets=[STYLESHEET], css_classes=list(css_classes), **kwargs)
+
+
+def esc(value) -> str:
+    return _html.escape("" if value is None else str(value))
+
+
+def collection_colors(collection_ids) -> dict[str, str]:
+    """A stable colour per collection id (by sorted position), shared by cards and plots."""
+    return {cid: PALETTE[i % len(PALETTE)] for i, cid in enumerate(sorted(collection_ids))}
+
+
+# --- identity ---------------------------------------------------------------------------
+
+# per Bokeh document (one per browser session): (viewer, cookie value to store or None)
+_SESSIONS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_NO_DOC: dict = {}
+
+
+def _session_state() -> dict:
+    doc = pn.state.curdoc
+    if doc is None:
+        return _NO_DOC
+    return _SESSIONS.setdefault(doc, {})
+
+
+def session_viewer(app) -> Viewer:
+    """The visitor of this browser session, identified like the JSON API does.
+
+    Reads the signed ``lcpanel_session`` cookie of the request that opened the session;
+    without a valid one, makes a new signed value (stored in the browser by :func:`page`).
+    """
+    state = _session_state()
+    viewer = state.get("viewer")
+    if viewer is not None:
+        return viewer
+    token = app.signer.token(pn.state.cookies.get(COOKIE_NAME) if pn.state.cookies else None)
+    if token is None:
+        cookie, token = app.signer.new_cookie()
+        state["new_cookie"] = cookie
+    viewer = Viewer(anonymous_identity(token))
+    state["viewer"] = viewer
+    return viewer
+
+
+def _cookie_js(cookie: str) -> CustomJS:
+    return CustomJS(args={"value": cookie, "name": COOKIE_NAME, "max_age": COOKIE_MAX_AGE_S}, code="""
+        const secure = window.location.protocol === "https:" ? "; Secure" : ""
+        document.cookie = `${name}=${value}; path=/; max-age=${max_age}; SameSite=Lax${secure}`
+    """)
+
+
+# --- navigation -------------------------------------------------------------------------
+
+
+def _navigator() -> pn.widgets.TextInput:
+    nav = pn.widgets.TextInput(value="", visible=False, name="", css_classes=["lcp-navigator"])
+    nav.jscallback(value="if (cb_obj.value) { window.location.assign(cb_obj.value) }")
+    return nav
+
+
+def navigate(url: str) -> None:
+    """Send this session's browser to ``url`` (a path on this server)."""
+    nav = _session_state().get("navigator")
+    if nav is not None:
+        nav.value = url
+        return
+    loc = pn.state.location
+    if loc is not None:
+        loc.reload = True
+        loc.pathname = url
+
+
+# --- pages ------------------------------------------------------------------------------
+
+
+def header_links(extra=()) -> pn.pane.HTML:
+    links = "".join(f'<a href="{esc(href)}">{esc(label)}</a>' for label, href in (*HEADER_LINKS, *extra))
+    return pn.pane.HTML(
+        f'<nav class="lcp-header-links">{links}</nav>', margin=(0, 10), align="center",
+        stylesheets=[""".lcp-header-links { display: flex; gap: 20px; font-size: 15px; }
+                        .lcp-header-links a { color: #fff; opacity: 0.88; text-decoration: none; }
+                        .lcp-header-links a:hover { opacity: 1; text-decoration: underline; }"""])
+
+
+def page(title: str, main, app, *, links=()) -> pn.template.FastListTemplate:
+    """The page template every lcpanel page uses.
+
+    ``main`` is a viewable or a list of them; ``title`` names the page (the browser tab
+    shows "title · lcpanel"); ``links`` adds (label, href) pairs to the header.
+    """
+    viewer = session_viewer(app)  # before anything renders: the page acts for this visitor
+    state = _session_state()
+    nav = _navigator()
+    state["navigator"] = nav
+    items = list(main) if isinstance(main, (list, tuple)) else [main]
+    template = pn.template.FastListTemplate(
+        title=APP_NAME,
+        site_url="/",
+        main=[*items, nav],
+        header=[header_links(links)],
+        accent=ACCENT,
+        header_background=ACCENT,
+        main_layout=None,
+        main_max_width="1400px",
+        theme_toggle=False,
+        background_color="#f4f6f8",
+        corner_radius=6,
+        shadow=False,
+        collapsed_sidebar=True,
+        raw_css=[PAGE_CSS],
+        font_url="",  # no web fonts from a CDN: servers are often offline
+        meta_description="lcpanel: light-curve collections, searches and datasets",
+    )
+    template.title = APP_NAME
+    doc = pn.state.curdoc
+    cookie = state.get("new_cookie")
+    if cookie and doc is not None:
+        doc.js_on_event("document_ready", _cookie_js(cookie))
+    if doc is not None:
+        try:
+            doc.title = f"{title} · {APP_NAME}" if title and title != APP_NAME else APP_NAME
+        except Exception:  # pragma: no cover - a title is cosmetic
+            pass
+    log.debug("page %r for %s", title, viewer.identity)
+    return template
+
+
+def section(title: str, *objects, subtitle: str = "", css_classes=(), flex: str | None = None,
+            **kwargs) -> pn.Column:
+    """A white panel with a heading: the building block of page layouts. ``subtitle`` is
+    HTML (escape what comes from users); ``flex`` is its CSS flex inside a FlexBox."""
+    head = f'<h2 class="lcp-section-title">{esc(title)}</h2>'
+    if subtitle:
+        head += f'<p class="lcp-section-sub">{subtitle}</p>'
+    kwargs.setdefault("sizing_mode", "stretch_width")
+    kwargs.setdefault("margin", (8, 0))
+    styles = {"background": "#ffffff", "border": "1px solid #dde3e8", "border-radius": "10px",
+              "padding": "14px 10px 10px 10px", "box-shadow": "0 1px 2px rgba(16,24,40,0.04)"}
+    if flex:
+        styles["flex"] = flex
+    return pn.Column(html(head, margin=(0, 10, 6, 10)), *objects, css_classes=["lcp-section", *css_classes],
+                     styles=styles, **kwargs)
