@@ -270,3 +270,17 @@ def test_dataset_and_product_cli(app, tmp_path):
     assert bad.returncode == 2 and "unknown product builder" in bad.stderr
     lcpanel("dataset", "delete", app.basedir, ds_id)
     assert ds_id not in lcpanel("dataset", "list", app.basedir).stdout
+
+
+def test_checkplot_tiles_over_http(server):
+    client = Client(server)
+    status, _, body = client.call("/api/collections/demo/objects/LCP-000003/tiles")
+    assert status == 200
+    tiles = json.loads(body)
+    assert tiles["unphased"] and tiles["phased"]
+    for url in [tiles["finder"], tiles["unphased"]] + [p["url"] for p in tiles["phased"]]:
+        if url:
+            status, headers, png = client.call(url)
+            assert status == 200 and png.startswith(b"\x89PNG"), url
+    assert client.call("/api/collections/demo/objects/LCP-000003/tiles/phased-99.png")[0] == 404
+    assert client.call("/api/collections/demo/objects/NOPE/tiles")[0] == 404

@@ -19,6 +19,8 @@
 - ``GET /api/collections/<id>/objects/<objectid>/<lightcurve|checkplot|periodfinding>[?format=csv]``
 - ``GET /api/datasets/<id>/finder.png[?collection=&size=]``: the dataset's objects on the field
   image; ``GET /api/collections/<id>/objects/<objectid>/finder.png``: one object's stamp
+- ``GET /api/collections/<id>/objects/<objectid>/tiles``: the checkplot's images (finder,
+  unphased and phased light curves) as ``.../tiles/<name>.png``
 """
 
 from __future__ import annotations
@@ -295,6 +297,59 @@ class ObjectFinderHandler(PNGHandler):
         await self.send_png(lambda: object_stamp(field, rows[0][0], rows[0][1], size_px=size))
 
 
+def _checkplot(app, collection_id: str, objectid: str) -> dict:
+    from ..core.checkplots import load_checkplot
+    from .products import object_file
+
+    catalog = app.catalogs.get(collection_id)
+    rows = catalog.query('SELECT cpfname FROM object_catalog WHERE objectid = ?', (objectid,)) \
+        if "cpfname" in catalog.columns else []
+    path = object_file(app, collection_id, rows[0][0]) if rows else None
+    if path is None:
+        raise NotFound(f"no checkplot for object {objectid!r} in {collection_id!r}")
+    return load_checkplot(path)
+
+
+class ObjectTileHandler(PNGHandler):
+    """Images from an object's checkplot: ``finder``, ``unphased``, ``phased-<n>`` (the n-th
+    of the tiles' phased light curves: the adopted period when reviewed, else one per
+    period-finding method)."""
+
+    async def get(self, collection_id, objectid, name):
+        from ..core.checkplots import tiles
+
+        def render():
+            found = tiles(_checkplot(self.app, collection_id, objectid))
+            if name in ("finder", "unphased"):
+                png = found[name]
+            elif name.startswith("phased-") and name[7:].isdigit() and int(name[7:]) < len(found["phased"]):
+                png = found["phased"][int(name[7:])]["png"]
+            else:
+                raise NotFound(f"no tile {name!r}; use finder, unphased or phased-0..{len(found['phased']) - 1}")
+            if png is None:
+                raise NotFound(f"the checkplot has no {name} image")
+            return png
+
+        await self.send_png(render)
+
+
+class ObjectTilesHandler(JSONHandler):
+    """Which tiles an object has, with the period of each phased one."""
+
+    def get(self, collection_id, objectid):
+        from ..core.checkplots import tiles
+
+        found = tiles(_checkplot(self.app, collection_id, objectid))
+        base = f"/api/collections/{url_escape(collection_id)}/objects/{url_escape(objectid)}/tiles"
+        self.send_json({
+            "finalized": found["finalized"], "varperiod": found["varperiod"],
+            "finder": f"{base}/finder.png" if found["finder"] else None,
+            "unphased": f"{base}/unphased.png" if found["unphased"] else None,
+            "phased": [{"label": p["label"], "period": p["period"], "url": f"{base}/phased-{i}.png"}
+                       for i, p in enumerate(found["phased"])],
+        })
+
+
 @hookimpl(trylast=True)
 def register_routes(app):
     kwargs = {"app": app}
@@ -315,5 +370,8 @@ def register_routes(app):
         Route("api-dataset-finder", r"/api/datasets/([^/]+)/finder\.png", DatasetFinderHandler, kwargs),
         Route("api-object-finder", r"/api/collections/([^/]+)/objects/([^/]+)/finder\.png", ObjectFinderHandler,
               kwargs),
+        Route("api-object-tile", r"/api/collections/([^/]+)/objects/([^/]+)/tiles/([a-z0-9-]+)\.png",
+              ObjectTileHandler, kwargs),
+        Route("api-object-tiles", r"/api/collections/([^/]+)/objects/([^/]+)/tiles/?", ObjectTilesHandler, kwargs),
         Route("api-object-file", r"/api/collections/([^/]+)/objects/([^/]+)/([a-z]+)/?", ObjectFileHandler, kwargs),
     ]

@@ -52,9 +52,10 @@ _WORDS = {"ra": "RA", "dec": "Dec", "decl": "Dec", "id": "ID", "ids": "Object ID
           "coords": "Coordinates"}
 _UNITS = {"arcmin": "arcmin", "arcsec": "arcsec", "deg": "deg", "mag": "mag", "days": "days", "s": "s"}
 
-FIELD_CSS = """
-:host { width: 100%; }
-.bk-input, textarea.bk-input { font-size: 14px; }
+#: added to a widget's stylesheets while its field has an error
+INVALID_CSS = """
+.bk-input, .bk-input-group .bk-input, .choices__inner { border-color: #b3261e !important;
+  box-shadow: 0 0 0 1px #b3261e33; }
 """
 
 
@@ -260,8 +261,11 @@ class SearchForm(pn.viewable.Viewer):
     # --- errors ---------------------------------------------------------------------------
 
     def clear_errors(self) -> None:
-        for pane in self.errors.values():
-            pane.object, pane.visible = "", False
+        for name, pane in self.errors.items():
+            if pane.visible:
+                pane.object, pane.visible = "", False
+                widget = self.fields[name]
+                widget.stylesheets = [css for css in widget.stylesheets if css != INVALID_CSS]
         self.message.visible = False
 
     def _target(self, field: str | None) -> str | None:
@@ -280,6 +284,8 @@ class SearchForm(pn.viewable.Viewer):
             pane = self.errors[target]
             pane.object = f'<p class="lcp-field-error" role="alert">⚠ {esc(message)}</p>'
             pane.visible = True
+            widget = self.fields[target]
+            widget.stylesheets = [*widget.stylesheets, INVALID_CSS]
         else:
             self.show_message(message, "danger")
 
