@@ -8,7 +8,6 @@ after the app has started, so memory-mapped sky indexes are shared between them.
 from __future__ import annotations
 
 import logging
-from functools import partial
 
 from .app import App
 
@@ -20,13 +19,22 @@ def websocket_origins(address: str, port: int, extra=()) -> list[str]:
     return sorted({f"{h}:{port}" for h in hosts} | set(extra))
 
 
+def _bind(factory, app):
+    """A plain function (Panel serves functions, not ``functools.partial``, on wildcard routes)."""
+
+    def make_page():
+        return factory(app)
+
+    return make_page
+
+
 def make_server(app: App, *, address: str = "127.0.0.1", port: int = 5006, num_procs: int = 1,
                 allow_websocket_origin=(), show: bool = False, start: bool = False, threaded: bool = False):
     """A Panel/Bokeh server for ``app``'s pages and routes (not started unless asked)."""
     import panel as pn
     from panel.io.server import get_server
 
-    pages = {page.route: partial(page.factory, app) for page in app.pages}
+    pages = {page.route: _bind(page.factory, app) for page in app.pages}
     titles = {page.route: page.title for page in app.pages}
     patterns = [(r.pattern, r.handler, r.kwargs) for r in app.routes]
     kwargs = dict(

@@ -12,6 +12,14 @@ def _overview(app):
     return Overview(app=app).servable_page()
 
 
+def _dataset(app):
+    import panel as pn
+
+    from ..views.dataset_page import DatasetPage
+
+    return DatasetPage(app=app, dataset_id=pn.state.route_params.get("dataset_id", "")).servable_page()
+
+
 def _serve_args(parser):
     parser.add_argument("basedir", help="an lcpanel basedir")
     parser.add_argument("--address", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -46,7 +54,8 @@ def _serve(args) -> int:
 
 @hookimpl(trylast=True)
 def register_views(app):
-    return [Page("overview", "/", "lcpanel", _overview)]
+    return [Page("overview", "/", "lcpanel", _overview),
+            Page("dataset", "/datasets/{dataset_id}", "dataset", _dataset)]
 
 
 @hookimpl(trylast=True)

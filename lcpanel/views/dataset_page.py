@@ -1,0 +1,349 @@
+"""The dataset page, ``/datasets/<id>``: header (editable by its owner), the objects in a
+server-side paginated table with row selection, product downloads with build progress
+and SHA256, the finder chart, and checkplot tiles with a quick comment box per object.
+
+Images (finder chart, tiles) are ``<img>`` tags pointing at the JSON API's PNG routes, so
+the browser loads them asynchronously and the page never waits for them; the API checks
+the same cookie identity as the page.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from urllib.parse import quote
+
+import pandas as pd
+import panel as pn
+import param
+
+from ..core.datasets import object_key
+from ..errors import UserError
+from .theme import esc, html, page, section, session_viewer
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 25
+#: columns shown in the table when the dataset has them (the rest are in downloads)
+PREFERRED = ("ra", "decl", "dist_arcsec", "input_id", "matched_id", "fts_rank", "vmag", "sdssr", "jmag", "ndet")
+VAR_SUFFIXES = ("objectisvar", "varperiod", "vartags")
+TILES_CSS = """
+.lcp-tiles { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: 12px; }
+.lcp-tile { background: #fff; border: 1px solid #dde3e8; border-radius: 8px; padding: 8px; }
+.lcp-tile h4 { margin: 0 0 6px 0; font-size: 0.98em; }
+.lcp-tile .imgs { display: grid; grid-template-columns: 1fr 1fr; gap: 4px; }
+.lcp-tile img { width: 100%; border: 1px solid #eef1f4; border-radius: 4px; background: #fafbfc; min-height: 60px; }
+.lcp-tile .comments { font-size: 0.85em; color: #5b6770; margin: 4px 0 0 0; }
+"""
+
+
+def object_url(collection: str, objectid: str) -> str:
+    return f"/objects/{quote(collection, safe='')}/{quote(objectid, safe='')}"
+
+
+def tile_url(collection: str, objectid: str, name: str) -> str:
+    return f"/api/collections/{quote(collection, safe='')}/objects/{quote(objectid, safe='')}/tiles/{name}.png"
+
+
+class DatasetPage(pn.viewable.Viewer):
+    app = param.Parameter()
+    dataset_id = param.String()
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.viewer = session_viewer(self.app)
+        self.message = pn.pane.Alert("", visible=False, alert_type="info", sizing_mode="stretch_width")
+        try:
+            self.ds = self.app.datasets.get(self.dataset_id, self.viewer)
+        except UserError as exc:
+            self.ds = None
+            self.error = exc.message
+            return
+        self.can_edit = self.viewer.owns(self.ds)
+        self.frame = self._frame()
+        self.table = pn.widgets.Tabulator(
+            self.frame[self._shown_columns()], pagination="remote", page_size=PAGE_SIZE, selectable="checkbox",
+            show_index=False, disabled=True, sizing_mode="stretch_width", height=PAGE_SIZE * 31 + 90,
+            formatters=self._formatters(), header_filters=False, layout="fit_data_table",
+            css_classes=["lcp-objects"])
+        self.selection_note = html("", css_classes=["lcp-muted"])
+        self.table.param.watch(self._on_selection, "selection")
+        self.tiles = pn.Column(sizing_mode="stretch_width")
+        self.table.param.watch(lambda e: self._render_tiles(), "page")
+        self._render_tiles()
+        self.products = self._products_panel()
+
+    # --- data --------------------------------------------------------------------------
+
+    def _frame(self) -> pd.DataFrame:
+        data = self.ds.data
+        frame = pd.DataFrame({name: data[name] for name in self.ds.column_names()})
+        frame.insert(0, "object", [f'<a href="{object_url(c, o)}">{esc(o)}</a>'
+                                   for c, o in zip(data["collection"], data["objectid"])])
+        return frame
+
+    def _formatters(self) -> dict:
+        from bokeh.models.widgets.tables import NumberFormatter
+
+        out = {"object": {"type": "html"}}
+        for col in self.ds.columns:
+            if col["sqltype"] == "REAL":
+                digits = 6 if col["name"] in ("ra", "decl") else 3
+                out[col["name"]] = NumberFormatter(format="0." + "0" * digits, text_align="right")
+        return out
+
+    def _shown_columns(self) -> list[str]:
+        names = self.ds.column_names()
+        shown = ["object", "collection"] + [c for c in PREFERRED if c in names]
+        shown += [c for c in names if c.endswith(VAR_SUFFIXES)][:3]
+        return shown
+
+    def _page_rows(self) -> list[int]:
+        start = (max(self.table.page, 1) - 1) * PAGE_SIZE
+        order = self.table.current_view.index.tolist() if self.table.sorters else list(range(len(self.frame)))
+        return order[start:start + PAGE_SIZE]
+
+    def _selected_keys(self) -> list[str]:
+        keys = self.ds.keys()
+        return [keys[i] for i in self.table.selection]
+
+    # --- header ------------------------------------------------------------------------
+
+    def _header(self):
+        ds = self.ds
+        more = "at least " if ds.nmatched_is_lower_bound else ""
+        mine = "you" if ds.owner == self.viewer.identity else esc(ds.owner)
+        badges = [f'<span class="lcp-badge {esc(ds.visibility)}">{esc(ds.visibility)}</span>']
+        if ds.frozen:
+            badges.append('<span class="lcp-badge">frozen: permanent</span>')
+        if ds.parent:
+            badges.append(f'<span class="lcp-badge off">from <a href="/datasets/{esc(ds.parent)}">'
+                          f'{esc(ds.parent[:12])}…</a></span>')
+        spec = json.dumps(ds.spec.get("params", {}))
+        facts = (
+            f'<dl class="lcp-facts"><dt>search</dt><dd><b>{esc(ds.spec.get("type"))}</b> '
+            f'<code>{esc(spec[:300])}</code></dd>'
+            + (f'<dt>filter</dt><dd><code>{esc(ds.spec.get("filter"))}</code></dd>' if ds.spec.get("filter") else "")
+            + f'<dt>objects</dt><dd class="lcp-count">{ds.nobjects:,} of {more}{ds.nmatched:,} matching</dd>'
+            f'<dt>collections</dt><dd>{esc(", ".join(ds.collections))}</dd>'
+            f'<dt>owner</dt><dd>{mine}</dd>'
+            f'<dt>created</dt><dd>{esc(ds.created[:19].replace("T", " "))} UTC · updated '
+            f'{esc(ds.updated[:19].replace("T", " "))} UTC</dd></dl>')
+        notes = "".join(f'<p class="lcp-help">{esc(m)}</p>' for m in ds.messages)
+        head = html(f'<div class="lcp-intro"><h1>{esc(ds.name)}</h1><p>{esc(ds.description)}</p></div>'
+                    f'<div class="lcp-badges" style="margin:6px 0">{"".join(badges)}</div>{facts}{notes}',
+                    css_classes=["lcp-dataset-header"])
+        items = [head, self.message]
+        if self.can_edit and not ds.frozen:
+            items.append(self._edit_form())
+        elif self.can_edit:
+            items.append(html('<p class="lcp-help">A frozen dataset never changes; editing makes a new '
+                              'version.</p>'))
+        return section("Dataset", *items)
+
+    def _edit_form(self):
+        ds = self.ds
+        name = pn.widgets.TextInput(name="Name", value=ds.name, max_length=200, sizing_mode="stretch_width")
+        desc = pn.widgets.TextAreaInput(name="Description", value=ds.description, max_length=10_000,
+                                        sizing_mode="stretch_width", height=70)
+        vis = pn.widgets.Select(name="Visibility", value=ds.visibility, options=["public", "unlisted", "private"],
+                                width=140)
+        save = pn.widgets.Button(name="Save", button_type="primary", width=90, css_classes=["lcp-save"])
+        freeze = pn.widgets.Button(name="Freeze a citable copy", button_type="default", width=190,
+                                   css_classes=["lcp-freeze"])
+
+        def on_save(_):
+            self._edit({"name": name.value, "description": desc.value, "visibility": vis.value}, "saved")
+
+        def on_freeze(_):
+            try:
+                frozen = self.app.datasets.freeze(ds.dataset_id, self.viewer)
+            except UserError as exc:
+                self._say(exc.message, "danger")
+                return
+            self._say(f'Frozen: permanent link <a href="/datasets/{frozen.dataset_id}">/datasets/'
+                      f'{frozen.dataset_id}</a>', "success")
+
+        save.on_click(on_save)
+        freeze.on_click(on_freeze)
+        return pn.Column(pn.Row(name, vis, sizing_mode="stretch_width"), desc, pn.Row(save, freeze),
+                         sizing_mode="stretch_width")
+
+    def _edit(self, changes: dict, what: str) -> bool:
+        try:
+            self.ds, changed = self.app.datasets.edit(self.ds.dataset_id, self.viewer, changes)
+        except UserError as exc:
+            self._say(exc.message, "danger")
+            return False
+        self.app.notify("dataset_updated", dataset=self.ds, changes=changed)
+        if changed:
+            self._say(f"{what}: {', '.join(sorted(changed))}", "success")
+        return True
+
+    def _say(self, text: str, kind: str = "info") -> None:
+        self.message.object = text
+        self.message.alert_type = kind
+        self.message.visible = True
+
+    # --- table and selection -----------------------------------------------------------
+
+    def _on_selection(self, event) -> None:
+        n = len(event.new)
+        self.selection_note.object = f"{n} selected" if n else "none selected: products cover every object"
+        self.scope.options = [f"All {self.ds.nobjects} objects"] + ([f"{n} selected"] if n else [])
+        self.scope.value = self.scope.options[-1]
+
+    def _objects(self):
+        return section("Objects", self.table, self.selection_note,
+                       subtitle="Sort by a column header; tick rows to make products of a selection. "
+                                "An object's name opens its page.")
+
+    # --- products ----------------------------------------------------------------------
+
+    def _products_panel(self):
+        builders = {b.title or b.name: b for b in self.app.product_builders}
+        self.builder = pn.widgets.Select(name="Product", options=list(builders), width=200)
+        self._builders = builders
+        self.fmt = pn.widgets.Select(name="Light-curve format", options=["original"], width=170)
+        self.scope = pn.widgets.RadioButtonGroup(options=[f"All {self.ds.nobjects} objects"], button_type="light")
+        self.build = pn.widgets.Button(name="Build zip", button_type="primary", width=110,
+                                       css_classes=["lcp-build"])
+        self.progress = pn.indicators.Progress(value=0, max=100, width=240, visible=False, bar_color="primary")
+        self.status = html("", css_classes=["lcp-product-status"])
+        self.existing = html("")
+        self._key = None
+        self._poll = None
+
+        def on_builder(event=None):
+            options = self._builders[self.builder.value].options.get("format")
+            self.fmt.options = list(options) if options else ["original"]
+            self.fmt.visible = bool(options)
+
+        self.builder.param.watch(on_builder, "value")
+        on_builder()
+        self.build.on_click(self._start_build)
+        self._show_existing()
+        return section("Downloads", pn.Row(self.builder, self.fmt, pn.Column(pn.Spacer(height=18), self.scope),
+                                           pn.Column(pn.Spacer(height=18), self.build)),
+                       pn.Row(self.progress, self.status), self.existing,
+                       subtitle="Zips are built in the background; each holds a SHA256SUMS manifest. "
+                                f'<a href="/api/datasets/{self.ds.dataset_id}/urls">Per-object URLs</a> '
+                                "for wget/curl.")
+
+    def _start_build(self, _=None) -> None:
+        builder = self._builders[self.builder.value]
+        options = {"format": self.fmt.value} if "format" in builder.options else {}
+        objects = self._selected_keys() if self.scope.value.endswith("selected") else None
+        try:
+            status = self.app.products.request(self.app, self.ds, builder.name, options, objects)
+        except UserError as exc:
+            self.status.object = f'<p class="lcp-field-error">{esc(exc.message)}</p>'
+            return
+        self._key = status["key"]
+        self.progress.visible = True
+        self._show_status(status)
+        if status["status"] not in ("done", "failed") and self._poll is None:
+            self._poll = pn.state.add_periodic_callback(self._tick, period=400)
+
+    def _tick(self) -> None:
+        status = self.app.products.status(self._key)
+        self._show_status(status)
+        if status["status"] in ("done", "failed") and self._poll is not None:
+            self._poll.stop()
+            self._poll = None
+            self._show_existing()
+
+    def _download_link(self, status: dict) -> str:
+        url = f"/api/datasets/{self.ds.dataset_id}/products/{status['key']}/download"
+        size = f"{(status['size'] or 0) / 1e6:.2f} MB"
+        return (f'<a class="lcp-download" href="{url}" download="{esc(status["filename"])}">'
+                f'{esc(status["filename"])}</a> ({size})<br><span class="lcp-muted">SHA256 '
+                f'<code class="lcp-sha">{esc(status["sha256"])}</code></span>')
+
+    def _show_status(self, status: dict) -> None:
+        self.progress.value = int(round(status["progress"] * 100))
+        if status["status"] == "done":
+            self.progress.visible = False
+            self.status.object = "Ready: " + self._download_link(status)
+        elif status["status"] == "failed":
+            self.progress.visible = False
+            self.status.object = f'<p class="lcp-field-error">The build failed: {esc(status["error"])}</p>'
+        else:
+            self.status.object = (f'{esc(status["status"])}: {status["done"]} of {status["total"]} files')
+
+    def _show_existing(self) -> None:
+        done = [s for s in self.app.products.for_dataset(self.ds.dataset_id) if s["status"] == "done"]
+        if not done:
+            self.existing.object = ""
+            return
+        rows = "".join(f'<tr><td>{esc(s["builder"])}</td><td>{esc(s["options"].get("format", ""))}</td>'
+                       f'<td>{"all" if s["selection"] == "all" else "selection"}</td>'
+                       f'<td>{self._download_link(s)}</td></tr>' for s in done)
+        self.existing.object = ('<table class="lcp-table"><tr><th>product</th><th>format</th><th>objects</th>'
+                                f'<th>download</th></tr>{rows}</table>')
+
+    # --- finder chart and tiles ----------------------------------------------------------
+
+    def _finder(self):
+        with_field = [c for c in self.ds.collections if self.app.catalogs.get(c).info.field_fits]
+        if not with_field:
+            return None
+        imgs = "".join(f'<figure style="margin:0"><img loading="lazy" alt="finder chart of {esc(c)}" '
+                       f'style="max-width:100%;width:760px" src="/api/datasets/{self.ds.dataset_id}/finder.png'
+                       f'?collection={quote(c)}&size=760"><figcaption class="lcp-muted">{esc(c)}</figcaption></figure>'
+                       for c in with_field)
+        return section("Finder chart", html(imgs, css_classes=["lcp-finder"]),
+                       subtitle="The dataset's objects on the collection's field image.")
+
+    def _render_tiles(self) -> None:
+        data = self.ds.data
+        cards = []
+        for i in self._page_rows():
+            cid, oid = data["collection"][i], data["objectid"][i]
+            key = object_key(cid, oid)
+            has_cp = bool(data.get("cpfname", [None] * self.ds.nobjects)[i])
+            imgs = "".join(
+                f'<img loading="lazy" alt="{esc(name)}" src="{tile_url(cid, oid, name)}" '
+                f'onerror="this.style.display=\'none\'">' for name in ("finder", "unphased", "phased-0", "phased-1")
+            ) if has_cp else '<p class="lcp-muted">no checkplot</p>'
+            comments = "".join(f"<p class='comments'><b>{esc(c['author'][:14])}</b>: {esc(c['text'])}</p>"
+                               for c in self.ds.object_comments.get(key, [])[-3:])
+            box = pn.widgets.TextInput(placeholder="comment… (saved when you leave the box)",
+                                       sizing_mode="stretch_width", css_classes=["lcp-comment"])
+            box.param.watch(lambda e, key=key: self._comment(key, e.new), "value")
+            head = pn.pane.HTML(
+                f'<div class="lcp-tile"><h4><a href="{object_url(cid, oid)}">{esc(oid)}</a> '
+                f'<span class="lcp-muted">{esc(cid)}</span></h4><div class="imgs">{imgs}</div>{comments}</div>',
+                stylesheets=[TILES_CSS], sizing_mode="stretch_width", margin=0)
+            cards.append(pn.Column(head, box, sizing_mode="stretch_width", css_classes=["lcp-tile-card"],
+                                   styles={"min-width": "300px", "flex": "1 1 300px", "max-width": "440px"}))
+        self.tiles[:] = [pn.FlexBox(*cards, gap="12px", sizing_mode="stretch_width")] if cards else [
+            html('<p class="lcp-empty">No objects on this page.</p>')]
+
+    def _comment(self, key: str, text: str) -> None:
+        text = (text or "").strip()
+        if not text:
+            return
+        if self._edit({"object_comment": {"key": key, "text": text}}, "comment saved"):
+            self._render_tiles()
+
+    # --- layout ----------------------------------------------------------------------------
+
+    def __panel__(self):
+        if self.ds is None:
+            return section("Dataset not found", html(
+                f'<p class="lcp-empty">{esc(self.error)}. It may be private, deleted, or the link may be '
+                'mistyped. <a href="/">Back to the collections</a>.</p>'))
+        parts = [self._header(), self._objects(), self.products]
+        finder = self._finder()
+        tabs = pn.Tabs(("Tiles", section("Tiles", self.tiles, subtitle="The objects on the table's current "
+                                                                        "page: finder, light curve and phased light "
+                                                                        "curves from their checkplots.")),
+                       dynamic=False, sizing_mode="stretch_width")
+        if finder is not None:
+            tabs.append(("Finder chart", finder))
+        return pn.Column(*parts, tabs, sizing_mode="stretch_width")
+
+    def servable_page(self):
+        title = self.ds.name if self.ds is not None else "Dataset not found"
+        return page(title, [self], self.app)
