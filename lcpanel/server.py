@@ -20,10 +20,20 @@ def websocket_origins(address: str, port: int, extra=()) -> list[str]:
 
 
 def _bind(factory, app):
-    """A plain function (Panel serves functions, not ``functools.partial``, on wildcard routes)."""
+    """A plain function (Panel serves functions, not ``functools.partial``, on wildcard
+    routes) that never shows a visitor a traceback: a failing page is logged and replaced
+    by a short apology."""
 
     def make_page():
-        return factory(app)
+        try:
+            return factory(app)
+        except Exception:
+            import panel as pn
+
+            log.exception("page %s failed", getattr(factory, "__name__", factory))
+            return pn.pane.HTML("<h2>Something went wrong</h2><p>This page could not be built; the error "
+                                "is in the server's log. <a href='/'>Back to the collections</a>.</p>",
+                                sizing_mode="stretch_width")
 
     return make_page
 

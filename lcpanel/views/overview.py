@@ -8,7 +8,8 @@ search type, and the datasets the visitor can see.
   objects, from ``CollectionInfo.footprint``) as polygons in equatorial coordinates, RA
   increasing to the left as on the sky, with a marker at each collection's centre so a
   small field stays visible on the whole-sky view; cells that cross RA 0/360 are drawn
-  on both sides of the wrap. "Zoom to" centres a collection.
+  on both sides of the wrap. "Zoom to" centres a collection. It is a plain Bokeh figure:
+  HoloViews took 2-3 s per page to build ~800 cell polygons, Bokeh ``patches`` a few ms.
 - Search types are found only through ``app.search_backends``; each gets a
   :class:`lcpanel.views.search_form.SearchForm` tab. The cone form starts with the first
   collection's field centre and a radius that covers the field (capped at the maximum).
@@ -28,8 +29,9 @@ import panel as pn
 import param
 
 from ..core.basedir import Basedir
+from ..errors import UserError
 from .search_form import SearchForm
-from .theme import MUTED, collection_colors, esc, html, page, section, session_viewer
+from .theme import ACCENT, MUTED, collection_colors, esc, html, page, section, session_viewer, styled
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,10 @@ log = logging.getLogger(__name__)
 GALACTIC_POLE = (192.85948, 27.12825)
 ECLIPTIC_POLE = (270.0, 66.560708)
 SKY_HEIGHT = 400
+TABS_CSS = f"""
+.bk-tab {{ font-size: 14px; padding: 6px 12px; }}
+.bk-tab.bk-active {{ color: {ACCENT}; border-color: {ACCENT}; font-weight: 600; }}
+"""
 
 
 # --- geometry (numpy only) ------------------------------------------------------------------
@@ -113,13 +119,30 @@ def zoom_box(info) -> tuple[tuple[float, float], tuple[float, float]]:
 # --- the sky plot ---------------------------------------------------------------------------
 
 
-def _style(fig) -> None:
-    from bokeh.models import CustomJSTickFormatter, FixedTicker
+def _degree_ticker():
+    from bokeh.models import AdaptiveTicker, CompositeTicker, SingleIntervalTicker
 
-    fig.xaxis.formatter = CustomJSTickFormatter(code="const v = ((tick % 360) + 360) % 360; return v.toFixed(0) + '°'")
-    fig.yaxis.formatter = CustomJSTickFormatter(code="return (tick > 0 ? '+' : '') + tick.toFixed(0) + '°'")
-    fig.xaxis.ticker = FixedTicker(ticks=list(range(-360, 721, 30)), minor_ticks=list(range(-360, 721, 10)))
-    fig.yaxis.ticker = FixedTicker(ticks=list(range(-90, 91, 30)), minor_ticks=list(range(-90, 91, 10)))
+    return CompositeTicker(tickers=[
+        AdaptiveTicker(mantissas=[1, 2, 5], base=10, min_interval=1e-4, max_interval=10.0, num_minor_ticks=5),
+        SingleIntervalTicker(interval=15.0, num_minor_ticks=3),
+        SingleIntervalTicker(interval=30.0, num_minor_ticks=3),
+    ])
+
+
+# labels in degrees with as many decimals as the tick spacing needs; RA wrapped into [0, 360)
+_TICK_DECIMALS = "const step = ticks.length > 1 ? Math.abs(ticks[1] - ticks[0]) : 1; " \
+                 "const nd = step >= 1 ? 0 : Math.min(4, Math.ceil(-Math.log10(step) - 1e-9)); "
+
+
+def _style(fig) -> None:
+    from bokeh.models import CustomJSTickFormatter
+
+    fig.xaxis.formatter = CustomJSTickFormatter(
+        code=_TICK_DECIMALS + "const v = ((tick % 360) + 360) % 360; return v.toFixed(nd) + '°'")
+    fig.yaxis.formatter = CustomJSTickFormatter(
+        code=_TICK_DECIMALS + "return (tick > 0 ? '+' : '') + tick.toFixed(nd) + '°'")
+    fig.xaxis.ticker = _degree_ticker()
+    fig.yaxis.ticker = _degree_ticker()
     fig.toolbar.logo = None
     fig.background_fill_color = "#fbfcfd"
     fig.border_fill_color = "#ffffff"
@@ -146,15 +169,10 @@ def sky_figure(infos, colors: dict):
                  active_scroll="wheel_zoom", toolbar_location="above", x_axis_label="Right ascension (J2000)",
                  y_axis_label="Declination (J2000)", match_aspect=False, output_backend="canvas")
     _style(fig)
-    items = []
-    for pole, label, dash, color in ((GALACTIC_POLE, "Galactic plane", "solid", "#b3bcc4"),
-                                     (ECLIPTIC_POLE, "Ecliptic", "dashed", "#a0aab2")):
-        segments = great_circle(*pole)
-        r = fig.multi_line([list(x) for x, _ in segments], [list(y) for _, y in segments], line_color=color,
-                           line_width=1.5, line_dash=dash)
-        items.append(LegendItem(label=label, renderers=[r]))
+    items, guides = [], []
     hover_cells, hover_centres = [], []
-    for info in infos:
+    # the biggest footprints first, so smaller ones are drawn over them
+    for info in sorted(infos, key=lambda i: -len(i.footprint.get("cells") or []) * 4.0 ** -i.footprint.get("order", 0)):
         color = colors[info.collection_id]
         renderers = []
         polys = _polygons(info)
@@ -163,8 +181,8 @@ def sky_figure(infos, colors: dict):
                 "xs": [p["x"].tolist() for p in polys], "ys": [p["y"].tolist() for p in polys],
                 "collection": [info.name] * len(polys), "objects": [p["objects"] for p in polys],
                 "cell": [p["cell"] for p in polys]})
-            cells = fig.patches("xs", "ys", source=src, fill_color=color, fill_alpha=0.5, line_color=color,
-                                line_width=0.6, hover_fill_alpha=0.85)
+            cells = fig.patches("xs", "ys", source=src, fill_color=color, fill_alpha=0.45, line_color=color,
+                                line_width=0.6, line_alpha=0.8, hover_fill_alpha=0.8)
             renderers.append(cells)
             hover_cells.append(cells)
         if info.center_ra is not None:
@@ -179,6 +197,17 @@ def sky_figure(infos, colors: dict):
             hover_centres.append(centre)
         if renderers:
             items.append(LegendItem(label=info.name, renderers=renderers))
+    for pole, label, dash, color in ((GALACTIC_POLE, "Galactic plane", "solid", "#8f9aa3"),
+                                     (ECLIPTIC_POLE, "Ecliptic", "dashed", "#8f9aa3")):
+        segments = great_circle(*pole)
+        r = fig.multi_line([list(x) for x, _ in segments], [list(y) for _, y in segments], line_color=color,
+                           line_width=1.3, line_dash=dash, line_alpha=0.8)
+        guides.append(LegendItem(label=label, renderers=[r]))
+    for r in [c for c in fig.renderers if c in hover_centres]:  # centre markers on top
+        fig.renderers.remove(r)
+        fig.renderers.append(r)
+    order = {i.name: n for n, i in enumerate(infos)}  # the legend lists collections like the cards
+    items = sorted(items, key=lambda it: order.get(getattr(it.label, "value", it.label), 0)) + guides
     if hover_cells:
         fig.add_tools(HoverTool(renderers=hover_cells, tooltips=[
             ("Collection", "@collection"), ("Objects in cell", "@objects"), ("Cell centre", "@cell")]))
@@ -271,7 +300,9 @@ def dataset_rows(items: list[dict], viewer, titles: dict[str, str]) -> str:
             f'<td class="num">{d["nobjects"]:,}{more}</td>'
             f'<td><span class="lcp-badge {esc(vis)}">{esc(vis)}</span></td>'
             f'<td>{when(d["updated"])}</td></tr>')
-    return ('<table class="lcp-table lcp-datasets"><thead><tr><th>Dataset</th><th>Search</th>'
+    return ('<table class="lcp-table lcp-datasets"><colgroup><col style="width:46%"><col style="width:16%">'
+            '<col style="width:12%"><col style="width:12%"><col style="width:14%"></colgroup>'
+            '<thead><tr><th>Dataset</th><th>Search</th>'
             '<th class="num">Objects</th><th>Visibility</th><th>Updated</th></tr></thead>'
             f'<tbody>{"".join(rows)}</tbody></table>')
 
@@ -294,6 +325,7 @@ class DatasetList(pn.viewable.Viewer):
         self._search = pn.widgets.TextInput.from_param(
             self.param.query, name="", placeholder="Filter datasets by name, description or search type",
             sizing_mode="stretch_width", css_classes=["lcp-dataset-query"], margin=(0, 10, 8, 10))
+        styled(self._search)
         self._search.param.watch(lambda e: setattr(self, "query", e.new), "value_input")
         self._mine = pn.widgets.Switch.from_param(self.param.only_mine, name="", margin=(10, 4, 8, 10), width=40)
         self._table = html("", css_classes=["lcp-dataset-list"], margin=(0, 10))
@@ -304,11 +336,13 @@ class DatasetList(pn.viewable.Viewer):
         try:
             items = self.app.datasets.list(self.viewer, mine=self.only_mine, query=self.query.strip() or None,
                                            limit=self.limit)
-        except Exception as exc:  # UserError: a too long query
-            self._table.object = f'<p class="lcp-field-error">{esc(getattr(exc, "message", exc))}</p>'
+        except UserError as exc:  # a too long query
+            self._table.object = f'<p class="lcp-error-text">{esc(exc.message)}</p>'
             return
         if items:
-            self._table.object = dataset_rows(items, self.viewer, self._titles)
+            more = (f'<p class="lcp-help" style="margin-top:8px">Showing the {self.limit} most recently updated; '
+                    'type in the box above to find others.</p>' if len(items) >= self.limit else "")
+            self._table.object = dataset_rows(items, self.viewer, self._titles) + more
         elif self.query.strip():
             self._table.object = (f'<div class="lcp-empty">No dataset matches “{esc(self.query.strip())}”.</div>')
         elif self.only_mine:
@@ -376,9 +410,10 @@ class Overview(pn.viewable.Viewer):
         def on_zoom(event):
             frame(fig, by_id.get(event.new))
 
+        styled(zoom)
         zoom.param.watch(on_zoom, "value")
-        plot = pn.pane.Bokeh(fig, sizing_mode="stretch_width", min_height=SKY_HEIGHT, margin=(0, 6),
-                             css_classes=["lcp-sky"])
+        plot = pn.Column(pn.pane.Bokeh(fig, sizing_mode="stretch_width", min_height=SKY_HEIGHT, margin=0),
+                         sizing_mode="stretch_width", margin=(0, 6), css_classes=["lcp-sky"])
         label = html('<span class="lcp-muted">Zoom to</span>', sizing_mode=None, width=60, margin=(8, 0, 0, 10))
         return section("Sky coverage", pn.Row(label, zoom, margin=0), plot,
                        subtitle="Where the collections' objects are (HEALPix cells holding objects, and each "
@@ -394,10 +429,9 @@ class Overview(pn.viewable.Viewer):
         active = next((i for i, f in enumerate(self.forms) if f.prefill), 0)
         tabs = pn.Tabs(*[(f.backend.title or f.backend.name, f) for f in self.forms], dynamic=True, active=active,
                        sizing_mode="stretch_width", css_classes=["lcp-search-tabs"], margin=(0, 4),
-                       stylesheets=[""".bk-tab { font-size: 14px; padding: 6px 12px; }
-                                       .bk-tab.bk-active { color: #1f5f8b; border-color: #1f5f8b; font-weight: 600; }"""])
+                       stylesheets=[TABS_CSS])
         return section("Search", tabs, subtitle="Pick a search type; the result opens as a dataset.",
-                       flex="1 1 520px")
+                       flex="1 1 520px" if self.infos else None)
 
     def _collections(self):
         if not self.infos:
@@ -417,10 +451,14 @@ class Overview(pn.viewable.Viewer):
 
     def __panel__(self):
         if self._layout is None:
-            top = pn.FlexBox(self._search(), self._sky(), flex_wrap="wrap", gap="0 16px",
-                             sizing_mode="stretch_width", margin=0, align_items="flex-start")
-            self._layout = pn.Column(self._intro(), top, self._collections(), self._datasets(),
-                                     sizing_mode="stretch_width", margin=(0, 8, 24, 8), css_classes=["lcp-overview"])
+            if self.infos:
+                top = pn.FlexBox(self._search(), self._sky(), flex_wrap="wrap", gap="0 16px",
+                                 sizing_mode="stretch_width", margin=0, align_items="flex-start")
+                parts = [self._intro(), top, self._collections(), self._datasets()]
+            else:  # first things first: how to add a collection
+                parts = [self._intro(), self._collections(), self._search(), self._datasets()]
+            self._layout = pn.Column(*parts, sizing_mode="stretch_width", margin=(0, 8, 24, 8),
+                                     css_classes=["lcp-overview"])
         return self._layout
 
     def servable_page(self):

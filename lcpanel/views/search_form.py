@@ -35,7 +35,7 @@ import param
 from ..core.datasets import DEFAULT_VISIBILITY, VISIBILITIES
 from ..core.search import SearchSpec, run_search
 from ..errors import UserError
-from .theme import STYLESHEET, esc, navigate, session_viewer
+from .theme import STYLESHEET, esc, navigate, session_viewer, styled
 
 log = logging.getLogger(__name__)
 
@@ -103,23 +103,23 @@ class SearchForm(pn.viewable.Viewer):
         self.errors: dict[str, pn.pane.HTML] = {}
         self._kinds: dict[str, str] = {}
         settings = self.app.config.search
-        rows = []
         example = dict(getattr(self.backend, "example", {}) or {})
         names = self.backend.param_names()
         # the example's parameters first: they are the search's main input
-        primary = [n for n in names if n in example] or names[:1]
-        secondary = [n for n in names if n not in primary]
-        for name in primary:
-            rows.append(self._field(name, self._widget(name, example.get(name))))
-        for name in secondary:
+        names = [n for n in names if n in example] + [n for n in names if n not in example]
+        for name in names:
             self._widget(name, example.get(name))
-        big = [n for n in secondary if self._kinds[n] in ("textarea", "lines")]
-        small = [self._field(n, self.fields[n], flex="1 1 160px") for n in secondary if n not in big]
-        for name in big:
-            rows.append(self._field(name, self.fields[name]))
+        # text inputs and text areas get a row each; numbers, choices and flags share one
+        wide = [n for n in names if self._kinds[n] in ("text", "textarea", "lines")]
+        small = [n for n in names if n not in wide]
+        rows = [self._field(n, self.fields[n]) for n in wide]
         if small:
-            rows.append(pn.FlexBox(*small, flex_wrap="wrap", gap="0", sizing_mode="stretch_width",
-                                   margin=0))
+            only_flags = all(self._kinds[n] == "bool" for n in small)
+            for n in small:
+                if self._kinds[n] == "bool":
+                    self.fields[n].margin = (6, 10, 8, 10) if only_flags else (32, 10, 8, 10)
+            rows.append(pn.FlexBox(*[self._field(n, self.fields[n], flex="1 1 160px") for n in small],
+                                   flex_wrap="wrap", gap="0", sizing_mode="stretch_width", margin=0))
 
         self.fields["collections"] = pn.widgets.MultiChoice(
             name="Collections", options={f"{c.name} ({c.collection_id})": c.collection_id for c in self.collections},
@@ -142,6 +142,8 @@ class SearchForm(pn.viewable.Viewer):
             options={VISIBILITY_LABELS.get(v, v): v for v in VISIBILITIES},
             description="who can find the dataset this search makes", sizing_mode="stretch_width")
 
+        for widget in self.fields.values():
+            styled(widget)
         common = pn.Column(
             self._field("collections", self.fields["collections"]),
             pn.Row(self._field("filter", self.fields["filter"], flex=3),
@@ -152,6 +154,7 @@ class SearchForm(pn.viewable.Viewer):
 
         self.button = pn.widgets.Button(name="Search", button_type="primary", width=140,
                                         height=38, margin=(18, 10, 5, 10), css_classes=["lcp-search"])
+        styled(self.button)
         self.button.on_click(self._on_click)
         self.message = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width",
                                      css_classes=["lcp-form-message"], margin=(0, 10))
@@ -176,9 +179,10 @@ class SearchForm(pn.viewable.Viewer):
         value = self.prefill.get(name, p.default)
         text_params = getattr(self.backend, "text_params", ())
         placeholder = _placeholder(example, doc, optional=p.allow_None or p.default in ("", None, []))
-        common = dict(name=label, description=doc or None, sizing_mode="stretch_width")
+        common = {"name": label, "description": doc or None, "sizing_mode": "stretch_width"}
         if isinstance(p, param.Boolean):
-            widget = pn.widgets.Checkbox(name=label, value=bool(value), margin=(30, 10, 10, 10))
+            text = f"{label}: {doc}" if doc and len(doc) <= 80 else label
+            widget = pn.widgets.Checkbox(name=text, value=bool(value))
             kind = "bool"
         elif isinstance(p, param.Selector) and not isinstance(p, param.ListSelector):
             options = list(p.objects) if not isinstance(p.objects, dict) else p.objects
@@ -211,7 +215,7 @@ class SearchForm(pn.viewable.Viewer):
         error = pn.pane.HTML("", visible=False, stylesheets=[STYLESHEET], css_classes=["lcp-field-error"],
                              sizing_mode="stretch_width", margin=(0, 10, 4, 10))
         self.errors[name] = error
-        kwargs = dict(css_classes=["lcp-field", f"lcp-field-{name}"], margin=0)
+        kwargs = {"css_classes": ["lcp-field", f"lcp-field-{name}"], "margin": 0}
         if width:
             kwargs["width"] = width
         elif flex:
@@ -233,14 +237,9 @@ class SearchForm(pn.viewable.Viewer):
                 value = [line.strip() for line in (value or "").splitlines() if line.strip()]
                 if not value:
                     continue
-            elif isinstance(value, str):
-                if not value.strip():
-                    continue
-            elif value is None:
-                continue
-            elif isinstance(value, float) and math.isnan(value):
-                continue
-            elif isinstance(value, bool) and value == self.backend.param[name].default:
+            elif (value is None or (isinstance(value, str) and not value.strip())
+                  or (isinstance(value, float) and math.isnan(value))
+                  or (isinstance(value, bool) and value == self.backend.param[name].default)):
                 continue
             out[name] = value
         return out
@@ -282,7 +281,7 @@ class SearchForm(pn.viewable.Viewer):
         target = self._target(field)
         if target is not None:
             pane = self.errors[target]
-            pane.object = f'<p class="lcp-field-error" role="alert">⚠ {esc(message)}</p>'
+            pane.object = f'<p class="lcp-error-text" role="alert">⚠ {esc(message)}</p>'
             pane.visible = True
             widget = self.fields[target]
             widget.stylesheets = [*widget.stylesheets, INVALID_CSS]

@@ -1,10 +1,15 @@
 """One look for every lcpanel page, the visitor's identity, and browser navigation.
 
 Every page is built with :func:`page` (``page(title, main, app)``): a
-``FastListTemplate`` with the app name, the accent colour and the header links, plus
-the few invisible helpers a page needs. Panel renders components in shadow DOM, so
-page-wide CSS does not reach them: widgets and panes that want the shared look get
-:data:`STYLESHEET` through ``stylesheets=[...]`` (see :func:`html`).
+``BootstrapTemplate`` with "lcpanel" (linking home), the page title, the accent colour
+and the header links, plus the few invisible helpers a page needs. Bootstrap rather
+than Fast: Panel's Fast design loads its font from Google's CDN, which leaks visitors'
+addresses and can stall the first render on an observatory network without internet;
+everything Bootstrap needs is served by the server itself.
+
+Panel renders components in shadow DOM, so page-wide CSS does not reach them: HTML
+panes get :data:`STYLESHEET` (see :func:`html`, :func:`section`) and widgets get
+:data:`WIDGET_CSS` (see :func:`styled`) through ``stylesheets=[...]``.
 
 Identity (the same as the JSON API's)
 -------------------------------------
@@ -36,8 +41,11 @@ no longer holds (they stay reachable by their unguessable URL).
 Navigation
 ----------
 :func:`navigate` sends the browser to another URL (``/datasets/<id>`` after a search)
-through a hidden widget whose change runs ``window.location.assign``; outside a page
-built by :func:`page` it falls back to ``pn.state.location``.
+through a hidden widget that :func:`page` adds, whose change runs
+``window.location.assign`` (``pn.state.location`` cannot do this reliably: with
+``reload=False`` it only pushes history state, and turning ``reload`` on from Python
+reloads the current page first). Outside a page built by :func:`page` it can only change
+the address bar.
 """
 
 from __future__ import annotations
@@ -68,22 +76,21 @@ COOKIE_MAX_AGE_S = 365 * 24 * 3600
 pn.config.loading_indicator = True
 pn.config.loading_spinner = "arc"
 pn.config.loading_color = ACCENT
-pn.config.throttled = True
 
 FONT = ("-apple-system, BlinkMacSystemFont, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, "
         "'Noto Sans', sans-serif")
 
 #: the shared stylesheet for HTML panes and custom-styled widgets (shadow DOM)
 STYLESHEET = f"""
-:host {{ --lcp-accent: {ACCENT}; --lcp-muted: {MUTED}; font-family: {FONT}; }}
+:host {{ --lcp-accent: {ACCENT}; --lcp-muted: {MUTED}; font-family: {FONT}; font-size: 14px; }}
 a {{ color: {ACCENT}; text-decoration: none; }}
 a:hover {{ text-decoration: underline; }}
 .lcp-intro h1 {{ font-size: 1.55em; font-weight: 600; margin: 0 0 4px 0; color: #1d2a33; }}
 .lcp-intro p {{ margin: 0; color: {MUTED}; font-size: 1.02em; line-height: 1.45; }}
-.lcp-section-title {{ font-size: 1.2em; font-weight: 600; color: #1d2a33; margin: 0; }}
-.lcp-section-sub {{ color: {MUTED}; font-size: 0.92em; margin: 2px 0 0 0; }}
+.lcp-section-title {{ font-size: 1.25em; font-weight: 600; color: #1d2a33; margin: 0; }}
+.lcp-section-sub {{ color: {MUTED}; font-size: 0.95em; margin: 2px 0 0 0; }}
 .lcp-muted {{ color: {MUTED}; }}
-.lcp-help {{ color: {MUTED}; font-size: 0.92em; line-height: 1.4; margin: 0; }}
+.lcp-help {{ color: {MUTED}; font-size: 0.95em; line-height: 1.45; margin: 0; }}
 .lcp-cards {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(360px, 1fr)); gap: 14px; }}
 .lcp-card {{ background: #fff; border: 1px solid #dde3e8; border-radius: 8px; padding: 14px 16px 12px 16px;
              border-top: 4px solid var(--swatch, {ACCENT}); display: flex; flex-direction: column; gap: 6px;
@@ -114,21 +121,40 @@ table.lcp-table tr:hover td {{ background: #f6f9fb; }}
 table.lcp-table td.num {{ text-align: right; font-variant-numeric: tabular-nums; }}
 table.lcp-table th.num {{ text-align: right; }}
 table.lcp-table .lcp-name {{ font-weight: 500; }}
-.lcp-field-error {{ color: {DANGER}; font-size: 0.9em; margin: 0; }}
+.lcp-error-text {{ color: {DANGER}; font-size: 0.9em; margin: 0; }}
 """
 
-#: CSS for the page outside shadow roots (template background, header links)
+#: the look of inputs and buttons (added to each widget's stylesheets: shadow DOM again)
+WIDGET_CSS = f"""
+:host {{ --bs-primary: {ACCENT}; --bs-primary-rgb: 31, 95, 139; --panel-primary-color: {ACCENT}; }}
+.bk-input, select.bk-input, textarea.bk-input, .choices__inner {{
+  background-color: #ffffff !important; border: 1px solid #b8c3cc; border-radius: 6px; color: #1d2a33; }}
+.bk-input:focus, textarea.bk-input:focus {{ border-color: {ACCENT}; box-shadow: 0 0 0 3px rgba(31, 95, 139, 0.18);
+  outline: none; }}
+.bk-input::placeholder, textarea.bk-input::placeholder {{ color: #8a959e; }}
+.bk-btn-primary {{ background-color: {ACCENT}; border-color: {ACCENT}; color: #fff; font-weight: 500; }}
+.bk-btn-primary:hover, .bk-btn-primary:focus {{ background-color: {ACCENT_DARK}; border-color: {ACCENT_DARK}; }}
+label, .bk-input-group > label {{ color: #34414b; font-weight: 500; }}
+"""
+
+
+def styled(widget):
+    """The widget with the shared input and button look."""
+    widget.stylesheets = [*widget.stylesheets, WIDGET_CSS]
+    return widget
+
+
+#: CSS for the page outside shadow roots
 PAGE_CSS = f"""
-body {{ font-family: {FONT}; }}
-#header a.lcp-header-link, .lcp-header-links a {{ color: #fff; opacity: 0.9; margin-left: 18px;
-   font-size: 0.95em; text-decoration: none; }}
-.lcp-header-links a:hover {{ opacity: 1; text-decoration: underline; }}
+body {{ font-family: {FONT}; background: #f4f6f8; }}
+#main {{ background: #f4f6f8; }}
 """
 
+#: (label, href) links in every page's header, after "lcpanel" (which links home)
 HEADER_LINKS = (
-    ("Collections", "/"),
     ("JSON API", "/api/collections"),
     ("Search types", "/api/search/types"),
+    ("Datasets (JSON)", "/api/datasets"),
 )
 
 
@@ -151,7 +177,7 @@ def collection_colors(collection_ids) -> dict[str, str]:
 # --- identity ---------------------------------------------------------------------------
 
 # per Bokeh document (one per browser session): (viewer, cookie value to store or None)
-_SESSIONS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _NO_DOC: dict = {}
 
 
@@ -203,9 +229,10 @@ def navigate(url: str) -> None:
     if nav is not None:
         nav.value = url
         return
+    # not a page made by page(): Location can only change the address bar (pushState)
+    log.warning("navigate(%r) outside an lcpanel page: only the address bar changes", url)
     loc = pn.state.location
     if loc is not None:
-        loc.reload = True
         loc.pathname = url
 
 
@@ -221,7 +248,7 @@ def header_links(extra=()) -> pn.pane.HTML:
                         .lcp-header-links a:hover { opacity: 1; text-decoration: underline; }"""])
 
 
-def page(title: str, main, app, *, links=()) -> pn.template.FastListTemplate:
+def page(title: str, main, app, *, links=()) -> pn.template.BootstrapTemplate:
     """The page template every lcpanel page uses.
 
     ``main`` is a viewable or a list of them; ``title`` names the page (the browser tab
@@ -232,34 +259,24 @@ def page(title: str, main, app, *, links=()) -> pn.template.FastListTemplate:
     nav = _navigator()
     state["navigator"] = nav
     items = list(main) if isinstance(main, (list, tuple)) else [main]
-    template = pn.template.FastListTemplate(
-        title=APP_NAME,
+    template = pn.template.BootstrapTemplate(
+        site=APP_NAME,  # links home
         site_url="/",
+        title=title or APP_NAME,
         main=[*items, nav],
         header=[header_links(links)],
-        accent=ACCENT,
         header_background=ACCENT,
-        main_layout=None,
         main_max_width="1400px",
-        theme_toggle=False,
-        background_color="#f4f6f8",
-        corner_radius=6,
-        shadow=False,
         collapsed_sidebar=True,
         raw_css=[PAGE_CSS],
-        font_url="",  # no web fonts from a CDN: servers are often offline
         meta_description="lcpanel: light-curve collections, searches and datasets",
     )
-    template.title = APP_NAME
     doc = pn.state.curdoc
     cookie = state.get("new_cookie")
     if cookie and doc is not None:
         doc.js_on_event("document_ready", _cookie_js(cookie))
     if doc is not None:
-        try:
-            doc.title = f"{title} · {APP_NAME}" if title and title != APP_NAME else APP_NAME
-        except Exception:  # pragma: no cover - a title is cosmetic
-            pass
+        doc.title = f"{title} · {APP_NAME}" if title and title != APP_NAME else APP_NAME
     log.debug("page %r for %s", title, viewer.identity)
     return template
 

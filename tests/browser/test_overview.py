@@ -1,0 +1,162 @@
+"""The overview page (/) in Chromium: collections, sky plot, search forms, dataset list."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+DATASET_URL = re.compile(r"/datasets/([0-9a-f]{64})$")
+
+
+def open_overview(page, server, wait_idle) -> dict:
+    """Load / and wait until Bokeh is idle; the seconds each step took."""
+    started = time.perf_counter()
+    page.goto(server.url + "/", wait_until="domcontentloaded")
+    loaded = time.perf_counter() - started
+    wait_idle(page)
+    expect(page.locator(".lcp-overview"), "the overview did not render").to_have_count(1)
+    timing = {"domcontentloaded_s": round(loaded, 2), "interactive_s": round(time.perf_counter() - started, 2)}
+    print(f"overview timing: {timing}")
+    return timing
+
+
+def cone_form(page):
+    return page.locator(".lcp-search-cone")
+
+
+def test_overview_shows_collections_sky_and_a_tab_per_search_type(page, lcpanel_server, wait_idle, screenshot):
+    timing = open_overview(page, lcpanel_server, wait_idle)
+    assert timing["interactive_s"] < 20
+
+    cards = page.locator(".lcp-collection")
+    expect(cards).to_have_count(len(lcpanel_server.collections))
+    for cid, name in lcpanel_server.collections.items():
+        card = page.locator(f'.lcp-collection[data-collection="{cid}"]')
+        expect(card.locator("h3")).to_have_text(name)
+        expect(card).to_contain_text("Objects")
+    expect(page.locator('.lcp-collection[data-collection="demo"]')).to_contain_text("✓ light curves")
+    expect(page.locator('.lcp-collection[data-collection="wrapfield"]')).to_contain_text("catalog only")
+
+    # the sky plot is a Bokeh canvas
+    expect(page.locator(".lcp-sky canvas").first).to_be_visible()
+
+    # one tab per registered search type, each with a generated form and a Search button
+    types = page.request.get(lcpanel_server.url + "/api/search/types").json()["types"]
+    assert {t["type"] for t in types} >= {"objectid", "cone", "xmatch", "fulltext", "filter"}
+    tabs = page.locator(".lcp-search-tabs .bk-tab")
+    expect(tabs).to_have_count(len(types))
+    for t in types:
+        tab = page.locator(".lcp-search-tabs .bk-tab", has_text=re.compile(rf"^\s*{re.escape(t['title'])}\s*$"))
+        tab.click()
+        form = page.locator(f".lcp-search-{t['type']}")
+        expect(form.locator(".lcp-search button")).to_be_visible()
+        for name in t["params"]:
+            expect(form.locator(f".lcp-field-{name}")).to_have_count(1)
+    page.locator(".lcp-search-tabs .bk-tab", has_text="Cone search").click()
+    # the cone form starts on the first collection's field
+    prefilled = re.compile(r"^290\.\d{4} \+45\.\d{4} \d+$")
+    expect(cone_form(page).locator(".lcp-field-coords input")).to_have_value(prefilled)
+
+    # the page gave this browser a signed session cookie, as the JSON API would
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert re.fullmatch(r"[0-9a-f]{32}\.[0-9a-f]{32}", cookies["lcpanel_session"]["value"])
+    screenshot(page, "overview")
+
+
+def test_cone_search_from_the_form_opens_the_dataset(page, lcpanel_server, wait_idle, screenshot):
+    open_overview(page, lcpanel_server, wait_idle)
+    ra, dec = lcpanel_server.star
+    coords = cone_form(page).locator(".lcp-field-coords input")
+    coords.fill(f"{ra:.6f} {dec:+.6f} 1")
+    cone_form(page).locator(".lcp-search button").click()
+    expect(page).to_have_url(DATASET_URL, timeout=30_000)
+
+    dataset_id = DATASET_URL.search(page.url).group(1)
+    # the same browser context's cookies: the dataset belongs to this visitor
+    resp = page.request.get(f"{lcpanel_server.url}/api/datasets/{dataset_id}")
+    assert resp.ok, resp.text()
+    data = resp.json()
+    assert data["search_type"] == "cone" and data["nobjects"] >= 1
+    assert data["visibility"] == "unlisted"
+    assert data["can_edit"] is True
+    assert data["rows"][0]["dist_arcsec"] < 1.0
+
+
+def test_bad_coordinates_show_an_error_next_to_the_field(page, lcpanel_server, wait_idle, screenshot):
+    open_overview(page, lcpanel_server, wait_idle)
+    form = cone_form(page)
+    form.locator(".lcp-field-coords input").fill("19:99:00 +45 banana")
+    form.locator(".lcp-search button").click()
+
+    error = form.locator(".lcp-field-coords .lcp-field-error")
+    expect(error).to_be_visible()
+    expect(error).to_contain_text(re.compile(r"\w{4,}"))
+    expect(form.locator(".lcp-field-filter .lcp-field-error")).to_be_hidden()
+    expect(form.locator(".lcp-form-message")).to_be_hidden()
+    assert page.url.rstrip("/") == lcpanel_server.url
+    screenshot(page, "overview-search-error")
+
+    # a good position with a bad column filter: the error moves under the filter field
+    ra, dec = lcpanel_server.star
+    form.locator(".lcp-field-coords input").fill(f"{ra:.6f} {dec:+.6f} 1")
+    form.locator(".lcp-field-filter input").fill("nosuchcolumn < 3")
+    form.locator(".lcp-search button").click()
+    expect(form.locator(".lcp-field-filter .lcp-field-error")).to_contain_text("nosuchcolumn")
+    expect(error).to_be_hidden()
+    assert page.url.rstrip("/") == lcpanel_server.url
+
+
+def test_dataset_list_shows_public_and_own_datasets_only(page, playwright, lcpanel_server, wait_idle, screenshot):
+    url = lcpanel_server.url
+    ra, dec = lcpanel_server.star
+    spec = {"type": "cone", "params": {"coords": f"{ra:.6f} {dec:+.6f} 2"}}
+    other = playwright.request.new_context(base_url=url)
+    try:
+        public = other.post("/api/search?visibility=public&name=Public%20list%20test", data=spec)
+        hidden = other.post("/api/search?visibility=private&name=Someone%20else%27s%20private%20set", data=spec)
+        assert public.ok and hidden.ok, (public.text(), hidden.text())
+        public_id = public.json()["dataset_id"]
+    finally:
+        other.dispose()
+    # made through the API by this browser context before it ever loaded a page
+    mine = page.request.post(f"{url}/api/search?visibility=private&name=My%20private%20set", data=spec)
+    assert mine.ok, mine.text()
+
+    open_overview(page, lcpanel_server, wait_idle)
+    table = page.locator(".lcp-dataset-list")
+    expect(table).to_contain_text("Public list test")
+    expect(table).to_contain_text("My private set")
+    expect(table).not_to_contain_text("Someone else's private set")
+    expect(page.locator("tr.lcp-dataset", has_text="My private set").locator(".lcp-badge.mine")).to_be_visible()
+    expect(page.locator("tr.lcp-dataset", has_text="Public list test").locator(".lcp-badge.mine")).to_have_count(0)
+    link = page.locator("tr.lcp-dataset", has_text="Public list test").locator("a.lcp-name")
+    expect(link).to_have_attribute("href", f"/datasets/{public_id}")
+    screenshot(page, "overview-datasets")
+
+    query = page.locator(".lcp-dataset-query input")
+    query.fill("Public list")
+    expect(table).not_to_contain_text("My private set")
+    expect(table).to_contain_text("Public list test")
+    query.fill("no such dataset anywhere")
+    expect(table).to_contain_text("No dataset matches")
+
+
+def test_a_search_without_matches_stays_on_the_form_and_says_so(page, lcpanel_server, wait_idle, screenshot):
+    open_overview(page, lcpanel_server, wait_idle)
+    form = cone_form(page)
+    form.locator(".lcp-field-coords input").fill("120.0 +10.0 1")
+    form.locator(".lcp-search button").click()
+    message = form.locator(".lcp-form-message")
+    expect(message).to_contain_text("No objects matched")
+    link = message.locator("a")
+    expect(link).to_have_attribute("href", DATASET_URL)
+    assert page.url.rstrip("/") == lcpanel_server.url
+    # the empty dataset exists and is this visitor's
+    dataset_id = DATASET_URL.search(link.get_attribute("href")).group(1)
+    data = page.request.get(f"{lcpanel_server.url}/api/datasets/{dataset_id}").json()
+    assert data["nobjects"] == 0 and data["can_edit"] is True
