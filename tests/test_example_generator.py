@@ -7,7 +7,6 @@ import csv
 import json
 import pickle
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -289,19 +288,25 @@ def test_catalog_only_allsky_other_formats(tmp_path, suffix):
     assert table["decl"].min() < -30 and table["decl"].max() > 30
 
 
-def test_offline_lookups_answer_at_once():
+def test_offline_lookups_never_touch_the_network(monkeypatch):
     offline()
     from astrobase.checkplot import pkl_utils
     from astrobase.services import dust, gaia, simbad
 
-    started = time.perf_counter()
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("an offline look-up tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
     assert gaia.objectlist_conesearch(290.0, 45.0, 60.0) is None
     assert simbad.objectnames_conesearch(290.0, 45.0, 60.0) is None
     assert dust.extinction_query(290.0, 45.0) is None
     assert pkl_utils.tic_conesearch(290.0, 45.0) is None
     with pytest.raises(OSError):
         pkl_utils.skyview_stamp(290.0, 45.0)
-    assert time.perf_counter() - started < 0.5
 
 
 def test_offline_finder_stamp_from_field_image(collection):

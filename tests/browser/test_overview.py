@@ -30,8 +30,7 @@ def cone_form(page):
 
 
 def test_overview_shows_collections_sky_and_a_tab_per_search_type(page, lcpanel_server, wait_idle, screenshot):
-    timing = open_overview(page, lcpanel_server, wait_idle)
-    assert timing["interactive_s"] < 20
+    open_overview(page, lcpanel_server, wait_idle)
 
     cards = page.locator(".lcp-collection")
     expect(cards).to_have_count(len(lcpanel_server.collections))
