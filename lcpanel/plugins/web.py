@@ -38,10 +38,12 @@ def _serve(args) -> int:
 
     Basedir(args.basedir)  # a clear error before anything starts
     app = App(args.basedir).start()
+    procs = f" in {args.num_procs} processes" if args.num_procs != 1 else ""
+    print(f"lcpanel serving {app.basedir} at http://{args.address}:{args.port}/{procs} "
+          f"(JSON API at /api/collections); Ctrl-C stops", flush=True)
+    # with num_procs > 1 this forks: each child serves from here on
     server = make_server(app, address=args.address, port=args.port, num_procs=args.num_procs,
                          allow_websocket_origin=args.allow_websocket_origin, show=args.show)
-    print(f"lcpanel serving {app.basedir} at http://{args.address}:{args.port}/ "
-          f"(JSON API at /api/collections); Ctrl-C stops", flush=True)
     try:
         server.start()
         server.io_loop.start()
@@ -52,6 +54,20 @@ def _serve(args) -> int:
     return 0
 
 
+def _desktop_args(parser):
+    parser.add_argument("basedir", help="an lcpanel basedir")
+    parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    parser.add_argument("--browser-command", help="command that opens the URL (it is appended); the app stops "
+                                                  "when this command exits. Default: an app window of Chromium, "
+                                                  "Chrome or Edge if installed, else the default browser")
+
+
+def _desktop(args) -> int:
+    from ..desktop import run_desktop
+
+    return run_desktop(args.basedir, port=args.port, browser_command=args.browser_command)
+
+
 @hookimpl(trylast=True)
 def register_views(app):
     return [Page("overview", "/", "lcpanel", _overview),
@@ -60,4 +76,6 @@ def register_views(app):
 
 @hookimpl(trylast=True)
 def register_commands(app):
-    return [Command("serve", "serve the web app and JSON API of a basedir", _serve_args, _serve)]
+    return [Command("serve", "serve the web app and JSON API of a basedir", _serve_args, _serve),
+            Command("desktop", "open a basedir in a local app window (127.0.0.1, a free port)", _desktop_args,
+                    _desktop)]

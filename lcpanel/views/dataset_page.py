@@ -63,7 +63,7 @@ class DatasetPage(pn.viewable.Viewer):
         self.frame = self._frame()
         self.table = pn.widgets.Tabulator(
             self.frame[self._shown_columns()], pagination="remote", page_size=PAGE_SIZE, selectable="checkbox",
-            show_index=False, disabled=True, sizing_mode="stretch_width", height=PAGE_SIZE * 31 + 90,
+            show_index=False, disabled=True, sizing_mode="stretch_width",
             formatters=self._formatters(), header_filters=False, layout="fit_data_table",
             css_classes=["lcp-objects"])
         self.selection_note = html("", css_classes=["lcp-muted"])
