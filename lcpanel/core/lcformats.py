@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+from math import isfinite
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,5 +103,5 @@ def lightcurve_to_csv(lc: LightCurve) -> str:
 def _formatted(col: np.ndarray) -> list:
     col = np.asarray(col)
     if col.dtype.kind == "f":
-        return [repr(float(v)) if np.isfinite(v) else "" for v in col.tolist()]
+        return [repr(v) if isfinite(v) else "" for v in col.astype(np.float64).tolist()]
     return col.tolist()
