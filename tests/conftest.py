@@ -5,7 +5,6 @@ prove that a failed operation changed nothing."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import sqlite3
 import sys
@@ -20,11 +19,13 @@ EXAMPLES = ROOT / "examples"
 
 
 def _load_generator():
-    spec = importlib.util.spec_from_file_location("make_collection", EXAMPLES / "make_collection.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_collection"] = module
-    spec.loader.exec_module(module)
-    return module
+    """examples/make_collection.py as the module ``make_collection`` (one module object for
+    every test: its worker functions are pickled by name)."""
+    if str(EXAMPLES) not in sys.path:
+        sys.path.insert(0, str(EXAMPLES))
+    import make_collection
+
+    return make_collection
 
 
 @pytest.fixture(scope="session")

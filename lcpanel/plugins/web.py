@@ -20,6 +20,16 @@ def _dataset(app):
     return DatasetPage(app=app, dataset_id=pn.state.route_params.get("dataset_id", "")).servable_page()
 
 
+def _object(app):
+    import panel as pn
+
+    from ..views.object_page import ObjectPage
+
+    params = pn.state.route_params
+    return ObjectPage(app=app, collection=params.get("collection", ""),
+                      objectid=params.get("objectid", "")).servable_page()
+
+
 def _serve_args(parser):
     parser.add_argument("basedir", help="an lcpanel basedir")
     parser.add_argument("--address", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -71,7 +81,8 @@ def _desktop(args) -> int:
 @hookimpl(trylast=True)
 def register_views(app):
     return [Page("overview", "/", "lcpanel", _overview),
-            Page("dataset", "/datasets/{dataset_id}", "dataset", _dataset)]
+            Page("dataset", "/datasets/{dataset_id}", "dataset", _dataset),
+            Page("object", "/objects/{collection}/{objectid}", "object", _object)]
 
 
 @hookimpl(trylast=True)
