@@ -14,24 +14,14 @@ Target (issue 2): 1e6 objects ingested in under 60 s on 2 cores.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import shutil
 import sqlite3
-import sys
 import tempfile
 import time
 from contextlib import closing
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_generator():
-    spec = importlib.util.spec_from_file_location("make_collection", ROOT / "examples" / "make_collection.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_collection"] = module
-    spec.loader.exec_module(module)
-    return module
+from common import ROOT, load_generator  # noqa: E402
 
 
 def dir_size(path: Path) -> int:

@@ -61,7 +61,6 @@ aggregate throughput of 1 worker when two products are requested at once.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import logging
 import os
 import pickle
@@ -76,17 +75,9 @@ from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import ROOT, load_generator  # noqa: E402
 DEMO_CANDIDATES = (Path("/tmp/demo300"), ROOT / "demo" / "collection")
 OWNER = "cli:bench"
-
-
-def load_generator():
-    spec = importlib.util.spec_from_file_location("make_collection", ROOT / "examples" / "make_collection.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_collection"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def p50(values) -> float:

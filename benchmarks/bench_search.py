@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import importlib.util
 import json
 import os
 import signal
@@ -36,16 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import ROOT, load_generator  # noqa: E402
 OUT = ROOT / "benchmarks" / "out"
-
-
-def load_generator():
-    spec = importlib.util.spec_from_file_location("make_collection", ROOT / "examples" / "make_collection.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["make_collection"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def basedir_for(n: int) -> Path:
