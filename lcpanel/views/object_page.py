@@ -301,8 +301,9 @@ def _value_text(field_name: str, value) -> str:
             return esc(OBJECTISVAR.get(int(value), value))
         except (TypeError, ValueError):
             return esc(value)
-    if field_name in ("varperiod", "varepoch"):
-        return f'<span class="lcp-mono">{esc(fmt_period(value) if isinstance(value, float) else value)}</span>'
+    if field_name in ("varperiod", "varepoch") and isinstance(value, (int, float)):
+        text = fmt_period(value) if field_name == "varperiod" else f"{value:.6f}"
+        return f'<span class="lcp-mono">{esc(text)}</span>'
     text = str(value)
     return esc(text if len(text) <= 120 else text[:119] + "…")
 
@@ -438,9 +439,9 @@ class ObjectPage(pn.viewable.Viewer):
         rows = []
         ra, dec = self._info("ra"), self._info("decl")
         if ra is not None and dec is not None:
-            rows.append(("position", f'<span class="lcp-position lcp-mono">{ra:.6f}, {dec:+.6f}</span> '
-                                     f'<span class="lcp-muted">deg (ICRS)</span><br>'
-                                     f'<span class="lcp-mono">{sexagesimal(ra, dec)}</span>'))
+            rows.append(("position", (f'<span class="lcp-position lcp-mono">{ra:.6f}, {dec:+.6f}</span> '
+                                      f'<span class="lcp-muted">deg (ICRS)</span><br>'
+                                      f'<span class="lcp-mono">{sexagesimal(ra, dec)}</span>')))
         gl, gb = self._info("gl"), self._info("gb")
         if gl is not None and gb is not None:
             rows.append(("galactic", f'<span class="lcp-mono">l {gl:.4f}, b {gb:+.4f}</span>'))
@@ -858,7 +859,8 @@ class ObjectPage(pn.viewable.Viewer):
         adopted = self._adopted()
         if adopted is not None:
             btn = _pick_button(f"current: {adopted:.8g} d", "lcp-tried-period", "the object's adopted period")
-            btn.on_click(lambda _ev, p=adopted, e=self.values.get("varepoch"): self._fold_at(p, e))
+            epoch = self.values.get("varepoch")
+            btn.on_click(lambda _ev, p=adopted, e=epoch: self._fold_at(p, e))
             items.append(btn)
         for r in reversed(rows[-12:]):
             p = float(r["new_value"])
@@ -887,8 +889,10 @@ class ObjectPage(pn.viewable.Viewer):
         changes = {"varperiod": fold[0]}
         if fold[1] is not None:
             changes["varepoch"] = fold[1]
-        if self._save(changes, self.fold_msg):
-            self.fold_msg.object = (f'<p class="lcp-help">Adopted P = {fmt_period(fold[0])} d as this object\'s '
+        result = self._save(changes, self.fold_msg)
+        if result is not None:
+            done = ("Adopted" if result["changed"] else "Already")
+            self.fold_msg.object = (f'<p class="lcp-help">{done} P = {fmt_period(fold[0])} d as this object\'s '
                                     "period.</p>")
 
     # --- review -------------------------------------------------------------------------
@@ -950,8 +954,8 @@ class ObjectPage(pn.viewable.Viewer):
     def _form_changes(self) -> dict:
         wanted = {"comments": self.f_comments.value}
         if self.may_edit_varinfo:
-            wanted.update({"objectisvar": self.f_isvar.value, "varperiod": self.f_period.value,
-                           "varepoch": self.f_epoch.value, "vartags": self.f_tags.value})
+            wanted.update({"objectisvar": self.f_isvar.value, "varperiod": _value(self.f_period),
+                           "varepoch": _value(self.f_epoch), "vartags": self.f_tags.value})
         new = validate_changes(wanted)  # UserError on a bad value: nothing is saved
         return {f: val for f, val in new.items() if val != self.values.get(f)}
 
@@ -964,12 +968,13 @@ class ObjectPage(pn.viewable.Viewer):
         if not changes:
             self._say("Nothing changed.", "info")
             return
-        if self._save(changes, None):
+        if self._save(changes, None) is not None:
             self._say("Saved: " + ", ".join(changes), "success")
 
-    def _save(self, changes: dict, message_pane) -> bool:
-        """Save ``changes`` with edit_object; refresh the page's values. The values this
-        page showed are the ``expect``-ed ones, so a concurrent edit is a Conflict."""
+    def _save(self, changes: dict, message_pane) -> dict | None:
+        """Save ``changes`` with edit_object and refresh the page's values; the edit's
+        result, or None after showing why it failed. The values this page showed are
+        the ``expect``-ed ones, so a concurrent edit is a Conflict, not lost."""
         expect = {f: self.values.get(f) for f in changes
                   if f in self.rec.varcols and not (f == "objectisvar" and self.values.get(f) is None)}
         try:
@@ -980,7 +985,7 @@ class ObjectPage(pn.viewable.Viewer):
                 self._say(exc.message, "danger")
             else:
                 message_pane.object = f'<p class="lcp-error-text">{esc(exc.message)}</p>'
-            return False
+            return None
         except Exception:  # a bug or a broken file: logged, never shown as a traceback
             log.exception("saving %s/%s failed", self.collection, self.objectid)
             text = "Saving failed; the error is in the server's log."
@@ -988,12 +993,12 @@ class ObjectPage(pn.viewable.Viewer):
                 self._say(text, "danger")
             else:
                 message_pane.object = f'<p class="lcp-error-text">{esc(text)}</p>'
-            return False
+            return None
         if not result["checkplot_updated"] and result["changed"]:
             log.info("edit of %s/%s: checkplot not updated (%s)", self.collection, self.objectid,
                      result["checkplot"]["reason"])
         self._refresh()
-        return True
+        return result
 
     def _refresh(self) -> None:
         """Re-read the edited values and show them everywhere."""

@@ -60,9 +60,12 @@ def test_products_download_and_open(page, lcpanel_server, wait_idle, screenshot)
         page.locator("select").filter(has_text="Light curves").select_option(builder)
         if fmt:
             page.locator("select").filter(has_text="original").select_option(fmt)
-        page.locator(".lcp-build button").click()
         link = page.locator(".lcp-product-status a.lcp-download")
+        previous = link.get_attribute("href") if link.count() else None
+        page.locator(".lcp-build button").click()
         expect(link).to_be_visible(timeout=120_000)
+        if previous:  # the last product's link stays until this one is ready
+            expect(link).not_to_have_attribute("href", previous, timeout=120_000)
         with page.expect_download() as info:
             link.click()
         data = open(info.value.path(), "rb").read()

@@ -138,6 +138,7 @@ def test_object_page_fold_and_review(page, lcpanel_server, wait_idle, screenshot
     expect(hist).to_contain_text("comments")
     expect(hist).to_contain_text("you")
     expect(hist).to_contain_text(tag)
+    screenshot(page, "object-review")
 
     # searches see the edit at once
     rows = search(page, lcpanel_server, {"type": "fulltext", "params": {"query": tag}, "collections": ["demo"]})
