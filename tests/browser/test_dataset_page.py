@@ -56,6 +56,7 @@ def test_products_download_and_open(page, lcpanel_server, wait_idle, screenshot)
     nobjects = page.request.get(f"{lcpanel_server.url}/api/datasets/{ds}").json()["nobjects"]
     for builder, fmt, folder, suffix in (("Light curves", "csv", "lightcurves/", ".csv"),
                                          ("Checkplots", None, "checkplots/", ".pkl"),
+                                         ("Period-finding results", None, "periodfinding/", ".pkl"),
                                          ("Whole dataset", None, "objects.csv", "")):
         page.locator("select").filter(has_text="Light curves").select_option(builder)
         if fmt:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -159,3 +160,36 @@ def test_a_search_without_matches_stays_on_the_form_and_says_so(page, lcpanel_se
     dataset_id = DATASET_URL.search(link.get_attribute("href")).group(1)
     data = page.request.get(f"{lcpanel_server.url}/api/datasets/{dataset_id}").json()
     assert data["nobjects"] == 0 and data["can_edit"] is True
+
+
+@pytest.mark.parametrize("kind,title,fields,check", [
+    ("objectid", "Object ids", {"ids": "LCP-000003\nLCP-000005"},
+     lambda d: {r["objectid"] for r in d["rows"]} == {"LCP-000003", "LCP-000005"}),
+    ("xmatch", "Cross-match", {"targets": "STAR", "radius_arcsec": "2"},
+     lambda d: d["nobjects"] == 1 and d["rows"][0]["input_id"] == "mine"),
+    ("fulltext", "Full text", {"query": "eclipsing binary"},
+     lambda d: d["nobjects"] >= 1),  # and the same objects as the API finds (below)
+    ("filter", "Column filter", {"where": "vmag < 13"},
+     lambda d: d["nobjects"] >= 1 and all(r["vmag"] < 13 for r in d["rows"])),
+])
+def test_each_search_type_from_its_form_to_a_dataset(page, lcpanel_server, wait_idle, kind, title, fields, check):
+    open_overview(page, lcpanel_server, wait_idle)
+    page.locator(".lcp-search-tabs .bk-tab", has_text=re.compile(rf"^\s*{re.escape(title)}\s*$")).click()
+    form = page.locator(f".lcp-search-{kind}")
+    ra, dec = lcpanel_server.star
+    for name, value in fields.items():
+        value = value.replace("STAR", f"mine {ra:.7f} {dec:+.7f}")
+        field = form.locator(f".lcp-field-{name} textarea, .lcp-field-{name} input").first
+        field.fill(value)
+    form.locator(".lcp-search button").click()
+    expect(page).to_have_url(DATASET_URL, timeout=30_000)
+    wait_idle(page)
+    expect(page.locator(".lcp-dataset-header")).to_contain_text(kind)
+    dataset_id = DATASET_URL.search(page.url).group(1)
+    data = page.request.get(f"{lcpanel_server.url}/api/datasets/{dataset_id}?stop=1000").json()
+    assert data["search_type"] == kind
+    assert check(data), [{k: v for k, v in r.items() if isinstance(v, str)} for r in data["rows"][:2]]
+    # the form and the JSON API give the same objects for the same search
+    same = page.request.post(f"{lcpanel_server.url}/api/search", data=json.dumps(data["spec"])).json()
+    assert {(r["collection"], r["objectid"]) for r in same["rows"]} == \
+        {(r["collection"], r["objectid"]) for r in data["rows"]}
