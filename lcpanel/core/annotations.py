@@ -277,8 +277,8 @@ def _locate(conn: sqlite3.Connection, info: CollectionInfo, objectid: str, magco
     if row is None:
         raise NotFound(f"no object {objectid!r} in collection {info.collection_id!r}")
     row_id, cpfname = row[0], (row[1] if has_cp else None)
-    prefixes = [n[:-len("objectisvar")] for n in names if n.endswith("_objectisvar") or n == "objectisvar"]
     if magcol is not None:
+        prefixes = _magcol_prefixes(names)
         if not isinstance(magcol, str) or not magcol.strip():
             raise UserError(f"magcol must be a magnitude column name, not {magcol!r}", field="magcol")
         prefix = sql_name(magcol) + "_"
@@ -286,17 +286,9 @@ def _locate(conn: sqlite3.Connection, info: CollectionInfo, objectid: str, magco
             known = ", ".join(p.rstrip("_") for p in prefixes if p) or "none"
             raise UserError(f"collection {info.collection_id!r} has no variability columns for magcol "
                             f"{magcol!r}; it has: {known}", field="magcol")
+        columns = _field_columns(names, prefix)
     else:
-        prefix = prefixes[0] if prefixes else ""
-        cpmagcol = _checkplot_magcol(cpfname, objectid)
-        if cpmagcol is not None:
-            try:
-                guess = sql_name(cpmagcol) + "_"
-            except UserError:
-                guess = None
-            if guess in prefixes:
-                prefix = guess
-    columns = _field_columns(names, prefix)
+        prefix, columns = varinfo_columns(names, cpfname, objectid)
     missing = sorted(needed - set(columns), key=FIELDS.index)
     if missing:
         raise UserError(
@@ -307,6 +299,27 @@ def _locate(conn: sqlite3.Connection, info: CollectionInfo, objectid: str, magco
         "SELECT 1 FROM sqlite_master WHERE name = 'object_fts'").fetchone() is not None
     fts_columns = _table_columns(conn, "object_fts") if has_fts else []
     return _Target(int(row_id), prefix.rstrip("_"), columns, fts_columns, cpfname)
+
+
+def _magcol_prefixes(names: list[str]) -> list[str]:
+    return [n[:-len("objectisvar")] for n in names if n.endswith("_objectisvar") or n == "objectisvar"]
+
+
+def varinfo_columns(names: list[str], cpfname: str | None, objectid: str) -> tuple[str, dict[str, str]]:
+    """(magcol prefix, field -> catalog column) of an object's editable fields: those of
+    the magcol its checkplot was made for, else of the first magcol with variability
+    columns."""
+    prefixes = _magcol_prefixes(names)
+    prefix = prefixes[0] if prefixes else ""
+    cpmagcol = _checkplot_magcol(cpfname, objectid)
+    if cpmagcol is not None:
+        try:
+            guess = sql_name(cpmagcol) + "_"
+        except UserError:
+            guess = None
+        if guess in prefixes:
+            prefix = guess
+    return prefix, _field_columns(names, prefix)
 
 
 def _checkplot_magcol(cpfname: str | None, objectid: str) -> str | None:
@@ -346,15 +359,9 @@ def _checkplot_path(info: CollectionInfo, cpfname: str | None) -> tuple[Path | N
     """The resolved checkplot path inside the collection directory, or (None, why not)."""
     if not cpfname:
         return None, "the object has no checkplot"
-    source = Path(info.source)
-    if not source.is_dir():
-        return None, "the collection has no collection directory"
-    root = source.resolve()
-    path = (root / str(cpfname)).resolve()
-    if not path.is_relative_to(root):
-        return None, "the object's checkplot path is outside the collection directory"
-    if not path.is_file():
-        return None, f"the checkplot {cpfname} does not exist"
+    path = info.object_file(cpfname)
+    if path is None:
+        return None, f"the checkplot {cpfname} is missing or outside the collection directory"
     return path, None
 
 

@@ -115,6 +115,18 @@ class CollectionInfo:
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    def object_file(self, relpath) -> Path | None:
+        """An object's file (light curve, checkplot, period-finding pickle) from its path
+        relative to the collection directory: None unless this is an astrobase
+        collection and the path resolves to an existing file inside that directory."""
+        if not relpath or self.kind != "astrobase":
+            return None
+        root = Path(self.source).resolve()
+        path = (root / str(relpath)).resolve()
+        if not path.is_relative_to(root) or not path.is_file():
+            return None
+        return path
+
     def summary(self) -> dict:
         """What the collection listing (CLI, JSON API) shows about it."""
         return {

@@ -15,16 +15,7 @@ LC_FORMATS = ("original",) + tuple(EXPORT_FORMATS)
 
 def object_file(app, collection_id: str, relpath: str | None) -> Path | None:
     """The absolute path of a collection's file, refusing anything outside its directory."""
-    if not relpath:
-        return None
-    info = app.catalogs.get(collection_id).info
-    if info.kind != "astrobase":
-        return None
-    root = Path(info.source).resolve()
-    path = (root / relpath).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
-        return None
-    return path
+    return app.catalogs.get(collection_id).info.object_file(relpath)
 
 
 def _files(app, dataset, rows, column: str, folder: str) -> list[Entry]:

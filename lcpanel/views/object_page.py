@@ -60,14 +60,13 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
 import panel as pn
 import param
 
-from ..core.annotations import FIELDS, OBJECTISVAR, edit_object, history, validate_changes
+from ..core.annotations import OBJECTISVAR, edit_object, history, validate_changes, varinfo_columns
 from ..core.checkplots import (
     CheckplotError,
     check_period,
@@ -80,7 +79,6 @@ from ..core.checkplots import (
     periodogram_peaks,
     phase_fold,
 )
-from ..core.columns import sql_name
 from ..errors import UserError
 from .theme import ACCENT, DANGER, MUTED, esc, html, page, section, session_viewer, styled
 
@@ -172,46 +170,6 @@ class ObjectRecord:
         return self.catalog.info
 
 
-def _checkplot_path(info, cpfname) -> Path | None:
-    """The checkplot's resolved path inside the collection directory, or None (the same
-    rule as the JSON API's file routes: astrobase collections only, nothing outside the
-    directory, an existing file)."""
-    if not cpfname or info.kind != "astrobase":
-        return None
-    root = Path(info.source).resolve()
-    path = (root / str(cpfname)).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
-        return None
-    return path
-
-
-def _varinfo_columns(columns, cpfname, objectid: str) -> dict[str, str]:
-    """field -> catalog column of the editable fields, for the magcol of the object's
-    checkplot (else the first magcol with an ``_objectisvar`` column), as
-    :func:`lcpanel.core.annotations.edit_object` chooses them."""
-    names = list(columns)
-    prefixes = [n[:-len("objectisvar")] for n in names if n.endswith("_objectisvar") or n == "objectisvar"]
-    prefix = prefixes[0] if prefixes else ""
-    if cpfname:
-        head = f"checkplot-{objectid}-"
-        base = Path(str(cpfname)).name
-        if base.startswith(head):
-            try:
-                guess = sql_name(base[len(head):].split(".pkl")[0]) + "_"
-            except UserError:
-                guess = None
-            if guess in prefixes:
-                prefix = guess
-    present = set(names)
-    out = {}
-    for f in FIELDS:
-        for name in (prefix + f, f):
-            if name in present:
-                out[f] = name
-                break
-    return out
-
-
 def find_object(app, collection_id: str, objectid: str) -> ObjectRecord:
     """The object's catalog row and checkplot; never raises for a visitor's mistake."""
     rec = ObjectRecord(collection_id, objectid)
@@ -228,8 +186,8 @@ def find_object(app, collection_id: str, objectid: str) -> ObjectRecord:
         return rec
     rec.row = dict(zip(names, rows[0]))
     cpfname = rec.row.get("cpfname")
-    rec.varcols = _varinfo_columns(names, cpfname, objectid)
-    path = _checkplot_path(rec.info, cpfname)
+    rec.varcols = varinfo_columns(names, cpfname, objectid)[1]
+    path = rec.info.object_file(cpfname)
     if path is None:
         rec.no_checkplot = ("This collection is a plain catalog: its objects have no checkplots."
                             if rec.info.kind != "astrobase" or "cpfname" not in rec.catalog.columns
