@@ -155,3 +155,19 @@ def test_concurrent_processes_lose_nothing(app):
         pool.starmap(_comment_many, [(app.basedir, target, 20, "anon:p1"), (app.basedir, target, 20, "anon:p2")])
     texts = {c["text"] for c in app.datasets.get(target, OPERATOR).comments}
     assert texts == {f"anon:p{p} {i}" for p in (1, 2) for i in range(20)}
+
+
+def test_recover_indexes_a_dataset_written_but_not_indexed(app):
+    ds = make(app)
+    with app.datasets._connect() as conn:  # as if the process died between the two writes
+        conn.execute("DELETE FROM datasets WHERE dataset_id = ?", (ds.dataset_id,))
+    assert ds.dataset_id not in {d["dataset_id"] for d in app.datasets.list(OPERATOR)}
+    stale = app.datasets.path(ds.dataset_id).parent / ".tmp-left-by-a-killed-writer"
+    stale.write_bytes(b"half")
+    import os
+
+    os.utime(stale, (0, 0))
+    assert app.datasets.recover() == {"indexed": 1, "temp_files_removed": 1}
+    assert ds.dataset_id in {d["dataset_id"] for d in app.datasets.list(OPERATOR)}
+    assert not stale.exists()
+    assert app.datasets.recover() == {"indexed": 0, "temp_files_removed": 0}

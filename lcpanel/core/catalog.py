@@ -9,6 +9,7 @@ or removed while the server runs is seen at the next search.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -47,11 +48,11 @@ class Catalog:
 
     def conn(self):
         conn = getattr(self._local, "conn", None)
-        if conn is None:
+        if conn is None or self._local.pid != os.getpid():  # never across a fork
             conn = connect_readonly(
                 self.info.catalog_sqlite, allowed_tables=CATALOG_TABLES,
                 timeout_s=self.settings.query_timeout_s, max_rows=INTERNAL_MAX_ROWS)
-            self._local.conn = conn
+            self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
     def query(self, sql: str, params=()) -> list[tuple]:
@@ -144,9 +145,9 @@ class Catalogs:
 
     def _infos(self) -> dict[str, CollectionInfo]:
         local = self._local
-        if getattr(local, "conn", None) is None:
+        if getattr(local, "conn", None) is None or local.pid != os.getpid():  # never across a fork
             local.conn = self.basedir.connect()
-            local.version = None
+            local.version, local.pid = None, os.getpid()
         version = local.conn.execute("PRAGMA data_version").fetchone()[0]
         if version != local.version:
             local.infos = {i.collection_id: i for i in self.basedir.collections(conn=local.conn)}

@@ -24,6 +24,8 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
+import os
 import pickle
 import re
 import secrets
@@ -36,6 +38,8 @@ from pathlib import Path
 
 from ..errors import Forbidden, NotFound, UserError
 from .atomic import write_pickle
+
+log = logging.getLogger(__name__)
 
 VISIBILITIES = ("public", "unlisted", "private")
 DEFAULT_VISIBILITY = "unlisted"
@@ -180,12 +184,13 @@ class DatasetStore:
         """This thread's connection to the index (kept open: closing the last WAL
         connection checkpoints, which costs an fsync)."""
         conn = getattr(self._local, "conn", None)
-        if conn is None:
+        # a connection must not cross a fork (lcpanel serve --num-procs forks after start-up)
+        if conn is None or self._local.pid != os.getpid():
             conn = sqlite3.connect(self.index_path, timeout=30)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.row_factory = sqlite3.Row
-            self._local.conn = conn
+            self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
     def _index(self, conn: sqlite3.Connection, ds: Dataset) -> None:
@@ -319,6 +324,36 @@ class DatasetStore:
                             "visibility": "public" if ds.visibility == "public" else "unlisted"})
         self._write(frozen)
         return frozen
+
+    def close(self) -> None:
+        """Close this thread's index connection."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def recover(self) -> dict:
+        """After a crash: index dataset files that were written but not indexed (a process
+        killed between the two steps) and remove temporary files older than an hour."""
+        from .atomic import clean_stale_temps
+
+        with self._connect() as conn:
+            known = {r[0] for r in conn.execute("SELECT dataset_id FROM datasets")}
+        indexed = removed = 0
+        for sub in self.root.glob("[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]"):
+            removed += clean_stale_temps(sub)
+            for path in sub.glob("*.pkl"):
+                if path.stem in known or not DATASET_ID.match(path.stem):
+                    continue
+                try:
+                    ds = self._read(path)
+                except Exception:
+                    log.warning("dataset file %s cannot be read; left alone", path.name)
+                    continue
+                with self._connect() as conn:
+                    self._index(conn, ds)
+                indexed += 1
+        return {"indexed": indexed, "temp_files_removed": removed}
 
     def delete(self, dataset_id: str, viewer: Viewer) -> None:
         with self._locked(dataset_id) as path:

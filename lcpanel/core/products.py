@@ -36,8 +36,9 @@ from .atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
-#: a running build that has not reported for this long is taken as dead
-STALE_AFTER_S = 60.0
+#: a running build that has not reported for this long is taken as dead (builds report
+#: after every member, at most every 0.25 s)
+STALE_AFTER_S = 20.0
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 STORED_SUFFIXES = (".gz", ".zip", ".png", ".jpg", ".fz")
 
@@ -162,8 +163,9 @@ class ProductStore:
     def connect(self) -> sqlite3.Connection:
         """This thread's connection to the index (kept open, see DatasetStore._connect)."""
         conn = getattr(self._local, "conn", None)
-        if conn is None:
+        if conn is None or self._local.pid != os.getpid():  # never across a fork
             conn = self._local.conn = _connect(self.index_path)
+            self._local.pid = os.getpid()
         return conn
 
     def file_path(self, key: str, builder: str) -> Path:
@@ -178,7 +180,17 @@ class ProductStore:
             self._pool_pid = os.getpid()
         return self._pool
 
+    def recover(self) -> int:
+        """Remove temporary zips older than an hour (left by killed builds)."""
+        from .atomic import clean_stale_temps
+
+        return sum(clean_stale_temps(sub) for sub in self.root.glob("[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]"))
+
     def shutdown(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            conn.close()
+            self._local.conn = None
         if self._pool is not None and self._pool_pid == os.getpid():
             self._pool.shutdown(wait=True, cancel_futures=False)
         self._pool = None

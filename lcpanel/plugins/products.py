@@ -107,6 +107,24 @@ def dataset_deleted(app, dataset_id):
 
 
 @hookimpl(trylast=True)
+def startup(app):
+    """Repair what a killed process left behind. Uses stores of its own, closed at once:
+    ``lcpanel serve --num-procs`` forks after start-up and no connection may cross it."""
+    from ..core.datasets import DatasetStore
+    from ..core.products import ProductStore
+
+    if app.basedir is None or not (app.basedir / "datasets").is_dir():
+        return
+    datasets, products = DatasetStore(app.basedir), ProductStore(app.basedir)
+    try:
+        datasets.recover()
+        products.recover()
+    finally:
+        datasets.close()
+        products.shutdown()
+
+
+@hookimpl(trylast=True)
 def shutdown(app):
     if "products" in app.__dict__:
         app.products.shutdown()
