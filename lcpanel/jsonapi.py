@@ -115,6 +115,8 @@ class JSONHandler(APIMixin, RequestHandler):
             data = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise UserError(f"request body is not valid JSON: {exc}") from None
+        except ValueError as exc:  # e.g. an integer of more digits than Python converts
+            raise UserError(f"request body holds a value that cannot be read: {str(exc)[:120]}") from None
         if not isinstance(data, dict):
             raise UserError("request body must be a JSON object")
         return data

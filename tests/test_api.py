@@ -128,6 +128,8 @@ def test_malformed_and_oversize_bodies(server):
     assert status == 400 and "not valid JSON" in data["error"]
     status, data = call(url + "/api/search", raw=b"[1, 2]")
     assert status == 400
+    status, data = call(url + "/api/search", raw=b'{"type": "cone", "params": {"ra": ' + b"1" * 5000 + b"}}")
+    assert status == 400 and "cannot be read" in data["error"]
     status, data = call(url + "/api/search", raw=json.dumps({"type": "xmatch", "params": {
         "targets": "x" * 1_200_000}}).encode())
     assert status == 413 or (status == 400 and "bytes" in data["error"])

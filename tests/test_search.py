@@ -256,6 +256,8 @@ BAD_SPECS = [
     ({"type": "xmatch", "params": {"targets": "x" * 2_000_000}}, "bytes"),
     ({"type": "xmatch", "params": {"targets": "a 1 2", "radius_arcsec": 3600}}, "maximum"),
     ({"type": "xmatch", "params": {"targets": "garbage only"}}, "no object"),
+    ({"type": "xmatch", "params": {"targets": "a 1 2", "radius_arcsec": 35892366378387505152}}, "maximum"),
+    ({"type": "cone", "params": {"coords": "1 2", "radius_arcmin": 10**400}}, "positive"),
     ({"type": "fulltext", "params": {"query": "a OR (", "raw": True}}, ""),
     ({"type": "fulltext", "params": {"query": ""}}, ""),
     ({"type": "filter", "params": {"where": "vmag < 12 or 1=1 --"}}, ""),

@@ -7,6 +7,7 @@ Each is a :class:`lcpanel.core.search.SearchBackend` registered through
 from __future__ import annotations
 
 import json
+import math
 import re
 
 import numpy as np
@@ -30,6 +31,17 @@ def _both(a: Filter | None, b: Filter | None) -> Filter | None:
         return a or b
     return Filter(sql=f"({a.sql}) AND ({b.sql})", params=a.params + b.params,
                   columns=a.columns | b.columns, text=f"({a.text}) and ({b.text})")
+
+
+def _positive(value, message: str, field: str) -> float:
+    """A finite positive float, or a UserError naming the field (huge integers included)."""
+    try:
+        number = float(value)
+    except (OverflowError, TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number) or number <= 0:
+        raise UserError(f"{message}, not {str(value)[:40]}", field=field)
+    return number
 
 
 def _split_list(value) -> list[str]:
@@ -161,8 +173,7 @@ class ConeSearch(SearchBackend):
             raise UserError("give a position: coords like '290.0 45.0' or both ra and dec", field="coords")
         if radius is None:
             radius = settings.cone_default_radius_arcmin
-        if not np.isfinite(radius) or radius <= 0:
-            raise UserError(f"the radius must be a positive number of arcmin, not {radius!r}", field="radius_arcmin")
+        radius = _positive(radius, "the radius must be a positive number of arcmin", "radius_arcmin")
         if radius > settings.cone_max_radius_arcmin:
             raise UserError(f"radius {radius:g}' is over the maximum of {settings.cone_max_radius_arcmin:g}'",
                             field="radius_arcmin")
@@ -214,9 +225,7 @@ class CrossmatchSearch(SearchBackend):
             raise UserError(f"no object could be read from the list: {detail}", field="targets")
         self.entries = entries
         radius = settings.xmatch_default_radius_arcsec if self.radius_arcsec is None else self.radius_arcsec
-        if not np.isfinite(radius) or radius <= 0:
-            raise UserError(f"the match radius must be a positive number of arcsec, not {radius!r}",
-                            field="radius_arcsec")
+        radius = _positive(radius, "the match radius must be a positive number of arcsec", "radius_arcsec")
         if radius > settings.xmatch_max_radius_arcsec:
             raise UserError(f"match radius {radius:g}\" is over the maximum of {settings.xmatch_max_radius_arcsec:g}\"",
                             field="radius_arcsec")
