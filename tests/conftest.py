@@ -114,3 +114,38 @@ def snapshot(path: Path) -> dict:
                 state[rel] = hashlib.sha256(full.read_bytes()).hexdigest()
         state.update({str((Path(root) / d).relative_to(path)) + "/": "dir" for d in dirs})
     return state
+
+
+@pytest.fixture(scope="module")
+def demo_app(csv_collection, tmp_path_factory):
+    """An app on a fresh basedir holding the example collection as ``demo`` (one per module)."""
+    from lcpanel.app import App
+    from lcpanel.core.basedir import Basedir
+    from lcpanel.core.ingest import add_astrobase_collection
+
+    base = Basedir.init(tmp_path_factory.mktemp("demo") / "basedir")
+    add_astrobase_collection(App(base.path), base, csv_collection, collection_id="demo", show_progress=False)
+    app = App(base.path)
+    yield app
+    app.products.shutdown()
+
+
+@pytest.fixture(scope="module")
+def demo_server(demo_app):
+    """``lcpanel serve`` on ``demo_app``'s basedir, as users run it; yields its URL."""
+    import os
+    import signal
+    import subprocess
+
+    from test_api import free_port, wait_live
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "lcpanel", "serve", str(demo_app.basedir), "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_live(url, proc)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)

@@ -5,48 +5,25 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
-import signal
-import subprocess
-import sys
 import zipfile
 
 import numpy as np
 import pytest
 
-from lcpanel.app import App
 from lcpanel.client import Client, ClientError
-from lcpanel.core.ingest import add_astrobase_collection
 from lcpanel.core.search import run_search
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def app(csv_collection, tmp_path_factory):
-    from lcpanel.core.basedir import Basedir
-
-    base = Basedir.init(tmp_path_factory.mktemp("client") / "basedir")
-    add_astrobase_collection(App(base.path), base, csv_collection, collection_id="demo", show_progress=False)
-    app = App(base.path)
-    yield app
-    app.products.shutdown()
+def app(demo_app):
+    return demo_app
 
 
 @pytest.fixture(scope="module")
-def server(app):
-    from test_api import free_port, wait_live
-
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "lcpanel", "serve", str(app.basedir), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_live(url, proc)
-        yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+def server(demo_server):
+    return demo_server
 
 
 @pytest.fixture(scope="module")

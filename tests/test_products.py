@@ -19,10 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from lcpanel.app import App
 from lcpanel.core import products as products_mod
 from lcpanel.core.datasets import Viewer
-from lcpanel.core.ingest import add_astrobase_collection
 from lcpanel.core.search import run_search
 from lcpanel.errors import UserError
 
@@ -31,14 +29,8 @@ ALICE = Viewer("anon:alice")
 
 
 @pytest.fixture(scope="module")
-def app(csv_collection, tmp_path_factory):
-    from lcpanel.core.basedir import Basedir
-
-    base = Basedir.init(tmp_path_factory.mktemp("prod") / "basedir")
-    add_astrobase_collection(App(base.path), base, csv_collection, collection_id="demo", show_progress=False)
-    app = App(base.path)
-    yield app
-    app.products.shutdown()
+def app(demo_app):
+    return demo_app
 
 
 @pytest.fixture
@@ -164,23 +156,8 @@ def test_killed_build_leaves_nothing_and_can_be_retried(app, dataset, monkeypatc
 
 
 @pytest.fixture(scope="module")
-def server(app):
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "lcpanel", "serve", str(app.basedir), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    from test_api import wait_live
-
-    try:
-        wait_live(url, proc)
-        yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+def server(demo_server):
+    return demo_server
 
 
 class Client:
