@@ -71,7 +71,8 @@ class App:
 
         if self.basedir is None:
             raise UserError("this needs a basedir")
-        return Catalogs(self.basedir, self.config.search)
+        return Catalogs(self.basedir, self.config.search,
+                        opener=lambda info: self.pm.hook.open_catalog(app=self, info=info))
 
     @cached_property
     def datasets(self):

@@ -93,6 +93,21 @@ def register_commands(app):
     """
 
 
+@hookspec(firstresult=True)
+def open_catalog(app, info):
+    """Open the catalog of a collection that is not an lcpanel SQLite catalog, or return None.
+
+    ``info`` is the collection's ``lcpanel.core.basedir.CollectionInfo``; a plugin that
+    registers collections of its own ``kind`` (e.g. ``"hats"``) returns an object with
+    the interface of ``lcpanel.core.catalog.Catalog`` for them (``info``, ``columns``,
+    ``skyindex.cone``/``crossmatch``, ``passing``, ``select``, ``top``,
+    ``fetch_values``...), so the same search types run on it, and None for any other
+    collection. Called once per collection per process (``app.catalogs`` caches it);
+    the first non-None answer wins, and lcpanel opens the collection itself when every
+    plugin answers None.
+    """
+
+
 # --- life cycle -------------------------------------------------------------------------
 
 

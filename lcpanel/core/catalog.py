@@ -136,9 +136,11 @@ class Catalogs:
     The registry is re-read only when another connection has changed it (SQLite's
     ``data_version``), so a search costs no registry queries in the common case."""
 
-    def __init__(self, basedir: str | Path, settings):
+    def __init__(self, basedir: str | Path, settings, opener=None):
         self.basedir = Basedir(basedir)
         self.settings = settings
+        #: ``opener(info)`` -> a catalog object or None (the ``open_catalog`` plugin hook)
+        self._opener = opener
         self._open: dict[str, Catalog] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -164,6 +166,6 @@ class Catalogs:
         with self._lock:
             cat = self._open.get(collection_id)
             if cat is None or cat.info.added_at != info.added_at or cat.info.catalog_dir != info.catalog_dir:
-                cat = Catalog(info, self.settings)
+                cat = (self._opener(info) if self._opener else None) or Catalog(info, self.settings)
                 self._open[collection_id] = cat
             return cat
