@@ -101,6 +101,31 @@ class App:
             raise UserError("this needs a basedir")
         return Signer(basedir_secret(self.basedir))
 
+    @cached_property
+    def users(self):
+        """The basedir's accounts and API keys."""
+        from .core.users import UserStore
+
+        if self.basedir is None:
+            raise UserError("this needs a basedir")
+        return UserStore(self.basedir)
+
+    @cached_property
+    def auth(self):
+        """Works out who is asking, from API keys, logins and session cookies."""
+        from .core.auth import Authenticator
+
+        return Authenticator(self.signer, self.users)
+
+    @cached_property
+    def rate_limiter(self):
+        """Per-role request budgets shared by every server process of the basedir."""
+        from .core.ratelimit import RateLimiter
+
+        if self.basedir is None:
+            raise UserError("this needs a basedir")
+        return RateLimiter(self.basedir, self.config.limits)
+
     @property
     def hook(self):
         return self.pm.hook

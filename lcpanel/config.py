@@ -40,9 +40,34 @@ class SearchSettings:
 
 
 @dataclass(frozen=True)
+class LimitSettings:
+    """Per-role budgets. Requests per minute are shared by every server process of the
+    basedir (0 = unlimited); anonymous visitors are counted per client address, everyone
+    else per identity. ``*_max_rows`` caps the rows one search may keep in its dataset."""
+
+    anonymous_requests_per_minute: int = 600
+    user_requests_per_minute: int = 3000
+    staff_requests_per_minute: int = 6000
+    admin_requests_per_minute: int = 0
+    #: requests a client may make at once above the steady rate
+    burst: int = 60
+    anonymous_max_rows: int = 10_000
+    user_max_rows: int = 100_000
+    staff_max_rows: int = 100_000
+    admin_max_rows: int = 100_000
+
+    def requests_per_minute(self, role: str) -> int:
+        return getattr(self, f"{role}_requests_per_minute")
+
+    def max_rows(self, role: str) -> int:
+        return getattr(self, f"{role}_max_rows")
+
+
+@dataclass(frozen=True)
 class Config:
     plugins: PluginSettings = field(default_factory=PluginSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
     plugin: dict = field(default_factory=dict)
 
     @classmethod

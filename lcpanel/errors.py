@@ -47,6 +47,16 @@ class TooLarge(UserError):
     status = 413
 
 
+class TooManyRequests(UserError):
+    """The client is over its request budget; ``retry_after`` says for how many seconds."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: float):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class IngestError(UserError):
     """A collection directory or catalog file cannot be ingested as it is."""
 

@@ -10,7 +10,7 @@ import math
 import numpy as np
 from tornado.web import HTTPError, RequestHandler
 
-from .errors import TooLarge, UserError
+from .errors import TooLarge, TooManyRequests, UserError
 
 log = logging.getLogger(__name__)
 
@@ -59,21 +59,38 @@ class APIMixin:
     def initialize(self, app):
         self.app = app
 
+    def prepare(self):
+        """Every request: who is asking (a bad API key is a 401), and their request budget."""
+        viewer = self.viewer()
+        client = f"ip:{self.request.remote_ip}" if viewer.role == "anonymous" else viewer.identity
+        wait = self.app.rate_limiter.check(client, viewer.role)
+        if wait > 0:
+            rpm = self.app.config.limits.requests_per_minute(viewer.role)
+            raise TooManyRequests(f"too many requests: {viewer.role} clients may make {rpm} per minute; "
+                                  f"retry in {math.ceil(wait)} s" + ("" if viewer.role != "anonymous" else
+                                                                      " (log in or use an API key for more)"),
+                                  retry_after=wait)
+
     def viewer(self):
-        """Who is asking: the signed session cookie's anonymous identity, created on the
-        first request that needs one."""
-        from .core.datasets import Viewer
-        from .core.identity import COOKIE_NAME, anonymous_identity
+        """Who is asking (:mod:`lcpanel.core.auth`); a new anonymous visitor gets a signed
+        session cookie."""
+        from .core.auth import LOGIN_COOKIE
+        from .core.identity import COOKIE_NAME
 
         cached = getattr(self, "_viewer", None)
         if cached is not None:
             return cached
-        signer = self.app.signer
-        token = signer.token(self.get_cookie(COOKIE_NAME))
-        if token is None:
-            cookie, token = signer.new_cookie()
-            self.set_cookie(COOKIE_NAME, cookie, httponly=True, samesite="Lax", expires_days=365)
-        self._viewer = Viewer(anonymous_identity(token))
+        cookies = {name: self.get_cookie(name) for name in (COOKIE_NAME, LOGIN_COOKIE)}
+        oauth_user = None
+        if self.application.settings.get("cookie_secret"):
+            raw = self.get_secure_cookie("user")
+            oauth_user = raw.decode("utf-8", "replace") if raw else None
+        resolved = self.app.auth.resolve({k: v for k, v in cookies.items() if v},
+                                         self.request.headers.get("Authorization"), oauth_user)
+        if resolved.new_session_cookie:
+            self.set_cookie(COOKIE_NAME, resolved.new_session_cookie, httponly=True, samesite="Lax",
+                            expires_days=365)
+        self._viewer = resolved.viewer
         return self._viewer
 
     def send_json(self, data, status: int = 200) -> None:
@@ -86,6 +103,10 @@ class APIMixin:
             return
         self.clear_header("Content-Disposition")
         if isinstance(e, UserError):
+            if isinstance(e, TooManyRequests):
+                self.set_header("Retry-After", str(max(1, math.ceil(e.retry_after))))
+            elif e.status == 401:
+                self.set_header("WWW-Authenticate", 'Bearer realm="lcpanel"')
             self.send_json(e.to_dict(), status=e.status)
             return
         if isinstance(e, HTTPError):

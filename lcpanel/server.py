@@ -39,8 +39,11 @@ def _bind(factory, app):
 
 
 def make_server(app: App, *, address: str = "127.0.0.1", port: int = 5006, num_procs: int = 1,
-                allow_websocket_origin=(), show: bool = False, start: bool = False, threaded: bool = False):
-    """A Panel/Bokeh server for ``app``'s pages and routes (not started unless asked)."""
+                allow_websocket_origin=(), show: bool = False, start: bool = False, threaded: bool = False,
+                auth: dict | None = None):
+    """A Panel/Bokeh server for ``app``'s pages and routes (not started unless asked).
+
+    ``auth`` holds Panel's OAuth options (``oauth_provider``, ``cookie_secret``, ...)."""
     import panel as pn
     from panel.io.server import get_server
 
@@ -50,6 +53,7 @@ def make_server(app: App, *, address: str = "127.0.0.1", port: int = 5006, num_p
     kwargs = dict(
         port=port, address=address, websocket_origin=websocket_origins(address, port, allow_websocket_origin),
         show=show, title=titles, extra_patterns=patterns, liveness=True, num_procs=num_procs,
+        **(auth or {}),
     )
     if threaded:
         return pn.serve(pages, threaded=True, start=False, **kwargs)

@@ -76,16 +76,26 @@ def now() -> str:
 
 @dataclass(frozen=True)
 class Viewer:
-    """Who is asking: an owner identity, and whether they may manage everything."""
+    """Who is asking: an owner identity and a role (see :mod:`lcpanel.core.users`)."""
 
     identity: str
-    admin: bool = False
+    role: str = "anonymous"
+
+    @property
+    def admin(self) -> bool:
+        """Admins see and manage every dataset."""
+        return self.role == "admin"
+
+    @property
+    def staff(self) -> bool:
+        """Staff (and admins) review objects: they may change variability info."""
+        return self.role in ("staff", "admin")
 
     def owns(self, dataset: "Dataset") -> bool:
         return self.admin or dataset.owner == self.identity
 
 
-OPERATOR = Viewer("cli:operator", admin=True)
+OPERATOR = Viewer("cli:operator", "admin")
 
 
 def object_key(collection: str, objectid: str) -> str:

@@ -216,8 +216,9 @@ COLLECTION_COLUMN = ColumnInfo(name="collection", key="collection", sqltype="TEX
                                description="collection the object belongs to")
 
 
-def run_search(app, spec: SearchSpec | dict) -> SearchResult:
-    """Run a search over the spec's collections (all when none are named)."""
+def run_search(app, spec: SearchSpec | dict, viewer=None) -> SearchResult:
+    """Run a search over the spec's collections (all when none are named). With a
+    ``viewer``, the limit is capped at their role's maximum rows per dataset."""
     from .filters import parse_filter, parse_sort
 
     started = time.perf_counter()
@@ -232,9 +233,14 @@ def run_search(app, spec: SearchSpec | dict) -> SearchResult:
         raise NotFound("there are no collections to search in this basedir")
     infos = [catalogs.get(c) for c in ids]
     shared = _shared_columns(infos)
-    limit = spec.limit or settings.default_limit
-    if limit > settings.max_limit:
-        raise UserError(f"limit {limit} is over the maximum of {settings.max_limit}", field="limit")
+    role = viewer.role if viewer is not None else None
+    max_rows = app.config.limits.max_rows(role) if role else None
+    cap = settings.max_limit if max_rows is None else min(settings.max_limit, max_rows)
+    limit = spec.limit or min(settings.default_limit, cap)
+    if limit > cap:
+        who = f" for {role} users" if role and cap < settings.max_limit else ""
+        hint = "; log in or use an API key for more" if role == "anonymous" and cap < settings.max_limit else ""
+        raise UserError(f"limit {limit} is over the maximum of {cap} rows{who}{hint}", field="limit")
     columns = {c.name: c.sqltype for c in shared}
     flt = parse_filter(spec.filter, columns) if spec.filter else None
     search_names = [c.name for c in backend.extra_columns]

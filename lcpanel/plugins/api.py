@@ -69,8 +69,8 @@ class SearchHandler(JSONHandler):
 
         settings = self.app.config.search
         spec = self.json_body(max_bytes=settings.max_upload_bytes + 64_000)
-        result = run_search(self.app, spec)
         viewer = self.viewer()
+        result = run_search(self.app, spec, viewer)
         ds = self.app.datasets.create(
             result, viewer.identity, visibility=self.get_query_argument("visibility", "unlisted"),
             name=self.get_query_argument("name", None), description=self.get_query_argument("description", ""))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..errors import UserError
 from ..extension import Command, Page
 from ..hookspecs import hookimpl
 
@@ -39,6 +40,40 @@ def _serve_args(parser):
     parser.add_argument("--allow-websocket-origin", action="append", default=[],
                         help="extra host:port allowed to open the app's websocket (behind a proxy)")
     parser.add_argument("--show", action="store_true", help="open a browser")
+    oauth = parser.add_argument_group(
+        "single sign-on through Panel's OAuth providers (optional; lcpanel's own /login works without)")
+    oauth.add_argument("--oauth-provider", help="e.g. github, google, azure, generic (see Panel's docs)")
+    oauth.add_argument("--oauth-key", help="the OAuth client id (or env PANEL_OAUTH_KEY)")
+    oauth.add_argument("--oauth-secret", help="the OAuth client secret (or env PANEL_OAUTH_SECRET)")
+    oauth.add_argument("--oauth-redirect-uri", help="this server's public URL, as registered with the provider")
+    oauth.add_argument("--oauth-extra-params", default="{}", help="JSON, e.g. the generic provider's endpoints")
+    oauth.add_argument("--oauth-optional", action="store_true",
+                       help="visitors may skip the provider's login and stay anonymous")
+    oauth.add_argument("--cookie-secret", help="signs Panel's OAuth cookies (or env PANEL_COOKIE_SECRET); "
+                       "the same on every server of the deployment")
+
+
+def _oauth_options(args) -> dict:
+    import json
+    import os
+
+    if not args.oauth_provider:
+        return {}
+    try:
+        extra = json.loads(args.oauth_extra_params)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"--oauth-extra-params is not JSON: {exc}") from None
+    secret = args.cookie_secret or os.environ.get("PANEL_COOKIE_SECRET")
+    if not secret:
+        raise UserError("OAuth needs --cookie-secret (or PANEL_COOKIE_SECRET): a long random string")
+    options = dict(oauth_provider=args.oauth_provider, oauth_extra_params=extra, cookie_secret=secret,
+                   oauth_optional=args.oauth_optional or None,
+                   # lcpanel's own password login keeps /login; the provider's flow lives beside it
+                   login_endpoint="/oauth/login", logout_endpoint="/oauth/logout")
+    for name in ("oauth_key", "oauth_secret", "oauth_redirect_uri"):
+        if getattr(args, name):
+            options[name] = getattr(args, name)
+    return options
 
 
 def _serve(args) -> int:
@@ -47,13 +82,14 @@ def _serve(args) -> int:
     from ..server import make_server
 
     Basedir(args.basedir)  # a clear error before anything starts
+    auth = _oauth_options(args)
     app = App(args.basedir).start()
     procs = f" in {args.num_procs} processes" if args.num_procs != 1 else ""
     print(f"lcpanel serving {app.basedir} at http://{args.address}:{args.port}/{procs} "
           f"(JSON API at /api/collections); Ctrl-C stops", flush=True)
     # with num_procs > 1 this forks: each child serves from here on
     server = make_server(app, address=args.address, port=args.port, num_procs=args.num_procs,
-                         allow_websocket_origin=args.allow_websocket_origin, show=args.show)
+                         allow_websocket_origin=args.allow_websocket_origin, show=args.show, auth=auth)
     try:
         server.start()
         server.io_loop.start()

@@ -42,9 +42,9 @@ invent storage in core. So:
 
 Who may edit
 ------------
-Per the product brief a collection's staff may edit variability info and everyone may
-edit comments. Roles arrive with a later issue: :func:`can_edit_varinfo` is the single
-place where that check goes; it allows everyone for now. Comments are always editable.
+Staff and admins may edit variability info (:func:`can_edit_varinfo` is the single place
+of that rule); everyone may comment. Visitors who may not edit see the form locked, with
+a link to log in.
 
 Like every page it never shows a traceback: an unknown collection or object, an object
 without a checkplot (a plain catalog) or an unreadable checkplot each give a short
@@ -141,11 +141,10 @@ def can_edit_varinfo(viewer, collection) -> bool:
     """Whether ``viewer`` may change the variability info (objectisvar, varperiod,
     varepoch, vartags) of ``collection``'s objects.
 
-    The product brief gives this to the collection's staff only (comments stay open to
-    everyone). Roles arrive with a later issue: this is the one place the role check
-    goes. Until then everyone may.
+    Staff and admins only (comments stay open to everyone); this is the one place the
+    rule lives.
     """
-    return True
+    return viewer.staff
 
 
 # --- finding the object ---------------------------------------------------------------------
@@ -881,16 +880,17 @@ class ObjectPage(pn.viewable.Viewer):
         self._render_history()
 
     def _review_section(self):
-        who = ("Everyone may edit the variability info and comments for now (collection staff only once roles "
-               "arrive)." if self.may_edit_varinfo else
-               "Only the collection's staff may change the variability info; everyone may comment.")
+        who = ("You may change the variability info (staff) and comment." if self.may_edit_varinfo else
+               "Only the collection's staff may change the variability info (<a href=\"/login?next="
+               f"{esc(quote(f'/objects/{self.collection}/{self.objectid}'))}\">log in</a>); "
+               "everyone may comment.")
         form = pn.Column(pn.Row(self.f_isvar, self.f_period, self.f_epoch, sizing_mode="stretch_width"),
                          self.f_tags, self.f_comments, pn.Row(self.f_save), self.review_msg,
                          sizing_mode="stretch_width", styles={"flex": "1 1 460px"}, margin=0)
         hist = pn.Column(_html('<p class="lcp-small-title">History</p>', margin=(0, 10)),
                          self.history_pane, sizing_mode="stretch_width", styles={"flex": "1 1 460px"}, margin=0)
         return section("Review", pn.FlexBox(form, hist, gap="16px", sizing_mode="stretch_width"),
-                       subtitle=esc(who) + " Edits are saved to the catalog (searches see them at once), to the "
+                       subtitle=who + " Edits are saved to the catalog (searches see them at once), to the "
                                 "checkplot when its directory is writable, and to the history.",
                        css_classes=["lcp-review"])
 

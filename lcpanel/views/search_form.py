@@ -295,9 +295,9 @@ class SearchForm(pn.viewable.Viewer):
 
     # --- running --------------------------------------------------------------------------
 
-    def _run(self, spec: SearchSpec, owner: str, visibility: str):
-        result = run_search(self.app, spec)
-        ds = self.app.datasets.create(result, owner, visibility=visibility)
+    def _run(self, spec: SearchSpec, viewer, visibility: str):
+        result = run_search(self.app, spec, viewer)
+        ds = self.app.datasets.create(result, viewer.identity, visibility=visibility)
         return result, ds
 
     async def _on_click(self, event=None) -> None:
@@ -317,7 +317,7 @@ class SearchForm(pn.viewable.Viewer):
         self.button.name = "Searching…"
         try:
             loop = asyncio.get_running_loop()
-            result, ds = await loop.run_in_executor(_EXECUTOR, self._run, spec, viewer.identity, visibility)
+            result, ds = await loop.run_in_executor(_EXECUTOR, self._run, spec, viewer, visibility)
         except UserError as exc:
             self.show_error(exc.message, exc.field)
             return None

@@ -58,7 +58,7 @@ import panel as pn
 from bokeh.models import CustomJS
 
 from ..core.datasets import Viewer
-from ..core.identity import COOKIE_NAME, anonymous_identity
+from ..core.identity import COOKIE_NAME
 
 log = logging.getLogger(__name__)
 
@@ -189,22 +189,33 @@ def _session_state() -> dict:
 
 
 def session_viewer(app) -> Viewer:
-    """The visitor of this browser session, identified like the JSON API does.
-
-    Reads the signed ``lcpanel_session`` cookie of the request that opened the session;
-    without a valid one, makes a new signed value (stored in the browser by :func:`page`).
+    """The visitor of this browser session, identified like the JSON API does
+    (:mod:`lcpanel.core.auth`): a login, Panel's OAuth user, or the signed anonymous
+    ``lcpanel_session`` cookie; a new anonymous visitor's cookie is stored by :func:`page`.
     """
     state = _session_state()
     viewer = state.get("viewer")
     if viewer is not None:
         return viewer
-    token = app.signer.token(pn.state.cookies.get(COOKIE_NAME) if pn.state.cookies else None)
-    if token is None:
-        cookie, token = app.signer.new_cookie()
-        state["new_cookie"] = cookie
-    viewer = Viewer(anonymous_identity(token))
-    state["viewer"] = viewer
-    return viewer
+    cookies = dict(pn.state.cookies or {})
+    resolved = app.auth.resolve(cookies, None, _oauth_user(cookies))
+    if resolved.new_session_cookie:
+        state["new_cookie"] = resolved.new_session_cookie
+    state["viewer"] = resolved.viewer
+    return resolved.viewer
+
+
+def _oauth_user(cookies: dict) -> str | None:
+    """The user Panel's OAuth provider signed into the ``user`` cookie, if any. (Not
+    ``pn.state.user``: it also answers "guest" for an unsigned ``is_guest`` cookie.)"""
+    from panel.config import config
+    from tornado.web import decode_signed_value
+
+    raw = cookies.get("user")
+    if not raw or not config.cookie_secret:
+        return None
+    decoded = decode_signed_value(config.cookie_secret, "user", raw)
+    return decoded.decode("utf-8", "replace") if decoded else None
 
 
 def _cookie_js(cookie: str) -> CustomJS:
@@ -239,13 +250,34 @@ def navigate(url: str) -> None:
 # --- pages ------------------------------------------------------------------------------
 
 
-def header_links(extra=()) -> pn.pane.HTML:
+def _account_html(viewer) -> str:
+    """Who is logged in with a log-out button, or a log-in link back to this page."""
+    if viewer.role == "anonymous":
+        return ('<a class="lcp-login" href="/login" onclick="this.href=\'/login?next=\'+'
+                'encodeURIComponent(location.pathname+location.search)">Log in</a>')
+    name = viewer.identity.split(":", 1)[1]
+    role = "" if viewer.role == "user" else f' <span class="lcp-role">{esc(viewer.role)}</span>'
+    return (f'<span class="lcp-user">{esc(name)}{role}</span><form method="post" action="/logout">'
+            '<button type="submit">Log out</button></form>')
+
+
+def header_links(extra=(), viewer=None) -> pn.pane.HTML:
     links = "".join(f'<a href="{esc(href)}">{esc(label)}</a>' for label, href in (*HEADER_LINKS, *extra))
+    account = _account_html(viewer) if viewer is not None else ""
     return pn.pane.HTML(
-        f'<nav class="lcp-header-links">{links}</nav>', margin=(0, 10), align="center",
-        stylesheets=[""".lcp-header-links { display: flex; gap: 20px; font-size: 15px; }
+        f'<nav class="lcp-header-links">{links}<span class="lcp-account">{account}</span></nav>', margin=(0, 10),
+        align="center",
+        stylesheets=[""".lcp-header-links { display: flex; gap: 20px; font-size: 15px; align-items: center; }
                         .lcp-header-links a { color: #fff; opacity: 0.88; text-decoration: none; }
-                        .lcp-header-links a:hover { opacity: 1; text-decoration: underline; }"""])
+                        .lcp-header-links a:hover { opacity: 1; text-decoration: underline; }
+                        .lcp-account { display: flex; gap: 10px; align-items: center; margin-left: 18px;
+                                       padding-left: 18px; border-left: 1px solid rgba(255,255,255,.35); color: #fff; }
+                        .lcp-role { font-size: 12px; background: rgba(255,255,255,.2); border-radius: 8px;
+                                    padding: 1px 7px; }
+                        .lcp-account form { margin: 0; }
+                        .lcp-account button { background: transparent; color: #fff; border: 1px solid
+                                              rgba(255,255,255,.6); border-radius: 4px; padding: 2px 10px;
+                                              cursor: pointer; font-size: 14px; }"""])
 
 
 def page(title: str, main, app, *, links=()) -> pn.template.BootstrapTemplate:
@@ -264,7 +296,7 @@ def page(title: str, main, app, *, links=()) -> pn.template.BootstrapTemplate:
         site_url="/",
         title=title or APP_NAME,
         main=[*items, nav],
-        header=[header_links(links)],
+        header=[header_links(links, viewer)],
         header_background=ACCENT,
         main_max_width="1400px",
         collapsed_sidebar=True,

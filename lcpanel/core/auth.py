@@ -1,0 +1,93 @@
+"""Who is asking: one resolution of a request's credentials to a :class:`Viewer`, used by
+the JSON API, the VO routes and the web pages alike.
+
+In order of precedence:
+
+1. ``Authorization: Bearer lcp_...``: an API key. A bad, expired or revoked key is an
+   error (HTTP 401), never a silent fall-back to anonymous.
+2. The ``lcpanel_login`` cookie set by ``/login``: a signed (user name, time, session
+   epoch); it stops working after :data:`LOGIN_MAX_AGE_S`, when the password changes or
+   the account is removed. The role is read from the user store on every request, so
+   role changes take effect at once.
+3. The ``user`` cookie of Panel's auth providers (``lcpanel serve --oauth-provider ...``
+   or ``--basic-auth``): identity ``user:<name>`` with that account's role when an
+   account of that name exists, else ``oauth:<name>`` with role ``user``.
+4. The anonymous ``lcpanel_session`` cookie (made on first visit): role ``anonymous``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .datasets import Viewer
+from .identity import COOKIE_NAME, Signer, anonymous_identity
+from .users import InvalidKey, User, UserStore, role_rank
+
+LOGIN_COOKIE = "lcpanel_login"
+LOGIN_MAX_AGE_S = 30 * 86400
+MAX_OAUTH_NAME = 200
+
+
+@dataclass(frozen=True)
+class Resolved:
+    viewer: Viewer
+    #: how the viewer was recognised: key, login, oauth or session
+    via: str
+    #: a new anonymous session cookie to store in the browser, or None
+    new_session_cookie: str | None = None
+
+
+class Authenticator:
+    def __init__(self, signer: Signer, users: UserStore):
+        self.signer = signer
+        self.users = users
+
+    def _login_mac(self, username: str, issued: int, epoch: str) -> str:
+        return hmac.new(self.signer.secret, f"login|{username}|{issued}|{epoch}".encode(), "sha256").hexdigest()[:32]
+
+    def login_cookie(self, user: User) -> str:
+        issued = int(time.time())
+        return f"{user.username}|{issued}|{self._login_mac(user.username, issued, user.session_epoch)}"
+
+    def login_user(self, cookie: str | None) -> User | None:
+        """The account a login cookie names, if the cookie is genuine and current."""
+        if not cookie or len(cookie) > 200 or cookie.count("|") != 2:
+            return None
+        username, issued, mac = cookie.split("|")
+        if not issued.isdigit() or time.time() - int(issued) > LOGIN_MAX_AGE_S:
+            return None
+        user = self.users.find_user(username)
+        if user is None or not hmac.compare_digest(mac, self._login_mac(username, int(issued), user.session_epoch)):
+            return None
+        return user
+
+    def resolve(self, cookies: Mapping[str, str], authorization: str | None = None,
+                oauth_user: str | None = None) -> Resolved:
+        if authorization:
+            scheme, _, token = authorization.strip().partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise InvalidKey("send an API key as 'Authorization: Bearer lcp_...'")
+            key = self.users.verify_key(token.strip())
+            role = key.role
+            if key.identity.startswith("user:"):
+                user = self.users.find_user(key.identity[5:])
+                current = user.role if user else "anonymous"
+                role = min(role, current, key=role_rank)
+            return Resolved(Viewer(key.identity, role), "key")
+        user = self.login_user(cookies.get(LOGIN_COOKIE))
+        if user is not None:
+            return Resolved(Viewer(user.identity, user.role), "login")
+        if oauth_user and len(oauth_user) <= MAX_OAUTH_NAME:
+            account = self.users.find_user(oauth_user)
+            if account is not None:
+                return Resolved(Viewer(account.identity, account.role), "oauth")
+            return Resolved(Viewer(f"oauth:{oauth_user}", "user"), "oauth")
+        token = self.signer.token(cookies.get(COOKIE_NAME))
+        if token is not None:
+            return Resolved(Viewer(anonymous_identity(token)), "session")
+        cookie, token = self.signer.new_cookie()
+        return Resolved(Viewer(anonymous_identity(token)), "session", new_session_cookie=cookie)
+
