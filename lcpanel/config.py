@@ -45,12 +45,12 @@ class LimitSettings:
     basedir (0 = unlimited); anonymous visitors are counted per client address, everyone
     else per identity. ``*_max_rows`` caps the rows one search may keep in its dataset."""
 
-    anonymous_requests_per_minute: int = 600
+    anonymous_requests_per_minute: int = 1200
     user_requests_per_minute: int = 3000
     staff_requests_per_minute: int = 6000
     admin_requests_per_minute: int = 0
     #: requests a client may make at once above the steady rate
-    burst: int = 60
+    burst: int = 120
     anonymous_max_rows: int = 10_000
     user_max_rows: int = 100_000
     staff_max_rows: int = 100_000

@@ -95,6 +95,11 @@ def write_table(columns: dict, path: Path) -> Path:
     return path
 
 
+def set_config(basedir, text: str) -> None:
+    """Replace the basedir's lcpanel.toml (its default text declares every section)."""
+    (Path(basedir) / "lcpanel.toml").write_text(text)
+
+
 def snapshot(path: Path) -> dict:
     """Every file under ``path`` with its SHA256, and the rows of every SQLite database.
 

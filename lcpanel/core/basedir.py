@@ -297,11 +297,11 @@ DEFAULT_CONFIG_TEXT = """\
 [limits]
 # requests per minute per role, shared by all server processes (0 = unlimited);
 # anonymous visitors are counted per client address, others per account or API key owner
-# anonymous_requests_per_minute = 600
+# anonymous_requests_per_minute = 1200
 # user_requests_per_minute = 3000
 # staff_requests_per_minute = 6000
 # admin_requests_per_minute = 0
-# burst = 60
+# burst = 120
 # rows one search may keep in its dataset, per role
 # anonymous_max_rows = 10000
 # user_max_rows = 100000

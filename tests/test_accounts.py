@@ -1,0 +1,376 @@
+"""Accounts, logins, API keys and rate limits: the stores in process, then through
+``lcpanel serve`` (login form, JSON login, bearer keys, 429 with Retry-After, Panel's
+OAuth cookie) and the ``lcpanel users`` / ``lcpanel keys`` commands."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from datetime import timedelta
+from http.cookiejar import CookieJar
+
+import pytest
+from conftest import random_catalog, set_config, write_table
+from test_api import free_port, wait_live
+
+from lcpanel.core.auth import LOGIN_COOKIE, Authenticator
+from lcpanel.core.identity import COOKIE_NAME, Signer
+from lcpanel.core.ratelimit import RateLimiter
+from lcpanel.core.users import InvalidKey, UserStore, verify_password
+from lcpanel.errors import Conflict, NotFound, UserError
+
+# --- the stores ------------------------------------------------------------------------
+
+
+def test_passwords_are_hashed_and_checked(tmp_path):
+    store = UserStore(tmp_path)
+    store.add_user("alice", "correct horse", "staff")
+    raw = store._connect().execute("SELECT pwhash FROM users").fetchone()[0]
+    assert "correct horse" not in raw and raw.startswith("scrypt$")
+    assert verify_password("correct horse", raw) and not verify_password("correct hors", raw)
+    assert store.authenticate("alice", "correct horse").role == "staff"
+    assert store.authenticate("alice", "wrong password") is None
+    assert store.authenticate("nobody", "correct horse") is None
+    assert store.authenticate("../etc/passwd", "x" * 10) is None
+    assert store.authenticate("alice", None) is None
+
+
+@pytest.mark.parametrize("name,password,role,error", [
+    ("Alice", "long enough", "user", UserError),     # upper case
+    ("a" * 65, "long enough", "user", UserError),
+    ("../x", "long enough", "user", UserError),
+    ("bob", "short", "user", UserError),
+    ("bob", "long enough", "root", UserError),
+    ("bob", "long enough", "anonymous", UserError),  # an account is never anonymous
+])
+def test_bad_accounts_are_refused(tmp_path, name, password, role, error):
+    store = UserStore(tmp_path)
+    with pytest.raises(error):
+        store.add_user(name, password, role)
+    assert store.users() == []
+
+
+def test_duplicate_and_missing_users(tmp_path):
+    store = UserStore(tmp_path)
+    store.add_user("alice", "correct horse")
+    with pytest.raises(Conflict):
+        store.add_user("alice", "another one")
+    with pytest.raises(NotFound):
+        store.set_role("bob", "staff")
+    with pytest.raises(NotFound):
+        store.remove_user("bob")
+
+
+def test_api_keys_expire_and_revoke(tmp_path):
+    store = UserStore(tmp_path)
+    token, key = store.issue_key("user:alice", "user", label="nightly", days=1)
+    assert token.startswith("lcp_") and store.verify_key(token).identity == "user:alice"
+    stored = store._connect().execute("SELECT secret_sha256 FROM api_keys").fetchone()[0]
+    assert token.split("_", 2)[2] not in stored
+    # a tampered secret, an unknown id, garbage
+    with pytest.raises(InvalidKey, match="unknown"):
+        store.verify_key(token[:-1] + ("A" if token[-1] != "A" else "B"))
+    with pytest.raises(InvalidKey, match="unknown"):
+        store.verify_key("lcp_0123456789abcdef_" + token.split("_", 2)[2])
+    with pytest.raises(InvalidKey, match="not an lcpanel API key"):
+        store.verify_key("Bearer nonsense")
+    # expired: move its expiry into the past
+    token2, key2 = store.issue_key("user:alice", "user", days=1)
+    past = (store._connect().execute("SELECT expires FROM api_keys WHERE key_id = ?", (key2.key_id,)).fetchone()[0])
+    from datetime import datetime
+    old = (datetime.fromisoformat(past) - timedelta(days=2)).isoformat(timespec="seconds")
+    store._connect().execute("UPDATE api_keys SET expires = ? WHERE key_id = ?", (old, key2.key_id))
+    with pytest.raises(InvalidKey, match="expired"):
+        store.verify_key(token2)
+    # revoked: only by its owner (others do not even learn it exists) or an admin
+    with pytest.raises(NotFound):
+        store.revoke_key(key.key_id, identity="user:bob")
+    store.verify_key(token)
+    store.revoke_key(key.key_id, identity="user:alice")
+    with pytest.raises(InvalidKey, match="revoked"):
+        store.verify_key(token)
+    with pytest.raises(UserError):
+        store.issue_key("user:alice", "user", days=0)
+    with pytest.raises(UserError):
+        store.issue_key("user:alice", "user", days=10**6)
+
+
+def test_authenticator_precedence_and_session_epoch(tmp_path):
+    store = UserStore(tmp_path)
+    auth = Authenticator(Signer(b"k" * 32), store)
+    alice = store.add_user("alice", "correct horse", "user")
+    # nothing: a new anonymous session
+    first = auth.resolve({})
+    assert first.viewer.role == "anonymous" and first.new_session_cookie
+    again = auth.resolve({COOKIE_NAME: first.new_session_cookie})
+    assert again.viewer == first.viewer and again.new_session_cookie is None
+    # a login cookie wins over the session cookie
+    login = auth.login_cookie(alice)
+    who = auth.resolve({COOKIE_NAME: first.new_session_cookie, LOGIN_COOKIE: login})
+    assert (who.viewer.identity, who.viewer.role, who.via) == ("user:alice", "user", "login")
+    # role changes apply at once; a password change ends the login
+    store.set_role("alice", "staff")
+    assert auth.resolve({LOGIN_COOKIE: login}).viewer.role == "staff"
+    store.set_password("alice", "battery staple")
+    assert auth.resolve({LOGIN_COOKIE: login}).viewer.role == "anonymous"
+    # a forged login cookie (another name, same MAC) is anonymous
+    forged = "bob" + login[len("alice"):]
+    store.add_user("bob", "correct horse", "admin")
+    assert auth.resolve({LOGIN_COOKIE: forged}).viewer.role == "anonymous"
+    # a key wins over everything and is capped by the account's current role
+    token, _ = store.issue_key("user:bob", "admin")
+    assert auth.resolve({LOGIN_COOKIE: auth.login_cookie(store.user("alice"))}, f"Bearer {token}").viewer.identity \
+        == "user:bob"
+    store.set_role("bob", "user")
+    assert auth.resolve({}, f"Bearer {token}").viewer.role == "user"
+    with pytest.raises(InvalidKey):
+        auth.resolve({}, "Basic YWxpY2U6eA==")
+    # Panel's OAuth user: an account of the same name gives its role, else role user
+    assert auth.resolve({}, None, "bob").viewer == auth.resolve({LOGIN_COOKIE: auth.login_cookie(store.user("bob"))}).viewer
+    oauth = auth.resolve({}, None, "carol@example.org").viewer
+    assert (oauth.identity, oauth.role) == ("oauth:carol@example.org", "user")
+    store.remove_user("bob")
+    with pytest.raises(InvalidKey, match="revoked"):
+        auth.resolve({}, f"Bearer {token}")
+
+
+class _Limits:
+    burst = 5
+
+    def requests_per_minute(self, role):
+        return {"anonymous": 60, "user": 600, "admin": 0}[role]
+
+
+def _take_many(path, n, out):
+    limiter = RateLimiter(path, _Limits())
+    out.put([limiter.check("ip:1.2.3.4", "anonymous") for _ in range(n)])
+
+
+def test_rate_limit_budget_is_shared_between_processes(tmp_path):
+    limiter = RateLimiter(tmp_path, _Limits())
+    assert [limiter.check("ip:1", "anonymous") for _ in range(5)] == [0.0] * 5
+    wait = limiter.check("ip:1", "anonymous")
+    assert 0 < wait <= 1.0  # one request per second after the burst
+    assert limiter.check("ip:2", "anonymous") == 0  # budgets are per client
+    assert all(limiter.check("user:admin", "admin") == 0 for _ in range(100))  # 0 = unlimited
+    # two processes drawing on one client's budget get the burst between them, not each
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_take_many, args=(tmp_path, 4, out)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    allowed = sum(1 for r in results for w in r if w == 0)
+    assert allowed in (5, 6), results  # the burst (5), plus at most one refilled during the run
+
+
+# --- through the server -----------------------------------------------------------------
+
+
+def _cli(*args, stdin: str | None = None):
+    return subprocess.run([sys.executable, "-m", "lcpanel", *args], input=stdin, capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.fixture(scope="module")
+def accounts_server(tmp_path_factory):
+    from lcpanel.app import App
+    from lcpanel.core.basedir import Basedir
+    from lcpanel.core.ingest import add_catalog_collection
+
+    root = tmp_path_factory.mktemp("accounts")
+    base = Basedir.init(root / "basedir")
+    cols = random_catalog(500, seed=5, center=(290.0, 45.0), radius_deg=0.5)
+    add_catalog_collection(App(base.path), base, write_table(cols, root / "field.parquet"),
+                           meta={"name": "Field"}, show_progress=False)
+    set_config(base.path, "[limits]\nanonymous_requests_per_minute = 60\nburst = 8\nanonymous_max_rows = 50\n"
+                          "user_requests_per_minute = 0\n")
+    for name, role in (("alice", "user"), ("sam", "staff"), ("root", "admin")):
+        done = _cli("users", str(base.path), "add", name, "--role", role, "--password-stdin",
+                    stdin=f"pw-of-{name}\n")
+        assert done.returncode == 0, done.stderr
+    port = free_port()
+    cookie_secret = "s" * 40
+    proc = subprocess.Popen([sys.executable, "-m", "lcpanel", "serve", str(base.path), "--port", str(port),
+                             "--oauth-provider", "generic", "--oauth-key", "lcpanel-test",
+                             "--oauth-secret", "not-used-offline", "--oauth-optional", "--cookie-secret", cookie_secret,
+                             "--oauth-extra-params", json.dumps({"AUTHORIZE_URL": "http://127.0.0.1:9/auth",
+                                                                 "TOKEN_URL": "http://127.0.0.1:9/token",
+                                                                 "USER_URL": "http://127.0.0.1:9/user"})],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_live(url, proc)
+        yield url, base.path, cookie_secret
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+
+
+class Client:
+    def __init__(self, url, token=None, cookies=None):
+        self.url, self.token = url, token
+        self.jar = CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar),
+                                                  _NoRedirect())
+        self.cookies = cookies or {}
+
+    def call(self, path, body=None, method=None, form=None):
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        if form is not None:
+            data = urllib.parse.urlencode(form).encode()
+            headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        req = urllib.request.Request(self.url + path, data=data, headers=headers, method=method)
+        try:
+            with self.opener.open(req, timeout=30) as resp:
+                return resp.status, resp.headers, resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.headers, exc.read()
+
+    def json(self, path, body=None, method=None):
+        status, headers, raw = self.call(path, body, method)
+        return status, json.loads(raw) if raw else None
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def test_login_form_and_json_login(accounts_server):
+    url, _, _ = accounts_server
+    client = Client(url)
+    status, _, page = client.call("/login?next=/datasets/abc")
+    assert status == 200 and b'name="password"' in page and b'value="/datasets/abc"' in page
+    # wrong password: the form again with the message, no login cookie
+    status, _, page = client.call("/login", form={"username": "alice", "password": "nope", "next": "/"})
+    assert status == 400 and b"wrong password" in page
+    assert client.json("/api/whoami")[1]["role"] == "anonymous"
+    # right password: a redirect to next (never off-site) and a login
+    status, headers, _ = client.call("/login", form={"username": "alice", "password": "pw-of-alice",
+                                                     "next": "//evil.example/x"})
+    assert status == 302 and headers["Location"] == "/"
+    assert client.json("/api/whoami")[1] == {"identity": "user:alice", "role": "user", "max_rows": 100000,
+                                             "requests_per_minute": 0}
+    assert client.json("/api/logout", {})[0] == 200
+    assert client.json("/api/whoami")[1]["role"] == "anonymous"
+    # JSON login
+    status, data = client.json("/api/login", {"username": "sam", "password": "pw-of-sam"})
+    assert status == 200 and data["role"] == "staff"
+    assert client.json("/api/whoami")[1]["identity"] == "user:sam"
+    status, data = client.json("/api/login", {"username": "sam", "password": "wrong"})
+    assert status == 400 and "password" in data["error"]
+
+
+def test_keys_over_the_api(accounts_server):
+    url, basedir, _ = accounts_server
+    alice = Client(url)
+    assert alice.json("/api/login", {"username": "alice", "password": "pw-of-alice"})[0] == 200
+    status, key = alice.json("/api/keys", {"label": "my script", "days": 7})
+    assert status == 201 and key["identity"] == "user:alice" and key["token"].startswith("lcp_")
+    script = Client(url, token=key["token"])
+    assert script.json("/api/whoami")[1]["identity"] == "user:alice"
+    # datasets made with the key belong to alice and are listed as hers in the browser session
+    status, made = script.json("/api/search", {"type": "cone", "params": {"coords": "290 45 10"}},)
+    assert status == 200
+    mine = {d["dataset_id"] for d in alice.json("/api/datasets?mine=1")[1]["datasets"]}
+    assert made["dataset_id"] in mine
+    # the key list shows the key without its secret; another user cannot revoke it
+    listed = alice.json("/api/keys")[1]["keys"]
+    assert [k["key_id"] for k in listed] == [key["key_id"]] and "token" not in listed[0]
+    sam = Client(url)
+    sam.json("/api/login", {"username": "sam", "password": "pw-of-sam"})
+    assert sam.json(f"/api/keys/{key['key_id']}", method="DELETE")[0] == 404
+    assert sam.json("/api/keys?all=1")[0] == 403
+    root = Client(url)
+    root.json("/api/login", {"username": "root", "password": "pw-of-root"})
+    assert key["key_id"] in {k["key_id"] for k in root.json("/api/keys?all=1")[1]["keys"]}
+    # revoked: a clear 401, never a silent fall-back to anonymous
+    assert alice.json(f"/api/keys/{key['key_id']}", method="DELETE")[0] == 200
+    status, headers, raw = script.call("/api/whoami")
+    assert status == 401 and "revoked" in json.loads(raw)["error"] and headers["WWW-Authenticate"]
+    assert Client(url, token="lcp_nonsense").json("/api/collections")[0] == 401
+    # the CLI sees the same keys
+    listing = _cli("keys", str(basedir), "list", "--user", "alice")
+    assert listing.returncode == 0 and key["key_id"] in listing.stdout and "revoked" in listing.stdout
+    created = _cli("keys", str(basedir), "create", "--user", "sam", "--days", "1", "--label", "ci")
+    assert created.returncode == 0
+    assert Client(url, token=created.stdout.strip()).json("/api/whoami")[1]["role"] == "staff"
+    bad = _cli("keys", str(basedir), "create", "--user", "nobody")
+    assert bad.returncode == 2 and "no user 'nobody'" in bad.stderr
+
+
+def test_login_attempts_are_limited(accounts_server):
+    url, _, _ = accounts_server
+    guesser = Client(url)
+    codes = [guesser.json("/api/login", {"username": "root", "password": f"guess-{i}"})[0] for i in range(14)]
+    assert codes[:8].count(400) >= 1 and codes[-1] == 429
+    # even the right password waits
+    assert guesser.json("/api/login", {"username": "root", "password": "pw-of-root"})[0] == 429
+
+
+def test_panel_oauth_cookie_gives_identity(accounts_server):
+    """The ``user`` cookie Panel's OAuth provider signs maps to an account's role, or to
+    an ``oauth:`` identity; an unsigned one is ignored."""
+    from tornado.web import create_signed_value
+
+    url, _, secret = accounts_server
+    signed = create_signed_value(secret, "user", "sam").decode()
+    assert Client(url, cookies={"user": signed}).json("/api/whoami")[1]["identity"] == "user:sam"
+    other = create_signed_value(secret, "user", "dana@example.org").decode()
+    who = Client(url, cookies={"user": other}).json("/api/whoami")[1]
+    assert (who["identity"], who["role"]) == ("oauth:dana@example.org", "user")
+    assert Client(url, cookies={"user": "sam", "is_guest": "1"}).json("/api/whoami")[1]["role"] == "anonymous"
+
+
+def test_users_cli(tmp_path):
+    from lcpanel.core.basedir import Basedir
+
+    base = Basedir.init(tmp_path / "b")
+    assert _cli("users", str(base.path), "add", "eve", "--password-stdin", stdin="pw-of-eve-1\n").returncode == 0
+    dup = _cli("users", str(base.path), "add", "eve", "--password-stdin", stdin="pw-of-eve-1\n")
+    assert dup.returncode == 2 and "already exists" in dup.stderr
+    short = _cli("users", str(base.path), "add", "fay", "--password-stdin", stdin="short\n")
+    assert short.returncode == 2 and "8 to 1024 characters" in short.stderr
+    assert _cli("users", str(base.path), "set-role", "eve", "admin").returncode == 0
+    listing = _cli("users", str(base.path), "list")
+    assert "eve" in listing.stdout and "admin" in listing.stdout and "fay" not in listing.stdout
+    assert _cli("users", str(base.path), "remove", "eve").returncode == 0
+    assert "eve" not in _cli("users", str(base.path), "list").stdout
+
+
+def test_anonymous_rate_limit_and_row_cap(accounts_server):
+    url, basedir, _ = accounts_server
+    anon = Client(url)
+    # the budget: 8 at once, then one per second; the 429 says when to come back
+    codes, retry = [], None
+    for _ in range(40):
+        status, headers, raw = anon.call("/api/collections")
+        codes.append(status)
+        if status == 429:
+            retry = int(headers["Retry-After"])
+            assert "per minute" in json.loads(raw)["error"]
+            break
+    assert 429 in codes and 1 <= retry <= 2
+    # a user (unlimited here) is not held back by the address's anonymous budget
+    alice = Client(url, token=_cli("keys", str(basedir), "create", "--user", "alice").stdout.strip())
+    assert all(alice.json("/api/collections")[0] == 200 for _ in range(20))
+    time.sleep(retry + 0.2)
+    # anonymous searches keep at most 50 rows; asking for more is a clear 400
+    status, data = anon.json("/api/search", {"type": "cone", "params": {"coords": "290 45 30"}, "limit": 500})
+    assert status == 400 and "50 rows for anonymous users" in data["error"] and "API key" in data["error"]
