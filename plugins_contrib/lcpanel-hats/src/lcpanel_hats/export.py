@@ -62,9 +62,9 @@ def export_collection(basedir: str | Path, collection_id: str, out_dir: str | Pa
         staging = Path(tmp) / "input"
         staging.mkdir()
         files = _stream_parquet(info, columns, staging, show_progress)
-        _run_import(files, Path(tmp) / "build", out_dir.name, margin, pixel_threshold, highest_order,
+        _run_import(files, Path(tmp) / "build", collection_id, margin, pixel_threshold, highest_order,
                     info.nobjects, client, workers, show_progress)
-        built = Path(tmp) / "build" / out_dir.name
+        built = Path(tmp) / "build" / collection_id
         (built / COLUMNS_FILE).write_text(json.dumps({
             "collection_id": collection_id, "name": info.name, "description": info.description,
             "project": info.project, "datarelease": info.datarelease, "citation": info.citation,
