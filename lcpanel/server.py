@@ -10,8 +10,16 @@ from __future__ import annotations
 import logging
 
 from .app import App
+from .errors import NotFound
+from .jsonapi import JSONHandler
 
 log = logging.getLogger(__name__)
+
+
+class UnknownAPIHandler(JSONHandler):
+    def prepare(self):
+        super().prepare()
+        raise NotFound(f"no API endpoint {self.request.path[:200]!r}; see /api/collections and /api/search/types")
 
 
 def websocket_origins(address: str, port: int, extra=()) -> list[str]:
@@ -50,6 +58,8 @@ def make_server(app: App, *, address: str = "127.0.0.1", port: int = 5006, num_p
     pages = {page.route: _bind(page.factory, app) for page in app.pages}
     titles = {page.route: page.title for page in app.pages}
     patterns = [(r.pattern, r.handler, r.kwargs) for r in app.routes]
+    # after every plugin's routes: any other /api/ address is a JSON 404, not an HTML page
+    patterns.append((r"/api/.*", UnknownAPIHandler, {"app": app}))
     kwargs = dict(
         port=port, address=address, websocket_origin=websocket_origins(address, port, allow_websocket_origin),
         show=show, title=titles, extra_patterns=patterns, liveness=True, num_procs=num_procs,
