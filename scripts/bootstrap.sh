@@ -43,7 +43,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 
 stamp=.venv/.lcpanel-installed
-digest=$(sha256sum pyproject.toml scripts/bootstrap.sh | sha256sum | cut -c1-16)
+digest=$(sha256sum pyproject.toml scripts/bootstrap.sh scripts/constraints.txt plugins_contrib/*/pyproject.toml \
+  | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   echo "bootstrap: installing lcpanel and its dependencies into .venv"
   .venv/bin/python -m pip install --quiet --upgrade pip
@@ -51,8 +52,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   # astrobase 0.5.3 and pyeebls declare numpy<2 in their metadata but work with numpy 2
   # (../shared/ASTROBASE.md); their real dependencies are in pyproject.toml.
   .venv/bin/python -m pip install --quiet --no-deps astrobase==0.5.3 pyeebls==0.2.0
+  # contrib plugins come with their own dependencies (lsdb, dask...); the constraints
+  # file keeps those from lifting lcpanel's pins (numpy<2.4)
   for contrib in plugins_contrib/*/; do
-    [ -f "$contrib/pyproject.toml" ] && .venv/bin/python -m pip install --quiet --no-deps -e "$contrib"
+    [ -f "$contrib/pyproject.toml" ] && .venv/bin/python -m pip install --quiet -c scripts/constraints.txt -e "$contrib"
   done
   echo "$digest" > "$stamp"
 fi
