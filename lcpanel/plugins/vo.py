@@ -515,7 +515,6 @@ _FEATURES = {
     "ivo://ivoa.net/std/TAPRegExt#features-adql-sets": ("UNION", "EXCEPT", "INTERSECT"),
     "ivo://ivoa.net/std/TAPRegExt#features-adql-common-table": ("WITH",),
     "ivo://ivoa.net/std/TAPRegExt#features-adql-type": ("CAST",),
-    "ivo://ivoa.net/std/TAPRegExt#features-adql-conditional": ("COALESCE",),
 }
 
 
