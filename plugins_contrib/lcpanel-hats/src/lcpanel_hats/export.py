@@ -120,6 +120,7 @@ def _run_import(files, build_dir: Path, name: str, margin: float, pixel_threshol
 
     from distributed import Client, LocalCluster
 
+    logging.getLogger("distributed").setLevel(logging.WARNING)  # progress bars say enough
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                       silence_logs=logging.ERROR) as cluster, Client(cluster) as own:
         pipeline_with_client(args, own)
