@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Set up everything lcpanel needs on a fresh machine: a Python >= 3.12 venv in .venv with
-# lcpanel installed (editable) and its test tools; with --browser also Debian's Chromium.
+# lcpanel installed (editable) and its test tools; with --browser also Debian's Chromium,
+# with --taplint also Debian's STILTS (its taplint validates the TAP service; pulls a JRE).
 # Safe to run again: it reinstalls only when pyproject.toml changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_browser=0
+want_taplint=0
 for arg in "$@"; do
   case "$arg" in
     --browser) want_browser=1 ;;
+    --taplint) want_taplint=1 ;;
     *) echo "bootstrap.sh: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -65,4 +68,11 @@ if [ "$want_browser" = 1 ] && [ ! -x /usr/bin/chromium ]; then
   sudo_cmd=""; [ "$(id -u)" != 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium >/dev/null
+fi
+
+if [ "$want_taplint" = 1 ] && ! command -v stilts >/dev/null 2>&1; then
+  echo "bootstrap: installing Debian's stilts for the TAP validator (taplint)"
+  sudo_cmd=""; [ "$(id -u)" != 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq stilts >/dev/null
 fi
