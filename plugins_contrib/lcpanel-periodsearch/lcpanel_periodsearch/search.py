@@ -114,20 +114,37 @@ class PeriodSearch(SearchBackend):
                 return name[: -len("_varperiod")]
         return None
 
-    def _adopted(self, catalog, magcol):
+    def _amplitude_filter(self, catalog, magcol) -> tuple[Filter | None, str | None]:
+        if self.min_amplitude_mag is None:
+            return None, None
+        column = f"{magcol}_mag_iqr" if magcol else "mag_iqr"
+        if column not in catalog.columns:
+            return None, f"{catalog.collection_id}: no amplitudes (no {column} column)"
+        return Filter(sql=f'"{column}" >= ?', params=(float(self.min_amplitude_mag),), columns=frozenset([column]),
+                      text=f"{column} >= {self.min_amplitude_mag}"), None
+
+    def _adopted(self, catalog, magcol, flt, sort, limit) -> Hits:
+        """Adopted periods are a catalog column: let the catalog filter, sort and cut
+        (only the ``Catalog`` interface is used, so other catalog kinds work too)."""
         column = f"{magcol}_varperiod" if magcol else "varperiod"
         if column not in catalog.columns:
-            return None, f"{catalog.collection_id}: no adopted periods (no {column} column)"
+            return Hits(row_ids=[], nmatched=0, messages=[f"{catalog.collection_id}: no adopted periods "
+                                                          f"(no {column} column)"])
         lo, hi = self.range
-        sql = f'SELECT row_id, "{column}" FROM object_catalog WHERE "{column}" > 0 AND "{column}" >= ?'
-        params = [lo]
+        sql, params = f'"{column}" > 0 AND "{column}" >= ?', (lo,)
         if math.isfinite(hi):
-            sql += f' AND "{column}" <= ?'
-            params.append(hi)
-        found = catalog.query(sql + " ORDER BY row_id", params)
-        rows = np.array([r[0] for r in found], dtype=np.int64)
-        periods = np.array([r[1] for r in found], dtype=np.float64)
-        return (rows, periods, np.full(len(rows), "adopted", dtype=object), np.full(len(rows), np.nan)), None
+            sql, params = sql + f' AND "{column}" <= ?', (lo, hi)
+        condition = Filter(sql=sql, params=params, columns=frozenset([column]), text=f"{column} in range")
+        amplitude, note = self._amplitude_filter(catalog, magcol)
+        if note:
+            return Hits(row_ids=[], nmatched=0, messages=[note])
+        # the catalog sorts by its own columns: period_days is this column
+        order = [(column if c == "period_days" else c, d) for c, d in sort] or [(column, "ASC")]
+        ids, count = catalog.select(both(both(condition, amplitude), flt), order, limit)
+        periods = [v[0] for v in catalog.fetch_values(ids, [column])]
+        return Hits(row_ids=ids, nmatched=count, extra={"period_days": periods,
+                                                         "period_method": ["adopted"] * len(ids),
+                                                         "period_peak": [None] * len(ids)})
 
     def _periodfinding(self, catalog, magcol):
         index = get_index(catalog.info)
@@ -151,22 +168,15 @@ class PeriodSearch(SearchBackend):
     def search_collection(self, catalog, flt, sort, limit) -> Hits:
         magcol = self._catalog_magcol(catalog)
         if self.method == "adopted":
-            found, note = self._adopted(catalog, magcol)
-        else:
-            found, note = self._periodfinding(catalog, magcol)
+            return self._adopted(catalog, magcol, flt, sort, limit)
+        found, note = self._periodfinding(catalog, magcol)
         if found is None:
             return Hits(row_ids=[], nmatched=0, messages=[note])
+        amplitude, note = self._amplitude_filter(catalog, magcol)
+        if note:
+            return Hits(row_ids=[], nmatched=0, messages=[note])
         rows, periods, methods, peaks = found
-        condition = flt
-        if self.min_amplitude_mag is not None:
-            column = f"{magcol}_mag_iqr" if magcol else "mag_iqr"
-            if column not in catalog.columns:
-                return Hits(row_ids=[], nmatched=0,
-                            messages=[f"{catalog.collection_id}: no amplitudes (no {column} column)"])
-            condition = both(Filter(sql=f'"{column}" >= ?', params=(float(self.min_amplitude_mag),),
-                                    columns=frozenset([column]), text=f"{column} >= {self.min_amplitude_mag}"),
-                             flt)
-        keep = catalog.passing(rows, condition)
+        keep = catalog.passing(rows, both(amplitude, flt))
         rows, periods, methods, peaks = rows[keep], periods[keep], methods[keep], peaks[keep]
         order = np.lexsort((rows, periods))  # by period, then row
         return Hits(row_ids=rows[order].tolist(), nmatched=len(rows), extra={

@@ -117,6 +117,18 @@ def test_adopted_periods_and_amplitude_match_a_numpy_filter_over_the_catalog(ps_
                                                                                   period[mask]))
 
 
+def test_adopted_sorted_by_period_descending_with_a_limit(ps_app):
+    cat = _catalog(ps_app, "demo")
+    period = np.array([np.nan if v is None else v for v in cat["aep_000_varperiod"]], dtype=float)
+    with np.errstate(invalid="ignore"):
+        mask = period > 0
+    want = sorted(zip(period[mask], cat["objectid"][mask]), reverse=True)[:2]
+    result = _search(ps_app, {"min_period_days": 0.01, "method": "adopted"}, collections=["demo"],
+                     sort="-period_days", limit=2)
+    assert [(r["period_days"], r["objectid"]) for r in result.rows] == want
+    assert result.nmatched == mask.sum() > 2
+
+
 def test_amplitude_and_column_filter_combine_with_period_finding(ps_app, truth):
     cat = _catalog(ps_app, "demo")
     iqr = dict(zip(cat["objectid"], cat["aep_000_mag_iqr"]))
