@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import threading
 from collections import OrderedDict
@@ -36,10 +37,11 @@ from .kernels import (DIST_COLUMN, INPUT_COLUMN, INPUT_DEC, INPUT_RA, ExactCone,
                       filter_mask, partition_top, pylist)
 from .runtime import HatsSettings, runtime_for
 
+log = logging.getLogger(__name__)
+
 POINTER_FILE = "hats-collection.json"
 #: searches whose rows stay fetchable by row id
 KEEP_RESULTS = 16
-_POSITION = "_lcp_global_pos"
 
 
 # --- opening LSDB catalogs, once per process ----------------------------------------------
@@ -146,8 +148,8 @@ class HatsSkyIndex:
                                    catalog_name="lcpanel_targets", margin_threshold=None)
         right = cat.lsdb()
         if right.margin is None:
-            cat.messages.append("this HATS catalog has no margin cache: matches across partition "
-                                "boundaries may be missed")
+            log.warning("HATS catalog %s has no margin cache: matches across partition boundaries "
+                        "may be missed", cat.path)
         elif right.margin.hc_structure.catalog_info.margin_threshold < radius_arcsec:
             raise UserError(f"match radius {radius_arcsec:g}\" is over this HATS catalog's margin of "
                             f"{right.margin.hc_structure.catalog_info.margin_threshold:g}\"",
@@ -182,7 +184,6 @@ class HatsCatalog(Catalog):
         self.dec_column = pointer["dec_column"]
         self.runtime = runtime_for(hats_settings)
         self.results = _Results()
-        self.messages: list[str] = []
 
     # -- LSDB ----------------------------------------------------------------------------
 
