@@ -80,6 +80,8 @@ class Job:
     result_mime: str | None = None
     pid: int | None = None
     host: str | None = None
+    #: the most rows its result may hold (the owner's limit when the job was created)
+    row_cap: int | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -113,14 +115,14 @@ class JobStore:
     def _write(self, job: Job) -> None:
         write_text(self._dir(job.job_id) / "job.json", job.to_json())
 
-    def create(self, owner: str, parameters: dict, run_id: str | None = None) -> Job:
+    def create(self, owner: str, parameters: dict, run_id: str | None = None, row_cap: int | None = None) -> Job:
         size = sum(len(k) + len(v) for k, v in parameters.items())
         if size > MAX_PARAMETER_CHARS:
             raise UserError(f"the job parameters are {size} characters long; the limit is {MAX_PARAMETER_CHARS}")
         t = time.time()
         job = Job(job_id=secrets.token_hex(16), owner=owner, phase="PENDING", parameters=dict(parameters),
                   creation_time=t, destruction=t + self.lifetime_s, execution_duration=self.default_duration_s,
-                  run_id=run_id)
+                  run_id=run_id, row_cap=row_cap)
         self._dir(job.job_id).mkdir(parents=True)
         self._write(job)
         return job

@@ -147,8 +147,9 @@ class TapRequest:
     maxrec: int
 
 
-def tap_request(params: dict, settings: VOSettings) -> TapRequest:
-    """Validate TAP parameters (upper-case names -> strings); others are ignored."""
+def tap_request(params: dict, settings: VOSettings, row_cap: int | None = None) -> TapRequest:
+    """Validate TAP parameters (upper-case names -> strings); others are ignored. MAXREC
+    is cut to ``row_cap`` (default: the service's hard limit)."""
     request = params.get("REQUEST")
     if request is not None and request.strip().lower() != "doquery":
         raise UserError(f"REQUEST={request[:40]!r} is not supported; use REQUEST=doQuery (or leave it out)")
@@ -173,7 +174,8 @@ def tap_request(params: dict, settings: VOSettings) -> TapRequest:
             raise UserError(f"MAXREC must be a non-negative integer, not {params['MAXREC'][:40]!r}") from None
         if maxrec < 0:
             raise UserError("MAXREC must be a non-negative integer")
-    return TapRequest(query=query, fmt=fmt, maxrec=min(maxrec, settings.max_maxrec))
+    cap = settings.max_maxrec if row_cap is None else min(row_cap, settings.max_maxrec)
+    return TapRequest(query=query, fmt=fmt, maxrec=min(maxrec, cap))
 
 
 def render(out, fmt: str) -> tuple[bytes, str, str]:
@@ -231,6 +233,8 @@ class VOHandler(APIMixin, RequestHandler):
         if self._finished:
             return
         if isinstance(e, UserError):
+            if getattr(e, "retry_after", None):
+                self.set_header("Retry-After", str(max(1, int(e.retry_after + 0.999))))
             self.send_error_votable(e.message, e.status)
             return
         if isinstance(e, HTTPError):
@@ -241,6 +245,15 @@ class VOHandler(APIMixin, RequestHandler):
 
     def write_error(self, status_code: int, **kwargs) -> None:
         self.send_body(error_votable(self._reason, scs=self.scs), VOTABLE_MIME, status_code)
+
+    def row_cap(self) -> int:
+        """The most rows one answer may hold for this viewer (the service's hard limit,
+        lowered by the basedir's per-role ``[limits] *_max_rows``)."""
+        cap = self.vo.settings.max_maxrec
+        limits = getattr(self.app.config, "limits", None)
+        if limits is not None and hasattr(limits, "max_rows"):
+            cap = min(cap, limits.max_rows(self.viewer().role))
+        return cap
 
     async def in_pool(self, kind: str, fn, *args):
         return await IOLoop.current().run_in_executor(self.vo.pool(kind), fn, *args)
@@ -266,7 +279,7 @@ class TapSyncHandler(VOHandler):
 
     async def _query(self):
         vo = self.vo
-        request = tap_request(self.params(), vo.settings)
+        request = tap_request(self.params(), vo.settings, self.row_cap())
 
         def run():
             out = vo.engine.run(request.query, maxrec=request.maxrec, timeout_s=vo.settings.sync_timeout_s)
@@ -370,7 +383,7 @@ class TapAsyncHandler(VOHandler):
         if job_id is None:
             phase = params.pop("PHASE", "").strip().upper()
             job = store.create(self.viewer().identity, {k.lower(): v for k, v in params.items()},
-                               run_id=params.get("RUNID"))
+                               run_id=params.get("RUNID"), row_cap=self.row_cap())
             if phase == "RUN":
                 self._start(job.job_id)
             self.redirect_to(self.job_url(job.job_id))
@@ -428,7 +441,7 @@ def run_job(vo: VOService, job_id: str) -> None:
             return
         store.update(job_id, phase="EXECUTING", start_time=time.time())
         params = {k.upper(): v for k, v in job.parameters.items()}
-        request = tap_request(params, vo.settings)
+        request = tap_request(params, vo.settings, job.row_cap)
         timeout = min(job.execution_duration or vo.settings.async_max_timeout_s, vo.settings.async_max_timeout_s)
         out = vo.engine.run(request.query, maxrec=request.maxrec, timeout_s=timeout)
         body, mime, ext = render(out, request.fmt)
@@ -485,7 +498,7 @@ class SCSHandler(VOHandler):
         vo = self.vo
         s = vo.settings
         request = parse_request(self.params(), max_sr_deg=s.scs_max_sr_deg, default_maxrec=s.default_maxrec,
-                                max_maxrec=s.max_maxrec)
+                                max_maxrec=self.row_cap())
         catalogs = self.app.catalogs
         ids = [collection_id] if collection_id else catalogs.ids()
         if collection_id:
