@@ -14,7 +14,6 @@ import urllib.parse
 import urllib.request
 import warnings
 
-import numpy as np
 import pytest
 from conftest import snapshot
 from test_api import free_port, wait_live
@@ -26,6 +25,7 @@ pyvo = pytest.importorskip("pyvo")
 @pytest.fixture(scope="module")
 def vo_server(tmp_path_factory):
     path, cols = build_basedir(tmp_path_factory.mktemp("vo"))
+    unlimited_requests(path / "lcpanel.toml")
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "lcpanel", "serve", str(path), "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
@@ -36,6 +36,18 @@ def vo_server(tmp_path_factory):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def unlimited_requests(config):
+    """These tests (taplint alone sends ~150 requests in seconds) are about the protocols,
+    not the request budget: lift the anonymous budget in the test basedir."""
+    lines = config.read_text().splitlines() if config.exists() else []
+    setting = "anonymous_requests_per_minute = 0"
+    if "[limits]" in lines:
+        lines.insert(lines.index("[limits]") + 1, setting)
+    else:
+        lines += ["", "[limits]", setting]
+    config.write_text("\n".join(lines) + "\n")
 
 
 def get(url: str, data: dict | None = None, method: str | None = None) -> tuple[int, str, bytes]:

@@ -42,7 +42,6 @@ from tornado.ioloop import IOLoop
 from tornado.web import HTTPError, RequestHandler
 
 from ..core import uws
-from ..core.adql import ADQLError
 from ..core.atomic import write_bytes
 from ..core.scs import cone_search, parse_request
 from ..core.search import Hits, SearchBackend
