@@ -140,13 +140,11 @@ def demo_server(demo_app):
     """``lcpanel serve`` on ``demo_app``'s basedir, as users run it; yields its URL."""
     import os
     import signal
-    import subprocess
 
-    from test_api import free_port, wait_live
+    from test_api import free_port, spawn_server, wait_live
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "lcpanel", "serve", str(demo_app.basedir), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    proc = spawn_server(str(demo_app.basedir), port)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_live(url, proc)

@@ -19,7 +19,7 @@ from http.cookiejar import CookieJar
 
 import pytest
 from conftest import random_catalog, set_config, write_table
-from test_api import free_port, wait_live
+from test_api import free_port, spawn_server, wait_live
 
 from lcpanel.core.auth import LOGIN_COOKIE, Authenticator
 from lcpanel.core.identity import COOKIE_NAME, Signer
@@ -201,13 +201,12 @@ def accounts_server(tmp_path_factory):
         assert done.returncode == 0, done.stderr
     port = free_port()
     cookie_secret = "s" * 40
-    proc = subprocess.Popen([sys.executable, "-m", "lcpanel", "serve", str(base.path), "--port", str(port),
+    proc = spawn_server(str(base.path), port,
                              "--oauth-provider", "generic", "--oauth-key", "lcpanel-test",
                              "--oauth-secret", "not-used-offline", "--oauth-optional", "--cookie-secret", cookie_secret,
                              "--oauth-extra-params", json.dumps({"AUTHORIZE_URL": "http://127.0.0.1:9/auth",
                                                                  "TOKEN_URL": "http://127.0.0.1:9/token",
-                                                                 "USER_URL": "http://127.0.0.1:9/user"})],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+                                                                 "USER_URL": "http://127.0.0.1:9/user"}))
     url = f"http://127.0.0.1:{port}"
     try:
         wait_live(url, proc)

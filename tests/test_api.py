@@ -22,11 +22,33 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def spawn_server(basedir, port: int, *extra: str) -> subprocess.Popen:
+    """``lcpanel serve`` in its own process group, its output in a log file beside the
+    basedir (``proc.log_path``). Never a pipe: a server blocks once nobody reads 64 KB
+    of its request log."""
+    import tempfile
+
+    fd, log_path = tempfile.mkstemp(prefix="lcpanel-serve-", suffix=".log")
+    with os.fdopen(fd, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "lcpanel", "serve", str(basedir), "--port", str(port), *extra],
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc.log_path = log_path
+    return proc
+
+
+def server_log(proc) -> str:
+    path = getattr(proc, "log_path", None)
+    if path:
+        with open(path, "rb") as fh:
+            return fh.read().decode("utf-8", "replace")
+    return proc.stderr.read().decode() if proc.stderr else ""
+
+
 def wait_live(base: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stderr.read().decode()}")
+            raise RuntimeError(f"server exited: {server_log(proc)[-3000:]}")
         try:
             with urllib.request.urlopen(base + "/liveness", timeout=2) as resp:
                 if resp.status == 200:
@@ -48,8 +70,7 @@ def server(tmp_path_factory):
     add_catalog_collection(App(base.path), base, write_table(cols, root / "field.parquet"),
                            meta={"name": "Field"}, show_progress=False)
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "lcpanel", "serve", str(base.path), "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = spawn_server(base.path, port)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_live(url, proc)

@@ -9,14 +9,12 @@ import hashlib
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 from conftest import set_config
 from test_accounts import Client
-from test_api import free_port, wait_live
+from test_api import free_port, spawn_server, wait_live
 
 pytestmark = pytest.mark.slow
 
@@ -43,8 +41,7 @@ def matrix_server(csv_collection, tmp_path_factory):
             "anonkey": store.issue_key("anon:key-matrix", "anonymous")[0]}
     store.close()
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "lcpanel", "serve", str(base.path), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    proc = spawn_server(str(base.path), port)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_live(url, proc)

@@ -8,7 +8,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -16,7 +15,7 @@ import warnings
 
 import pytest
 from conftest import snapshot
-from test_api import free_port, wait_live
+from test_api import free_port, spawn_server, wait_live
 from vo_support import brute_cone, build_basedir, near_boundary
 
 pyvo = pytest.importorskip("pyvo")
@@ -27,8 +26,7 @@ def vo_server(tmp_path_factory):
     path, cols = build_basedir(tmp_path_factory.mktemp("vo"))
     unlimited_requests(path / "lcpanel.toml")
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "lcpanel", "serve", str(path), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    proc = spawn_server(str(path), port)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_live(url, proc)

@@ -187,6 +187,10 @@ def _tests_helpers():
     return sys.modules[name]
 
 
+#: a staff account (may review objects) in the browser tests' basedir
+REVIEWER = ("reviewer", "pw-of-reviewer")
+
+
 @pytest.fixture(scope="session")
 def lcpanel_basedir(csv_collection, tmp_path_factory) -> tuple[Path, dict, tuple[float, float]]:
     helpers = _tests_helpers()
@@ -205,6 +209,7 @@ def lcpanel_basedir(csv_collection, tmp_path_factory) -> tuple[Path, dict, tuple
                                   collection_id=WRAP_FIELD["collection_id"], meta=meta, show_progress=False)
     row = run_search(app, {"type": "filter", "params": {"where": "ndet > 0"}, "collections": ["demo"],
                            "sort": "objectid", "limit": 1}).rows[0]
+    app.users.add_user(REVIEWER[0], REVIEWER[1], "staff")
     return base.path, {demo.collection_id: demo.name, wrap.collection_id: wrap.name}, (row["ra"], row["decl"])
 
 

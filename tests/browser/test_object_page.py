@@ -14,6 +14,8 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import expect
 
+from .conftest import REVIEWER
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 #: the client-side length of the phase-fold plot's data (each point is drawn twice)
@@ -122,7 +124,26 @@ def test_object_page_fold_and_review(page, lcpanel_server, wait_idle, screenshot
     expect(page.locator(".lcp-candidates")).to_contain_text(f"{float(typed):.8g} d")
     screenshot(page, "object-fold")
 
-    # review: new tags and a comment, saved, seen after a reload with the history
+    # review: anonymous visitors see the variability info locked and a way to log in
+    review = page.locator(".lcp-review")
+    expect(review).to_contain_text("Only the collection's staff may change the variability info")
+    expect(page.locator(".lcp-adopt")).to_be_hidden()
+    review.locator("a", has_text="log in").click()
+    page.wait_for_url("**/login?next=*")
+    page.fill("#username", REVIEWER[0])
+    page.fill("#password", "not the password")
+    page.click("button[type=submit]")
+    expect(page.locator(".error")).to_contain_text("wrong password")
+    page.fill("#password", REVIEWER[1])
+    screenshot(page, "login")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**/objects/demo/{quote(oid)}")
+    wait_idle(page)
+    expect(page.locator(".lcp-account")).to_contain_text("reviewer")
+    expect(page.locator(".lcp-account")).to_contain_text("staff")
+    expect(page.locator(".lcp-review")).to_contain_text("You may change the variability info")
+
+    # as staff: new tags and a comment, saved, seen after a reload with the history
     tag = "e2etag" + uuid.uuid4().hex[:8]
     tags = f"{star['aep_000_vartags']}, {tag}" if star.get("aep_000_vartags") else tag
     comment = f"checked the eclipse depth by eye ({tag})"
