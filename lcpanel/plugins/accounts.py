@@ -107,8 +107,8 @@ class LoginPage(APIMixin, RequestHandler):
         except TooManyRequests as exc:
             self.set_header("Retry-After", str(int(exc.retry_after) + 1))
             return self._render(exc.message, username, status=429)
-        except UserError as exc:
-            return self._render(exc.message, username, status=400)
+        except UserError as exc:  # the form again, with the message (a page, not an API answer)
+            return self._render(exc.message, username)
         self.redirect(_safe_next(self.get_body_argument("next", "/")))
 
 

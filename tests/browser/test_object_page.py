@@ -129,7 +129,7 @@ def test_object_page_fold_and_review(page, lcpanel_server, wait_idle, screenshot
     expect(review).to_contain_text("Only the collection's staff may change the variability info")
     expect(page.locator(".lcp-adopt")).to_be_hidden()
     review.locator("a", has_text="log in").click()
-    page.wait_for_url("**/login?next=*")
+    page.wait_for_url(re.compile(r"/login\?next="))
     page.fill("#username", REVIEWER[0])
     page.fill("#password", "not the password")
     page.click("button[type=submit]")
