@@ -261,3 +261,39 @@ def test_checkplot_tiles_over_http(server):
             assert status == 200 and png.startswith(b"\x89PNG"), url
     assert client.call("/api/collections/demo/objects/LCP-000003/tiles/phased-99.png")[0] == 404
     assert client.call("/api/collections/demo/objects/NOPE/tiles")[0] == 404
+
+
+def test_search_over_several_collections_keeps_file_columns(csv_collection, tmp_path):
+    """A catalog-only collection beside an astrobase one: a search over both keeps the
+    light-curve/checkplot/period-finding columns (empty for the catalog's objects), so the
+    products hold every file there is."""
+    from conftest import random_catalog, write_table
+
+    from lcpanel.app import App
+    from lcpanel.core.basedir import Basedir
+    from lcpanel.core.ingest import add_astrobase_collection, add_catalog_collection
+
+    base = Basedir.init(tmp_path / "basedir")
+    add_astrobase_collection(App(base.path), base, csv_collection, collection_id="demo", show_progress=False)
+    cols = random_catalog(300, seed=9, center=(290.0, 45.0), radius_deg=0.6)
+    add_catalog_collection(App(base.path), base, write_table(cols, tmp_path / "plain.parquet"),
+                           collection_id="plain", show_progress=False)
+    app = App(base.path)
+    try:
+        res = run_search(app, {"type": "cone", "params": {"coords": "290.0 45.0 60"}, "limit": 5000})
+        by_collection = {c: sum(1 for r in res.rows if r["collection"] == c) for c in ("demo", "plain")}
+        assert by_collection["demo"] > 0 and by_collection["plain"] > 0
+        names = [c.name for c in res.columns]
+        assert {"lcfname", "cpfname", "pffname"} <= set(names)
+        assert all(r["lcfname"] is None for r in res.rows if r["collection"] == "plain")
+        assert all(r["lcfname"] for r in res.rows if r["collection"] == "demo")
+        ds = app.datasets.create(res, ALICE.identity)
+        status = app.products.request(app, ds, "lightcurves", {}, wait=True)
+        zf = read_zip(app, status)
+        members = [n for n in zf.namelist() if n.startswith("lightcurves/")]
+        assert len(members) == by_collection["demo"]
+        # filters and sorts still take only the columns every collection has
+        with pytest.raises(UserError, match="lcfname"):
+            run_search(app, {"type": "cone", "params": {"coords": "290.0 45.0 60"}, "filter": "lcfname is not null"})
+    finally:
+        app.products.shutdown()

@@ -47,7 +47,6 @@ DATASET_ID = re.compile(r"^[0-9a-f]{64}$")
 MAX_NAME = 200
 MAX_TEXT = 10_000
 MAX_COMMENTS = 1000
-FILE_COLUMNS = ("lcfname", "cpfname", "pffname")
 
 INDEX_SCHEMA = """
 CREATE TABLE IF NOT EXISTS datasets (

@@ -23,7 +23,7 @@ import param
 
 from ..errors import NotFound, UserError
 from ..registry import did_you_mean
-from .columns import ColumnInfo
+from .columns import PATH_COLUMNS, ColumnInfo
 
 SPEC_KEYS = ("type", "params", "collections", "filter", "sort", "limit")
 HIDDEN_COLUMNS = ("hpx29", "cx", "cy", "cz")
@@ -251,7 +251,8 @@ def run_search(app, spec: SearchSpec | dict, viewer=None) -> SearchResult:
     messages: list[str] = []
     lower_bound = False
     all_hits: list[Hits] = []
-    out_names = [c.name for c in shared if c.name not in HIDDEN_COLUMNS]
+    shown = [c for c in shared if c.name not in HIDDEN_COLUMNS] + _file_columns(infos, shared)
+    out_names = [c.name for c in shown]
     for catalog in infos:
         hits = backend.search_collection(catalog, flt, sort if spec.sort else [], limit)
         all_hits.append(hits)
@@ -263,19 +264,21 @@ def run_search(app, spec: SearchSpec | dict, viewer=None) -> SearchResult:
             keep = catalog.top(hits.row_ids, hits.extra, sort, limit)
         else:
             keep = list(range(min(limit, len(hits.row_ids))))
-        fetched = catalog.fetch_values([hits.row_ids[i] for i in keep], out_names)
+        have = [n for n in out_names if n in catalog.columns]
+        fetched = catalog.fetch_values([hits.row_ids[i] for i in keep], have)
         extras = [hits.extra.get(name) for name in search_names]
         cid = catalog.collection_id
         for i, values in zip(keep, fetched):
-            row = {"collection": cid}
-            row.update(zip(out_names, values))
+            row = dict.fromkeys(out_names)
+            row["collection"] = cid
+            row.update(zip(have, values))
             for name, column in zip(search_names, extras):
                 row[name] = column[i] if column is not None else None
             rows.append(row)
     if spec.sort or len(infos) > 1:
         rows = _sorted(rows, sort)[:limit]
     messages += backend.summarize(all_hits)
-    out_columns = [COLLECTION_COLUMN] + [c for c in shared if c.name not in HIDDEN_COLUMNS] + list(backend.extra_columns)
+    out_columns = [COLLECTION_COLUMN] + shown + list(backend.extra_columns)
     nmatched = sum(n if n is not None else 0 for n in per_collection.values())
     return SearchResult(
         spec=spec, collections=ids, columns=out_columns,
@@ -284,6 +287,21 @@ def run_search(app, spec: SearchSpec | dict, viewer=None) -> SearchResult:
         per_collection=per_collection, messages=messages,
         elapsed_ms=(time.perf_counter() - started) * 1000.0,
         search_columns=search_names)
+
+
+def _file_columns(infos, shared) -> list[ColumnInfo]:
+    """The light-curve, checkplot and period-finding file columns some but not all of the
+    collections have: a dataset over several collections keeps them (empty for objects
+    of the others), so its products hold every file there is."""
+    have = {c.name for c in shared}
+    out = []
+    for name in PATH_COLUMNS:
+        if name in have:
+            continue
+        found = next((c for cat in infos for c in cat.info.columns if c.name == name), None)
+        if found is not None:
+            out.append(found)
+    return out
 
 
 def _shared_columns(infos) -> list[ColumnInfo]:
