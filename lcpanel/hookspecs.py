@@ -149,4 +149,8 @@ def dataset_deleted(app, dataset_id):
 
 @hookspec
 def product_built(app, dataset, product):
-    """A product finished building and its file is in place with its SHA256 recorded."""
+    """A product finished building and its file is in place with its SHA256 recorded.
+
+    Called in the server process that started the build (from a worker thread), once per
+    build; a request that reuses an existing product does not call it again. ``product``
+    is the status dict of :meth:`lcpanel.core.products.ProductStore.status`."""

@@ -297,3 +297,31 @@ def test_search_over_several_collections_keeps_file_columns(csv_collection, tmp_
             run_search(app, {"type": "cone", "params": {"coords": "290.0 45.0 60"}, "filter": "lcfname is not null"})
     finally:
         app.products.shutdown()
+
+
+def test_product_built_hook_is_called_once_per_build(demo_app):
+    """Plugins hear of each finished build (``product_built``), not of reuses."""
+    from lcpanel.app import App
+    from lcpanel.hookspecs import hookimpl
+
+    heard = []
+
+    class Listener:
+        @hookimpl
+        def product_built(self, app, dataset, product):
+            heard.append((dataset.dataset_id, product["key"], product["status"], product["sha256"]))
+
+    app = App(demo_app.basedir, plugins=(Listener(),))
+    try:
+        res = run_search(app, {"type": "filter", "params": {"where": "ndet > 0"}, "sort": "objectid", "limit": 3})
+        ds = app.datasets.create(res, ALICE.identity)
+        status = app.products.request(app, ds, "lightcurves", {"format": "votable"}, wait=True)
+        deadline = time.monotonic() + 30
+        while not heard and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert heard == [(ds.dataset_id, status["key"], "done", status["sha256"])]
+        app.products.request(app, ds, "lightcurves", {"format": "votable"}, wait=True)  # reused
+        time.sleep(0.5)
+        assert len(heard) == 1
+    finally:
+        app.products.shutdown()

@@ -227,11 +227,23 @@ class ProductStore:
         if start:
             future = self._executor().submit(build_product, str(self.index_path), key,
                                              [asdict(e) for e in entries], str(target), str(self.basedir))
+            future.add_done_callback(lambda f: self._built(app, dataset, key, f))
             if wait:
                 future.result()
         elif wait:
             self.wait(key)
         return self.status(key)
+
+    def _built(self, app, dataset, key: str, future) -> None:
+        """Tell plugins (``product_built``), in the process that asked for the build."""
+        if future.cancelled() or future.exception() is not None:
+            return
+        try:
+            status = self.status(key)
+            if status["status"] == "done":
+                app.notify("product_built", dataset=dataset, product=status)
+        except Exception:
+            log.exception("product_built hook for %s failed", key)
 
     def wait(self, key: str, timeout: float = 600.0) -> dict:
         deadline = time.monotonic() + timeout
