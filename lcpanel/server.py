@@ -16,6 +16,9 @@ from .jsonapi import JSONHandler
 log = logging.getLogger(__name__)
 
 
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
+
 class UnknownAPIHandler(JSONHandler):
     def prepare(self):
         super().prepare()

@@ -10,6 +10,8 @@ and the basedir itself holds only data (counters are not worth keeping across re
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import logging
 import os
@@ -24,6 +26,15 @@ log = logging.getLogger(__name__)
 
 DB_NAME = "ratelimit.sqlite"
 FORGET_AFTER_S = 3600
+
+
+@contextlib.contextmanager
+def _flocked(fh):
+    fcntl.flock(fh, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def runtime_dir(basedir: str | Path) -> Path:
@@ -47,7 +58,10 @@ class RateLimiter:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=OFF")
             conn.execute("CREATE TABLE IF NOT EXISTS buckets (client TEXT PRIMARY KEY, tat REAL NOT NULL)")
-            self._local.conn, self._local.pid = conn, os.getpid()
+            # SQLite's busy handler sleeps in steps of milliseconds when another process
+            # holds the write lock; an flock queue hands the lock over at once instead
+            lock = open(self.path.with_suffix(".lock"), "a+b")
+            self._local.conn, self._local.lock, self._local.pid = conn, lock, os.getpid()
         return conn
 
     def check(self, client: str, role: str) -> float:
@@ -61,29 +75,35 @@ class RateLimiter:
             return 0.0
         interval = 60.0 / rpm
         tolerance = max(0, burst - 1) * interval
-        now = time.time()
         try:
             conn = self._connect()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                row = conn.execute("SELECT tat FROM buckets WHERE client = ?", (client,)).fetchone()
-                tat = max(row[0] if row else now, now)
-                wait = tat - tolerance - now
-                if wait > 0:
-                    conn.execute("ROLLBACK")
-                    return wait
-                conn.execute("INSERT INTO buckets VALUES (?, ?) ON CONFLICT(client) DO UPDATE SET tat = excluded.tat",
-                             (client, tat + interval))
-                if random.random() < 0.001:
-                    conn.execute("DELETE FROM buckets WHERE tat < ?", (now - FORGET_AFTER_S,))
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+            with _flocked(self._local.lock):
+                return self._take(conn, client, interval, tolerance)
         except sqlite3.OperationalError as exc:
             # counters must never take the service down: a jammed counter file lets requests through
             log.warning("rate limiter unavailable (%s); request allowed", exc)
             return 0.0
-        return 0.0
 
+    @staticmethod
+    def _take(conn, client: str, interval: float, tolerance: float) -> float:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # the clock is read holding the lock: a request that waited for it must not
+            # be compared with a time from before another process's update
+            now = time.time()
+            row = conn.execute("SELECT tat FROM buckets WHERE client = ?", (client,)).fetchone()
+            tat = max(row[0] if row else now, now)
+            wait = tat - tolerance - now
+            if wait > 0:
+                conn.execute("ROLLBACK")
+                return wait
+            conn.execute("INSERT INTO buckets VALUES (?, ?) ON CONFLICT(client) DO UPDATE SET tat = excluded.tat",
+                         (client, tat + interval))
+            if random.random() < 0.001:
+                conn.execute("DELETE FROM buckets WHERE tat < ?", (now - FORGET_AFTER_S,))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return 0.0
