@@ -10,6 +10,9 @@ Routes:
   (``{"label": "...", "days": 30}``: a key for whoever asks, shown once),
   ``DELETE /api/keys/<key_id>``
 
+Page: ``/account`` (:mod:`lcpanel.views.account_page`): who you are, your limits, and
+your API keys (create, revoke; admins see every key).
+
 Commands (run as the basedir's operator)::
 
     lcpanel users BASEDIR add NAME [--role user|staff|admin] [--password-stdin]
@@ -28,7 +31,7 @@ from tornado.web import RequestHandler
 
 from ..core.auth import LOGIN_COOKIE, LOGIN_MAX_AGE_S
 from ..errors import Forbidden, TooManyRequests, UserError
-from ..extension import Command, Route
+from ..extension import Command, Page, Route
 from ..hookspecs import hookimpl
 from ..jsonapi import APIMixin, JSONHandler
 
@@ -191,6 +194,17 @@ def register_routes(app):
         Route("api-keys", r"/api/keys/?", KeysAPI, kwargs),
         Route("api-key", r"/api/keys/([^/]+)/?", KeyAPI, kwargs),
     ]
+
+
+def _account_page(app):
+    from ..views.account_page import AccountPage
+
+    return AccountPage(app=app).servable_page()
+
+
+@hookimpl
+def register_views(app):
+    return [Page("account", "/account", "account", _account_page)]
 
 
 def login_url(next_path: str = "/") -> str:

@@ -251,13 +251,15 @@ def navigate(url: str) -> None:
 
 
 def _account_html(viewer) -> str:
-    """Who is logged in with a log-out button, or a log-in link back to this page."""
+    """A link to the account page (/account), with who is logged in and a log-out button,
+    or a log-in link back to this page."""
+    account = '<a class="lcp-account-link" href="/account" title="Your identity, limits and API keys">Account</a>'
     if viewer.role == "anonymous":
-        return ('<a class="lcp-login" href="/login" onclick="this.href=\'/login?next=\'+'
+        return (account + '<a class="lcp-login" href="/login" onclick="this.href=\'/login?next=\'+'
                 'encodeURIComponent(location.pathname+location.search)">Log in</a>')
     name = viewer.identity.split(":", 1)[1]
     role = "" if viewer.role == "user" else f' <span class="lcp-role">{esc(viewer.role)}</span>'
-    return (f'<span class="lcp-user">{esc(name)}{role}</span><form method="post" action="/logout">'
+    return (f'<span class="lcp-user">{esc(name)}{role}</span>{account}<form method="post" action="/logout">'
             '<button type="submit">Log out</button></form>')
 
 
