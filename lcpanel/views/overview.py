@@ -11,8 +11,10 @@ search type, and the datasets the visitor can see.
   on both sides of the wrap. "Zoom to" centres a collection. It is a plain Bokeh figure:
   HoloViews took 2-3 s per page to build ~800 cell polygons, Bokeh ``patches`` a few ms.
 - Search types are found only through ``app.search_backends``; each gets a
-  :class:`lcpanel.views.search_form.SearchForm` tab. The cone form starts with the first
-  collection's field centre and a radius that covers the field (capped at the maximum).
+  :class:`lcpanel.views.search_form.SearchForm`, picked from a wrapping row of pills
+  (:class:`lcpanel.views.search_form.SearchTypes`: everyday types first, cone search
+  chosen). The cone form starts with the first collection's field centre and a radius
+  that covers the field (capped at the maximum).
 - Datasets: public ones and the visitor's own (marked "yours"), newest first, filtered
   by text; the visitor is the JSON API's cookie identity (:mod:`lcpanel.views.theme`).
 """
@@ -30,8 +32,8 @@ import param
 
 from ..core.basedir import Basedir
 from ..errors import UserError
-from .search_form import SearchForm
-from .theme import ACCENT, MUTED, collection_colors, esc, html, page, section, session_viewer, styled
+from .search_form import SearchForm, SearchTypes
+from .theme import MUTED, collection_colors, esc, html, page, section, session_viewer, styled
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +41,6 @@ log = logging.getLogger(__name__)
 GALACTIC_POLE = (192.85948, 27.12825)
 ECLIPTIC_POLE = (270.0, 66.560708)
 SKY_HEIGHT = 400
-TABS_CSS = f"""
-.bk-tab {{ font-size: 14px; padding: 6px 12px; }}
-.bk-tab.bk-active {{ color: {ACCENT}; border-color: {ACCENT}; font-weight: 600; }}
-"""
 
 
 # --- geometry (numpy only) ------------------------------------------------------------------
@@ -425,12 +423,9 @@ class Overview(pn.viewable.Viewer):
         if not self.forms:
             return section("Search", html('<div class="lcp-empty">No search types are registered.</div>',
                                           margin=(0, 10)))
-        # start on a form that is ready to run (the cone search, pre-filled with a field centre)
-        active = next((i for i, f in enumerate(self.forms) if f.prefill), 0)
-        tabs = pn.Tabs(*[(f.backend.title or f.backend.name, f) for f in self.forms], dynamic=True, active=active,
-                       sizing_mode="stretch_width", css_classes=["lcp-search-tabs"], margin=(0, 4),
-                       stylesheets=[TABS_CSS])
-        return section("Search", tabs, subtitle="Pick a search type; the result opens as a dataset.",
+        # starts on the cone search, pre-filled with a field centre: ready to run
+        types = SearchTypes(forms=self.forms)
+        return section("Search", types, subtitle="Pick a search type; the result opens as a dataset.",
                        flex="1 1 520px" if self.infos else None)
 
     def _collections(self):

@@ -20,6 +20,13 @@ exactly one.
 No match: the (empty) dataset is still made, but the browser stays on the form, which
 says that nothing matched and links to the empty dataset, so the visitor can change the
 search at once with everything they typed still in place.
+
+:class:`SearchTypes` puts the forms of all search types on one page: a row of pills (one
+per type, wrapping onto more lines as types are added, so none is ever cut off) above the
+chosen type's form. The pills are native radio buttons (Tab reaches the group, arrow keys
+move between types). Order: the everyday types (:data:`EVERYDAY_TYPES`) first, then the
+others (plugins', e.g. ADQL) by title; the registry's order is not used, since plugin hook
+calls make it depend on installation order.
 """
 
 from __future__ import annotations
@@ -35,7 +42,16 @@ import param
 from ..core.datasets import DEFAULT_VISIBILITY, VISIBILITIES
 from ..core.search import SearchSpec, run_search
 from ..errors import UserError
-from .theme import STYLESHEET, esc, navigate, session_viewer, styled
+from .theme import (
+    ACCENT,
+    ACCENT_DARK,
+    ACCENT_LIGHT,
+    STYLESHEET,
+    esc,
+    navigate,
+    session_viewer,
+    styled,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +67,35 @@ VISIBILITY_LABELS = {
 _WORDS = {"ra": "RA", "dec": "Dec", "decl": "Dec", "id": "ID", "ids": "Object IDs", "fts": "Full text",
           "coords": "Coordinates"}
 _UNITS = {"arcmin": "arcmin", "arcsec": "arcsec", "deg": "deg", "mag": "mag", "days": "days", "s": "s"}
+
+#: the built-in search types people use most, shown first and in this order
+EVERYDAY_TYPES = ("cone", "objectid", "xmatch", "fulltext", "filter")
+#: the search type selected when the page opens (else the first one)
+DEFAULT_TYPE = "cone"
+
+#: the search-type picker: Bokeh's inline radio group as a wrapping row of pills; the radio
+#: input covers its pill, invisible, so a click anywhere on the pill selects and keyboard
+#: focus stays on a real radio button (its outline is drawn around the pill)
+PILLS_CSS = f"""
+.bk-input-group.bk-inline {{ flex-wrap: wrap; gap: 8px 6px; white-space: normal; height: auto; }}
+.bk-input-group.bk-inline > *:not(:first-child) {{ margin-left: 0; }}
+.bk-input-group > label {{ position: relative; display: inline-flex; margin: 0; max-width: 100%; }}
+.bk-input-group > label > input[type="radio"] {{ position: absolute; inset: 0; width: 100%; height: 100%;
+  margin: 0; opacity: 0; cursor: pointer; z-index: 1; }}
+.bk-input-group > label > input[type="radio"] + span {{ top: 0; margin: 0; padding: 5px 14px;
+  border: 1px solid #c5d0d8; border-radius: 999px; background: #ffffff; color: #34414b;
+  font-size: 14px; font-weight: 500; line-height: 1.35; text-align: center;
+  transition: background-color 0.12s, border-color 0.12s, color 0.12s; }}
+.bk-input-group > label:hover > input[type="radio"] + span {{ border-color: {ACCENT}; color: {ACCENT};
+  background: {ACCENT_LIGHT}; }}
+.bk-input-group > label > input[type="radio"]:checked + span {{ background: {ACCENT}; border-color: {ACCENT};
+  color: #ffffff; }}
+.bk-input-group > label:hover > input[type="radio"]:checked + span {{ background: {ACCENT_DARK};
+  border-color: {ACCENT_DARK}; }}
+.bk-input-group > label > input[type="radio"]:focus-visible + span {{ outline: 2px solid {ACCENT};
+  outline-offset: 2px; }}
+.bk-input-group > label > input[type="radio"]:disabled + span {{ opacity: 0.5; }}
+"""
 
 #: added to a widget's stylesheets while its field has an error
 INVALID_CSS = """
@@ -87,6 +132,24 @@ def _placeholder(example, doc: str, optional: bool) -> str:
     if doc and len(doc) <= 28:
         return doc
     return "optional" if optional else ""
+
+
+def order_backends(backends) -> list:
+    """The search backends in the order the page offers them: :data:`EVERYDAY_TYPES` in
+    that order, then the others by title (then name)."""
+    backends = list(backends)
+    rank = {name: i for i, name in enumerate(EVERYDAY_TYPES)}
+    everyday = sorted((b for b in backends if b.name in rank), key=lambda b: rank[b.name])
+    others = sorted((b for b in backends if b.name not in rank),
+                    key=lambda b: ((b.title or b.name).casefold(), b.name))
+    return everyday + others
+
+
+def type_labels(backends) -> dict[str, str]:
+    """Search type name -> the label of its pill: its title, with its name added when two
+    types share a title (a label must pick exactly one type)."""
+    titles = [b.title or b.name for b in backends]
+    return {b.name: (t if titles.count(t) == 1 else f"{t} ({b.name})") for b, t in zip(backends, titles)}
 
 
 class SearchForm(pn.viewable.Viewer):
@@ -146,10 +209,11 @@ class SearchForm(pn.viewable.Viewer):
             styled(widget)
         common = pn.Column(
             self._field("collections", self.fields["collections"]),
-            pn.Row(self._field("filter", self.fields["filter"], flex=3),
-                   self._field("sort", self.fields["sort"], flex=2),
-                   self._field("limit", self.fields["limit"], flex=1),
-                   sizing_mode="stretch_width", margin=0),
+            # one row, wrapping in narrow windows
+            pn.FlexBox(self._field("filter", self.fields["filter"], flex="3 1 200px"),
+                       self._field("sort", self.fields["sort"], flex="2 1 140px"),
+                       self._field("limit", self.fields["limit"], flex="1 1 100px"),
+                       flex_wrap="wrap", gap="0", sizing_mode="stretch_width", margin=0),
             sizing_mode="stretch_width", margin=0)
 
         self.button = pn.widgets.Button(name="Search", button_type="primary", width=140,
@@ -158,8 +222,9 @@ class SearchForm(pn.viewable.Viewer):
         self.button.on_click(self._on_click)
         self.message = pn.pane.Alert("", alert_type="danger", visible=False, sizing_mode="stretch_width",
                                      css_classes=["lcp-form-message"], margin=(0, 10))
-        footer = pn.Row(self._field("visibility", self.fields["visibility"], width=300), pn.HSpacer(), self.button,
-                        sizing_mode="stretch_width", margin=0, align="end")
+        footer = pn.FlexBox(self._field("visibility", self.fields["visibility"], flex="0 1 300px"), self.button,
+                            flex_wrap="wrap", justify_content="space-between", align_items="flex-end", gap="0",
+                            sizing_mode="stretch_width", margin=0)
         intro = pn.pane.HTML(f'<p class="lcp-help">{esc(self.backend.description)}</p>',
                              stylesheets=[STYLESHEET], sizing_mode="stretch_width", margin=(8, 10, 4, 10))
         self._layout = pn.Column(
@@ -339,6 +404,64 @@ class SearchForm(pn.viewable.Viewer):
         self.show_message(f"Found {result.summary()}. Opening the dataset…", "success")
         navigate(url)
         return ds
+
+    def __panel__(self):
+        return self._layout
+
+
+class SearchTypes(pn.viewable.Viewer):
+    """The search type picker (a wrapping row of pills) above the chosen type's form.
+
+    A form is put in the page when its type is first chosen (the page loads with one form)
+    and is then only hidden and shown, keeping what was typed into it. (Taking a form out
+    of the page and putting it back, as ``pn.Tabs(dynamic=True)`` does, left its widgets
+    out of sync with the browser after quick switches with the arrow keys.) ``value`` is
+    the chosen search type's name.
+    """
+
+    forms = param.List(default=[], item_type=SearchForm, doc="one SearchForm per search type, any order")
+    value = param.String(default="", doc="the name of the chosen search type")
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        backends = order_backends(f.backend for f in self.forms)
+        by_name = {f.backend.name: f for f in self.forms}
+        self.forms = [by_name[b.name] for b in backends]
+        self._by_name = by_name
+        labels = type_labels(backends)
+        value = self.value
+        if value not in by_name:
+            value = DEFAULT_TYPE if DEFAULT_TYPE in by_name else (backends[0].name if backends else "")
+        self.picker = pn.widgets.RadioBoxGroup(
+            options={labels[b.name]: b.name for b in backends}, value=value or None, inline=True,
+            name="Search type", sizing_mode="stretch_width", margin=(4, 10, 6, 10),
+            css_classes=["lcp-search-types"], stylesheets=[PILLS_CSS])
+        self.picker.param.watch(lambda e: setattr(self, "value", e.new), "value")
+        self._body = pn.Column(sizing_mode="stretch_width", margin=0)
+        self._rendered: dict[str, pn.viewable.Viewable] = {}  # type name -> its form's layout
+        self._layout = pn.Column(self.picker, self._body, sizing_mode="stretch_width", margin=(0, 4),
+                                 css_classes=["lcp-search-panel"])
+        with param.parameterized.discard_events(self):
+            self.value = value
+        self._show()
+
+    @property
+    def form(self) -> SearchForm | None:
+        """The chosen search type's form."""
+        return self._by_name.get(self.value)
+
+    @param.depends("value", watch=True)
+    def _show(self) -> None:
+        if self.value not in self._by_name:
+            self.value = self.picker.value or ""  # not a search type: keep the chosen one
+            return
+        self.picker.value = self.value
+        for name, layout in self._rendered.items():
+            layout.visible = name == self.value
+        if self.value not in self._rendered:
+            layout = self._rendered[self.value] = self.form.__panel__()
+            layout.visible = True
+            self._body.append(layout)
 
     def __panel__(self):
         return self._layout

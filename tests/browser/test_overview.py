@@ -26,11 +26,35 @@ def open_overview(page, server, wait_idle) -> dict:
     return timing
 
 
+#: the built-in search types, first on the form and in this order
+EVERYDAY = ["Cone search", "Object ids", "Cross-match", "Full text", "Column filter"]
+
+
 def cone_form(page):
     return page.locator(".lcp-search-cone")
 
 
-def test_overview_shows_collections_sky_and_a_tab_per_search_type(page, lcpanel_server, wait_idle, screenshot):
+def search_type(page, title):
+    """The pill (a radio button) of a search type above the search form."""
+    return page.locator(".lcp-search-types").get_by_role("radio", name=title, exact=True)
+
+
+def assert_pills_inside(page) -> None:
+    """Every search type's pill is shown whole inside the search panel: none cut off."""
+    panel = page.locator(".lcp-search-panel").bounding_box()
+    labels = page.locator(".lcp-search-types label")
+    for i in range(labels.count()):
+        label = labels.nth(i)
+        expect(label).to_be_visible()
+        box = label.bounding_box()
+        assert box["width"] > 20 and box["height"] > 15, (label.inner_text(), box)
+        assert panel["x"] - 0.5 <= box["x"] and box["x"] + box["width"] <= panel["x"] + panel["width"] + 0.5, \
+            (label.inner_text(), box, panel)
+        assert panel["y"] - 0.5 <= box["y"] and box["y"] + box["height"] <= panel["y"] + panel["height"] + 0.5, \
+            (label.inner_text(), box, panel)
+
+
+def test_overview_shows_collections_sky_and_a_pill_per_search_type(page, lcpanel_server, wait_idle, screenshot):
     open_overview(page, lcpanel_server, wait_idle)
 
     cards = page.locator(".lcp-collection")
@@ -45,19 +69,42 @@ def test_overview_shows_collections_sky_and_a_tab_per_search_type(page, lcpanel_
     # the sky plot is a Bokeh canvas
     expect(page.locator(".lcp-sky canvas").first).to_be_visible()
 
-    # one tab per registered search type, each with a generated form and a Search button
+    # one pill per registered search type: the everyday ones first, then the plugins' by title;
+    # the cone search is chosen; all of them fit in the panel (they wrap onto more lines)
     types = page.request.get(lcpanel_server.url + "/api/search/types").json()["types"]
     assert {t["type"] for t in types} >= {"objectid", "cone", "xmatch", "fulltext", "filter"}
-    tabs = page.locator(".lcp-search-tabs .bk-tab")
-    expect(tabs).to_have_count(len(types))
+    pills = page.locator(".lcp-search-types label")
+    expect(pills).to_have_count(len(types))
+    others = sorted((t["title"] for t in types if t["title"] not in EVERYDAY), key=str.casefold)
+    assert [t.strip() for t in pills.all_inner_texts()] == EVERYDAY + others
+    expect(search_type(page, "Cone search")).to_be_checked()
+    expect(page.locator(".lcp-search-form").filter(visible=True)).to_have_count(1)
+    assert_pills_inside(page)
+    # each with a generated form and a Search button
     for t in types:
-        tab = page.locator(".lcp-search-tabs .bk-tab", has_text=re.compile(rf"^\s*{re.escape(t['title'])}\s*$"))
-        tab.click()
+        search_type(page, t["title"]).check()
         form = page.locator(f".lcp-search-{t['type']}")
         expect(form.locator(".lcp-search button")).to_be_visible()
         for name in t["params"]:
             expect(form.locator(f".lcp-field-{name}")).to_have_count(1)
-    page.locator(".lcp-search-tabs .bk-tab", has_text="Cone search").click()
+        expect(page.locator(".lcp-search-form").filter(visible=True)).to_have_count(1)
+    # the keyboard: the arrow keys move between the types
+    search_type(page, "Cone search").check()
+    search_type(page, "Cone search").focus()
+    page.keyboard.press("ArrowRight")
+    expect(search_type(page, "Object ids")).to_be_checked()
+    expect(page.locator(".lcp-search-objectid .lcp-field-ids")).to_be_visible()
+    page.keyboard.press("ArrowLeft")
+    expect(search_type(page, "Cone search")).to_be_checked()
+    search_type(page, "Cone search").blur()
+    # a form keeps what was typed into it while another type is chosen
+    search_type(page, "Object ids").check()
+    page.locator(".lcp-search-objectid .lcp-field-ids textarea").fill("LCP-000003")
+    search_type(page, "Full text").check()
+    expect(page.locator(".lcp-search-objectid")).to_be_hidden()
+    search_type(page, "Object ids").check()
+    expect(page.locator(".lcp-search-objectid .lcp-field-ids textarea")).to_have_value("LCP-000003")
+    search_type(page, "Cone search").check()
     # the cone form starts on the first collection's field
     prefilled = re.compile(r"^290\.\d{4} \+45\.\d{4} \d+$")
     expect(cone_form(page).locator(".lcp-field-coords input")).to_have_value(prefilled)
@@ -66,6 +113,18 @@ def test_overview_shows_collections_sky_and_a_tab_per_search_type(page, lcpanel_
     cookies = {c["name"]: c for c in page.context.cookies()}
     assert re.fullmatch(r"[0-9a-f]{32}\.[0-9a-f]{32}", cookies["lcpanel_session"]["value"])
     screenshot(page, "overview")
+
+    # narrow windows: the pills wrap onto more lines, still all inside the panel (which at
+    # 760 px fits the window; on a phone the form's field rows are wider than the window)
+    for width in (760, 420):
+        page.set_viewport_size({"width": width, "height": 1000})
+        expect(pills.last).to_be_visible()
+        page.wait_for_timeout(200)  # Bokeh re-lays out after the resize
+        assert_pills_inside(page)
+        if width >= 760:
+            panel = page.locator(".lcp-search-panel").bounding_box()
+            assert panel["x"] >= 0 and panel["x"] + panel["width"] <= width, panel
+    screenshot(page, "overview-narrow")
 
 
 def test_cone_search_from_the_form_opens_the_dataset(page, lcpanel_server, wait_idle, screenshot):
@@ -174,7 +233,7 @@ def test_a_search_without_matches_stays_on_the_form_and_says_so(page, lcpanel_se
 ])
 def test_each_search_type_from_its_form_to_a_dataset(page, lcpanel_server, wait_idle, kind, title, fields, check):
     open_overview(page, lcpanel_server, wait_idle)
-    page.locator(".lcp-search-tabs .bk-tab", has_text=re.compile(rf"^\s*{re.escape(title)}\s*$")).click()
+    search_type(page, title).check()
     form = page.locator(f".lcp-search-{kind}")
     ra, dec = lcpanel_server.star
     for name, value in fields.items():

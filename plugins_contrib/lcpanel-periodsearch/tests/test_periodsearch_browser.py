@@ -1,4 +1,4 @@
-"""The plugin in Chromium: its search type gets a tab and a generated form on ``/``, runs
+"""The plugin in Chromium: its search type gets a pill and a generated form on ``/``, runs
 from it to a dataset, and its product builders are offered on the dataset page."""
 
 from __future__ import annotations
@@ -19,7 +19,14 @@ def test_period_search_from_the_web_form(page, ps_server, ps_app, wait_idle, scr
 
     page.goto(ps_server + "/", wait_until="domcontentloaded")
     wait_idle(page)
-    page.locator(".lcp-search-tabs .bk-tab", has_text=re.compile(r"^\s*Period range\s*$")).click()
+    # its search type's pill (a radio button) comes after the built-in ones, inside the panel
+    pills = page.locator(".lcp-search-types label")
+    titles = [t.strip() for t in pills.all_inner_texts()]
+    assert titles[:5] == ["Cone search", "Object ids", "Cross-match", "Full text", "Column filter"]
+    assert {"Period range", "Sky box"} <= set(titles[5:])
+    pill = page.locator(".lcp-search-types").get_by_role("radio", name="Period range", exact=True)
+    expect(pill).to_be_visible()
+    pill.check()
     form = page.locator(".lcp-search-period")
     # the form is generated from the parameters: labels with units, the method's choices
     expect(form.locator(".lcp-field-min_period_days")).to_contain_text("Min period (days)")
@@ -28,7 +35,7 @@ def test_period_search_from_the_web_form(page, ps_server, ps_app, wait_idle, scr
     form.locator(".lcp-field-max_period_days input").fill("5")
     form.locator(".lcp-field-method select").select_option("gls")
     form.locator(".lcp-field-collections input").first.click()
-    page.locator(".choices__item--choice", has_text="(demo)").first.click()
+    form.locator(".choices__item--choice", has_text="(demo)").first.click()
     page.keyboard.press("Escape")
     screenshot(page, "periodsearch-form")
     form.locator(".lcp-search button").click()
