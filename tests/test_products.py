@@ -116,6 +116,8 @@ def test_edit_rebuilds_and_deletes(app, dataset):
     ("lightcurves", {"fromat": "csv"}, None, "did you mean"),
     ("checkplots", {}, ["demo/NOPE"], "not in the dataset"),
     ("checkplots", {}, [], "non-empty"),
+    ("lightcurves", 1, None, "options must be an object"),            # found by fuzzing: was a 500
+    ("lightcurves", [["format", "csv"]], None, "options must be an object"),
 ])
 def test_bad_requests(app, dataset, builder, options, objects, match):
     with pytest.raises(UserError, match=match):

@@ -107,6 +107,9 @@ class ProductBuilder:
 
     @classmethod
     def validate_options(cls, options: dict | None) -> dict:
+        if options is not None and not isinstance(options, dict):
+            raise UserError(f"options must be an object such as {{\"format\": \"csv\"}}, not {type(options).__name__}",
+                            field="options")
         options = dict(options or {})
         for key in options:
             if key not in cls.options:
