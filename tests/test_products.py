@@ -18,6 +18,7 @@ from http.cookiejar import CookieJar
 from pathlib import Path
 
 import pytest
+from conftest import random_catalog, write_table
 
 from lcpanel.core import products as products_mod
 from lcpanel.core.datasets import Viewer
@@ -269,8 +270,6 @@ def test_search_over_several_collections_keeps_file_columns(csv_collection, tmp_
     """A catalog-only collection beside an astrobase one: a search over both keeps the
     light-curve/checkplot/period-finding columns (empty for the catalog's objects), so the
     products hold every file there is."""
-    from conftest import random_catalog, write_table
-
     from lcpanel.app import App
     from lcpanel.core.basedir import Basedir
     from lcpanel.core.ingest import add_astrobase_collection, add_catalog_collection
