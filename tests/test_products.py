@@ -326,3 +326,46 @@ def test_product_built_hook_is_called_once_per_build(demo_app):
         assert len(heard) == 1
     finally:
         app.products.shutdown()
+
+
+def test_call_entries_run_in_the_worker(demo_app, tmp_path):
+    """A builder's ``call`` entry runs its function in the worker process; its inputs'
+    size and time join the content key; a function that returns no bytes fails the build
+    with a message."""
+    from lcpanel.app import App
+    from lcpanel.core.products import Entry, ProductBuilder
+    from lcpanel.hookspecs import hookimpl
+
+    note = tmp_path / "input.txt"
+    note.write_text("v1")
+
+    class Notes(ProductBuilder):
+        name, title = "notes", "Notes"
+        options = {"good": ("yes", "no")}
+
+        def plan(self, app, dataset, rows, options):
+            func = "codecs:encode" if options["good"] == "yes" else "textwrap:dedent"
+            args = {"obj": f"{len(rows)} objects"} if options["good"] == "yes" else {"text": "not bytes"}
+            return [Entry(arcname="notes.txt", kind="call", func=func, args=args, inputs=(str(note),))]
+
+    class Plugin:
+        @hookimpl
+        def register_product_builders(self, app):
+            return [Notes]
+
+    with pytest.raises(ValueError, match="package.module:function"):
+        Entry(arcname="x", kind="call", func="os.system")
+    app = App(demo_app.basedir, plugins=(Plugin(),))
+    try:
+        res = run_search(app, {"type": "filter", "params": {"where": "ndet > 0"}, "limit": 5})
+        ds = app.datasets.create(res, ALICE.identity)
+        status = app.products.request(app, ds, "notes", {}, wait=True)
+        assert status["status"] == "done", status
+        assert read_zip(app, status).read("notes.txt") == b"5 objects"
+        assert app.products.request(app, ds, "notes", {})["key"] == status["key"]  # same inputs: reused
+        os.utime(note, ns=(time.time_ns(), time.time_ns() + 10**9))
+        assert app.products.request(app, ds, "notes", {}, wait=True)["key"] != status["key"]
+        failed = app.products.request(app, ds, "notes", {"good": "no"}, wait=True)
+        assert failed["status"] == "failed" and "returned str, not bytes" in failed["error"]
+    finally:
+        app.products.shutdown()

@@ -20,6 +20,7 @@ import io
 import json
 import logging
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -71,13 +72,21 @@ CREATE INDEX IF NOT EXISTS dataset_products_key ON dataset_products(key);
 """
 
 
+ENTRY_KINDS = ("file", "lightcurve", "bytes", "call")
+
+
 @dataclass(frozen=True)
 class Entry:
     """One member of a product zip.
 
     ``kind`` is ``"file"`` (copy ``source``), ``"lightcurve"`` (read ``source`` with the
     collection's ``lcformat`` spec, relative paths against ``base``, and export it as
-    ``fmt``) or ``"bytes"`` (``data`` as is).
+    ``fmt``), ``"bytes"`` (``data`` as is) or ``"call"``: the worker process imports
+    ``func`` (``"package.module:function"``, the builder's own code, never user input)
+    and calls ``function(**args)`` for the member's bytes; ``args`` is JSON-able and the
+    size and modification time of each of ``inputs`` (the files it reads) join the
+    content key, so an edited input means a new zip. Long work belongs in a ``call``:
+    ``plan`` runs in the web request.
     """
 
     arcname: str
@@ -87,10 +96,22 @@ class Entry:
     base: str | None = None
     fmt: str | None = None
     data: bytes | None = None
+    func: str | None = None
+    args: dict | None = None
+    inputs: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.kind not in ENTRY_KINDS:
+            raise ValueError(f"Entry kind must be one of {', '.join(ENTRY_KINDS)}, not {self.kind!r}")
+        if self.kind == "call" and not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", self.func or ""):
+            raise ValueError(f"a call entry names its function as 'package.module:function', not {self.func!r}")
 
     def fingerprint(self) -> list:
         if self.kind == "bytes":
             return [self.arcname, self.kind, hashlib.sha256(self.data or b"").hexdigest()]
+        if self.kind == "call":
+            stats = [[p, os.stat(p).st_size, os.stat(p).st_mtime_ns] for p in self.inputs]
+            return [self.arcname, self.kind, self.func, self.args, stats]
         st = os.stat(self.source)
         return [self.arcname, self.kind, self.source, st.st_size, st.st_mtime_ns, self.lcformat, self.fmt]
 
@@ -378,6 +399,16 @@ def _lightcurve_bytes(entry: Entry, basedir: str) -> bytes:
     return export_lightcurve(fmt.read(entry.source), entry.fmt)
 
 
+def _call_bytes(entry: Entry) -> bytes:
+    import importlib
+
+    module, _, name = (entry.func or "").partition(":")
+    data = getattr(importlib.import_module(module), name)(**(entry.args or {}))
+    if not isinstance(data, bytes):
+        raise TypeError(f"{entry.func} returned {type(data).__name__}, not bytes")
+    return data
+
+
 def build_product(index_path: str, key: str, entries: list[dict], target: str, basedir: str) -> None:
     """Write the zip for ``entries`` to ``target`` (worker process entry point)."""
     conn = _connect(index_path)
@@ -394,6 +425,8 @@ def build_product(index_path: str, key: str, entries: list[dict], target: str, b
                             data = fh.read()
                     elif entry.kind == "lightcurve":
                         data = _lightcurve_bytes(entry, basedir)
+                    elif entry.kind == "call":
+                        data = _call_bytes(entry)
                     else:
                         data = entry.data or b""
                     _add(zf, entry.arcname, data)

@@ -5,10 +5,11 @@ chosen rows of a dataset into the zip's members (:class:`lcpanel.core.products.E
 lcpanel derives the content key from them (identical inputs reuse the zip), writes the
 zip in a worker process with a ``SHA256SUMS`` manifest and records its SHA256.
 
-lcpanel's workers copy files, convert light curves and write bytes; they do not run a
-plugin's code. So these builders compute their member in ``plan`` (``kind="bytes"``):
-cheap for the CSV (the results are small scalars in each pickle), bounded for the PDF by
-``[plugin.periodsearch] phased_pdf_max_objects`` in ``lcpanel.toml`` (default 50).
+``plan`` runs in the web request, so it only lists inputs: both members are ``call``
+entries that lcpanel's worker processes run (``periodfinding_csv`` and
+``phased_pdf`` below), with the pickles they read as ``inputs`` (an edited pickle makes
+a new zip). A PDF is bounded by ``[plugin.periodsearch] phased_pdf_max_objects`` in
+``lcpanel.toml`` (default 500).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -28,7 +30,7 @@ from .pfindex import pf_results, read_pfpickle
 
 CSV_COLUMNS = ("collection", "objectid", "magcol", "method", "bestperiod_days", "bestpeak",
                "nbestperiods_days", "nbestpeaks", "pffname")
-DEFAULT_PDF_MAX_OBJECTS = 50
+DEFAULT_PDF_MAX_OBJECTS = 500
 
 
 def _object_file(app, dataset, i: int, column: str):
@@ -66,26 +68,26 @@ class PeriodfindingCSV(ProductBuilder):
                    "period-finding pickles.")
 
     def plan(self, app, dataset, rows, options):
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(CSV_COLUMNS)
-        written = 0
-        for i in rows:
-            path = _object_file(app, dataset, i, "pffname")
-            if path is None:
-                continue
-            try:
-                pf = read_pfpickle(path)
-            except CheckplotError as exc:
-                raise UserError(f"cannot read the period-finding results of {dataset.data['objectid'][i]}: "
-                                f"{exc.message}") from None
-            lines = periodfinding_rows(dataset.data["collection"][i], dataset.data["objectid"][i],
-                                       dataset.data["pffname"][i], pf)
-            writer.writerows(lines)
-            written += len(lines)
-        if not written:
+        objects = [[dataset.data["collection"][i], dataset.data["objectid"][i], dataset.data["pffname"][i],
+                    str(path)] for i in rows if (path := _object_file(app, dataset, i, "pffname")) is not None]
+        if not objects:
             return []  # lcpanel answers: the product would be empty
-        return [Entry(arcname="periodfinding.csv", kind="bytes", data=out.getvalue().encode())]
+        return [Entry(arcname="periodfinding.csv", kind="call", func=f"{__name__}:periodfinding_csv",
+                      args={"objects": objects}, inputs=tuple(o[3] for o in objects))]
+
+
+def periodfinding_csv(objects: list[list[str]]) -> bytes:
+    """The CSV member (run in a worker): ``objects`` are [collection, objectid, pffname, path]."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for cid, objectid, pffname, path in objects:
+        try:
+            pf = read_pfpickle(Path(path))
+        except CheckplotError as exc:
+            raise ValueError(f"cannot read the period-finding results of {objectid}: {exc.message}") from None
+        writer.writerows(periodfinding_rows(cid, objectid, pffname, pf))
+    return out.getvalue().encode()
 
 
 # --- phased light curves ------------------------------------------------------------------
@@ -142,8 +144,6 @@ class PhasedPDF(ProductBuilder):
                    "period and at each period-finding method's best period (from the checkplots).")
 
     def plan(self, app, dataset, rows, options):
-        from matplotlib.backends.backend_pdf import PdfPages
-
         settings = app.config.plugin.get("periodsearch", {})
         cap = int(settings.get("phased_pdf_max_objects", DEFAULT_PDF_MAX_OBJECTS))
         targets = [(i, p) for i in rows if (p := _object_file(app, dataset, i, "cpfname")) is not None]
@@ -153,13 +153,27 @@ class PhasedPDF(ProductBuilder):
                             field="objects")
         if not targets:
             return []
-        out = io.BytesIO()
-        # no creation date: the same objects give the same bytes, so lcpanel reuses the zip
-        with PdfPages(out, metadata={"CreationDate": None, "Creator": "lcpanel-periodsearch"}) as pdf:
-            for i, path in targets:
-                try:
-                    cp, _gz, _proto = read_checkplot_bytes(path.read_bytes(), path.name)
-                except CheckplotError as exc:
-                    raise UserError(exc.message) from None
-                render_page(pdf, f"{dataset.data['collection'][i]} / {dataset.data['objectid'][i]}", cp)
-        return [Entry(arcname="phased-lightcurves.pdf", kind="bytes", data=out.getvalue())]
+        pages = [[f"{dataset.data['collection'][i]} / {dataset.data['objectid'][i]}", str(path)]
+                 for i, path in targets]
+        return [Entry(arcname="phased-lightcurves.pdf", kind="call", func=f"{__name__}:phased_pdf",
+                      args={"pages": pages}, inputs=tuple(p for _, p in pages))]
+
+
+def phased_pdf(pages: list[list[str]]) -> bytes:
+    """The PDF member (run in a worker): one page per [title, checkplot path]."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    out = io.BytesIO()
+    # no creation date: the same objects give the same bytes
+    with PdfPages(out, metadata={"CreationDate": None, "Creator": "lcpanel-periodsearch"}) as pdf:
+        for title, path in pages:
+            path = Path(path)
+            try:
+                cp, _gz, _proto = read_checkplot_bytes(path.read_bytes(), path.name)
+            except CheckplotError as exc:
+                raise ValueError(f"{title}: {exc.message}") from None
+            render_page(pdf, title, cp)
+    return out.getvalue()
