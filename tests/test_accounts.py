@@ -329,6 +329,10 @@ def test_panel_oauth_cookie_gives_identity(accounts_server):
     from tornado.web import create_signed_value
 
     url, _, secret = accounts_server
+    # the provider's flow is mounted beside lcpanel's own /login
+    status, headers, _ = Client(url).call("/oauth/login")
+    assert status == 302 and headers["Location"].startswith("http://127.0.0.1:9/auth?")
+    assert Client(url).call("/login")[0] == 200
     signed = create_signed_value(secret, "user", "sam").decode()
     assert Client(url, cookies={"user": signed}).json("/api/whoami")[1]["identity"] == "user:sam"
     other = create_signed_value(secret, "user", "dana@example.org").decode()
