@@ -138,17 +138,7 @@ def demo_app(csv_collection, tmp_path_factory):
 @pytest.fixture(scope="module")
 def demo_server(demo_app):
     """``lcpanel serve`` on ``demo_app``'s basedir, as users run it; yields its URL."""
-    import os
-    import signal
+    from test_api import running_server
 
-    from test_api import free_port, spawn_server, wait_live
-
-    port = free_port()
-    proc = spawn_server(str(demo_app.basedir), port)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_live(url, proc)
+    with running_server(demo_app.basedir) as (url, _proc):
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -34,6 +35,25 @@ def spawn_server(basedir, port: int, *extra: str) -> subprocess.Popen:
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     proc.log_path = log_path
     return proc
+
+
+@contextlib.contextmanager
+def running_server(basedir, *extra: str):
+    """``lcpanel serve`` on ``basedir`` (see :func:`spawn_server`), live; yields
+    (url, proc) and stops the whole process group afterwards."""
+    port = free_port()
+    proc = spawn_server(basedir, port, *extra)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_live(url, proc)
+        yield url, proc
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
 
 
 def server_log(proc) -> str:
@@ -69,15 +89,8 @@ def server(tmp_path_factory):
     cols = random_catalog(3000, seed=21, center=(290.0, 45.0), radius_deg=1.0)
     add_catalog_collection(App(base.path), base, write_table(cols, root / "field.parquet"),
                            meta={"name": "Field"}, show_progress=False)
-    port = free_port()
-    proc = spawn_server(base.path, port)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_live(url, proc)
+    with running_server(base.path) as (url, _proc):
         yield url, base, cols
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
 
 
 def call(url: str, body=None, raw: bytes | None = None) -> tuple[int, dict]:

@@ -11,8 +11,6 @@ import http.cookiejar
 import json
 import os
 import re
-import signal
-import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,7 +20,7 @@ import pytest
 from conftest import random_catalog, set_config, snapshot, write_table
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from test_api import free_port, server_log, spawn_server, wait_live
+from test_api import running_server, server_log
 
 FUZZ = settings(max_examples=int(os.environ.get("LCPANEL_FUZZ_EXAMPLES", "100")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
                 phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink])
@@ -92,20 +90,10 @@ def server(tmp_path_factory):
                            meta={"name": "Field"}, show_progress=False)
     # fuzzing is about answers, not budgets: every client here is 127.0.0.1
     set_config(base.path, "[limits]\nanonymous_requests_per_minute = 0\n")
-    port = free_port()
-    proc = spawn_server(str(base.path), port)
-    url = f"http://127.0.0.1:{port}"
-    SERVER["proc"] = proc
-    try:
-        wait_live(url, proc)
+    with running_server(base.path) as (url, proc):
+        SERVER["proc"] = proc
         Client(url).request("/api/datasets")  # the first viewer makes the cookie-signing secret
         yield url, base.path
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 class Client:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import urllib.error
 import urllib.parse
@@ -15,7 +14,7 @@ import warnings
 
 import pytest
 from conftest import snapshot
-from test_api import free_port, spawn_server, wait_live
+from test_api import running_server
 from vo_support import brute_cone, build_basedir, near_boundary
 
 pyvo = pytest.importorskip("pyvo")
@@ -25,15 +24,8 @@ pyvo = pytest.importorskip("pyvo")
 def vo_server(tmp_path_factory):
     path, cols = build_basedir(tmp_path_factory.mktemp("vo"))
     unlimited_requests(path / "lcpanel.toml")
-    port = free_port()
-    proc = spawn_server(str(path), port)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_live(url, proc)
+    with running_server(path) as (url, _proc):
         yield url, path, cols
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
 
 
 def unlimited_requests(config):

@@ -330,6 +330,16 @@ def _build_and_register(basedir: Basedir, collection_id: str, arrays: dict, meta
     index_columns = tuple(sql_name(c) for c in index_columns)
     with atomic_dir(target) as tmp:
         built = build_catalog(tmp, arrays, extra_indexed=index_columns, info=info, show_progress=show_progress)
+    return register_collection(app, basedir, collection_id, built, meta, kind=kind, source=source,
+                               lcformat=lcformat, field_fits=field_fits)
+
+
+def register_collection(app, basedir: Basedir, collection_id: str, built: BuiltCatalog, meta: CollectionMeta, *,
+                        kind, source, lcformat, field_fits) -> CollectionInfo:
+    """Register the collection whose derived files are in place in
+    ``basedir.catalog_dir(collection_id)`` and tell plugins (``collection_added``). If the
+    registration fails, that directory is removed: the basedir is as it was."""
+    target = basedir.catalog_dir(collection_id)
     try:
         _register(basedir, collection_id, built, meta, kind=kind, source=source, catalog_dir=target,
                   lcformat=lcformat, field_fits=field_fits)

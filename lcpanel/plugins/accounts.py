@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import getpass
 import sys
-from urllib.parse import urlencode
 
 from tornado.web import RequestHandler
 
@@ -205,10 +204,6 @@ def _account_page(app):
 @hookimpl
 def register_views(app):
     return [Page("account", "/account", "account", _account_page)]
-
-
-def login_url(next_path: str = "/") -> str:
-    return "/login?" + urlencode({"next": _safe_next(next_path)})
 
 
 # --- CLI ------------------------------------------------------------------------------------

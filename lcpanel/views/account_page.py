@@ -19,7 +19,7 @@ import param
 
 from ..core.users import MAX_KEY_DAYS, MAX_LABEL, APIKey, now_utc
 from ..errors import UserError
-from .theme import esc, html, page, section, session_viewer, styled
+from .theme import esc, html, login_url, page, section, session_viewer, styled
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +276,7 @@ class AccountPage(pn.viewable.Viewer):
                     'you make here: another browser, or clearing cookies, starts a new anonymous session, and '
                     'datasets of the old one are reachable only through their links. API keys you create act '
                     'for this session. '
-                    '<a class="lcp-account-login" href="/login?next=/account">Log in</a> for a name that follows '
+                    f'<a class="lcp-account-login" href="{esc(login_url("/account"))}">Log in</a> for a name that follows '
                     'you between browsers and higher limits.</p>')
         else:
             kind, name = v.identity.split(":", 1) if ":" in v.identity else ("", v.identity)

@@ -80,7 +80,7 @@ from ..core.checkplots import (
     phase_fold,
 )
 from ..errors import UserError
-from .theme import ACCENT, DANGER, MUTED, esc, html, page, section, session_viewer, styled
+from .theme import ACCENT, DANGER, MUTED, esc, html, login_url, page, section, session_viewer, styled
 
 log = logging.getLogger(__name__)
 
@@ -880,9 +880,10 @@ class ObjectPage(pn.viewable.Viewer):
         self._render_history()
 
     def _review_section(self):
+        here = f"/objects/{quote(self.collection, safe='')}/{quote(self.objectid, safe='')}"
         who = ("You may change the variability info (staff) and comment." if self.may_edit_varinfo else
-               "Only the collection's staff may change the variability info (<a href=\"/login?next="
-               f"{esc(quote(f'/objects/{self.collection}/{self.objectid}'))}\">log in</a>); "
+               "Only the collection's staff may change the variability info (<a href=\""
+               f"{esc(login_url(here))}\">log in</a>); "
                "everyone may comment.")
         form = pn.Column(pn.Row(self.f_isvar, self.f_period, self.f_epoch, sizing_mode="stretch_width"),
                          self.f_tags, self.f_comments, pn.Row(self.f_save), self.review_msg,

@@ -53,6 +53,7 @@ from __future__ import annotations
 import html as _html
 import logging
 import weakref
+from urllib.parse import quote
 
 import panel as pn
 from bokeh.models import CustomJS
@@ -248,6 +249,11 @@ def navigate(url: str) -> None:
 
 
 # --- pages ------------------------------------------------------------------------------
+
+
+def login_url(next_path: str = "/") -> str:
+    """The log-in page, coming back to ``next_path`` (a path on this server)."""
+    return "/login?next=" + quote(next_path, safe="/")
 
 
 def _account_html(viewer) -> str:

@@ -26,7 +26,7 @@ from lcpanel.core.atomic import atomic_dir
 from lcpanel.core.basedir import Basedir, validate_collection_id
 from lcpanel.core.catalog_build import FOOTPRINT_MAX_CELLS, BuiltCatalog
 from lcpanel.core.columns import ColumnInfo, describe, sql_name
-from lcpanel.core.ingest import CollectionMeta, _check_free, _register, _slug
+from lcpanel.core.ingest import CollectionMeta, _check_free, _slug, register_collection
 from lcpanel.core.skyindex import radec_to_xyz
 from lcpanel.errors import IngestError
 
@@ -62,17 +62,8 @@ def add_hats_collection(app, basedir: Basedir, hats_path: str | Path, *, collect
                "dec_column": info.dec_column, "margin": cat.margin is not None}
     with atomic_dir(target) as tmp:
         (tmp / POINTER_FILE).write_text(json.dumps(pointer, indent=1))
-    try:
-        _register(basedir, collection_id, built, cmeta, kind=KIND, source=path, catalog_dir=target,
-                  lcformat=None, field_fits=None)
-    except BaseException:
-        import shutil
-
-        shutil.rmtree(target, ignore_errors=True)
-        raise
-    collection = basedir.collection(collection_id)
-    app.notify("collection_added", collection=collection)
-    return collection
+    return register_collection(app, basedir, collection_id, built, cmeta, kind=KIND, source=path, lcformat=None,
+                               field_fits=None)
 
 
 def _saved_columns(path: Path) -> dict:
