@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -213,18 +214,18 @@ def lcpanel_basedir(csv_collection, tmp_path_factory) -> tuple[Path, dict, tuple
     return base.path, {demo.collection_id: demo.name, wrap.collection_id: wrap.name}, (row["ra"], row["decl"])
 
 
-@pytest.fixture(scope="session")
-def lcpanel_server(lcpanel_basedir, tmp_path_factory) -> LiveServer:
-    basedir, collections, star = lcpanel_basedir
+@contextlib.contextmanager
+def served(basedir, log: Path):
+    """``lcpanel serve`` on ``basedir`` as users run it, its output in ``log``; yields the
+    URL once live and stops the process group afterwards."""
     port = free_port()
-    log = tmp_path_factory.mktemp("serve-log") / "serve.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "lcpanel", "serve", str(basedir), "--port", str(port)],
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_live(url, proc, log)
-        yield LiveServer(url=url, basedir=basedir, log=log, collections=collections, star=star)
+        yield url
     finally:
         try:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -234,3 +235,11 @@ def lcpanel_server(lcpanel_basedir, tmp_path_factory) -> LiveServer:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def lcpanel_server(lcpanel_basedir, tmp_path_factory) -> LiveServer:
+    basedir, collections, star = lcpanel_basedir
+    log = tmp_path_factory.mktemp("serve-log") / "serve.log"
+    with served(basedir, log) as url:
+        yield LiveServer(url=url, basedir=basedir, log=log, collections=collections, star=star)

@@ -76,28 +76,9 @@ def ps_app(ps_basedir):
 @pytest.fixture(scope="session")
 def ps_server(ps_basedir, tmp_path_factory):
     """``lcpanel serve`` on that basedir, as users run it; yields its URL."""
-    import os
-    import signal
-    import subprocess
-
-    port = browser.free_port()
     log = tmp_path_factory.mktemp("periodsearch-serve") / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "lcpanel", "serve", str(ps_basedir), "--port", str(port)],
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        browser._wait_live(url, proc, log)
+    with browser.served(ps_basedir, log) as url:
         yield url
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 @pytest.fixture(name="wait_idle")
