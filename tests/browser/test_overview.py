@@ -161,6 +161,8 @@ def test_bad_coordinates_show_an_error_next_to_the_field(page, lcpanel_server, w
     screenshot(page, "overview-search-error")
 
     # a good position with a bad column filter: the error moves under the filter field
+    # (the first search has ended: its button is back before the next click)
+    expect(form.locator(".lcp-search button")).to_have_text("Search", timeout=30_000)
     ra, dec = lcpanel_server.star
     form.locator(".lcp-field-coords input").fill(f"{ra:.6f} {dec:+.6f} 1")
     form.locator(".lcp-field-filter input").fill("nosuchcolumn < 3")
