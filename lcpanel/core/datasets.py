@@ -38,6 +38,7 @@ from pathlib import Path
 
 from ..errors import Forbidden, NotFound, UserError
 from .atomic import write_pickle
+from .wal import connect_wal
 
 log = logging.getLogger(__name__)
 
@@ -195,9 +196,7 @@ class DatasetStore:
         conn = getattr(self._local, "conn", None)
         # a connection must not cross a fork (lcpanel serve --num-procs forks after start-up)
         if conn is None or self._local.pid != os.getpid():
-            conn = sqlite3.connect(self.index_path, timeout=30)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
+            conn = connect_wal(self.index_path)
             conn.row_factory = sqlite3.Row
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn

@@ -34,6 +34,7 @@ from typing import ClassVar
 from ..errors import NotFound, UserError
 from ..registry import did_you_mean
 from .atomic import atomic_path
+from .wal import connect_wal
 
 log = logging.getLogger(__name__)
 
@@ -336,9 +337,7 @@ class ProductStore:
 
 
 def _connect(path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
+    conn = connect_wal(path, isolation_level=None)
     conn.row_factory = sqlite3.Row
     return conn
 

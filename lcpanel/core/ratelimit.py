@@ -22,6 +22,8 @@ import threading
 import time
 from pathlib import Path
 
+from .wal import connect_wal
+
 log = logging.getLogger(__name__)
 
 DB_NAME = "ratelimit.sqlite"
@@ -54,9 +56,7 @@ class RateLimiter:
         conn = getattr(self._local, "conn", None)
         if conn is None or getattr(self._local, "pid", None) != os.getpid():
             self.path.parent.mkdir(mode=0o700, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=2, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=OFF")
+            conn = connect_wal(self.path, timeout=2, synchronous="OFF", isolation_level=None)
             conn.execute("CREATE TABLE IF NOT EXISTS buckets (client TEXT PRIMARY KEY, tat REAL NOT NULL)")
             # SQLite's busy handler sleeps in steps of milliseconds when another process
             # holds the write lock; an flock queue hands the lock over at once instead

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ..errors import Conflict, NotFound, UserError
+from .wal import connect_wal
 
 USERS_FILE = "users.sqlite"
 ROLES = ("anonymous", "user", "staff", "admin")
@@ -147,10 +148,8 @@ class UserStore:
     def _connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn = connect_wal(self.path, isolation_level=None)
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(SCHEMA)
             self._local.conn = conn
         return conn
