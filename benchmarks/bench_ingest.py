@@ -21,7 +21,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-from common import ROOT, load_generator  # noqa: E402
+from common import ROOT, add_smoke_option, load_generator, parse_args  # noqa: E402
 
 
 def dir_size(path: Path) -> int:
@@ -69,7 +69,8 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", default=["1e5", "1e6"])
     parser.add_argument("--nobjects", type=int, default=60, help="size of the example collection if demo/ is absent")
     parser.add_argument("--workdir", type=Path, default=None)
-    args = parser.parse_args()
+    add_smoke_option(parser, sizes=["2e3"], nobjects=4)
+    args = parse_args(parser)
     gen = load_generator()
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="lcpanel-bench-ingest-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -90,7 +91,7 @@ def main() -> None:
                   f"{human((cdir / 'catalog-skyindex.npy').stat().st_size):>11} "
                   f"{human((cdir / 'catalog-kdtree.pkl').stat().st_size):>11}   (catalog made in {made:.1f} s)")
         demo = ROOT / "demo" / "collection"
-        if not (demo / "lclist-catalog.pkl").exists():
+        if args.smoke or not (demo / "lclist-catalog.pkl").exists():
             demo = workdir / "example"
             t0 = time.perf_counter()
             gen.make_collection(demo, nobjects=args.nobjects, seed=42, workers=2)

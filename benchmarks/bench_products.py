@@ -75,7 +75,7 @@ from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
-from common import ROOT, load_generator  # noqa: E402
+from common import ROOT, add_smoke_option, load_generator, parse_args  # noqa: E402
 DEMO_CANDIDATES = (Path("/tmp/demo300"), ROOT / "demo" / "collection")
 OWNER = "cli:bench"
 
@@ -163,8 +163,8 @@ def store_viewer():
 # --- 2. light-curve zips ---------------------------------------------------------------------
 
 
-def find_demo(workdir: Path, nobjects: int) -> Path:
-    for cand in DEMO_CANDIDATES:
+def find_demo(workdir: Path, nobjects: int, smoke: bool = False) -> Path:
+    for cand in () if smoke else DEMO_CANDIDATES:
         if (cand / "lclist-catalog.pkl").exists() and (cand / "collection.json").exists():
             return cand
     demo = workdir / "example"
@@ -254,15 +254,26 @@ class ZipBench:
         """Run small csv products on every worker (spawn, imports, format cache); return
         the wall time of the first one, i.e. the pool's cold start."""
         keys = self.ds["A"].keys()
+        step = max(1, min(20, len(keys) // (workers + 1)))
         t0 = time.perf_counter()
-        self.fresh_request(store, "A", "csv", keys[:10])
+        self.fresh_request(store, "A", "csv", keys[:step])
         cold = time.perf_counter() - t0
-        threads = [threading.Thread(target=self.fresh_request, args=(store, "A", "csv", keys[20 * i:20 * i + 20]))
+        errors: list = []
+
+        def request(part) -> None:
+            try:
+                self.fresh_request(store, "A", "csv", part)
+            except Exception as exc:  # noqa: BLE001 -- re-raised in the main thread below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=request, args=(keys[step * i:step * i + step],))
                    for i in range(1, workers + 1)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
+        if errors:
+            raise errors[0]
         return cold
 
 
@@ -318,10 +329,10 @@ def time_products(zb: ZipBench, store, fmt: str, which: tuple[str, ...]) -> tupl
     return secs, cpu, status
 
 
-def bench_zips(workdir: Path, nobjects: int, nlc: int, zip_repeat: int, csv_repeat: int) -> None:
+def bench_zips(workdir: Path, nobjects: int, nlc: int, zip_repeat: int, csv_repeat: int, smoke: bool = False) -> None:
     from lcpanel.core.products import ProductStore, build_product
 
-    demo = find_demo(workdir, nobjects)
+    demo = find_demo(workdir, nobjects, smoke)
     zb = ZipBench(workdir, demo, nlc)
     print(f"\n## 2. light-curve zips: {nlc:,} light curves per product ({demo}, {zb.per_copy} objects, "
           f"ingested {zb.copies}x in {zb.ingest_s:.1f} s; {machine_load()})")
@@ -436,7 +447,8 @@ def main() -> None:
                         help="size of the example collection if none is present")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the work files here")
     parser.add_argument("--skip", choices=("datasets", "zips"), action="append", default=[])
-    args = parser.parse_args()
+    add_smoke_option(parser, catalog_size="2e3", repeat=2, zip_repeat=1, csv_repeat=1, nlc=12, nobjects=4)
+    args = parse_args(parser)
     logging.getLogger("astrobase").setLevel(logging.WARNING)
     from astropy import log as astropy_log
 
@@ -450,7 +462,7 @@ def main() -> None:
         if "datasets" not in args.skip:
             bench_datasets(workdir, int(float(args.catalog_size)), args.repeat)
         if "zips" not in args.skip:
-            bench_zips(workdir, args.nobjects, args.nlc, args.zip_repeat, args.csv_repeat)
+            bench_zips(workdir, args.nobjects, args.nlc, args.zip_repeat, args.csv_repeat, args.smoke)
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -22,7 +22,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from common import ROOT
+from common import ROOT, add_smoke_option, parse_args
 
 sys.path.insert(0, str(ROOT / "tests"))
 
@@ -107,7 +107,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--clients", type=int, default=8)
-    args = parser.parse_args()
+    add_smoke_option(parser, seconds=1.0, clients=2)
+    args = parse_args(parser)
     with tempfile.TemporaryDirectory() as tmp:
         basedir = make_basedir(Path(tmp))
         print(f"budget check in process (SQLite, shared file): p50 {in_process(basedir):.0f} µs")

@@ -35,21 +35,21 @@ from pathlib import Path
 
 import numpy as np
 
-from common import ROOT, load_generator  # noqa: E402
-OUT = ROOT / "benchmarks" / "out"
+from common import add_smoke_option, load_generator, out_dir, parse_args  # noqa: E402
+OUT = out_dir(False)
 
 
-def basedir_for(n: int) -> Path:
-    """A basedir holding one all-sky catalog of n objects, built once."""
+def basedir_for(n: int, out: Path = OUT) -> Path:
+    """A basedir holding one all-sky catalog of n objects, built once under ``out``."""
     from lcpanel.app import App
     from lcpanel.core.basedir import Basedir
     from lcpanel.core.ingest import add_catalog_collection
 
-    path = OUT / f"search-{n:.0e}"
+    path = out / f"search-{n:.0e}"
     if (path / "collections" / "allsky").is_dir():
         return path
-    OUT.mkdir(parents=True, exist_ok=True)
-    catalog = OUT / f"allsky-{n:.0e}.parquet"
+    out.mkdir(parents=True, exist_ok=True)
+    catalog = out / f"allsky-{n:.0e}.parquet"
     if not catalog.exists():
         load_generator().make_plain_catalog(catalog, n, seed=1, allsky=True)
     if path.exists():
@@ -79,9 +79,26 @@ def row(label: str, ms: np.ndarray, base_ms: float | None = None, note: str = ""
 
 
 class Server:
-    """``lcpanel serve`` on a free 127.0.0.1 port, with one keep-alive HTTP connection."""
+    """``lcpanel serve`` on a free 127.0.0.1 port, with one keep-alive HTTP connection.
 
-    def __init__(self, basedir: Path):
+    Requests carry a staff API key and the rate limiter is on (counting every request,
+    with a budget no benchmark reaches): the real path of a script using the API.
+    ``auth=False`` sends anonymous requests instead."""
+
+    def __init__(self, basedir: Path, auth: bool = True):
+        from lcpanel.core.users import UserStore
+
+        self.headers = {"Content-Type": "application/json"}
+        if auth:
+            (basedir / "lcpanel.toml").write_text("[limits]\nstaff_requests_per_minute = 1000000000\n")
+            users = UserStore(basedir)
+            try:
+                if users.find_user("bench") is None:
+                    users.add_user("bench", None, role="staff")
+                token, _ = users.issue_key("user:bench", "staff", label="benchmark", days=1)
+            finally:
+                users.close()
+            self.headers["Authorization"] = f"Bearer {token}"
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -102,7 +119,7 @@ class Server:
 
     def search(self, spec: dict) -> bytes:
         """The response body of POST /api/search (the client's JSON parsing is not timed)."""
-        self.conn.request("POST", "/api/search", body=json.dumps(spec), headers={"Content-Type": "application/json"})
+        self.conn.request("POST", "/api/search", body=json.dumps(spec), headers=self.headers)
         resp = self.conn.getresponse()
         body = resp.read()
         if resp.status != 200:
@@ -114,14 +131,14 @@ class Server:
         self.proc.wait(timeout=30)
 
 
-def bench_size(n: int, repeat: int) -> None:
+def bench_size(n: int, repeat: int, out: Path = OUT) -> None:
     from astropy.coordinates import SkyCoord
     import astropy.units as u
 
     from lcpanel.app import App
     from lcpanel.core.search import run_search
 
-    path = basedir_for(n)
+    path = basedir_for(n, out)
     app = App(path)
     cat = app.catalogs.get("allsky")
     index = cat.skyindex
@@ -131,8 +148,8 @@ def bench_size(n: int, repeat: int) -> None:
     dec_all = np.degrees(np.arcsin(np.clip(xyz[:, 2], -1, 1)))
     sky = SkyCoord(ra_all * u.deg, dec_all * u.deg)
     rng = np.random.default_rng(5)
-    centres_ra = rng.uniform(0, 360, repeat)
-    centres_dec = np.degrees(np.arcsin(rng.uniform(-1, 1, repeat)))
+    centres_ra = rng.uniform(0, 360, max(repeat, 20))
+    centres_dec = np.degrees(np.arcsin(rng.uniform(-1, 1, max(repeat, 20))))
     print(f"\n## {n:.0e} objects, all sky ({repeat} random centres; ratio = baseline p50 / this p50)")
     server = Server(path)
     try:
@@ -201,10 +218,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", default=["1e6", "1e7"])
     parser.add_argument("--repeat", type=int, default=200)
-    args = parser.parse_args()
-    print("# search benchmark")
+    add_smoke_option(parser, sizes=["2e4"], repeat=3)
+    args = parse_args(parser)
+    print("# search benchmark" + (" (smoke mode: figures mean nothing)" if args.smoke else ""))
+    out = out_dir(args.smoke)
     for size in args.sizes:
-        bench_size(int(float(size)), args.repeat)
+        bench_size(int(float(size)), args.repeat, out)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import numpy as np
 from astropy.coordinates import SkyCoord
 from scipy.spatial import cKDTree
 
+from common import add_smoke_option, parse_args
 from lcpanel.core.skyindex import SkyIndex, radec_to_xyz
 
 CONE_RADII_ARCMIN = (1.0, 10.0, 60.0)
@@ -56,7 +57,8 @@ def _parse_args(argv):
     parser.add_argument("--astropy-max-rows", type=float, default=1e7,
                         help="subsample the catalogue for astropy above this many rows")
     parser.add_argument("--seed", type=int, default=42)
-    return parser.parse_args(argv)
+    add_smoke_option(parser, sizes=[2e4], cone_centres=3, baseline_centres=2)
+    return parse_args(parser, argv)
 
 
 def _bench_catalogue(size: int, args, rng) -> None:
@@ -164,7 +166,7 @@ def _bench_cones(index, baselines, args, rng):
         c_ra, c_dec = _uniform_sky(rng, args.cone_centres)
         cold = _latencies(lambda i: index.cone(c_ra[i], c_dec[i], radius_deg), len(c_ra))
         ours = _latencies(lambda i: index.cone(c_ra[i], c_dec[i], radius_deg), len(c_ra))
-        found = np.mean([len(index.cone(c_ra[i], c_dec[i], radius_deg)[0]) for i in range(20)])
+        found = np.mean([len(index.cone(c_ra[i], c_dec[i], radius_deg)[0]) for i in range(min(20, len(c_ra)))])
         nb = min(args.baseline_centres, len(c_ra))
         astropy_times = _latencies(
             lambda i: _astropy_cone(baselines, c_ra[i], c_dec[i], radius_deg), nb

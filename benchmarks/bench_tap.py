@@ -26,14 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_search import OUT, Server, basedir_for, row, timed  # noqa: E402
+from bench_search import Server, basedir_for, row, timed  # noqa: E402
+from common import add_smoke_option, out_dir, parse_args  # noqa: E402
 
 
-def tap_basedir(n: int) -> Path:
+def tap_basedir(n: int, out: Path) -> Path:
     """A basedir sharing bench_search's catalog files (its registry copied, pointing at
     them) with its own lcpanel.toml: no request budget, so the benchmark measures queries."""
-    src = basedir_for(n)
-    path = OUT / f"tap-{n:.0e}"
+    src = basedir_for(n, out)
+    path = out / f"tap-{n:.0e}"
     path.mkdir(parents=True, exist_ok=True)
     for sub in ("collections", "datasets", "products"):
         (path / sub).mkdir(exist_ok=True)
@@ -55,13 +56,15 @@ def get(server: Server, path: str) -> bytes:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=200)
-    args = parser.parse_args()
-    n = 1_000_000
-    path = tap_basedir(n)
+    parser.add_argument("--size", default="1e6", help="objects in the all-sky catalog")
+    add_smoke_option(parser, repeat=3, size="2e4")
+    args = parse_args(parser)
+    n = int(float(args.size))
+    path = tap_basedir(n, out_dir(args.smoke))
     rng = np.random.default_rng(11)
-    ra = rng.uniform(0, 360, args.repeat)
-    dec = np.degrees(np.arcsin(rng.uniform(-1, 1, args.repeat)))
-    server = Server(path)
+    ra = rng.uniform(0, 360, max(args.repeat, 10))
+    dec = np.degrees(np.arcsin(rng.uniform(-1, 1, max(args.repeat, 10))))
+    server = Server(path, auth=False)
     print(f"# TAP benchmark: {n:.0e} objects all sky, {args.repeat} random centres, p50/p95 through HTTP "
           "on 127.0.0.1 (ratio = JSON API p50 / this p50)")
     try:
@@ -100,7 +103,7 @@ def main() -> None:
             row("SCS /scs/allsky VERB=2", timed(lambda i: get(server, "/scs/allsky?" + urllib.parse.urlencode(
                 {"RA": ra[i], "DEC": dec[i], "SR": r_deg, "VERB": 2})), args.repeat), base)
 
-        lows = rng.uniform(9, 16, args.repeat)
+        lows = rng.uniform(9, 16, max(args.repeat, 5))
         flt = lambda i: {"type": "filter", "params": {"where": f"vmag between {lows[i]:.3f} and {lows[i] + 0.01:.3f} "
                                                                "and ndet > 1000"}, "sort": "vmag", "limit": 100}
         col_q = lambda i: get(server, "/tap/sync?" + urllib.parse.urlencode({"LANG": "ADQL", "QUERY": (

@@ -6,7 +6,10 @@ its own figures and ratios against its baseline.
 
 The first run builds the cached catalogs under ``benchmarks/out/`` (the 1e7-object
 all-sky basedir takes ~7 GB and ~10 minutes on 2 cores); later runs reuse them.
-``--quick`` keeps to 1e6 objects and fewer repeats.
+``--quick`` keeps to 1e6 objects and fewer repeats. ``--smoke`` runs each benchmark with
+tiny sizes and 1-2 repeats in temporary directories (seconds each; its figures mean
+nothing): the test suite does this so that no benchmark can stop working unnoticed. Every
+benchmark script takes ``--smoke`` (``common.add_smoke_option``).
 """
 
 from __future__ import annotations
@@ -41,12 +44,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", choices=sorted(found), help="run just these")
     parser.add_argument("--quick", action="store_true", help="1e6 objects and fewer repeats")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: proves every benchmark runs")
     args = parser.parse_args()
     failed = []
     for name, path in found.items():
         if args.only and name not in args.only:
             continue
-        extra = QUICK.get(name, []) if args.quick else []
+        extra = ["--smoke"] if args.smoke else QUICK.get(name, []) if args.quick else []
         print(f"\n===== {name}: {path.relative_to(ROOT)} {' '.join(extra)}", flush=True)
         t0 = time.monotonic()
         rc = subprocess.call([sys.executable, str(path), *extra], cwd=path.parent)

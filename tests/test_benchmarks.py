@@ -1,0 +1,31 @@
+"""Every benchmark runs in smoke mode (tiny sizes, 1-2 repeats) and exits cleanly, so
+that none can stop working unnoticed (``bench_search.py`` once broke for months). Figures
+are printed by the benchmarks, never asserted here."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from run_all import scripts  # noqa: E402
+
+BENCHMARKS = scripts()
+
+
+def test_every_benchmark_is_found():
+    assert {"ingest", "products", "ratelimit", "search", "skyindex", "tap", "hats"} <= set(BENCHMARKS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(BENCHMARKS))
+def test_benchmark_runs_in_smoke_mode(name):
+    path = BENCHMARKS[name]
+    out = subprocess.run([sys.executable, str(path), "--smoke"], cwd=path.parent, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, f"{path.name} --smoke failed:\n{out.stdout[-3000:]}\n{out.stderr[-5000:]}"
+    assert "Traceback" not in out.stderr, out.stderr[-5000:]
