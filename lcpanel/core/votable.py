@@ -127,8 +127,10 @@ def _info(name: str, value: str, content: str = "") -> str:
 
 
 def results_votable(fields: list[VOField], rows, *, overflow: bool = False, infos: dict | None = None,
-                    description: str = "") -> bytes:
-    """A DALI results document: ``rows`` are sequences of Python values in field order."""
+                    description: str = "", services=()) -> bytes:
+    """A DALI results document: ``rows`` are sequences of Python values in field order.
+    ``services`` are service descriptors (objects with ``xml(field_ids)``, given the XML ID
+    of each column by name), written after the results."""
     out = [HEADER, '<RESOURCE type="results">\n']
     if description:
         out.append(f"<DESCRIPTION>{escape(text(description))}</DESCRIPTION>\n")
@@ -136,7 +138,8 @@ def results_votable(fields: list[VOField], rows, *, overflow: bool = False, info
     for key, value in (infos or {}).items():
         out.append(_info(key, str(value)))
     out.append("<TABLE>\n")
-    out += [_field_xml(f, fid) for f, fid in zip(fields, _field_ids(fields))]
+    ids = _field_ids(fields)
+    out += [_field_xml(f, fid) for f, fid in zip(fields, ids)]
     out.append("<DATA><TABLEDATA>\n")
     cells = [_cell_writer(f) for f in fields]
     for row in rows:
@@ -144,7 +147,10 @@ def results_votable(fields: list[VOField], rows, *, overflow: bool = False, info
     out.append("</TABLEDATA></DATA>\n</TABLE>\n")
     if overflow:
         out.append(_info("QUERY_STATUS", "OVERFLOW"))
-    out.append("</RESOURCE>\n</VOTABLE>\n")
+    out.append("</RESOURCE>\n")
+    by_name = {f.name: fid for f, fid in reversed(list(zip(fields, ids)))}
+    out += [service.xml(by_name) for service in services]
+    out.append("</VOTABLE>\n")
     return "".join(out).encode("utf-8")
 
 

@@ -43,6 +43,7 @@ from tornado.web import HTTPError, RequestHandler
 
 from ..core import uws
 from ..core.atomic import write_bytes
+from ..core.datalink import result_services
 from ..core.scs import cone_search, parse_request
 from ..core.search import Hits, SearchBackend
 from ..core.tap_query import TapEngine
@@ -177,11 +178,14 @@ def tap_request(params: dict, settings: VOSettings, row_cap: int | None = None) 
     return TapRequest(query=query, fmt=fmt, maxrec=min(maxrec, cap))
 
 
-def render(out, fmt: str) -> tuple[bytes, str, str]:
-    """(body, MIME type, file extension) of a query result."""
+def render(out, fmt: str, base_url: str | None = None) -> tuple[bytes, str, str]:
+    """(body, MIME type, file extension) of a query result; with ``base_url``, VOTables
+    carry the DataLink service descriptor of their object ids."""
     if fmt == "csv":
         return results_csv(out.fields, out.rows), CSV_MIME + "; header=present", "csv"
-    return results_votable(out.fields, out.rows, overflow=out.overflow), VOTABLE_MIME, "vot"
+    services = result_services(base_url, [f.name for f in out.fields],
+                               [t.collection_id for t in out.translation.tables]) if base_url else ()
+    return results_votable(out.fields, out.rows, overflow=out.overflow, services=services), VOTABLE_MIME, "vot"
 
 
 # --- handlers -----------------------------------------------------------------------------------
@@ -279,10 +283,11 @@ class TapSyncHandler(VOHandler):
     async def _query(self):
         vo = self.vo
         request = tap_request(self.params(), vo.settings, self.row_cap())
+        base = self.base_url()
 
         def run():
             out = vo.engine.run(request.query, maxrec=request.maxrec, timeout_s=vo.settings.sync_timeout_s)
-            return render(out, request.fmt)
+            return render(out, request.fmt, base)
 
         body, mime, _ = await self.in_pool("sync", run)
         self.send_body(body, mime)
@@ -504,11 +509,13 @@ class SCSHandler(VOHandler):
             catalogs.get(collection_id)  # NotFound with a suggestion
         if not ids:
             raise NotFound("there are no collections in this service")
+        base = self.base_url()
 
         def run():
             fields, rows, overflow = cone_search(catalogs, ids, request)
             title = f"collection {collection_id}" if collection_id else "all collections"
-            return results_votable(fields, rows, overflow=overflow,
+            services = result_services(base, [f.name for f in fields], ids)
+            return results_votable(fields, rows, overflow=overflow, services=services,
                                    description=f"Simple Cone Search over {title}")
 
         body = await self.in_pool("sync", run)

@@ -1,0 +1,91 @@
+"""Built-in DataLink service: ``/datalink`` (IDs of any collection) and
+``/datalink/<collection>`` (bare object ids; what the service descriptors in TAP and cone
+search results point at), and the light-curve preview PNG its ``#preview`` links name
+(``/api/collections/<c>/objects/<id>/preview.png``). See :mod:`lcpanel.core.datalink`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..core.datalink import LINKS_MIME, MAX_IDS, links_for, links_votable
+from ..errors import NotFound, TooLarge, UserError
+from ..extension import Route
+from ..hookspecs import hookimpl
+from .vo import VOHandler
+
+_RESPONSE_FORMATS = {"", "votable", "application/x-votable+xml", "text/xml", LINKS_MIME,
+                     "application/x-votable+xml; content=datalink"}
+
+
+class DataLinkHandler(VOHandler):
+    async def get(self, collection_id=None):
+        ids = self.all_params("ID")
+        if not ids:
+            raise UserError("UsageFault: the ID parameter is required (one or more object identifiers)")
+        if len(ids) > MAX_IDS:
+            raise TooLarge(f"UsageFault: at most {MAX_IDS} IDs per request; this one has {len(ids)}")
+        fmt = (self.params().get("RESPONSEFORMAT") or "").strip().lower()
+        if fmt.replace(" ", "") not in {f.replace(" ", "") for f in _RESPONSE_FORMATS}:
+            raise UserError(f"UsageFault: RESPONSEFORMAT={fmt[:60]!r} is not supported; use {LINKS_MIME}")
+        if collection_id is not None:
+            self.app.catalogs.get(collection_id)  # NotFound with a did-you-mean
+        base = self.base_url()
+        catalogs = self.app.catalogs
+
+        def run():
+            return links_votable(links_for(catalogs, ids, base, default_collection=collection_id))
+
+        body = await self.in_pool("sync", run)
+        self.send_body(body, LINKS_MIME)
+
+    post = get
+
+
+class PreviewHandler(VOHandler):
+    """A PNG of the light curve as stored, for DataLink's ``#preview``."""
+
+    async def get(self, collection_id, objectid):
+        from ..core.lcpreview import preview_png
+
+        catalog = self.app.catalogs.get(collection_id)
+        rows = catalog.query("SELECT lcfname FROM object_catalog WHERE objectid = ?", (objectid,)) \
+            if "lcfname" in catalog.columns else []
+        info = catalog.info
+        path = info.object_file(rows[0][0]) if rows else None
+        if path is None:
+            raise NotFound(f"no light curve for object {objectid!r} in {collection_id!r}")
+        formats = self.app.lc_formats
+
+        def render():
+            lcfmt = formats.get(info.lcformat["kind"]).from_spec(info.lcformat, Path(info.source))
+            return preview_png(lcfmt.read(path), title=f"{objectid} ({info.name or collection_id})")
+
+        png = await self.in_pool("sync", render)
+        self.set_header("Cache-Control", "public, max-age=3600")
+        self.send_body(png, "image/png")
+
+
+@hookimpl
+def startup(app):
+    """A batch of MAX_IDS IDs may come as one form-encoded POST: Tornado's default cap of
+    1,000 form fields (a guard against hash-flooding bodies) is raised to just above it.
+    The body size stays capped by the server's request-size limit."""
+    import dataclasses
+
+    from tornado import httputil
+
+    if hasattr(httputil, "ParseUrlEncodedConfig"):  # tornado >= 6.5.8
+        config = httputil._DEFAULT_PARSE_BODY_CONFIG
+        if config.urlencoded.max_arguments < MAX_IDS + 16:
+            httputil.set_parse_body_config(dataclasses.replace(
+                config, urlencoded=dataclasses.replace(config.urlencoded, max_arguments=MAX_IDS + 16)))
+
+
+@hookimpl(trylast=True)
+def register_routes(app):
+    kwargs = {"app": app}
+    return [
+        Route("datalink", r"/datalink/?", DataLinkHandler, kwargs),
+        Route("datalink-collection", r"/datalink/([^/]+)/?", DataLinkHandler, kwargs),
+        Route("api-object-preview", r"/api/collections/([^/]+)/objects/([^/]+)/preview\.png", PreviewHandler, kwargs),
+    ]

@@ -1,0 +1,172 @@
+"""DataLink 1.1 (``/datalink``) through ``lcpanel serve``: pyvo reads the links, every
+link resolves to what it says, faults per ID, counterparts found by brute force, and the
+service descriptors that TAP and cone-search results carry (pyvo's ``iter_datalinks``)."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+import urllib.parse
+
+import numpy as np
+import pytest
+from conftest import snapshot, write_table
+from test_api import running_server
+from test_vo_server import get, unlimited_requests
+
+pyvo = pytest.importorskip("pyvo")
+
+
+@pytest.fixture(scope="module")
+def dl_server(tmp_path_factory, csv_collection):
+    """The astrobase collection ``demo`` and a plain catalog ``other`` holding three of its
+    objects again (0.5" away, other ids) and some unrelated stars."""
+    from lcpanel.app import App
+    from lcpanel.core.basedir import Basedir
+    from lcpanel.core.ingest import add_astrobase_collection, add_catalog_collection
+
+    root = tmp_path_factory.mktemp("datalink")
+    base = Basedir.init(root / "basedir")
+    app = App(base.path)
+    add_astrobase_collection(app, base, csv_collection, collection_id="demo", show_progress=False)
+    demo = app.catalogs.get("demo")
+    rows = demo.query("SELECT objectid, ra, decl FROM object_catalog ORDER BY objectid")
+    twins = rows[:3]
+    cols = {"objectid": [f"OTHER-{i}" for i in range(len(twins))] + ["FAR-1", "FAR-2"],
+            "ra": [r[1] + 0.5 / 3600 / np.cos(np.radians(r[2])) for r in twins] + [10.0, 20.0],
+            "decl": [r[2] for r in twins] + [-10.0, -20.0]}
+    write_table(cols, root / "other.csv")
+    add_catalog_collection(app, base, root / "other.csv", collection_id="other", show_progress=False)
+    unlimited_requests(base.path / "lcpanel.toml")
+    with running_server(base.path) as (url, _proc):
+        yield url, base.path, rows, twins
+
+
+def links_of(url: str, *ids: str, endpoint: str = "/datalink"):
+    query = urllib.parse.urlencode([("ID", i) for i in ids])
+    return pyvo.dal.adhoc.DatalinkResults.from_result_url(f"{url}{endpoint}?{query}")
+
+
+def test_links_of_an_object_resolve_to_what_they_say(dl_server):
+    url, _path, rows, twins = dl_server
+    oid = twins[0][0]
+    links = links_of(url, f"demo/{oid}")
+    by_sem = {}
+    for row in links:
+        assert row["error_message"] in (None, "", np.ma.masked)
+        by_sem.setdefault(row["semantics"], []).append(row)
+    assert {"#this", "#preview", "#progenitor", "#auxiliary", "#counterpart"} <= set(by_sem)
+    # #this: the light curve as VOTable (astropy reads it, times and values as in the file)
+    this = {r["local_semantics"]: r for r in by_sem["#this"]}
+    assert set(this) == {"lightcurve-votable", "lightcurve-fits", "lightcurve-csv"}
+    status, ctype, body = get(this["lightcurve-votable"]["access_url"])
+    assert status == 200 and "votable" in ctype
+    from astropy.io.votable import parse_single_table
+
+    table = parse_single_table(io.BytesIO(body)).to_table()
+    status, _, original = get(by_sem["#progenitor"][0]["access_url"])
+    assert status == 200 and len(original) == by_sem["#progenitor"][0]["content_length"]
+    assert len(table) > 10
+    status, ctype, fits = get(this["lightcurve-fits"]["access_url"])
+    assert status == 200 and fits[:6] == b"SIMPLE"
+    # #preview: a PNG; #auxiliary: the checkplot pickle and its images
+    status, ctype, png = get(by_sem["#preview"][0]["access_url"])
+    assert status == 200 and ctype.startswith("image/png") and png[:8] == b"\x89PNG\r\n\x1a\n"
+    aux = {r["local_semantics"]: r for r in by_sem["#auxiliary"]}
+    assert "checkplot" in aux and "checkplot-unphased" in aux
+    status, _, pickle_bytes = get(aux["checkplot"]["access_url"])
+    assert status == 200 and len(pickle_bytes) == aux["checkplot"]["content_length"]
+    status, ctype, _ = get(aux["checkplot-unphased"]["access_url"])
+    assert status == 200 and ctype.startswith("image/png")
+    # #counterpart: the twin in the other collection, itself a DataLink document
+    (cp,) = by_sem["#counterpart"]
+    assert "OTHER-0" in cp["description"] and cp["content_type"].endswith("content=datalink")
+    twin_links = pyvo.dal.adhoc.DatalinkResults.from_result_url(cp["access_url"])
+    assert any(r["semantics"] == "#counterpart" and oid in r["description"] for r in twin_links)
+
+
+def test_counterparts_match_brute_force(dl_server):
+    url, _path, rows, twins = dl_server
+    links = links_of(url, *[f"demo/{r[0]}" for r in rows])
+    found = {(r["ID"], r["description"].split()[0]) for r in links if r["semantics"] == "#counterpart"}
+    ra = np.radians([r[1] for r in rows])
+    dec = np.radians([r[2] for r in rows])
+    expected = set()
+    for i, (tra, tdec) in enumerate(((t[1] + 0.5 / 3600 / np.cos(np.radians(t[2])), t[2]) for t in twins)):
+        cosd = (np.sin(dec) * np.sin(np.radians(tdec))
+                + np.cos(dec) * np.cos(np.radians(tdec)) * np.cos(ra - np.radians(tra)))
+        for j in np.flatnonzero(np.degrees(np.arccos(np.clip(cosd, -1, 1))) * 3600 < 2.0):
+            expected.add((f"demo/{rows[j][0]}", f"OTHER-{i}"))
+    assert found == expected and len(expected) == 3
+
+
+def test_faults_per_id_and_request_errors(dl_server):
+    url, path, rows, _twins = dl_server
+    before = snapshot(path)
+    good = f"ivo://lcpanel/demo?{rows[1][0]}"
+    links = links_of(url, good, "demo/NOPE", "nocollection/x", "no-slash", f"other/FAR-1")
+    errors = {r["ID"]: r["error_message"] for r in links if r["error_message"]}
+    assert errors["demo/NOPE"].startswith("NotFoundFault")
+    assert errors["nocollection/x"].startswith("NotFoundFault")
+    assert errors["no-slash"].startswith("UsageFault")
+    assert errors["other/FAR-1"].startswith("NotFoundFault")  # a plain catalog row: nothing to link to
+    assert good not in errors and any(r["ID"] == good and r["semantics"] == "#this" for r in links)
+    status, _, body = get(f"{url}/datalink")
+    assert status == 400 and b"UsageFault" in body and b"QUERY_STATUS" in body
+    status, _, body = get(f"{url}/datalink?ID=demo/x&RESPONSEFORMAT=text/html")
+    assert status == 400 and b"RESPONSEFORMAT" in body
+    status, _, _ = get(f"{url}/datalink/missing?ID=x")
+    assert status == 404
+    many = urllib.parse.urlencode([("ID", f"demo/{i}") for i in range(5001)]).encode()
+    status, _, body = _post(f"{url}/datalink", many)
+    assert status == 413 and b"5000" in body, body[-600:]
+    assert snapshot(path) == before
+
+
+def _post(url: str, body: bytes):
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url, data=body, method="POST",
+                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, resp.headers.get("Content-Type", ""), resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("Content-Type", ""), exc.read()
+
+
+def test_tap_and_cone_results_lead_to_the_light_curves(dl_server):
+    url, _path, rows, _twins = dl_server
+    tap = pyvo.dal.TAPService(f"{url}/tap")
+    result = tap.run_sync("SELECT TOP 4 objectid, ra, decl FROM lcpanel.demo ORDER BY objectid")
+    seen = []
+    for obj, links in zip(result, result.iter_datalinks()):
+        this = [r for r in links if r["semantics"] == "#this" and r["local_semantics"] == "lightcurve-votable"]
+        assert len(this) == 1 and this[0]["ID"] == obj["objectid"]
+        seen.append(obj["objectid"])
+    assert seen == [r[0] for r in rows[:4]]
+    # a cone over all collections: ids are collection/objectid, the global endpoint answers
+    ra, dec = rows[0][1], rows[0][2]
+    cone = pyvo.dal.SCSService(f"{url}/scs").search(pos=(ra, dec), radius=1 / 3600)
+    ids = [r["id"] for r in cone]
+    assert f"demo/{rows[0][0]}" in ids
+    for obj, links in zip(cone, cone.iter_datalinks()):
+        assert {r["ID"] for r in links} == {obj["id"]}
+
+
+def test_datalinklint_and_votlint_accept_the_answers(dl_server):
+    url, _path, rows, _twins = dl_server
+    stilts = shutil.which("stilts")
+    if stilts is None:
+        pytest.skip("STILTS is not installed (scripts/bootstrap.sh --taplint installs it)")
+    links_url = f"{url}/datalink?ID=demo/{urllib.parse.quote(rows[0][0])}"
+    out = subprocess.run([stilts, "datalinklint", f"votable={links_url}"], capture_output=True, text=True, timeout=300)
+    report = out.stdout + out.stderr
+    assert out.returncode == 0, report
+    assert not [line for line in report.splitlines() if line.startswith(("E-", "F-"))], report
+    tap_url = f"{url}/tap/sync?" + urllib.parse.urlencode(
+        {"LANG": "ADQL", "QUERY": "SELECT TOP 3 objectid, ra, decl FROM lcpanel.demo"})
+    out = subprocess.run([stilts, "votlint", f"votable={tap_url}"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and "ERROR" not in (out.stdout + out.stderr), out.stdout + out.stderr
