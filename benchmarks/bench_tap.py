@@ -44,6 +44,14 @@ def tap_basedir(n: int, out: Path) -> Path:
     return path
 
 
+def parse_votable(body: bytes):
+    import io
+
+    from astropy.io.votable import parse_single_table
+
+    return parse_single_table(io.BytesIO(body)).array
+
+
 def get(server: Server, path: str) -> bytes:
     server.conn.request("GET", path)
     resp = server.conn.getresponse()
@@ -96,8 +104,16 @@ def main() -> None:
             nrows = np.mean([count(i) for i in range(10)])
             print(f"\ncone r={r_arcmin:g}' (~{nrows:.0f} rows)")
             row("POST /api/search cone (baseline)", api)
-            row("TAP /sync ADQL CONTAINS, VOTable", timed(lambda i: adql(i, r_deg), args.repeat), base)
+            row("TAP /sync ADQL CONTAINS, VOTable (BINARY2)", timed(lambda i: adql(i, r_deg), args.repeat), base)
+            row("TAP /sync ADQL CONTAINS, VOTable TABLEDATA",
+                timed(lambda i: adql(i, r_deg, fmt="votable/td"), args.repeat), base)
             row("TAP /sync ADQL CONTAINS, CSV", timed(lambda i: adql(i, r_deg, fmt="csv"), args.repeat), base)
+            b2, td = adql(0, r_deg), adql(0, r_deg, fmt="votable/td")
+            parse_b2 = timed(lambda i: parse_votable(b2), max(3, args.repeat // 10))
+            parse_td = timed(lambda i: parse_votable(td), max(3, args.repeat // 10))
+            row(f"  astropy parses BINARY2 ({len(b2) / 1e3:.0f} kB; TABLEDATA: baseline)", parse_b2,
+                float(np.median(parse_td)), f"TABLEDATA {len(td) / 1e3:.0f} kB, parsed in "
+                f"{np.median(parse_td):.2f} ms")
             row("TAP /sync ADQL DISTANCE < r, VOTable",
                 timed(lambda i: adql(i, r_deg, form="distance"), args.repeat), base)
             row("SCS /scs/allsky VERB=2", timed(lambda i: get(server, "/scs/allsky?" + urllib.parse.urlencode(

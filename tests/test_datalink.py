@@ -165,7 +165,11 @@ def test_datalinklint_and_votlint_accept_the_answers(dl_server):
     out = subprocess.run([stilts, "datalinklint", f"votable={links_url}"], capture_output=True, text=True, timeout=300)
     report = out.stdout + out.stderr
     assert out.returncode == 0, report
-    assert not [line for line in report.splitlines() if line.startswith(("E-", "F-"))], report
+    # '#counterpart' joined the DataLink core vocabulary after the vocabulary copy in
+    # Debian's STILTS 3.4.7 was made; every other finding counts
+    problems = [line for line in report.splitlines() if line.startswith(("E-", "F-"))
+                and "Unknown predicate 'counterpart'" not in line]
+    assert not problems, report
     tap_url = f"{url}/tap/sync?" + urllib.parse.urlencode(
         {"LANG": "ADQL", "QUERY": "SELECT TOP 3 objectid, ra, decl FROM lcpanel.demo"})
     out = subprocess.run([stilts, "votlint", f"votable={tap_url}"], capture_output=True, text=True, timeout=300)

@@ -50,6 +50,14 @@ def get(url: str, data: dict | None = None, method: str | None = None) -> tuple[
         return exc.code, exc.headers.get("Content-Type", ""), exc.read()
 
 
+def votable_rows(body: bytes):
+    import io
+
+    from astropy.io.votable import parse_single_table
+
+    return parse_single_table(io.BytesIO(body)).to_table()
+
+
 # --- Simple Cone Search ------------------------------------------------------------------------
 
 
@@ -132,9 +140,10 @@ def test_tap_sync_parameters(vo_server):
     first = sorted(cols["wrap"]["objectid"])[:2]
     assert lines[0] == "objectid,ndet" and [row.split(",")[0] for row in lines[1:]] == first
     status, ctype, body = get(f"{url}/tap/sync", {"LANG": "ADQL", "QUERY": q, "FORMAT": "votable"})
-    assert status == 200 and "votable" in ctype and body.count(b"<TR>") == 2
+    assert status == 200 and "votable" in ctype and b"<BINARY2>" in body  # no serialization asked: BINARY2
+    assert list(votable_rows(body)["objectid"]) == first
     for params, message in [({"LANG": "SQL", "QUERY": q}, "LANG"), ({"LANG": "ADQL"}, "QUERY parameter"),
-                            ({"LANG": "ADQL", "QUERY": q, "RESPONSEFORMAT": "fits"}, "RESPONSEFORMAT"),
+                            ({"LANG": "ADQL", "QUERY": q, "RESPONSEFORMAT": "image/png"}, "RESPONSEFORMAT"),
                             ({"LANG": "ADQL", "QUERY": q, "MAXREC": "-1"}, "MAXREC"),
                             ({"LANG": "ADQL", "QUERY": "SELECT nope FROM lcpanel.wrap"}, "column 'nope'")]:
         status, ctype, body = get(f"{url}/tap/sync", params)
@@ -194,7 +203,7 @@ def test_uws_resources(vo_server):
         if get(job + "/phase")[2] == b"COMPLETED":
             break
         get(job + "?WAIT=1")
-    assert get(job + "/results/result")[2].count(b"<TR>") == 1
+    assert len(votable_rows(get(job + "/results/result")[2])) == 1
     assert get(job + "/error")[0] == 404
     assert get(job, {"ACTION": "DELETE"})[0] == 200  # 303 to the job list, followed
     assert get(job + "/phase")[0] == 404
@@ -243,3 +252,33 @@ def test_taplint_finds_no_errors(vo_server):
     assert totals, proc.stdout[-2000:] + proc.stderr[-2000:]
     errors = [line for line in proc.stdout.splitlines() if line.startswith("E-")]
     assert int(totals.group(1)) == 0, "\n".join(errors[:40])
+
+
+@pytest.mark.parametrize("fmt", ["votable/b2", "votable/td", "votable/b", "csv", "tsv", "json", "fits", "html"])
+def test_tap_answers_every_output_format_with_its_mime_type(vo_server, fmt):
+    import io
+    import json as jsonlib
+
+    from astropy.table import Table
+
+    from lcpanel.core.voformats import find_format
+
+    url, path, cols = vo_server
+    q = "SELECT TOP 3 objectid, ra, ndet FROM lcpanel.wrap ORDER BY objectid"
+    expected = sorted(cols["wrap"]["objectid"])[:3]
+    mime = find_format(fmt).mime
+    status, ctype, body = get(f"{url}/tap/sync", {"LANG": "ADQL", "QUERY": q, "RESPONSEFORMAT": mime})
+    assert status == 200 and ctype.split(";")[0] == mime.split(";")[0], ctype
+    if fmt.startswith("votable"):
+        assert list(votable_rows(body)["objectid"]) == expected
+    elif fmt in ("csv", "tsv"):
+        sep = "," if fmt == "csv" else "\t"
+        assert [line.split(sep)[0] for line in body.decode().splitlines()[1:]] == expected
+    elif fmt == "json":
+        assert [row[0] for row in jsonlib.loads(body)["data"]] == expected
+    elif fmt == "fits":
+        assert list(Table.read(io.BytesIO(body), format="fits")["objectid"]) == expected
+    else:
+        assert all(f"<td>{oid}</td>" in body.decode() for oid in expected)
+    status, _, caps = get(f"{url}/tap/capabilities")
+    assert mime.encode() in caps.replace(b"&amp;", b"&")

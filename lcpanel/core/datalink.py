@@ -216,11 +216,12 @@ def _counterparts(ident: str, cid: str, ra: float, dec: float, base_url: str, ot
     return out
 
 
-def links_votable(links: list[Link]) -> bytes:
-    """The ``{links}`` response: a VOTable whose one table holds the link rows."""
-    from .votable import results_votable
+def links_document(links: list[Link], fmt=None) -> bytes:
+    """The ``{links}`` response: by default a VOTable (BINARY2) whose one table holds the
+    link rows; ``fmt`` another :class:`lcpanel.core.voformats.OutputFormat`."""
+    from .voformats import find_format, render
 
-    return results_votable(list(_FIELDS), [link.row() for link in links])
+    return render(fmt or find_format(None), list(_FIELDS), [link.row() for link in links])
 
 
 @dataclass(frozen=True)

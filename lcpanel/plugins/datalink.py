@@ -7,15 +7,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.datalink import LINKS_MIME, MAX_IDS, links_for, links_votable
+from ..core.datalink import LINKS_MIME, MAX_IDS, links_document, links_for
+from ..core.voformats import find_format, known_names
 from ..errors import NotFound, TooLarge, UserError
 from ..extension import Route
 from ..hookspecs import hookimpl
 from .vo import VOHandler
-
-_RESPONSE_FORMATS = {"", "votable", "application/x-votable+xml", "text/xml", LINKS_MIME,
-                     "application/x-votable+xml; content=datalink"}
-
 
 class DataLinkHandler(VOHandler):
     async def get(self, collection_id=None):
@@ -24,19 +21,22 @@ class DataLinkHandler(VOHandler):
             raise UserError("UsageFault: the ID parameter is required (one or more object identifiers)")
         if len(ids) > MAX_IDS:
             raise TooLarge(f"UsageFault: at most {MAX_IDS} IDs per request; this one has {len(ids)}")
-        fmt = (self.params().get("RESPONSEFORMAT") or "").strip().lower()
-        if fmt.replace(" ", "") not in {f.replace(" ", "") for f in _RESPONSE_FORMATS}:
-            raise UserError(f"UsageFault: RESPONSEFORMAT={fmt[:60]!r} is not supported; use {LINKS_MIME}")
+        raw = self.params().get("RESPONSEFORMAT")
+        fmt = find_format(None if raw and "".join(raw.split()).lower() == LINKS_MIME else raw)
+        if fmt is None:
+            raise UserError(f"UsageFault: RESPONSEFORMAT={raw[:60]!r} is not supported; use {LINKS_MIME} "
+                            f"or one of {known_names()}")
         if collection_id is not None:
             self.app.catalogs.get(collection_id)  # NotFound with a did-you-mean
         base = self.base_url()
         catalogs = self.app.catalogs
 
         def run():
-            return links_votable(links_for(catalogs, ids, base, default_collection=collection_id))
+            return links_document(links_for(catalogs, ids, base, default_collection=collection_id), fmt)
 
         body = await self.in_pool("sync", run)
-        self.send_body(body, LINKS_MIME)
+        mime = fmt.mime if not fmt.key.startswith("votable") else f"{fmt.mime};content=datalink"
+        self.send_body(body, mime)
 
     post = get
 

@@ -48,7 +48,10 @@ from ..core.scs import cone_search, parse_request
 from ..core.search import Hits, SearchBackend
 from ..core.tap_query import TapEngine
 from ..core.tap_schema import table_xml, tableset_xml, tap_model
-from ..core.votable import CSV_MIME, VOTABLE_MIME, error_votable, results_csv, results_votable
+from ..core.voformats import OutputFormat, find_format, known_names
+from ..core.voformats import capabilities_xml as output_formats_xml
+from ..core.voformats import render as render_format
+from ..core.votable import VOTABLE_MIME, error_votable
 from ..errors import NotFound, UserError
 from ..extension import Route
 from ..hookspecs import hookimpl
@@ -57,12 +60,6 @@ from ..jsonapi import APIMixin
 log = logging.getLogger(__name__)
 
 LANGS = ("ADQL", "ADQL-2.0", "ADQL-2.1")
-FORMATS = {
-    "votable": "votable", "application/x-votable+xml": "votable", "text/xml": "votable",
-    "votable/td": "votable", "application/x-votable+xml;serialization=tabledata": "votable",
-    "application/x-votable+xml; serialization=tabledata": "votable", "votabletd": "votable",
-    "csv": "csv", "text/csv": "csv", "text/csv;header=present": "csv", "text/csv; header=present": "csv",
-}
 WAIT_MAX_S = 30.0
 
 
@@ -161,11 +158,7 @@ def tap_request(params: dict, settings: VOSettings, row_cap: int | None = None) 
     query = params.get("QUERY")
     if query is None or not query.strip():
         raise UserError("the QUERY parameter is required (an ADQL SELECT)")
-    fmt_raw = params.get("RESPONSEFORMAT") or params.get("FORMAT") or "votable"
-    fmt = FORMATS.get(fmt_raw.strip().lower())
-    if fmt is None:
-        raise UserError(f"RESPONSEFORMAT={fmt_raw[:60]!r} is not supported; use votable "
-                        f"({VOTABLE_MIME}) or csv ({CSV_MIME})")
+    fmt = response_format(params)
     maxrec = settings.default_maxrec
     if params.get("MAXREC") not in (None, ""):
         try:
@@ -178,14 +171,24 @@ def tap_request(params: dict, settings: VOSettings, row_cap: int | None = None) 
     return TapRequest(query=query, fmt=fmt, maxrec=min(maxrec, cap))
 
 
-def render(out, fmt: str, base_url: str | None = None) -> tuple[bytes, str, str]:
+def response_format(params: dict) -> OutputFormat:
+    """The output format ``RESPONSEFORMAT`` (or TAP 1.0's ``FORMAT``) names; a 400 naming
+    the known ones otherwise."""
+    raw = params.get("RESPONSEFORMAT") or params.get("FORMAT")
+    fmt = find_format(raw)
+    if fmt is None:
+        raise UserError(f"RESPONSEFORMAT={raw[:60]!r} is not supported; use one of {known_names()} "
+                        "(or their MIME types)")
+    return fmt
+
+
+def render(out, fmt: OutputFormat, base_url: str | None = None) -> tuple[bytes, str, str]:
     """(body, MIME type, file extension) of a query result; with ``base_url``, VOTables
     carry the DataLink service descriptor of their object ids."""
-    if fmt == "csv":
-        return results_csv(out.fields, out.rows), CSV_MIME + "; header=present", "csv"
     services = result_services(base_url, [f.name for f in out.fields],
                                [t.collection_id for t in out.translation.tables]) if base_url else ()
-    return results_votable(out.fields, out.rows, overflow=out.overflow, services=services), VOTABLE_MIME, "vot"
+    body = render_format(fmt, out.fields, out.rows, overflow=out.overflow, services=services)
+    return body, fmt.mime, fmt.extension
 
 
 # --- handlers -----------------------------------------------------------------------------------
@@ -503,6 +506,7 @@ class SCSHandler(VOHandler):
         s = vo.settings
         request = parse_request(self.params(), max_sr_deg=s.scs_max_sr_deg, default_maxrec=s.default_maxrec,
                                 max_maxrec=self.row_cap())
+        fmt = response_format(self.params())
         catalogs = self.app.catalogs
         ids = [collection_id] if collection_id else catalogs.ids()
         if collection_id:
@@ -515,11 +519,11 @@ class SCSHandler(VOHandler):
             fields, rows, overflow = cone_search(catalogs, ids, request)
             title = f"collection {collection_id}" if collection_id else "all collections"
             services = result_services(base, [f.name for f in fields], ids)
-            return results_votable(fields, rows, overflow=overflow, services=services,
-                                   description=f"Simple Cone Search over {title}")
+            return render_format(fmt, fields, rows, overflow=overflow, services=services,
+                                 description=f"Simple Cone Search over {title}")
 
         body = await self.in_pool("sync", run)
-        self.send_body(body, VOTABLE_MIME)
+        self.send_body(body, fmt.mime)
 
     post = get
 
@@ -565,9 +569,7 @@ def capabilities_xml(tap_url: str, settings: VOSettings) -> bytes:
         '<version ivo-id="ivo://ivoa.net/std/ADQL#v2.1">2.1</version>'
         "<description>ADQL 2.1 translated to SQLite; cones (CONTAINS, INTERSECTS, DISTANCE) use the sky index"
         f"</description>{features}</language>"
-        '<outputFormat ivo-id="ivo://ivoa.net/std/TAPRegExt#output-votable-td">'
-        f"<mime>{VOTABLE_MIME}</mime><alias>votable</alias></outputFormat>"
-        f"<outputFormat><mime>{CSV_MIME}</mime><alias>csv</alias></outputFormat>"
+        + output_formats_xml() +
         f"<retentionPeriod><default>{int(settings.job_lifetime_days * 86400)}</default></retentionPeriod>"
         f"<executionDuration><default>{settings.async_timeout_s}</default>"
         f"<hard>{settings.async_max_timeout_s}</hard></executionDuration>"
