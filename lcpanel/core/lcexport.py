@@ -305,8 +305,8 @@ def export_votable(lc: LightCurve) -> bytes:
     out = io.BytesIO()
     votable.to_xml(out)
     # astropy writes arraysize="1" for one-character columns, deprecated since VOTable 1.3
-    # (Erratum 3; votlint warns): no arraysize means one character
-    return re.sub(rb'(<FIELD [^>]*?) arraysize="1"', rb"\1", out.getvalue())
+    # (Erratum 3; votlint warns) while astropy warns (W47) when it is left out: "*" satisfies both
+    return re.sub(rb'(<FIELD [^>]*?) arraysize="1"', rb'\1 arraysize="*"', out.getvalue())
 
 
 _WRITERS = {
