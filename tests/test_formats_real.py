@@ -389,3 +389,64 @@ def test_lcc_description_home_dir_substitution(tmp_path, monkeypatch):
     (tmp_path / "x-lc.csv").write_text("x")
     assert len(fmt.check(tmp_path / "x-lc.csv")) == 5
     assert fmt.reader_kwargs["objectinfo_catalog"] == str(home / "object-db.csv")
+
+
+# --- an lcc-server installation, made by lcc-server's own code ---------------------------------
+
+@pytest.fixture(scope="session")
+def lccserver_code(tmp_path_factory):
+    """lccserver 0.2.7 installed with --no-deps into its own directory (not this venv)."""
+    import os
+    import sys
+
+    given = os.environ.get("LCPANEL_TEST_LCCSERVER")
+    if given and (Path(given) / "lccserver").is_dir():
+        return Path(given)
+    target = tmp_path_factory.mktemp("lccserver")
+    out = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target),
+                          "lccserver==0.2.7"], capture_output=True, text=True, timeout=300)
+    if out.returncode != 0 or not (target / "lccserver").is_dir():
+        pytest.skip(f"cannot install lccserver 0.2.7: {out.stderr[-300:]}")
+    return target
+
+
+@pytest.mark.slow
+def test_import_lccserver_basedir_made_by_lccserver(lccserver_code, basedir, tmp_path):
+    import os
+    import sys
+
+    from lcpanel.cli import main
+
+    lcc = tmp_path / "lcc"
+    lcc.mkdir()
+    builder = Path(__file__).with_name("lccserver_basedir.py")
+    env = {**os.environ, "PYTHONPATH": str(lccserver_code)}
+    out = subprocess.run([sys.executable, str(builder), str(lcc), str(HAT)], capture_output=True, text=True,
+                         timeout=600, env=env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    before = sorted(p.relative_to(lcc) for p in lcc.rglob("*"))
+
+    import contextlib
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = main(["import-lccserver", str(lcc), str(basedir.path), "-q"])
+    text = buf.getvalue()
+    assert rc == 0, text
+    assert basedir.collection_ids() == ["hatnet_real"]
+    info = basedir.collection("hatnet_real")
+    assert (info.name, info.description, info.project, info.datarelease, info.citation) == (
+        "HATSouth field G579", "one real HATSouth light curve", "HATSouth", 3, "Bakos et al. 2013, PASP 125, 154")
+    assert "not imported: hatnet-private: visibility 'private'" in text
+    assert "not brought over:" in text and "API keys" in text
+    assert sorted(p.relative_to(lcc) for p in lcc.rglob("*")) == before  # nothing written or copied there
+    assert info.lcformat["kind"] == "lcc-description"
+
+    # the light curve reads through lcc-server's description, with HAT's time knowledge
+    from lcpanel.app import App
+
+    app = App(basedir.path)
+    fmt = app.lc_formats.get("lcc-description").from_spec(info.lcformat, Path(info.source))
+    lc = read_lightcurve(fmt, info.lcformat, next((lcc / "hatnet-real" / "lightcurves").iterdir()))
+    assert lc.column_info["bjd"]["timescale"] == "TDB"
+    assert lc.column_info["aie_001"]["description"] == "aperture photometry raw instrumental mag error in aperture 001"

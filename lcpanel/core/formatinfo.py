@@ -232,6 +232,11 @@ FORMAT_TITLES = {
 }
 
 
+#: astrobase reader modules named by lcc-server descriptions -> the format whose knowledge applies
+READER_FORMATS = {"astrobase.hatsurveys.hatlc": "hat-csv", "astrobase.hatsurveys.hplc": "hp-txt",
+                  "astrobase.astrokep": "kep-fits", "astrobase.astrotess": "tess-fits"}
+
+
 def format_masks(formatkey: str | None, columns) -> dict:
     """Named masks a format offers for these columns: name -> {column, good | bits, description}."""
     masks = {}
@@ -397,6 +402,8 @@ def describe_lightcurve(lc, spec: dict | None):
     reader gave; masks from the format and ``spec['masks']``. Returns ``lc`` (changed)."""
     spec = spec or {}
     formatkey = spec.get("formatkey") or lc.meta.get("formatkey")
+    if formatkey not in ASTROBASE_FORMATS:
+        formatkey = READER_FORMATS.get(lc.meta.get("readermodule"), formatkey)
     describer = ASTROBASE_FORMATS.get(formatkey)
     declared = spec.get("columns") or {}
     info = {}

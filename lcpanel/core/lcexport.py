@@ -114,7 +114,7 @@ _STRUCTURAL = re.compile(
     r"|CHECKSUM|DATASUM|T(TYPE|FORM|UNIT|NULL|SCAL|ZERO|DISP|DIM|COMM)\d+)$")
 # lc.meta keys consumed by the time/magnitude keywords
 _META_USED = {"timesys", "timeref", "timeformat", "timeoffset", "timeunit", "magsys", "magsarefluxes",
-              "telescope", "instrument", "format", "time_conversion", "mask", "location"}
+              "telescope", "instrument", "format", "time_conversion", "mask", "location", "readermodule"}
 _OBJECTINFO_USED = {"objectid", "ra", "decl", "dec"}
 
 

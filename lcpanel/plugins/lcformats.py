@@ -335,6 +335,8 @@ class DescriptionFormat(LCFormat):
             meta["magsarefluxes"] = self.magsarefluxes
         if self.desc.get("lc_formatkey"):
             meta.setdefault("formatkey", self.desc["lc_formatkey"])
+        if self.desc.get("lc_readerfunc"):
+            meta.setdefault("readermodule", self.desc["lc_readermodule"])
         return LightCurve(
             objectid=str(lcdict.get("objectid") or objectinfo.get("objectid")),
             columns=columns, objectinfo=objectinfo,
