@@ -450,3 +450,40 @@ def test_import_lccserver_basedir_made_by_lccserver(lccserver_code, basedir, tmp
     lc = read_lightcurve(fmt, info.lcformat, next((lcc / "hatnet-real" / "lightcurves").iterdir()))
     assert lc.column_info["bjd"]["timescale"] == "TDB"
     assert lc.column_info["aie_001"]["description"] == "aperture photometry raw instrumental mag error in aperture 001"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(len(CDIPS) < 2, reason="no CDIPS files")
+def test_api_and_client_give_times_and_masks_on_request(basedir, tmp_path):
+    from test_api import running_server
+
+    from lcpanel.app import App
+    from lcpanel.client import Client, ClientError
+    from lcpanel.core.ingest import add_astrobase_collection
+
+    add_astrobase_collection(App(basedir.path), basedir, make_cdips_collection(tmp_path), collection_id="cdips",
+                             show_progress=False)
+    objectid = "3007171311355035136"
+    with fits.open(CDIPS[0]) as hdul:
+        utc = np.array(hdul[1].data["TMID_UTC"], dtype=float)
+    with running_server(basedir.path) as (url, _proc):
+        client = Client(url)
+        path = client.object_file("cdips", objectid, "lightcurve", format="fits", times="JD_UTC",
+                                  mask=["irq1_good"], dest_dir=tmp_path / "dl")
+        with fits.open(path) as hdul:
+            table = hdul[1].data
+            np.testing.assert_array_equal(table["time_jd_utc"], utc)
+            comments = " ".join(str(c) for c in hdul[1].header["COMMENT"])
+        assert "time_jd_utc = JD_UTC from TMID_UTC" in comments
+        assert "0 of 985 points removed by mask irq1_good" in comments
+        text = client.object_file("cdips", objectid, "lightcurve", format="csv", dest_dir=tmp_path / "dl2").read_text()
+        assert "time TMID_BJD: TMID_BJD: BJD_TDB" in text and "time_jd_utc" not in text
+        with pytest.raises(ClientError) as err:
+            client.object_file("cdips", objectid, "lightcurve", format="csv", times="HJD_UTC", dest_dir=tmp_path)
+        assert err.value.status == 400 and err.value.field == "times" and "spacecraft TESS" in str(err.value)
+        with pytest.raises(ClientError) as err:
+            client.object_file("cdips", objectid, "lightcurve", format="csv", mask="nope", dest_dir=tmp_path)
+        assert err.value.status == 400 and err.value.field == "mask" and "irq1_good" in str(err.value)
+        with pytest.raises(ClientError) as err:
+            client.object_file("cdips", objectid, "lightcurve", times="BJD_TDB", dest_dir=tmp_path)
+        assert err.value.status == 400 and err.value.field == "format"

@@ -91,9 +91,17 @@ def _sky(ra, dec, need: str):
 
 
 def _sources(lc) -> list[tuple[str, dict]]:
+    """(name, time facts) of each time column: its column info, else what lc.meta states
+    for the whole light curve (read the same way as the exporters do)."""
+    from .lcexport import _column_time
+
     out = []
     for name in lc.time_columns:
         info = lc.column_info.get(name) or {}
+        if not any(k in info for k in ("timescale", "timeorigin", "refpos")):
+            t = _column_time(lc, name)
+            origin = None if t["origin"] is None else t["origin"] + (2400000.5 if t["form"] == "MJD" else 0.0)
+            info = {**info, "timescale": t["scale"], "refpos": t["refpos"], "timeorigin": origin}
         out.append((name, info))
     return out
 
