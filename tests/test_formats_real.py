@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import pickle
 import shutil
 import subprocess
 import warnings
@@ -176,6 +175,10 @@ def test_times_on_request_match_astropy(hat_lc, hat_raw):
     bjd = prepare_lightcurve(hat_lc, times="BJD_TDB")
     np.testing.assert_array_equal(bjd.columns["time_bjd_tdb"], hat_raw["bjd"])
     assert "from bjd (BJD_TDB)" in bjd.meta["time_conversion"]
+    from lcpanel.core.formatinfo import time_columns
+
+    assert [(c["name"], c["label"]) for c in time_columns({"kind": "astrobase", "formatkey": "hat-sql"})] == [
+        ("bjd", "bjd (BJD_TDB)"), ("rjd", "rjd (JD - 2400000 (scale not stated))")]
 
     jd = prepare_lightcurve(hat_lc, times="JD_UTC", location=LAS_CAMPANAS)
     utc = jd.columns["time_jd_utc"]
@@ -224,43 +227,18 @@ def test_no_iers_download_attempted(hat_lc, monkeypatch):
 
 # --- a format astrobase does not know: TESS CDIPS described in collection.json ---------------
 
-CDIPS_JSON = {
-    "name": "CDIPS sector 6 (two stars)",
-    "project": "TESS CDIPS",
-    "citation": "Bouma et al. 2019, ApJS 245, 13",
-    "lcformat": {"kind": "fits-table", "hdu": 1, "objectid_key": "OBJECT", "ra_key": "RA_OBJ", "dec_key": "DEC_OBJ",
-                 "time_columns": ["TMID_BJD", "TMID_UTC"],
-                 "mag_columns": ["IRM1", "IRM2", "IRM3", "TFA1", "TFA2", "TFA3", "PCA1", "PCA2", "PCA3"],
-                 "err_columns": ["IRE1", "IRE2", "IRE3"]},
-    "columns": {
-        "TMID_UTC": {"role": "time", "timescale": "UTC", "refpos": "TOPOCENTER", "timeorigin": 0,
-                     "description": "exposure mid-time, JD_UTC at the spacecraft"},
-        "IRQ1": {"role": "flag", "flags": {"G": "good", "0": "good", "X": "bad"}},
-        "IRQ2": {"role": "flag", "flags": {"G": "good", "0": "good", "X": "bad"}},
-        "IRQ3": {"role": "flag", "flags": {"G": "good", "0": "good", "X": "bad"}},
-    },
-    "masks": {"irq1_good": {"column": "IRQ1", "good": ["G", "0"], "description": "IRQ1 is G or 0"}},
-    "location": "TESS",
-}
+def _example():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "cdips_collection.py"
+    spec = importlib.util.spec_from_file_location("cdips_collection_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def make_cdips_collection(root: Path) -> Path:
-    src = root / "cdips_s6"
-    (src / "lightcurves").mkdir(parents=True)
-    ids, ras, decs, names = [], [], [], []
-    for path in CDIPS:
-        shutil.copy(path, src / "lightcurves" / path.name)
-        with fits.open(path) as hdul:
-            ids.append(str(hdul[0].header["OBJECT"]))
-            ras.append(hdul[0].header["RA_OBJ"])
-            decs.append(hdul[0].header["DEC_OBJ"])
-        names.append(f"lightcurves/{path.name}")
-    objects = {"objectid": np.array(ids), "ra": np.array(ras), "decl": np.array(decs), "lcfname": np.array(names),
-               "ndet": np.array([985, 985])}
-    with open(src / "lclist-catalog.pkl", "wb") as fh:
-        pickle.dump({"objects": objects, "columns": list(objects), "lcformat": "cdips"}, fh)
-    (src / "collection.json").write_text(json.dumps(CDIPS_JSON, indent=2))
-    return src
+    return _example().make_cdips_collection(root / "cdips_s6", CDIPS)
 
 
 @pytest.mark.skipif(len(CDIPS) < 2, reason="no CDIPS files")
@@ -273,7 +251,8 @@ def test_cdips_collection_from_collection_json(basedir, tmp_path):
     info = add_astrobase_collection(app, basedir, make_cdips_collection(tmp_path), show_progress=False)
     assert info.lcformat["kind"] == "fits-table" and info.lcformat["location"] == {"spacecraft": "TESS"}
     cols = time_columns(info)
-    assert {c["name"]: c["scale"] for c in cols} == {"TMID_UTC": "UTC"}  # declared; TMID_BJD's is in the file
+    assert {c["name"]: c["scale"] for c in cols} == {"TMID_UTC": "UTC", "TMID_BJD": None}  # TMID_BJD's: in the file
+    assert cols[1]["label"] == "TMID_BJD (system stated in each file)"
     fmt = app.lc_formats.get("fits-table").from_spec(info.lcformat, Path(info.source))
     lc = read_lightcurve(fmt, info.lcformat, Path(info.source) / "lightcurves" / CDIPS[0].name)
     assert lc.column_info["TMID_BJD"].items() >= {"timescale": "TDB", "refpos": "BARYCENTER", "timeorigin": 0.0}.items()
@@ -282,6 +261,8 @@ def test_cdips_collection_from_collection_json(basedir, tmp_path):
     with fits.open(CDIPS[0]) as hdul:
         raw = hdul[1].data
         bjd, utc = np.array(raw["TMID_BJD"], dtype=float), np.array(raw["TMID_UTC"], dtype=float)
+    assert [(c["name"], c["label"]) for c in time_columns(info, lc)] == [
+        ("TMID_BJD", "TMID_BJD (BJD_TDB)"), ("TMID_UTC", "TMID_UTC (JD_UTC)")]
     data = export_lightcurve(lc, "fits")
     table = Table.read(io.BytesIO(data), format="fits", astropy_native=True)
     assert table["TMID_BJD"].scale == "tdb"
@@ -487,3 +468,33 @@ def test_api_and_client_give_times_and_masks_on_request(basedir, tmp_path):
         with pytest.raises(ClientError) as err:
             client.object_file("cdips", objectid, "lightcurve", times="BJD_TDB", dest_dir=tmp_path)
         assert err.value.status == 400 and err.value.field == "format"
+
+
+def test_every_builtin_astrobase_format_loads_by_key_alone():
+    """``--lcformat KEY`` for each format astrobase registers by default (astrobase's own
+    hat-csv passes a keyword its reader refuses; binned-hat/hp name a missing module)."""
+    from lcpanel.plugins.lcformats import AstrobaseFormat
+
+    for key in ("hat-sql", "hat-csv", "hp-txt", "hp-pkl", "kep-fits", "kep-pkl", "tess-fits", "tess-pkl",
+                "binned-hat", "binned-hp", "binned-kep", "binned-tess"):
+        fmt = AstrobaseFormat.from_spec({"kind": "astrobase", "formatkey": key}, Path("."))
+        assert callable(fmt.lcformat[1]), key
+
+
+def test_binned_hat_pickle_reads_with_hat_knowledge(tmp_path, hat_raw):
+    from lcpanel.plugins.lcformats import AstrobaseFormat
+
+    n = 50
+    binned = {"objectid": "HAT-579-0051858", "objectinfo": hat_raw["objectinfo"], "binned": {
+        mc: {"times": hat_raw["rjd"][:n], "mags": hat_raw[mc][:n], "errs": hat_raw["aie_000"][:n]}
+        for mc in ("aep_000", "atf_000")}}
+    import pickle
+
+    path = tmp_path / "HAT-579-0051858-binned-hat.pkl"
+    path.write_bytes(pickle.dumps(binned))
+    spec = {"kind": "astrobase", "formatkey": "binned-hat"}
+    lc = read_lightcurve(AstrobaseFormat.from_spec(spec, Path(".")), spec, path)
+    times = lc.column_info["binned_aep_000_times"]
+    assert times["role"] == "time" and times["timeorigin"] == 2400000.0 and times["timescale"] is None
+    assert lc.column_info["binned_aep_000_mags"]["role"] == "mag"
+    assert lc.column_info["binned_aep_000_errs"]["role"] == "mag_err"

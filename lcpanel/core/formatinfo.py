@@ -443,24 +443,34 @@ def describe_lightcurve(lc, spec: dict | None):
     return lc
 
 
-def time_columns(collection) -> list[dict]:
+def time_columns(collection, lc=None) -> list[dict]:
     """The time columns of a collection's light curves: [{name, scale, origin, refpos, label}],
-    in the order a plot should offer them (stated scale first). ``collection`` is a
-    :class:`~lcpanel.core.basedir.CollectionInfo` (or its ``lcformat`` spec dict)."""
+    stated scale first (the one a plot should default to). ``collection`` is a
+    :class:`~lcpanel.core.basedir.CollectionInfo` (or its ``lcformat`` spec dict). With
+    ``lc`` (one of its light curves, read through :func:`describe_lightcurve`), what that
+    file states counts too (FITS headers, lc.meta); without it, the format's tables and
+    collection.json declarations only, and a column known by name only has scale None."""
     spec = collection if isinstance(collection, dict) else (getattr(collection, "lcformat", None) or {})
-    describer = ASTROBASE_FORMATS.get(spec.get("formatkey"))
     known: dict[str, dict] = {}
-    if describer is not None:
-        base = "binned" if spec["formatkey"].startswith("binned") else None
-        for name in (("rjd", "bjd") if spec["formatkey"] in ("hat-sql", "hat-csv") else
-                     ("rjd",) if spec["formatkey"] in ("hp-txt", "hp-pkl") else
-                     ("time",) if base is None else ()):
-            entry = describer(name)
-            if entry and entry.get("role") == "time":
-                known[name] = entry
-    for name, entry in (spec.get("columns") or {}).items():
-        if entry.get("role") == "time":
-            known[name] = {**known.get(name, {}), **entry}
-    out = [{"name": n, "scale": e.get("timescale"), "origin": e.get("timeorigin"), "refpos": e.get("refpos"),
-            "label": f"{n} ({time_label(e)})"} for n, e in known.items()]
+    if lc is not None:
+        from .timeconv import _sources
+
+        known = {name: info for name, info in _sources(lc)}
+    else:
+        describer = ASTROBASE_FORMATS.get(spec.get("formatkey"))
+        names = {"hat-sql": ("rjd", "bjd"), "hat-csv": ("rjd", "bjd"), "hp-txt": ("rjd",), "hp-pkl": ("rjd",),
+                 "kep-fits": ("time",), "kep-pkl": ("time",), "tess-fits": ("time",), "tess-pkl": ("time",)}
+        for name in names.get(spec.get("formatkey"), ()):
+            known[name] = describer(name)
+        for name in spec.get("time_columns") or ():
+            known.setdefault(name, {"role": "time"})
+        for name, entry in (spec.get("columns") or {}).items():
+            if entry.get("role") == "time":
+                known[name] = {**known.get(name, {}), **entry}
+    out = []
+    for name, e in known.items():
+        stated = any(k in e for k in ("timescale", "timeorigin", "refpos"))
+        out.append({"name": name, "scale": e.get("timescale"), "origin": e.get("timeorigin"),
+                    "refpos": e.get("refpos"),
+                    "label": f"{name} ({time_label(e)})" if stated else f"{name} (system stated in each file)"})
     return sorted(out, key=lambda d: d["scale"] is None)

@@ -90,8 +90,8 @@ def add_astrobase_collection(
     cmeta = _meta(defaults, meta, source.name)
     return _build_and_register(
         basedir, collection_id, objects, cmeta, kind="astrobase", source=source,
-        lcformat={**fmt.to_spec(), **declared}, field_fits=fits_path, index_columns=index_columns, show_progress=show_progress,
-        app=app)
+        lcformat={**fmt.to_spec(), **declared}, field_fits=fits_path, index_columns=index_columns,
+        show_progress=show_progress, app=app)
 
 
 def add_catalog_collection(

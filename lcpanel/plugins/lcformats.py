@@ -72,6 +72,28 @@ def _array_columns(lcdict: dict, n: int, skip: set) -> dict[str, np.ndarray]:
     return out
 
 
+# astrobase 0.5.3's own binned-hat/binned-hp JSONs name a module it does not have
+# (astrobase.lcproc_batch); its binned-kep/binned-tess JSONs name the reader that exists
+_FIXED_READERS = {"astrobase.lcproc_batch": ("astrobase.lcproc", "_read_pklc")}
+
+
+def _builtin_with_fixed_reader(formatkey: str):
+    """get_lcformat's tuple for a built-in format whose JSON names a missing reader, or None."""
+    import importlib.resources
+
+    try:
+        path = importlib.resources.files("astrobase").joinpath(f"data/lcformats/{formatkey}.json")
+        spec = json.loads(path.read_text())
+    except (FileNotFoundError, OSError, ValueError, ModuleNotFoundError):
+        return None
+    fixed = _FIXED_READERS.get(spec.get("lcreader_module"))
+    if fixed is None:
+        return None
+    reader = getattr(importlib.import_module(fixed[0]), fixed[1])
+    return (spec["fileglob"], reader, spec["timecols"], spec["magcols"], spec["errcols"],
+            bool(spec["magsarefluxes"]), None)
+
+
 def _accepted_kwargs(reader):
     """The reader without keyword arguments its function does not take: astrobase's own
     ``hat-csv`` format passes ``verbose`` to ``hatlc.read_csvlc``, which has no such argument."""
@@ -129,6 +151,8 @@ class AstrobaseFormat(LCFormat):
             found = get_lcformat(self.formatkey, use_lcformat_dir=where)
         except Exception as exc:
             raise UserError(f"astrobase cannot load LC format {self.formatkey!r}: {exc}") from None
+        if found is None and not where:
+            found = _builtin_with_fixed_reader(self.formatkey)
         if found is None:
             raise UserError(f"astrobase knows no LC format {self.formatkey!r}"
                             + (f" in {where}" if where else "") + " (register it with lcproc.register_lcformat)")
@@ -397,8 +421,9 @@ class FitsTableFormat(LCFormat):
                     values = np.char.decode(values, "ascii", errors="replace")
                 columns[col.name] = values.astype(values.dtype.newbyteorder("="))
             objectinfo = {}
-            for key, target in ((self.spec.get("objectid_key", "OBJECT"), "objectid"),
-                                (self.spec.get("ra_key", "RA_OBJ"), "ra"), (self.spec.get("dec_key", "DEC_OBJ"), "decl")):
+            wanted = ((self.spec.get("objectid_key", "OBJECT"), "objectid"), (self.spec.get("ra_key", "RA_OBJ"), "ra"),
+                      (self.spec.get("dec_key", "DEC_OBJ"), "decl"))
+            for key, target in wanted:
                 for hdr in (hdu.header, primary):
                     if key in hdr:
                         objectinfo[target] = hdr[key]
@@ -422,7 +447,8 @@ class FitsTableFormat(LCFormat):
         return LightCurve(
             objectid=str(objectinfo.get("objectid") or Path(path).name), columns=columns, objectinfo=objectinfo,
             column_info={k: v for k, v in info.items() if k in columns},
-            meta={"magsarefluxes": fluxes, **({"telescope": objectinfo["telescop"]} if "telescop" in objectinfo else {})},
+            meta={"magsarefluxes": fluxes,
+                  **({"telescope": objectinfo["telescop"]} if "telescop" in objectinfo else {})},
             time_columns=tuple(times),
             mag_columns=tuple(c for c in self.spec.get("mag_columns", []) if c in columns),
             err_columns=tuple(c for c in self.spec.get("err_columns", []) if c in columns))
