@@ -216,13 +216,34 @@ def test_times_refused_naming_what_is_missing(hat_lc):
 
 
 def test_no_iers_download_attempted(hat_lc, monkeypatch):
-    import urllib.request
+    import socket
 
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"network access attempted: {args[:1]}")
+    from astropy.utils import iers
 
-    monkeypatch.setattr(urllib.request, "urlopen", refuse)
-    prepare_lightcurve(hat_lc, times="JD_UTC", location=LAS_CAMPANAS)
+    attempts = []
+
+    def refuse(self, address, *args):
+        attempts.append(address)
+        raise OSError("network access attempted")
+
+    from astropy.coordinates import solar_system_ephemeris
+    from astropy.time import Time
+
+    seen = []
+    original = Time.light_travel_time
+
+    def spy(self, *args, **kwargs):
+        seen.append((iers.conf.auto_download, solar_system_ephemeris.get()))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(Time, "light_travel_time", spy)
+    monkeypatch.setattr(iers.conf, "auto_download", True)  # the astropy default; the conversion turns it off
+    for target in ("JD_UTC", "HJD_UTC"):
+        prepare_lightcurve(hat_lc, times=target, location=LAS_CAMPANAS)
+    assert attempts == []
+    assert seen and set(seen) == {(False, "builtin")}
+    assert iers.conf.auto_download is True  # restored after the conversion
 
 
 # --- a format astrobase does not know: TESS CDIPS described in collection.json ---------------
