@@ -10,7 +10,13 @@ served by content address.
 
 Time system policy
 ------------------
-The time metadata comes from ``lc.meta``:
+Each time column's system comes from its ``lc.column_info`` entry (``timescale``,
+``refpos``, ``timeorigin``: see :mod:`lcpanel.core.formatinfo`) and otherwise from
+``lc.meta`` as below. The global keywords describe the *primary* time column (the first
+whose scale is known; a column named ``time`` first, since astropy reads it by them);
+every time column with that scale and origin also gets FITS ``TCTYPn``/``TRPOSn`` so
+astropy reads it as ``Time``; other time columns are described in a COMMENT, and the
+VOTable has one TIMESYS per distinct system. ``lc.meta``:
 
 - ``timesys``: the time scale (``TDB``, ``UTC``, ...; a compound like ``BJD_TDB`` is
   understood too). It is written as FITS ``TIMESYS`` only when it is a scale the FITS

@@ -2,8 +2,14 @@
 
 - ``astrobase``: any format registered with astrobase's ``lcproc.register_lcformat``
   (a format key plus the directory holding its JSON; the JSON names the reader module).
-- ``lcc-description``: a format description JSON file as lcc-server used (reader
-  function, metadata keys, per-column descriptions, formats and units, apertures).
+- ``lcc-description``: a format description JSON file read as lcc-server reads it
+  (``lc_readermodule`` path or module + ``lc_readerfunc``, ``{{collection_dir}}`` and
+  ``{{home_dir}}``, normalisation function, metadata keys, per-column descriptions and
+  formats, apertures).
+- ``fits-table``: a FITS binary-table light curve astrobase has no reader for, its units,
+  descriptions and time system taken from its headers.
+
+What the columns mean is added by :func:`lcpanel.core.formatinfo.describe_lightcurve`.
 """
 
 from __future__ import annotations
