@@ -506,14 +506,21 @@ class Client:
 
     def object_file(self, collection_id: str, objectid: str, kind: str = "lightcurve", *,
                     format: str | None = None, dest_dir: str | os.PathLike = ".",
-                    filename: str | None = None) -> Path:
+                    filename: str | None = None, times: str | None = None,
+                    mask: str | list[str] | None = None) -> Path:
         """Download one object's ``lightcurve`` (``format``: original, csv, fits,
         votable...), ``checkplot`` or ``periodfinding`` file, checked against the
-        server's SHA256; returns its path."""
+        server's SHA256; returns its path. For converted light curves, ``times``
+        (``BJD_TDB``, ``HJD_UTC``, ``MJD_UTC``, ``JD_UTC``) adds a first column of times in
+        that system and ``mask`` (a name or names of the format's quality masks) removes
+        the points it rejects; the file's header states both."""
         path = (f"/api/collections/{urllib.parse.quote(collection_id, safe='')}/objects/"
                 f"{urllib.parse.quote(objectid, safe='')}/{urllib.parse.quote(kind, safe='')}")
-        if format is not None:
-            path += "?" + urllib.parse.urlencode({"format": format})
+        query = {"format": format, "times": times,
+                 "mask": ",".join(mask) if isinstance(mask, (list, tuple)) else mask}
+        query = {k: v for k, v in query.items() if v}
+        if query:
+            path += "?" + urllib.parse.urlencode(query)
         dest = Path(dest_dir)
         dest.mkdir(parents=True, exist_ok=True)
         return self._fetch(path, None, expected=None, size=None, progress=None, resume=False, dest_dir=dest,

@@ -84,13 +84,14 @@ def add_astrobase_collection(
 
     spec = lcformat or defaults.get("lcformat") or {"kind": "astrobase", "formatkey": lclist.get("lcformat")}
     fmt = _check_lcformat(app, spec, source, source / objects["lcfname"][0])
+    declared = _declarations(defaults, source)
     fits = field_fits if field_fits is not None else defaults.get("field_fits")
     fits_path = _check_field_fits(source, fits) if fits else None
     cmeta = _meta(defaults, meta, source.name)
     return _build_and_register(
         basedir, collection_id, objects, cmeta, kind="astrobase", source=source,
-        lcformat=fmt.to_spec(), field_fits=fits_path, index_columns=index_columns, show_progress=show_progress,
-        app=app)
+        lcformat={**fmt.to_spec(), **declared}, field_fits=fits_path, index_columns=index_columns,
+        show_progress=show_progress, app=app)
 
 
 def add_catalog_collection(
@@ -226,6 +227,17 @@ def _check_lcformat(app, spec: dict, source: Path, sample: Path):
     fmt = app.lc_formats.get(spec["kind"]).from_spec(spec, source)
     fmt.check(sample)
     return fmt
+
+
+def _declarations(defaults: dict, source: Path) -> dict:
+    """collection.json's per-column declarations, quality masks and observatory location
+    (see core/formatinfo.py), stored with the light-curve format."""
+    from .formatinfo import check_collection_declarations
+
+    try:
+        return check_collection_declarations(defaults)
+    except ValueError as exc:
+        raise IngestError(f"{source / COLLECTION_JSON}: {exc}") from None
 
 
 def _check_field_fits(source: Path, fits) -> str:

@@ -10,7 +10,13 @@ served by content address.
 
 Time system policy
 ------------------
-The time metadata comes from ``lc.meta``:
+Each time column's system comes from its ``lc.column_info`` entry (``timescale``,
+``refpos``, ``timeorigin``: see :mod:`lcpanel.core.formatinfo`) and otherwise from
+``lc.meta`` as below. The global keywords describe the *primary* time column (the first
+whose scale is known; a column named ``time`` first, since astropy reads it by them);
+every time column with that scale and origin also gets FITS ``TCTYPn``/``TRPOSn`` so
+astropy reads it as ``Time``; other time columns are described in a COMMENT, and the
+VOTable has one TIMESYS per distinct system. ``lc.meta``:
 
 - ``timesys``: the time scale (``TDB``, ``UTC``, ...; a compound like ``BJD_TDB`` is
   understood too). It is written as FITS ``TIMESYS`` only when it is a scale the FITS
@@ -114,7 +120,7 @@ _STRUCTURAL = re.compile(
     r"|CHECKSUM|DATASUM|T(TYPE|FORM|UNIT|NULL|SCAL|ZERO|DISP|DIM|COMM)\d+)$")
 # lc.meta keys consumed by the time/magnitude keywords
 _META_USED = {"timesys", "timeref", "timeformat", "timeoffset", "timeunit", "magsys", "magsarefluxes",
-              "telescope", "instrument"}
+              "telescope", "instrument", "format", "time_conversion", "mask", "location", "readermodule"}
 _OBJECTINFO_USED = {"objectid", "ra", "decl", "dec"}
 
 
@@ -161,9 +167,24 @@ def export_csv(lc: LightCurve) -> bytes:
     for name in lc.columns:
         unit, description = _column_unit_description(lc, name)
         column_info[name] = {"unit": unit, "description": description or ""}
-    meta = dict(lc.meta)
+    from .formatinfo import time_sentence
+
+    meta = {k: v for k, v in lc.meta.items() if k != "location"}
     if _time_info(lc)["scale"] is None:
         meta["timesys"] = "UNKNOWN"
+    for name in lc.time_columns:
+        if name in lc.columns and any(k in (lc.column_info.get(name) or {}) for k in ("timescale", "timeorigin")):
+            meta[f"time {name}"] = time_sentence(name, lc.column_info[name])
+    roles = {n: (lc.column_info.get(n) or {}).get("role") for n in lc.columns}
+    if any(roles.values()):
+        meta["roles"] = ", ".join(f"{n}={r}" for n, r in roles.items() if r)
+    for name in lc.columns:
+        flags = (lc.column_info.get(name) or {}).get("flags")
+        if flags:
+            kind = "bit " if (lc.column_info[name]).get("bits") else ""
+            meta[f"flags {name}"] = "; ".join(f"{kind}{k} = {v}" for k, v in flags.items())
+    if lc.masks:
+        meta["masks available"] = "; ".join(f"{k}: {v.get('description', '')}" for k, v in lc.masks.items())
     return lightcurve_to_csv(replace(lc, column_info=column_info, meta=meta)).encode("utf-8")
 
 
@@ -192,6 +213,15 @@ def export_fits(lc: LightCurve) -> bytes:
                 header.comments[f"TTYPE{index}"] = text
                 last = f"TUNIT{index}" if f"TUNIT{index}" in header else f"TFORM{index}"
                 header.set(f"TCOMM{index}", text, after=last)
+        time = _time_info(lc)
+        for index, name in enumerate(table.colnames, start=1):
+            this = _column_time(lc, name) if name in lc.time_columns else None
+            if this and this["scale"] and time["scale"] and _same_reference(this, time):
+                # FITS 4.0 column time keywords: astropy reads the column as Time in this scale
+                header.set(f"TCTYP{index}", this["scale"], "time scale of this column", after=f"TFORM{index}")
+                if this["refpos"] and this["refpos"] != "TOPOCENTER":
+                    header.set(f"TRPOS{index}", this["refpos"], "time reference position of this column",
+                               after=f"TCTYP{index}")
         cards, notes = _header_cards(lc)
         for key, value, comment in cards:
             if isinstance(value, str):
@@ -239,12 +269,20 @@ def export_votable(lc: LightCurve) -> bytes:
     votable = VOTableFile(version="1.4")
     resource = Resource(name=str(lc.objectid))
     votable.resources.append(resource)
-    votable.time_systems.append(TimeSys(
-        ID=TIMESYS_ID,
-        timescale=time["scale"] if time["scale"] and time["scale"] != "LOCAL" else "UNKNOWN",
-        refposition=IVOA_REFPOS.get(time["refpos"], "UNKNOWN"),
-        timeorigin=_timeorigin(time),
-        config=votable._config))
+    systems: dict[tuple, str] = {}
+    column_system = {}
+    for name in [time["column"]] + [n for n in lc.time_columns if n != time["column"]]:
+        this = time if name is None or name == time["column"] else _column_time(lc, name)
+        key = (this["scale"], this["refpos"], this["form"], this["origin"])
+        if key not in systems:
+            systems[key] = TIMESYS_ID if not systems else f"{TIMESYS_ID}-{len(systems) + 1}"
+            votable.time_systems.append(TimeSys(
+                ID=systems[key],
+                timescale=this["scale"] if this["scale"] and this["scale"] != "LOCAL" else "UNKNOWN",
+                refposition=IVOA_REFPOS.get(this["refpos"], "UNKNOWN"),
+                timeorigin=_timeorigin(this),
+                config=votable._config))
+        column_system[name] = systems[key]
     for key, value, comment in cards:
         info = Info(name=key, value=_info_value(value), config=votable._config)
         info.ID = None  # astropy derives IDs from names; they could clash with FIELD IDs
@@ -260,14 +298,21 @@ def export_votable(lc: LightCurve) -> bytes:
     element = TableElement.from_table(votable, bare)
     element.name = "lightcurve"
     element.description = f"light curve of {lc.objectid}"
+    from .formatinfo import ROLE_UCD
+
     for field in element.fields:
         if field.name in lc.time_columns:
-            field.ref = TIMESYS_ID
+            field.ref = column_system.get(field.name, TIMESYS_ID)
+        role = (lc.column_info.get(field.name) or {}).get("role")
+        if role in ROLE_UCD:
+            field.ucd = ROLE_UCD[role]
     resource.tables.append(element)
 
     out = io.BytesIO()
     votable.to_xml(out)
-    return out.getvalue()
+    # astropy writes arraysize="1" for one-character columns, deprecated since VOTable 1.3
+    # (Erratum 3; votlint warns) while astropy warns (W47) when it is left out: "*" satisfies both
+    return re.sub(rb'(<FIELD [^>]*?) arraysize="1"', rb'\1 arraysize="*"', out.getvalue())
 
 
 _WRITERS = {
@@ -354,9 +399,8 @@ def _words(value) -> list[str]:
     return [w for w in re.split(r"[\s_,;/()-]+", str(value).upper()) if w] if value is not None else []
 
 
-def _time_info(lc: LightCurve) -> dict:
-    """scale (FITS TIMESYS or None), refpos (FITS TREFPOS or None), form ('JD', 'MJD' or
-    None), origin (the JD/MJD of time value 0, or None), unit, raw (the meta as given)."""
+def _meta_time_info(lc: LightCurve) -> dict:
+    """The time system stated in ``lc.meta`` (the older, whole-light-curve way)."""
     meta = lc.meta
     scale = refpos = form = None
     for key in ("timesys", "timeref", "timeformat"):
@@ -378,10 +422,49 @@ def _time_info(lc: LightCurve) -> dict:
     if offset is not None and form is None:
         form = "JD"  # documented: values + timeoffset are Julian Dates
     origin = None if form is None else (offset or 0.0)
-    unit = str(meta.get("timeunit") or "")
-    if not unit and lc.time_columns:
-        unit = _column_unit_description(lc, lc.time_columns[0])[0]
-    return {"scale": scale, "refpos": refpos, "form": form, "origin": origin, "unit": unit or "d"}
+    return {"scale": scale, "refpos": refpos, "form": form, "origin": origin}
+
+
+def _column_time(lc: LightCurve, name: str) -> dict:
+    """scale, refpos, form ('JD', 'MJD' or None) and origin of one time column: from its
+    column_info (see :mod:`lcpanel.core.formatinfo`) when it states any, else from lc.meta."""
+    info = lc.column_info.get(name) or {}
+    if not any(k in info for k in ("timescale", "timeorigin", "refpos")):
+        return _meta_time_info(lc)
+    scale = str(info.get("timescale") or "").upper() or None
+    scale = scale if scale in FITS_TIME_SCALES else None
+    refpos = REFPOS.get(str(info.get("refpos") or "").upper())
+    origin = info.get("timeorigin")
+    if origin is None:
+        return {"scale": scale, "refpos": refpos, "form": None, "origin": None}
+    if float(origin) == 2400000.5:
+        return {"scale": scale, "refpos": refpos, "form": "MJD", "origin": 0.0}
+    return {"scale": scale, "refpos": refpos, "form": "JD", "origin": float(origin)}
+
+
+def _primary_time(lc: LightCurve) -> str | None:
+    """The time column the global FITS/VOTable keywords describe: the first whose scale is known."""
+    known = [n for n in lc.time_columns if n in lc.columns and _column_time(lc, n)["scale"]]
+    # astropy reads a column named TIME with a time unit by the global keywords: let it be the one
+    known.sort(key=lambda n: n.upper() != "TIME")
+    present = [n for n in lc.time_columns if n in lc.columns]
+    return (known or present or [None])[0]
+
+
+def _time_info(lc: LightCurve) -> dict:
+    """scale (FITS TIMESYS or None), refpos (FITS TREFPOS or None), form ('JD', 'MJD' or
+    None), origin (the JD/MJD of time value 0, or None), unit, column: of the primary time
+    column (see :func:`_primary_time`), or of lc.meta when there is none."""
+    primary = _primary_time(lc)
+    out = _column_time(lc, primary) if primary else _meta_time_info(lc)
+    unit = str(lc.meta.get("timeunit") or "")
+    if not unit and primary:
+        unit = _column_unit_description(lc, primary)[0]
+    return {**out, "unit": unit or "d", "column": primary}
+
+
+def _same_reference(a: dict, b: dict) -> bool:
+    return a["form"] == b["form"] and a["origin"] == b["origin"]
 
 
 def _timeorigin(time: dict):
@@ -427,7 +510,8 @@ def _header_cards(lc: LightCurve) -> tuple[list[tuple[str, object, str]], list[s
     add("DEC", info.get("decl", info.get("dec")), "[deg] declination")
 
     time = _time_info(lc)
-    what = f"of the time columns ({', '.join(dict.fromkeys(lc.time_columns))})" if lc.time_columns else "of the times"
+    same = [n for n in lc.time_columns if n in lc.columns and _column_time(lc, n) == _column_time(lc, time["column"])]
+    what = f"of the time columns ({', '.join(dict.fromkeys(same))})" if same else "of the times"
     if time["scale"]:
         add("TIMESYS", time["scale"], f"time scale {what}")
     else:
@@ -439,10 +523,22 @@ def _header_cards(lc: LightCurve) -> tuple[list[tuple[str, object, str]], list[s
         add("TIMEREF", OGIP_TIMEREF.get(time["refpos"], time["refpos"]), "time reference (OGIP)")
     if time["form"] == "JD":
         add("JDREF", float(time["origin"]), "time column values + JDREF = Julian Date")
+        if time["refpos"] == "BARYCENTER":
+            add("BJDREFI", int(math.floor(time["origin"])), "integer part of the BJD of time value 0")
+            add("BJDREFF", float(time["origin"] - math.floor(time["origin"])), "fraction of the day of it")
     elif time["form"] == "MJD":
         add("MJDREF", float(time["origin"]), "time column values + MJDREF = MJD")
     else:
         notes.append("time origin unknown: the source format does not say whether times are JD or MJD")
+    from .formatinfo import time_sentence
+
+    for name in lc.time_columns:
+        if name in lc.columns and name not in same and name in lc.column_info:
+            notes.append("other time column " + time_sentence(name, lc.column_info[name])
+                         + "; the TIMESYS/JDREF keywords do not describe it")
+    for key in ("format", "time_conversion", "mask"):
+        if key in meta:
+            notes.append(f"{key}: {meta[key]}")
 
     if "magsys" in meta:
         add("MAGSYS", str(meta["magsys"]), "magnitude system")

@@ -32,6 +32,8 @@ class LightCurve:
     time_columns: tuple[str, ...] = ()
     mag_columns: tuple[str, ...] = ()
     err_columns: tuple[str, ...] = ()
+    #: named quality masks: name -> {"column", "good" | "bad" | "bits", "description"}
+    masks: dict = field(default_factory=dict)
 
     def __post_init__(self):
         lengths = {name: len(col) for name, col in self.columns.items()}
@@ -102,6 +104,8 @@ def lightcurve_to_csv(lc: LightCurve) -> str:
 
 def _formatted(col: np.ndarray) -> list:
     col = np.asarray(col)
+    if col.dtype == np.float32:  # shortest repr of the float32 itself, not of its float64 widening
+        return [str(v) if np.isfinite(v) else "" for v in col]
     if col.dtype.kind == "f":
         return [repr(v) if isfinite(v) else "" for v in col.astype(np.float64).tolist()]
     return col.tolist()

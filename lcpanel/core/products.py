@@ -395,7 +395,9 @@ def _lightcurve_bytes(entry: Entry, basedir: str) -> bytes:
         app = _FORMATS.setdefault("app", App(basedir))
         fmt = app.lc_formats.get(entry.lcformat["kind"]).from_spec(entry.lcformat, Path(entry.base))
         _FORMATS[key] = fmt
-    return export_lightcurve(fmt.read(entry.source), entry.fmt)
+    from .lcrequest import read_lightcurve
+
+    return export_lightcurve(read_lightcurve(fmt, entry.lcformat, entry.source), entry.fmt)
 
 
 def _call_bytes(entry: Entry) -> bytes:

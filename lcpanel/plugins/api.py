@@ -229,12 +229,20 @@ class ObjectFileHandler(JSONHandler):
         if path is None:
             raise NotFound(f"no {kind} for object {objectid!r} in {collection_id!r}")
         fmt = self.get_query_argument("format", "original")
+        if fmt == "original" and (self.get_query_argument("times", None) or self.get_query_argument("mask", None)):
+            raise UserError("times and mask apply to converted light curves: add format=csv, fits, ecsv or "
+                            "votable", field="format")
         if kind == "lightcurve" and fmt != "original":
             if fmt not in EXPORT_FORMATS:
                 raise UserError(f"format must be original or one of {', '.join(EXPORT_FORMATS)}", field="format")
             info = catalog.info
             lcfmt = self.app.lc_formats.get(info.lcformat["kind"]).from_spec(info.lcformat, Path(info.source))
-            data = export_lightcurve(lcfmt.read(path), fmt)
+            from ..core.lcrequest import prepare_lightcurve, read_lightcurve
+
+            lc = prepare_lightcurve(read_lightcurve(lcfmt, info.lcformat, path),
+                                    times=self.get_query_argument("times", None) or None,
+                                    masks=self.get_query_argument("mask", ""))
+            data = export_lightcurve(lc, fmt)
             name, ctype = f"{objectid}{EXPORT_FORMATS[fmt][0]}", EXPORT_FORMATS[fmt][1]
         else:
             data, name, ctype = path.read_bytes(), path.name, "application/octet-stream"

@@ -144,6 +144,27 @@ def _plugins(args) -> int:
     return 0
 
 
+# --- import-lccserver ---------------------------------------------------------------------
+
+
+def _import_lcc_args(parser):
+    parser.add_argument("lcc_basedir", help="an lcc-server basedir (holding lcc-index.sqlite)")
+    parser.add_argument("basedir", help="an lcpanel basedir (see 'lcpanel init')")
+    parser.add_argument("--include-private", action="store_true",
+                        help="also import collections lcc-server shows only to their owner or 'shared with' list")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def _import_lcc(args) -> int:
+    from ..core.basedir import Basedir
+    from ..core.lccimport import import_lccserver, print_report
+
+    report = import_lccserver(_app(args.basedir), Basedir(args.basedir), args.lcc_basedir,
+                              include_private=args.include_private, show_progress=not args.quiet)
+    print_report(report)
+    return 0 if report["imported"] or not report["skipped"] else 1
+
+
 @hookimpl(trylast=True)
 def register_commands(app):
     return [
@@ -152,4 +173,6 @@ def register_commands(app):
         Command("remove-collection", "unregister a collection and delete its derived catalog", _remove_args, _remove),
         Command("collections", "list the collections of a basedir", _list_args, _list),
         Command("plugins", "list the loaded plugins and what they register", _plugins_args, _plugins),
+        Command("import-lccserver", "register every collection of an lcc-server basedir (no copying)",
+                _import_lcc_args, _import_lcc),
     ]

@@ -2,8 +2,14 @@
 
 - ``astrobase``: any format registered with astrobase's ``lcproc.register_lcformat``
   (a format key plus the directory holding its JSON; the JSON names the reader module).
-- ``lcc-description``: a format description JSON file as lcc-server used (reader
-  function, metadata keys, per-column descriptions, formats and units, apertures).
+- ``lcc-description``: a format description JSON file read as lcc-server reads it
+  (``lc_readermodule`` path or module + ``lc_readerfunc``, ``{{collection_dir}}`` and
+  ``{{home_dir}}``, normalisation function, metadata keys, per-column descriptions and
+  formats, apertures).
+- ``fits-table``: a FITS binary-table light curve astrobase has no reader for, its units,
+  descriptions and time system taken from its headers.
+
+What the columns mean is added by :func:`lcpanel.core.formatinfo.describe_lightcurve`.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import os
 from functools import cached_property
 from pathlib import Path
 
@@ -71,6 +78,46 @@ def _array_columns(lcdict: dict, n: int, skip: set) -> dict[str, np.ndarray]:
     return out
 
 
+# astrobase 0.5.3's own binned-hat/binned-hp JSONs name a module it does not have
+# (astrobase.lcproc_batch); its binned-kep/binned-tess JSONs name the reader that exists
+_FIXED_READERS = {"astrobase.lcproc_batch": ("astrobase.lcproc", "_read_pklc")}
+
+
+def _builtin_with_fixed_reader(formatkey: str):
+    """get_lcformat's tuple for a built-in format whose JSON names a missing reader, or None."""
+    import importlib.resources
+
+    try:
+        path = importlib.resources.files("astrobase").joinpath(f"data/lcformats/{formatkey}.json")
+        spec = json.loads(path.read_text())
+    except (FileNotFoundError, OSError, ValueError, ModuleNotFoundError):
+        return None
+    fixed = _FIXED_READERS.get(spec.get("lcreader_module"))
+    if fixed is None:
+        return None
+    reader = getattr(importlib.import_module(fixed[0]), fixed[1])
+    return (spec["fileglob"], reader, spec["timecols"], spec["magcols"], spec["errcols"],
+            bool(spec["magsarefluxes"]), None)
+
+
+def _accepted_kwargs(reader):
+    """The reader without keyword arguments its function does not take: astrobase's own
+    ``hat-csv`` format passes ``verbose`` to ``hatlc.read_csvlc``, which has no such argument."""
+    import functools
+    import inspect
+
+    if not isinstance(reader, functools.partial) or not reader.keywords:
+        return reader
+    try:
+        params = inspect.signature(reader.func).parameters
+    except (TypeError, ValueError):
+        return reader
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return reader
+    kept = {k: v for k, v in reader.keywords.items() if k in params}
+    return functools.partial(reader.func, *reader.args, **kept)
+
+
 class AstrobaseFormat(LCFormat):
     """A format registered with astrobase: ``{"kind": "astrobase", "formatkey": ..., "lcformat_dir": ...}``."""
 
@@ -110,10 +157,12 @@ class AstrobaseFormat(LCFormat):
             found = get_lcformat(self.formatkey, use_lcformat_dir=where)
         except Exception as exc:
             raise UserError(f"astrobase cannot load LC format {self.formatkey!r}: {exc}") from None
+        if found is None and not where:
+            found = _builtin_with_fixed_reader(self.formatkey)
         if found is None:
             raise UserError(f"astrobase knows no LC format {self.formatkey!r}"
                             + (f" in {where}" if where else "") + " (register it with lcproc.register_lcformat)")
-        return found
+        return (found[0], _accepted_kwargs(found[1]), *found[2:])
 
     @property
     def fileglob(self) -> str:
@@ -143,6 +192,29 @@ class AstrobaseFormat(LCFormat):
             columns=columns, objectinfo=dict(lcdict.get("objectinfo") or {}),
             column_info={k: v for k, v in info.items() if k in columns}, meta=meta,
             time_columns=tuple(kinds["time"]), mag_columns=tuple(kinds["mag"]), err_columns=tuple(kinds["err"]))
+
+
+def _substituted(value, descpath: Path):
+    """lcc-server's substitutions: ``{{collection_dir}}`` is the directory holding the
+    description file, ``{{home_dir}}`` the user's home; in strings and in the string values
+    of a kwargs dict. (lcc-server replaces ``{{home_dir}}`` in kwargs only by a branch it
+    never reaches; lcpanel replaces both everywhere.)"""
+    if isinstance(value, str):
+        return (value.replace("{{collection_dir}}", os.path.abspath(os.path.dirname(descpath)))
+                .replace("{{home_dir}}", os.path.abspath(os.path.expanduser("~"))))
+    if isinstance(value, dict):
+        return {k: _substituted(v, descpath) for k, v in value.items()}
+    return value
+
+
+def _lcc_function(module: str, func: str, descpath: Path):
+    """lcc-server's ``check_extmodule`` + ``getattr``: ``module`` is an existing file path
+    (after substitution) or a dotted module name."""
+    module = _substituted(module, descpath)
+    if os.path.exists(module):
+        return _load_function(f"{module}:{func}", descpath.parent) if module.endswith(".py") else \
+            _load_function(f"{module}.py:{func}", descpath.parent)
+    return _load_function(f"{module}:{func}", descpath.parent)
 
 
 def _load_function(ref: str, base: Path):
@@ -190,9 +262,35 @@ class DescriptionFormat(LCFormat):
             raise UserError(f"format description {path} does not exist") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise UserError(f"format description {path} is not valid JSON: {exc}") from None
-        if "lc_readermodule" not in self.desc:
+        if not isinstance(self.desc, dict) or "lc_readermodule" not in self.desc:
             raise UserError(f"format description {path} has no 'lc_readermodule'")
-        self.reader = _load_function(self.desc["lc_readermodule"], path.parent)
+        self.reader_kwargs = _substituted(self.desc.get("lc_readerfunc_kwargs"), path)
+        if self.desc.get("lc_readerfunc"):
+            # lcc-server's form: a module (a .py path or a dotted name) and a function name
+            self.reader = _lcc_function(self.desc["lc_readermodule"], self.desc["lc_readerfunc"], path)
+        else:
+            self.reader = _load_function(_substituted(self.desc["lc_readermodule"], path), path.parent)
+        self.normfunc = None
+        if self.desc.get("lc_normalizemodule") and self.desc.get("lc_normalizefunc"):
+            self.normfunc = _lcc_function(self.desc["lc_normalizemodule"], self.desc["lc_normalizefunc"], path)
+        self.norm_kwargs = _substituted(self.desc.get("lc_normalizefunc_kwargs"), path)
+        flux_or_mag = self.desc.get("lc_measurements_flux_or_mag")
+        if flux_or_mag not in (None, "flux", "mag"):
+            raise UserError(f"format description {path}: lc_measurements_flux_or_mag must be 'flux' or 'mag'")
+        self.magsarefluxes = flux_or_mag == "flux"
+
+    def check(self, path):
+        """Read one file and, as lcc-server does when adding a collection, run the
+        normalisation function on it (it is not applied to what lcpanel serves)."""
+        lc = super().check(path)
+        if self.normfunc is not None:
+            try:
+                lcdict = _first_dict(self.reader(str(path), **(self.reader_kwargs or {})))
+                self.normfunc(lcdict, **(self.norm_kwargs or {}))
+            except Exception as exc:
+                raise UserError(f"the normalisation function {self.desc['lc_normalizefunc']!r} of "
+                                f"{self.path} fails on {Path(path).name}: {exc}") from None
+        return lc
 
     @classmethod
     def from_spec(cls, spec: dict, base: Path) -> "DescriptionFormat":
@@ -223,15 +321,24 @@ class DescriptionFormat(LCFormat):
         if entry is None:
             joiner = self.desc.get("aperture_joiner", "_")
             entry = keys.get(name.split(joiner)[0]) if joiner in name else None
+        joiner = self.desc.get("aperture_joiner", "_")
+        ap = name.split(joiner, 1)[1] if joiner in name and name not in keys else None
         if isinstance(entry, (list, tuple)):
-            return {"description": entry[0] if entry else ""}
+            desc = str(entry[0]) if entry else ""
+            try:
+                desc = desc % ap if ap is not None and "%s" in desc else desc
+            except (TypeError, ValueError):
+                pass
+            out = {"description": desc}
+            if len(entry) > 1 and entry[1]:
+                out["format"] = str(entry[1])
+            return out
         if isinstance(entry, dict):
-            return {k: entry[k] for k in ("description", "unit") if k in entry}
+            return {k: entry[k] for k in ("description", "unit", "format") if k in entry}
         return {}
 
     def read(self, path) -> LightCurve:
-        kwargs = self.desc.get("lc_readerfunc_kwargs") or {}
-        lcdict = _first_dict(self.reader(str(path), **kwargs))
+        lcdict = _first_dict(self.reader(str(path), **(self.reader_kwargs or {})))
         columns = {}
         for name in self.column_names():
             try:
@@ -245,6 +352,21 @@ class DescriptionFormat(LCFormat):
             if key in self.desc:
                 meta[key] = self.desc[key]
         objectinfo = dict(lcdict.get("objectinfo") or {})
+        for key, spec in (self.desc.get("metadata_keys") or {}).items():
+            # lcc-server: "objectinfo.ra": [description, format, caster]; kept under its last part
+            try:
+                value = _dict_get(lcdict, key)
+            except (KeyError, IndexError, TypeError):
+                continue
+            last = key.split(".")[-1]
+            if last not in objectinfo and not isinstance(value, (dict, list, np.ndarray)):
+                objectinfo[last] = value
+        if "lc_measurements_flux_or_mag" in self.desc:
+            meta["magsarefluxes"] = self.magsarefluxes
+        if self.desc.get("lc_formatkey"):
+            meta.setdefault("formatkey", self.desc["lc_formatkey"])
+        if self.desc.get("lc_readerfunc"):
+            meta.setdefault("readermodule", self.desc["lc_readermodule"])
         return LightCurve(
             objectid=str(lcdict.get("objectid") or objectinfo.get("objectid")),
             columns=columns, objectinfo=objectinfo,
@@ -254,6 +376,90 @@ class DescriptionFormat(LCFormat):
             err_columns=tuple(c for c in self.desc.get("err_columns", []) if c in columns))
 
 
+class FitsTableFormat(LCFormat):
+    """A FITS binary-table light curve astrobase has no reader for:
+    ``{"kind": "fits-table", "hdu": 1, "objectid_key": "OBJECT", "ra_key": "RA_OBJ",
+    "dec_key": "DEC_OBJ", "time_columns": [...], "mag_columns": [...], "err_columns": [...]}``.
+
+    Every 1-d column is kept, with its unit (TUNITn) and description (the TTYPEn
+    comment). The header's TIMESYS, TIMEREF/TREFPOS and BJDREFI/F, JDREF or MJDREF
+    describe the first of ``time_columns``; other time columns are described in
+    collection.json (``columns``), which also wins over anything read here.
+    """
+
+    name = "fits-table"
+    title = "FITS binary-table light curve"
+    KEYS = ("hdu", "objectid_key", "ra_key", "dec_key", "time_columns", "mag_columns", "err_columns",
+            "magsarefluxes")
+
+    def __init__(self, spec: dict):
+        self.spec = {k: spec[k] for k in self.KEYS if k in spec}
+        for key in ("time_columns", "mag_columns", "err_columns"):
+            value = self.spec.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise UserError(f"fits-table format: {key} must be a list of column names")
+        if not self.spec.get("time_columns"):
+            raise UserError("fits-table format needs 'time_columns' (the first is described by the header)")
+
+    @classmethod
+    def from_spec(cls, spec: dict, base: Path) -> "FitsTableFormat":
+        return cls(spec)
+
+    def to_spec(self) -> dict:
+        return {"kind": self.name, **self.spec}
+
+    def read(self, path) -> LightCurve:
+        from astropy.io import fits
+
+        from ..core.formatinfo import fits_column_info
+
+        with fits.open(path, memmap=False) as hdul:
+            hdu = hdul[self.spec.get("hdu", 1)]
+            primary = hdul[0].header
+            info, timeinfo = fits_column_info(primary, hdu.header)
+            data = hdu.data
+            columns = {}
+            for col in hdu.columns:
+                values = np.asarray(data[col.name])
+                if values.ndim != 1:
+                    continue
+                if values.dtype.kind == "S":
+                    values = np.char.decode(values, "ascii", errors="replace")
+                columns[col.name] = values.astype(values.dtype.newbyteorder("="))
+            objectinfo = {}
+            wanted = ((self.spec.get("objectid_key", "OBJECT"), "objectid"), (self.spec.get("ra_key", "RA_OBJ"), "ra"),
+                      (self.spec.get("dec_key", "DEC_OBJ"), "decl"))
+            for key, target in wanted:
+                for hdr in (hdu.header, primary):
+                    if key in hdr:
+                        objectinfo[target] = hdr[key]
+                        break
+            for key in ("TICID", "TESSMAG", "SECTOR", "CAMERA", "CCD", "TELESCOP", "INSTRUME"):
+                if key in primary:
+                    objectinfo[key.lower()] = primary[key]
+        times = [c for c in self.spec["time_columns"] if c in columns]
+        if not times:
+            raise ValueError(f"none of the time columns {self.spec['time_columns']} is in the table")
+        info[times[0]] = {**info.get(times[0], {}), "role": "time", **timeinfo}
+        for c in times[1:]:
+            info[c] = {**info.get(c, {}), "role": "time"}
+        fluxes = bool(self.spec.get("magsarefluxes", False))
+        for c in self.spec.get("mag_columns", []):
+            if c in info:
+                info[c]["role"] = "flux" if fluxes else "mag"
+        for c in self.spec.get("err_columns", []):
+            if c in info:
+                info[c]["role"] = "flux_err" if fluxes else "mag_err"
+        return LightCurve(
+            objectid=str(objectinfo.get("objectid") or Path(path).name), columns=columns, objectinfo=objectinfo,
+            column_info={k: v for k, v in info.items() if k in columns},
+            meta={"magsarefluxes": fluxes,
+                  **({"telescope": objectinfo["telescop"]} if "telescop" in objectinfo else {})},
+            time_columns=tuple(times),
+            mag_columns=tuple(c for c in self.spec.get("mag_columns", []) if c in columns),
+            err_columns=tuple(c for c in self.spec.get("err_columns", []) if c in columns))
+
+
 @hookimpl(trylast=True)
 def register_lc_formats(app):
-    return [AstrobaseFormat, DescriptionFormat]
+    return [AstrobaseFormat, DescriptionFormat, FitsTableFormat]
