@@ -114,7 +114,7 @@ def test_faults_per_id_and_request_errors(dl_server):
     assert good not in errors and any(r["ID"] == good and r["semantics"] == "#this" for r in links)
     status, _, body = get(f"{url}/datalink")
     assert status == 400 and b"UsageFault" in body and b"QUERY_STATUS" in body
-    status, _, body = get(f"{url}/datalink?ID=demo/x&RESPONSEFORMAT=text/html")
+    status, _, body = get(f"{url}/datalink?ID=demo/x&RESPONSEFORMAT=image/png")
     assert status == 400 and b"RESPONSEFORMAT" in body
     status, _, _ = get(f"{url}/datalink/missing?ID=x")
     assert status == 404
@@ -135,6 +135,17 @@ def _post(url: str, body: bytes):
             return resp.status, resp.headers.get("Content-Type", ""), resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers.get("Content-Type", ""), exc.read()
+
+
+def test_links_in_other_formats(dl_server):
+    url, _path, rows, _twins = dl_server
+    status, ctype, body = get(f"{url}/datalink?ID=demo/{rows[0][0]}&RESPONSEFORMAT=application/json")
+    doc = __import__("json").loads(body)
+    names = [m["name"] for m in doc["metadata"]]
+    assert status == 200 and ctype.startswith("application/json") and names[:2] == ["ID", "access_url"]
+    assert {r[names.index("semantics")] for r in doc["data"]} >= {"#this", "#preview"}
+    status, ctype, body = get(f"{url}/datalink?ID=demo/{rows[0][0]}")
+    assert ctype == "application/x-votable+xml;content=datalink" and b"<TABLEDATA>" in body
 
 
 def test_tap_and_cone_results_lead_to_the_light_curves(dl_server):
@@ -174,3 +185,55 @@ def test_datalinklint_and_votlint_accept_the_answers(dl_server):
         {"LANG": "ADQL", "QUERY": "SELECT TOP 3 objectid, ra, decl FROM lcpanel.demo"})
     out = subprocess.run([stilts, "votlint", f"votable={tap_url}"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0 and "ERROR" not in (out.stdout + out.stderr), out.stdout + out.stderr
+
+
+def _astrobase_times(collection_dir, lcfname):
+    """The light curve's ``bjd`` read with astrobase's own reader for the format (not lcpanel's)."""
+    import json
+    from pathlib import Path
+
+    from lcpanel.core.astrobase_compat import import_astrobase
+
+    import_astrobase()
+    from astrobase.lcproc import get_lcformat
+
+    spec = json.loads((Path(collection_dir) / "collection.json").read_text())
+    fmt = spec.get("lcformat") or {}
+    reader = get_lcformat(fmt.get("formatkey", "lcpanel-demo-csv"),
+                          use_lcformat_dir=str(Path(collection_dir) / fmt.get("lcformat_dir", "lcformat")))[1]
+    lcdict = reader(str(Path(collection_dir) / lcfname))
+    lcdict = lcdict[0] if isinstance(lcdict, tuple) else lcdict
+    return np.asarray(lcdict["bjd"], dtype=float)
+
+
+def test_obscore_lists_every_light_curve_with_its_time_range(dl_server, csv_collection):
+    url, _path, rows, _twins = dl_server
+    tap = pyvo.dal.TAPService(f"{url}/tap")
+    ra, dec, r = 290.2, 45.1, 0.3
+    result = tap.run_sync(
+        "SELECT obs_id, obs_collection, s_ra, s_dec, t_min, t_max, t_xel, access_url, obs_publisher_did "
+        "FROM ivoa.obscore WHERE dataproduct_type = 'timeseries' AND "
+        f"1 = CONTAINS(POINT('ICRS', s_ra, s_dec), CIRCLE('ICRS', {ra}, {dec}, {r}))").to_table()
+    # brute force over the demo catalog (the plain catalog has no light curves: no rows)
+    sep = np.degrees(np.arccos(np.clip(
+        np.sin(np.radians(dec)) * np.sin(np.radians([x[2] for x in rows]))
+        + np.cos(np.radians(dec)) * np.cos(np.radians([x[2] for x in rows]))
+        * np.cos(np.radians([x[1] - ra for x in rows])), -1, 1)))
+    expected = {x[0] for x, d in zip(rows, sep) if d < r}
+    assert set(result["obs_id"]) == expected and set(result["obs_collection"]) == {"demo"} and expected
+    from lcpanel.app import App
+
+    app = App(_path)
+    demo = app.catalogs.get("demo")
+    for row in result:
+        (lcfname,) = demo.query("SELECT lcfname FROM object_catalog WHERE objectid = ?", (row["obs_id"],))[0]
+        bjd = _astrobase_times(csv_collection, lcfname)
+        bjd = bjd[np.isfinite(bjd)]
+        assert row["t_min"] == pytest.approx(bjd.min() - 2400000.5, abs=1e-9)
+        assert row["t_max"] == pytest.approx(bjd.max() - 2400000.5, abs=1e-9)
+        assert row["access_url"].startswith(f"{url}/datalink?ID=")
+    links = next(iter(tap.run_sync(f"SELECT TOP 1 * FROM ivoa.obscore WHERE obs_id = '{rows[0][0]}'"
+                                   ).iter_datalinks()))
+    assert any(r["semantics"] == "#this" for r in links)
+    status, _, caps = get(f"{url}/tap/capabilities")
+    assert b'<dataModel ivo-id="ivo://ivoa.net/std/ObsCore#core-1.1">' in caps

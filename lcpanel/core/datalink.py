@@ -217,11 +217,12 @@ def _counterparts(ident: str, cid: str, ra: float, dec: float, base_url: str, ot
 
 
 def links_document(links: list[Link], fmt=None) -> bytes:
-    """The ``{links}`` response: by default a VOTable (BINARY2) whose one table holds the
-    link rows; ``fmt`` another :class:`lcpanel.core.voformats.OutputFormat`."""
+    """The ``{links}`` response: by default a VOTable (TABLEDATA, as DataLink requires
+    unless asked otherwise) whose one table holds the link rows; ``fmt`` another
+    :class:`lcpanel.core.voformats.OutputFormat`."""
     from .voformats import find_format, render
 
-    return render(fmt or find_format(None), list(_FIELDS), [link.row() for link in links])
+    return render(fmt or find_format("votable/td"), list(_FIELDS), [link.row() for link in links])
 
 
 @dataclass(frozen=True)

@@ -213,6 +213,7 @@ TAP_SCHEMA_KEYS = (
 )
 SCHEMA_DESCRIPTIONS = {
     TAP_SCHEMA: "the tables, columns and keys of this TAP service (TAP 1.1)",
+    "ivoa": "IVOA data models: ivoa.obscore lists every light curve of every collection (ObsCore 1.1)",
     SCHEMA_NAME: "the light-curve collections served here: one table per collection, one row per object",
 }
 
@@ -277,9 +278,24 @@ class TapModel:
         return out
 
 
-def build_model(infos, basedir: Path) -> TapModel:
-    """The model of the given collections; writes its TAP_SCHEMA file if missing."""
-    tables = tap_schema_tables() + [collection_table(i) for i in sorted(infos, key=lambda i: i.collection_id)]
+def obscore_table(path: Path) -> TapTable:
+    """``ivoa.obscore`` read from ``path`` (:mod:`lcpanel.core.obscore`)."""
+    from .obscore import COLUMNS, SCHEMA, TABLE
+
+    columns = tuple(TapColumn(name=name, datatype=datatype, arraysize="*" if datatype == "char" else None,
+                              unit=unit, ucd=ucd, utype=utype, description=description, std=True,
+                              principal=True, indexed=name in ("obs_collection", "obs_id", "t_min"))
+                    for name, datatype, unit, ucd, utype, description in COLUMNS)
+    return TapTable(schema=SCHEMA, name=TABLE, description="every light curve served here, one row each (ObsCore 1.1)",
+                    columns=columns, db="ivoa_obscore", sql_table=TABLE, path=str(path),
+                    utype="ivo://ivoa.net/std/ObsCore#table-1.1")
+
+
+def build_model(infos, basedir: Path, extra_tables=()) -> TapModel:
+    """The model of the given collections (and ``extra_tables``, e.g. ``ivoa.obscore``);
+    writes its TAP_SCHEMA file if missing."""
+    tables = (tap_schema_tables() + list(extra_tables)
+              + [collection_table(i) for i in sorted(infos, key=lambda i: i.collection_id)])
     rows = _tap_schema_rows(tables)
     digest = hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()[:20]
     path = Path(basedir) / VO_DIR / f"tap_schema-{digest}.sqlite"
@@ -292,15 +308,15 @@ _cache_lock = threading.Lock()
 _cache: dict = {}
 
 
-def tap_model(catalogs) -> TapModel:
+def tap_model(catalogs, extra_tables=None) -> TapModel:
     """The model of the collections currently in ``catalogs`` (:class:`lcpanel.core.catalog.Catalogs`),
-    rebuilt only when the registry changed."""
+    rebuilt only when the registry changed; ``extra_tables()`` gives more tables then."""
     infos = [catalogs.get(cid).info for cid in catalogs.ids()]
     key = (str(catalogs.basedir.path), tuple((i.collection_id, i.added_at, i.catalog_dir) for i in infos))
     with _cache_lock:
         model = _cache.get(key)
         if model is None or not model.tap_schema_path.is_file():
-            model = build_model(infos, catalogs.basedir.path)
+            model = build_model(infos, catalogs.basedir.path, extra_tables() if extra_tables else ())
             if len(_cache) > 8:
                 _cache.clear()
             _cache[key] = model

@@ -22,7 +22,9 @@ class DataLinkHandler(VOHandler):
         if len(ids) > MAX_IDS:
             raise TooLarge(f"UsageFault: at most {MAX_IDS} IDs per request; this one has {len(ids)}")
         raw = self.params().get("RESPONSEFORMAT")
-        fmt = find_format(None if raw and "".join(raw.split()).lower() == LINKS_MIME else raw)
+        # DataLink 1.1: TABLEDATA unless another serialization is asked for by name
+        asked = raw and "".join(raw.split()).lower() not in ("votable", LINKS_MIME, "application/x-votable+xml")
+        fmt = find_format(raw if asked else "votable/td")
         if fmt is None:
             raise UserError(f"UsageFault: RESPONSEFORMAT={raw[:60]!r} is not supported; use {LINKS_MIME} "
                             f"or one of {known_names()}")
@@ -35,7 +37,8 @@ class DataLinkHandler(VOHandler):
             return links_document(links_for(catalogs, ids, base, default_collection=collection_id), fmt)
 
         body = await self.in_pool("sync", run)
-        mime = fmt.mime if not fmt.key.startswith("votable") else f"{fmt.mime};content=datalink"
+        mime = LINKS_MIME if fmt.key == "votable/td" else (
+            f"{fmt.mime};content=datalink" if fmt.key.startswith("votable") else fmt.mime)
         self.send_body(body, mime)
 
     post = get
@@ -57,8 +60,11 @@ class PreviewHandler(VOHandler):
         formats = self.app.lc_formats
 
         def render():
+            from ..core.lcrequest import read_lightcurve
+
             lcfmt = formats.get(info.lcformat["kind"]).from_spec(info.lcformat, Path(info.source))
-            return preview_png(lcfmt.read(path), title=f"{objectid} ({info.name or collection_id})")
+            lc = read_lightcurve(lcfmt, info.lcformat, path)
+            return preview_png(lc, title=f"{objectid} ({info.name or collection_id})")
 
         png = await self.in_pool("sync", render)
         self.set_header("Cache-Control", "public, max-age=3600")
@@ -79,6 +85,19 @@ def startup(app):
         if config.urlencoded.max_arguments < MAX_IDS + 16:
             httputil.set_parse_body_config(dataclasses.replace(
                 config, urlencoded=dataclasses.replace(config.urlencoded, max_arguments=MAX_IDS + 16)))
+
+
+@hookimpl
+def collection_added(app, collection):
+    """Compute the new collection's ObsCore rows now (reading each light curve once), not
+    at the first TAP query."""
+    from ..core.obscore import part_path, served_collections, write_part, object_rows
+
+    for info, catalog, read in served_collections(app.catalogs, app.lc_formats):
+        if info.collection_id == collection.collection_id and "lcfname" in catalog.columns:
+            path = part_path(app.basedir, info)
+            if not path.is_file():
+                write_part(path, object_rows(catalog, info, read))
 
 
 @hookimpl(trylast=True)

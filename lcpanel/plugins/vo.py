@@ -47,7 +47,9 @@ from ..core.datalink import result_services
 from ..core.scs import cone_search, parse_request
 from ..core.search import Hits, SearchBackend
 from ..core.tap_query import TapEngine
-from ..core.tap_schema import table_xml, tableset_xml, tap_model
+from ..core.obscore import DATA_MODEL as OBSCORE_MODEL
+from ..core.obscore import obscore_file, served_collections
+from ..core.tap_schema import obscore_table, table_xml, tableset_xml, tap_model
 from ..core.voformats import OutputFormat, find_format, known_names
 from ..core.voformats import capabilities_xml as output_formats_xml
 from ..core.voformats import render as render_format
@@ -99,13 +101,18 @@ class VOService:
     def __init__(self, app):
         self.app = app
         self.settings = VOSettings.from_app(app)
-        self.engine = TapEngine(app.catalogs, lambda: tap_model(app.catalogs))
+        self.engine = TapEngine(app.catalogs, lambda: tap_model(app.catalogs, self.extra_tables))
         self.jobs = uws.JobStore(app.basedir / "vo" / "jobs",
                                  default_duration_s=int(self.settings.async_timeout_s),
                                  max_duration_s=int(self.settings.async_max_timeout_s),
                                  lifetime_s=int(self.settings.job_lifetime_days * 86400))
         self._pools: dict = {}
         self._lock = threading.Lock()
+
+    def extra_tables(self) -> list:
+        """``ivoa.obscore`` when some collection has light curves."""
+        path = obscore_file(self.app.basedir, served_collections(self.app.catalogs, self.app.lc_formats))
+        return [obscore_table(path)] if path else []
 
     def pool(self, kind: str) -> ThreadPoolExecutor:
         with self._lock:
@@ -187,8 +194,25 @@ def render(out, fmt: OutputFormat, base_url: str | None = None) -> tuple[bytes, 
     carry the DataLink service descriptor of their object ids."""
     services = result_services(base_url, [f.name for f in out.fields],
                                [t.collection_id for t in out.translation.tables]) if base_url else ()
-    body = render_format(fmt, out.fields, out.rows, overflow=out.overflow, services=services)
+    rows = absolute_urls(out.fields, out.rows, base_url) if base_url else out.rows
+    body = render_format(fmt, out.fields, rows, overflow=out.overflow, services=services)
     return body, fmt.mime, fmt.extension
+
+
+def absolute_urls(fields, rows, base_url: str):
+    """URLs stored relative to the service root (``/datalink?...``, in columns whose UCD
+    is ``meta.ref.url``) made absolute with the request's base URL."""
+    which = [i for i, f in enumerate(fields) if f.ucd == "meta.ref.url"]
+    if not which:
+        return rows
+    out = []
+    for row in rows:
+        row = list(row)
+        for i in which:
+            if isinstance(row[i], str) and row[i].startswith("/") and not row[i].startswith("//"):
+                row[i] = base_url + row[i]
+        out.append(tuple(row))
+    return out
 
 
 # --- handlers -----------------------------------------------------------------------------------
@@ -473,7 +497,9 @@ def _job_failed(store, job_id: str, message: str) -> None:
 
 class TapCapabilitiesHandler(VOHandler):
     def get(self):
-        self.send_body(capabilities_xml(self.base_url() + "/tap", self.vo.settings), "text/xml")
+        model = self.vo.engine.model()
+        models = [OBSCORE_MODEL] if model.table("ivoa", "obscore") else []
+        self.send_body(capabilities_xml(self.base_url() + "/tap", self.vo.settings, models), "text/xml")
 
 
 class TapAvailabilityHandler(VOHandler):
@@ -541,7 +567,7 @@ _FEATURES = {
 }
 
 
-def capabilities_xml(tap_url: str, settings: VOSettings) -> bytes:
+def capabilities_xml(tap_url: str, settings: VOSettings, data_models=()) -> bytes:
     """VOSI capabilities with the TAPRegExt description of the TAP service."""
     from xml.sax.saxutils import escape
 
@@ -564,6 +590,7 @@ def capabilities_xml(tap_url: str, settings: VOSettings) -> bytes:
         '<capability standardID="ivo://ivoa.net/std/TAP" xsi:type="tr:TableAccess">'
         f'<interface xsi:type="vs:ParamHTTP" role="std" version="1.1"><accessURL use="base">{url}</accessURL>'
         "</interface>"
+        + "".join(f'<dataModel ivo-id="{ivo}">{name}</dataModel>' for ivo, name in data_models) +
         "<language><name>ADQL</name>"
         '<version ivo-id="ivo://ivoa.net/std/ADQL#v2.0">2.0</version>'
         '<version ivo-id="ivo://ivoa.net/std/ADQL#v2.1">2.1</version>'
