@@ -424,20 +424,32 @@ def _sources(select: exp.Select, model: TapModel) -> dict:
     return out
 
 
-def _rewrite_regions(tree: exp.Expression, model: TapModel, cone_rows, params: dict, notes: list) -> None:
+def _rewrite_regions(tree: exp.Expression, model: TapModel, cone_rows, params: dict, notes: list,
+                     match_rows=None) -> None:
     for select in list(tree.find_all(exp.Select)):
-        where = select.args.get("where")
-        if where is None:
-            continue
         sources = _sources(select, model)
         if not sources:
             continue
-        parts = _conjuncts(where.this)
-        changed = False
-        for i, cond in enumerate(parts):
-            cone = _cone_of(cond, sources)
-            if cone is None:
-                continue
+        where = select.args.get("where")
+        if where is not None:
+            new = _rewrite_conditions(where.this, sources, cone_rows, params, notes, match_rows)
+            if new is not None:
+                where.set("this", new)
+        for join in select.args.get("joins") or []:
+            on = join.args.get("on")
+            if on is not None and match_rows is not None:
+                new = _rewrite_conditions(on, sources, None, params, notes, match_rows)
+                if new is not None:
+                    join.set("on", new)
+
+
+def _rewrite_conditions(node, sources, cone_rows, params: dict, notes: list, match_rows):
+    """The conjunction with index-backed cones and upload joins, or None when nothing changed."""
+    parts = _conjuncts(node)
+    changed = False
+    for i, cond in enumerate(parts):
+        cone = _cone_of(cond, sources) if cone_rows is not None else None
+        if cone is not None:
             _check_cone(cone)
             rows = cone_rows(cone.table, cone.ra, cone.dec, cone.radius, cone.strict)
             if rows is None or len(rows) > MAX_INDEX_ROWS:
@@ -450,8 +462,70 @@ def _rewrite_regions(tree: exp.Expression, model: TapModel, cone_rows, params: d
                                   f"SELECT value FROM json_each(:{name})", read="sqlite")))
             notes.append("index")
             changed = True
-        if changed:
-            where.set("this", exp.and_(*parts, copy=False) if len(parts) > 1 else parts[0])
+            continue
+        join = _upload_join_of(cond, sources) if match_rows is not None else None
+        if join is not None:
+            coll_alias, coll_table, up_alias, up_table, ra_col, dec_col, radius = join
+            if not (0 <= radius <= 10):
+                raise ADQLError("a positional join's radius must be between 0 and 10 degrees")
+            name = f"lcp_pairs_{len(params)}"
+            params[name] = json.dumps(match_rows(coll_table, up_table, ra_col, dec_col, radius))
+            lookup = sqlglot.parse_one(f"SELECT value FROM json_each(:{name}, '$[' || (x.rowid - 1) || ']')",
+                                       read="sqlite")
+            for col in lookup.find_all(exp.Column):
+                if col.table == "x":
+                    col.set("table", exp.to_identifier(up_alias, quoted=True))
+            parts[i] = exp.and_(exp.In(this=exp.column("row_id", table=coll_alias, quoted=True),
+                                       query=exp.Subquery(this=lookup)), cond)
+            notes.append("index")
+            changed = True
+    if not changed:
+        return None
+    return exp.and_(*parts, copy=False) if len(parts) > 1 else parts[0]
+
+
+def _upload_join_of(cond, sources: dict):
+    """(collection alias, its table, upload alias, upload table, upload ra column, upload dec
+    column, radius) of ``1 = CONTAINS(POINT(<collection ra, decl>), CIRCLE(<upload columns>, r))``
+    (either way round, or as DISTANCE(...) < r): a join the sky index can answer."""
+    pairs = []
+    if isinstance(cond, exp.EQ):
+        one, call = (cond.this, cond.expression) if _const(cond.this) == 1 else (cond.expression, cond.this)
+        if _const(one) != 1 or _fname(call) not in ("CONTAINS", "INTERSECTS"):
+            return None
+        a, b = _geometry_args(call)
+        if _fname(call) == "INTERSECTS" and _point(b) is not None:
+            a, b = b, a
+        point, circle = _point(a), _circle(b)
+        if point is None or circle is None:
+            return None
+        radius = _const(circle[2])
+        pairs = [(point, circle[:2])]
+    elif isinstance(cond, (exp.LT, exp.LTE, exp.GT, exp.GTE)):
+        left, right = cond.this, cond.expression
+        if isinstance(cond, (exp.GT, exp.GTE)):
+            left, right = right, left
+        args = _distance_args(left)
+        radius = _const(right)
+        if args is None:
+            return None
+        pairs = [((args[0], args[1]), (args[2], args[3]))]
+    else:
+        return None
+    if radius is None:
+        return None
+    for p, q in pairs:
+        for coll_pos, other_pos in ((p, q), (q, p)):
+            found = _position_alias(*coll_pos, sources)
+            ra_node, dec_node = other_pos
+            if found is None or not (isinstance(ra_node, exp.Column) and isinstance(dec_node, exp.Column)):
+                continue
+            alias = ra_node.table
+            table = sources.get(alias)
+            if alias != dec_node.table or table is None or table.schema.upper() != "TAP_UPLOAD" or not table.path:
+                continue
+            return found[0], found[1], alias, table, ra_node.name, dec_node.name, radius
+    return None
 
 
 def _check_cone(cone: _Cone) -> None:
@@ -624,12 +698,15 @@ def _objects_only(tree: exp.Expression, model: TapModel) -> tuple[str, list[VOFi
     return table.collection_id, [VOField(name="row_id", datatype="long")]
 
 
-def translate(query: str, model: TapModel, cone_rows, *, objects_only: bool = False) -> Translation:
+def translate(query: str, model: TapModel, cone_rows, *, objects_only: bool = False, match_rows=None) -> Translation:
     """ADQL text to a :class:`Translation` for SQLite.
 
     ``cone_rows(table, ra, dec, radius_deg, strict)`` returns the row ids of a collection
     table within the cone (or None to cut row by row instead). With ``objects_only`` the
     query must read one collection table and returns its row ids.
+    ``match_rows(collection table, upload table, ra column, dec column, radius_deg)`` gives,
+    per upload row in rowid order, the collection row ids within the radius (positional
+    joins with ``TAP_UPLOAD`` tables then use the sky index, not a row-by-row scan).
     """
     tree = parse(query)
     tree = _resolve(tree, model)
@@ -640,7 +717,7 @@ def translate(query: str, model: TapModel, cone_rows, *, objects_only: bool = Fa
         fields = _output_fields(tree, model)
     params: dict = {}
     notes: list[str] = []
-    _rewrite_regions(tree, model, cone_rows, params, notes)
+    _rewrite_regions(tree, model, cone_rows, params, notes, match_rows)
     tree = tree.transform(_translate_node, copy=False)
     tables = _translate_tables(tree, model)
     sql = tree.sql(dialect="sqlite")

@@ -153,8 +153,31 @@ class TapEngine:
             rows = rows[dist < radius]
         return np.sort(rows)
 
-    def translate(self, query: str, *, objects_only: bool = False) -> Translation:
-        return translate(query, self.model(), self._cone_rows, objects_only=objects_only)
+    def translate(self, query: str, *, objects_only: bool = False, uploads=()) -> Translation:
+        """``uploads``: more tables (``TAP_UPLOAD.*``) visible to this query only."""
+        model = self.model()
+        if uploads:
+            model = TapModel(tables=model.tables + list(uploads), tap_schema_path=model.tap_schema_path)
+        return translate(query, model, self._cone_rows, objects_only=objects_only, match_rows=self._match_rows)
+
+    def _match_rows(self, table: TapTable, upload: TapTable, ra_col: str, dec_col: str, radius: float):
+        """Per row of an uploaded table (rowid order), the collection rows within ``radius``."""
+        import sqlite3
+        from contextlib import closing
+
+        with closing(sqlite3.connect(f"file:{upload.path}?mode=ro", uri=True)) as conn:
+            values = conn.execute(f'SELECT "{ra_col}", "{dec_col}" FROM "{upload.sql_table}" ORDER BY rowid').fetchall()
+        out: list[list[int]] = [[] for _ in values]
+        pos = np.array([(r, d) if isinstance(r, (int, float)) and isinstance(d, (int, float)) else (np.nan, np.nan)
+                        for r, d in values], dtype=float).reshape(-1, 2)
+        ok = np.flatnonzero(np.isfinite(pos).all(axis=1) & (np.abs(pos[:, 1]) <= 90))
+        if len(ok) and radius > 0:
+            catalog = self.catalogs.get(table.collection_id)
+            inputs, rows, _ = catalog.skyindex.crossmatch(pos[ok, 0] % 360.0, pos[ok, 1], radius * 3600.0,
+                                                          nearest=False)
+            for i, r in zip(ok[inputs].tolist(), rows.tolist()):
+                out[i].append(int(r))
+        return out
 
     def _connection(self, model: TapModel, tables: list[TapTable], timeout_s: float, max_rows: int):
         attach: dict[str, str] = {}
@@ -181,11 +204,11 @@ class TapEngine:
         conn.timeout_s, conn.max_rows = float(timeout_s), int(max_rows)
         return conn
 
-    def run(self, query: str, *, maxrec: int, timeout_s: float) -> QueryOutput:
+    def run(self, query: str, *, maxrec: int, timeout_s: float, uploads=()) -> QueryOutput:
         """Translate and run ``query``; at most ``maxrec`` rows (``overflow`` says if more existed)."""
         started = time.perf_counter()
         deadline = time.monotonic() + timeout_s
-        translation = self.translate(query)
+        translation = self.translate(query, uploads=uploads)
         remaining = max(deadline - time.monotonic(), 0.01)
         out = self.execute(translation, maxrec=maxrec, timeout_s=remaining)
         out.elapsed_ms = (time.perf_counter() - started) * 1000.0

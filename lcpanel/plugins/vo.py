@@ -47,6 +47,7 @@ from ..core.datalink import result_services
 from ..core.scs import cone_search, parse_request
 from ..core.search import Hits, SearchBackend
 from ..core.tap_query import TapEngine
+from ..core.tap_upload import Uploads, parse_upload_param
 from ..core.obscore import DATA_MODEL as OBSCORE_MODEL
 from ..core.obscore import obscore_file, served_collections
 from ..core.tap_schema import obscore_table, table_xml, tableset_xml, tap_model
@@ -54,7 +55,7 @@ from ..core.voformats import OutputFormat, find_format, known_names
 from ..core.voformats import capabilities_xml as output_formats_xml
 from ..core.voformats import render as render_format
 from ..core.votable import VOTABLE_MIME, error_votable
-from ..errors import NotFound, UserError
+from ..errors import NotFound, TooLarge, UserError
 from ..extension import Route
 from ..hookspecs import hookimpl
 from ..jsonapi import APIMixin
@@ -77,6 +78,9 @@ class VOSettings:
     max_maxrec: int
     scs_max_sr_deg: float
     job_lifetime_days: float
+    #: TAP_UPLOAD: the largest table accepted, in bytes and rows
+    upload_max_bytes: int = 8_000_000
+    upload_max_rows: int = 100_000
 
     @classmethod
     def from_app(cls, app) -> "VOSettings":
@@ -84,7 +88,8 @@ class VOSettings:
         raw = dict(app.config.plugin.get("vo", {}) or {})
         defaults = dict(sync_timeout_s=search.query_timeout_s, async_timeout_s=60, async_max_timeout_s=600,
                         default_maxrec=10_000, max_maxrec=search.max_limit,
-                        scs_max_sr_deg=search.cone_max_radius_arcmin / 60.0, job_lifetime_days=7)
+                        scs_max_sr_deg=search.cone_max_radius_arcmin / 60.0, job_lifetime_days=7,
+                        upload_max_bytes=8_000_000, upload_max_rows=100_000)
         unknown = set(raw) - set(defaults)
         if unknown:
             raise UserError(f"lcpanel.toml: unknown setting plugin.vo.{sorted(unknown)[0]}; known: "
@@ -147,8 +152,10 @@ def service(app) -> VOService:
 @dataclass(frozen=True)
 class TapRequest:
     query: str
-    fmt: str
+    fmt: OutputFormat
     maxrec: int
+    #: [(TAP_UPLOAD table name, multipart part name)]
+    uploads: tuple = ()
 
 
 def tap_request(params: dict, settings: VOSettings, row_cap: int | None = None) -> TapRequest:
@@ -160,8 +167,6 @@ def tap_request(params: dict, settings: VOSettings, row_cap: int | None = None) 
     lang = (params.get("LANG") or "ADQL").strip()
     if lang.upper() not in LANGS:
         raise UserError(f"LANG={lang[:40]!r} is not supported; this service speaks " + ", ".join(LANGS))
-    if params.get("UPLOAD"):
-        raise UserError("UPLOAD is not supported by this service")
     query = params.get("QUERY")
     if query is None or not query.strip():
         raise UserError("the QUERY parameter is required (an ADQL SELECT)")
@@ -175,7 +180,8 @@ def tap_request(params: dict, settings: VOSettings, row_cap: int | None = None) 
         if maxrec < 0:
             raise UserError("MAXREC must be a non-negative integer")
     cap = settings.max_maxrec if row_cap is None else min(row_cap, settings.max_maxrec)
-    return TapRequest(query=query, fmt=fmt, maxrec=min(maxrec, cap))
+    uploads = tuple(parse_upload_param(params["UPLOAD"])) if params.get("UPLOAD") else ()
+    return TapRequest(query=query, fmt=fmt, maxrec=min(maxrec, cap), uploads=uploads)
 
 
 def response_format(params: dict) -> OutputFormat:
@@ -285,6 +291,20 @@ class VOHandler(APIMixin, RequestHandler):
             cap = min(cap, limits.max_rows(self.viewer().role))
         return cap
 
+    def upload_parts(self, request) -> dict[str, bytes]:
+        """The bytes of each uploaded table, from the request's multipart parts."""
+        out = {}
+        cap = self.vo.settings.upload_max_bytes
+        for name, part in request.uploads:
+            files = self.request.files.get(part) or []
+            data = files[0]["body"] if files else (self.request.body_arguments.get(part) or [None])[0]
+            if data is None:
+                raise UserError(f"UPLOAD {name}: the request has no part named {part!r}")
+            if len(data) > cap:
+                raise TooLarge(f"UPLOAD {name} is {len(data)} bytes; the limit is {cap}")
+            out[name] = data
+        return out
+
     async def in_pool(self, kind: str, fn, *args):
         return await IOLoop.current().run_in_executor(self.vo.pool(kind), fn, *args)
 
@@ -311,10 +331,13 @@ class TapSyncHandler(VOHandler):
         vo = self.vo
         request = tap_request(self.params(), vo.settings, self.row_cap())
         base = self.base_url()
+        tables = self.upload_parts(request)
 
         def run():
-            out = vo.engine.run(request.query, maxrec=request.maxrec, timeout_s=vo.settings.sync_timeout_s)
-            return render(out, request.fmt, base)
+            with Uploads(tables, max_rows=vo.settings.upload_max_rows) as uploads:
+                out = vo.engine.run(request.query, maxrec=request.maxrec, timeout_s=vo.settings.sync_timeout_s,
+                                    uploads=uploads.tables)
+                return render(out, request.fmt, base)
 
         body, mime, _ = await self.in_pool("sync", run)
         self.send_body(body, mime)
@@ -511,6 +534,13 @@ class TapAvailabilityHandler(VOHandler):
         self.send_body(body.encode(), "text/xml")
 
 
+class TapExamplesHandler(VOHandler):
+    def get(self):
+        from ..core.tap_examples import examples_xhtml
+
+        self.send_body(examples_xhtml(self.vo.engine.model(), self.app.catalogs), "application/xhtml+xml")
+
+
 class TapTablesHandler(VOHandler):
     def get(self, name=None):
         model = tap_model(self.app.catalogs)
@@ -597,15 +627,19 @@ def capabilities_xml(tap_url: str, settings: VOSettings, data_models=()) -> byte
         "<description>ADQL 2.1 translated to SQLite; cones (CONTAINS, INTERSECTS, DISTANCE) use the sky index"
         f"</description>{features}</language>"
         + output_formats_xml() +
+        '<uploadMethod ivo-id="ivo://ivoa.net/std/TAPRegExt#upload-inline"/>'
         f"<retentionPeriod><default>{int(settings.job_lifetime_days * 86400)}</default></retentionPeriod>"
         f"<executionDuration><default>{settings.async_timeout_s}</default>"
         f"<hard>{settings.async_max_timeout_s}</hard></executionDuration>"
         f'<outputLimit><default unit="row">{settings.default_maxrec}</default>'
         f'<hard unit="row">{settings.max_maxrec}</hard></outputLimit>'
+        f'<uploadLimit><hard unit="byte">{settings.upload_max_bytes}</hard></uploadLimit>'
         "</capability>\n"
         + vosi("ivo://ivoa.net/std/VOSI#capabilities", "capabilities")
         + vosi("ivo://ivoa.net/std/VOSI#availability", "availability")
         + vosi("ivo://ivoa.net/std/VOSI#tables-1.1", "tables")
+        + (f'<capability standardID="ivo://ivoa.net/std/DALI#examples"><interface xsi:type="vr:WebBrowser">'
+           f'<accessURL use="full">{url}/examples</accessURL></interface></capability>\n')
         + "</vosi:capabilities>\n")
     return body.encode("utf-8")
 
@@ -663,6 +697,7 @@ def register_routes(app):
         Route("vo-tap-capabilities", r"/tap/capabilities/?", TapCapabilitiesHandler, kwargs),
         Route("vo-tap-availability", r"/tap/availability/?", TapAvailabilityHandler, kwargs),
         Route("vo-tap-tables", r"/tap/tables/?", TapTablesHandler, kwargs),
+        Route("vo-tap-examples", r"/tap/examples/?", TapExamplesHandler, kwargs),
         Route("vo-tap-table", r"/tap/tables/([^/]+)", TapTablesHandler, kwargs),
         Route("vo-scs-all", r"/scs/?", SCSHandler, kwargs),
         Route("vo-scs", r"/scs/([^/]+)/?", SCSHandler, kwargs),
