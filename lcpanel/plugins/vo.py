@@ -436,8 +436,12 @@ class TapAsyncHandler(VOHandler):
         params = self.params()
         if job_id is None:
             phase = params.pop("PHASE", "").strip().upper()
+            request = tap_request(params, self.vo.settings, self.row_cap()) if params.get("UPLOAD") else None
+            parts = self.upload_parts(request) if request else {}
             job = store.create(self.viewer().identity, {k.lower(): v for k, v in params.items()},
                                run_id=params.get("RUNID"), row_cap=self.row_cap())
+            for name, data in parts.items():  # kept with the job until it is destroyed
+                write_bytes(store.file(job.job_id, f"upload-{name.lower()}.bin"), data)
             if phase == "RUN":
                 self._start(job.job_id)
             self.redirect_to(self.job_url(job.job_id))
@@ -497,7 +501,14 @@ def run_job(vo: VOService, job_id: str) -> None:
         params = {k.upper(): v for k, v in job.parameters.items()}
         request = tap_request(params, vo.settings, job.row_cap)
         timeout = min(job.execution_duration or vo.settings.async_max_timeout_s, vo.settings.async_max_timeout_s)
-        out = vo.engine.run(request.query, maxrec=request.maxrec, timeout_s=timeout)
+        tables = {}
+        for name, _part in request.uploads:
+            path = store.file(job_id, f"upload-{name.lower()}.bin")
+            if not path.is_file():
+                raise UserError(f"UPLOAD {name}: the table was not sent when the job was created")
+            tables[name] = path.read_bytes()
+        with Uploads(tables, max_rows=vo.settings.upload_max_rows) as uploads:
+            out = vo.engine.run(request.query, maxrec=request.maxrec, timeout_s=timeout, uploads=uploads.tables)
         body, mime, ext = render(out, request.fmt)
         if not store.file(job_id, "job.json").is_file():
             return
