@@ -126,7 +126,7 @@ def _info(name: str, value: str, content: str = "") -> str:
     return f"<INFO name={_attr(name)} value={_attr(value)}/>\n"
 
 
-def results_votable(fields: list[VOField], rows, *, overflow: bool = False, infos: dict | None = None,
+def results_votable(fields: list[VOField], rows, *, overflow: bool | str = False, infos: dict | None = None,
                     description: str = "") -> bytes:
     """A DALI results document: ``rows`` are sequences of Python values in field order."""
     out = [HEADER, '<RESOURCE type="results">\n']
@@ -142,8 +142,8 @@ def results_votable(fields: list[VOField], rows, *, overflow: bool = False, info
     for row in rows:
         out.append("<TR>" + "".join(f"<TD>{c(v)}</TD>" for c, v in zip(cells, row)) + "</TR>\n")
     out.append("</TABLEDATA></DATA>\n</TABLE>\n")
-    if overflow:
-        out.append(_info("QUERY_STATUS", "OVERFLOW"))
+    if overflow:  # True, or a message saying which limit cut the rows
+        out.append(_info("QUERY_STATUS", "OVERFLOW", overflow if isinstance(overflow, str) else None))
     out.append("</RESOURCE>\n</VOTABLE>\n")
     return "".join(out).encode("utf-8")
 

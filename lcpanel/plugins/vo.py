@@ -43,6 +43,7 @@ from tornado.web import HTTPError, RequestHandler
 
 from ..core import uws
 from ..core.atomic import write_bytes
+from ..core.offload import offloader
 from ..core.scs import cone_search, parse_request
 from ..core.search import Hits, SearchBackend
 from ..core.tap_query import TapEngine
@@ -181,7 +182,11 @@ def render(out, fmt: str) -> tuple[bytes, str, str]:
     """(body, MIME type, file extension) of a query result."""
     if fmt == "csv":
         return results_csv(out.fields, out.rows), CSV_MIME + "; header=present", "csv"
-    return results_votable(out.fields, out.rows, overflow=out.overflow), VOTABLE_MIME, "vot"
+    overflow = out.overflow
+    if getattr(out, "byte_capped", False):
+        overflow = (f"the answer was cut after {len(out.rows)} rows at this service's size limit per answer; "
+                    "select fewer columns or rows")
+    return results_votable(out.fields, out.rows, overflow=overflow), VOTABLE_MIME, "vot"
 
 
 # --- handlers -----------------------------------------------------------------------------------
@@ -280,11 +285,14 @@ class TapSyncHandler(VOHandler):
         vo = self.vo
         request = tap_request(self.params(), vo.settings, self.row_cap())
 
+        max_bytes = self.app.config.requests.max_result_bytes(self.viewer().role)
+
         def run():
-            out = vo.engine.run(request.query, maxrec=request.maxrec, timeout_s=vo.settings.sync_timeout_s)
+            out = vo.engine.run(request.query, maxrec=request.maxrec, timeout_s=vo.settings.sync_timeout_s,
+                                max_bytes=max_bytes)
             return render(out, request.fmt)
 
-        body, mime, _ = await self.in_pool("sync", run)
+        body, mime, _ = await offloader(self.app).run(run)
         self.send_body(body, mime)
 
 
@@ -511,7 +519,7 @@ class SCSHandler(VOHandler):
             return results_votable(fields, rows, overflow=overflow,
                                    description=f"Simple Cone Search over {title}")
 
-        body = await self.in_pool("sync", run)
+        body = await offloader(self.app).run(run)
         self.send_body(body, VOTABLE_MIME)
 
     post = get
