@@ -285,7 +285,7 @@ class SafeConnection:
         finally:
             self._deadline = math.inf
             self._byte_budget = math.inf
-        if byte_capped:  # the rows read so far, at most one batch over the cap
+        if byte_capped:  # the rows read so far: the cap, give or take one batch
             return QueryResult(columns, rows[:cap], True, byte_capped=True)
         return QueryResult(columns, rows[:cap], len(rows) > cap)
 
