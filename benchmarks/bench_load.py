@@ -2,7 +2,7 @@
 run, how much the server grows for a memory-bomb query and for the widest cross join the
 time limit allows, and what moving work off the event loop costs per request.
 
-    .venv/bin/python benchmarks/bench_load.py [--heavy 4] [--probes 40] [--compare DIR] [--quick]
+    .venv/bin/python benchmarks/bench_load.py [--heavy 4] [--probes 40] [--compare DIR] [--smoke]
 
 Against a real single-process ``lcpanel serve`` (the test basedir of 3 small catalogs,
 query time limit 3 s). The baseline is the same server idle, in the same run; with
@@ -31,7 +31,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from common import ROOT
+from common import ROOT, add_smoke_option, parse_args
 
 sys.path.insert(0, str(ROOT / "tests"))
 
@@ -222,10 +222,8 @@ def main() -> int:
     parser.add_argument("--compare", type=Path, help="an older lcpanel source tree to measure first ('before')")
     parser.add_argument("--compare-bomb-terms", type=int, default=250)
     parser.add_argument("--hop-calls", type=int, default=5000)
-    parser.add_argument("--quick", action="store_true", help="smoke mode: 2 heavy queries, few probes")
-    args = parser.parse_args()
-    if args.quick:
-        args.heavy, args.probes, args.hop_calls = 2, 10, 500
+    add_smoke_option(parser, heavy=1, probes=3, hop_calls=200, bomb_terms=120, compare_bomb_terms=50)
+    args = parse_args(parser)
 
     from conftest import set_config
     from vo_support import build_basedir

@@ -55,7 +55,7 @@ from .votable import VOField
 MAX_QUERY_CHARS = 100_000
 MAX_NESTING = 32
 MAX_SELECTS = 32
-MAX_BOOLEAN_TERMS = 400
+MAX_BOOLEAN_TERMS = 160  # SQLite refuses expressions deeper than sqlsafe.EXPR_DEPTH_LIMIT (200)
 MAX_NOTS = 64
 #: row ids of one indexed region are bound in JSON pieces of at most this many
 ROWS_PER_PARAM = 100_000
