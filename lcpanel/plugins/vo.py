@@ -183,7 +183,7 @@ def render(out, fmt: str) -> tuple[bytes, str, str]:
     if fmt == "csv":
         return results_csv(out.fields, out.rows), CSV_MIME + "; header=present", "csv"
     overflow = out.overflow
-    if getattr(out, "byte_capped", False):
+    if out.byte_capped:
         overflow = (f"the answer was cut after {len(out.rows)} rows at this service's size limit per answer; "
                     "select fewer columns or rows")
     return results_votable(out.fields, out.rows, overflow=overflow), VOTABLE_MIME, "vot"
