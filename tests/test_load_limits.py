@@ -411,3 +411,20 @@ def test_sigterm_stops_every_process_of_a_multi_process_server(demo_app):
         if _group(proc.pid):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
+
+
+def test_large_tap_answer_is_streamed_and_whole(loaded):
+    """A TAP answer larger than one piece goes out in pieces (chunked, no Content-Length)
+    and is still one well-formed VOTable with every row, read back by astropy."""
+    import io
+
+    from astropy.io.votable import parse_single_table
+
+    url, _proc = loaded
+    status, headers, body, _t = tap(url, "SELECT TOP 3000 objectid, ra, decl, vmag FROM lcpanel.field ORDER BY objectid",
+                                    MAXREC="3000")
+    assert status == 200
+    assert headers.get("Transfer-Encoding") == "chunked" and headers.get("Content-Length") is None
+    table = parse_single_table(io.BytesIO(body)).to_table()
+    assert len(table) == 3000 and list(table["objectid"]) == sorted(table["objectid"])
+    assert b'value="OVERFLOW"' not in body

@@ -15,6 +15,7 @@ numpy and ``hashlib.scrypt`` release the GIL while they work) and admits at most
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import os
@@ -79,15 +80,26 @@ class Offloader:
             self._active = max(self._active - 1, 0)
 
     async def run(self, fn, *args, **kwargs):
-        """``fn(*args, **kwargs)`` on the pool (with the caller's context variables); the
-        caller's coroutine waits without blocking the loop."""
+        """``fn(*args, **kwargs)`` on the pool (with the caller's context variables) as
+        one heavy request; the caller's coroutine waits without blocking the loop."""
+        async with self.slot():
+            return await self.call(fn, *args, **kwargs)
+
+    @contextlib.asynccontextmanager
+    async def slot(self):
+        """Hold one heavy-request place for a block of several :meth:`call` (a query and
+        then the pieces of its streamed answer)."""
         self.admit()
         try:
-            loop = asyncio.get_running_loop()
-            call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
-            return await loop.run_in_executor(self.executor(), call)
+            yield self
         finally:
             self.release()
+
+    async def call(self, fn, *args, **kwargs):
+        """``fn(*args, **kwargs)`` on the pool, inside a :meth:`slot` held by the caller."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor(),
+                                          functools.partial(contextvars.copy_context().run, fn, *args, **kwargs))
 
     def shutdown(self) -> None:
         """Stop taking work; running calls finish in their threads, queued ones are dropped."""

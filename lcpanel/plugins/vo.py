@@ -48,7 +48,8 @@ from ..core.scs import cone_search, parse_request
 from ..core.search import Hits, SearchBackend
 from ..core.tap_query import TapEngine
 from ..core.tap_schema import table_xml, tableset_xml, tap_model
-from ..core.votable import CSV_MIME, VOTABLE_MIME, error_votable, results_csv, results_votable
+from ..core.votable import (CSV_MIME, VOTABLE_MIME, error_votable, iter_results_votable, results_csv,
+                            results_votable)
 from ..errors import NotFound, UserError
 from ..extension import Route
 from ..hookspecs import hookimpl
@@ -182,11 +183,15 @@ def render(out, fmt: str) -> tuple[bytes, str, str]:
     """(body, MIME type, file extension) of a query result."""
     if fmt == "csv":
         return results_csv(out.fields, out.rows), CSV_MIME + "; header=present", "csv"
-    overflow = out.overflow
+    return results_votable(out.fields, out.rows, overflow=overflow_note(out)), VOTABLE_MIME, "vot"
+
+
+def overflow_note(out) -> bool | str:
+    """The OVERFLOW of an answer: saying so when the size limit (not MAXREC) cut it."""
     if out.byte_capped:
-        overflow = (f"the answer was cut after {len(out.rows)} rows at this service's size limit per answer; "
-                    "select fewer columns or rows")
-    return results_votable(out.fields, out.rows, overflow=overflow), VOTABLE_MIME, "vot"
+        return (f"the answer was cut after {len(out.rows)} rows at this service's size limit per answer; "
+                "select fewer columns or rows")
+    return out.overflow
 
 
 # --- handlers -----------------------------------------------------------------------------------
@@ -288,12 +293,23 @@ class TapSyncHandler(VOHandler):
         max_bytes = self.app.config.requests.max_result_bytes(self.viewer().role)
 
         def run():
-            out = vo.engine.run(request.query, maxrec=request.maxrec, timeout_s=vo.settings.sync_timeout_s,
-                                max_bytes=max_bytes)
-            return render(out, request.fmt)
+            return vo.engine.run(request.query, maxrec=request.maxrec, timeout_s=vo.settings.sync_timeout_s,
+                                 max_bytes=max_bytes)
 
-        body, mime, _ = await offloader(self.app).run(run)
-        self.send_body(body, mime)
+        work = offloader(self.app)
+        async with work.slot():
+            out = await work.call(run)
+            if request.fmt != "votable":
+                body, mime, _ = await work.call(render, out, request.fmt)
+                self.send_body(body, mime)
+                return
+            # streamed: written and sent in pieces (off the loop), never held whole
+            self.set_header("Content-Type", VOTABLE_MIME + "; charset=utf-8")
+            pieces = iter_results_votable(out.fields, out.rows, overflow=overflow_note(out))
+            while (piece := await work.call(next, pieces, None)) is not None:
+                self.write(piece)
+                await self.flush()
+            self.finish()
 
 
 class TapAsyncHandler(VOHandler):
