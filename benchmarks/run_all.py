@@ -28,6 +28,7 @@ QUICK = {
     "tap": ["--repeat", "50"],
     "products": ["--repeat", "5"],
     "ratelimit": ["--seconds", "4"],
+    "load": ["--heavy", "2", "--probes", "20"],
     "hats": ["--sizes", "1e6"],
 }
 

@@ -64,10 +64,40 @@ class LimitSettings:
 
 
 @dataclass(frozen=True)
+class RequestSettings:
+    """What one server process takes on at once, and how big and slow one request may be.
+
+    Searches, ADQL, product planning, password checks and dataset writes run on
+    ``workers`` threads per process; at most ``max_heavy`` such requests are held at once
+    (running or waiting), and one more is answered 503 with ``Retry-After``. A result is
+    cut at ``*_max_result_bytes`` (TAP: OVERFLOW; JSON API: 413); SQLite may hold at most
+    ``sqlite_heap_bytes`` of memory per process (0: no cap)."""
+
+    workers: int = 4
+    max_heavy: int = 16
+    retry_after_s: int = 5
+    #: the largest request body; Tornado refuses a larger one before buffering it
+    max_body_bytes: int = 8 * 1024 * 1024
+    #: a connection that has not sent a complete request head within this long is closed
+    idle_timeout_s: float = 60.0
+    #: a request body must arrive within this long
+    body_timeout_s: float = 120.0
+    sqlite_heap_bytes: int = 512 * 1024 * 1024
+    anonymous_max_result_bytes: int = 16 * 1024 * 1024
+    user_max_result_bytes: int = 64 * 1024 * 1024
+    staff_max_result_bytes: int = 256 * 1024 * 1024
+    admin_max_result_bytes: int = 256 * 1024 * 1024
+
+    def max_result_bytes(self, role: str | None) -> int:
+        return getattr(self, f"{role or 'admin'}_max_result_bytes")
+
+
+@dataclass(frozen=True)
 class Config:
     plugins: PluginSettings = field(default_factory=PluginSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    requests: RequestSettings = field(default_factory=RequestSettings)
     plugin: dict = field(default_factory=dict)
 
     @classmethod

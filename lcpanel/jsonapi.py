@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 
 import numpy as np
 from tornado.web import HTTPError, RequestHandler
@@ -51,6 +52,22 @@ def dumps(data) -> str:
         return json.dumps(data, default=_numpy_default, allow_nan=False)
     except ValueError:
         return json.dumps(to_jsonable(data), allow_nan=False)
+
+
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+
+
+def json_depth(body: bytes) -> int:
+    """How deep arrays and objects nest in a JSON text (strings skipped), without
+    parsing it: a body nested 100,000 deep is refused before the parser recurses."""
+    if not body:
+        return 0
+    bare = np.frombuffer(_JSON_STRING.sub(b'""', body), dtype=np.uint8)
+    steps = np.zeros(len(bare), dtype=np.int32)
+    steps[(bare == ord("[")) | (bare == ord("{"))] = 1
+    steps[(bare == ord("]")) | (bare == ord("}"))] = -1
+    return int(np.cumsum(steps).max(initial=0))
 
 
 class APIMixin:
@@ -132,6 +149,9 @@ class JSONHandler(APIMixin, RequestHandler):
         body = self.request.body or b""
         if len(body) > max_bytes:
             raise TooLarge(f"request body is {len(body)} bytes; the limit is {max_bytes}")
+        depth = json_depth(body)
+        if depth > MAX_JSON_DEPTH:
+            raise UserError(f"request body nests arrays and objects {depth} deep; the limit is {MAX_JSON_DEPTH}")
         try:
             data = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:

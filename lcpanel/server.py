@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from .app import App
+from .core.sqlsafe import set_heap_limit
 from .errors import NotFound
 from .jsonapi import JSONHandler
 
@@ -49,6 +50,15 @@ def _bind(factory, app):
     return make_page
 
 
+def http_server_kwargs(settings) -> dict:
+    """Tornado's limits from ``[requests]``: a body over ``max_body_bytes`` is refused from
+    its Content-Length before any of it is buffered; a connection whose request head is
+    not complete within ``idle_timeout_s`` (a slow-headers client) or whose body has not
+    arrived within ``body_timeout_s`` is closed."""
+    return dict(max_body_size=settings.max_body_bytes, max_buffer_size=settings.max_body_bytes + 65536,
+                idle_connection_timeout=settings.idle_timeout_s, body_timeout=settings.body_timeout_s)
+
+
 def make_server(app: App, *, address: str = "127.0.0.1", port: int = 5006, num_procs: int = 1,
                 allow_websocket_origin=(), show: bool = False, start: bool = False, threaded: bool = False,
                 auth: dict | None = None):
@@ -66,8 +76,10 @@ def make_server(app: App, *, address: str = "127.0.0.1", port: int = 5006, num_p
     kwargs = dict(
         port=port, address=address, websocket_origin=websocket_origins(address, port, allow_websocket_origin),
         show=show, title=titles, extra_patterns=patterns, liveness=True, num_procs=num_procs,
+        http_server_kwargs=http_server_kwargs(app.config.requests),
         **(auth or {}),
     )
+    set_heap_limit(app.config.requests.sqlite_heap_bytes)
     if threaded:
         return pn.serve(pages, threaded=True, start=False, **kwargs)
     return get_server(pages, start=start, **kwargs)

@@ -18,7 +18,7 @@ BENCHMARKS = scripts()
 
 
 def test_every_benchmark_is_found():
-    assert {"ingest", "products", "ratelimit", "search", "skyindex", "tap", "hats"} <= set(BENCHMARKS)
+    assert {"ingest", "load", "products", "ratelimit", "search", "skyindex", "tap", "hats"} <= set(BENCHMARKS)
 
 
 @pytest.mark.slow

@@ -422,6 +422,69 @@ def test_login_and_key_requests(server, body, key_body):
         assert data["token"].startswith("lcp_") and data["role"] == "anonymous"
 
 
+# --- 9b. nesting and size: ADQL, filters and JSON bodies ---------------------------------------
+
+ADQL_ATOMS = ["vmag < 12", "ndet > 100", "objectid = 'R5-0000001'", "1=1",
+              "1=CONTAINS(POINT('ICRS', ra, decl), CIRCLE('ICRS', 290, 45, 0.1))",
+              "objectid IN (SELECT objectid FROM lcpanel.field WHERE vmag < 10)", "vmag BETWEEN 9 AND 10"]
+FILTER_ATOMS = ["vmag < 12", "ndet > 100", "objectid = 'R5-0000001'", "objecttags like 'fl%'", "vmag is null"]
+
+
+@st.composite
+def nested(draw, atoms, *, subquery: bool):
+    """A condition nested or chained to a drawn size: parentheses, NOT chains, AND/OR
+    chains, nested subqueries; from well within the limits to far beyond them."""
+    atom = draw(st.sampled_from(atoms))
+    size = draw(st.one_of(st.integers(0, 40), st.sampled_from([31, 32, 33, 63, 64, 65, 100, 399, 400, 401, 1200,
+                                                               4500, 20000])))
+    kinds = ["parens", "not", "and", "or", "mixed"] + (["subquery"] if subquery else [])
+    kind = draw(st.sampled_from(kinds))
+    if kind == "parens":
+        return "(" * size + atom + ")" * size
+    if kind == "not":
+        return "NOT " * size + atom
+    if kind in ("and", "or"):
+        return f" {kind.upper()} ".join([atom] * max(size, 1))
+    if kind == "subquery":
+        inner = "objectid IN (SELECT objectid FROM lcpanel.field WHERE "
+        return inner * size + atom + ")" * size
+    ops = draw(st.lists(st.sampled_from(["(", "NOT ", " AND ", " OR "]), min_size=1, max_size=8))
+    return "".join(ops[i % len(ops)] + (atom if ops[i % len(ops)].strip() in ("AND", "OR") else "")
+                   for i in range(size)) + atom + ")" * sum(o == "(" for o in (ops * size)[:size])
+
+
+@FUZZ
+@given(where=nested(ADQL_ATOMS, subquery=True), control=st.sampled_from(["", "", "\x00", "\x01", "\x1b", "\x7f"]),
+       top=st.sampled_from(["", "TOP 5 "]))
+def test_adql_nesting_and_size(server, where, control, top):
+    RUN["adql-nesting"] += 1
+    query = f"SELECT {top}* FROM lcpanel.field WHERE {where}{control}"
+    # the first ADQL query writes the TAP_SCHEMA database under vo/
+    exchange(server, Client(server[0]), "/api/search", body={"type": "adql", "params": {"query": query}, "limit": 20},
+             background=("vo",))
+
+
+@FUZZ
+@given(flt=nested(FILTER_ATOMS, subquery=False), control=st.sampled_from(["", "", "\x00", "\x02", "\x1f"]))
+def test_filter_nesting_and_size(server, flt, control):
+    RUN["filter-nesting"] += 1
+    search(server, Client(server[0]), {"type": "cone", "params": {"coords": "290 45 10"}, "filter": flt + control,
+                                       "limit": 20})
+
+
+@FUZZ
+@given(depth=st.one_of(st.integers(0, 40), st.sampled_from([32, 33, 1000, 100_000])),
+       opener=st.sampled_from(["[", '{"a":']), where=st.sampled_from(["spec", "params", "filter"]))
+def test_json_nesting(server, depth, opener, where):
+    RUN["json-nesting"] += 1
+    closer = "]" if opener == "[" else "}"
+    deep = opener * depth + "1" + closer * depth
+    raw = {"spec": deep,
+           "params": '{"type": "cone", "params": {"coords": ' + deep + '}}',
+           "filter": '{"type": "cone", "params": {"coords": "290 45 5"}, "filter": ' + deep + '}'}[where]
+    exchange(server, Client(server[0]), "/api/search", raw=raw.encode())
+
+
 # --- 10. product requests (last: their builds run on in the background) ----------------------
 
 

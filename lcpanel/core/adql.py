@@ -2,6 +2,11 @@
 
 The pipeline (after GAVO DaCHS: parse, annotate, index rewrite, translate):
 
+0. **Size and shape**, before sqlglot sees the text: at most :data:`MAX_QUERY_CHARS`
+   characters, no NUL or other control character, parentheses at most
+   :data:`MAX_NESTING` deep, at most :data:`MAX_SELECTS` SELECTs, :data:`MAX_BOOLEAN_TERMS`
+   AND/OR terms and :data:`MAX_NOTS` NOTs: sqlglot parses and rewrites recursively, so
+   these bound its time and stack (a too-deep query is a clear error, never a crash).
 1. **Tokens**: sqlglot's tokenizer with ``TOP`` as a keyword. Tokens ADQL does not have are
    refused with a clear message: ``;`` (one statement only), ``LIMIT`` (use ``TOP``),
    ``%`` (use ``MOD``), ``::`` casts, ``?``/``:name``/``@name`` parameters.
@@ -48,6 +53,13 @@ from .tap_schema import TapModel, TapTable
 from .votable import VOField
 
 MAX_QUERY_CHARS = 100_000
+MAX_NESTING = 32
+MAX_SELECTS = 32
+MAX_BOOLEAN_TERMS = 160  # SQLite refuses expressions deeper than sqlsafe.EXPR_DEPTH_LIMIT (200)
+MAX_NOTS = 64
+#: row ids of one indexed region are bound in JSON pieces of at most this many
+ROWS_PER_PARAM = 100_000
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 #: above this many sky-index candidates a region is cut row by row instead
 MAX_INDEX_ROWS = 2_000_000
 ALLOWED_COORDSYS = ("", "ICRS")
@@ -132,10 +144,17 @@ def parse(query: str) -> exp.Expression:
         raise ADQLError("the query is empty; send QUERY=SELECT ...")
     if len(query) > MAX_QUERY_CHARS:
         raise ADQLError(f"the query is {len(query)} characters long; the limit is {MAX_QUERY_CHARS}")
+    bad = _CONTROL.search(query)
+    if bad:
+        raise ADQLError(f"the query holds a control character (U+{ord(bad.group()):04X}) at character "
+                        f"{bad.start() + 1}; only tabs and line breaks are allowed")
     try:
         toks = ADQLDialect().tokenize(query)
     except TokenError as exc:
         raise ADQLError(f"the query cannot be read: {_short(exc)}") from None
+    except RecursionError:
+        raise ADQLError("the query cannot be read: it is nested too deeply") from None
+    _check_shape(toks)
     for i, tok in enumerate(toks):
         if tok.token_type is TokenType.SEMICOLON and all(t.token_type is TokenType.SEMICOLON for t in toks[i:]):
             break  # a trailing ';' is harmless
@@ -146,6 +165,8 @@ def parse(query: str) -> exp.Expression:
         trees = sqlglot.parse(query, read=ADQLDialect)
     except ParseError as exc:
         raise ADQLError(f"ADQL syntax error: {_parse_message(exc)}") from None
+    except RecursionError:
+        raise ADQLError("the query is nested too deeply to read; simplify it") from None
     trees = [t for t in trees if t is not None]
     if len(trees) != 1:
         raise ADQLError("send exactly one SELECT query")
@@ -154,6 +175,34 @@ def parse(query: str) -> exp.Expression:
         raise ADQLError(f"only SELECT queries are allowed, not {tree.key.upper()}")
     _check_nodes(tree)
     return tree
+
+
+def _check_shape(toks) -> None:
+    """Refuse queries whose nesting or size would make parsing and rewriting slow or deep."""
+    depth = deepest = selects = terms = nots = 0
+    for tok in toks:
+        kind = tok.token_type
+        if kind is TokenType.L_PAREN:
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > MAX_NESTING:
+                raise ADQLError(f"the query nests parentheses more than {MAX_NESTING} deep (line {tok.line}, "
+                                f"column {tok.col}); simplify it")
+        elif kind is TokenType.R_PAREN:
+            depth -= 1
+        elif kind is TokenType.SELECT:
+            selects += 1
+        elif kind in (TokenType.AND, TokenType.OR):
+            terms += 1
+        elif kind is TokenType.NOT:
+            nots += 1
+    if selects > MAX_SELECTS:
+        raise ADQLError(f"the query has {selects} SELECTs; the limit is {MAX_SELECTS}")
+    if terms > MAX_BOOLEAN_TERMS:
+        raise ADQLError(f"the query has {terms} AND/OR operators; the limit is {MAX_BOOLEAN_TERMS} (for many "
+                        "values of one column use IN (...), for many positions an upload or several queries)")
+    if nots > MAX_NOTS:
+        raise ADQLError(f"the query has {nots} NOTs; the limit is {MAX_NOTS}")
 
 
 def _short(exc: Exception) -> str:
@@ -213,13 +262,12 @@ def _node_name(node: exp.Expression) -> str:
 def _resolve(tree: exp.Expression, model: TapModel) -> exp.Expression:
     schema = model.sqlglot_schema()
     known = [t.full_name for t in model.tables]
-    ctes = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
     for table in tree.find_all(exp.Table):
         name, db = table.name, table.text("db")
         if table.text("catalog"):
             raise ADQLError(f"unknown table {table.sql()!r}: names have at most two parts (schema.table)")
         if not db:
-            if name.lower() in ctes:
+            if name.lower() in _ctes_in_scope(table):
                 continue
             matches = [t for t in model.tables if t.name.lower() == name.lower()]
             if len(matches) != 1:
@@ -233,6 +281,18 @@ def _resolve(tree: exp.Expression, model: TapModel) -> exp.Expression:
                        quote_identifiers=True, expand_stars=True, identify=True)
     except OptimizeError as exc:
         raise ADQLError(_column_message(str(exc), tree, model)) from None
+
+
+def _ctes_in_scope(node: exp.Expression) -> set[str]:
+    """The WITH names visible where ``node`` stands: those of the WITH clauses of the
+    queries that enclose it (a WITH inside a subquery names nothing outside it)."""
+    names: set[str] = set()
+    while node is not None:
+        with_ = node.args.get("with_", node.args.get("with")) if isinstance(node, exp.Query) else None
+        if with_ is not None:
+            names.update(c.alias_or_name.lower() for c in with_.expressions)
+        node = node.parent
+    return names
 
 
 def _column_message(message: str, tree, model: TapModel) -> str:
@@ -455,11 +515,13 @@ def _rewrite_conditions(node, sources, cone_rows, params: dict, notes: list, mat
             if rows is None or len(rows) > MAX_INDEX_ROWS:
                 notes.append("scan")
                 continue
-            name = f"lcp_rows_{len(params)}"
-            params[name] = json.dumps([int(r) for r in rows])
+            pieces = []
+            for start in range(0, max(len(rows), 1), ROWS_PER_PARAM):
+                name = f"lcp_rows_{len(params)}"
+                params[name] = json.dumps([int(r) for r in rows[start:start + ROWS_PER_PARAM]], separators=(",", ":"))
+                pieces.append(f"SELECT value FROM json_each(:{name})")
             parts[i] = exp.In(this=exp.column("row_id", table=cone.alias, quoted=True),
-                              query=exp.Subquery(this=sqlglot.parse_one(
-                                  f"SELECT value FROM json_each(:{name})", read="sqlite")))
+                              query=exp.Subquery(this=sqlglot.parse_one(" UNION ALL ".join(pieces), read="sqlite")))
             notes.append("index")
             changed = True
             continue
@@ -708,8 +770,19 @@ def translate(query: str, model: TapModel, cone_rows, *, objects_only: bool = Fa
     per upload row in rowid order, the collection row ids within the radius (positional
     joins with ``TAP_UPLOAD`` tables then use the sky index, not a row-by-row scan).
     """
+    try:
+        return _translate(query, model, cone_rows, objects_only, match_rows)
+    except RecursionError:
+        raise ADQLError("the query is nested too deeply to translate; simplify it") from None
+
+
+def _translate(query: str, model: TapModel, cone_rows, objects_only: bool, match_rows=None) -> Translation:
+    from .deadline import check
+
     tree = parse(query)
+    check("parsing the query")
     tree = _resolve(tree, model)
+    check("resolving the query's tables and columns")
     collection_id = None
     if objects_only:
         collection_id, fields = _objects_only(tree, model)
@@ -718,6 +791,7 @@ def translate(query: str, model: TapModel, cone_rows, *, objects_only: bool = Fa
     params: dict = {}
     notes: list[str] = []
     _rewrite_regions(tree, model, cone_rows, params, notes, match_rows)
+    check("looking up the query's sky regions")
     tree = tree.transform(_translate_node, copy=False)
     tables = _translate_tables(tree, model)
     sql = tree.sql(dialect="sqlite")

@@ -307,4 +307,24 @@ DEFAULT_CONFIG_TEXT = """\
 # user_max_rows = 100000
 # staff_max_rows = 100000
 # admin_max_rows = 100000
+
+[requests]
+# per server process: threads for searches, ADQL, product planning, password checks
+# workers = 4
+# heavy requests held at once (running or waiting); one more gets 503 with Retry-After
+# max_heavy = 16
+# retry_after_s = 5
+# the largest request body (bytes), refused before it is read
+# max_body_bytes = 8388608
+# close a connection whose request head is not complete after this long
+# idle_timeout_s = 60.0
+# a request body must arrive within this long
+# body_timeout_s = 120.0
+# memory SQLite may hold per server process (bytes; 0: no cap)
+# sqlite_heap_bytes = 536870912
+# bytes one answer may hold, per role (TAP answers are cut with OVERFLOW; the JSON API says 413)
+# anonymous_max_result_bytes = 16777216
+# user_max_result_bytes = 67108864
+# staff_max_result_bytes = 268435456
+# admin_max_result_bytes = 268435456
 """

@@ -211,13 +211,26 @@ class ProductStore:
 
         return sum(clean_stale_temps(sub) for sub in self.root.glob("[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]"))
 
-    def shutdown(self) -> None:
+    def shutdown(self, *, terminate: bool = False) -> None:
+        """Close this thread's index connection and the worker pool: after the builds
+        running finish, or (``terminate``, when the server stops) at once, killing the
+        worker processes (a killed build leaves no zip and is rebuilt when asked again)."""
         conn = getattr(self._local, "conn", None)
         if conn is not None and self._local.pid == os.getpid():
             conn.close()
             self._local.conn = None
         if self._pool is not None and self._pool_pid == os.getpid():
-            self._pool.shutdown(wait=True, cancel_futures=False)
+            if terminate:
+                workers = list((getattr(self._pool, "_processes", None) or {}).values())
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                for proc in workers:
+                    proc.terminate()
+                for proc in workers:
+                    proc.join(timeout=5)
+                    if proc.is_alive():
+                        proc.kill()
+            else:
+                self._pool.shutdown(wait=True, cancel_futures=False)
         self._pool = None
 
     # --- requests ---------------------------------------------------------------------------

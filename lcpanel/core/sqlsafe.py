@@ -26,7 +26,18 @@
 3. a progress handler that aborts a statement after ``timeout_s`` seconds of wall-clock
    time (checked every 1000 virtual-machine steps), reported as :class:`QueryTimeout`
    (HTTP 408);
-4. at most ``max_rows`` rows are fetched; the result says whether more existed.
+4. at most ``max_rows`` rows are fetched, and at most ``max_bytes`` bytes of them (text
+   counted as it is read, numbers as 8 bytes); the result says whether more existed and
+   whether the byte cap cut it;
+5. SQLite limits: one value (string, blob, bound parameter) at most
+   :data:`VALUE_LENGTH_LIMIT` bytes, expressions at most :data:`EXPR_DEPTH_LIMIT` deep,
+   at most :data:`COMPOUND_SELECT_LIMIT` terms in a UNION; and, process-wide,
+   :func:`set_heap_limit` caps the memory SQLite may hold (a query over it fails with
+   :class:`QueryTooLarge` instead of growing the server).
+
+The deadline of a statement is the earlier of ``timeout_s`` from its start and the
+request's deadline (:mod:`lcpanel.core.deadline`), so the time spent parsing and
+translating the request counts.
 
 A :class:`SafeConnection` wraps one :class:`sqlite3.Connection` and, like it, must only be
 used from the thread that created it (``check_same_thread`` stays on): open one per
@@ -66,7 +77,12 @@ FTS_SHADOW_SUFFIXES = ("_config", "_idx", "_docsize", "_data", "_content")
 TABLE_FUNCTIONS = frozenset({"json_each"})
 PROGRESS_STEPS = 1000
 SQL_LENGTH_LIMIT = 1_000_000
-VALUE_LENGTH_LIMIT = 100_000_000
+#: the largest string, blob or bound parameter (a cone's row-id list is bound in pieces)
+VALUE_LENGTH_LIMIT = 4 * 1024 * 1024
+EXPR_DEPTH_LIMIT = 200
+COMPOUND_SELECT_LIMIT = 64
+#: rows fetched between two checks of the byte cap
+FETCH_BATCH = 64
 
 # what a denied action would have done, for error messages
 _ACTION_VERBS = {
@@ -103,13 +119,32 @@ class SQLError(UserError):
     """A query that SQLite cannot run or that does something not allowed."""
 
 
+class QueryTooLarge(UserError):
+    """A query whose values or working memory are over the server's limits."""
+
+    status = 413
+
+
+class _ByteCapReached(Exception):
+    pass
+
+
+def set_heap_limit(nbytes: int) -> int:
+    """Cap the memory SQLite may allocate in this process (all connections, all threads;
+    ``PRAGMA hard_heap_limit``); 0 removes the cap. Returns the cap now in force."""
+    with sqlite3.connect(":memory:") as conn:
+        return int(conn.execute(f"PRAGMA hard_heap_limit={int(nbytes)}").fetchone()[0])
+
+
 @dataclass(frozen=True)
 class QueryResult:
-    """At most ``max_rows`` rows; ``more`` tells whether the query had further rows."""
+    """At most ``max_rows`` rows; ``more`` tells whether the query had further rows;
+    ``byte_capped`` that the rows stopped at the byte cap rather than the row cap."""
 
     columns: list[str]
     rows: list[tuple]
     more: bool
+    byte_capped: bool = False
 
 
 def connect_readonly(path: str | Path, *, allowed_tables: set[str], timeout_s: float,
@@ -138,6 +173,8 @@ class SafeConnection:
         self.allowed_tables = frozenset(allowed_tables)
         self._deadline = math.inf
         self._denied: str | None = None
+        self._text_bytes = 0
+        self._byte_budget = math.inf
         conn.execute("PRAGMA query_only=ON")
         conn.execute("PRAGMA trusted_schema=OFF")
         self._schema_names = self._schema_object_names()
@@ -145,6 +182,9 @@ class SafeConnection:
         conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
         conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, SQL_LENGTH_LIMIT)
         conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, VALUE_LENGTH_LIMIT)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_EXPR_DEPTH, EXPR_DEPTH_LIMIT)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_COMPOUND_SELECT, COMPOUND_SELECT_LIMIT)
+        conn.text_factory = self._text
         conn.set_authorizer(self._authorize)
         conn.set_progress_handler(self._progress, PROGRESS_STEPS)
 
@@ -198,23 +238,55 @@ class SafeConnection:
     def _progress(self) -> int:
         return 1 if time.monotonic() > self._deadline else 0
 
-    def execute(self, sql: str, params=(), *, max_rows: int | None = None) -> QueryResult:
-        """Run one SELECT; return at most ``max_rows`` (default: the connection's) rows."""
+    def _text(self, raw: bytes) -> str:
+        """Every text value passes here on its way to Python: counted against the byte cap
+        before the row holding it is kept."""
+        self._text_bytes += len(raw)
+        if self._text_bytes > self._byte_budget:
+            raise _ByteCapReached
+        return raw.decode("utf-8", "replace")
+
+    def execute(self, sql: str, params=(), *, max_rows: int | None = None,
+                max_bytes: int | None = None) -> QueryResult:
+        """Run one SELECT; return at most ``max_rows`` (default: the connection's) rows
+        holding at most ``max_bytes`` bytes (text as read, 8 bytes per other value)."""
+        from . import deadline
+
         cap = self.max_rows if max_rows is None else min(max_rows, self.max_rows)
         self._denied = None
-        self._deadline = time.monotonic() + self.timeout_s
+        self._deadline = min(time.monotonic() + self.timeout_s, deadline.current())
+        self._text_bytes, self._byte_budget = 0, math.inf if max_bytes is None else max_bytes
+        rows: list[tuple] = []
+        byte_capped = False
         try:
             cur = self.conn.execute(sql, params)
-            rows = cur.fetchmany(cap + 1) if cap else cur.fetchmany(1)
             columns = [d[0] for d in cur.description or ()]
+            width = 8 * max(len(columns), 1)
+            try:
+                while len(rows) <= cap:
+                    batch = cur.fetchmany(min(FETCH_BATCH, cap + 1 - len(rows)) or 1)
+                    if not batch:
+                        break
+                    rows += batch
+                    if self._text_bytes + width * len(rows) > self._byte_budget:
+                        byte_capped = True
+                        break
+            except _ByteCapReached:
+                byte_capped = True
             cur.close()
         except sqlite3.Error as exc:
             error = self._user_error(exc)
             if error is exc:
                 raise
             raise error from None
+        except MemoryError:
+            raise QueryTooLarge("the query needs more memory than this server allows; select fewer or "
+                                "smaller columns, or fewer rows") from None
         finally:
             self._deadline = math.inf
+            self._byte_budget = math.inf
+        if byte_capped:  # the rows read so far: the cap, give or take one batch
+            return QueryResult(columns, rows[:cap], True, byte_capped=True)
         return QueryResult(columns, rows[:cap], len(rows) > cap)
 
     def _user_error(self, exc: sqlite3.Error) -> Exception:
@@ -228,7 +300,13 @@ class SafeConnection:
             return SQLError("the query holds more than one SQL statement; send a single SELECT")
         if isinstance(exc, sqlite3.ProgrammingError) and "bindings" in str(exc):
             return SQLError(f"the query's ? placeholders do not match its values: {exc}")
-        if code in (sqlite3.SQLITE_ERROR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_TOOBIG,
+        if code == sqlite3.SQLITE_TOOBIG:
+            return QueryTooLarge(f"the query makes a value over the limit of {VALUE_LENGTH_LIMIT // 1024 // 1024} "
+                                 "MiB (a string or a list of values); make it smaller")
+        if code == sqlite3.SQLITE_NOMEM:
+            return QueryTooLarge("the query needs more memory than this server allows; select fewer or "
+                                 "smaller columns, or fewer rows")
+        if code in (sqlite3.SQLITE_ERROR, sqlite3.SQLITE_READONLY,
                     sqlite3.SQLITE_RANGE, sqlite3.SQLITE_MISMATCH):
             return SQLError(f"the query cannot run: {exc}")
         return exc

@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from .deadline import deadline as request_deadline
 from .adql import UDF_NAMES, ADQLError, Translation, translate
 from .skyindex import angular_separation_deg
 from .sqlsafe import ALLOWED_FUNCTIONS, SafeConnection, _fold
@@ -87,6 +88,15 @@ class TapConnection(SafeConnection):
         self._pairs = {(db, _fold(t)) for db, t in readable}
         super().__init__(conn, allowed_tables=set(), **kwargs)
 
+    def _schema_object_names(self) -> set[str]:
+        """Names stored in any attached file: such a name is never a WITH table of the
+        query, even when a WITH somewhere in it uses the name."""
+        names = set()
+        for _seq, db, _file in self.conn.execute("PRAGMA database_list").fetchall():
+            quoted = db.replace('"', '""')
+            names |= {_fold(n) for (n,) in self.conn.execute(f'SELECT name FROM "{quoted}".sqlite_master')}
+        return names
+
     def _authorize(self, action: int, arg1, arg2, dbname, source) -> int:
         if action == sqlite3.SQLITE_READ:
             if (dbname, _fold(arg1)) in self._pairs:
@@ -130,6 +140,8 @@ class QueryOutput:
     translation: Translation
     elapsed_ms: float = 0.0
     notes: list[str] = field(default_factory=list)
+    #: the rows stopped at the byte cap (``overflow`` is then True too)
+    byte_capped: bool = False
 
 
 class TapEngine:
@@ -204,27 +216,32 @@ class TapEngine:
         conn.timeout_s, conn.max_rows = float(timeout_s), int(max_rows)
         return conn
 
-    def run(self, query: str, *, maxrec: int, timeout_s: float, uploads=()) -> QueryOutput:
-        """Translate and run ``query``; at most ``maxrec`` rows (``overflow`` says if more existed)."""
+    def run(self, query: str, *, maxrec: int, timeout_s: float, max_bytes: int | None = None,
+            uploads=()) -> QueryOutput:
+        """Translate and run ``query`` within ``timeout_s`` in all (translation included);
+        at most ``maxrec`` rows and about ``max_bytes`` bytes (``overflow`` says if more
+        existed, ``byte_capped`` that the byte cap cut the rows). ``uploads``: the query's
+        ``TAP_UPLOAD`` tables."""
         started = time.perf_counter()
-        deadline = time.monotonic() + timeout_s
-        translation = self.translate(query, uploads=uploads)
-        remaining = max(deadline - time.monotonic(), 0.01)
-        out = self.execute(translation, maxrec=maxrec, timeout_s=remaining)
+        with request_deadline(timeout_s):
+            translation = self.translate(query, uploads=uploads)
+            out = self.execute(translation, maxrec=maxrec, timeout_s=timeout_s, max_bytes=max_bytes)
         out.elapsed_ms = (time.perf_counter() - started) * 1000.0
         return out
 
-    def execute(self, translation: Translation, *, maxrec: int, timeout_s: float) -> QueryOutput:
-        """Run a translated query; at most ``maxrec`` rows."""
+    def execute(self, translation: Translation, *, maxrec: int, timeout_s: float,
+                max_bytes: int | None = None) -> QueryOutput:
+        """Run a translated query; at most ``maxrec`` rows (and ``max_bytes``)."""
         started = time.perf_counter()
         conn = self._connection(self.model(), translation.tables, timeout_s, max(maxrec, 0))
-        result = conn.execute(translation.sql, translation.params, max_rows=max(maxrec, 0))
+        result = conn.execute(translation.sql, translation.params, max_rows=max(maxrec, 0), max_bytes=max_bytes)
         fields = infer_fields(translation.fields, result.rows)
         notes = []
         if "scan" in translation.regions:
             notes.append("a region was too large for the sky index and was cut row by row")
         return QueryOutput(fields=fields, rows=result.rows, overflow=result.more, translation=translation,
-                           elapsed_ms=(time.perf_counter() - started) * 1000.0, notes=notes)
+                           elapsed_ms=(time.perf_counter() - started) * 1000.0, notes=notes,
+                           byte_capped=result.byte_capped)
 
 
 def infer_fields(fields: list[VOField], rows: list[tuple]) -> list[VOField]:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from html import escape as html_escape
 from typing import Callable
 
-from .votable import HEADER, VOField, _field_ids, _field_xml, _info, escape, results_csv, results_votable, text
+from .votable import HEADER, VOField, _field_ids, _field_xml, _info, escape, iter_results_votable, results_csv, text
 
 VOTABLE_MIME = "application/x-votable+xml"
 
@@ -149,8 +149,16 @@ def _with_null(xml: str, null: int) -> str:
     return xml.replace("</FIELD>", f"{values}</FIELD>")
 
 
-def results_binary(fields: list[VOField], rows, *, binary2: bool, overflow: bool = False, description: str = "",
-                   services=()) -> bytes:
+def results_binary(fields: list[VOField], rows, *, binary2: bool, overflow: bool | str = False,
+                   description: str = "", services=()) -> bytes:
+    return b"".join(iter_results_binary(fields, rows, binary2=binary2, overflow=overflow, description=description,
+                                        services=services))
+
+
+def iter_results_binary(fields: list[VOField], rows, *, binary2: bool, overflow: bool | str = False,
+                        description: str = "", services=(), chunk_rows: int = 2000):
+    """:func:`results_binary` in pieces of about ``chunk_rows`` rows (the base64 text is
+    the same as written whole: pieces are cut at multiples of 57 bytes, one line)."""
     tag = "BINARY2" if binary2 else "BINARY"
     ids = _field_ids(fields)
     out = [HEADER, '<RESOURCE type="results">\n']
@@ -161,15 +169,25 @@ def results_binary(fields: list[VOField], rows, *, binary2: bool, overflow: bool
     for f, fid in zip(fields, ids):
         xml = _field_xml(f, fid)
         out.append(_with_null(xml, _NULL_INT[f.datatype]) if not binary2 and f.datatype in _NULL_INT else xml)
-    payload = base64.encodebytes(binary_stream(fields, rows, binary2=binary2)).decode("ascii")
-    out.append(f"<DATA><{tag}><STREAM encoding=\"base64\">\n{payload}</STREAM></{tag}></DATA>\n</TABLE>\n")
+    out.append(f"<DATA><{tag}><STREAM encoding=\"base64\">\n")
+    pending = b""
+    rows = list(rows) if not isinstance(rows, list) else rows
+    for start in range(0, len(rows), chunk_rows):
+        pending += binary_stream(fields, rows[start:start + chunk_rows], binary2=binary2)
+        cut = len(pending) - len(pending) % 57
+        out.append(base64.encodebytes(pending[:cut]).decode("ascii"))
+        pending = pending[cut:]
+        yield "".join(out).encode("utf-8")
+        out = []
+    out.append(base64.encodebytes(pending).decode("ascii") if pending else "")
+    out.append(f"</STREAM></{tag}></DATA>\n</TABLE>\n")
     if overflow:
-        out.append(_info("QUERY_STATUS", "OVERFLOW"))
+        out.append(_info("QUERY_STATUS", "OVERFLOW", overflow if isinstance(overflow, str) else None))
     out.append("</RESOURCE>\n")
     by_name = {f.name: fid for f, fid in reversed(list(zip(fields, ids)))}
     out += [service.xml(by_name) for service in services]
     out.append("</VOTABLE>\n")
-    return "".join(out).encode("utf-8")
+    yield "".join(out).encode("utf-8")
 
 
 # --- the others ---------------------------------------------------------------------------------
@@ -247,15 +265,28 @@ def results_fits(fields: list[VOField], rows) -> bytes:
     return buf.getvalue()
 
 
-def render(fmt: OutputFormat, fields: list[VOField], rows, *, overflow: bool = False, description: str = "",
+def render(fmt: OutputFormat, fields: list[VOField], rows, *, overflow: bool | str = False, description: str = "",
            services=()) -> bytes:
     """The bytes of a result in ``fmt``."""
+    return b"".join(iter_render(fmt, fields, rows, overflow=overflow, description=description, services=services))
+
+
+def iter_render(fmt: OutputFormat, fields: list[VOField], rows, *, overflow: bool | str = False,
+                description: str = "", services=()):
+    """:func:`render` in pieces: VOTables are written a few thousand rows at a time, so a
+    large answer is sent while it is written; the other formats come whole."""
     rows = list(rows)
     if fmt.key == "votable/td":
-        return results_votable(fields, rows, overflow=overflow, description=description, services=services)
+        yield from iter_results_votable(fields, rows, overflow=overflow, description=description, services=services)
+        return
     if fmt.key in ("votable/b2", "votable/b"):
-        return results_binary(fields, rows, binary2=fmt.key == "votable/b2", overflow=overflow,
-                              description=description, services=services)
+        yield from iter_results_binary(fields, rows, binary2=fmt.key == "votable/b2", overflow=overflow,
+                                       description=description, services=services)
+        return
+    yield _render_whole(fmt, fields, rows, overflow=bool(overflow), description=description)
+
+
+def _render_whole(fmt: OutputFormat, fields: list[VOField], rows, *, overflow: bool, description: str) -> bytes:
     if fmt.key == "csv":
         return results_csv(fields, rows)
     if fmt.key == "tsv":

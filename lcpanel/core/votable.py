@@ -8,7 +8,8 @@ well-formed XML: values are escaped and characters XML 1.0 forbids are dropped.
 
 - :class:`VOField`: a column (name, datatype, arraysize, unit, UCD, utype, xtype, description);
 - :func:`results_votable`: a DALI results document, ``QUERY_STATUS`` ``OK`` before the
-  table and ``OVERFLOW`` after it when the row cap cut the result;
+  table and ``OVERFLOW`` after it when the row cap cut the result (:func:`iter_results_votable`:
+  the same in pieces, for streaming);
 - :func:`error_votable`: a DALI error document (``QUERY_STATUS`` ``ERROR`` with the message),
   optionally with the ``<INFO name="Error">`` that Simple Cone Search 1.03 requires;
 - :func:`results_csv`: RFC 4180 CSV with a header line.
@@ -126,11 +127,19 @@ def _info(name: str, value: str, content: str = "") -> str:
     return f"<INFO name={_attr(name)} value={_attr(value)}/>\n"
 
 
-def results_votable(fields: list[VOField], rows, *, overflow: bool = False, infos: dict | None = None,
+def results_votable(fields: list[VOField], rows, *, overflow: bool | str = False, infos: dict | None = None,
                     description: str = "", services=()) -> bytes:
     """A DALI results document: ``rows`` are sequences of Python values in field order.
     ``services`` are service descriptors (objects with ``xml(field_ids)``, given the XML ID
     of each column by name), written after the results."""
+    return b"".join(iter_results_votable(fields, rows, overflow=overflow, infos=infos, description=description,
+                                         services=services))
+
+
+def iter_results_votable(fields: list[VOField], rows, *, overflow: bool | str = False, infos: dict | None = None,
+                         description: str = "", chunk_rows: int = 2000, services=()):
+    """:func:`results_votable` in pieces of about ``chunk_rows`` rows, so a large answer
+    can be sent while it is written instead of being held whole (and twice) in memory."""
     out = [HEADER, '<RESOURCE type="results">\n']
     if description:
         out.append(f"<DESCRIPTION>{escape(text(description))}</DESCRIPTION>\n")
@@ -142,16 +151,19 @@ def results_votable(fields: list[VOField], rows, *, overflow: bool = False, info
     out += [_field_xml(f, fid) for f, fid in zip(fields, ids)]
     out.append("<DATA><TABLEDATA>\n")
     cells = [_cell_writer(f) for f in fields]
-    for row in rows:
+    for i, row in enumerate(rows):
         out.append("<TR>" + "".join(f"<TD>{c(v)}</TD>" for c, v in zip(cells, row)) + "</TR>\n")
+        if (i + 1) % chunk_rows == 0:
+            yield "".join(out).encode("utf-8")
+            out = []
     out.append("</TABLEDATA></DATA>\n</TABLE>\n")
-    if overflow:
-        out.append(_info("QUERY_STATUS", "OVERFLOW"))
+    if overflow:  # True, or a message saying which limit cut the rows
+        out.append(_info("QUERY_STATUS", "OVERFLOW", overflow if isinstance(overflow, str) else None))
     out.append("</RESOURCE>\n")
     by_name = {f.name: fid for f, fid in reversed(list(zip(fields, ids)))}
     out += [service.xml(by_name) for service in services]
     out.append("</VOTABLE>\n")
-    return "".join(out).encode("utf-8")
+    yield "".join(out).encode("utf-8")
 
 
 def error_votable(message: str, *, scs: bool = False) -> bytes:

@@ -64,21 +64,40 @@ class SearchTypesHandler(JSONHandler):
 
 
 class SearchHandler(JSONHandler):
-    def post(self):
-        from ..core.search import run_search
+    async def post(self):
+        from ..core.offload import offloader
 
         settings = self.app.config.search
         spec = self.json_body(max_bytes=settings.max_upload_bytes + 64_000)
         viewer = self.viewer()
-        result = run_search(self.app, spec, viewer)
-        ds = self.app.datasets.create(
-            result, viewer.identity, visibility=self.get_query_argument("visibility", "unlisted"),
-            name=self.get_query_argument("name", None), description=self.get_query_argument("description", ""))
+        args = {k: self.get_query_argument(k, d) for k, d in
+                (("visibility", "unlisted"), ("name", None), ("description", ""))}
+        body, ds = await offloader(self.app).run(_search_and_save, self.app, spec, viewer, args)
         self.app.notify("dataset_created", dataset=ds)
-        out = result.to_dict()
-        out["dataset_id"] = ds.dataset_id
-        out["dataset_url"] = f"/datasets/{ds.dataset_id}"
-        self.send_json(out)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(body)
+
+
+def _search_and_save(app, spec, viewer, args: dict):
+    """Run a search within the time limit (parsing and translation included), refuse an
+    answer over the viewer's byte cap, save the dataset; returns (JSON text, dataset).
+    Runs on a worker thread."""
+    from ..core.deadline import deadline
+    from ..core.search import run_search
+    from ..errors import TooLarge
+    from ..jsonapi import dumps
+
+    with deadline(app.config.search.query_timeout_s):
+        result = run_search(app, spec, viewer)
+    text = dumps(result.to_dict())
+    cap = app.config.requests.max_result_bytes(viewer.role if viewer else None)
+    if len(text) > cap:
+        raise TooLarge(f"the answer would be {len(text) / 2**20:.1f} MiB; {viewer.role} requests may get at "
+                       f"most {cap / 2**20:.1f} MiB: lower the limit or select fewer objects")
+    ds = app.datasets.create(result, viewer.identity, visibility=args["visibility"], name=args["name"],
+                             description=args["description"])
+    tail = dumps({"dataset_id": ds.dataset_id, "dataset_url": f"/datasets/{ds.dataset_id}"})
+    return text[:-1] + ", " + tail[1:], ds
 
 
 def _int_arg(handler, name: str, default: int, lo: int, hi: int) -> int:
@@ -125,8 +144,10 @@ class DatasetHandler(JSONHandler):
 
 
 class FreezeHandler(JSONHandler):
-    def post(self, dataset_id):
-        frozen = self.app.datasets.freeze(dataset_id, self.viewer())
+    async def post(self, dataset_id):
+        from ..core.offload import offloader
+
+        frozen = await offloader(self.app).run(self.app.datasets.freeze, dataset_id, self.viewer())
         self.send_json({"dataset": frozen.summary(), "permalink": f"/datasets/{frozen.dataset_id}"})
 
 
@@ -148,7 +169,9 @@ class DatasetProductsHandler(JSONHandler):
         self.send_json({"products": [_product_links(self, ds.dataset_id, p)
                                      for p in self.app.products.for_dataset(ds.dataset_id)]})
 
-    def post(self, dataset_id):
+    async def post(self, dataset_id):
+        from ..core.offload import offloader
+
         ds = self.app.datasets.get(dataset_id, self.viewer())
         body = self.json_body(max_bytes=2_000_000)
         unknown = set(body) - {"builder", "options", "objects"}
@@ -156,7 +179,8 @@ class DatasetProductsHandler(JSONHandler):
             raise UserError(f"unknown key {sorted(unknown)[0]!r}; give builder, options and objects")
         if not isinstance(body.get("builder"), str):
             raise UserError("name a product builder, e.g. {\"builder\": \"lightcurves\"}", field="builder")
-        status = self.app.products.request(self.app, ds, body["builder"], body.get("options"), body.get("objects"))
+        status = await offloader(self.app).run(self.app.products.request, self.app, ds, body["builder"],
+                                               body.get("options"), body.get("objects"))
         self.send_json(_product_links(self, ds.dataset_id, status), status=202 if status["status"] != "done" else 200)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..core.datalink import LINKS_MIME, MAX_IDS, links_document, links_for
+from ..core.offload import offloader
 from ..core.voformats import find_format, known_names
 from ..errors import NotFound, TooLarge, UserError
 from ..extension import Route
@@ -36,7 +37,7 @@ class DataLinkHandler(VOHandler):
         def run():
             return links_document(links_for(catalogs, ids, base, default_collection=collection_id), fmt)
 
-        body = await self.in_pool("sync", run)
+        body = await offloader(self.app).run(run)
         mime = LINKS_MIME if fmt.key == "votable/td" else (
             f"{fmt.mime};content=datalink" if fmt.key.startswith("votable") else fmt.mime)
         self.send_body(body, mime)
@@ -66,7 +67,7 @@ class PreviewHandler(VOHandler):
             lc = read_lightcurve(lcfmt, info.lcformat, path)
             return preview_png(lc, title=f"{objectid} ({info.name or collection_id})")
 
-        png = await self.in_pool("sync", render)
+        png = await offloader(self.app).run(render)
         self.set_header("Cache-Control", "public, max-age=3600")
         self.send_body(png, "image/png")
 

@@ -44,14 +44,15 @@ from tornado.web import HTTPError, RequestHandler
 from ..core import uws
 from ..core.atomic import write_bytes
 from ..core.datalink import result_services
+from ..core.obscore import DATA_MODEL as OBSCORE_MODEL
+from ..core.obscore import obscore_file, served_collections
+from ..core.offload import offloader
 from ..core.scs import cone_search, parse_request
 from ..core.search import Hits, SearchBackend
 from ..core.tap_query import TapEngine
-from ..core.tap_upload import Uploads, parse_upload_param
-from ..core.obscore import DATA_MODEL as OBSCORE_MODEL
-from ..core.obscore import obscore_file, served_collections
 from ..core.tap_schema import obscore_table, table_xml, tableset_xml, tap_model
-from ..core.voformats import OutputFormat, find_format, known_names
+from ..core.tap_upload import Uploads, parse_upload_param
+from ..core.voformats import OutputFormat, find_format, iter_render, known_names
 from ..core.voformats import capabilities_xml as output_formats_xml
 from ..core.voformats import render as render_format
 from ..core.votable import VOTABLE_MIME, error_votable
@@ -198,11 +199,23 @@ def response_format(params: dict) -> OutputFormat:
 def render(out, fmt: OutputFormat, base_url: str | None = None) -> tuple[bytes, str, str]:
     """(body, MIME type, file extension) of a query result; with ``base_url``, VOTables
     carry the DataLink service descriptor of their object ids."""
+    return b"".join(iter_answer(out, fmt, base_url)), fmt.mime, fmt.extension
+
+
+def iter_answer(out, fmt: OutputFormat, base_url: str | None = None):
+    """A query result in ``fmt``, in pieces (see :func:`lcpanel.core.voformats.iter_render`)."""
     services = result_services(base_url, [f.name for f in out.fields],
                                [t.collection_id for t in out.translation.tables]) if base_url else ()
     rows = absolute_urls(out.fields, out.rows, base_url) if base_url else out.rows
-    body = render_format(fmt, out.fields, rows, overflow=out.overflow, services=services)
-    return body, fmt.mime, fmt.extension
+    return iter_render(fmt, out.fields, rows, overflow=overflow_note(out), services=services)
+
+
+def overflow_note(out) -> bool | str:
+    """The OVERFLOW of an answer: saying so when the size limit (not MAXREC) cut it."""
+    if out.byte_capped:
+        return (f"the answer was cut after {len(out.rows)} rows at this service's size limit per answer; "
+                "select fewer columns or rows")
+    return out.overflow
 
 
 def absolute_urls(fields, rows, base_url: str):
@@ -333,14 +346,24 @@ class TapSyncHandler(VOHandler):
         base = self.base_url()
         tables = self.upload_parts(request)
 
+        max_bytes = self.app.config.requests.max_result_bytes(self.viewer().role)
+
         def run():
             with Uploads(tables, max_rows=vo.settings.upload_max_rows) as uploads:
-                out = vo.engine.run(request.query, maxrec=request.maxrec, timeout_s=vo.settings.sync_timeout_s,
-                                    uploads=uploads.tables)
-                return render(out, request.fmt, base)
+                return vo.engine.run(request.query, maxrec=request.maxrec, timeout_s=vo.settings.sync_timeout_s,
+                                     max_bytes=max_bytes, uploads=uploads.tables)
 
-        body, mime, _ = await self.in_pool("sync", run)
-        self.send_body(body, mime)
+        work = offloader(self.app)
+        async with work.slot():
+            out = await work.call(run)
+            # streamed: written and sent in pieces (off the loop), never held whole
+            self.set_header("Content-Type", request.fmt.mime if not request.fmt.mime.endswith("xml")
+                            else request.fmt.mime + "; charset=utf-8")
+            pieces = iter_answer(out, request.fmt, base)
+            while (piece := await work.call(next, pieces, None)) is not None:
+                self.write(piece)
+                await self.flush()
+            self.finish()
 
 
 class TapAsyncHandler(VOHandler):
@@ -589,7 +612,7 @@ class SCSHandler(VOHandler):
             return render_format(fmt, fields, rows, overflow=overflow, services=services,
                                  description=f"Simple Cone Search over {title}")
 
-        body = await self.in_pool("sync", run)
+        body = await offloader(self.app).run(run)
         self.send_body(body, fmt.mime)
 
     post = get

@@ -78,7 +78,9 @@ def _oauth_options(args) -> dict:
 
 def _serve(args) -> int:
     from ..app import App
+    from ..core import offload
     from ..core.basedir import Basedir
+    from ..core.termination import Terminator
     from ..server import make_server
 
     Basedir(args.basedir)  # a clear error before anything starts
@@ -87,15 +89,22 @@ def _serve(args) -> int:
     procs = f" in {args.num_procs} processes" if args.num_procs != 1 else ""
     print(f"lcpanel serving {app.basedir} at http://{args.address}:{args.port}/{procs} "
           f"(JSON API at /api/collections); Ctrl-C stops", flush=True)
-    # with num_procs > 1 this forks: each child serves from here on
-    server = make_server(app, address=args.address, port=args.port, num_procs=args.num_procs,
-                         allow_websocket_origin=args.allow_websocket_origin, show=args.show, auth=auth)
+    # SIGTERM/SIGINT stop every process: the parent forwards them to its children
+    terminator = Terminator().install()
     try:
+        # with num_procs > 1 this forks: each child serves from here on
+        server = make_server(app, address=args.address, port=args.port, num_procs=args.num_procs,
+                             allow_websocket_origin=args.allow_websocket_origin, show=args.show, auth=auth)
+        terminator.serving(server.io_loop)
         server.start()
         server.io_loop.start()
     except KeyboardInterrupt:
         pass
     finally:
+        terminator.uninstall()
+        offload.shutdown(app)
+        if "products" in app.__dict__:
+            app.products.shutdown(terminate=True)
         app.close()
     return 0
 
