@@ -29,7 +29,8 @@ MAX_COLUMNS = 200
 
 
 def parse_upload_param(value: str) -> list[tuple[str, str]]:
-    """``[(table name, part name)]`` from ``t1,param:p1;t2,param:p2``."""
+    """``[(table name, reference)]`` from ``t1,param:p1;t2,http://host/t2.vot``: a reference
+    is ``param:<part>`` (inline) or an http(s) URL."""
     out = []
     for item in (value or "").split(";"):
         item = item.strip()
@@ -40,10 +41,9 @@ def parse_upload_param(value: str) -> list[tuple[str, str]]:
         if not sep or not NAME_RE.match(name):
             raise UserError(f"UPLOAD item {item[:80]!r} must be 'name,param:part' with a name of letters, digits "
                             "and underscores starting with a letter")
-        if not ref.startswith("param:"):
-            raise UserError(f"UPLOAD {name}: only inline uploads (param:<part>) are accepted; this service does "
-                            "not fetch tables from URLs")
-        out.append((name, ref[len("param:"):]))
+        if not (ref.startswith("param:") or ref.lower().startswith(("http://", "https://"))):
+            raise UserError(f"UPLOAD {name}: the table must be given as param:<part> or an http(s) URL")
+        out.append((name, ref))
     if len(out) > MAX_TABLES:
         raise UserError(f"at most {MAX_TABLES} uploaded tables per query; this one has {len(out)}")
     if len({n.lower() for n, _ in out}) != len(out):
@@ -60,7 +60,10 @@ def read_table(name: str, data: bytes, *, max_rows: int):
         if head.startswith(b"<?xml") or head.startswith(b"<votable"):
             from astropy.io.votable import parse_single_table
 
-            table = parse_single_table(io.BytesIO(data), verify="ignore").to_table()
+            votable = parse_single_table(io.BytesIO(data), verify="ignore")
+            table = votable.to_table()
+            # the declared VO types, so the query's answer can say the same
+            table.meta["vo_fields"] = {f.name: (f.datatype, f.arraysize, f.xtype) for f in votable.fields}
         else:
             table = Table.read(data.decode("utf-8"), format="ascii.csv")
     except UserError:
@@ -81,6 +84,22 @@ def read_table(name: str, data: bytes, *, max_rows: int):
 
 
 def _column(table, name: str) -> tuple[TapColumn, str, list]:
+    column, sqltype, values = _plain_column(table, name)
+    declared = (table.meta.get("vo_fields") or {}).get(name)
+    if declared:
+        datatype, arraysize, xtype = declared
+        same_kind = {"long": ("short", "int", "long", "unsignedByte", "boolean"), "double": ("float", "double"),
+                     "unicodeChar": ("char", "unicodeChar")}
+        if datatype in same_kind.get(column.datatype, ()):
+            # text is kept whole, so every char column is variable-length
+            column = replace(column, datatype=datatype, arraysize="*" if "char" in datatype.lower() else None,
+                             xtype=xtype or "")
+        elif xtype:
+            column = replace(column, xtype=xtype)
+    return column, sqltype, values
+
+
+def _plain_column(table, name: str) -> tuple[TapColumn, str, list]:
     import numpy as np
 
     col = table[name]
@@ -138,3 +157,44 @@ class Uploads:
     def __exit__(self, *exc) -> None:
         self.close()
 
+
+
+def fetch_url(name: str, url: str, *, max_bytes: int, timeout_s: float, allow_private: bool) -> bytes:
+    """The bytes at ``url`` (TAP's upload-by-URL), at most ``max_bytes`` within ``timeout_s``.
+    Unless ``allow_private``, a host that resolves to a loopback, private, link-local or
+    reserved address is refused, so an upload cannot make the server read its own network."""
+    import ipaddress
+    import socket
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise UserError(f"UPLOAD {name}: {url[:100]!r} is not an http(s) URL")
+    if not allow_private:
+        try:
+            addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 80)}
+        except OSError:
+            raise UserError(f"UPLOAD {name}: cannot resolve host {parts.hostname!r}") from None
+        for address in addresses:
+            ip = ipaddress.ip_address(address.split("%")[0])
+            if not ip.is_global:
+                raise UserError(f"UPLOAD {name}: host {parts.hostname!r} is on a private or local network; "
+                                "this service fetches uploads from public addresses only")
+
+    class _NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None  # a redirect could lead to a private address: send the final URL instead
+
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(url, timeout=timeout_s) as resp:
+            data = resp.read(max_bytes + 1)
+    except urllib.error.HTTPError as exc:
+        raise UserError(f"UPLOAD {name}: {url[:100]} answered HTTP {exc.code}") from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise UserError(f"UPLOAD {name}: cannot read {url[:100]}: {str(exc)[:120]}") from None
+    if len(data) > max_bytes:
+        raise TooLarge(f"UPLOAD {name} at {url[:100]} is larger than the limit of {max_bytes} bytes")
+    return data

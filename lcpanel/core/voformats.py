@@ -99,18 +99,20 @@ def _encoder(field: VOField) -> Callable[[object], bytes]:
     if dt == "boolean":
         return lambda v: b"?" if v is None else (b"T" if v else b"F")
     wide = dt == "unicodeChar"
+    size = (field.arraysize or "1").strip()
+    fixed = None if size.endswith("*") else int(size) if size.isdigit() else 1
 
     def enc(v):
         if v is None:
-            return struct.pack(">I", 0)
-        if isinstance(v, bytes):
-            v = v.decode("utf-8", "replace")
-        s = text(v)
-        if wide:  # UTF-16 (VOTable 1.5; UCS-2 where nothing lies outside the BMP)
-            data = s.encode("utf-16-be", "surrogatepass")
-            return struct.pack(">I", len(data) // 2) + data
-        data = s.encode("ascii", "replace")
-        return struct.pack(">I", len(data)) + data
+            s = ""
+        else:
+            s = text(v.decode("utf-8", "replace") if isinstance(v, bytes) else v)
+        # UTF-16 for unicodeChar (VOTable 1.5; UCS-2 where nothing lies outside the BMP), else ASCII
+        data = s.encode("utf-16-be", "surrogatepass") if wide else s.encode("ascii", "replace")
+        unit = 2 if wide else 1
+        if fixed is not None:  # exactly 'fixed' characters, padded with NULs
+            return data[:fixed * unit].ljust(fixed * unit, b"\0")
+        return struct.pack(">I", len(data) // unit) + data
     return enc
 
 

@@ -51,7 +51,7 @@ from ..core.scs import cone_search, parse_request
 from ..core.search import Hits, SearchBackend
 from ..core.tap_query import TapEngine
 from ..core.tap_schema import obscore_table, table_xml, tableset_xml, tap_model
-from ..core.tap_upload import Uploads, parse_upload_param
+from ..core.tap_upload import Uploads, fetch_url, parse_upload_param
 from ..core.voformats import OutputFormat, find_format, iter_render, known_names
 from ..core.voformats import capabilities_xml as output_formats_xml
 from ..core.voformats import render as render_format
@@ -82,6 +82,8 @@ class VOSettings:
     #: TAP_UPLOAD: the largest table accepted, in bytes and rows
     upload_max_bytes: int = 8_000_000
     upload_max_rows: int = 100_000
+    #: TAP_UPLOAD by URL from hosts on private or loopback networks (off: no SSRF)
+    upload_allow_private_hosts: bool = False
 
     @classmethod
     def from_app(cls, app) -> "VOSettings":
@@ -90,7 +92,7 @@ class VOSettings:
         defaults = dict(sync_timeout_s=search.query_timeout_s, async_timeout_s=60, async_max_timeout_s=600,
                         default_maxrec=10_000, max_maxrec=search.max_limit,
                         scs_max_sr_deg=search.cone_max_radius_arcmin / 60.0, job_lifetime_days=7,
-                        upload_max_bytes=8_000_000, upload_max_rows=100_000)
+                        upload_max_bytes=8_000_000, upload_max_rows=100_000, upload_allow_private_hosts=False)
         unknown = set(raw) - set(defaults)
         if unknown:
             raise UserError(f"lcpanel.toml: unknown setting plugin.vo.{sorted(unknown)[0]}; known: "
@@ -237,11 +239,31 @@ def absolute_urls(fields, rows, base_url: str):
 # --- handlers -----------------------------------------------------------------------------------
 
 
+def _drop_multipart_preamble(request) -> None:
+    """Remove what comes before the first boundary of a multipart body (RFC 2046 allows a
+    preamble; STILTS sends a line break there, which Tornado's parser refuses)."""
+    ctype = request.headers.get("Content-Type", "")
+    if not ctype.lower().startswith("multipart/form-data") or not request.body:
+        return
+    for field in ctype.split(";")[1:]:
+        key, _, value = field.strip().partition("=")
+        if key.lower() == "boundary" and value:
+            marker = b"--" + value.strip('"').encode("latin-1", "replace")
+            start = request.body.find(marker)
+            if start > 0:
+                request.body = request.body[start:]
+            return
+
+
 class VOHandler(APIMixin, RequestHandler):
     """Case-insensitive parameters, XML answers, and errors as VOTable documents."""
 
     #: Simple Cone Search answers errors with status 200 and <INFO name="Error">
     scs: ClassVar[bool] = False
+
+    def initialize(self, app):
+        super().initialize(app)
+        _drop_multipart_preamble(self.request)
 
     def set_default_headers(self):
         self.set_header("Cache-Control", "no-store")
@@ -308,7 +330,12 @@ class VOHandler(APIMixin, RequestHandler):
         """The bytes of each uploaded table, from the request's multipart parts."""
         out = {}
         cap = self.vo.settings.upload_max_bytes
-        for name, part in request.uploads:
+        for name, ref in request.uploads:
+            if not ref.startswith("param:"):
+                out[name] = fetch_url(name, ref, max_bytes=cap, timeout_s=10.0,
+                                      allow_private=self.vo.settings.upload_allow_private_hosts)
+                continue
+            part = ref[len("param:"):]
             files = self.request.files.get(part) or []
             data = files[0]["body"] if files else (self.request.body_arguments.get(part) or [None])[0]
             if data is None:
@@ -662,6 +689,8 @@ def capabilities_xml(tap_url: str, settings: VOSettings, data_models=()) -> byte
         f"</description>{features}</language>"
         + output_formats_xml() +
         '<uploadMethod ivo-id="ivo://ivoa.net/std/TAPRegExt#upload-inline"/>'
+        '<uploadMethod ivo-id="ivo://ivoa.net/std/TAPRegExt#upload-http"/>'
+        '<uploadMethod ivo-id="ivo://ivoa.net/std/TAPRegExt#upload-https"/>'
         f"<retentionPeriod><default>{int(settings.job_lifetime_days * 86400)}</default></retentionPeriod>"
         f"<executionDuration><default>{settings.async_timeout_s}</default>"
         f"<hard>{settings.async_max_timeout_s}</hard></executionDuration>"
