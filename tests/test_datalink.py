@@ -237,3 +237,125 @@ def test_obscore_lists_every_light_curve_with_its_time_range(dl_server, csv_coll
     assert any(r["semantics"] == "#this" for r in links)
     status, _, caps = get(f"{url}/tap/capabilities")
     assert b'<dataModel ivo-id="ivo://ivoa.net/std/ObsCore#core-1.1">' in caps
+
+
+def _upload_dir_count() -> int:
+    import glob
+    import tempfile
+
+    return len(glob.glob(f"{tempfile.gettempdir()}/lcpanel-upload-*"))
+
+
+def test_tap_upload_crossmatch_sync_and_async_match_brute_force(dl_server):
+    from astropy.table import Table
+
+    url, path, rows, _twins = dl_server
+    before, uploads_before = snapshot(path), _upload_dir_count()
+    rng = np.random.default_rng(3)
+    picks = rows[::2]
+    targets = Table({"name": [f"t{i}" for i in range(len(picks) + 2)],
+                     "ra": [r[1] + rng.normal(0, 1 / 3600) for r in picks] + [10.0, 11.0],
+                     "dec": [r[2] + rng.normal(0, 1 / 3600) for r in picks] + [-5.0, -6.0]})
+    radius = 5 / 3600
+    ra_c, dec_c = np.radians([r[1] for r in rows]), np.radians([r[2] for r in rows])
+    expected = set()
+    for name, tra, tdec in zip(targets["name"], np.radians(targets["ra"]), np.radians(targets["dec"])):
+        cosd = np.sin(dec_c) * np.sin(tdec) + np.cos(dec_c) * np.cos(tdec) * np.cos(ra_c - tra)
+        for j in np.flatnonzero(np.degrees(np.arccos(np.clip(cosd, -1, 1))) < radius):
+            expected.add((name, rows[j][0]))
+    assert len(expected) >= len(picks)
+    tap = pyvo.dal.TAPService(f"{url}/tap")
+    query = ("SELECT u.name, c.objectid FROM TAP_UPLOAD.targets AS u JOIN lcpanel.demo AS c "
+             f"ON 1 = CONTAINS(POINT('ICRS', c.ra, c.decl), CIRCLE('ICRS', u.ra, u.dec, {radius!r}))")
+    sync = tap.run_sync(query, uploads={"targets": targets}).to_table()
+    assert {(a, b) for a, b in zip(sync["name"], sync["objectid"])} == expected
+    query2 = ("SELECT u.name, c.objectid FROM TAP_UPLOAD.targets AS u, lcpanel.demo AS c "
+              f"WHERE DISTANCE(POINT('ICRS', u.ra, u.dec), POINT('ICRS', c.ra, c.decl)) < {radius!r}")
+    job = tap.run_async(query2, uploads={"targets": targets}).to_table()
+    assert {(a, b) for a, b in zip(job["name"], job["objectid"])} == expected
+    before = snapshot(path)  # an async job keeps its files under vo/jobs: only sync queries write nothing
+    csv_text = "name,ra,dec\n" + "\n".join(f"{n},{float(r)!r},{float(d)!r}" for n, r, d in zip(targets["name"], targets["ra"],
+                                                                                  targets["dec"]))
+    status, _, body = _multipart(f"{url}/tap/sync", {"LANG": "ADQL", "QUERY": query, "UPLOAD": "targets,param:t",
+                                                     "RESPONSEFORMAT": "csv"}, {"t": csv_text.encode()})
+    assert status == 200 and len(body.decode().splitlines()) == len(expected) + 1
+    assert snapshot(path) == before and _upload_dir_count() == uploads_before
+
+
+def test_sky_index_answers_upload_joins():
+    """The translation of an upload join reads the sky index's pairs, not every row."""
+    from lcpanel.core.adql import translate
+    from lcpanel.core.tap_schema import TapColumn, TapModel, TapTable
+
+    coll = TapTable("lcpanel", "c", "", (TapColumn("objectid", "char", "*"), TapColumn("ra", "double"),
+                                         TapColumn("decl", "double"), TapColumn("row_id", "long")),
+                    db="c_c", sql_table="object_catalog", path="/nonexistent", collection_id="c")
+    up = TapTable("TAP_UPLOAD", "t", "", (TapColumn("ra", "double"), TapColumn("dec", "double")),
+                  db="upload_t", sql_table="t", path="/nonexistent")
+    asked = []
+
+    def match_rows(table, upload, ra, dec, radius):
+        asked.append((table.name, upload.name, ra, dec, radius))
+        return [[1, 2], []]
+
+    tr = translate("SELECT c.objectid FROM TAP_UPLOAD.t AS u JOIN lcpanel.c AS c "
+                   "ON 1 = CONTAINS(POINT('ICRS', c.ra, c.decl), CIRCLE('ICRS', u.ra, u.dec, 0.001))",
+                   TapModel([coll, up], tap_schema_path="/nonexistent"), lambda *a: None, match_rows=match_rows)
+    assert asked == [("c", "t", "ra", "dec", 0.001)] and "json_each" in tr.sql and tr.regions == ["index"]
+
+
+def _multipart(url: str, fields: dict, files: dict):
+    import urllib.error
+    import urllib.request
+    import uuid
+
+    boundary = uuid.uuid4().hex
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in
+             fields.items()]
+    parts += [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"; filename="{k}"\r\n'
+              f"Content-Type: application/octet-stream\r\n\r\n".encode() + v + b"\r\n" for k, v in files.items()]
+    body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+    req = urllib.request.Request(url, data=body, method="POST",
+                                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, resp.headers.get("Content-Type", ""), resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("Content-Type", ""), exc.read()
+
+
+@pytest.mark.parametrize("upload, files, message", [
+    ("t,http://127.0.0.1:1/x.vot", {}, b"private or local network"),
+    ("t,file:///etc/passwd", {}, b"param:&lt;part&gt; or an http(s) URL"),
+    ("t,param:p", {"p": b"<?xml version='1.0'?><VOTABLE><RESOURCE><TABLE><FIELD name='a'"}, b"neither a readable"),
+    ("t,param:p", {"p": b'"a b",ra\n1,2\n'}, b"not a plain identifier"),
+    ("t,param:p", {"p": b"x;drop,ra\n1,2\n"}, b"not a plain identifier"),
+    ("t,param:missing", {"p": b"a\n1\n"}, b"no part named"),
+    ("bad-name,param:p", {"p": b"a\n1\n"}, b"letters, digits"),
+    ("t,param:p", {"p": b"a\n" + b"1\n" * 100_001}, b"rows; the limit"),
+])
+def test_bad_uploads_get_clear_errors_and_change_nothing(dl_server, upload, files, message):
+    url, path, _rows, _twins = dl_server
+    before, uploads_before = snapshot(path), _upload_dir_count()
+    status, _, body = _multipart(f"{url}/tap/sync", {"LANG": "ADQL", "QUERY": "SELECT * FROM TAP_UPLOAD.t",
+                                                     "UPLOAD": upload}, files)
+    assert status in (400, 413) and b'value="ERROR"' in body and message in body, body[-400:]
+    assert snapshot(path) == before and _upload_dir_count() == uploads_before
+
+
+def test_taplint_every_stage_with_obscore_uploads_and_examples(dl_server):
+    """Every taplint stage but ObsLocTAP (observation planning, not a light-curve service):
+    0 errors, 0 failures."""
+    import re
+
+    url, _path, _rows, _twins = dl_server
+    if shutil.which("stilts") is None:
+        pytest.skip("STILTS is not installed (scripts/bootstrap.sh --taplint installs it)")
+    stages = "TMV TME TMS TMC CPV CAP AVV QGE QPO QAS UWS MDQ OBS UPL EXA"
+    proc = subprocess.run(["stilts", "taplint", f"tapurl={url}/tap", "report=EWF", "maxrepeat=20",
+                           f"stages={stages}"], capture_output=True, text=True, timeout=900, errors="replace")
+    totals = re.search(r"Totals: Errors: (\d+); Warnings: (\d+); Failures: (\d+)", proc.stdout)
+    print("\n[taplint]", totals.group(0) if totals else "no Totals line")
+    assert totals, proc.stdout[-2000:] + proc.stderr[-2000:]
+    problems = [line for line in proc.stdout.splitlines() if line.startswith(("E-", "F-"))]
+    assert int(totals.group(1)) == 0 and int(totals.group(3)) == 0, "\n".join(problems[:40])
