@@ -29,7 +29,7 @@ from scipy.spatial import cKDTree
 from ..errors import IngestError
 from . import skyindex
 from .basedir import CATALOG_KDTREE, CATALOG_SKYINDEX, CATALOG_SQLITE
-from .columns import (ALIAS_COLUMNS, COMMON_INDEXED, PATH_COLUMNS, ColumnInfo, describe, sql_name,
+from .columns import (ALIAS_COLUMNS, COMMON_INDEXED, ColumnInfo, describe, is_path_column, sql_name,
                       to_sql_values)
 from .progress import progress_bar
 
@@ -151,7 +151,7 @@ def _columns(arrays: dict, order: np.ndarray, extra_indexed: tuple[str, ...]):
     indexed |= {c.name for c in columns if c.name.rsplit("_", 1)[-1] in ("varperiod", "objectisvar")}
     out = []
     for c in columns:
-        fts = c.sqltype == "TEXT" and c.name not in PATH_COLUMNS
+        fts = c.sqltype == "TEXT" and not is_path_column(c.name)
         out.append(ColumnInfo(**{**c.to_dict(), "indexed": c.name in indexed, "fts": fts}))
     return out, values
 
