@@ -144,3 +144,25 @@ def test_tiles_name_and_switch_their_magcol(page, two_server, wait_idle, screens
     expect(page.locator(".lcp-tile").first.locator("h4 a")).to_have_attribute(
         "href", "/objects/two/LCP-000000?magcol=aep_001")
     screenshot(page, "dataset-tiles-magcol")
+
+
+def test_search_form_says_what_was_searched_and_suggests_ids(page, two_server, wait_idle, screenshot):
+    url, _coll = two_server
+    page.goto(url + "/", wait_until="domcontentloaded")
+    wait_idle(page)
+    page.locator(".lcp-search-types").get_by_role("radio", name="Full text", exact=True).check()
+    form = page.locator(".lcp-search-fulltext")
+    form.locator(".lcp-field-query input").fill("lcp-00009")
+    form.locator(".lcp-search button").click()
+    message = form.locator(".lcp-form-message")
+    expect(message).to_contain_text("No objects matched", timeout=30_000)
+    expect(message).to_contain_text("nothing matched 'lcp-00009'")
+    expect(message).to_contain_text("nearest ids: LCP-000000")
+    screenshot(page, "search-no-match-hint")
+    # and the prefix, typed in lower case, finds them all
+    expect(form.locator(".lcp-search button")).to_have_text("Search", timeout=30_000)
+    form.locator(".lcp-field-query input").fill("lcp-0000")
+    form.locator(".lcp-search button").click()
+    page.wait_for_url(f"{url}/datasets/*", timeout=30_000)
+    wait_idle(page)
+    expect(page.locator(".lcp-count")).to_have_text("6 of 6 matching")
