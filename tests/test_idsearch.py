@@ -155,3 +155,20 @@ def test_old_catalog_gets_the_id_index_when_opened(app, tmp_path):
         n = conn.execute("SELECT count(*) FROM object_ids").fetchone()[0]
     assert n > 302  # objectid + aliases of every object
     fresh.products.shutdown()
+
+
+def test_old_catalog_gets_the_id_index_at_startup(app, tmp_path):
+    import shutil
+
+    from lcpanel.app import App
+    from lcpanel.core.idindex import has_id_index
+
+    base = tmp_path / "basedir"
+    shutil.copytree(app.basedir, base)
+    info = App(base).catalogs.get("ids").info
+    with closing(sqlite3.connect(info.catalog_sqlite)) as conn, conn:
+        conn.execute("DROP TABLE object_ids")
+    assert not has_id_index(info.catalog_sqlite)
+    started = App(base).start()
+    assert has_id_index(info.catalog_sqlite)
+    started.close()

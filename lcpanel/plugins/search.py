@@ -394,5 +394,27 @@ class ColumnFilterSearch(SearchBackend):
 
 
 @hookimpl(trylast=True)
+def startup(app):
+    """Give catalogs made before the id index existed their index, once, before serving
+    (:mod:`lcpanel.core.idindex`); later starts only check that it is there."""
+    import logging
+    import sqlite3
+
+    from ..core.basedir import Basedir
+
+    if app.basedir is None:
+        return
+    for info in Basedir(app.basedir).collections():
+        if not info.catalog_sqlite.is_file():
+            continue
+        try:
+            if idindex.ensure_id_index(info.catalog_sqlite):
+                logging.getLogger(__name__).info("collection %s: id index added", info.collection_id)
+        except (OSError, sqlite3.Error) as exc:
+            logging.getLogger(__name__).warning("collection %s: no id index (%s); id searches scan the catalog",
+                                                info.collection_id, exc)
+
+
+@hookimpl(trylast=True)
 def register_search_backends(app):
     return [ObjectIdSearch, ConeSearch, CrossmatchSearch, FullTextSearch, ColumnFilterSearch]
