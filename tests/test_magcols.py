@@ -167,3 +167,38 @@ def test_object_urls_name_the_magcol(server2, two_magcols):
     with pytest.raises(urllib.error.HTTPError) as err:
         _get(f"{base}/checkplot?magcol=nope")
     assert err.value.code == 400 and b"aep_000, aep_001" in err.value.read()
+
+
+def test_editing_a_magcol_changes_its_columns_and_its_own_checkplot(two_magcols, tmp_path, basedir, app_factory):
+    from lcpanel.core.annotations import edit_object
+    from lcpanel.core.ingest import add_astrobase_collection
+
+    copy = tmp_path / "copy"
+    shutil.copytree(two_magcols, copy)
+    info = add_astrobase_collection(app_factory(basedir.path), basedir, copy, collection_id="c",
+                                    show_progress=False)
+    oid = "LCP-000002"
+    before0 = (copy / "checkplots" / f"checkplot-{oid}-aep_000.pkl").read_bytes()
+    result = edit_object(basedir.path, info, oid, {"vartags": "second aperture only"}, author="anon:x",
+                         magcol="aep_001")
+    assert result["magcol"] == "aep_001" and result["checkplot_updated"], result
+    assert result["checkplot"]["path"] == f"checkplots/checkplot-{oid}-aep_001.pkl"
+    assert _read_cp(copy / "checkplots" / f"checkplot-{oid}-aep_001.pkl")["varinfo"]["vartags"] == \
+        "second aperture only"
+    assert (copy / "checkplots" / f"checkplot-{oid}-aep_000.pkl").read_bytes() == before0
+    app = app_factory(basedir.path)
+    row = app.catalogs.get("c").query(
+        "SELECT aep_000_vartags, aep_001_vartags FROM object_catalog WHERE objectid = ?", (oid,))[0]
+    assert row[1] == "second aperture only" and row[0] != row[1]
+
+
+def test_dataset_url_list_names_every_magcols_checkplot(server2, app2):
+    res = run_search(app2, {"type": "filter", "params": {"where": "ndet > 0"}, "limit": 100})
+    ds = app2.datasets.create(res, ALICE.identity)
+    text = _get(f"{server2}/api/datasets/{ds.dataset_id}/urls").decode()
+    cps = [line for line in text.splitlines() if "/checkplot" in line]
+    assert len(cps) == 2 * ds.nobjects
+    for line in cps[:4]:
+        magcol = line.rsplit("magcol=", 1)[1]
+        oid = line.split("/objects/")[1].split("/")[0]
+        assert _get(line) == _get(f"{server2}/api/collections/two/objects/{oid}/checkplot?magcol={magcol}")

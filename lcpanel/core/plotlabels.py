@@ -1,10 +1,12 @@
 """What a light-curve plot says about its axes: the time column and, where known, its
 time system; which columns of a light curve are times.
 
-The time system comes from whatever the light-curve format states: a column's
-``column_info`` entry (``timesys``/``scale``, ``timeref``/``system``, ``origin``/``jdref``,
-``unit``) or the light curve's ``meta`` (``timesys``, ``timeref``); nothing is guessed
-from a column's name but that it is a time.
+The time system comes from what the light-curve format states: a column's
+``column_info`` entry as :mod:`lcpanel.core.formatinfo` writes it (``timescale``,
+``refpos``, ``timeorigin``: worded by its ``time_label``), else other keys readers use
+(``timesys``/``scale``, ``timeref``/``system``, ``origin``/``jdref``) or the light curve's
+``meta`` (``timesys``, ``timeref``); nothing is guessed from a column's name but that it
+is a time.
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ def time_system(column: str, column_info: dict | None = None, meta: dict | None 
     info = (column_info or {}).get(column) or {}
     if not isinstance(info, dict):
         info = {}
+    if any(k in info for k in ("timescale", "refpos", "timeorigin")):
+        # the format knowledge of lcpanel.core.formatinfo: one wording everywhere
+        from .formatinfo import time_label
+
+        return time_label(info)
     meta = meta or {}
     # the light curve's timesys/timeref describe its (first) time column only if it has
     # no per-column statement of its own

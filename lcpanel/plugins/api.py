@@ -226,12 +226,21 @@ class DatasetURLsHandler(JSONHandler):
     def get(self, dataset_id):
         ds = self.app.datasets.get(dataset_id, self.viewer())
         base = f"{self.request.protocol}://{self.request.host}"
+        from ..core.magcols import checkplot_column, collection_magcols
+
         lines = []
-        for cid, oid, *files in zip(ds.data["collection"], ds.data["objectid"],
-                                    *(ds.data.get(c, [None] * ds.nobjects) for c in FILE_KINDS.values())):
+        magcols: dict[str, list[str]] = {}
+        for i, (cid, oid, *files) in enumerate(zip(ds.data["collection"], ds.data["objectid"],
+                                               *(ds.data.get(c, [None] * ds.nobjects) for c in FILE_KINDS.values()))):
+            if cid not in magcols:
+                magcols[cid] = collection_magcols(self.app.catalogs.get(cid).info.columns)
             for kind, present in zip(FILE_KINDS, files):
-                if present:
-                    lines.append(f"{base}/api/collections/{url_escape(cid)}/objects/{url_escape(oid)}/{kind}")
+                url = f"{base}/api/collections/{url_escape(cid)}/objects/{url_escape(oid)}/{kind}"
+                per_magcol = [m for m in magcols[cid] if (ds.data.get(checkplot_column(m)) or [None] * ds.nobjects)[i]]
+                if kind == "checkplot" and per_magcol:  # one checkplot per magnitude column
+                    lines += [f"{url}?magcol={url_escape(m)}" for m in per_magcol]
+                elif present:
+                    lines.append(url)
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.finish("\n".join(lines) + "\n")
 
