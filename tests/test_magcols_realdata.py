@@ -65,7 +65,8 @@ def make_hat_collection(out: Path) -> Path:
     assert add_cpinfo_to_lclist(str(out / "checkplots"), lclist, MAGCOLS[0], lclist, nworkers=1,
                                 checkplotglob=f"checkplot-*-{MAGCOLS[0]}.pkl*")
     (out / "collection.json").write_text(json.dumps({
-        "name": "HATNet example", "lcformat": {"kind": "astrobase", "formatkey": KEY, "lcformat_dir": "lcformat"}}))
+        # lcpanel reads the files with astrobase's built-in hat-csv and its column knowledge
+        "name": "HATNet example", "lcformat": {"kind": "astrobase", "formatkey": "hat-csv"}}))
     return out
 
 
@@ -119,6 +120,7 @@ def test_object_page_shows_either_magcol_with_rjd_and_bjd(hat_app):
         assert np.allclose(plot.src.data["mag"], cp["magseries"]["mags"])  # the checkplot's (clipped) series
         assert plot.stored.time_columns == ["rjd", "bjd"] and plot.timecol.visible
         assert plot.fig.xaxis.axis_label.startswith("rjd − ")
+        assert plot.fig.xaxis.axis_label.endswith("[d] (JD - 2400000 (scale not stated))")
         assert "sigma-clipped at 10" in plot.status.object
         plot.series.value = "as stored"
         t, mags = np.asarray(lcd["rjd"]), np.asarray(lcd[m])
@@ -126,6 +128,6 @@ def test_object_page_shows_either_magcol_with_rjd_and_bjd(hat_app):
         assert len(plot.src.data["mag"]) == ok.sum() >= len(cp["magseries"]["mags"])  # every drawable point
         assert f"as stored: all {len(t):,} points" in plot.status.object
         plot.timecol.value = "bjd"
-        assert plot.fig.xaxis.axis_label.startswith("bjd − ")
+        assert plot.fig.xaxis.axis_label.startswith("bjd − ") and plot.fig.xaxis.axis_label.endswith("(BJD_TDB)")
         ok = np.isfinite(np.asarray(lcd["bjd"])) & np.isfinite(mags)
         assert np.allclose(plot.src.data["t"], np.asarray(lcd["bjd"])[ok])

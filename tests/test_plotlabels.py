@@ -26,6 +26,14 @@ def test_label_names_column_offset_and_stated_system():
     assert time_system("time", {}, {"timesys": "UNKNOWN"}) == ""
 
 
+def test_label_words_the_format_knowledge():
+    from lcpanel.core.formatinfo import HAT_EXTRA
+
+    info = {"bjd": HAT_EXTRA["bjd"], "rjd": HAT_EXTRA["rjd"]}
+    assert time_axis_label("bjd", 2455103, info) == "bjd − 2455103 [d] (BJD_TDB)"
+    assert time_axis_label("rjd", 55103, info) == "rjd − 55103 [d] (JD - 2400000 (scale not stated))"
+
+
 def test_time_columns_of_the_real_hat_light_curve():
     from lcpanel.core.astrobase_compat import import_astrobase
 
