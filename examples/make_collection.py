@@ -715,7 +715,7 @@ def register_lcformat(outdir, formatkey):
     return lcformat_dir
 
 
-def pf_settings(schedule):
+def pf_settings(schedule, nmagcols=1):
     """runpf methods and kwargs, with grids sized from the season baseline.
 
     GLS (about 1000 frequencies, 2 samples per peak width 1/baseline) costs
@@ -727,9 +727,9 @@ def pf_settings(schedule):
     gls_step = 1.0 / (GLS_SAMPLES_PER_PEAK * baseline)
     bls_step = BLS_STEP_PER_MIN_DURATION * BLS_TRANSIT_DURATION[0] / baseline
     return {
-        "timecols": [TIMECOL] * len(PROCESSED_MAGCOLS),
-        "magcols": list(PROCESSED_MAGCOLS),
-        "errcols": list(PROCESSED_ERRCOLS),
+        "timecols": [TIMECOL] * nmagcols,
+        "magcols": list(MAGCOLS[:nmagcols]),
+        "errcols": list(ERRCOLS[:nmagcols]),
         "pfmethods": PF_METHODS,
         "pfkwargs": (
             {"startp": GLS_PERIOD_RANGE[0], "endp": GLS_PERIOD_RANGE[1],
@@ -766,12 +766,12 @@ def _init_worker(field_fits, lclist_path, lcformat_dir):
     _WORKER["lcformat_dir"] = str(lcformat_dir)
 
 
-def _check_pfresult(pfpickle, lcfile):
+def _check_pfresult(pfpickle, lcfile, magcols):
     if pfpickle is None:
         raise RuntimeError("runpf failed for %s" % lcfile)
     with open(pfpickle, "rb") as infd:
         result = pickle.load(infd)
-    for magcol in PROCESSED_MAGCOLS:
+    for magcol in magcols:
         methods = result.get(magcol, {}).get("pfmethods", [])
         if len(methods) != len(PF_METHODS):
             raise RuntimeError("runpf gave no %s result for %s (too few "
@@ -796,7 +796,7 @@ def process_object(task):
         sigclip=settings["sigclip"], minobservations=settings["minobservations"],
         nworkers=1, raiseonfail=True,
     )
-    _check_pfresult(pfpickle, task["lcfile"])
+    _check_pfresult(pfpickle, task["lcfile"], settings["magcols"])
 
     cpfiles = runcp(
         pfpickle, task["cpdir"], task["lcdir"], **columns,
@@ -805,7 +805,7 @@ def process_object(task):
         minobservations=settings["minobservations"],
         lcformat=task["formatkey"], lcformatdir=_WORKER["lcformat_dir"],
     )
-    if not cpfiles or len(cpfiles) != len(PROCESSED_MAGCOLS):
+    if not cpfiles or len(cpfiles) != len(settings["magcols"]):
         raise RuntimeError("runcp failed for %s" % task["lcfile"])
     for cpfile in cpfiles:
         apply_review(cpfile, task["review"], task["restore"])
@@ -974,9 +974,16 @@ def write_collection_json(path, formatkey, nobjects, center_ra, center_dec):
 
 def make_collection(outdir, nobjects=300, seed=42,
                     lcformat="lcpanel-demo-csv", workers=2, center_ra=290.0,
-                    center_dec=45.0, field_radius_deg=0.6, progress=True):
+                    center_dec=45.0, field_radius_deg=0.6, progress=True,
+                    nmagcols=1):
     """Build the demo collection in `outdir`; returns a summary dict with the
-    counts, the period-finding settings and the seconds each stage took."""
+    counts, the period-finding settings and the seconds each stage took.
+
+    `nmagcols` (1 or 2): how many apertures get period finding and a
+    checkplot each; the catalogue gets checkplot info for the first only,
+    as a survey running add_cpinfo_to_lclist once would have."""
+    if nmagcols not in (1, 2):
+        raise ValueError("nmagcols must be 1 or 2")
     if lcformat not in FORMAT_MODULES:
         raise ValueError("unknown lcformat %r; choose from %s"
                          % (lcformat, ", ".join(FORMAT_MODULES)))
@@ -1013,7 +1020,7 @@ def make_collection(outdir, nobjects=300, seed=42,
                                  lcformat, lcformat_dir, workers)
         lap("lightcurves_lclist")
 
-        settings = pf_settings(schedule)
+        settings = pf_settings(schedule, nmagcols)
         tasks = [
             {"lcfile": str(lcfile), "formatkey": lcformat,
              "lcdir": str(dirs["lightcurves"]),
@@ -1085,6 +1092,8 @@ def _parser():
     parser.add_argument("--lcformat", choices=sorted(FORMAT_MODULES),
                         default="lcpanel-demo-csv")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--nmagcols", type=int, choices=(1, 2), default=1,
+                        help="apertures with period finding and checkplots")
     parser.add_argument("--center-ra", type=float, default=290.0)
     parser.add_argument("--center-dec", type=float, default=45.0)
     parser.add_argument("--field-radius-deg", type=float, default=0.6)
@@ -1110,7 +1119,8 @@ def main(argv=None):
         _parser().error("OUTDIR is required unless --catalog-only is given")
     summary = make_collection(args.outdir, nobjects=args.nobjects,
                               seed=args.seed, lcformat=args.lcformat,
-                              workers=args.workers, **field)
+                              workers=args.workers, nmagcols=args.nmagcols,
+                              **field)
     json.dump({k: v for k, v in summary.items() if k != "pf_settings"},
               sys.stdout, indent=2)
     print()

@@ -287,6 +287,9 @@ def _locate(conn: sqlite3.Connection, info: CollectionInfo, objectid: str, magco
             raise UserError(f"collection {info.collection_id!r} has no variability columns for magcol "
                             f"{magcol!r}; it has: {known}", field="magcol")
         columns = _field_columns(names, prefix)
+        if prefix + "cpfname" in names:  # that magcol's own checkplot (lcpanel.core.magcols)
+            cpfname = conn.execute(f'SELECT "{prefix}cpfname" FROM object_catalog WHERE row_id = ?',
+                                   (row_id,)).fetchone()[0]
     else:
         prefix, columns = varinfo_columns(names, cpfname, objectid)
     missing = sorted(needed - set(columns), key=FIELDS.index)

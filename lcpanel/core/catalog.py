@@ -9,7 +9,9 @@ or removed while the server runs is seen at the next search.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -20,7 +22,8 @@ from .skyindex import SkyIndex
 from .filters import sort_sql
 from .sqlsafe import connect_readonly
 
-CATALOG_TABLES = {"object_catalog", "object_fts"}
+CATALOG_TABLES = {"object_catalog", "object_fts", "object_ids"}
+log = logging.getLogger(__name__)
 # searches bound their own results (limits, sky regions); this only stops runaways
 INTERNAL_MAX_ROWS = 20_000_000
 
@@ -39,12 +42,28 @@ class Catalog:
         self.columns = {c.name: c.sqltype for c in info.columns}
         self._local = threading.local()
         self._skyindex: SkyIndex | None = None
+        self._id_index: bool | None = None
 
     @property
     def skyindex(self) -> SkyIndex:
         if self._skyindex is None:
             self._skyindex = SkyIndex.load(self.info.skyindex_npy, mmap=True)
         return self._skyindex
+
+    @property
+    def id_index(self) -> bool:
+        """Whether the catalog has its id index (:mod:`lcpanel.core.idindex`); a catalog
+        made before it existed gets it here, once."""
+        if self._id_index is None:
+            from .idindex import ensure_id_index
+
+            try:
+                ensure_id_index(self.info.catalog_sqlite)
+                self._id_index = True
+            except (OSError, sqlite3.Error) as exc:  # e.g. a read-only catalog directory
+                log.warning("collection %s: no id index (%s); id searches scan the catalog", self.collection_id, exc)
+                self._id_index = False
+        return self._id_index
 
     def conn(self):
         conn = getattr(self._local, "conn", None)

@@ -6,7 +6,8 @@ plain table's columns). Output, in one directory:
 - ``catalog-objectinfo.sqlite``: table ``object_catalog`` (``row_id`` 0-based integer
   primary key, every column, order-29 HEALPix id ``hpx29`` and unit vector ``cx, cy,
   cz``), rows sorted by ``hpx29`` so a sky region is a few contiguous row ranges; an FTS5
-  table ``object_fts`` over the text columns; indexes on ids and commonly filtered
+  table ``object_fts`` over the text columns; the normalised id index ``object_ids``
+  (:mod:`lcpanel.core.idindex`); indexes on ids and commonly filtered
   columns; tables ``catalog_info`` and ``catalog_columns`` so the file describes itself.
 - ``catalog-skyindex.npy``: the sky index (:mod:`lcpanel.core.skyindex`), memory-mapped
   by server processes.
@@ -29,8 +30,9 @@ from scipy.spatial import cKDTree
 from ..errors import IngestError
 from . import skyindex
 from .basedir import CATALOG_KDTREE, CATALOG_SKYINDEX, CATALOG_SQLITE
-from .columns import (ALIAS_COLUMNS, COMMON_INDEXED, PATH_COLUMNS, ColumnInfo, describe, sql_name,
+from .columns import (ALIAS_COLUMNS, COMMON_INDEXED, ColumnInfo, describe, is_path_column, sql_name,
                       to_sql_values)
+from .idindex import build_id_index, id_columns
 from .progress import progress_bar
 
 FTS_TOKENIZER = "unicode61 remove_diacritics 2 tokenchars '-+_'"
@@ -151,7 +153,7 @@ def _columns(arrays: dict, order: np.ndarray, extra_indexed: tuple[str, ...]):
     indexed |= {c.name for c in columns if c.name.rsplit("_", 1)[-1] in ("varperiod", "objectisvar")}
     out = []
     for c in columns:
-        fts = c.sqltype == "TEXT" and c.name not in PATH_COLUMNS
+        fts = c.sqltype == "TEXT" and not is_path_column(c.name)
         out.append(ColumnInfo(**{**c.to_dict(), "indexed": c.name in indexed, "fts": fts}))
     return out, values
 
@@ -176,6 +178,7 @@ def _write_sqlite(path: Path, columns, values, n: int, info: dict, show_progress
         for c in columns:
             if c.indexed and c.name != "objectid":
                 conn.execute(f'CREATE INDEX "object_catalog_{c.name}" ON object_catalog("{c.name}")')
+        build_id_index(conn, id_columns(c.name for c in columns))
         fts_cols = [c.name for c in columns if c.fts]
         conn.execute(
             f"CREATE VIRTUAL TABLE object_fts USING fts5({', '.join(fts_cols)}, content='object_catalog', "

@@ -114,6 +114,12 @@ def sql_name(key: str) -> str:
     return name
 
 
+def is_path_column(name: str) -> bool:
+    """A column of file paths: light curve, checkplot (``cpfname`` and the per-magcol
+    ``<magcol>_cpfname``), period-finding pickle."""
+    return name in PATH_COLUMNS or name.endswith("_cpfname")
+
+
 def base_key(key: str) -> str:
     """The part of a key after any ``<magcol>.`` prefix (``aep_000.varperiod`` -> ``varperiod``)."""
     return str(key).rsplit(".", 1)[-1].lower()

@@ -9,6 +9,7 @@ as it was.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
 import re
@@ -26,6 +27,7 @@ from ..errors import Conflict, IngestError
 from .atomic import atomic_dir
 from .basedir import Basedir, CollectionInfo, validate_collection_id
 from .catalog_build import BuiltCatalog, build_catalog
+from . import magcols
 from .columns import sql_name
 
 LCLIST = "lclist-catalog.pkl"
@@ -36,6 +38,8 @@ CATALOG_SUFFIXES = {".csv": "ascii.csv", ".fits": "fits", ".fit": "fits", ".fz":
 ID_NAMES = ("objectid", "object_id", "id", "source_id", "name")
 RA_NAMES = ("ra", "ra_deg", "raj2000", "ra_icrs", "radeg")
 DEC_NAMES = ("decl", "dec", "dec_deg", "dej2000", "dec_icrs", "decdeg")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,7 @@ def add_astrobase_collection(
         raise IngestError(f"{source} has no lightcurves/ directory")
     objects["lcfname"] = _relative_lc_paths(source, objects)
     objectids = [str(o) for o in objects["objectid"].tolist()]
-    objects["cpfname"] = _product_paths(source / "checkplots", objectids, "checkplot-", source)
+    notes = _add_checkplot_columns(objects, source, objectids, lclist)
     objects["pffname"] = _product_paths(source / "periodfinding", objectids, "periodfinding-", source)
 
     spec = lcformat or defaults.get("lcformat") or {"kind": "astrobase", "formatkey": lclist.get("lcformat")}
@@ -88,10 +92,12 @@ def add_astrobase_collection(
     fits = field_fits if field_fits is not None else defaults.get("field_fits")
     fits_path = _check_field_fits(source, fits) if fits else None
     cmeta = _meta(defaults, meta, source.name)
+    for note in notes:
+        log.warning("ingest of %s: %s", source, note)
     return _build_and_register(
         basedir, collection_id, objects, cmeta, kind="astrobase", source=source,
         lcformat={**fmt.to_spec(), **declared}, field_fits=fits_path, index_columns=index_columns,
-        show_progress=show_progress, app=app)
+        show_progress=show_progress, app=app, notes=notes)
 
 
 def add_catalog_collection(
@@ -221,6 +227,41 @@ def _product_paths(directory: Path, objectids: list[str], prefix: str, source: P
     return np.array([found.get(o) for o in objectids], dtype=object)
 
 
+def _add_checkplot_columns(objects: dict, source: Path, objectids: list[str], lclist: dict) -> list[str]:
+    """Every checkplot of every object: ``<magcol>.cpfname`` per magcol, ``cpfname`` the
+    default (first) magcol's, and per-magcol variability columns for magcols
+    ``add_cpinfo_to_lclist`` was not run on (from their checkplots). Returns notes on
+    what was left out or filled in (see :mod:`lcpanel.core.magcols`)."""
+    found = magcols.discover(source / "checkplots", objectids, "checkplot-", source)
+    notes = []
+    if found.unmatched:
+        notes.append(f"{len(found.unmatched)} checkplot file(s) match no object of {LCLIST} and are left out, "
+                     f"e.g. {', '.join(found.unmatched[:3])}")
+    preferred = [str(m) for m in (lclist.get("magcols") or [])]
+    order = magcols.order_magcols(list(found.paths), preferred)
+    for magcol in order:
+        paths = found.paths[magcol]
+        objects[f"{magcol}{magcols.CPFNAME_SUFFIX}"] = np.array(paths, dtype=object)
+        missing = sum(p is None for p in paths)
+        if missing:
+            notes.append(f"magcol {magcol}: {missing} of {len(paths)} objects have no checkplot")
+        if magcol not in preferred:
+            nread = magcols.fill_varinfo(objects, magcol, paths, source)
+            if nread:
+                notes.append(f"magcol {magcol}: variability columns read from its {nread} checkplots "
+                             f"(add_cpinfo_to_lclist was not run for it)")
+    default = found.paths[order[0]] if order else [None] * len(objectids)
+    objects["cpfname"] = np.array([d or p for d, p in zip(default, found.plain)], dtype=object)
+    return notes
+
+
+def ingest_notes(info: CollectionInfo) -> list[str]:
+    """What ingest left out or filled in for a collection (stored in its catalog)."""
+    with closing(sqlite3.connect(f"file:{info.catalog_sqlite}?mode=ro", uri=True)) as conn:
+        row = conn.execute("SELECT value FROM catalog_info WHERE key = 'ingest_notes'").fetchone()
+    return json.loads(row[0]) if row else []
+
+
 def _check_lcformat(app, spec: dict, source: Path, sample: Path):
     if not isinstance(spec, dict) or "kind" not in spec:
         raise IngestError(f"light-curve format must be a dict with a 'kind', not {spec!r}")
@@ -335,10 +376,10 @@ def _plain(column) -> np.ndarray:
 
 
 def _build_and_register(basedir: Basedir, collection_id: str, arrays: dict, meta: CollectionMeta, *, kind, source,
-                        lcformat, field_fits, index_columns, show_progress, app) -> CollectionInfo:
+                        lcformat, field_fits, index_columns, show_progress, app, notes=()) -> CollectionInfo:
     target = basedir.catalog_dir(collection_id)
     info = {"collection_id": collection_id, **meta.__dict__, "kind": kind, "source": str(source),
-            "lcformat": lcformat, "lcpanel_version": __version__}
+            "lcformat": lcformat, "lcpanel_version": __version__, "ingest_notes": list(notes)}
     index_columns = tuple(sql_name(c) for c in index_columns)
     with atomic_dir(target) as tmp:
         built = build_catalog(tmp, arrays, extra_indexed=index_columns, info=info, show_progress=show_progress)

@@ -23,7 +23,7 @@ import param
 
 from ..errors import NotFound, UserError
 from ..registry import did_you_mean
-from .columns import PATH_COLUMNS, ColumnInfo
+from .columns import PATH_COLUMNS, ColumnInfo, is_path_column
 
 SPEC_KEYS = ("type", "params", "collections", "filter", "sort", "limit")
 HIDDEN_COLUMNS = ("hpx29", "cx", "cy", "cz")
@@ -295,7 +295,9 @@ def _file_columns(infos, shared) -> list[ColumnInfo]:
     of the others), so its products hold every file there is."""
     have = {c.name for c in shared}
     out = []
-    for name in PATH_COLUMNS:
+    names = dict.fromkeys([*PATH_COLUMNS, *(c.name for cat in infos for c in cat.info.columns
+                                            if is_path_column(c.name))])
+    for name in names:
         if name in have:
             continue
         found = next((c for cat in infos for c in cat.info.columns if c.name == name), None)

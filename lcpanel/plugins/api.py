@@ -226,12 +226,21 @@ class DatasetURLsHandler(JSONHandler):
     def get(self, dataset_id):
         ds = self.app.datasets.get(dataset_id, self.viewer())
         base = f"{self.request.protocol}://{self.request.host}"
+        from ..core.magcols import checkplot_column, collection_magcols
+
         lines = []
-        for cid, oid, *files in zip(ds.data["collection"], ds.data["objectid"],
-                                    *(ds.data.get(c, [None] * ds.nobjects) for c in FILE_KINDS.values())):
+        magcols: dict[str, list[str]] = {}
+        for i, (cid, oid, *files) in enumerate(zip(ds.data["collection"], ds.data["objectid"],
+                                               *(ds.data.get(c, [None] * ds.nobjects) for c in FILE_KINDS.values()))):
+            if cid not in magcols:
+                magcols[cid] = collection_magcols(self.app.catalogs.get(cid).info.columns)
             for kind, present in zip(FILE_KINDS, files):
-                if present:
-                    lines.append(f"{base}/api/collections/{url_escape(cid)}/objects/{url_escape(oid)}/{kind}")
+                url = f"{base}/api/collections/{url_escape(cid)}/objects/{url_escape(oid)}/{kind}"
+                per_magcol = [m for m in magcols[cid] if (ds.data.get(checkplot_column(m)) or [None] * ds.nobjects)[i]]
+                if kind == "checkplot" and per_magcol:  # one checkplot per magnitude column
+                    lines += [f"{url}?magcol={url_escape(m)}" for m in per_magcol]
+                elif present:
+                    lines.append(url)
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.finish("\n".join(lines) + "\n")
 
@@ -247,8 +256,9 @@ class ObjectFileHandler(JSONHandler):
         if kind not in FILE_KINDS:
             raise NotFound(f"no such file kind {kind!r}; use lightcurve, checkplot or periodfinding")
         catalog = self.app.catalogs.get(collection_id)
-        rows = catalog.query(f'SELECT "{FILE_KINDS[kind]}" FROM object_catalog WHERE objectid = ?', (objectid,)) \
-            if FILE_KINDS[kind] in catalog.columns else []
+        column = _magcol_column(self, catalog) if kind == "checkplot" else FILE_KINDS[kind]
+        rows = catalog.query(f'SELECT "{column}" FROM object_catalog WHERE objectid = ?', (objectid,)) \
+            if column in catalog.columns else []
         path = object_file(self.app, collection_id, rows[0][0]) if rows else None
         if path is None:
             raise NotFound(f"no {kind} for object {objectid!r} in {collection_id!r}")
@@ -329,13 +339,23 @@ class ObjectFinderHandler(PNGHandler):
         await self.send_png(lambda: object_stamp(field, rows[0][0], rows[0][1], size_px=size))
 
 
-def _checkplot(app, collection_id: str, objectid: str) -> dict:
+def _magcol_column(handler, catalog) -> str:
+    """The checkplot column for the request's ``magcol`` argument (default: the
+    collection's first magcol; ``cpfname`` for collections without per-magcol checkplots)."""
+    from ..core.magcols import checkplot_column, choose_magcol
+
+    magcol = choose_magcol(catalog.info.columns, handler.get_query_argument("magcol", None))
+    return checkplot_column(magcol) if magcol else "cpfname"
+
+
+def _checkplot(app, collection_id: str, objectid: str, handler) -> dict:
     from ..core.checkplots import load_checkplot
     from .products import object_file
 
     catalog = app.catalogs.get(collection_id)
-    rows = catalog.query('SELECT cpfname FROM object_catalog WHERE objectid = ?', (objectid,)) \
-        if "cpfname" in catalog.columns else []
+    column = _magcol_column(handler, catalog)
+    rows = catalog.query(f'SELECT "{column}" FROM object_catalog WHERE objectid = ?', (objectid,)) \
+        if column in catalog.columns else []
     path = object_file(app, collection_id, rows[0][0]) if rows else None
     if path is None:
         raise NotFound(f"no checkplot for object {objectid!r} in {collection_id!r}")
@@ -350,8 +370,9 @@ class ObjectTileHandler(PNGHandler):
     async def get(self, collection_id, objectid, name):
         from ..core.checkplots import tiles
 
+
         def render():
-            found = tiles(_checkplot(self.app, collection_id, objectid))
+            found = tiles(_checkplot(self.app, collection_id, objectid, self))
             if name in ("finder", "unphased"):
                 png = found[name]
             elif name.startswith("phased-") and name[7:].isdigit() and int(name[7:]) < len(found["phased"]):
@@ -371,13 +392,19 @@ class ObjectTilesHandler(JSONHandler):
     def get(self, collection_id, objectid):
         from ..core.checkplots import tiles
 
-        found = tiles(_checkplot(self.app, collection_id, objectid))
+        from ..core.magcols import choose_magcol
+
+        found = tiles(_checkplot(self.app, collection_id, objectid, self))
+        magcol = choose_magcol(self.app.catalogs.get(collection_id).info.columns,
+                               self.get_query_argument("magcol", None))
         base = f"/api/collections/{url_escape(collection_id)}/objects/{url_escape(objectid)}/tiles"
+        q = f"?magcol={url_escape(magcol)}" if magcol else ""
         self.send_json({
+            "magcol": magcol,
             "finalized": found["finalized"], "varperiod": found["varperiod"],
-            "finder": f"{base}/finder.png" if found["finder"] else None,
-            "unphased": f"{base}/unphased.png" if found["unphased"] else None,
-            "phased": [{"label": p["label"], "period": p["period"], "url": f"{base}/phased-{i}.png"}
+            "finder": f"{base}/finder.png{q}" if found["finder"] else None,
+            "unphased": f"{base}/unphased.png{q}" if found["unphased"] else None,
+            "phased": [{"label": p["label"], "period": p["period"], "url": f"{base}/phased-{i}.png{q}"}
                        for i, p in enumerate(found["phased"])],
         })
 

@@ -83,6 +83,10 @@ def _add(args) -> int:
         raise UserError(f"{args.source} does not exist")
     print(f"added collection {info.collection_id!r} ({info.name}): {info.nobjects} objects, "
           f"{len(info.columns)} columns")
+    from ..core.ingest import ingest_notes
+
+    for note in ingest_notes(info):
+        print(f"note: {note}")
     return 0
 
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ..core.lcexport import EXPORT_FORMATS
+from ..core.magcols import is_checkplot_column
 from ..core.products import Entry, ProductBuilder, summary_csv
 from ..hookspecs import hookimpl
 
@@ -25,6 +26,19 @@ def _files(app, dataset, rows, column: str, folder: str) -> list[Entry]:
         path = object_file(app, cid, dataset.data.get(column, [None] * dataset.nobjects)[i])
         if path is not None:
             out.append(Entry(arcname=f"{folder}/{cid}/{path.name}", kind="file", source=str(path)))
+    return out
+
+
+def _checkplots(app, dataset, rows) -> list[Entry]:
+    """Every checkplot of the rows' objects: the default ``cpfname`` and one per magcol
+    (``<magcol>_cpfname``), each file once."""
+    columns = [c for c in dataset.data if is_checkplot_column(c)]
+    seen, out = set(), []
+    for column in columns:
+        for entry in _files(app, dataset, rows, column, "checkplots"):
+            if entry.arcname not in seen:
+                seen.add(entry.arcname)
+                out.append(entry)
     return out
 
 
@@ -57,10 +71,11 @@ class LightcurvesProduct(ProductBuilder):
 class CheckplotsProduct(ProductBuilder):
     name = "checkplots"
     title = "Checkplots"
-    description = "astrobase checkplot pickles (objectinfo, finder, phased light curves, periodograms)."
+    description = ("astrobase checkplot pickles (objectinfo, finder, phased light curves, periodograms), one per "
+                   "object and magnitude column.")
 
     def plan(self, app, dataset, rows, options):
-        return _files(app, dataset, rows, "cpfname", "checkplots")
+        return _checkplots(app, dataset, rows)
 
 
 class PeriodfindingProduct(ProductBuilder):
@@ -83,7 +98,7 @@ class DatasetProduct(ProductBuilder):
                  "search": dataset.spec, "nobjects": len(rows), "comments": dataset.comments,
                  "object_comments": dataset.object_comments, "created": dataset.created}
         return (_lightcurves(app, dataset, rows, "original")
-                + _files(app, dataset, rows, "cpfname", "checkplots")
+                + _checkplots(app, dataset, rows)
                 + _files(app, dataset, rows, "pffname", "periodfinding")
                 + [Entry(arcname="objects.csv", kind="bytes", data=summary_csv(dataset, rows)),
                    Entry(arcname="dataset.json", kind="bytes",

@@ -13,6 +13,7 @@ import re
 import numpy as np
 import param
 
+from ..core import idindex
 from ..core.columns import ALIAS_COLUMNS, ColumnInfo
 from ..core.coords import parse_coordinate_string, parse_crossmatch_list
 from ..core.filters import Filter, parse_filter
@@ -52,6 +53,12 @@ def _split_list(value) -> list[str]:
 
 #: above this many full-text matches, results come in catalog order, unranked
 FTS_RANK_CAP = 10_000
+#: full-text queries up to this long are also looked up as id prefixes
+MAX_ID_PREFIX = 100
+#: the fts_rank of full-text results that are an object's id or alias, or start one
+#: (bm25 ranks of text matches are far above these)
+ID_EXACT_RANK = -1e6
+ID_PREFIX_RANK = -1e5
 
 
 # --- object id ----------------------------------------------------------------------------
@@ -63,8 +70,9 @@ ALIAS_PREFIXES = re.compile(r"^(?:TIC|2MASS|GAIA(?:\s*DR\d)?|KIC|EPIC|HAT)[\s_-]
 class ObjectIdSearch(SearchBackend):
     name = param.String(default="objectid", constant=True)
     title = "Object ids"
-    description = ("Exact object ids, several at once. Also finds objects by their aliases in the catalog "
-                   "(2MASS, TIC, KIC, GAIA ids) and says which one matched.")
+    description = ("Exact object ids, several at once, in any case and with stray spaces. Also finds objects by "
+                   "their aliases in the catalog (2MASS, TIC, KIC, GAIA ids, with or without a designation such "
+                   "as 'TIC ' or '2MASS J') and says which one matched.")
     ids = param.List(default=[], item_type=str, doc="object ids or aliases, one per line (or a JSON list)")
     text_params = ("ids",)
     extra_columns = (
@@ -90,8 +98,11 @@ class ObjectIdSearch(SearchBackend):
         if any(len(i) > 200 for i in ids):
             raise UserError("object ids are at most 200 characters long", field="ids")
         self.ids = list(dict.fromkeys(ids))
+        self._nearest: dict[str, list[str]] = {}
 
     def search_collection(self, catalog, flt, sort, limit):
+        if getattr(catalog, "id_index", False):
+            return self._indexed(catalog, flt)
         order = {v: i for i, v in enumerate(self.ids)}
         columns = ["objectid"] + [c for c in ALIAS_COLUMNS if c in catalog.columns]
         found: dict[int, tuple[str, str]] = {}
@@ -112,13 +123,40 @@ class ObjectIdSearch(SearchBackend):
             "input_order": [order[found[r][0]] for r in ids],
         })
 
+    def _indexed(self, catalog, flt):
+        """Through the catalog's id index: trimmed, any case, designations dropped."""
+        order = {v: i for i, v in enumerate(self.ids)}
+        conn = catalog.conn()
+        found: dict[int, tuple[str, str]] = {}
+        rank = {c: i for i, c in enumerate(("objectid",) + ALIAS_COLUMNS)}
+        for row_id, col, given in sorted(idindex.exact_many(conn, self.ids),
+                                         key=lambda r: (order[r[2]], rank.get(r[1], len(rank)), r[0])):
+            found.setdefault(row_id, (given, col))
+        row_ids = np.array(sorted(found, key=lambda r: (order[found[r][0]], r)), dtype=np.int64)
+        row_ids = row_ids[catalog.passing(row_ids, flt)]
+        ids = row_ids.tolist()
+        matched = {found[r][0] for r in ids}
+        for given in [i for i in self.ids if i not in matched][:NEAREST_FOR]:
+            self._nearest.setdefault(given, []).extend(idindex.nearest(conn, given, NEAREST_IDS))
+        return Hits(row_ids=ids, nmatched=len(ids), extra={
+            "matched_id": [found[r][0] for r in ids],
+            "matched_column": [found[r][1] for r in ids],
+            "input_order": [order[found[r][0]] for r in ids],
+        })
+
     def summarize(self, hits):
         found = {i for h in hits for i in h.extra.get("matched_id", [])}
         missing = [i for i in self.ids if i not in found]
         if not missing:
             return []
         shown = ", ".join(missing[:20]) + (f" and {len(missing) - 20} more" if len(missing) > 20 else "")
-        return [f"{len(missing)} of {len(self.ids)} ids found in no collection: {shown}"]
+        notes = [f"{len(missing)} of {len(self.ids)} ids found in no collection (searched trimmed, in any case, "
+                 f"in object ids and the alias columns {', '.join(ALIAS_COLUMNS[:6])}...): {shown}"]
+        for given in missing[:NEAREST_FOR]:
+            near = _best(given, self._nearest.get(given, []))
+            if near:
+                notes.append(f"nearest ids to {given!r}: {', '.join(near)}")
+        return notes
 
     def _candidates(self, column: str, sqltype: str) -> dict:
         """value to look up -> the id the user typed."""
@@ -131,6 +169,21 @@ class ObjectIdSearch(SearchBackend):
                 elif value:
                     out.setdefault(value, given)
         return out
+
+
+#: how many unmatched inputs get suggestions, and how many each
+NEAREST_FOR = 5
+NEAREST_IDS = 5
+
+
+def _best(text: str, candidates: list[str]) -> list[str]:
+    """The NEAREST_IDS candidates most like ``text`` (normalised), best first."""
+    import difflib
+
+    key = idindex.normalize_id(text)
+    ranked = sorted(set(candidates), key=lambda c: (-difflib.SequenceMatcher(None, key, idindex.normalize_id(c))
+                                                    .ratio(), c))
+    return ranked[:NEAREST_IDS]
 
 
 # --- cone ---------------------------------------------------------------------------------
@@ -261,25 +314,62 @@ class FullTextSearch(SearchBackend):
     name = param.String(default="fulltext", constant=True)
     title = "Full text"
     description = ("Words and \"quoted phrases\" in object names and aliases, tags, variability tags and "
-                   "comments. Raw mode allows AND, OR, NOT, NEAR() and prefix*.")
+                   "comments; and object ids and aliases starting with what you typed, in any case, with or "
+                   "without a designation ('HAT-772', 'TIC 25155310', '2MASS J1437'), listed first. Raw mode "
+                   "allows AND, OR, NOT, NEAR() and prefix*.")
     query = param.String(default="", doc="words or \"a phrase\"")
     raw = param.Boolean(default=False, doc="use SQLite FTS5 query syntax (AND, OR, NOT, prefix*)")
-    extra_columns = (_extra("fts_rank", "REAL", ucd="stat.value", description="relevance (bm25; lower is better)"),)
+    extra_columns = (_extra("fts_rank", "REAL", ucd="stat.value",
+                            description=f"relevance (bm25; lower is better; {ID_EXACT_RANK:g} an id or alias, "
+                                        f"{ID_PREFIX_RANK:g} an id or alias starting with the query)"),)
     default_sort = (("fts_rank", "ASC"),)
     example = {"query": "RR Lyrae"}
 
     def prepare(self, settings):
         self.match = fts_query(self.query, raw=self.raw)
+        self._nearest: list[str] = []
 
     def search_collection(self, catalog, flt, sort, limit):
         # with a sort of the user's, every (capped) match is a candidate for the first rows
-        found = fts_search(catalog.conn(), self.match, limit=FTS_RANK_CAP if sort else limit,
-                           rank_cap=FTS_RANK_CAP, where=flt)
+        cap = FTS_RANK_CAP if sort else limit
+        found = fts_search(catalog.conn(), self.match, limit=cap, rank_cap=FTS_RANK_CAP, where=flt)
         ranks = found.ranks if found.ranks is not None else [None] * len(found.row_ids)
-        return Hits(row_ids=found.row_ids, extra={"fts_rank": ranks},
-                    nmatched=found.nmatched if found.nmatched is not None else found.nmatched_at_least,
-                    nmatched_is_lower_bound=found.nmatched is None,
+        nmatched = found.nmatched if found.nmatched is not None else found.nmatched_at_least
+        lower = found.nmatched is None
+        row_ids = list(found.row_ids)
+        if not self.raw and getattr(catalog, "id_index", False) and len(self.query.strip()) <= MAX_ID_PREFIX:
+            ids, more = self._id_matches(catalog, flt, cap)
+            known = set(row_ids)
+            new = [(r, rank) for r, rank in ids if r not in known]
+            first = {r: rank for r, rank in ids}
+            ranks = [first.get(r, rank) for r, rank in zip(row_ids, ranks)]
+            row_ids, ranks = [r for r, _ in new] + row_ids, [rank for _, rank in new] + ranks
+            nmatched += len(new)
+            lower |= more
+            if not row_ids:
+                self._nearest += idindex.nearest(catalog.conn(), self.query, NEAREST_IDS)
+        return Hits(row_ids=row_ids, extra={"fts_rank": ranks}, nmatched=nmatched, nmatched_is_lower_bound=lower,
                     messages=[found.note] if found.note else [])
+
+    def _id_matches(self, catalog, flt, limit):
+        """(row_id, rank) of the objects whose id or an alias starts with the query: exact
+        matches rank ID_EXACT_RANK, prefixes ID_PREFIX_RANK (before any bm25 rank)."""
+        rows, more = idindex.prefix(catalog.conn(), self.query, limit)
+        if not rows:
+            return [], False
+        keys = {idindex.normalize_id(self.query), *idindex.query_keys(self.query)[1]}
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        keep = catalog.passing(ids, flt)
+        return [(r[0], ID_EXACT_RANK if idindex.normalize_id(r[2]) in keys else ID_PREFIX_RANK)
+                for r, k in zip(rows, keep) if k], more
+
+    def summarize(self, hits):
+        if any(h.row_ids for h in hits):
+            return []
+        what = (f"nothing matched {self.query.strip()!r}: searched the words in object names, aliases, tags and "
+                "comments" + ("" if self.raw else ", and object ids and aliases starting with it (any case)"))
+        near = _best(self.query, self._nearest)
+        return [what + (f"; nearest ids: {', '.join(near)}" if near else "")]
 
 
 # --- column filter ------------------------------------------------------------------------
@@ -301,6 +391,28 @@ class ColumnFilterSearch(SearchBackend):
         own = parse_filter(self.where, catalog.columns)
         ids, count = catalog.select(_both(own, flt), sort, limit)
         return Hits(row_ids=ids, nmatched=count)
+
+
+@hookimpl(trylast=True)
+def startup(app):
+    """Give catalogs made before the id index existed their index, once, before serving
+    (:mod:`lcpanel.core.idindex`); later starts only check that it is there."""
+    import logging
+    import sqlite3
+
+    from ..core.basedir import Basedir
+
+    if app.basedir is None:
+        return
+    for info in Basedir(app.basedir).collections():
+        if not info.catalog_sqlite.is_file():
+            continue
+        try:
+            if idindex.ensure_id_index(info.catalog_sqlite):
+                logging.getLogger(__name__).info("collection %s: id index added", info.collection_id)
+        except (OSError, sqlite3.Error) as exc:
+            logging.getLogger(__name__).warning("collection %s: no id index (%s); id searches scan the catalog",
+                                                info.collection_id, exc)
 
 
 @hookimpl(trylast=True)

@@ -27,8 +27,9 @@ def _object(app):
     from ..views.object_page import ObjectPage
 
     params = pn.state.route_params
-    return ObjectPage(app=app, collection=params.get("collection", ""),
-                      objectid=params.get("objectid", "")).servable_page()
+    magcol = (pn.state.session_args.get("magcol") or [b""])[0]
+    return ObjectPage(app=app, collection=params.get("collection", ""), objectid=params.get("objectid", ""),
+                      magcol=magcol.decode("utf-8", "replace")[:200]).servable_page()
 
 
 def _serve_args(parser):

@@ -18,8 +18,9 @@ import panel as pn
 import param
 
 from ..core.datasets import object_key
+from ..core.magcols import checkplot_column, collection_magcols
 from ..errors import UserError
-from .theme import esc, html, page, section, session_viewer
+from .theme import esc, html, page, section, session_viewer, styled
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ TILES_CSS = """
 .lcp-tile h4 { margin: 0 0 6px 0; font-size: 0.98em; }
 .lcp-tile .imgs { display: grid; grid-template-columns: 1fr 1fr; gap: 4px; }
 .lcp-tile img { width: 100%; border: 1px solid #eef1f4; border-radius: 4px; background: #fafbfc; min-height: 60px; }
+.lcp-tile .lcp-tile-magcol { font: 0.8em ui-monospace, SFMono-Regular, Menlo, monospace; color: #17476a;
+                             background: #e8f0f6; border-radius: 999px; padding: 1px 7px; margin-left: 4px; }
 .lcp-tile .comments { font-size: 0.85em; color: #5b6770; margin: 4px 0 0 0; }
 """
 
@@ -69,6 +72,12 @@ class DatasetPage(pn.viewable.Viewer):
         self.selection_note = html("", css_classes=["lcp-muted"])
         self.table.param.watch(self._on_selection, "selection")
         self.tiles = pn.Column(sizing_mode="stretch_width")
+        self.collection_magcols = self._collection_magcols()
+        choices = list(dict.fromkeys(m for ms in self.collection_magcols.values() for m in ms))
+        self.magcol_select = styled(pn.widgets.Select(
+            name="Magnitude column", options=choices, value=choices[0] if choices else None, width=200,
+            css_classes=["lcp-tile-magcol-select"], visible=len(choices) > 1))
+        self.magcol_select.param.watch(lambda e: self._render_tiles(), "value")
         self.table.param.watch(lambda e: self._render_tiles(), "page")
         self._render_tiles()
         self.products = self._products_panel()
@@ -295,15 +304,32 @@ class DatasetPage(pn.viewable.Viewer):
         return section("Finder chart", html(imgs, css_classes=["lcp-finder"]),
                        subtitle="The dataset's objects on the collection's field image.")
 
+    def _collection_magcols(self) -> dict[str, list[str]]:
+        out = {}
+        for cid in self.ds.collections:
+            try:
+                out[cid] = collection_magcols(self.app.catalogs.get(cid).info.columns)
+            except UserError:  # a collection removed since
+                out[cid] = []
+        return out
+
+    def _tile_magcol(self, cid: str) -> str | None:
+        """The chosen magcol when the collection has it, else the collection's default."""
+        have = self.collection_magcols.get(cid) or []
+        return self.magcol_select.value if self.magcol_select.value in have else (have[0] if have else None)
+
     def _render_tiles(self) -> None:
         data = self.ds.data
         cards = []
         for i in self._page_rows():
             cid, oid = data["collection"][i], data["objectid"][i]
             key = object_key(cid, oid)
-            has_cp = bool(data.get("cpfname", [None] * self.ds.nobjects)[i])
+            magcol = self._tile_magcol(cid)
+            q = f"?magcol={quote(magcol, safe='')}" if magcol else ""
+            column = checkplot_column(magcol) if magcol and checkplot_column(magcol) in data else "cpfname"
+            has_cp = bool(data.get(column, [None] * self.ds.nobjects)[i])
             imgs = "".join(
-                f'<img loading="lazy" alt="{esc(name)}" src="{tile_url(cid, oid, name)}" '
+                f'<img loading="lazy" alt="{esc(name)}" src="{tile_url(cid, oid, name)}{q}" '
                 f'onerror="this.style.display=\'none\'">' for name in ("finder", "unphased", "phased-0", "phased-1")
             ) if has_cp else '<p class="lcp-muted">no checkplot</p>'
             comments = "".join(f"<p class='comments'><b>{esc(c['author'][:14])}</b>: {esc(c['text'])}</p>"
@@ -312,8 +338,10 @@ class DatasetPage(pn.viewable.Viewer):
                                        sizing_mode="stretch_width", css_classes=["lcp-comment"])
             box.param.watch(lambda e, key=key: self._comment(key, e.new), "value")
             head = pn.pane.HTML(
-                f'<div class="lcp-tile"><h4><a href="{object_url(cid, oid)}">{esc(oid)}</a> '
-                f'<span class="lcp-muted">{esc(cid)}</span></h4><div class="imgs">{imgs}</div>{comments}</div>',
+                f'<div class="lcp-tile"><h4><a href="{object_url(cid, oid)}{q}">{esc(oid)}</a> '
+                f'<span class="lcp-muted">{esc(cid)}</span>'
+                + (f' <span class="lcp-badge lcp-tile-magcol">{esc(magcol)}</span>' if magcol else "") + '</h4>'
+                f'<div class="imgs">{imgs}</div>{comments}</div>',
                 stylesheets=[TILES_CSS], sizing_mode="stretch_width", margin=0)
             cards.append(pn.Column(head, box, sizing_mode="stretch_width", css_classes=["lcp-tile-card"],
                                    styles={"min-width": "300px", "flex": "1 1 300px", "max-width": "440px"}))
@@ -336,9 +364,10 @@ class DatasetPage(pn.viewable.Viewer):
                 'mistyped. <a href="/">Back to the collections</a>.</p>'))
         parts = [self._header(), self._objects(), self.products]
         finder = self._finder()
-        tabs = pn.Tabs(("Tiles", section("Tiles", self.tiles, subtitle="The objects on the table's current "
-                                                                        "page: finder, light curve and phased light "
-                                                                        "curves from their checkplots.")),
+        tabs = pn.Tabs(("Tiles", section("Tiles", self.magcol_select, self.tiles,
+                                         subtitle="The objects on the table's current page: finder, light curve "
+                                                  "and phased light curves from their checkplots, of the magnitude "
+                                                  "column named on each tile.")),
                        dynamic=False, sizing_mode="stretch_width")
         if finder is not None:
             tabs.append(("Finder chart", finder))

@@ -79,7 +79,9 @@ from ..core.checkplots import (
     periodogram_peaks,
     phase_fold,
 )
+from ..core.magcols import checkplot_column, choose_magcol, collection_magcols
 from ..errors import UserError
+from .lightcurve_plot import LightCurvePlot, read_stored
 from .theme import ACCENT, DANGER, MUTED, esc, html, login_url, page, section, session_viewer, styled
 
 log = logging.getLogger(__name__)
@@ -163,19 +165,29 @@ class ObjectRecord:
     error: str | None = None  # why there is no page ("no such object"...)
     no_checkplot: str | None = None  # why there is no checkplot view
     varcols: dict = field(default_factory=dict)  # editable field -> catalog column
+    magcol: str | None = None  # the magcol shown (None: the collection has one checkplot per object)
+    magcols: list = field(default_factory=list)  # the collection's magcols, default first
+    varprefix: str = ""  # the catalog prefix of the variability columns edited here
 
     @property
     def info(self):
         return self.catalog.info
 
 
-def find_object(app, collection_id: str, objectid: str) -> ObjectRecord:
-    """The object's catalog row and checkplot; never raises for a visitor's mistake."""
+def find_object(app, collection_id: str, objectid: str, magcol: str = "") -> ObjectRecord:
+    """The object's catalog row and checkplot (of ``magcol``, default the collection's
+    first); never raises for a visitor's mistake."""
     rec = ObjectRecord(collection_id, objectid)
     try:
         rec.catalog = app.catalogs.get(collection_id)
     except UserError:
         rec.error = f"There is no collection {collection_id!r}"
+        return rec
+    rec.magcols = collection_magcols(rec.catalog.info.columns)
+    try:
+        rec.magcol = choose_magcol(rec.catalog.info.columns, magcol)
+    except UserError as exc:
+        rec.error = exc.message
         return rec
     names = list(rec.catalog.columns)
     cols = ", ".join(f'"{n}"' for n in names)
@@ -184,8 +196,8 @@ def find_object(app, collection_id: str, objectid: str) -> ObjectRecord:
         rec.error = f"There is no object {objectid!r} in {rec.catalog.info.name}"
         return rec
     rec.row = dict(zip(names, rows[0]))
-    cpfname = rec.row.get("cpfname")
-    rec.varcols = varinfo_columns(names, cpfname, objectid)[1]
+    cpfname = rec.row.get(checkplot_column(rec.magcol) if rec.magcol else "cpfname")
+    rec.varprefix, rec.varcols = varinfo_columns(names, cpfname, objectid)
     path = rec.info.object_file(cpfname)
     if path is None:
         rec.no_checkplot = ("This collection is a plain catalog: its objects have no checkplots."
@@ -328,17 +340,19 @@ class ObjectPage(pn.viewable.Viewer):
     app = param.Parameter()
     collection = param.String()
     objectid = param.String()
+    magcol = param.String(default="", doc="the magnitude column to show ('': the collection's first)")
 
     def __init__(self, **params):
         super().__init__(**params)
         self.viewer = session_viewer(self.app)
-        self.rec = find_object(self.app, self.collection, self.objectid)
+        self.rec = find_object(self.app, self.collection, self.objectid, self.magcol)
         if self.rec.error or self.rec.no_checkplot:
             return
         cp = self.rec.checkplot
         self.summary = object_summary(cp)
         self.times, self.mags, self.errs = magseries(cp)
-        self.magcol = self.rec.varcols.get("objectisvar", "")[:-len("_objectisvar")] or "mag"
+        self.magcol = (self.rec.magcol or self.rec.varcols.get("objectisvar", "")[:-len("_objectisvar")]
+                       or "mag")
         self.values = self._current_values()
         self.may_edit_varinfo = can_edit_varinfo(self.viewer, self.rec.info)
         self.candidates: list[tuple[float, float | None]] = []
@@ -417,6 +431,8 @@ class ObjectPage(pn.viewable.Viewer):
         pmra, pmdec = self._info("pmra"), self._info("pmdecl")
         if pmra is not None and pmdec is not None:
             rows.append(("proper motion", f"{_num(pmra, 2)}, {_num(pmdec, 2)} mas/yr"))
+        if self.rec.magcols:
+            rows.append(("magnitude column", self._magcol_chooser()))
         if with_var and len(self.times):
             span = float(self.times.max() - self.times.min())
             rows.append(("light curve", f"{len(self.times):,} points over {span:.1f} d ({esc(self.magcol)})"))
@@ -442,6 +458,22 @@ class ObjectPage(pn.viewable.Viewer):
     def _api_base(self) -> str:
         return f"/api/collections/{quote(self.collection, safe='')}/objects/{quote(self.objectid, safe='')}"
 
+    def _magcol_query(self) -> str:
+        return f"?magcol={quote(self.rec.magcol, safe='')}" if self.rec.magcol else ""
+
+    def _magcol_chooser(self) -> str:
+        """Links to this page for each of the collection's magcols (the URL names it)."""
+        here = f"/objects/{quote(self.collection, safe='')}/{quote(self.objectid, safe='')}"
+        items = []
+        for m in self.rec.magcols:
+            if m == self.rec.magcol:
+                items.append(f'<b class="lcp-mono lcp-magcol-current" aria-current="page">{esc(m)}</b>')
+            else:
+                items.append(f'<a class="lcp-mono lcp-magcol-choice" href="{esc(here)}?magcol={quote(m, safe="")}">'
+                             f'{esc(m)}</a>')
+        default = ' <span class="lcp-muted">(default)</span>' if self.rec.magcol == self.rec.magcols[0] else ""
+        return '<span class="lcp-magcols">' + " · ".join(items) + "</span>" + default
+
     def _downloads(self) -> str:
         base = self._api_base()
         row = self.rec.row or {}
@@ -450,7 +482,8 @@ class ObjectPage(pn.viewable.Viewer):
             links += [(f"{base}/lightcurve", "light curve (as stored)"), (f"{base}/lightcurve?format=csv", "CSV"),
                       (f"{base}/lightcurve?format=fits", "FITS"), (f"{base}/lightcurve?format=votable", "VOTable")]
         if row.get("cpfname"):
-            links.append((f"{base}/checkplot", "checkplot"))
+            links.append((f"{base}/checkplot{self._magcol_query()}",
+                          f"checkplot ({self.rec.magcol})" if self.rec.magcol else "checkplot"))
         if row.get("pffname"):
             links.append((f"{base}/periodfinding", "period finding"))
         if not links:
@@ -469,7 +502,7 @@ class ObjectPage(pn.viewable.Viewer):
         finder = ""
         if self.rec.checkplot is not None and self.rec.checkplot.get("finderchart") is not None:
             finder = (f'<figure><img class="lcp-finder" alt="finder chart of {esc(self.objectid)}" '
-                      f'src="{self._api_base()}/tiles/finder.png" onerror="this.style.visibility=\'hidden\'">'
+                      f'src="{self._api_base()}/tiles/finder.png{self._magcol_query()}" onerror="this.style.visibility=\'hidden\'">'
                       '<figcaption>finder chart (from the checkplot)</figcaption></figure>')
         self.header.object = (
             f'<div class="lcp-object-head"><div><h1 class="lcp-objectid">{esc(self.objectid)}</h1>'
@@ -477,33 +510,17 @@ class ObjectPage(pn.viewable.Viewer):
 
     # --- light curve --------------------------------------------------------------------
 
-    def _time_offset(self) -> float:
-        return float(math.floor(self.times.min())) if len(self.times) else 0.0
-
     def _lightcurve(self):
-        from bokeh.models import ColumnDataSource, HoverTool, Range1d
-        from bokeh.plotting import figure
-
         if not len(self.times):
             return section("Light curve", _html('<p class="lcp-empty">The checkplot holds no light-curve points.</p>',
                                                margin=(0, 10)))
-        t0 = self._time_offset()
-        src = ColumnDataSource({"x": self.times - t0, "t": self.times, "mag": self.mags})
-        faint, bright, outside = mag_range(self.mags)
-        fig = figure(height=LC_HEIGHT, sizing_mode="stretch_width", tools="pan,box_zoom,wheel_zoom,reset,save",
-                     toolbar_location="above", x_axis_label=f"time − {t0:.0f} [d]",
-                     y_axis_label=f"magnitude ({self.magcol})", output_backend="canvas",
-                     y_range=Range1d(faint, bright))  # fainter (larger) magnitudes at the bottom
-        fig.scatter("x", "mag", source=src, size=3.5, color=POINT_COLOR, alpha=0.7)
-        fig.add_tools(HoverTool(tooltips=[("time", "@t{0.00000}"), ("mag", "@mag{0.0000}")]))
-        _style(fig)
-        plot = _plot(fig, "lcp-unphased", margin=(0, 10))
-        span = float(self.times.max() - self.times.min())
-        return section("Light curve", plot,
-                       subtitle=f"{len(self.times):,} points over {span:.1f} days, as stored in the checkplot "
-                                "(brighter is up). Drag to pan, scroll to zoom."
-                                + (f" {outside} outlying point{'s' if outside > 1 else ''} beyond the plotted "
-                                   "magnitude range: scroll out to see them." if outside else ""))
+        stored = read_stored(self.app, self.rec.info, self.rec.row, self.rec.magcol or self.magcol)
+        self.lc_plot = LightCurvePlot(self.times, self.mags, magcol=self.magcol, stored=stored,
+                                      sigclip=self.rec.checkplot.get("sigclip"), style=_style, mag_range=mag_range,
+                                      plot_column=_plot, height=LC_HEIGHT)
+        return section("Light curve", self.lc_plot.panel(),
+                       subtitle="Brighter is up. Drag to pan, scroll to zoom. The checkplot's series is what "
+                                "period finding used; 'as stored' is every point of the light-curve file.")
 
     # --- period finding -----------------------------------------------------------------
 
@@ -938,7 +955,7 @@ class ObjectPage(pn.viewable.Viewer):
                   if f in self.rec.varcols and not (f == "objectisvar" and self.values.get(f) is None)}
         try:
             result = edit_object(self.app.basedir, self.rec.info, self.objectid, changes, author=self.viewer.identity,
-                                 expect=expect or None)
+                                 expect=expect or None, magcol=self.rec.varprefix.rstrip("_") or None)
         except UserError as exc:
             if message_pane is None:
                 self._say(exc.message, "danger")

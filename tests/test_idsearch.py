@@ -1,0 +1,174 @@
+"""Ids as people type them (issue 14, finding 3): object-id search trims and ignores case
+for ids and every alias column; full text finds id prefixes and survey designations; a
+search that matches nothing says what was searched and suggests the nearest ids; catalogs
+made before the id index get it when opened.
+
+The catalog holds the real HATNet object of ../shared/realdata (its objectinfo read with
+astrobase's own hat-csv reader) and synthetic neighbours, one with the 2MASS alias as a
+survey's objectinfo had it (a trailing space)."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lcpanel.core.search import run_search
+
+REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+HAT_LC = REALDATA / "HAT-579-0051858-V0-DR0-e867e20a15f25116548f6cdf8d5105f2-hatlc.csv.gz"
+
+
+def _hat_objectinfo() -> dict:
+    from lcpanel.core.astrobase_compat import import_astrobase
+
+    import_astrobase()
+    from astrobase.hatsurveys import hatlc
+
+    return hatlc.read_csvlc(str(HAT_LC))["objectinfo"]
+
+
+@pytest.fixture(scope="module")
+def catalog_rows():
+    info = _hat_objectinfo()
+    rng = np.random.default_rng(3)
+    rows = [dict(objectid=info["hatid"], ra=info["ra"], decl=info["decl"], twomassid=info["twomassid"],
+                 ticid=-1, hatid=info["hatid"])]
+    rows.append(dict(objectid="HAT-772-0554686", ra=219.45, decl=-56.98, twomassid="14374811-5648595 ",
+                     ticid=25155310, hatid="HAT-772-0554686"))
+    for i in range(300):
+        rows.append(dict(objectid=f"LCP-{i:06d}", ra=float(rng.uniform(0, 360)), decl=float(rng.uniform(-60, 60)),
+                         twomassid=f"{rng.integers(10**7, 10**8)}+{rng.integers(10**6, 10**7)}",
+                         ticid=int(rng.integers(10**8, 10**9)), hatid=""))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def app(catalog_rows, tmp_path_factory):
+    import pandas as pd
+
+    from lcpanel.app import App
+    from lcpanel.core.basedir import Basedir
+    from lcpanel.core.ingest import add_catalog_collection
+
+    d = tmp_path_factory.mktemp("ids")
+    path = d / "ids.parquet"  # keeps the trailing space, as an lclist pickle would
+    pd.DataFrame(catalog_rows).to_parquet(path)
+    base = Basedir.init(d / "basedir")
+    add_catalog_collection(App(base.path), base, path, collection_id="ids", show_progress=False)
+    app = App(base.path)
+    yield app
+    app.products.shutdown()
+
+
+def ids_of(result) -> list[str]:
+    return [r["objectid"] for r in result.rows]
+
+
+def test_catalog_keeps_the_alias_as_the_survey_wrote_it(app):
+    rows = app.catalogs.get("ids").query("SELECT twomassid FROM object_catalog WHERE objectid = 'HAT-772-0554686'")
+    assert rows == [("14374811-5648595 ",)]
+
+
+@pytest.mark.parametrize("typed,expected,column", [
+    ("14374811-5648595", "HAT-772-0554686", "twomassid"),   # the alias has a trailing space
+    ("  hat-772-0554686 ", "HAT-772-0554686", "objectid"),
+    ("hat-579-0051858", "HAT-579-0051858", "objectid"),     # the real HATNet object
+    ("19394601-2544539", "HAT-579-0051858", "twomassid"),   # its real 2MASS id
+    ("2MASS J19394601-2544539", "HAT-579-0051858", "twomassid"),
+    ("TIC 25155310", "HAT-772-0554686", "ticid"),
+    ("lcp-000007", "LCP-000007", "objectid"),
+])
+def test_objectid_search_trims_and_ignores_case(app, typed, expected, column):
+    res = run_search(app, {"type": "objectid", "params": {"ids": [typed]}})
+    assert ids_of(res) == [expected]
+    assert res.rows[0]["matched_column"] == column and res.rows[0]["matched_id"] == typed.strip()
+
+
+def _brute_prefix(rows, text: str) -> set[str]:
+    """Objects any of whose ids starts with ``text``, compared trimmed and lowercased."""
+    import re
+
+    t = re.sub(r"\s+", " ", text.strip().lower())
+    stripped = re.sub(r"^(?:2mass(?:\s*j(?=\d))?|tic|gaia(?:\s*dr\d)?|kic|epic|ucac4)[\s_:-]*", "", t)
+    out = set()
+    for r in rows:
+        if str(r["objectid"]).strip().lower().startswith(t):
+            out.add(r["objectid"])
+        for col in ("twomassid", "ticid", "hatid"):
+            v = str(r[col]).strip().lower()
+            if v and (v.startswith(t) or v.startswith(stripped)):
+                out.add(r["objectid"])
+    return out
+
+
+@pytest.mark.parametrize("query", ["HAT-772", "hat-579", "HAT", "LCP-0001", "TIC 25155310", "2MASS J1437",
+                                   "14374811"])
+def test_fulltext_finds_id_prefixes_and_designations(app, catalog_rows, query):
+    res = run_search(app, {"type": "fulltext", "params": {"query": query}, "limit": 1000})
+    expected = _brute_prefix(catalog_rows, query)
+    assert expected, query
+    assert expected <= set(ids_of(res))
+    # id matches come first, before any text match
+    n = len(expected)
+    assert set(ids_of(res)[:n]) == expected
+
+
+def test_fulltext_prefix_examples_from_the_issue(app):
+    for query, oid in (("HAT-772", "HAT-772-0554686"), ("TIC 25155310", "HAT-772-0554686"),
+                       ("2MASS J1437", "HAT-772-0554686")):
+        res = run_search(app, {"type": "fulltext", "params": {"query": query}})
+        assert ids_of(res)[0] == oid, (query, ids_of(res)[:3])
+
+
+def test_no_match_says_what_was_searched_and_suggests_nearest_ids(app):
+    res = run_search(app, {"type": "fulltext", "params": {"query": "HAT-773-055"}})
+    assert res.rows == []
+    msg = " ".join(res.messages)
+    assert "nothing matched 'HAT-773-055'" in msg and "object ids and aliases starting with it" in msg
+    assert "nearest ids: HAT-772-0554686" in msg
+
+    res = run_search(app, {"type": "objectid", "params": {"ids": ["HAT-579-0051859", "LCP-000003"]}})
+    assert ids_of(res) == ["LCP-000003"]
+    msg = " ".join(res.messages)
+    assert "1 of 2 ids found in no collection" in msg and "HAT-579-0051859" in msg
+    assert "nearest ids to 'HAT-579-0051859': HAT-579-0051858" in msg
+
+
+def test_old_catalog_gets_the_id_index_when_opened(app, tmp_path):
+    import shutil
+
+    from lcpanel.app import App
+
+    base = tmp_path / "basedir"
+    shutil.copytree(app.basedir, base)
+    info = App(base).catalogs.get("ids").info
+    with closing(sqlite3.connect(info.catalog_sqlite)) as conn, conn:
+        conn.execute("DROP TABLE object_ids")
+    fresh = App(base)
+    res = run_search(fresh, {"type": "objectid", "params": {"ids": ["14374811-5648595"]}})
+    assert ids_of(res) == ["HAT-772-0554686"]
+    with closing(sqlite3.connect(info.catalog_sqlite)) as conn:
+        n = conn.execute("SELECT count(*) FROM object_ids").fetchone()[0]
+    assert n > 302  # objectid + aliases of every object
+    fresh.products.shutdown()
+
+
+def test_old_catalog_gets_the_id_index_at_startup(app, tmp_path):
+    import shutil
+
+    from lcpanel.app import App
+    from lcpanel.core.idindex import has_id_index
+
+    base = tmp_path / "basedir"
+    shutil.copytree(app.basedir, base)
+    info = App(base).catalogs.get("ids").info
+    with closing(sqlite3.connect(info.catalog_sqlite)) as conn, conn:
+        conn.execute("DROP TABLE object_ids")
+    assert not has_id_index(info.catalog_sqlite)
+    started = App(base).start()
+    assert has_id_index(info.catalog_sqlite)
+    started.close()
