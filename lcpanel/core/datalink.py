@@ -99,7 +99,11 @@ def _object_rows(catalog, objectids: list[str]) -> dict[str, dict]:
     """The catalog rows (objectid, ra, decl and file columns) of these objects."""
     import json
 
-    wanted = [c for c in ("objectid", "ra", "decl", "lcfname", "cpfname", "pffname") if c in catalog.columns]
+    from .magcols import checkplot_column, collection_magcols
+
+    per_magcol = [checkplot_column(m) for m in collection_magcols(catalog.info.columns)]
+    wanted = [c for c in ("objectid", "ra", "decl", "lcfname", "cpfname", "pffname", *per_magcol)
+              if c in catalog.columns]
     found: dict[str, dict] = {}
     for start in range(0, len(objectids), 900):
         chunk = json.dumps(objectids[start:start + 900])
@@ -163,18 +167,26 @@ def object_links(ident: str, cid: str, row: dict, base_url: str, info, others: d
                           description=f"light-curve file of {label} as the survey stored it",
                           content_type="application/octet-stream", content_length=_size(info, row["lcfname"]),
                           local_semantics="lightcurve-original"))
-    if row.get("cpfname"):
-        links.append(Link(ID=ident, access_url=f"{obj}/checkplot", semantics="#auxiliary",
-                          description=f"astrobase checkplot pickle of {label} (periodograms, phased light curves, "
-                                      "variability features)",
-                          content_type="application/octet-stream", content_length=_size(info, row["cpfname"]),
-                          local_semantics="checkplot"))
+    from .magcols import checkplot_column, collection_magcols
+
+    magcols = [m for m in collection_magcols(info.columns) if row.get(checkplot_column(m))]
+    checkplots = [(m, row[checkplot_column(m)]) for m in magcols] or (
+        [(None, row["cpfname"])] if row.get("cpfname") else [])
+    for magcol, cpfname in checkplots:
+        query = f"?magcol={quote(magcol, safe='')}" if magcol else ""
+        which = f" for magnitude column {magcol}" if magcol else ""
+        suffix = f"-{magcol}" if magcol else ""
+        links.append(Link(ID=ident, access_url=f"{obj}/checkplot{query}", semantics="#auxiliary",
+                          description=f"astrobase checkplot pickle of {label}{which} (periodograms, phased "
+                                      "light curves, variability features)",
+                          content_type="application/octet-stream", content_length=_size(info, cpfname),
+                          local_semantics=f"checkplot{suffix}"))
         for name, words in (("unphased", "light curve plotted by the checkplot"),
                             ("phased-0", "light curve phased at the best period"),
                             ("finder", "finder chart")):
-            links.append(Link(ID=ident, access_url=f"{obj}/tiles/{name}.png", semantics="#auxiliary",
-                              description=f"{words} of {label}", content_type="image/png",
-                              local_semantics=f"checkplot-{name}"))
+            links.append(Link(ID=ident, access_url=f"{obj}/tiles/{name}.png{query}", semantics="#auxiliary",
+                              description=f"{words} of {label}{which}", content_type="image/png",
+                              local_semantics=f"checkplot-{name}{suffix}"))
     if row.get("pffname"):
         links.append(Link(ID=ident, access_url=f"{obj}/periodfinding", semantics="#auxiliary",
                           description=f"astrobase period-finding results of {label}",
