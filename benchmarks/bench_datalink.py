@@ -50,6 +50,10 @@ def make_basedir(workdir: Path, demo: Path, copies: int) -> tuple[Path, list[str
     return base.path, ids
 
 
+def repeated(ids: list[str], n: int) -> list[str]:
+    return (ids * (n // max(len(ids), 1) + 1))[:n]
+
+
 def post(server: Server, path: str, body: bytes, ctype: str) -> bytes:
     server.conn.request("POST", path, body=body, headers={"Content-Type": ctype})
     resp = server.conn.getresponse()
@@ -116,10 +120,10 @@ def main() -> None:
         demo = find_demo(workdir, args.nobjects, args.smoke)
         path, ids = make_basedir(workdir, demo, args.copies)
         print(f"# DataLink benchmark ({demo}; {len(ids)} objects in {args.copies} collections)")
-        bench(path, ids, args.ids, args.repeat, f"{args.copies} overlapping collections")
+        bench(path, repeated(ids, args.ids), args.ids, args.repeat,
+              f"{args.copies} overlapping collections (IDs repeat when they hold fewer objects)")
         single, single_ids = make_basedir(workdir, demo, 1)
-        bench(single, (single_ids * (args.ids // max(len(single_ids), 1) + 1))[:args.ids]
-              if len(single_ids) < args.ids else single_ids, args.ids, args.repeat,
+        bench(single, repeated(single_ids, args.ids), args.ids, args.repeat,
               "one collection (no counterparts; IDs repeat when it holds fewer objects)")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -208,7 +208,9 @@ def test_byte_cap_cuts_a_tap_answer_with_overflow(tmp_path):
         status, _h, body, _t = tap(url, "SELECT TOP 3000 objectid, objecttags, ra, decl FROM lcpanel.field",
                                    MAXREC="3000")
         assert status == 200
-        rows = body.count(b"<TR>")
+        from astropy.io.votable import parse_single_table
+
+        rows = len(parse_single_table(__import__("io").BytesIO(body)).array)
         assert 0 < rows < 3000, rows
         assert b'value="OVERFLOW"' in body and b"size limit" in body
         status, _h, body, _t = request(url + "/api/search", {"type": "cone", "params": {"coords": "290 45 60"},
