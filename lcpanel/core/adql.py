@@ -48,7 +48,7 @@ from sqlglot.optimizer.qualify import qualify
 from sqlglot.tokens import TokenType
 
 from ..errors import UserError
-from ..registry import did_you_mean
+from .suggest import did_you_mean
 from .tap_schema import TapModel, TapTable
 from .votable import VOField
 

@@ -227,7 +227,7 @@ class Basedir:
         with closing(self.connect()) as conn:
             row = conn.execute("SELECT * FROM collections WHERE collection_id = ?", (collection_id,)).fetchone()
             if row is None:
-                from ..registry import did_you_mean
+                from .suggest import did_you_mean
 
                 known = [r[0] for r in conn.execute("SELECT collection_id FROM collections")]
                 raise NotFound(f"unknown collection {collection_id!r}: {did_you_mean(str(collection_id), known)}")

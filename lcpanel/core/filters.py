@@ -44,7 +44,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from ..errors import UserError
-from ..registry import did_you_mean
+from .suggest import did_you_mean
 
 MAX_LENGTH = 2000
 MAX_TERMS = 50

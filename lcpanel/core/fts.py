@@ -32,7 +32,7 @@ from contextlib import closing
 from dataclasses import dataclass
 
 from ..errors import UserError
-from ..registry import did_you_mean
+from .suggest import did_you_mean
 from .filters import IDENTIFIER, Filter
 
 # The tokenizer of object_fts (lcpanel.core.catalog_build.FTS_TOKENIZER; a test checks

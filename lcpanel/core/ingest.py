@@ -75,8 +75,8 @@ def add_astrobase_collection(
     if not source.is_dir():
         raise IngestError(f"{source_dir} is not a directory")
     defaults = _read_collection_json(source)
-    collection_id = validate_collection_id(collection_id or _slug(source.name))
-    _check_free(basedir, collection_id)
+    collection_id = validate_collection_id(collection_id or collection_slug(source.name))
+    check_collection_free(basedir, collection_id)
     lclist = _read_lclist(source)
     objects = {k: np.asarray(v) for k, v in lclist["objects"].items()}
     if not (source / "lightcurves").is_dir():
@@ -119,8 +119,8 @@ def add_catalog_collection(
     if not path.is_file():
         raise IngestError(f"{catalog_file} is not a file")
     stem = path.name.split(".")[0]
-    collection_id = validate_collection_id(collection_id or _slug(stem))
-    _check_free(basedir, collection_id)
+    collection_id = validate_collection_id(collection_id or collection_slug(stem))
+    check_collection_free(basedir, collection_id)
     arrays = _read_table(path, id_column, ra_column, dec_column)
     cmeta = _meta({}, meta, stem)
     return _build_and_register(
@@ -141,14 +141,17 @@ def remove_collection(app, basedir: Basedir, collection_id: str) -> None:
 # --- reading inputs ---------------------------------------------------------------------
 
 
-def _slug(text: str) -> str:
+def collection_slug(text: str) -> str:
+    """A collection id made from a file or directory name (lower case, ``[a-z0-9_]``, at most 48)."""
     slug = re.sub(r"[^a-z0-9_]+", "_", text.lower()).strip("_")
     if not slug or not slug[0].isalpha():
         slug = "c_" + slug
     return slug[:48]
 
 
-def _check_free(basedir: Basedir, collection_id: str) -> None:
+def check_collection_free(basedir: Basedir, collection_id: str) -> None:
+    """Raise :class:`Conflict` when ``collection_id`` is registered; remove a catalog directory
+    a crashed ingest left behind under that id."""
     if collection_id in basedir.collection_ids():
         raise Conflict(f"collection {collection_id!r} is already in {basedir.path}; "
                        f"remove it first ('lcpanel remove-collection') or choose another --id")

@@ -62,7 +62,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import UserError
-from ..registry import did_you_mean
+from .suggest import did_you_mean
 from .lcformats import LightCurve, lightcurve_to_csv
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from ..errors import NotFound, UserError
-from ..registry import did_you_mean
+from .suggest import did_you_mean
 from .atomic import atomic_path
 from .wal import connect_wal
 

@@ -22,8 +22,8 @@ from typing import ClassVar
 import param
 
 from ..errors import NotFound, UserError
-from ..registry import did_you_mean
 from .columns import PATH_COLUMNS, ColumnInfo, is_path_column
+from .suggest import did_you_mean
 
 SPEC_KEYS = ("type", "params", "collections", "filter", "sort", "limit")
 HIDDEN_COLUMNS = ("hpx29", "cx", "cy", "cz")

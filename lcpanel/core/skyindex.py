@@ -202,7 +202,7 @@ class SkyIndex:
         _, positions = _expand_spans(bounds[0::2], bounds[1::2])
         centre = radec_to_xyz(ra_deg, dec_deg)
         candidates = self.xyz[positions]
-        kept, dist_rad = _pairs_within(
+        kept, dist_rad = pairs_within(
             candidates, np.broadcast_to(centre, candidates.shape), radius_rad
         )
         rows = self.order[positions[kept]]
@@ -226,7 +226,7 @@ class SkyIndex:
         for chunk in _chunks_of_total(hi - lo, _MAX_PAIRS_PER_CHUNK):
             spans, positions = _expand_spans(lo[chunk], hi[chunk])
             inputs = run_inputs[chunk][spans]
-            kept, dist_rad = _pairs_within(self.xyz[positions], centres[inputs], radius_rad)
+            kept, dist_rad = pairs_within(self.xyz[positions], centres[inputs], radius_rad)
             pairs = inputs[kept], self.order[positions[kept]], dist_rad
             parts.append(_nearest_pairs(*pairs, ra.size) if nearest else pairs)
         pairs = tuple(np.concatenate(column) for column in zip(*parts))
@@ -355,7 +355,7 @@ def _chord2_bound(radius_rad: float) -> float:
     return (2.0 * np.sin(widened / 2.0)) ** 2
 
 
-def _angle_between_rad(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def angle_between_rad(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Angles between rows of unit-vector arrays, atan2(|a x b|, a.b)."""
     ax, ay, az = a[:, 0], a[:, 1], a[:, 2]
     bx, by, bz = b[:, 0], b[:, 1], b[:, 2]
@@ -363,11 +363,11 @@ def _angle_between_rad(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.arctan2(cross, ax * bx + ay * by + az * bz)
 
 
-def _pairs_within(a: np.ndarray, b: np.ndarray, radius_rad: float):
+def pairs_within(a: np.ndarray, b: np.ndarray, radius_rad: float):
     """Indices of the pairs (a[i], b[i]) at most ``radius_rad`` apart, and their angles."""
     diff = a - b
     near = np.flatnonzero(np.einsum("ij,ij->i", diff, diff) <= _chord2_bound(radius_rad))
-    dist = _angle_between_rad(a[near], b[near])
+    dist = angle_between_rad(a[near], b[near])
     inside = dist <= radius_rad
     return near[inside], dist[inside]
 
