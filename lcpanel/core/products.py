@@ -73,29 +73,25 @@ CREATE INDEX IF NOT EXISTS dataset_products_key ON dataset_products(key);
 """
 
 
-ENTRY_KINDS = ("file", "lightcurve", "bytes", "call")
+ENTRY_KINDS = ("file", "bytes", "call")
 
 
 @dataclass(frozen=True)
 class Entry:
     """One member of a product zip.
 
-    ``kind`` is ``"file"`` (copy ``source``), ``"lightcurve"`` (read ``source`` with the
-    collection's ``lcformat`` spec, relative paths against ``base``, and export it as
-    ``fmt``), ``"bytes"`` (``data`` as is) or ``"call"``: the worker process imports
-    ``func`` (``"package.module:function"``, the builder's own code, never user input)
-    and calls ``function(**args)`` for the member's bytes; ``args`` is JSON-able and the
-    size and modification time of each of ``inputs`` (the files it reads) join the
-    content key, so an edited input means a new zip. Long work belongs in a ``call``:
-    ``plan`` runs in the web request.
+    ``kind`` is ``"file"`` (copy ``source``), ``"bytes"`` (``data`` as is) or ``"call"``:
+    the worker process imports ``func`` (``"package.module:function"``, the builder's own
+    code, never user input) and calls ``function(**args)`` for the member's bytes; ``args``
+    is JSON-able and the size and modification time of each of ``inputs`` (the files it
+    reads) join the content key, so an edited input means a new zip. Long work belongs in
+    a ``call``: ``plan`` runs in the web request. (A converted light curve is a ``call``
+    of :func:`lcpanel.plugins.products.converted_lightcurve`.)
     """
 
     arcname: str
     kind: str
     source: str | None = None
-    lcformat: dict | None = None
-    base: str | None = None
-    fmt: str | None = None
     data: bytes | None = None
     func: str | None = None
     args: dict | None = None
@@ -114,7 +110,7 @@ class Entry:
             stats = [[p, os.stat(p).st_size, os.stat(p).st_mtime_ns] for p in self.inputs]
             return [self.arcname, self.kind, self.func, self.args, stats]
         st = os.stat(self.source)
-        return [self.arcname, self.kind, self.source, st.st_size, st.st_mtime_ns, self.lcformat, self.fmt]
+        return [self.arcname, self.kind, self.source, st.st_size, st.st_mtime_ns]
 
 
 class ProductBuilder:
@@ -264,7 +260,7 @@ class ProductStore:
                          (dataset.dataset_id, builder_name, opts, selection_id(objects), key))
         if start:
             future = self._executor().submit(build_product, str(self.index_path), key,
-                                             [asdict(e) for e in entries], str(target), str(self.basedir))
+                                             [asdict(e) for e in entries], str(target))
             future.add_done_callback(lambda f: self._built(app, dataset, key, f))
             if wait:
                 future.result()
@@ -395,24 +391,6 @@ def _selected_rows(dataset, objects: list[str] | None) -> list[int]:
 
 # --- the worker side ------------------------------------------------------------------------
 
-_FORMATS: dict = {}
-
-
-def _lightcurve_bytes(entry: Entry, basedir: str) -> bytes:
-    from ..app import App
-    from .lcexport import export_lightcurve
-
-    key = json.dumps([entry.lcformat, entry.base], sort_keys=True)
-    fmt = _FORMATS.get(key)
-    if fmt is None:
-        app = _FORMATS.setdefault("app", App(basedir))
-        fmt = app.lc_formats.get(entry.lcformat["kind"]).from_spec(entry.lcformat, Path(entry.base))
-        _FORMATS[key] = fmt
-    from .lcrequest import read_lightcurve
-
-    return export_lightcurve(read_lightcurve(fmt, entry.lcformat, entry.source), entry.fmt)
-
-
 def _call_bytes(entry: Entry) -> bytes:
     import importlib
 
@@ -423,7 +401,7 @@ def _call_bytes(entry: Entry) -> bytes:
     return data
 
 
-def build_product(index_path: str, key: str, entries: list[dict], target: str, basedir: str) -> None:
+def build_product(index_path: str, key: str, entries: list[dict], target: str) -> None:
     """Write the zip for ``entries`` to ``target`` (worker process entry point)."""
     conn = _connect(index_path)
     try:
@@ -437,8 +415,6 @@ def build_product(index_path: str, key: str, entries: list[dict], target: str, b
                     if entry.kind == "file":
                         with open(entry.source, "rb") as fh:
                             data = fh.read()
-                    elif entry.kind == "lightcurve":
-                        data = _lightcurve_bytes(entry, basedir)
                     elif entry.kind == "call":
                         data = _call_bytes(entry)
                     else:

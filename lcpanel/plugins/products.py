@@ -3,12 +3,16 @@ whole dataset; and the event listeners that keep products in step with dataset e
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
 from pathlib import Path
 
-from ..core.lcexport import EXPORT_FORMATS
+from ..core.lcexport import EXPORT_FORMATS, export_lightcurve
+from ..core.lcrequest import read_lightcurve
 from ..core.magcols import is_checkplot_column
 from ..core.products import Entry, ProductBuilder, summary_csv
+from ..errors import UserError
 from ..hookspecs import hookimpl
 
 LC_FORMATS = ("original",) + tuple(EXPORT_FORMATS)
@@ -53,9 +57,31 @@ def _lightcurves(app, dataset, rows, fmt: str) -> list[Entry]:
         if path is None:
             continue
         info = app.catalogs.get(cid).info
-        out.append(Entry(arcname=f"lightcurves/{cid}/{dataset.data['objectid'][i]}{suffix}", kind="lightcurve",
-                         source=str(path), lcformat=info.lcformat, base=info.source, fmt=fmt))
+        if info.lcformat is None:
+            raise UserError(f"collection {cid!r} has no light-curve format to convert from; "
+                            "ask for format 'original'", field="format")
+        fmt_cls = app.lc_formats.get(info.lcformat["kind"])
+        args = {"lcformat": f"{fmt_cls.__module__}:{fmt_cls.__qualname__}", "spec": info.lcformat,
+                "base": str(info.source), "path": str(path), "fmt": fmt}
+        out.append(Entry(arcname=f"lightcurves/{cid}/{dataset.data['objectid'][i]}{suffix}", kind="call",
+                         func=f"{__name__}:converted_lightcurve", args=args, inputs=(str(path),)))
     return out
+
+
+_FORMATS: dict = {}
+
+
+def converted_lightcurve(lcformat: str, spec: dict, base: str, path: str, fmt: str) -> bytes:
+    """One light curve read with its collection's format and exported as ``fmt`` (runs in
+    the product worker: ``lcformat`` is the registered :class:`LCFormat` class as
+    ``"module:Class"``, set by the builder, never by a user)."""
+    key = json.dumps([lcformat, spec, base], sort_keys=True)
+    reader = _FORMATS.get(key)
+    if reader is None:
+        module, _, name = lcformat.partition(":")
+        cls = functools.reduce(getattr, name.split("."), importlib.import_module(module))
+        reader = _FORMATS[key] = cls.from_spec(spec, Path(base))
+    return export_lightcurve(read_lightcurve(reader, spec, path), fmt)
 
 
 class LightcurvesProduct(ProductBuilder):
