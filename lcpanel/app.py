@@ -17,6 +17,7 @@ from . import hookspecs
 from .config import Config
 from .errors import PluginError, UserError
 from .registry import Registry
+from .stash import Stash
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ class App:
     ):
         self.basedir = Path(basedir).resolve() if basedir is not None else None
         self.config = config if config is not None else Config.load(self.basedir)
+        #: each plugin's own per-app state, under its own :class:`lcpanel.stash.StashKey`
+        self.stash = Stash()
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
         if load_entrypoints:
@@ -81,7 +84,7 @@ class App:
 
         if self.basedir is None:
             raise UserError("this needs a basedir")
-        return DatasetStore(self.basedir)
+        return DatasetStore(self.basedir, notify=self.notify)
 
     @cached_property
     def products(self):

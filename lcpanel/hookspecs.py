@@ -32,8 +32,11 @@ def register_search_backends(app):
     Each is a subclass of ``lcpanel.core.search.SearchBackend`` with a unique ``name``
     (used in ``{"type": name}`` search specs, CLI ``lcpanel search BASEDIR name`` and the
     web form), a ``title``, typed ``param`` parameters with documented defaults and bounds
-    (they generate the web form and the JSON schema) and a ``run`` method that answers
-    with matched and returned counts. It must never write to a catalog.
+    (they generate the web form and the JSON schema), an optional ``prepare(settings)``
+    for cross-field checks (``self.context`` is the :class:`~lcpanel.core.search.SearchContext`:
+    app, catalogs, settings) and a ``search_collection(catalog, flt, sort, limit)`` method
+    returning ``lcpanel.core.search.Hits`` (row ids and the number matched) for one
+    collection. It must never write to a catalog.
     """
 
 
@@ -42,10 +45,12 @@ def register_product_builders(app):
     """Return a list of product builder classes.
 
     Each is a subclass of ``lcpanel.core.products.ProductBuilder`` with a unique
-    ``name`` (e.g. ``"lightcurves"``), the options it accepts, and a ``build`` function
-    that runs in a worker process, reports progress through the callback it is given,
-    writes its output to a temporary path that the caller renames into place, and
-    returns a manifest of the files it wrote with their SHA256 digests.
+    ``name`` (e.g. ``"lightcurves"``), a ``title``, the ``options`` it accepts (name ->
+    allowed values, the first the default) and a ``plan(app, dataset, rows, options)``
+    method returning the zip's members as ``lcpanel.core.products.Entry`` items
+    (``"file"``, ``"bytes"`` or ``"call"``). ``plan`` runs in the request; lcpanel builds
+    the zip in a worker process (a ``call`` entry's function runs there), with progress,
+    an ``SHA256SUMS`` manifest and an atomic rename into place.
     """
 
 
@@ -57,7 +62,9 @@ def register_lc_formats(app):
     (the ``kind`` stored with a collection, e.g. ``"astrobase"``), a ``from_spec``
     constructor taking the collection's stored format spec, and a ``read`` method that
     turns one light-curve file into a ``LightCurve`` (columns, units, time system) so any
-    collection's light curves can be exported as CSV, FITS, ECSV or VOTable.
+    collection's light curves can be exported as CSV, FITS, ECSV or VOTable. The class is
+    re-imported by name (``module:Class``) in product worker processes, so define it at
+    module level.
     """
 
 
@@ -98,11 +105,10 @@ def open_catalog(app, info):
     """Open the catalog of a collection that is not an lcpanel SQLite catalog, or return None.
 
     ``info`` is the collection's ``lcpanel.core.basedir.CollectionInfo``; a plugin that
-    registers collections of its own ``kind`` (e.g. ``"hats"``) returns an object with
-    the interface of ``lcpanel.core.catalog.Catalog`` for them (``info``, ``columns``,
-    ``skyindex.cone``/``crossmatch``, ``passing``, ``select``, ``top``,
-    ``fetch_values``...), so the same search types run on it, and None for any other
-    collection. Called once per collection per process (``app.catalogs`` caches it);
+    registers collections of its own ``kind`` (e.g. ``"hats"``) returns a subclass of
+    ``lcpanel.core.catalog.CatalogBase`` for them (``skyindex`` with ``cone``/``crossmatch``,
+    ``fetch_values``, ``passing``, ``select``; ``top`` and ``fetch_rows`` are inherited),
+    so the same search types run on it, and None for any other collection. Called once per collection per process (``app.catalogs`` caches it);
     the first non-None answer wins, and lcpanel opens the collection itself when every
     plugin answers None.
     """
@@ -129,17 +135,28 @@ def shutdown(app):
 @hookspec
 def collection_added(app, collection):
     """A collection was ingested and registered in the basedir (``collection`` is its
-    ``lcpanel.core.collections.CollectionInfo``)."""
+    ``lcpanel.core.basedir.CollectionInfo``)."""
+
+
+# The dataset events are sent by ``lcpanel.core.datasets.DatasetStore`` itself (through the
+# app's ``notify``), whichever interface (API, CLI, web page) made the change.
 
 
 @hookspec
 def dataset_created(app, dataset):
-    """A search completed and its dataset was written."""
+    """A search completed and its dataset (``lcpanel.core.datasets.Dataset``) was written."""
 
 
 @hookspec
 def dataset_updated(app, dataset, changes):
-    """A dataset was edited; ``changes`` names the fields that changed."""
+    """A dataset was edited; ``changes`` is the set of names of what changed (``"name"``,
+    ``"objects"``...). Editing a frozen dataset makes a new version: ``dataset`` is it."""
+
+
+@hookspec
+def dataset_frozen(app, dataset):
+    """A dataset was frozen: ``dataset`` is the new permanent copy (``dataset.parent`` is the
+    id of the dataset it was copied from, which stays editable)."""
 
 
 @hookspec

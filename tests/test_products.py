@@ -102,7 +102,6 @@ def test_edit_rebuilds_and_deletes(app, dataset):
     status = app.products.request(app, dataset, "lightcurves", {"format": "ecsv"}, wait=True)
     old = app.products.file_path(status["key"], "lightcurves")
     ds, changed = app.datasets.edit(dataset.dataset_id, ALICE, {"remove_objects": dataset.keys()[:5]})
-    app.notify("dataset_updated", dataset=ds, changes=changed)
     [linked] = app.products.for_dataset(ds.dataset_id)
     assert linked["key"] != status["key"]
     done = app.products.wait(linked["key"])

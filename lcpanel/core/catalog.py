@@ -1,5 +1,8 @@
 """Read-only access to the collections' derived catalogs, shared by every search.
 
+:class:`CatalogBase` is the contract every search type runs on: the SQLite
+:class:`Catalog` of an ingested collection and the catalogs that plugins open through
+the ``open_catalog`` hook (e.g. HATS) are siblings under it.
 :class:`Catalogs` (one per app) opens each collection once per process: its SQLite
 catalog on read-only, guarded connections (one per thread) and its sky index
 memory-mapped, so server processes share the pages and start fast. A collection added
@@ -8,6 +11,7 @@ or removed while the server runs is seen at the next search.
 
 from __future__ import annotations
 
+import abc
 import json
 import logging
 import os
@@ -17,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UserError
 from .basedir import Basedir, CollectionInfo
 from .skyindex import SkyIndex
 from .filters import sort_sql
@@ -32,14 +37,87 @@ def _ids_json(row_ids) -> str:
     return json.dumps([int(r) for r in row_ids])
 
 
-class Catalog:
-    """One collection's catalog: columns, sky index and guarded SQL."""
+class CatalogBase(abc.ABC):
+    """What a search needs of one collection's catalog, whatever stores it.
+
+    ``info`` is the collection's :class:`CollectionInfo`, ``settings`` the basedir's
+    :class:`lcpanel.config.SearchSettings`, ``columns`` maps column name to SQL type.
+    Row ids are integers the catalog hands out (``select``, ``skyindex``) and takes back
+    (``fetch_values``, ``passing``). Only SQL catalogs answer ``query``/``conn``
+    (object-id and full-text searches); others raise :class:`UserError` saying so.
+    """
+
+    #: what the catalog answers, for the error of an SQL-only search run on it
+    searches = "cone, cross-match and column-filter searches"
 
     def __init__(self, info: CollectionInfo, settings):
         self.info = info
         self.collection_id = info.collection_id
         self.settings = settings
         self.columns = {c.name: c.sqltype for c in info.columns}
+
+    @property
+    @abc.abstractmethod
+    def skyindex(self):
+        """An object with ``cone(ra_deg, dec_deg, radius_deg)`` -> (row ids, distances in deg,
+        nearest first) and ``crossmatch(ra_deg, dec_deg, radius_arcsec, nearest=True)`` ->
+        (input index, row ids, distances in arcsec): the contract of :class:`SkyIndex`."""
+
+    @abc.abstractmethod
+    def fetch_values(self, row_ids, names: list[str]) -> list[tuple]:
+        """Tuples of the named columns of the given rows, in the order of ``row_ids``."""
+
+    @abc.abstractmethod
+    def passing(self, row_ids, flt) -> np.ndarray:
+        """Boolean mask: which of ``row_ids`` pass the filter (all when ``flt`` is None)."""
+
+    @abc.abstractmethod
+    def select(self, flt, sort, limit: int) -> tuple[list[int], int]:
+        """Rows passing ``flt`` (all rows when None): the first ``limit`` in ``sort`` order
+        (the catalog's own order when empty), and how many there are."""
+
+    def conn(self):
+        """A guarded read-only SQL connection (SQL catalogs only)."""
+        raise UserError(f"collection {self.collection_id!r} is a {self.info.kind.upper()} catalog: it answers "
+                        f"{self.searches} (object-id and full-text searches need an lcpanel catalog)")
+
+    def query(self, sql: str, params=()) -> list[tuple]:
+        """Rows of a read-only SQL query over ``object_catalog`` (SQL catalogs only)."""
+        return self.conn().execute(sql, tuple(params)).rows
+
+    def fetch_rows(self, row_ids, names: list[str]) -> list[dict]:
+        """The named columns of the given rows, in the order of ``row_ids``."""
+        return [dict(zip(names, values)) for values in self.fetch_values(row_ids, names)]
+
+    def top(self, row_ids, extra: dict, sort, limit: int) -> list[int]:
+        """Indices into ``row_ids`` of the first ``limit`` in ``sort`` order; sort keys may be
+        catalog columns or the search's extra columns. NULLs sort last."""
+        n = len(row_ids)
+        if n == 0:
+            return []
+        catalog_cols = [c for c, _ in sort if c in self.columns]
+        values = {c: [None] * n for c in catalog_cols}
+        if catalog_cols:
+            for i, row in enumerate(self.fetch_rows(row_ids, catalog_cols)):
+                for c in catalog_cols:
+                    values[c][i] = row[c]
+        values.update(extra)
+        values["collection"] = [self.collection_id] * n
+        order = list(range(n))
+        for column, direction in reversed(list(sort)):
+            col = values[column]
+            present = [i for i in order if col[i] is not None]
+            missing = [i for i in order if col[i] is None]
+            present.sort(key=col.__getitem__, reverse=(direction == "DESC"))
+            order = present + missing
+        return order[:limit]
+
+
+class Catalog(CatalogBase):
+    """An ingested collection's SQLite catalog: columns, sky index and guarded SQL."""
+
+    def __init__(self, info: CollectionInfo, settings):
+        super().__init__(info, settings)
         self._local = threading.local()
         self._skyindex: SkyIndex | None = None
         self._id_index: bool | None = None
@@ -74,15 +152,7 @@ class Catalog:
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
-    def query(self, sql: str, params=()) -> list[tuple]:
-        return self.conn().execute(sql, tuple(params)).rows
-
-    def fetch_rows(self, row_ids, names: list[str]) -> list[dict]:
-        """The named columns of the given rows, in the order of ``row_ids``."""
-        return [dict(zip(names, values)) for values in self.fetch_values(row_ids, names)]
-
     def fetch_values(self, row_ids, names: list[str]) -> list[tuple]:
-        """Tuples of the named columns of the given rows, in the order of ``row_ids``."""
         if len(row_ids) == 0:
             return []
         cols = ", ".join(f'"{n}"' for n in names)
@@ -95,7 +165,6 @@ class Catalog:
         return [found[int(r)] for r in row_ids]
 
     def passing(self, row_ids, flt) -> np.ndarray:
-        """Boolean mask: which of ``row_ids`` pass the filter (all when ``flt`` is None)."""
         row_ids = np.asarray(row_ids, dtype=np.int64)
         if flt is None or len(row_ids) == 0:
             return np.ones(len(row_ids), dtype=bool)
@@ -107,8 +176,7 @@ class Catalog:
         return np.fromiter((r in ok for r in row_ids.tolist()), dtype=bool, count=len(row_ids))
 
     def select(self, flt, sort, limit: int) -> tuple[list[int], int]:
-        """Rows passing ``flt`` (all rows when None): the first ``limit`` in ``sort`` order
-        (row order when empty), and how many there are."""
+        """(Row order when ``sort`` is empty.)"""
         where = f"WHERE {flt.sql}" if flt is not None else ""
         params = flt.params if flt is not None else ()
         terms = sort_sql([(c, d) for c, d in sort if c in self.columns])
@@ -119,29 +187,6 @@ class Catalog:
             return ids, len(ids)
         count = self.query(f"SELECT count(*) FROM object_catalog {where}", params)[0][0]
         return ids, count
-
-    def top(self, row_ids, extra: dict, sort, limit: int) -> list[int]:
-        """Indices into ``row_ids`` of the first ``limit`` in ``sort`` order; sort keys may be
-        catalog columns or the search's extra columns. NULLs sort last."""
-        n = len(row_ids)
-        if n == 0:
-            return []
-        catalog_cols = [c for c, _ in sort if c in self.columns]
-        values = {c: [None] * n for c in catalog_cols}
-        if catalog_cols:
-            for i, row in enumerate(self.fetch_rows(row_ids, catalog_cols)):
-                for c in catalog_cols:
-                    values[c][i] = row[c]
-        values.update(extra)
-        values["collection"] = [self.collection_id] * n
-        order = list(range(n))
-        for column, direction in reversed(list(sort)):
-            col = values[column]
-            present = [i for i in order if col[i] is not None]
-            missing = [i for i in order if col[i] is None]
-            present.sort(key=col.__getitem__, reverse=(direction == "DESC"))
-            order = present + missing
-        return order[:limit]
 
 
 def _chunks(items: list, size: int):
@@ -160,7 +205,7 @@ class Catalogs:
         self.settings = settings
         #: ``opener(info)`` -> a catalog object or None (the ``open_catalog`` plugin hook)
         self._opener = opener
-        self._open: dict[str, Catalog] = {}
+        self._open: dict[str, CatalogBase] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
 
@@ -178,7 +223,7 @@ class Catalogs:
     def ids(self) -> list[str]:
         return sorted(self._infos())
 
-    def get(self, collection_id: str) -> Catalog:
+    def get(self, collection_id: str) -> CatalogBase:
         info = self._infos().get(collection_id)
         if info is None:
             info = self.basedir.collection(collection_id)  # raises NotFound with a suggestion

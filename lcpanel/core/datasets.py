@@ -14,6 +14,11 @@ Edits take an exclusive lock on the dataset (``fcntl.flock`` on ``<id>.lock``), 
 it, change it and replace it, so several server processes can edit at once without
 losing a change. A frozen dataset never changes: editing it makes a new version.
 
+Events: the store announces what it did (``dataset_created``, ``dataset_updated``,
+``dataset_frozen``, ``dataset_deleted``) through the ``notify(event, **kwargs)`` it is
+given (the app's :meth:`lcpanel.app.App.notify`), after the change is written and its
+lock released; so every interface (API, CLI, web pages) triggers the same listeners.
+
 Identity: ``owner`` strings such as ``"anon:1f2e..."`` (an anonymous session),
 ``"user:alice"`` or ``"cli:operator"``. :class:`Viewer` carries the identity and whether
 it is an admin (admins see and manage everything).
@@ -176,8 +181,10 @@ def validate_dataset_id(dataset_id: str) -> str:
 class DatasetStore:
     """Create, read, list, edit and delete the datasets of one basedir."""
 
-    def __init__(self, basedir: str | Path):
+    def __init__(self, basedir: str | Path, notify=None):
         self.root = Path(basedir) / "datasets"
+        #: ``notify(event, **kwargs)``: where the store announces its changes (see the module doc)
+        self._notify = notify or _no_listeners
         self.root.mkdir(parents=True, exist_ok=True)
         self.index_path = self.root / "index.sqlite"
         self._local = threading.local()
@@ -251,6 +258,7 @@ class DatasetStore:
             data=data, nmatched=result.nmatched, nmatched_is_lower_bound=result.nmatched_is_lower_bound,
             messages=list(result.messages), created=stamp, updated=stamp)
         self._write(ds)
+        self._notify("dataset_created", dataset=ds)
         return ds
 
     def get(self, dataset_id: str, viewer: Viewer) -> Dataset:
@@ -311,6 +319,7 @@ class DatasetStore:
             changed = _apply(ds, viewer, changes)
             ds.updated = now()
             self._write(ds)
+        self._notify("dataset_updated", dataset=ds, changes=changed)
         return ds, changed
 
     def _new_version(self, frozen: Dataset, viewer: Viewer) -> Dataset:
@@ -331,6 +340,7 @@ class DatasetStore:
                             "parent": ds.dataset_id, "created": stamp, "updated": stamp,
                             "visibility": "public" if ds.visibility == "public" else "unlisted"})
         self._write(frozen)
+        self._notify("dataset_frozen", dataset=frozen)
         return frozen
 
     def close(self) -> None:
@@ -376,6 +386,11 @@ class DatasetStore:
                 conn.execute("DELETE FROM datasets WHERE dataset_id = ?", (ds.dataset_id,))
             path.unlink()
         path.with_suffix(".lock").unlink(missing_ok=True)
+        self._notify("dataset_deleted", dataset_id=ds.dataset_id)
+
+
+def _no_listeners(event: str, **kwargs) -> None:
+    """The notifier of a store nobody listens to (maintenance, tests)."""
 
 
 def default_name(spec: dict) -> str:

@@ -91,10 +91,26 @@ class Hits:
     messages: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class SearchContext:
+    """What a search runs in: the app (its registries and plugin state, ``app.stash``), its
+    collections (``catalogs``, :class:`lcpanel.core.catalog.Catalogs`) and the basedir's
+    search limits (``settings``, :class:`lcpanel.config.SearchSettings`)."""
+
+    app: object
+    catalogs: object
+    settings: object
+
+    @classmethod
+    def of(cls, app) -> "SearchContext":
+        return cls(app=app, catalogs=app.catalogs, settings=app.config.search)
+
+
 class SearchBackend(param.Parameterized):
     """Base class of search types. Subclasses declare ``param`` parameters and implement
     :meth:`search_collection`. Instances are validated values: build them with
-    :meth:`from_params` so errors come back as :class:`UserError` naming the field."""
+    :meth:`from_params` so errors come back as :class:`UserError` naming the field; an
+    instance's ``context`` is the :class:`SearchContext` it was built in."""
 
     # subclasses set their registry name as ``name = param.String(default="cone", constant=True)``
     # (``name`` is a Parameter on every Parameterized)
@@ -114,24 +130,26 @@ class SearchBackend(param.Parameterized):
         return [p for p in cls.param if p != "name"]
 
     @classmethod
-    def from_params(cls, params: dict, settings) -> "SearchBackend":
-        """Validate ``params`` (a JSON object) into an instance, using ``settings``
-        (:class:`lcpanel.config.SearchSettings`) for defaults and limits."""
+    def from_params(cls, params: dict, context: SearchContext) -> "SearchBackend":
+        """Validate ``params`` (a JSON object) into an instance run in ``context``, using
+        ``context.settings`` for defaults and limits."""
         known = cls.param_names()
         for key in params:
             if key not in known:
                 raise UserError(f"{cls.name} search has no parameter {key!r}: {did_you_mean(key, known)}", field=key)
         inst = cls()
+        inst.context = context
         for key, value in params.items():
             try:
                 setattr(inst, key, value)
             except (ValueError, TypeError) as exc:
                 raise UserError(f"{cls.name} search: bad value for {key!r}: {_param_message(exc)}", field=key) from None
-        inst.prepare(settings)
+        inst.prepare(context.settings)
         return inst
 
     def prepare(self, settings) -> None:
-        """Cross-field validation and parsing; raise :class:`UserError` naming the field."""
+        """Cross-field validation and parsing with the basedir's search limits; raise
+        :class:`UserError` naming the field. (``self.context`` has the app and catalogs.)"""
 
     def to_params(self) -> dict:
         return {k: getattr(self, k) for k in self.param_names()}
@@ -151,7 +169,7 @@ class SearchBackend(param.Parameterized):
                 "extra_columns": [c.name for c in cls.extra_columns]}
 
     def search_collection(self, catalog, flt, sort, limit: int) -> Hits:
-        """Find the objects of one collection (``catalog``: :class:`lcpanel.core.catalog.Catalog`)
+        """Find the objects of one collection (``catalog``: a :class:`lcpanel.core.catalog.CatalogBase`)
         that match and pass ``flt`` (a parsed filter or None), and count them.
 
         Return the row ids in this search's natural order. A backend whose matches can be
@@ -226,7 +244,7 @@ def run_search(app, spec: SearchSpec | dict, viewer=None) -> SearchResult:
         spec = SearchSpec.from_dict(spec)
     settings = app.config.search
     backend_cls = app.search_backends.get(spec.type)
-    backend = backend_cls.from_params(spec.params, settings)
+    backend = backend_cls.from_params(spec.params, SearchContext.of(app))
     catalogs = app.catalogs
     ids = list(spec.collections) if spec.collections else catalogs.ids()
     if not ids:

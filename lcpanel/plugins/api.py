@@ -73,7 +73,6 @@ class SearchHandler(JSONHandler):
         args = {k: self.get_query_argument(k, d) for k, d in
                 (("visibility", "unlisted"), ("name", None), ("description", ""))}
         body, ds = await offloader(self.app).run(_search_and_save, self.app, spec, viewer, args)
-        self.app.notify("dataset_created", dataset=ds)
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(body)
 
@@ -134,12 +133,10 @@ class DatasetHandler(JSONHandler):
     def post(self, dataset_id):
         changes = self.json_body(max_bytes=200_000)
         ds, changed = self.app.datasets.edit(dataset_id, self.viewer(), changes)
-        self.app.notify("dataset_updated", dataset=ds, changes=changed)
         self.send_json({"dataset": ds.summary(), "changed": sorted(changed)})
 
     def delete(self, dataset_id):
         self.app.datasets.delete(dataset_id, self.viewer())
-        self.app.notify("dataset_deleted", dataset_id=dataset_id)
         self.send_json({"deleted": dataset_id})
 
 

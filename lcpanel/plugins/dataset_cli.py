@@ -98,7 +98,6 @@ def _dataset(args) -> int:
         if args.keep:
             changes["keep_objects"] = args.keep
         ds, changed = store.edit(args.dataset_id, OPERATOR, changes)
-        app.notify("dataset_updated", dataset=ds, changes=changed)
         print(f"changed {', '.join(sorted(changed))} of {ds.dataset_id}")
         return 0
     if args.action == "freeze":
@@ -106,7 +105,6 @@ def _dataset(args) -> int:
         print(f"frozen copy {frozen.dataset_id} (permanent link /datasets/{frozen.dataset_id})")
         return 0
     store.delete(args.dataset_id, OPERATOR)
-    app.notify("dataset_deleted", dataset_id=args.dataset_id)
     print(f"deleted {args.dataset_id}")
     return 0
 

@@ -84,10 +84,10 @@ class ObjectIdSearch(SearchBackend):
     example = {"ids": ["LCP-000001", "LCP-000002"]}
 
     @classmethod
-    def from_params(cls, params, settings):
+    def from_params(cls, params, context):
         if "ids" in params:
             params = {**params, "ids": _split_list(params["ids"])}
-        return super().from_params(params, settings)
+        return super().from_params(params, context)
 
     def prepare(self, settings):
         ids = [i.strip() for i in self.ids if isinstance(i, str) and i.strip()]

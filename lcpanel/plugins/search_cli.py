@@ -145,7 +145,6 @@ def _run(args) -> int:
         from ..core.datasets import OPERATOR
 
         ds = app.datasets.create(result, OPERATOR.identity, visibility=getattr(args, "visibility", "unlisted"))
-        app.notify("dataset_created", dataset=ds)
         print(f"dataset {ds.dataset_id}", file=sys.stderr)
     return 0
 

@@ -31,7 +31,6 @@ import logging
 import os
 import threading
 import time
-import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ClassVar
@@ -60,6 +59,7 @@ from ..errors import NotFound, TooLarge, UserError
 from ..extension import Route
 from ..hookspecs import hookimpl
 from ..jsonapi import APIMixin
+from ..stash import StashKey
 
 log = logging.getLogger(__name__)
 
@@ -137,16 +137,12 @@ class VOService:
         self._pools.clear()
 
 
-_services: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_services_lock = threading.Lock()
+SERVICE = StashKey[VOService]()
 
 
 def service(app) -> VOService:
-    with _services_lock:
-        svc = _services.get(app)
-        if svc is None:
-            svc = _services[app] = VOService(app)
-        return svc
+    """The app's VO service, made on first use."""
+    return app.stash.setdefault_with(SERVICE, lambda: VOService(app))
 
 
 # --- TAP parameters and rendering ---------------------------------------------------------------
@@ -722,7 +718,6 @@ class AdqlSearch(SearchBackend):
     query = param.String(default="", doc="an ADQL SELECT over lcpanel.<collection>")
     text_params = ("query",)
     example = {"query": "SELECT TOP 100 * FROM lcpanel.demo WHERE vmag < 12 ORDER BY vmag"}
-    app: ClassVar = None
 
     def prepare(self, settings):
         if not self.query.strip():
@@ -730,9 +725,7 @@ class AdqlSearch(SearchBackend):
         self._translation = self._engine().translate(self.query, objects_only=True)
 
     def _engine(self) -> TapEngine:
-        if self.app is None:
-            raise UserError("the adql search needs a server app")
-        return service(self.app).engine
+        return service(self.context.app).engine
 
     def search_collection(self, catalog, flt, sort, limit):
         translation = self._translation
@@ -769,11 +762,11 @@ def register_routes(app):
 
 @hookimpl(trylast=True)
 def register_search_backends(app):
-    return [type("AdqlSearch", (AdqlSearch,), {"app": app, "__module__": __name__})]
+    return [AdqlSearch]
 
 
 @hookimpl
 def shutdown(app):
-    svc = _services.get(app)
+    svc = app.stash.get(SERVICE)
     if svc is not None:
         svc.shutdown()

@@ -184,7 +184,6 @@ class DatasetPage(pn.viewable.Viewer):
         except UserError as exc:
             self._say(exc.message, "danger")
             return False
-        self.app.notify("dataset_updated", dataset=self.ds, changes=changed)
         if changed:
             self._say(f"{what}: {', '.join(sorted(changed))}", "success")
         return True

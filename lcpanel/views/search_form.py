@@ -9,8 +9,8 @@ visibility of the dataset the search makes.
 
 Search runs :func:`lcpanel.core.search.run_search` in a worker thread (the page stays
 responsive and shows a spinner), makes a dataset owned by the visitor
-(:func:`lcpanel.views.theme.session_viewer`, the JSON API's identity), tells plugins
-(``dataset_created``) and sends the browser to ``/datasets/<id>``.
+(:func:`lcpanel.views.theme.session_viewer`, the JSON API's identity; the dataset store
+tells plugins, ``dataset_created``) and sends the browser to ``/datasets/<id>``.
 
 Errors: a :class:`lcpanel.errors.UserError` naming a field is shown under that field;
 others at the top of the form. A field name that is no widget (a full-text query error
@@ -393,7 +393,6 @@ class SearchForm(pn.viewable.Viewer):
         finally:
             self.button.loading = False
             self.button.name = "Search"
-        self.app.notify("dataset_created", dataset=ds)
         url = f"/datasets/{ds.dataset_id}"
         notes = "".join(f"\n- {m}" for m in result.messages[:5])
         if result.nreturned == 0:

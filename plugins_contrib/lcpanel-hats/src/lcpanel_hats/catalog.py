@@ -1,7 +1,7 @@
 """HATS collections behind lcpanel's catalog interface, searched through LSDB.
 
 :class:`HatsCatalog` is what the ``open_catalog`` hook returns for a collection of kind
-``hats``. It has the interface of ``lcpanel.core.catalog.Catalog`` that the built-in
+``hats``. It implements ``lcpanel.plugin_api.CatalogBase``, the interface the built-in
 search types use, so ``cone``, ``xmatch`` and ``filter`` run on it unchanged:
 
 - ``skyindex.cone`` / ``skyindex.crossmatch``: LSDB cone search / cross-match on the
@@ -30,8 +30,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from lcpanel.core.catalog import Catalog
-from lcpanel.errors import NotFound, UserError
+from lcpanel.plugin_api import CatalogBase, NotFound, UserError
 
 from .kernels import (DIST_COLUMN, INPUT_COLUMN, INPUT_DEC, INPUT_RA, ExactCone, PairsWithin, distances_deg,
                       filter_mask, partition_top, pylist)
@@ -171,8 +170,10 @@ class HatsSkyIndex:
         return inputs[order], cat.results.add(kept), dist[order]
 
 
-class HatsCatalog(Catalog):
-    """A collection of kind ``hats``: an LSDB catalog behind lcpanel's catalog interface."""
+class HatsCatalog(CatalogBase):
+    """A collection of kind ``hats``: an LSDB catalog behind lcpanel's catalog interface
+    (a sibling of the SQLite catalog; ``query``/``conn`` answer that SQL searches need an
+    lcpanel catalog)."""
 
     def __init__(self, info, settings, hats_settings: HatsSettings):
         super().__init__(info, settings)
@@ -206,18 +207,9 @@ class HatsCatalog(Catalog):
         return {name: (self.column_map[name], sqltype) for name, sqltype in self.columns.items()
                 if name in self.column_map}
 
-    # -- what SQLite catalogs have and HATS ones do not -----------------------------------
-
     @property
     def skyindex(self) -> HatsSkyIndex:
         return HatsSkyIndex(self)
-
-    def conn(self):
-        raise UserError(f"collection {self.collection_id!r} is a HATS catalog: it answers cone, cross-match "
-                        "and column-filter searches (object-id and full-text searches need an lcpanel catalog)")
-
-    def query(self, sql, params=()):
-        self.conn()
 
     # -- rows found by searches ------------------------------------------------------------
 
