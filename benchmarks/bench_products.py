@@ -155,9 +155,9 @@ def bench_datasets(workdir: Path, catalog_size: int, repeat: int) -> None:
 
 
 def store_viewer():
-    from lcpanel.core.datasets import Viewer
+    from lcpanel.core.datasets import Principal
 
-    return Viewer(OWNER)
+    return Principal(OWNER)
 
 
 # --- 2. light-curve zips ---------------------------------------------------------------------

@@ -10,13 +10,13 @@ import pytest
 from conftest import random_catalog, snapshot, write_table
 
 from lcpanel.app import App
-from lcpanel.core.datasets import OPERATOR, DatasetStore, Viewer
+from lcpanel.core.datasets import OPERATOR, DatasetStore, Principal
 from lcpanel.core.ingest import add_catalog_collection
 from lcpanel.core.search import run_search
 from lcpanel.errors import Forbidden, NotFound, UserError
 
-ALICE = Viewer("anon:alice")
-BOB = Viewer("anon:bob")
+ALICE = Principal("anon:alice")
+BOB = Principal("anon:bob")
 
 
 @pytest.fixture
@@ -137,7 +137,7 @@ def _create_many(basedir, n, who):
 def _comment_many(basedir, dataset_id, n, who):
     store = DatasetStore(basedir)
     for i in range(n):
-        store.edit(dataset_id, Viewer(who), {"comment": f"{who} {i}"})
+        store.edit(dataset_id, Principal(who), {"comment": f"{who} {i}"})
 
 
 def test_concurrent_processes_lose_nothing(app):

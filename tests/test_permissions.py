@@ -165,10 +165,10 @@ def test_permission_matrix(matrix_server):
 
 def test_staff_may_review_objects_others_may_not(matrix_server):
     """Variability info is edited on the object page, as staff; the rule is one function."""
-    from lcpanel.core.datasets import Viewer
+    from lcpanel.core.datasets import Principal
     from lcpanel.views.object_page import can_edit_varinfo
 
-    assert [can_edit_varinfo(Viewer("x", role), None) for role in ("anonymous", "user", "staff", "admin")] == \
+    assert [can_edit_varinfo(Principal("x", role), None) for role in ("anonymous", "user", "staff", "admin")] == \
         [False, False, True, True]
 
 

@@ -21,12 +21,12 @@ import pytest
 from conftest import random_catalog, write_table
 
 from lcpanel.core import products as products_mod
-from lcpanel.core.datasets import Viewer
+from lcpanel.core.datasets import Principal
 from lcpanel.core.search import run_search
 from lcpanel.errors import UserError
 
 pytestmark = pytest.mark.slow
-ALICE = Viewer("anon:alice")
+ALICE = Principal("anon:alice")
 
 
 @pytest.fixture(scope="module")

@@ -60,7 +60,6 @@ import stat
 import unicodedata
 import uuid
 from contextlib import closing
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -68,6 +67,7 @@ from ..errors import Conflict, NotFound, UserError
 from .atomic import atomic_path, write_bytes
 from .basedir import Basedir, CollectionInfo
 from .checkplots import read_checkplot_bytes
+from .clock import now_iso
 from .columns import sql_name
 
 ANNOTATIONS_FILE = "annotations.sqlite"
@@ -515,7 +515,7 @@ def _edit_locked(conn, info: CollectionInfo, objectid: str, target: _Target, new
                             f"{MAX_COMMENTS} are allowed", field="comments")
         final["comments"] = joined or None
     changed = {f: {"old": current.get(f), "new": v} for f, v in final.items() if current.get(f) != v}
-    now = datetime.now(UTC).isoformat(timespec="microseconds")
+    now = now_iso("microseconds")
     change_id = uuid.uuid4().hex
     values = {f: current.get(f) for f in cols}
     values.update({f: d["new"] for f, d in changed.items()})

@@ -1,4 +1,4 @@
-"""Who is asking: one resolution of a request's credentials to a :class:`Viewer`, used by
+"""Who is asking: one resolution of a request's credentials to a :class:`Principal`, used by
 the JSON API, the VO routes and the web pages alike.
 
 In order of precedence:
@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .datasets import Viewer
+from .datasets import Principal
 from .identity import COOKIE_NAME, Signer, anonymous_identity
 from .users import InvalidKey, User, UserStore, role_rank
 
@@ -33,7 +33,7 @@ MAX_OAUTH_NAME = 200
 
 @dataclass(frozen=True)
 class Resolved:
-    viewer: Viewer
+    viewer: Principal
     #: how the viewer was recognised: key, login, oauth or session
     via: str
     #: a new anonymous session cookie to store in the browser, or None
@@ -76,18 +76,18 @@ class Authenticator:
                 user = self.users.find_user(key.identity[5:])
                 current = user.role if user else "anonymous"
                 role = min(role, current, key=role_rank)
-            return Resolved(Viewer(key.identity, role), "key")
+            return Resolved(Principal(key.identity, role), "key")
         user = self.login_user(cookies.get(LOGIN_COOKIE))
         if user is not None:
-            return Resolved(Viewer(user.identity, user.role), "login")
+            return Resolved(Principal(user.identity, user.role), "login")
         if oauth_user and len(oauth_user) <= MAX_OAUTH_NAME:
             account = self.users.find_user(oauth_user)
             if account is not None:
-                return Resolved(Viewer(account.identity, account.role), "oauth")
-            return Resolved(Viewer(f"oauth:{oauth_user}", "user"), "oauth")
+                return Resolved(Principal(account.identity, account.role), "oauth")
+            return Resolved(Principal(f"oauth:{oauth_user}", "user"), "oauth")
         token = self.signer.token(cookies.get(COOKIE_NAME))
         if token is not None:
-            return Resolved(Viewer(anonymous_identity(token)), "session")
+            return Resolved(Principal(anonymous_identity(token)), "session")
         cookie, token = self.signer.new_cookie()
-        return Resolved(Viewer(anonymous_identity(token)), "session", new_session_cookie=cookie)
+        return Resolved(Principal(anonymous_identity(token)), "session", new_session_cookie=cookie)
 

@@ -20,7 +20,7 @@ given (the app's :meth:`lcpanel.app.App.notify`), after the change is written an
 lock released; so every interface (API, CLI, web pages) triggers the same listeners.
 
 Identity: ``owner`` strings such as ``"anon:1f2e..."`` (an anonymous session),
-``"user:alice"`` or ``"cli:operator"``. :class:`Viewer` carries the identity and whether
+``"user:alice"`` or ``"cli:operator"``. :class:`Principal` carries the identity and whether
 it is an admin (admins see and manage everything).
 """
 
@@ -38,11 +38,11 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import Forbidden, NotFound, UserError
 from .atomic import write_pickle
+from .clock import now_iso
 from .wal import connect_wal
 
 log = logging.getLogger(__name__)
@@ -75,12 +75,8 @@ CREATE INDEX IF NOT EXISTS datasets_visibility ON datasets(visibility, updated);
 """
 
 
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
 @dataclass(frozen=True)
-class Viewer:
+class Principal:
     """Who is asking: an owner identity and a role (see :mod:`lcpanel.core.users`)."""
 
     identity: str
@@ -100,7 +96,7 @@ class Viewer:
         return self.admin or dataset.owner == self.identity
 
 
-OPERATOR = Viewer("cli:operator", "admin")
+OPERATOR = Principal("cli:operator", "admin")
 
 
 def object_key(collection: str, objectid: str) -> str:
@@ -250,7 +246,7 @@ class DatasetStore:
         spec = result.spec.to_dict()
         names = [c.name for c in result.columns]
         data = {n: [r.get(n) for r in result.rows] for n in names}
-        stamp = now()
+        stamp = now_iso("milliseconds")
         ds = Dataset(
             dataset_id=new_dataset_id(spec), owner=owner, visibility=visibility,
             name=_text(name or default_name(spec), "name", MAX_NAME), description=_text(description, "description"),
@@ -261,7 +257,7 @@ class DatasetStore:
         self._notify("dataset_created", dataset=ds)
         return ds
 
-    def get(self, dataset_id: str, viewer: Viewer) -> Dataset:
+    def get(self, dataset_id: str, viewer: Principal) -> Dataset:
         """The dataset, if ``viewer`` may see it (private ones only by their owner or an admin).
         A private dataset of someone else is reported as not found, not as forbidden."""
         ds = self._read(self.path(dataset_id))
@@ -269,7 +265,7 @@ class DatasetStore:
             raise NotFound("no such dataset")
         return ds
 
-    def list(self, viewer: Viewer, *, mine: bool = False, query: str | None = None, limit: int = 100,
+    def list(self, viewer: Principal, *, mine: bool = False, query: str | None = None, limit: int = 100,
              offset: int = 0) -> list[dict]:
         """Public datasets and the viewer's own (only their own with ``mine``), newest first."""
         where, params = [], []
@@ -292,7 +288,7 @@ class DatasetStore:
         return [dict(r, collections=r["collections"].split(",") if r["collections"] else [],
                      frozen=bool(r["frozen"])) for r in rows]
 
-    def edit(self, dataset_id: str, viewer: Viewer, changes: dict) -> tuple[Dataset, set[str]]:
+    def edit(self, dataset_id: str, viewer: Principal, changes: dict) -> tuple[Dataset, set[str]]:
         """Apply ``changes`` and return the dataset with the names of what changed.
 
         Owners may change ``name``, ``description``, ``visibility`` and the objects
@@ -317,25 +313,25 @@ class DatasetStore:
             if ds.frozen:
                 ds = self._new_version(ds, viewer)
             changed = _apply(ds, viewer, changes)
-            ds.updated = now()
+            ds.updated = now_iso("milliseconds")
             self._write(ds)
         self._notify("dataset_updated", dataset=ds, changes=changed)
         return ds, changed
 
-    def _new_version(self, frozen: Dataset, viewer: Viewer) -> Dataset:
+    def _new_version(self, frozen: Dataset, viewer: Principal) -> Dataset:
         ds = Dataset(**{**asdict(frozen), "dataset_id": new_dataset_id(frozen.spec), "frozen": False,
                         "parent": frozen.dataset_id, "version": frozen.version + 1,
-                        "owner": frozen.owner if viewer.owns(frozen) else viewer.identity, "created": now()})
+                        "owner": frozen.owner if viewer.owns(frozen) else viewer.identity, "created": now_iso("milliseconds")})
         return ds
 
-    def freeze(self, dataset_id: str, viewer: Viewer) -> Dataset:
+    def freeze(self, dataset_id: str, viewer: Principal) -> Dataset:
         """An immutable, citable copy with its own permanent id; the original stays editable."""
         ds = self.get(dataset_id, viewer)
         if not viewer.owns(ds):
             raise Forbidden("only the dataset's owner can freeze it")
         if ds.frozen:
             return ds
-        stamp = now()
+        stamp = now_iso("milliseconds")
         frozen = Dataset(**{**asdict(ds), "dataset_id": new_dataset_id(ds.spec), "frozen": True,
                             "parent": ds.dataset_id, "created": stamp, "updated": stamp,
                             "visibility": "public" if ds.visibility == "public" else "unlisted"})
@@ -373,7 +369,7 @@ class DatasetStore:
                 indexed += 1
         return {"indexed": indexed, "temp_files_removed": removed}
 
-    def delete(self, dataset_id: str, viewer: Viewer) -> None:
+    def delete(self, dataset_id: str, viewer: Principal) -> None:
         with self._locked(dataset_id) as path:
             ds = self._read(path)
             if not viewer.owns(ds):
@@ -417,14 +413,14 @@ def _text(value, field_name: str, limit: int = MAX_TEXT) -> str:
     return value
 
 
-def _comment(viewer: Viewer, text) -> dict:
+def _comment(viewer: Principal, text) -> dict:
     text = _text(text, "comment")
     if not text:
         raise UserError("a comment cannot be empty", field="comment")
-    return {"author": viewer.identity, "time": now(), "text": text}
+    return {"author": viewer.identity, "time": now_iso("milliseconds"), "text": text}
 
 
-def _apply(ds: Dataset, viewer: Viewer, changes: dict) -> set[str]:
+def _apply(ds: Dataset, viewer: Principal, changes: dict) -> set[str]:
     """Validate every change first, then apply them all: a bad edit changes nothing."""
     updates = {}
     if "name" in changes:

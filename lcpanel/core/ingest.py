@@ -17,7 +17,6 @@ import shutil
 import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ from .atomic import atomic_dir
 from .basedir import Basedir, CollectionInfo, validate_collection_id
 from .catalog_build import BuiltCatalog, build_catalog
 from . import magcols
+from .clock import now_iso
 from .columns import sql_name
 
 LCLIST = "lclist-catalog.pkl"
@@ -409,7 +409,7 @@ def register_collection(app, basedir: Basedir, collection_id: str, built: BuiltC
 
 def _register(basedir: Basedir, collection_id: str, built: BuiltCatalog, meta: CollectionMeta, *, kind, source,
               catalog_dir: Path, lcformat, field_fits) -> None:
-    now = datetime.now(UTC).isoformat(timespec="seconds")
+    now = now_iso()
     with closing(basedir.connect(readonly=False)) as conn:
         try:
             with conn:

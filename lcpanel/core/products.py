@@ -27,13 +27,13 @@ import time
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
 from ..errors import NotFound, UserError
 from .suggest import did_you_mean
 from .atomic import atomic_path
+from .clock import now_iso
 from .wal import connect_wal
 
 log = logging.getLogger(__name__)
@@ -162,10 +162,6 @@ def selection_id(keys: list[str] | None) -> str:
     return hashlib.sha256("\n".join(sorted(keys)).encode()).hexdigest()
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 class ProductStore:
     """Product records, their files and the worker pool of one basedir."""
 
@@ -251,7 +247,7 @@ class ProductStore:
             conn.execute("BEGIN IMMEDIATE")
             row = conn.execute("SELECT * FROM products WHERE key = ?", (key,)).fetchone()
             if row is None or _needs_build(row, target):
-                stamp = _now()
+                stamp = now_iso()
                 conn.execute("INSERT OR REPLACE INTO products (key, builder, options, filename, status, done, total, "
                              "heartbeat, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?)",
                              (key, builder_name, opts, filename, "queued", 0, len(entries), time.time(), stamp, stamp))
@@ -455,7 +451,7 @@ def _file_sha256(path: Path) -> str:
 
 def _set(conn: sqlite3.Connection, key: str, **fields) -> None:
     fields["heartbeat"] = time.time()
-    fields["updated"] = _now()
+    fields["updated"] = now_iso()
     cols = ", ".join(f"{k} = ?" for k in fields)
     conn.execute(f"UPDATE products SET {cols} WHERE key = ?", (*fields.values(), key))
 

@@ -18,10 +18,11 @@ import secrets
 import sqlite3
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from ..errors import Conflict, NotFound, UserError
+from .clock import now
 from .wal import connect_wal
 
 USERS_FILE = "users.sqlite"
@@ -58,10 +59,6 @@ CREATE TABLE IF NOT EXISTS api_keys (
 );
 CREATE INDEX IF NOT EXISTS api_keys_identity ON api_keys(identity);
 """
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
 
 
 def role_rank(role: str) -> int:
@@ -129,7 +126,7 @@ class APIKey:
     def to_dict(self) -> dict:
         return {"key_id": self.key_id, "identity": self.identity, "role": self.role, "label": self.label,
                 "created": self.created, "expires": self.expires, "revoked": self.revoked,
-                "active": self.revoked is None and self.expires > now_utc().isoformat()}
+                "active": self.revoked is None and self.expires > now().isoformat()}
 
 
 class InvalidKey(UserError):
@@ -170,7 +167,7 @@ class UserStore:
         pwhash = hash_password(_check_password(password)) if password is not None else None
         try:
             self._connect().execute("INSERT INTO users VALUES (?, ?, ?, ?, ?)",
-                                    (username, pwhash, role, now_utc().isoformat(timespec="seconds"),
+                                    (username, pwhash, role, now().isoformat(timespec="seconds"),
                                      secrets.token_hex(8)))
         except sqlite3.IntegrityError:
             raise Conflict(f"user {username!r} already exists") from None
@@ -220,7 +217,7 @@ class UserStore:
         try:
             conn.execute("DELETE FROM users WHERE username = ?", (username,))
             conn.execute("UPDATE api_keys SET revoked = ? WHERE identity = ? AND revoked IS NULL",
-                         (now_utc().isoformat(timespec="seconds"), user.identity))
+                         (now().isoformat(timespec="seconds"), user.identity))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -244,7 +241,7 @@ class UserStore:
             raise UserError(f"a key's label is text of at most {MAX_LABEL} characters", field="label")
         key_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
-        created = now_utc()
+        created = now()
         key = APIKey(key_id, identity, role, label, created.isoformat(timespec="seconds"),
                      (created + timedelta(days=days)).isoformat(timespec="seconds"), None)
         self._connect().execute("INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
@@ -268,7 +265,7 @@ class UserStore:
         key = APIKey(**{k: row[k] for k in APIKey.__dataclass_fields__})
         if key.revoked:
             raise InvalidKey("this API key was revoked")
-        if key.expires <= now_utc().isoformat(timespec="seconds"):
+        if key.expires <= now().isoformat(timespec="seconds"):
             raise InvalidKey("this API key has expired; ask for a new one")
         return key
 
@@ -289,5 +286,5 @@ class UserStore:
         if row is None or (identity is not None and row["identity"] != identity):
             raise NotFound("no such API key")
         conn.execute("UPDATE api_keys SET revoked = COALESCE(revoked, ?) WHERE key_id = ?",
-                     (now_utc().isoformat(timespec="seconds"), key_id))
+                     (now().isoformat(timespec="seconds"), key_id))
         return next(k for k in self.keys(row["identity"]) if k.key_id == key_id)

@@ -28,6 +28,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from ..errors import Conflict, NotFound, UserError
 from .atomic import write_text
+from .clock import now
 from .votable import text
 
 PHASES = ("PENDING", "QUEUED", "EXECUTING", "COMPLETED", "ERROR", "ABORTED", "UNKNOWN", "HELD", "SUSPENDED",
@@ -39,10 +40,6 @@ UWS_NS = "http://www.ivoa.net/xml/UWS/v1.0"
 XLINK_NS = "http://www.w3.org/1999/xlink"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 MAX_PARAMETER_CHARS = 200_000
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 def iso(t: float | None) -> str | None:

@@ -17,7 +17,8 @@ import math
 import panel as pn
 import param
 
-from ..core.users import MAX_KEY_DAYS, MAX_LABEL, APIKey, now_utc
+from ..core.clock import now_iso
+from ..core.users import MAX_KEY_DAYS, MAX_LABEL, APIKey
 from ..errors import UserError
 from .theme import esc, html, login_url, page, section, session_viewer, styled
 
@@ -77,7 +78,7 @@ def _html(text: str, **kwargs) -> pn.pane.HTML:
 def key_status(key: APIKey) -> str:
     if key.revoked:
         return "revoked"
-    return "expired" if key.expires <= now_utc().isoformat(timespec="seconds") else "active"
+    return "expired" if key.expires <= now_iso() else "active"
 
 
 def _stamp(value: str | None) -> str:

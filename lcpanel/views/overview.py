@@ -30,6 +30,7 @@ import numpy as np
 import panel as pn
 import param
 
+from ..core import clock
 from ..core.basedir import Basedir
 from ..errors import UserError
 from .search_form import SearchForm, SearchTypes
@@ -265,7 +266,7 @@ def when(stamp: str, now: datetime | None = None) -> str:
         return esc(stamp)
     if t.tzinfo is None:
         t = t.replace(tzinfo=UTC)
-    now = now or datetime.now(UTC)
+    now = now or clock.now()
     secs = max(0.0, (now - t).total_seconds())
     if secs < 60:
         text = "just now"

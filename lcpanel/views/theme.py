@@ -58,7 +58,7 @@ from urllib.parse import quote
 import panel as pn
 from bokeh.models import CustomJS
 
-from ..core.datasets import Viewer
+from ..core.datasets import Principal
 from ..core.identity import COOKIE_NAME
 
 log = logging.getLogger(__name__)
@@ -189,7 +189,7 @@ def _session_state() -> dict:
     return _SESSIONS.setdefault(doc, {})
 
 
-def session_viewer(app) -> Viewer:
+def session_viewer(app) -> Principal:
     """The visitor of this browser session, identified like the JSON API does
     (:mod:`lcpanel.core.auth`): a login, Panel's OAuth user, or the signed anonymous
     ``lcpanel_session`` cookie; a new anonymous visitor's cookie is stored by :func:`page`.
