@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run from a clean clone without installing
     sys.path.insert(0, str(REPO))
 
-from lcpanel.core.astrobase_compat import import_astrobase, offline  # noqa: E402
+from lcpanel.plugin_api import astrobase_offline as offline, import_astrobase  # noqa: E402
 
 LCFORMATS_DIR = Path(__file__).resolve().parent / "lcformats"
 FORMAT_MODULES = {

@@ -6,21 +6,14 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
 import pytest
 from conftest import random_catalog, snapshot, write_table
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from live_server import free_port, wait_live
 
 
 def spawn_server(basedir, port: int, *extra: str) -> subprocess.Popen:
@@ -45,7 +38,7 @@ def running_server(basedir, *extra: str):
     proc = spawn_server(basedir, port, *extra)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_live(url, proc)
+        wait_live(url, proc, proc.log_path, timeout=60.0)
         yield url, proc
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -62,20 +55,6 @@ def server_log(proc) -> str:
         with open(path, "rb") as fh:
             return fh.read().decode("utf-8", "replace")
     return proc.stderr.read().decode() if proc.stderr else ""
-
-
-def wait_live(base: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {server_log(proc)[-3000:]}")
-        try:
-            with urllib.request.urlopen(base + "/liveness", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.2)
-    raise TimeoutError("server did not become live")
 
 
 @pytest.fixture(scope="module")

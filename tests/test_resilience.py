@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from conftest import random_catalog, set_config, write_table
-from test_api import free_port
+from live_server import free_port, wait_live
 
 from lcpanel.core.datasets import OPERATOR, Dataset, DatasetStore
 
@@ -47,17 +47,7 @@ class Server:
             stdout=self._fh, stderr=self._fh, start_new_session=True)
 
     def wait_live(self, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(self.url + "/liveness", timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, OSError):
-                time.sleep(0.2)
-        raise TimeoutError("server did not become live")
+        wait_live(self.url, self.proc, self.log, timeout)
 
     def kill(self, sig=signal.SIGKILL) -> None:
         try:

@@ -12,7 +12,9 @@ import sys
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import ROOT, _wait_live, free_port
+from live_server import free_port, wait_live
+
+from .conftest import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -28,7 +30,7 @@ def two_process_server(lcpanel_basedir, tmp_path_factory):
                                 cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_live(url, proc, log)
+        wait_live(url, proc, log)
         yield url
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -34,8 +34,7 @@ def sqlite_basedir(n: int) -> Path:
 
 
 def hats_basedir(n: int, source: Path) -> Path:
-    from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
+    from lcpanel.plugin_api import App, Basedir
     from lcpanel_hats.export import export_collection
     from lcpanel_hats.register import add_hats_collection
 
@@ -52,8 +51,7 @@ def hats_basedir(n: int, source: Path) -> Path:
 
 
 def app_for(basedir: Path, scheduler: str | None, workers: int):
-    from lcpanel.app import App
-    from lcpanel.config import Config
+    from lcpanel.plugin_api import App, Config
 
     data = {"search": {"xmatch_max_lines": 200_000, "max_upload_bytes": 20_000_000, "max_limit": 500_000}}
     if scheduler:
@@ -91,7 +89,7 @@ def targets(basedir: Path, n: int, seed: int) -> str:
 
 
 def bench(n: int, workers: int, cone_repeat: int, xmatch_repeat: int) -> None:
-    from lcpanel.core.search import run_search
+    from lcpanel.plugin_api import run_search
 
     source = sqlite_basedir(n)
     hats = hats_basedir(n, source)

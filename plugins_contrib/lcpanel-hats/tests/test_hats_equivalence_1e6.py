@@ -16,10 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lcpanel.app import App
-from lcpanel.core.basedir import Basedir
-from lcpanel.core.ingest import add_catalog_collection
-from lcpanel.core.search import run_search
+from lcpanel.plugin_api import add_catalog_collection, App, Basedir, run_search
 
 pytestmark = pytest.mark.slow
 

@@ -10,11 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from lcpanel.app import App
-from lcpanel.core.basedir import Basedir
-from lcpanel.core.ingest import add_catalog_collection, remove_collection
-from lcpanel.core.search import run_search
-from lcpanel.errors import Conflict, IngestError, NotFound, UserError
+from lcpanel.plugin_api import (
+    add_catalog_collection, App, Basedir, Conflict, IngestError, NotFound, remove_collection, run_search,
+    UserError)
 
 ROOT = Path(__file__).resolve().parents[3]
 N = 20_000
@@ -159,7 +157,7 @@ def test_export_and_add_refuse_bad_input(small, tmp_path):
 
 
 def test_cli_add_and_remove_keep_the_hats_files(small, capsys):
-    from lcpanel.cli import main
+    from lcpanel.plugin_api import cli_main as main
 
     tmp, basedir = small
     assert main(["hats-add", str(basedir), str(tmp / "sq.hats"), "--id", "hx2", "--name", "Copy"]) == 0

@@ -24,10 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lcpanel.core.atomic import atomic_path
-from lcpanel.core.checkplots import CheckplotError, method_code, pf_entries, read_checkplot_bytes
-from lcpanel.core.columns import sql_name
-from lcpanel.errors import UserError
+from lcpanel.plugin_api import (
+    atomic_path, CheckplotError, method_code, pf_entries, read_checkplot_bytes, sql_name, UserError)
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from lcpanel.hookspecs import hookimpl
+from lcpanel.plugin_api import hookimpl
 
 from .pfindex import get_index
 from .products import PeriodfindingCSV, PhasedPDF

@@ -21,10 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lcpanel.core.checkplots import (CheckplotError, adopted_period, magseries, method_label, pf_entries,
-                                     phase_fold, read_checkplot_bytes)
-from lcpanel.core.products import Entry, ProductBuilder
-from lcpanel.errors import UserError
+from lcpanel.plugin_api import (
+    adopted_period, CheckplotError, Entry, magseries, method_label, pf_entries, phase_fold, ProductBuilder,
+    read_checkplot_bytes, UserError)
 
 from .pfindex import pf_results, read_pfpickle
 

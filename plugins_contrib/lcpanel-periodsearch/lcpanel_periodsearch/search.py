@@ -15,10 +15,7 @@ import math
 import numpy as np
 import param
 
-from lcpanel.core.columns import ColumnInfo, sql_name
-from lcpanel.core.filters import Filter
-from lcpanel.core.search import Hits, SearchBackend
-from lcpanel.errors import UserError
+from lcpanel.plugin_api import ColumnInfo, Filter, Hits, SearchBackend, sql_name, UserError
 
 from .pfindex import get_index
 

@@ -48,9 +48,7 @@ def ps_basedir(csv_collection, tmp_path_factory) -> Path:
     """A basedir with the example astrobase collection (``demo``) and a plain catalog
     around RA 0 (``wrap``), added as ``lcpanel add-collection`` does (so the plugin's
     ``collection_added`` hook runs)."""
-    from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.ingest import add_astrobase_collection, add_catalog_collection
+    from lcpanel.plugin_api import add_astrobase_collection, add_catalog_collection, App, Basedir
 
     root = tmp_path_factory.mktemp("periodsearch")
     base = Basedir.init(root / "basedir")
@@ -66,7 +64,7 @@ def ps_basedir(csv_collection, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def ps_app(ps_basedir):
     """A fresh App on that basedir, loading plugins from entry points like every process."""
-    from lcpanel.app import App
+    from lcpanel.plugin_api import App
 
     app = App(ps_basedir)
     yield app

@@ -15,7 +15,7 @@ DATASET_URL = re.compile(r"/datasets/([0-9a-f]{64})$")
 
 
 def test_period_search_from_the_web_form(page, ps_server, ps_app, wait_idle, screenshot, tmp_path):
-    from lcpanel.core.search import run_search
+    from lcpanel.plugin_api import run_search
 
     page.goto(ps_server + "/", wait_until="domcontentloaded")
     wait_idle(page)

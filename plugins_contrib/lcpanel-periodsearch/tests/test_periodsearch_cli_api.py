@@ -16,7 +16,7 @@ from http.cookiejar import CookieJar
 
 import pytest
 
-from lcpanel.core.search import run_search
+from lcpanel.plugin_api import run_search
 
 pytestmark = pytest.mark.slow
 

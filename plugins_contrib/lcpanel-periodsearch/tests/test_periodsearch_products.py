@@ -14,11 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lcpanel.app import App
-from lcpanel.config import Config
-from lcpanel.core.datasets import OPERATOR
-from lcpanel.core.search import run_search
-from lcpanel.errors import UserError
+from lcpanel.plugin_api import App, Config, OPERATOR, run_search, UserError
 
 pytestmark = pytest.mark.slow
 

@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lcpanel.core.search import run_search
-from lcpanel.errors import UserError
+from lcpanel.plugin_api import run_search, UserError
 
 pytestmark = pytest.mark.slow
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lcpanel.extension import Command
+from lcpanel.plugin_api import Command
 
 
 def _export_args(parser):
@@ -39,8 +39,7 @@ def _add_args(parser):
 
 
 def _add(args) -> int:
-    from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
+    from lcpanel.plugin_api import App, Basedir
 
     from .register import add_hats_collection
 

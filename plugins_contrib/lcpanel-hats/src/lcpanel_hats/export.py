@@ -21,9 +21,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 from hats.pixel_math.spatial_index import SPATIAL_INDEX_COLUMN
-from lcpanel.core.basedir import Basedir
-from lcpanel.core.progress import progress_bar
-from lcpanel.errors import Conflict, UserError
+from lcpanel.plugin_api import Basedir, Conflict, progress_bar, UserError
 
 from . import KIND
 
@@ -44,7 +42,7 @@ def export_collection(basedir: str | Path, collection_id: str, out_dir: str | Pa
     is a ``distributed.Client`` (default: a LocalCluster of ``workers`` processes for
     the duration of the export). Returns ``out_dir``. Refuses an existing ``out_dir``.
     """
-    from lcpanel.app import App
+    from lcpanel.plugin_api import App
 
     base = Basedir(basedir)
     info = base.collection(collection_id)  # NotFound with a suggestion

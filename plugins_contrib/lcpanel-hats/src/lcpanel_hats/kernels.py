@@ -18,8 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 from hats.pixel_math.spatial_index import SPATIAL_INDEX_COLUMN
-from lcpanel.core.skyindex import (RECORD_DTYPE, SkyIndex, _angle_between_rad, _pairs_within,
-                                   radec_to_xyz)
+from lcpanel.plugin_api import angle_between_rad, pairs_within, radec_to_xyz, RECORD_DTYPE, SkyIndex
 from lsdb.core.crossmatch.abstract_crossmatch_algorithm import AbstractCrossmatchAlgorithm
 from lsdb.core.search.abstract_search import AbstractSearch
 
@@ -45,7 +44,7 @@ def distances_deg(frame, ra_column: str, dec_column: str, ra: float, dec: float)
         return np.empty(0)
     xyz = unit_vectors(frame, ra_column, dec_column)
     centre = np.broadcast_to(radec_to_xyz(ra, dec), xyz.shape)
-    return np.degrees(_angle_between_rad(xyz, centre))
+    return np.degrees(angle_between_rad(xyz, centre))
 
 
 class ExactCone(AbstractSearch):
@@ -65,7 +64,7 @@ class ExactCone(AbstractSearch):
             return frame
         xyz = unit_vectors(frame, metadata.ra_column, metadata.dec_column)
         centre = np.broadcast_to(radec_to_xyz(self.ra, self.dec), xyz.shape)
-        kept, _ = _pairs_within(xyz, centre, math.radians(self.radius_deg))
+        kept, _ = pairs_within(xyz, centre, math.radians(self.radius_deg))
         return frame.iloc[np.sort(kept)]
 
 

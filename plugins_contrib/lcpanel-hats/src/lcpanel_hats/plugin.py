@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from lcpanel.hookspecs import hookimpl
+from lcpanel.plugin_api import hookimpl
 
 from . import KIND
 

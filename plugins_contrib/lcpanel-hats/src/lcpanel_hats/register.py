@@ -22,13 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-from lcpanel.core.atomic import atomic_dir
-from lcpanel.core.basedir import Basedir, validate_collection_id
-from lcpanel.core.catalog_build import FOOTPRINT_MAX_CELLS, BuiltCatalog
-from lcpanel.core.columns import ColumnInfo, describe, sql_name
-from lcpanel.core.ingest import CollectionMeta, _check_free, _slug, register_collection
-from lcpanel.core.skyindex import radec_to_xyz
-from lcpanel.errors import IngestError
+from lcpanel.plugin_api import (
+    atomic_dir, Basedir, BuiltCatalog, check_collection_free, collection_slug, CollectionMeta, ColumnInfo,
+    describe_column as describe, FOOTPRINT_MAX_CELLS, IngestError, radec_to_xyz, register_collection,
+    sql_name, validate_collection_id)
 
 from . import KIND
 from .catalog import POINTER_FILE, open_lsdb
@@ -46,8 +43,8 @@ def add_hats_collection(app, basedir: Basedir, hats_path: str | Path, *, collect
     if not path.is_dir():
         raise IngestError(f"{hats_path} is not a directory (a HATS catalog or collection)")
     saved = _saved_columns(path)
-    collection_id = validate_collection_id(collection_id or saved.get("collection_id") or _slug(path.name))
-    _check_free(basedir, collection_id)
+    collection_id = validate_collection_id(collection_id or saved.get("collection_id") or collection_slug(path.name))
+    check_collection_free(basedir, collection_id)
     cat = open_lsdb(path)
     info = cat.hc_structure.catalog_info
     columns, column_map = _columns(cat, info, saved, id_column)

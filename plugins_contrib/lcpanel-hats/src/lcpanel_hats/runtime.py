@@ -23,7 +23,7 @@ import threading
 from dataclasses import dataclass
 
 import dask
-from lcpanel.errors import UserError
+from lcpanel.plugin_api import UserError
 
 log = logging.getLogger(__name__)
 
