@@ -105,10 +105,11 @@ def open_catalog(app, info):
     """Open the catalog of a collection that is not an lcpanel SQLite catalog, or return None.
 
     ``info`` is the collection's ``lcpanel.core.basedir.CollectionInfo``; a plugin that
-    registers collections of its own ``kind`` (e.g. ``"hats"``) returns a subclass of
-    ``lcpanel.core.catalog.CatalogBase`` for them (``skyindex`` with ``cone``/``crossmatch``,
-    ``fetch_values``, ``passing``, ``select``; ``top`` and ``fetch_rows`` are inherited),
-    so the same search types run on it, and None for any other collection. Called once per collection per process (``app.catalogs`` caches it);
+    registers collections of its own ``kind`` (e.g. ``"hats"``) returns an instance of a
+    subclass of ``lcpanel.core.catalog.CatalogBase`` for them (``skyindex`` with
+    ``cone``/``crossmatch``, ``fetch_values(row_ids, names)``, ``passing(row_ids, flt)``,
+    ``select(flt, sort, limit)``; ``top`` and ``fetch_rows`` are inherited), so the same
+    search types run on it, and None for any other collection. Called once per collection per process (``app.catalogs`` caches it);
     the first non-None answer wins, and lcpanel opens the collection itself when every
     plugin answers None.
     """
