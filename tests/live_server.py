@@ -21,12 +21,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_live(url: str, proc: subprocess.Popen, log: str | Path | None = None, timeout: float = 90.0) -> None:
+def wait_live(url: str, proc: subprocess.Popen | None, log: str | Path | None = None,
+              timeout: float = 90.0) -> None:
     """Return once ``url + "/liveness"`` answers 200; raise with the tail of ``log`` (the
-    server's output file) if ``proc`` exits first, or TimeoutError after ``timeout`` s."""
+    server's output file) if ``proc`` (None: a server in this process) exits first, or
+    TimeoutError after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
+        if proc is not None and proc.poll() is not None:
             output = Path(log).read_text(errors="replace")[-3000:] if log else ""
             raise RuntimeError(f"lcpanel serve exited with {proc.returncode}:\n{output}")
         try:
