@@ -47,6 +47,7 @@ fi
 
 stamp=.venv/.lcpanel-installed
 digest=$(sha256sum pyproject.toml scripts/bootstrap.sh scripts/constraints.txt plugins_contrib/*/pyproject.toml \
+  examples/pyproject.toml \
   | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   echo "bootstrap: installing lcpanel and its dependencies into .venv"
@@ -57,6 +58,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   .venv/bin/python -m pip install --quiet --no-deps astrobase==0.5.3 pyeebls==0.2.0
   # contrib plugins come with their own dependencies (lsdb, dask...); the constraints
   # file keeps those from lifting lcpanel's pins (numpy<2.4)
+  # the example collection generator, importable as make_collection (tests, benchmarks)
+  .venv/bin/python -m pip install --quiet --no-deps -e examples
   for contrib in plugins_contrib/*/; do
     [ -f "$contrib/pyproject.toml" ] && .venv/bin/python -m pip install --quiet -c scripts/constraints.txt -e "$contrib"
   done

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-import sys
 from contextlib import closing
 from pathlib import Path
 
@@ -15,14 +14,11 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
 
 
 def _load_generator():
-    """examples/make_collection.py as the module ``make_collection`` (one module object for
-    every test: its worker functions are pickled by name)."""
-    if str(EXAMPLES) not in sys.path:
-        sys.path.insert(0, str(EXAMPLES))
+    """examples/make_collection.py, installed as the module ``make_collection`` (``pip
+    install -e examples``; its worker functions are pickled by name)."""
     import make_collection
 
     return make_collection

@@ -6,20 +6,16 @@ One tiny collection (12 objects) is built per module and shared by the tests.
 import csv
 import json
 import pickle
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 NOBJECTS = 12
 FORMATKEYS = ("lcpanel-demo-csv", "lcpanel-demo-fits")
 
-sys.path.insert(0, str(EXAMPLES))  # examples/ is not a package
-import make_collection as mc  # noqa: E402  (also puts the repo on sys.path)
+import make_collection as mc  # examples/, installed (pip install -e examples)
 
-from lcpanel.core.astrobase_compat import import_astrobase, offline  # noqa: E402
+from lcpanel.core.astrobase_compat import import_astrobase, offline
 
 
 @pytest.fixture(scope="module")

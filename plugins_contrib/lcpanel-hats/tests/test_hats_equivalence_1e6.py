@@ -11,7 +11,6 @@ scheduler (the LocalCluster path is checked in test_hats_plugin.py).
 from __future__ import annotations
 
 import sqlite3
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +28,8 @@ def big(tmp_path_factory):
     from lcpanel_hats.export import export_collection
     from lcpanel_hats.register import add_hats_collection
 
-    sys.path.insert(0, str(ROOT / "examples"))
-    try:
-        import make_collection
-    finally:
-        sys.path.remove(str(ROOT / "examples"))
+    import make_collection  # examples/, installed (pip install -e examples)
+
     tmp = tmp_path_factory.mktemp("hats-1e6")
     make_collection.make_plain_catalog(tmp / "allsky.parquet", N, seed=7, allsky=True)
     base = Basedir.init(tmp / "base")

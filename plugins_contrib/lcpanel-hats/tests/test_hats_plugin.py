@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,11 +18,8 @@ N = 20_000
 
 
 def _generator():
-    sys.path.insert(0, str(ROOT / "examples"))
-    try:
-        import make_collection
-    finally:
-        sys.path.remove(str(ROOT / "examples"))
+    import make_collection  # examples/, installed (pip install -e examples)
+
     return make_collection
 
 
