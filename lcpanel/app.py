@@ -72,9 +72,7 @@ class App:
         """The basedir's collections, opened read-only once per process."""
         from .core.catalog import Catalogs
 
-        if self.basedir is None:
-            raise UserError("this needs a basedir")
-        return Catalogs(self.basedir, self.config.search,
+        return Catalogs(self.require_basedir(), self.config.search,
                         opener=lambda info: self.pm.hook.open_catalog(app=self, info=info))
 
     @cached_property
@@ -82,36 +80,28 @@ class App:
         """The basedir's dataset store."""
         from .core.datasets import DatasetStore
 
-        if self.basedir is None:
-            raise UserError("this needs a basedir")
-        return DatasetStore(self.basedir, notify=self.notify)
+        return DatasetStore(self.require_basedir(), notify=self.notify)
 
     @cached_property
     def products(self):
         """The basedir's products and their worker pool."""
         from .core.products import ProductStore
 
-        if self.basedir is None:
-            raise UserError("this needs a basedir")
-        return ProductStore(self.basedir)
+        return ProductStore(self.require_basedir())
 
     @cached_property
     def signer(self):
         """Signs anonymous session cookies with the basedir's secret."""
         from .core.identity import Signer, basedir_secret
 
-        if self.basedir is None:
-            raise UserError("this needs a basedir")
-        return Signer(basedir_secret(self.basedir))
+        return Signer(basedir_secret(self.require_basedir()))
 
     @cached_property
     def users(self):
         """The basedir's accounts and API keys."""
         from .core.users import UserStore
 
-        if self.basedir is None:
-            raise UserError("this needs a basedir")
-        return UserStore(self.basedir)
+        return UserStore(self.require_basedir())
 
     @cached_property
     def auth(self):
@@ -125,9 +115,13 @@ class App:
         """Per-role request budgets shared by every server process of the basedir."""
         from .core.ratelimit import RateLimiter
 
+        return RateLimiter(self.require_basedir(), self.config.limits)
+
+    def require_basedir(self) -> Path:
+        """The basedir, or a clear error for an app made without one (e.g. ``lcpanel plugins``)."""
         if self.basedir is None:
             raise UserError("this needs a basedir")
-        return RateLimiter(self.basedir, self.config.limits)
+        return self.basedir
 
     @property
     def hook(self):

@@ -39,6 +39,7 @@ _EXPORTS = {
     "SearchContext": "lcpanel.core.search:SearchContext",
     "Hits": "lcpanel.core.search:Hits",
     "Filter": "lcpanel.core.filters:Filter",
+    "conjunction": "lcpanel.core.filters:conjunction",
     "ProductBuilder": "lcpanel.core.products:ProductBuilder",
     "Entry": "lcpanel.core.products:Entry",
     "LCFormat": "lcpanel.core.lcformats:LCFormat",

@@ -85,6 +85,14 @@ class CatalogBase(abc.ABC):
         """Rows of a read-only SQL query over ``object_catalog`` (SQL catalogs only)."""
         return self.conn().execute(sql, tuple(params)).rows
 
+    def object_file(self, objectid: str, column: str) -> Path | None:
+        """The absolute path of an object's file named in ``column`` (``lcfname``, ``cpfname``,
+        ``pffname``), or None; never a path outside the collection's directory."""
+        if column not in self.columns:
+            return None
+        rows = self.query(f'SELECT "{column}" FROM object_catalog WHERE objectid = ?', (objectid,))
+        return self.info.object_file(rows[0][0]) if rows else None
+
     def fetch_rows(self, row_ids, names: list[str]) -> list[dict]:
         """The named columns of the given rows, in the order of ``row_ids``."""
         return [dict(zip(names, values)) for values in self.fetch_values(row_ids, names)]

@@ -340,6 +340,17 @@ def tiles(cp: dict) -> dict:
 # --- summary ------------------------------------------------------------------------------
 
 
+def finite_periodogram(periods, lspvals) -> tuple[np.ndarray, np.ndarray]:
+    """A stored periodogram as two equal-length float arrays, keeping only the points with
+    a finite positive period and a finite value (None reads as empty)."""
+    p = np.asarray(periods if periods is not None else [], dtype=np.float64).reshape(-1)
+    v = np.asarray(lspvals if lspvals is not None else [], dtype=np.float64).reshape(-1)
+    n = min(len(p), len(v))
+    p, v = p[:n], v[:n]
+    ok = np.isfinite(p) & np.isfinite(v) & (p > 0)
+    return p[ok], v[ok]
+
+
 def downsample_periodogram(periods, lspvals, max_points: int = DEFAULT_MAX_POINTS,
                            lower_is_better: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """At most ``max_points`` (period, value) pairs for plotting: the finite points split
@@ -348,12 +359,7 @@ def downsample_periodogram(periods, lspvals, max_points: int = DEFAULT_MAX_POINT
     ``lower_is_better``), so every peak of the periodogram survives, the global best too."""
     if isinstance(max_points, bool) or not isinstance(max_points, (int, np.integer)) or max_points < 2:
         raise UserError(f"max_points must be an integer >= 2, not {max_points!r}", field="max_points")
-    p = np.asarray(periods if periods is not None else [], dtype=np.float64).reshape(-1)
-    v = np.asarray(lspvals if lspvals is not None else [], dtype=np.float64).reshape(-1)
-    n = min(len(p), len(v))
-    p, v = p[:n], v[:n]
-    ok = np.isfinite(p) & np.isfinite(v) & (p > 0)
-    p, v = p[ok], v[ok]
+    p, v = finite_periodogram(periods, lspvals)
     n = len(p)
     if n <= max_points:
         return p, v
@@ -559,12 +565,7 @@ def periodogram_peaks(periods, lspvals, method: str, n: int = 5, periodepsilon: 
     if not (isinstance(periodepsilon, (int, float)) and 0 <= periodepsilon < 1):
         raise UserError(f"periodepsilon must be a fraction from 0 to 1, not {periodepsilon!r}",
                         field="periodepsilon")
-    p = np.asarray(periods if periods is not None else [], dtype=np.float64).reshape(-1)
-    v = np.asarray(lspvals if lspvals is not None else [], dtype=np.float64).reshape(-1)
-    m = min(len(p), len(v))
-    p, v = p[:m], v[:m]
-    ok = np.isfinite(p) & np.isfinite(v) & (p > 0)
-    p, v = p[ok], v[ok]
+    p, v = finite_periodogram(periods, lspvals)
     if len(p) == 0:
         return []
     score = -v if lower_is_better(method) else v

@@ -92,6 +92,16 @@ class Filter:
     text: str
 
 
+def conjunction(*filters: Filter | None) -> Filter | None:
+    """The filters joined with AND (None ones skipped; None when all are)."""
+    given = [f for f in filters if f is not None]
+    if len(given) <= 1:
+        return given[0] if given else None
+    return Filter(sql=" AND ".join(f"({f.sql})" for f in given), params=tuple(p for f in given for p in f.params),
+                  columns=frozenset().union(*(f.columns for f in given)),
+                  text=" and ".join(f"({f.text})" for f in given))
+
+
 @dataclass(frozen=True)
 class _Token:
     kind: str  # name, number, string, op, (, ), ",", end

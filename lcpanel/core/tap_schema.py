@@ -21,7 +21,7 @@ import sqlite3
 import threading
 import unicodedata
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -75,17 +75,10 @@ def ascii_text(value: str) -> str:
 
 
 @dataclass(frozen=True)
-class TapColumn:
-    """One column as TAP_SCHEMA.columns and /tables describe it."""
+class TapColumn(VOField):
+    """One column as TAP_SCHEMA.columns and /tables describe it: its VOTable field
+    (name, datatype, arraysize, unit, ucd, utype, xtype, description) and TAP_SCHEMA's flags."""
 
-    name: str
-    datatype: str
-    arraysize: str | None = None
-    description: str = ""
-    unit: str = ""
-    ucd: str = ""
-    utype: str = ""
-    xtype: str = ""
     indexed: bool = False
     principal: bool = False
     std: bool = False
@@ -101,8 +94,9 @@ class TapColumn:
                 "long": "BIGINT", "int": "INT", "short": "SMALLINT", "boolean": "BOOLEAN"}.get(self.datatype, "TEXT")
 
     def vofield(self, name: str | None = None) -> VOField:
-        return VOField(name=name or self.name, datatype=self.datatype, arraysize=self.arraysize, unit=self.unit,
-                       ucd=self.ucd, utype=self.utype, xtype=self.xtype, description=self.description)
+        """The plain VOTable field (without the TAP_SCHEMA flags), optionally renamed."""
+        values = {f.name: getattr(self, f.name) for f in fields(VOField)}
+        return VOField(**{**values, "name": name or self.name})
 
 
 @dataclass(frozen=True)

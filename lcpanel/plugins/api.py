@@ -248,15 +248,12 @@ FILE_KINDS = {"lightcurve": "lcfname", "checkplot": "cpfname", "periodfinding": 
 class ObjectFileHandler(JSONHandler):
     def get(self, collection_id, objectid, kind):
         from ..core.lcexport import EXPORT_FORMATS, export_lightcurve
-        from .products import object_file
 
         if kind not in FILE_KINDS:
             raise NotFound(f"no such file kind {kind!r}; use lightcurve, checkplot or periodfinding")
         catalog = self.app.catalogs.get(collection_id)
         column = _magcol_column(self, catalog) if kind == "checkplot" else FILE_KINDS[kind]
-        rows = catalog.query(f'SELECT "{column}" FROM object_catalog WHERE objectid = ?', (objectid,)) \
-            if column in catalog.columns else []
-        path = object_file(self.app, collection_id, rows[0][0]) if rows else None
+        path = catalog.object_file(objectid, column)
         if path is None:
             raise NotFound(f"no {kind} for object {objectid!r} in {collection_id!r}")
         fmt = self.get_query_argument("format", "original")
@@ -347,13 +344,9 @@ def _magcol_column(handler, catalog) -> str:
 
 def _checkplot(app, collection_id: str, objectid: str, handler) -> dict:
     from ..core.checkplots import load_checkplot
-    from .products import object_file
 
     catalog = app.catalogs.get(collection_id)
-    column = _magcol_column(handler, catalog)
-    rows = catalog.query(f'SELECT "{column}" FROM object_catalog WHERE objectid = ?', (objectid,)) \
-        if column in catalog.columns else []
-    path = object_file(app, collection_id, rows[0][0]) if rows else None
+    path = catalog.object_file(objectid, _magcol_column(handler, catalog))
     if path is None:
         raise NotFound(f"no checkplot for object {objectid!r} in {collection_id!r}")
     return load_checkplot(path)

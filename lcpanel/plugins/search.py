@@ -16,7 +16,7 @@ import param
 from ..core import idindex
 from ..core.columns import ALIAS_COLUMNS, ColumnInfo
 from ..core.coords import parse_coordinate_string, parse_crossmatch_list
-from ..core.filters import Filter, parse_filter
+from ..core.filters import conjunction, parse_filter
 from ..core.fts import fts_query, fts_search
 from ..core.search import Hits, SearchBackend
 from ..errors import TooLarge, UserError
@@ -25,13 +25,6 @@ from ..hookspecs import hookimpl
 
 def _extra(name: str, sqltype: str, unit: str = "", ucd: str = "", description: str = "") -> ColumnInfo:
     return ColumnInfo(name=name, key=name, sqltype=sqltype, unit=unit, ucd=ucd, description=description)
-
-
-def _both(a: Filter | None, b: Filter | None) -> Filter | None:
-    if a is None or b is None:
-        return a or b
-    return Filter(sql=f"({a.sql}) AND ({b.sql})", params=a.params + b.params,
-                  columns=a.columns | b.columns, text=f"({a.text}) and ({b.text})")
 
 
 def _positive(value, message: str, field: str) -> float:
@@ -43,6 +36,14 @@ def _positive(value, message: str, field: str) -> float:
     if not math.isfinite(number) or number <= 0:
         raise UserError(f"{message}, not {str(value)[:40]}", field=field)
     return number
+
+
+def _radius(value, maximum: float, what: str, unit: str, symbol: str, field: str) -> float:
+    """A finite positive radius at most ``maximum``, or a UserError naming the field."""
+    radius = _positive(value, f"the {what} must be a positive number of {unit}", field)
+    if radius > maximum:
+        raise UserError(f"{what} {radius:g}{symbol} is over the maximum of {maximum:g}{symbol}", field=field)
+    return radius
 
 
 def _split_list(value) -> list[str]:
@@ -226,11 +227,8 @@ class ConeSearch(SearchBackend):
             raise UserError("give a position: coords like '290.0 45.0' or both ra and dec", field="coords")
         if radius is None:
             radius = settings.cone_default_radius_arcmin
-        radius = _positive(radius, "the radius must be a positive number of arcmin", "radius_arcmin")
-        if radius > settings.cone_max_radius_arcmin:
-            raise UserError(f"radius {radius:g}' is over the maximum of {settings.cone_max_radius_arcmin:g}'",
-                            field="radius_arcmin")
-        self.radius_arcmin = float(radius)
+        self.radius_arcmin = _radius(radius, settings.cone_max_radius_arcmin, "radius", "arcmin", "'",
+                                     "radius_arcmin")
 
     def search_collection(self, catalog, flt, sort, limit):
         rows, dist_deg = catalog.skyindex.cone(self.ra, self.dec, self.radius_arcmin / 60.0)
@@ -278,11 +276,8 @@ class CrossmatchSearch(SearchBackend):
             raise UserError(f"no object could be read from the list: {detail}", field="targets")
         self.entries = entries
         radius = settings.xmatch_default_radius_arcsec if self.radius_arcsec is None else self.radius_arcsec
-        radius = _positive(radius, "the match radius must be a positive number of arcsec", "radius_arcsec")
-        if radius > settings.xmatch_max_radius_arcsec:
-            raise UserError(f"match radius {radius:g}\" is over the maximum of {settings.xmatch_max_radius_arcsec:g}\"",
-                            field="radius_arcsec")
-        self.radius_arcsec = float(radius)
+        self.radius_arcsec = _radius(radius, settings.xmatch_max_radius_arcsec, "match radius", "arcsec", '"',
+                                     "radius_arcsec")
 
     def search_collection(self, catalog, flt, sort, limit):
         lines = np.array([e[0] for e in self.entries], dtype=np.int64)
@@ -389,7 +384,7 @@ class ColumnFilterSearch(SearchBackend):
 
     def search_collection(self, catalog, flt, sort, limit):
         own = parse_filter(self.where, catalog.columns)
-        ids, count = catalog.select(_both(own, flt), sort, limit)
+        ids, count = catalog.select(conjunction(own, flt), sort, limit)
         return Hits(row_ids=ids, nmatched=count)
 
 

@@ -15,7 +15,7 @@ import math
 import numpy as np
 import param
 
-from lcpanel.plugin_api import ColumnInfo, Filter, Hits, SearchBackend, sql_name, UserError
+from lcpanel.plugin_api import ColumnInfo, conjunction, Filter, Hits, SearchBackend, sql_name, UserError
 
 from .pfindex import get_index
 
@@ -26,14 +26,6 @@ METHODS = ["any", "adopted", "gls", "bls", "pdm", "aov", "mav", "acf", "win"]
 
 def _column(name, sqltype, unit="", ucd="", description="") -> ColumnInfo:
     return ColumnInfo(name=name, key=name, sqltype=sqltype, unit=unit, ucd=ucd, description=description)
-
-
-def both(a: Filter | None, b: Filter | None) -> Filter | None:
-    """The conjunction of two parsed filters (either may be None)."""
-    if a is None or b is None:
-        return a or b
-    return Filter(sql=f"({a.sql}) AND ({b.sql})", params=tuple(a.params) + tuple(b.params),
-                  columns=a.columns | b.columns, text=f"({a.text}) and ({b.text})")
 
 
 def _finite(value, field: str, what: str) -> float:
@@ -137,7 +129,7 @@ class PeriodSearch(SearchBackend):
             return Hits(row_ids=[], nmatched=0, messages=[note])
         # the catalog sorts by its own columns: period_days is this column
         order = [(column if c == "period_days" else c, d) for c, d in sort] or [(column, "ASC")]
-        ids, count = catalog.select(both(both(condition, amplitude), flt), order, limit)
+        ids, count = catalog.select(conjunction(condition, amplitude, flt), order, limit)
         periods = [v[0] for v in catalog.fetch_values(ids, [column])]
         return Hits(row_ids=ids, nmatched=count, extra={"period_days": periods,
                                                          "period_method": ["adopted"] * len(ids),
@@ -173,7 +165,7 @@ class PeriodSearch(SearchBackend):
         if note:
             return Hits(row_ids=[], nmatched=0, messages=[note])
         rows, periods, methods, peaks = found
-        keep = catalog.passing(rows, both(amplitude, flt))
+        keep = catalog.passing(rows, conjunction(amplitude, flt))
         rows, periods, methods, peaks = rows[keep], periods[keep], methods[keep], peaks[keep]
         order = np.lexsort((rows, periods))  # by period, then row
         return Hits(row_ids=rows[order].tolist(), nmatched=len(rows), extra={
@@ -221,5 +213,5 @@ class BoxSearch(SearchBackend):
 
     def search_collection(self, catalog, flt, sort, limit) -> Hits:
         # a box can hold a whole catalog: let SQLite sort and cut, as the column filter does
-        ids, count = catalog.select(both(self.condition(), flt), sort, limit)
+        ids, count = catalog.select(conjunction(self.condition(), flt), sort, limit)
         return Hits(row_ids=ids, nmatched=count)

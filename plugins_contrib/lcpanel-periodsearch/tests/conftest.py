@@ -30,6 +30,7 @@ def _load(name: str, path: Path):
 
 
 helpers = _load("lcpanel_tests_helpers", ROOT / "tests" / "conftest.py")
+_load("live_server", ROOT / "tests" / "live_server.py")  # what tests/browser/conftest.py imports
 browser = _load("lcpanel_browser_helpers", ROOT / "tests" / "browser" / "conftest.py")
 
 # lcpanel's fixtures, re-exported for this directory
