@@ -471,21 +471,21 @@ def test_hook_collection_added(tmp_path):
 
 @pytest.fixture
 def listening(field):
+    """An app with a :class:`Listener`, the calls it heard, and a dataset it just created."""
     listener = Listener()
-    yield App(field.path, plugins=(listener,)), listener.calls.calls
+    app = App(field.path, plugins=(listener,))
+    return app, listener.calls.calls, app.datasets.create(run_search(app, CONE), OPERATOR.identity)
 
 
 def test_hook_dataset_created(listening):
-    app, calls = listening
-    ds = app.datasets.create(run_search(app, CONE), OPERATOR.identity)
+    app, calls, ds = listening
     [call] = calls["dataset_created"]
     assert call["app"] is app and call["dataset"].dataset_id == ds.dataset_id
     assert app.datasets.get(ds.dataset_id, OPERATOR).nobjects == call["dataset"].nobjects  # written before
 
 
 def test_hook_dataset_updated(listening):
-    app, calls = listening
-    ds = app.datasets.create(run_search(app, CONE), OPERATOR.identity)
+    app, calls, ds = listening
     drop = ds.keys()[:2]
     app.datasets.edit(ds.dataset_id, OPERATOR, {"name": "renamed", "remove_objects": drop})
     [call] = calls["dataset_updated"]
@@ -494,8 +494,7 @@ def test_hook_dataset_updated(listening):
 
 
 def test_hook_dataset_frozen(listening):
-    app, calls = listening
-    ds = app.datasets.create(run_search(app, CONE), OPERATOR.identity)
+    app, calls, ds = listening
     frozen = app.datasets.freeze(ds.dataset_id, OPERATOR)
     [call] = calls["dataset_frozen"]
     assert call["app"] is app and call["dataset"].dataset_id == frozen.dataset_id
@@ -505,8 +504,7 @@ def test_hook_dataset_frozen(listening):
 
 
 def test_hook_dataset_deleted(listening):
-    app, calls = listening
-    ds = app.datasets.create(run_search(app, CONE), OPERATOR.identity)
+    app, calls, ds = listening
     app.datasets.delete(ds.dataset_id, OPERATOR)
     assert calls["dataset_deleted"] == [{"app": app, "dataset_id": ds.dataset_id}]
 
