@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 
 from ..core.lcexport import EXPORT_FORMATS, export_lightcurve
-from ..core.lcrequest import read_lightcurve
 from ..core.magcols import is_checkplot_column
 from ..core.products import Entry, ProductBuilder, summary_csv
 from ..errors import UserError
@@ -75,6 +74,8 @@ def converted_lightcurve(lcformat: str, spec: dict, base: str, path: str, fmt: s
     """One light curve read with its collection's format and exported as ``fmt`` (runs in
     the product worker: ``lcformat`` is the registered :class:`LCFormat` class as
     ``"module:Class"``, set by the builder, never by a user)."""
+    from ..core.lcrequest import read_lightcurve
+
     key = json.dumps([lcformat, spec, base], sort_keys=True)
     reader = _FORMATS.get(key)
     if reader is None:
