@@ -25,7 +25,7 @@ from contextlib import closing
 from pathlib import Path
 
 from ..errors import UserError
-from .ingest import _slug, add_astrobase_collection
+from .ingest import add_astrobase_collection, collection_slug
 
 INDEX = "lcc-index.sqlite"
 NOT_CARRIED = (
@@ -97,7 +97,7 @@ def import_lccserver(app, basedir, lcc_basedir: str | Path, *, include_private: 
                 "datarelease": row.get("datarelease") or 0}
         indexed = tuple(c for c in str(row.get("indexedcols") or "").split(",") if c)
         try:
-            info = add_astrobase_collection(app, basedir, source, collection_id=_slug(cid), meta=meta,
+            info = add_astrobase_collection(app, basedir, source, collection_id=collection_slug(cid), meta=meta,
                                             lcformat=lcformat, index_columns=indexed, show_progress=show_progress)
         except Exception as exc:  # report and go on with the next collection
             report["skipped"].append((cid, f"{type(exc).__name__}: {exc}"))
