@@ -339,7 +339,7 @@ def bench_zips(workdir: Path, nobjects: int, nlc: int, zip_repeat: int, csv_repe
     scratch = workdir / "zips"
     scratch.mkdir(exist_ok=True)
     kernel_store = ProductStore(zb.path, max_workers=1)  # only its paths are used (no pool)
-    index_path, basedir = str(kernel_store.index_path), str(zb.path)
+    index_path = str(kernel_store.index_path)
     header = (f"   {'format':<8} {'configuration':<40} {'runs':>4} {'LCs':>5} {'in MB':>6} {'memb MB':>7} "
               f"{'out MB':>6} {'wall s':>7} {'CPU s':>6} {'cores':>5} {'LCs/s':>6} {'in MB/s':>7} "
               f"{'out MB/s':>8} {'vs zipfile':>10}")
@@ -385,9 +385,8 @@ def bench_zips(workdir: Path, nobjects: int, nlc: int, zip_repeat: int, csv_repe
         dicts = [asdict(e) for e in entries]
         target = scratch / f"kernel-{fmt}.zip"
         # warm this process's light-curve format cache (as a worker's first build does)
-        build_product(index_path, "bench-warm", dicts[:5], str(scratch / "warm.zip"), basedir)
-        kernel_s, kernel_cpu = measure(partial(build_product, index_path, "bench-kernel", dicts, str(target),
-                                               basedir), runs)
+        build_product(index_path, "bench-warm", dicts[:5], str(scratch / "warm.zip"))
+        kernel_s, kernel_cpu = measure(partial(build_product, index_path, "bench-kernel", dicts, str(target)), runs)
         if not target.exists():
             raise RuntimeError(f"build_product wrote no {target} (see the log)")
         members = None

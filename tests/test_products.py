@@ -136,14 +136,14 @@ def test_killed_build_leaves_nothing_and_can_be_retried(app, dataset, monkeypatc
                      "heartbeat, created, updated) VALUES (?, 'lightcurves', '{}', 'x.zip', 'queued', 0, ?, ?, '', '')",
                      (key, len(entries), time.time()))
     code = ("import json, sys; from lcpanel.core.products import build_product; "
-            "build_product(sys.argv[1], sys.argv[2], json.load(open(sys.argv[3])), sys.argv[4], sys.argv[5])")
+            "build_product(sys.argv[1], sys.argv[2], json.load(open(sys.argv[3])), sys.argv[4])")
     spec = Path(app.basedir) / "entries.json"
     spec.write_text(json.dumps(entries))
-    proc = subprocess.Popen([sys.executable, "-c", code, str(app.products.index_path), key, str(spec), str(target),
-                             str(app.basedir)])
+    proc = subprocess.Popen([sys.executable, "-c", code, str(app.products.index_path), key, str(spec), str(target)])
     deadline = time.monotonic() + 60
     while app.products.status(key)["done"] < 5 and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert proc.poll() is None and app.products.status(key)["done"] >= 5, "the build was running when killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not target.exists(), "no partial zip where downloads look"
