@@ -227,7 +227,8 @@ class ZipBench:
         return entries, target
 
     def input_bytes(self, entries) -> int:
-        return sum(os.stat(e.source).st_size for e in entries)
+        # a copied file is its source; a converted light curve is a call reading its inputs
+        return sum(os.stat(p).st_size for e in entries for p in ((e.source,) if e.source else e.inputs))
 
     def request(self, store, which: str, fmt: str, objects=None) -> dict:
         status = store.request(self.app, self.ds[which], self.builder.name, {"format": fmt}, objects, wait=True)
