@@ -18,12 +18,12 @@ import zipfile
 
 import pytest
 
-from lcpanel.core.datasets import Viewer
+from lcpanel.core.datasets import Principal
 from lcpanel.core.search import run_search
 
 pytestmark = pytest.mark.slow
 MAGCOLS = ["aep_000", "aep_001"]
-ALICE = Viewer("anon:alice")
+ALICE = Principal("anon:alice")
 
 
 @pytest.fixture(scope="module")
