@@ -160,12 +160,13 @@ class VOService:
                 self._watcher.start()
 
     def interrupt(self, job_id: str) -> bool:
+        # under the lock: a connection is only interrupted while it still runs this job's query
         with self._lock:
             conn = self._running.get(job_id)
-        if conn is None:
-            return False
-        conn.interrupt()
-        return True
+            if conn is None:
+                return False
+            conn.interrupt()
+            return True
 
     def _watch(self) -> None:
         """Interrupt queries of jobs aborted, deleted or destroyed by any process."""
