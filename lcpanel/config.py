@@ -93,11 +93,44 @@ class RequestSettings:
 
 
 @dataclass(frozen=True)
+class QuotaSettings:
+    """Disk quotas and retention (see README "Quotas and retention"). Sizes are in MB
+    (10^6 bytes), 0 = unlimited. Anonymous visitors share one quota per client address."""
+
+    #: disk one identity's datasets and products may take
+    anonymous_disk_mb: float = 50.0
+    user_disk_mb: float = 2000.0
+    staff_disk_mb: float = 10000.0
+    admin_disk_mb: float = 0.0
+    #: the largest product zip one request may build (estimated when it is planned)
+    anonymous_product_mb: float = 20.0
+    user_product_mb: float = 1000.0
+    staff_product_mb: float = 5000.0
+    admin_product_mb: float = 0.0
+    #: comments (on the dataset and on its objects) one dataset may hold, and their length
+    max_comments_per_dataset: int = 200
+    max_comment_chars: int = 4000
+    #: anonymous datasets that are not public are removed this long after their last change
+    anonymous_dataset_days: float = 7.0
+    #: products nobody requested or downloaded for this long are removed (0 = never)
+    product_unused_days: float = 30.0
+    #: how often a running server collects expired things (0 = never)
+    gc_interval_minutes: float = 60.0
+
+    def disk_bytes(self, role: str) -> int:
+        return int(getattr(self, f"{role}_disk_mb") * 1e6)
+
+    def product_bytes(self, role: str) -> int:
+        return int(getattr(self, f"{role}_product_mb") * 1e6)
+
+
+@dataclass(frozen=True)
 class Config:
     plugins: PluginSettings = field(default_factory=PluginSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     requests: RequestSettings = field(default_factory=RequestSettings)
+    quotas: QuotaSettings = field(default_factory=QuotaSettings)
     plugin: dict = field(default_factory=dict)
 
     @classmethod

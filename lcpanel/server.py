@@ -82,4 +82,12 @@ def make_server(app: App, *, address: str = "127.0.0.1", port: int = 5006, num_p
     set_heap_limit(app.config.requests.sqlite_heap_bytes)
     if threaded:
         return pn.serve(pages, threaded=True, start=False, **kwargs)
-    return get_server(pages, start=start, **kwargs)
+    from .plugins.retention import schedule_gc
+
+    server = get_server(pages, start=False, **kwargs)  # with num_procs > 1, in a forked child from here
+    schedule_gc(app, server.io_loop)
+    if start:
+        server.start()
+        if not server.io_loop.asyncio_loop.is_running():
+            server.io_loop.start()
+    return server

@@ -132,7 +132,7 @@ def _without(state: dict, prefixes) -> dict:
 
 
 def exchange(server, client: Client, path: str, *, body=None, raw=None, method=None, ok_changes_datasets=True,
-             what="", headers=None, accepted_changes=("datasets",), background=()):
+             what="", headers=None, accepted_changes=("datasets", "usage.sqlite"), background=()):
     """Send one request and check the answer and, when rejected, that nothing changed.
 
     An accepted request may change only ``accepted_changes``; ``background`` names what
@@ -504,8 +504,8 @@ def test_y_product_requests(server, owner, builder, options, objects, extra):
         body["options"] = options
     if objects is not None:
         body["objects"] = objects
-    exchange(server, client, f"/api/datasets/{dsid}/products", body=body, accepted_changes=("products",),
-             background=("products",))
+    exchange(server, client, f"/api/datasets/{dsid}/products", body=body,
+             accepted_changes=("products", "usage.sqlite"), background=("products",))
 
 
 def test_zz_report_count(server):

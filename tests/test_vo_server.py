@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -192,8 +193,9 @@ def test_uws_resources(vo_server):
     assert get(job + "/phase")[2] == b"PENDING"
     assert get(job + "/executionduration", {"EXECUTIONDURATION": "30"})[0] == 200
     assert get(job + "/executionduration")[2] == b"30"
-    assert get(job + "/destruction", {"DESTRUCTION": "2000-01-01T00:00:00Z"})[0] == 200
-    assert get(job + "/destruction")[2].startswith(b"2000-01-01T00:00:00")
+    soon = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() + 3600))
+    assert get(job + "/destruction", {"DESTRUCTION": soon + "Z"})[0] == 200
+    assert get(job + "/destruction")[2].startswith(soon.encode())
     assert b'id="query"' in get(job + "/parameters")[2]
     assert get(job + "/phase", {"PHASE": "JUMP"})[0] == 400
     assert get(job + "/phase", {"PHASE": "RUN"})[0] == 200

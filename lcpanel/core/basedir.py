@@ -327,4 +327,22 @@ DEFAULT_CONFIG_TEXT = """\
 # user_max_result_bytes = 67108864
 # staff_max_result_bytes = 268435456
 # admin_max_result_bytes = 268435456
+
+[quotas]
+# disk per identity for datasets and products, in MB (0 = unlimited); anonymous: per address
+# anonymous_disk_mb = 50.0
+# user_disk_mb = 2000.0
+# staff_disk_mb = 10000.0
+# admin_disk_mb = 0.0
+# the largest product zip one request may build, in MB (estimated at planning time)
+# anonymous_product_mb = 20.0
+# user_product_mb = 1000.0
+# staff_product_mb = 5000.0
+# admin_product_mb = 0.0
+# max_comments_per_dataset = 200
+# max_comment_chars = 4000
+# days after which anonymous non-public datasets / unused products are removed (0 = never)
+# anonymous_dataset_days = 7.0
+# product_unused_days = 30.0
+# gc_interval_minutes = 60.0
 """

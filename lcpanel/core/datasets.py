@@ -40,7 +40,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..errors import Forbidden, NotFound, UserError
+from ..config import Config
+from ..errors import Forbidden, NotFound, TooLarge, UserError
 from .atomic import write_pickle
 from .clock import now_iso
 from .wal import connect_wal
@@ -184,6 +185,9 @@ class DatasetStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self.index_path = self.root / "index.sqlite"
         self._local = threading.local()
+        quotas = Config.load(basedir).quotas
+        #: comments (dataset and object comments together) a dataset may hold, and their length
+        self.max_comments, self.max_comment_chars = quotas.max_comments_per_dataset, quotas.max_comment_chars
         with self._connect() as conn:
             conn.executescript(INDEX_SCHEMA)
 
@@ -312,7 +316,7 @@ class DatasetStore:
                 raise Forbidden("only the dataset's owner can change its name, description, visibility or objects")
             if ds.frozen:
                 ds = self._new_version(ds, viewer)
-            changed = _apply(ds, viewer, changes)
+            changed = _apply(ds, viewer, changes, self.max_comments, self.max_comment_chars)
             ds.updated = now_iso("milliseconds")
             self._write(ds)
         self._notify("dataset_updated", dataset=ds, changes=changed)
@@ -413,14 +417,15 @@ def _text(value, field_name: str, limit: int = MAX_TEXT) -> str:
     return value
 
 
-def _comment(viewer: Principal, text) -> dict:
-    text = _text(text, "comment")
+def _comment(viewer: Principal, text, limit: int = MAX_TEXT) -> dict:
+    text = _text(text, "comment", limit)
     if not text:
         raise UserError("a comment cannot be empty", field="comment")
     return {"author": viewer.identity, "time": now_iso("milliseconds"), "text": text}
 
 
-def _apply(ds: Dataset, viewer: Principal, changes: dict) -> set[str]:
+def _apply(ds: Dataset, viewer: Principal, changes: dict, max_comments: int = MAX_COMMENTS,
+           max_chars: int = MAX_TEXT) -> set[str]:
     """Validate every change first, then apply them all: a bad edit changes nothing."""
     updates = {}
     if "name" in changes:
@@ -442,7 +447,7 @@ def _apply(ds: Dataset, viewer: Principal, changes: dict) -> set[str]:
             raise UserError(f"{len(missing)} objects are not in this dataset, e.g. {missing[0]!r}", field="objects")
         chosen = set(given)
         keep = [i for i, k in enumerate(keys) if (k in chosen) == ("keep_objects" in changes)]
-    new_comment = _comment(viewer, changes["comment"]) if "comment" in changes else None
+    new_comment = _comment(viewer, changes["comment"], max_chars) if "comment" in changes else None
     obj_comment = None
     if "object_comment" in changes:
         oc = changes["object_comment"]
@@ -451,9 +456,11 @@ def _apply(ds: Dataset, viewer: Principal, changes: dict) -> set[str]:
                             field="object_comment")
         if oc["key"] not in set(ds.keys()):
             raise UserError(f"object {oc['key']!r} is not in this dataset", field="object_comment")
-        obj_comment = (oc["key"], _comment(viewer, oc.get("text")))
-    if len(ds.comments) + bool(new_comment) > MAX_COMMENTS:
-        raise UserError(f"a dataset holds at most {MAX_COMMENTS} comments", field="comment")
+        obj_comment = (oc["key"], _comment(viewer, oc.get("text"), max_chars))
+    held = len(ds.comments) + sum(len(v) for v in ds.object_comments.values())
+    if (new_comment or obj_comment) and held + bool(new_comment) + bool(obj_comment) > max_comments:
+        raise TooLarge(f"this dataset already holds {held} comments, the most one dataset may hold is "
+                       f"{max_comments}", field="object_comment" if obj_comment and not new_comment else "comment")
 
     for key, value in updates.items():
         setattr(ds, key, value)

@@ -151,6 +151,29 @@ class ProductBuilder:
         raise NotImplementedError
 
 
+#: what a converted light curve may grow to, relative to the survey's file, in a size estimate
+CONVERTED_GROWTH = 2
+#: the size estimate of a computed member that names no input files
+CALL_ESTIMATE = 64_000
+
+
+def estimate_bytes(entries: list[Entry]) -> int:
+    """An upper estimate of a product zip's size, known at planning time (members are
+    counted uncompressed; converted light curves at twice their survey file's size)."""
+    total = 0
+    for e in entries:
+        if e.kind == "file":
+            total += os.stat(e.source).st_size
+        elif e.kind == "lightcurve":
+            total += CONVERTED_GROWTH * os.stat(e.source).st_size
+        elif e.kind == "bytes":
+            total += len(e.data or b"")
+        else:
+            total += sum(os.stat(p).st_size for p in e.inputs) or CALL_ESTIMATE
+        total += 100 + len(e.arcname)
+    return total
+
+
 def content_key(builder: str, options: dict, entries: list[Entry]) -> str:
     blob = json.dumps([builder, options, [e.fingerprint() for e in entries]], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
@@ -228,9 +251,11 @@ class ProductStore:
     # --- requests ---------------------------------------------------------------------------
 
     def request(self, app, dataset, builder_name: str, options: dict | None = None,
-                objects: list[str] | None = None, *, wait: bool = False) -> dict:
+                objects: list[str] | None = None, *, wait: bool = False, check=None) -> dict:
         """Start (or reuse) the product for a dataset or a selection of its objects
-        (``objects``: "collection/objectid" keys). Returns its status."""
+        (``objects``: "collection/objectid" keys). Returns its status. ``check(key,
+        estimated_bytes)``, if given, is called once the plan is known and before anything
+        is written; it may refuse the request by raising (quotas, size caps)."""
         builder_cls = app.product_builders.get(builder_name)
         options = builder_cls.validate_options(options)
         rows = _selected_rows(dataset, objects)
@@ -239,6 +264,8 @@ class ProductStore:
             raise UserError(f"the {builder_cls.title.lower() or builder_name} product would be empty: "
                             "none of the chosen objects has such files")
         key = content_key(builder_name, options, entries)
+        if check is not None:
+            check(key, estimate_bytes(entries))
         target = self.file_path(key, builder_name)
         opts = json.dumps(options, sort_keys=True)
         filename = f"{builder_name}-{dataset.dataset_id[:12]}-{key[:8]}.zip"

@@ -217,23 +217,27 @@ class TapEngine:
         return conn
 
     def run(self, query: str, *, maxrec: int, timeout_s: float, max_bytes: int | None = None,
-            uploads=()) -> QueryOutput:
+            uploads=(), on_connection=None) -> QueryOutput:
         """Translate and run ``query`` within ``timeout_s`` in all (translation included);
         at most ``maxrec`` rows and about ``max_bytes`` bytes (``overflow`` says if more
         existed, ``byte_capped`` that the byte cap cut the rows). ``uploads``: the query's
-        ``TAP_UPLOAD`` tables."""
+        ``TAP_UPLOAD`` tables. ``on_connection(sqlite3.Connection)`` is called before the
+        query starts (so another thread can ``interrupt()`` it)."""
         started = time.perf_counter()
         with request_deadline(timeout_s):
             translation = self.translate(query, uploads=uploads)
-            out = self.execute(translation, maxrec=maxrec, timeout_s=timeout_s, max_bytes=max_bytes)
+            out = self.execute(translation, maxrec=maxrec, timeout_s=timeout_s, max_bytes=max_bytes,
+                               on_connection=on_connection)
         out.elapsed_ms = (time.perf_counter() - started) * 1000.0
         return out
 
     def execute(self, translation: Translation, *, maxrec: int, timeout_s: float,
-                max_bytes: int | None = None) -> QueryOutput:
+                max_bytes: int | None = None, on_connection=None) -> QueryOutput:
         """Run a translated query; at most ``maxrec`` rows (and ``max_bytes``)."""
         started = time.perf_counter()
         conn = self._connection(self.model(), translation.tables, timeout_s, max(maxrec, 0))
+        if on_connection is not None:
+            on_connection(conn.conn)
         result = conn.execute(translation.sql, translation.params, max_rows=max(maxrec, 0), max_bytes=max_bytes)
         fields = infer_fields(translation.fields, result.rows)
         notes = []

@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-from ..errors import Conflict, NotFound, UserError
+from ..errors import Conflict, NotFound, TooLarge, UserError
 from .atomic import write_text
 from .clock import now
 from .votable import text
@@ -39,7 +39,7 @@ JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 UWS_NS = "http://www.ivoa.net/xml/UWS/v1.0"
 XLINK_NS = "http://www.w3.org/1999/xlink"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
-MAX_PARAMETER_CHARS = 200_000
+MAX_PARAMETER_CHARS = 50_000
 
 
 def iso(t: float | None) -> str | None:
@@ -79,6 +79,11 @@ class Job:
     host: str | None = None
     #: the most rows its result may hold (the owner's limit when the job was created)
     row_cap: int | None = None
+    #: whose job limits it counts against: the account, or ``ip:<address>`` when anonymous
+    quota_owner: str | None = None
+    #: the client address that made it, and whether that client held a session cookie
+    address: str | None = None
+    cookie_bound: bool = True
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -92,6 +97,7 @@ class JobStore:
     default_duration_s: int = 60
     max_duration_s: int = 600
     lifetime_s: int = 7 * 86400
+    max_parameter_chars: int = MAX_PARAMETER_CHARS
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self):
@@ -112,20 +118,29 @@ class JobStore:
     def _write(self, job: Job) -> None:
         write_text(self._dir(job.job_id) / "job.json", job.to_json())
 
-    def create(self, owner: str, parameters: dict, run_id: str | None = None, row_cap: int | None = None) -> Job:
+    def _check_size(self, parameters: dict) -> None:
         size = sum(len(k) + len(v) for k, v in parameters.items())
-        if size > MAX_PARAMETER_CHARS:
-            raise UserError(f"the job parameters are {size} characters long; the limit is {MAX_PARAMETER_CHARS}")
+        if size > self.max_parameter_chars:
+            raise TooLarge(f"the job parameters are {size} characters long; the limit is {self.max_parameter_chars}")
+
+    def create(self, owner: str, parameters: dict, run_id: str | None = None, row_cap: int | None = None,
+               **fields) -> Job:
+        """A new PENDING job; ``fields``: quota_owner, address, cookie_bound."""
+        self._check_size(parameters)
         t = time.time()
         job = Job(job_id=secrets.token_hex(16), owner=owner, phase="PENDING", parameters=dict(parameters),
                   creation_time=t, destruction=t + self.lifetime_s, execution_duration=self.default_duration_s,
-                  run_id=run_id, row_cap=row_cap)
+                  run_id=run_id, row_cap=row_cap, **fields)
         self._dir(job.job_id).mkdir(parents=True)
         self._write(job)
         return job
 
     def get(self, job_id: str) -> Job:
+        """The job; a job past its destruction time is removed (unless running) and not found."""
         job = self._read(job_id)
+        if job.destruction < time.time() and job.phase not in ACTIVE:
+            shutil.rmtree(self._dir(job_id), ignore_errors=True)
+            raise NotFound(f"no job {job_id!r} (it was destroyed at {iso(job.destruction)})")
         if job.phase in ACTIVE and not _alive(job):
             job = self.update(job_id, phase="ERROR", end_time=time.time(),
                               error="the server stopped while the job was running; run it again")
@@ -144,6 +159,7 @@ class JobStore:
             job = self._read(job_id)
             if job.phase != "PENDING":
                 raise Conflict(f"the job is {job.phase}; parameters can only change while it is PENDING")
+            self._check_size({**job.parameters, **parameters})
             job.parameters.update(parameters)
             self._write(job)
             return job
@@ -180,6 +196,19 @@ class JobStore:
                 return job
             raise Conflict(f"a job in phase {job.phase} cannot be run")
 
+    def begin(self, job_id: str) -> Job | None:
+        """QUEUED -> EXECUTING; None if the job is no longer queued (aborted, deleted)."""
+        with self._lock:
+            try:
+                job = self._read(job_id)
+            except NotFound:
+                return None
+            if job.phase != "QUEUED":
+                return None
+            job.phase, job.start_time = "EXECUTING", time.time()
+            self._write(job)
+            return job
+
     def abort(self, job_id: str) -> Job:
         with self._lock:
             job = self._read(job_id)
@@ -212,6 +241,24 @@ class JobStore:
 
     def file(self, job_id: str, name: str) -> Path:
         return self._dir(job_id) / name
+
+    def count(self, quota_owner: str, phases=()) -> int:
+        """How many stored jobs (in ``phases``, if given) count against ``quota_owner``."""
+        if not self.root.is_dir():
+            return 0
+        n = 0
+        for entry in self.root.iterdir():
+            if not JOB_ID.match(entry.name):
+                continue
+            try:
+                job = self._read(entry.name)
+            except (NotFound, ValueError, TypeError):
+                continue
+            if job.destruction < time.time() and job.phase not in ACTIVE:
+                continue
+            if (job.quota_owner or job.owner) == quota_owner and (not phases or job.phase in phases):
+                n += 1
+        return n
 
     def list(self, owner: str, *, phases=(), after: float | None = None, last: int | None = None) -> list[Job]:
         """The owner's jobs, newest first; ARCHIVED only when asked for. Removes destroyed jobs."""

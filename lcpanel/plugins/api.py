@@ -35,6 +35,7 @@ from tornado.escape import url_escape
 from tornado.web import StaticFileHandler
 
 from ..core.basedir import Basedir
+from ..core.quotas import NO_MATCH, ledger, product_check, save_search
 from ..errors import NotFound, UserError
 from ..extension import Route
 from ..hookspecs import hookimpl
@@ -72,15 +73,17 @@ class SearchHandler(JSONHandler):
         viewer = self.viewer()
         args = {k: self.get_query_argument(k, d) for k, d in
                 (("visibility", "unlisted"), ("name", None), ("description", ""))}
-        body, ds = await offloader(self.app).run(_search_and_save, self.app, spec, viewer, args)
+        body, ds = await offloader(self.app).run(_search_and_save, self.app, spec, viewer, args,
+                                                 self.request.remote_ip)
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(body)
 
 
-def _search_and_save(app, spec, viewer, args: dict):
+def _search_and_save(app, spec, viewer, args: dict, address: str | None):
     """Run a search within the time limit (parsing and translation included), refuse an
-    answer over the viewer's byte cap, save the dataset; returns (JSON text, dataset).
-    Runs on a worker thread."""
+    answer over the viewer's byte cap, save the dataset inside the viewer's disk quota
+    (none when nothing matched); returns (JSON text, dataset or None). Runs on a worker
+    thread."""
     from ..core.deadline import deadline
     from ..core.search import run_search
     from ..errors import TooLarge
@@ -88,14 +91,17 @@ def _search_and_save(app, spec, viewer, args: dict):
 
     with deadline(app.config.search.query_timeout_s):
         result = run_search(app, spec, viewer)
+    if not result.rows:
+        result.messages.append(NO_MATCH)
     text = dumps(result.to_dict())
     cap = app.config.requests.max_result_bytes(viewer.role if viewer else None)
     if len(text) > cap:
         raise TooLarge(f"the answer would be {len(text) / 2**20:.1f} MiB; {viewer.role} requests may get at "
                        f"most {cap / 2**20:.1f} MiB: lower the limit or select fewer objects")
-    ds = app.datasets.create(result, viewer.identity, visibility=args["visibility"], name=args["name"],
-                             description=args["description"])
-    tail = dumps({"dataset_id": ds.dataset_id, "dataset_url": f"/datasets/{ds.dataset_id}"})
+    ds = save_search(app, result, viewer, address, visibility=args["visibility"], name=args["name"],
+                     description=args["description"])
+    tail = dumps({"dataset_id": ds.dataset_id, "dataset_url": f"/datasets/{ds.dataset_id}"} if ds is not None
+                 else {"dataset_id": None, "dataset_url": None})
     return text[:-1] + ", " + tail[1:], ds
 
 
@@ -177,7 +183,8 @@ class DatasetProductsHandler(JSONHandler):
         if not isinstance(body.get("builder"), str):
             raise UserError("name a product builder, e.g. {\"builder\": \"lightcurves\"}", field="builder")
         status = await offloader(self.app).run(self.app.products.request, self.app, ds, body["builder"],
-                                               body.get("options"), body.get("objects"))
+                                               body.get("options"), body.get("objects"),
+                                               check=product_check(self.app, self.viewer(), self.request.remote_ip))
         self.send_json(_product_links(self, ds.dataset_id, status), status=202 if status["status"] != "done" else 200)
 
 
@@ -210,6 +217,7 @@ class ProductDownloadHandler(APIMixin, StaticFileHandler):
         if status["status"] != "done":
             raise UserError(f"the product is {status['status']}, not ready to download", field="status")
         path = self.app.products.file_path(key, status["builder"])
+        ledger(self.app).touch("product", key)
         self.set_header("X-Content-SHA256", status["sha256"])
         self.set_header("Digest", "sha-256=" + base64.b64encode(bytes.fromhex(status["sha256"])).decode())
         self.set_header("Content-Disposition", f'attachment; filename="{status["filename"]}"')

@@ -143,9 +143,13 @@ def _run(args) -> int:
         print(f"note: {message}", file=sys.stderr)
     if getattr(args, "save", False) or getattr(args, "spec_save", False):
         from ..core.datasets import OPERATOR
+        from ..core.quotas import NO_MATCH, save_search
 
-        ds = app.datasets.create(result, OPERATOR.identity, visibility=getattr(args, "visibility", "unlisted"))
-        print(f"dataset {ds.dataset_id}", file=sys.stderr)
+        ds = save_search(app, result, OPERATOR, None, visibility=getattr(args, "visibility", "unlisted"))
+        if ds is None:
+            print(f"note: {NO_MATCH}", file=sys.stderr)
+        else:
+            print(f"dataset {ds.dataset_id}", file=sys.stderr)
     return 0
 
 

@@ -21,7 +21,19 @@ Also an ``adql`` search type, so ADQL selects objects (and makes datasets) throu
 Settings (``[plugin.vo]`` in ``lcpanel.toml``, all optional): ``sync_timeout_s``
 (default: ``[search] query_timeout_s``), ``async_timeout_s`` (60), ``async_max_timeout_s``
 (600), ``default_maxrec`` (10000), ``max_maxrec`` (``[search] max_limit``),
-``scs_max_sr_deg`` (``[search] cone_max_radius_arcmin`` / 60), ``job_lifetime_days`` (7).
+``scs_max_sr_deg`` (``[search] cone_max_radius_arcmin`` / 60), ``job_lifetime_days`` (7),
+``async_workers`` (2: async jobs running at once per process), ``max_running_jobs_per_owner``
+(1), ``max_active_jobs_per_owner`` (4: queued + running), ``max_jobs_per_owner`` (50 stored
+jobs), ``max_jobs_anonymous`` (10 per client address), ``max_job_parameter_chars`` (50000).
+
+Who may change a job: reading a job (its state, result, error) needs only its URL, as
+TOPCAT and STILTS keep no cookies. Changing it (parameters, PHASE=RUN/ABORT, DESTRUCTION,
+EXECUTIONDURATION) or deleting it is for its owner only: the account that made it (or an
+admin). An anonymous job belongs to the client address that made it and, when that client
+held lcpanel's session cookie, to that cookie too; a cookie-less client (TOPCAT) is bound
+to its address alone. Anyone else gets a 403. Jobs run in a small fair pool: an owner runs
+at most ``max_running_jobs_per_owner`` at a time while other owners' jobs go ahead. ABORT
+(and DELETE, and a passed DESTRUCTION) interrupts the running SQLite query.
 """
 
 from __future__ import annotations
@@ -43,6 +55,8 @@ from tornado.web import HTTPError, RequestHandler
 from ..core import uws
 from ..core.atomic import write_bytes
 from ..core.datalink import result_services
+from ..core.identity import COOKIE_NAME
+from ..core.jobqueue import FairQueue
 from ..core.obscore import DATA_MODEL as OBSCORE_MODEL
 from ..core.obscore import obscore_file, served_collections
 from ..core.offload import offloader
@@ -55,7 +69,7 @@ from ..core.voformats import OutputFormat, find_format, iter_render, known_names
 from ..core.voformats import capabilities_xml as output_formats_xml
 from ..core.voformats import render as render_format
 from ..core.votable import VOTABLE_MIME, error_votable
-from ..errors import NotFound, TooLarge, UserError
+from ..errors import Forbidden, NotFound, TooLarge, TooManyRequests, UserError
 from ..extension import Route
 from ..hookspecs import hookimpl
 from ..jsonapi import APIMixin
@@ -65,6 +79,8 @@ log = logging.getLogger(__name__)
 
 LANGS = ("ADQL", "ADQL-2.0", "ADQL-2.1")
 WAIT_MAX_S = 30.0
+#: how often running jobs are checked for an ABORT made by another process
+WATCH_S = 0.5
 
 
 # --- settings and per-app state ---------------------------------------------------------------
@@ -84,6 +100,12 @@ class VOSettings:
     upload_max_rows: int = 100_000
     #: TAP_UPLOAD by URL from hosts on private or loopback networks (off: no SSRF)
     upload_allow_private_hosts: bool = False
+    async_workers: int = 2
+    max_running_jobs_per_owner: int = 1
+    max_active_jobs_per_owner: int = 4
+    max_jobs_per_owner: int = 50
+    max_jobs_anonymous: int = 10
+    max_job_parameter_chars: int = uws.MAX_PARAMETER_CHARS
 
     @classmethod
     def from_app(cls, app) -> "VOSettings":
@@ -92,7 +114,10 @@ class VOSettings:
         defaults = dict(sync_timeout_s=search.query_timeout_s, async_timeout_s=60, async_max_timeout_s=600,
                         default_maxrec=10_000, max_maxrec=search.max_limit,
                         scs_max_sr_deg=search.cone_max_radius_arcmin / 60.0, job_lifetime_days=7,
-                        upload_max_bytes=8_000_000, upload_max_rows=100_000, upload_allow_private_hosts=False)
+                        upload_max_bytes=8_000_000, upload_max_rows=100_000, upload_allow_private_hosts=False,
+                        async_workers=2, max_running_jobs_per_owner=1, max_active_jobs_per_owner=4,
+                        max_jobs_per_owner=50, max_jobs_anonymous=10,
+                        max_job_parameter_chars=uws.MAX_PARAMETER_CHARS)
         unknown = set(raw) - set(defaults)
         if unknown:
             raise UserError(f"lcpanel.toml: unknown setting plugin.vo.{sorted(unknown)[0]}; known: "
@@ -113,9 +138,53 @@ class VOService:
         self.jobs = uws.JobStore(app.basedir / "vo" / "jobs",
                                  default_duration_s=int(self.settings.async_timeout_s),
                                  max_duration_s=int(self.settings.async_max_timeout_s),
-                                 lifetime_s=int(self.settings.job_lifetime_days * 86400))
+                                 lifetime_s=int(self.settings.job_lifetime_days * 86400),
+                                 max_parameter_chars=self.settings.max_job_parameter_chars)
         self._pools: dict = {}
         self._lock = threading.Lock()
+        self.queue = FairQueue(self.settings.async_workers, self.settings.max_running_jobs_per_owner,
+                               "lcpanel-vo-async")
+        #: job id -> the SQLite connection running its query (in this process)
+        self._running: dict[str, object] = {}
+        self._watcher: threading.Thread | None = None
+
+    def running(self, job_id: str, conn) -> None:
+        """Register (``conn``) or forget (None) the connection running a job's query."""
+        with self._lock:
+            if conn is None:
+                self._running.pop(job_id, None)
+                return
+            self._running[job_id] = conn
+            if self._watcher is None or not self._watcher.is_alive():
+                self._watcher = threading.Thread(target=self._watch, name="lcpanel-vo-abort", daemon=True)
+                self._watcher.start()
+
+    def interrupt(self, job_id: str) -> bool:
+        # under the lock: a connection is only interrupted while it still runs this job's query
+        with self._lock:
+            conn = self._running.get(job_id)
+            if conn is None:
+                return False
+            conn.interrupt()
+            return True
+
+    def _watch(self) -> None:
+        """Interrupt queries of jobs aborted, deleted or destroyed by any process."""
+        while True:
+            time.sleep(WATCH_S)
+            with self._lock:
+                ids = list(self._running)
+                if not ids:
+                    self._watcher = None
+                    return
+            for job_id in ids:
+                try:
+                    job = self.jobs._read(job_id)
+                    stop = job.phase not in uws.ACTIVE or job.destruction < time.time()
+                except Exception:
+                    stop = True  # deleted
+                if stop:
+                    self.interrupt(job_id)
 
     def extra_tables(self) -> list:
         """``ivoa.obscore`` when some collection has light curves."""
@@ -132,6 +201,9 @@ class VOService:
             return pool
 
     def shutdown(self) -> None:
+        self.queue.shutdown()
+        for job_id in list(self._running):
+            self.interrupt(job_id)
         for pool in self._pools.values():
             pool.shutdown(wait=False, cancel_futures=True)
         self._pools.clear()
@@ -476,6 +548,43 @@ class TapAsyncHandler(VOHandler):
                 break
         return job
 
+    # owners ----------------------------------------------------------------------------------
+    def quota_owner(self) -> str:
+        viewer = self.viewer()
+        return f"ip:{self.request.remote_ip}" if viewer.role == "anonymous" else viewer.identity
+
+    def has_session_cookie(self) -> bool:
+        return self.app.signer.token(self.get_cookie(COOKIE_NAME)) is not None
+
+    def owned_job(self, job_id: str):
+        """The job, if this request may change or delete it (else 403; see the module doc)."""
+        job = self.vo.jobs.get(job_id)
+        viewer = self.viewer()
+        if viewer.admin or (job.owner == viewer.identity and not viewer.identity.startswith("anon:")):
+            return job
+        anonymous_job = job.owner.startswith("anon:")
+        if anonymous_job and viewer.role == "anonymous" and job.address == self.request.remote_ip \
+                and (not job.cookie_bound or job.owner == viewer.identity):
+            return job
+        raise Forbidden("only the owner of this job may change or delete it (anyone with its URL may read it)"
+                        + ("; log in as the account that made it" if not anonymous_job else ""))
+
+    def check_job_limits(self, *, creating: bool) -> None:
+        s, store, owner = self.vo.settings, self.vo.jobs, self.quota_owner()
+        if creating:
+            cap = s.max_jobs_anonymous if self.viewer().role == "anonymous" else s.max_jobs_per_owner
+            held = store.count(owner)
+            if cap and held >= cap:
+                raise TooManyRequests(f"you already have {held} async jobs, the most one may keep is {cap}; "
+                                      "delete finished ones (DELETE /tap/async/<job id>) or wait until they are "
+                                      "destroyed", retry_after=60)
+            return
+        active = store.count(owner, uws.ACTIVE)
+        if s.max_active_jobs_per_owner and active >= s.max_active_jobs_per_owner:
+            raise TooManyRequests(f"you already have {active} async jobs queued or running, the most one may have "
+                                  f"is {s.max_active_jobs_per_owner}; run this one when one of them has finished",
+                                  retry_after=10)
+
     # POST ------------------------------------------------------------------------------------
     async def post(self, job_id=None, part=None):
         store = self.vo.jobs
@@ -484,8 +593,15 @@ class TapAsyncHandler(VOHandler):
             phase = params.pop("PHASE", "").strip().upper()
             request = tap_request(params, self.vo.settings, self.row_cap()) if params.get("UPLOAD") else None
             parts = self.upload_parts(request) if request else {}
-            job = store.create(self.viewer().identity, {k.lower(): v for k, v in params.items()},
-                               run_id=params.get("RUNID"), row_cap=self.row_cap())
+            self.check_job_limits(creating=True)
+            if phase == "RUN":
+                self.check_job_limits(creating=False)
+            viewer = self.viewer()
+            anonymous = viewer.role == "anonymous"
+            job = store.create(viewer.identity, {k.lower(): v for k, v in params.items()},
+                               run_id=params.get("RUNID"), row_cap=self.row_cap(), quota_owner=self.quota_owner(),
+                               address=self.request.remote_ip if anonymous else None,
+                               cookie_bound=not anonymous or self.has_session_cookie())
             for name, data in parts.items():  # kept with the job until it is destroyed
                 write_bytes(store.file(job.job_id, f"upload-{name.lower()}.bin"), data)
             if phase == "RUN":
@@ -493,10 +609,10 @@ class TapAsyncHandler(VOHandler):
             self.redirect_to(self.job_url(job.job_id))
             return
         part = (part or "").strip("/")
-        store.get(job_id)
+        self.owned_job(job_id)
         if part == "":
             if params.get("ACTION", "").upper() == "DELETE":
-                store.delete(job_id)
+                self._delete(job_id)
                 self.redirect_to(self.base_url() + "/tap/async")
                 return
             if "PHASE" in params:
@@ -518,32 +634,39 @@ class TapAsyncHandler(VOHandler):
     def delete(self, job_id=None, part=None):
         if job_id is None or (part or "").strip("/"):
             raise HTTPError(405, "DELETE a job at /tap/async/<job id>")
-        self.vo.jobs.delete(job_id)
+        self.owned_job(job_id)
+        self._delete(job_id)
         self.redirect_to(self.base_url() + "/tap/async")
+
+    def _delete(self, job_id: str) -> None:
+        self.vo.jobs.delete(job_id)
+        self.vo.interrupt(job_id)
 
     def _phase(self, job_id: str, phase: str) -> None:
         phase = phase.strip().upper()
         if phase == "RUN":
+            if self.vo.jobs.get(job_id).phase in ("PENDING", "HELD"):
+                self.check_job_limits(creating=False)
             self._start(job_id)
         elif phase == "ABORT":
             self.vo.jobs.abort(job_id)
+            self.vo.interrupt(job_id)
         else:
             raise UserError(f"PHASE must be RUN or ABORT, not {phase[:20]!r}")
 
     def _start(self, job_id: str) -> None:
         job = self.vo.jobs.start(job_id)
         if job.phase == "QUEUED" and job.pid == os.getpid():
-            self.vo.pool("async").submit(run_job, self.vo, job_id)
+            self.vo.queue.submit(job.quota_owner or job.owner, run_job, self.vo, job_id)
 
 
 def run_job(vo: VOService, job_id: str) -> None:
     """Run one queued job to COMPLETED or ERROR (in a worker thread)."""
     store = vo.jobs
     try:
-        job = store.get(job_id)
-        if job.phase != "QUEUED":
+        job = store.begin(job_id)
+        if job is None:
             return
-        store.update(job_id, phase="EXECUTING", start_time=time.time())
         params = {k.upper(): v for k, v in job.parameters.items()}
         request = tap_request(params, vo.settings, job.row_cap)
         timeout = min(job.execution_duration or vo.settings.async_max_timeout_s, vo.settings.async_max_timeout_s)
@@ -554,7 +677,11 @@ def run_job(vo: VOService, job_id: str) -> None:
                 raise UserError(f"UPLOAD {name}: the table was not sent when the job was created")
             tables[name] = path.read_bytes()
         with Uploads(tables, max_rows=vo.settings.upload_max_rows) as uploads:
-            out = vo.engine.run(request.query, maxrec=request.maxrec, timeout_s=timeout, uploads=uploads.tables)
+            try:
+                out = vo.engine.run(request.query, maxrec=request.maxrec, timeout_s=timeout, uploads=uploads.tables,
+                                    on_connection=lambda conn: vo.running(job_id, conn))
+            finally:
+                vo.running(job_id, None)
         body, mime, ext = render(out, request.fmt)
         if not store.file(job_id, "job.json").is_file():
             return

@@ -19,8 +19,9 @@ import param
 
 from ..core.datasets import object_key
 from ..core.magcols import checkplot_column, collection_magcols
+from ..core.quotas import product_check
 from ..errors import UserError
-from .theme import esc, html, page, section, session_viewer, styled
+from .theme import client_address, esc, html, page, section, session_viewer, styled
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +244,8 @@ class DatasetPage(pn.viewable.Viewer):
         options = {"format": self.fmt.value} if "format" in builder.options else {}
         objects = self._selected_keys() if self.scope.value.endswith("selected") else None
         try:
-            status = self.app.products.request(self.app, self.ds, builder.name, options, objects)
+            status = self.app.products.request(self.app, self.ds, builder.name, options, objects,
+                                               check=product_check(self.app, self.viewer, client_address()))
         except UserError as exc:
             self.status.object = f'<p class="lcp-field-error">{esc(exc.message)}</p>'
             return

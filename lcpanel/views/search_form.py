@@ -17,9 +17,9 @@ others at the top of the form. A field name that is no widget (a full-text query
 says ``fts``) goes under the search type's main parameter when its ``example`` names
 exactly one.
 
-No match: the (empty) dataset is still made, but the browser stays on the form, which
-says that nothing matched and links to the empty dataset, so the visitor can change the
-search at once with everything they typed still in place.
+No match: no dataset is made (an empty one would only take disk); the browser stays on
+the form, which says that nothing matched and nothing was saved, so the visitor can change
+the search at once with everything they typed still in place.
 
 :class:`SearchTypes` puts the forms of all search types on one page: a row of pills (one
 per type, wrapping onto more lines as types are added, so none is ever cut off) above the
@@ -40,6 +40,7 @@ import panel as pn
 import param
 
 from ..core.datasets import DEFAULT_VISIBILITY, VISIBILITIES
+from ..core.quotas import save_search
 from ..core.search import SearchSpec, run_search
 from ..errors import UserError
 from .theme import (
@@ -47,6 +48,7 @@ from .theme import (
     ACCENT_DARK,
     ACCENT_LIGHT,
     STYLESHEET,
+    client_address,
     esc,
     navigate,
     session_viewer,
@@ -360,9 +362,9 @@ class SearchForm(pn.viewable.Viewer):
 
     # --- running --------------------------------------------------------------------------
 
-    def _run(self, spec: SearchSpec, viewer, visibility: str):
+    def _run(self, spec: SearchSpec, viewer, visibility: str, address: str | None = None):
         result = run_search(self.app, spec, viewer)
-        ds = self.app.datasets.create(result, viewer.identity, visibility=visibility)
+        ds = save_search(self.app, result, viewer, address, visibility=visibility)
         return result, ds
 
     async def _on_click(self, event=None) -> None:
@@ -382,7 +384,8 @@ class SearchForm(pn.viewable.Viewer):
         self.button.name = "Searching…"
         try:
             loop = asyncio.get_running_loop()
-            result, ds = await loop.run_in_executor(_EXECUTOR, self._run, spec, viewer, visibility)
+            result, ds = await loop.run_in_executor(_EXECUTOR, self._run, spec, viewer, visibility,
+                                                    client_address())
         except UserError as exc:
             self.show_error(exc.message, exc.field)
             return None
@@ -393,13 +396,13 @@ class SearchForm(pn.viewable.Viewer):
         finally:
             self.button.loading = False
             self.button.name = "Search"
-        url = f"/datasets/{ds.dataset_id}"
         notes = "".join(f"\n- {m}" for m in result.messages[:5])
-        if result.nreturned == 0:
+        if ds is None:
             self.show_message(
-                f"**No objects matched** this search ({result.elapsed_ms:.0f} ms). "
-                f"The empty dataset is saved as [{ds.name}]({url}).{notes}", "warning", markdown=True)
-            return ds
+                f"**No objects matched** this search ({result.elapsed_ms:.0f} ms), so no dataset was saved."
+                f"{notes}", "warning", markdown=True)
+            return None
+        url = f"/datasets/{ds.dataset_id}"
         self.show_message(f"Found {result.summary()}. Opening the dataset…", "success")
         navigate(url)
         return ds

@@ -206,6 +206,12 @@ def session_viewer(app) -> Principal:
     return resolved.viewer
 
 
+def client_address() -> str | None:
+    """The browser session's client address (anonymous visitors' disk quota is per address)."""
+    request = getattr(getattr(pn.state.curdoc, "session_context", None), "request", None)
+    return getattr(request, "remote_ip", None)
+
+
 def _oauth_user(cookies: dict) -> str | None:
     """The user Panel's OAuth provider signed into the ``user`` cookie, if any. (Not
     ``pn.state.user``: it also answers "guest" for an unsigned ``is_guest`` cookie.)"""

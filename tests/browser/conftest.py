@@ -189,6 +189,9 @@ def lcpanel_basedir(csv_collection, tmp_path_factory) -> tuple[Path, dict, tuple
     row = run_search(app, {"type": "filter", "params": {"where": "ndet > 0"}, "collections": ["demo"],
                            "sort": "objectid", "limit": 1}).rows[0]
     app.users.add_user(REVIEWER[0], REVIEWER[1], "staff")
+    # every page test is one anonymous address: lift the disk quota and product cap
+    # (tests/test_quotas.py is about those)
+    helpers.set_config(base.path, "[quotas]\nanonymous_disk_mb = 0.0\nanonymous_product_mb = 0.0\n")
     return base.path, {demo.collection_id: demo.name, wrap.collection_id: wrap.name}, (row["ra"], row["decl"])
 
 
