@@ -320,6 +320,19 @@ def test_next_never_leaves_the_site(hostile_server, target):
         assert location == "/", (target, location)
 
 
+@pytest.mark.parametrize("target", NASTY_NEXT)
+def test_safe_next_in_process(target):
+    """The same list against the one function every redirect after login goes through."""
+    from lcpanel.plugins.accounts import _safe_next
+
+    got = _safe_next(target)
+    seen = re.sub(r"[\x00-\x20\x7f]", "", urllib.parse.unquote(got)).replace("\\", "/")
+    assert seen.startswith("/") and not seen.startswith("//") and not urllib.parse.urlsplit(seen).netloc, got
+    assert got.isascii() and not re.search(r"[\x00-\x20\x7f]", got), got  # a valid Location header
+    if "evil" in target or ":" in target:
+        assert got == "/", (target, got)
+
+
 def test_local_next_is_kept(hostile_server):
     url, _, _ = hostile_server
     browser = Browser(url)

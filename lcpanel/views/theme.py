@@ -199,8 +199,31 @@ def session_viewer(app) -> Viewer:
         queue_cookie(raw_request(), COOKIE_NAME, resolved.new_session_cookie, SESSION_COOKIE_MAX_AGE_S)
     if resolved.via == "login":
         state["logout_token"] = form_token(app.signer.secret, "logout", cookies[LOGIN_COOKIE])
+        state["login_secret"] = cookies[LOGIN_COOKIE]
     state["viewer"] = resolved.viewer
     return resolved.viewer
+
+
+#: how often an open page checks that its login session still exists (ms)
+LOGIN_CHECK_MS = 5000
+
+
+def _end_with_login(app, state: dict) -> None:
+    """Send an open page to the login page once its login session has ended (logout in
+    another tab, password change, account removed): its widgets act for no one after."""
+    secret = state.get("login_secret")
+
+    def check():
+        if secret and app.auth.login_user(secret) is None:
+            callback = state.pop("login_check", None)
+            if callback is not None:
+                callback.stop()
+            state["login_secret"] = None
+            location = pn.state.location
+            navigate(login_url(location.pathname if location is not None and location.pathname else "/"))
+
+    if secret and "login_check" not in state:
+        state["login_check"] = pn.state.add_periodic_callback(check, period=LOGIN_CHECK_MS)
 
 
 def logout_token() -> str:
@@ -307,6 +330,7 @@ def page(title: str, main, app, *, links=()) -> pn.template.BootstrapTemplate:
         raw_css=[PAGE_CSS],
         meta_description="lcpanel: light-curve collections, searches and datasets",
     )
+    _end_with_login(app, state)
     doc = pn.state.curdoc
     if doc is not None:
         doc.title = f"{title} · {APP_NAME}" if title and title != APP_NAME else APP_NAME

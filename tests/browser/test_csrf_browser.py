@@ -176,3 +176,22 @@ def test_attacker_pages_change_nothing(page, lcpanel_server, attacker_port, wait
     page.locator(".lcp-account button[type=submit]").click()
     page.wait_for_url(re.compile(r"/$"))
     assert page.request.get(app + "/api/whoami").json()["role"] == "anonymous"
+
+
+def test_open_page_leaves_when_its_login_ends(page, lcpanel_server, wait_idle):
+    """A page opened while logged in stops acting for the account once the login ends
+    elsewhere (here: a log-out through the API from the same browser): it goes to the
+    login page within seconds."""
+    app = lcpanel_server.url
+    user = ("leaver-" + uuid.uuid4().hex[:6], "pw-of-the-leaver")
+    UserStore(lcpanel_server.basedir).add_user(user[0], user[1], "user")
+    page.goto(app + "/login?next=/account", wait_until="domcontentloaded")
+    page.fill("#username", user[0])
+    page.fill("#password", user[1])
+    page.click("button[type=submit]")
+    page.wait_for_url("**/account")
+    wait_idle(page)
+    expect(page.locator(".lcp-account .lcp-user")).to_contain_text(user[0])
+    assert page.request.post(app + "/api/logout", headers=page_api(app), data="{}").ok
+    page.wait_for_url(re.compile(r"/login\?next=(/|%2F)account"), timeout=60_000)
+    assert page.request.get(app + "/api/whoami").json()["role"] == "anonymous"
