@@ -48,7 +48,7 @@ LOGIN_BUDGETS = (("login:addr+user", 10, 5), ("login:user", 30, 30), ("login:add
 
 
 def _throttle(handler, username) -> None:
-    """429 when one of :data:`LOGIN_BUDGETS` is spent (each attempt takes from all three)."""
+    """429 when one of :data:`LOGIN_BUDGETS` is spent (an attempt takes from each in turn)."""
     name = username if isinstance(username, str) else ""
     address = handler.request.remote_ip
     clients = {"login:addr+user": f"login:{address}|{name[:200]}", "login:user": f"login-user:{name[:200]}",
