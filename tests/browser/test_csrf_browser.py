@@ -132,8 +132,8 @@ def test_attacker_pages_change_nothing(page, lcpanel_server, attacker_port, wait
     page.fill("#username", victim[0])
     page.fill("#password", victim[1])
     page.click("button[type=submit]")
-    page.wait_for_url("**/account")
-    wait_idle(page)
+    page.wait_for_url("**/account", wait_until="commit", timeout=60_000)
+    wait_idle(page, timeout=60)
     expect(page.locator(".lcp-account .lcp-user")).to_contain_text(victim[0])
     made = page.request.post(app + "/api/search?visibility=private&name=victim-set", headers=page_api(app),
                              data=json.dumps({"type": "filter", "params": {"where": "ndet > 0"}, "limit": 2}))
@@ -168,13 +168,13 @@ def test_attacker_pages_change_nothing(page, lcpanel_server, attacker_port, wait
     after = state()
     assert after == before, (before, after, log)
     page.goto(app + "/account", wait_until="domcontentloaded")
-    wait_idle(page)
+    wait_idle(page, timeout=60)
     expect(page.locator(".lcp-account .lcp-user")).to_contain_text(victim[0])
     screenshot(page, f"csrf-after-attack-{layout.replace(' ', '-')}")
 
     # the page's own log-out button (a form with its token) works, and ends the login
     page.locator(".lcp-account button[type=submit]").click()
-    page.wait_for_url(re.compile(r"/$"))
+    page.wait_for_url(re.compile(r"/$"), wait_until="commit", timeout=60_000)
     assert page.request.get(app + "/api/whoami").json()["role"] == "anonymous"
 
 
@@ -189,9 +189,9 @@ def test_open_page_leaves_when_its_login_ends(page, lcpanel_server, wait_idle):
     page.fill("#username", user[0])
     page.fill("#password", user[1])
     page.click("button[type=submit]")
-    page.wait_for_url("**/account")
-    wait_idle(page)
+    page.wait_for_url("**/account", wait_until="commit", timeout=60_000)
+    wait_idle(page, timeout=60)
     expect(page.locator(".lcp-account .lcp-user")).to_contain_text(user[0])
     assert page.request.post(app + "/api/logout", headers=page_api(app), data="{}").ok
-    page.wait_for_url(re.compile(r"/login\?next=(/|%2F)account"), timeout=60_000)
+    page.wait_for_url(re.compile(r"/login\?next=(/|%2F)account"), wait_until="commit", timeout=60_000)
     assert page.request.get(app + "/api/whoami").json()["role"] == "anonymous"
