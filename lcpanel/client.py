@@ -225,6 +225,8 @@ class Client:
     def __init__(self, url: str = "http://127.0.0.1:5006", *, timeout: float = 60.0,
                  cookie_file: str | os.PathLike | None = None):
         self.url = url.rstrip("/")
+        parts = urllib.parse.urlsplit(self.url)
+        self.origin = f"{parts.scheme}://{parts.netloc}"
         self.timeout = timeout
         self.cookie_file = Path(cookie_file) if cookie_file else None
         if self.cookie_file:
@@ -255,9 +257,13 @@ class Client:
         data = None
         if body is not None:
             data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
         elif method in ("POST", "PUT"):
             data = b""
+        if method in ("POST", "PUT", "PATCH", "DELETE"):
+            # the server takes writes made with its session cookie only as JSON from its own
+            # origin (lcpanel.csrf); this client is that origin's own tool
+            headers["Content-Type"] = "application/json"
+            headers["Origin"] = self.origin
         req = urllib.request.Request(url, data=data, method=method, headers=headers)
         before = len(self.cookies)
         try:

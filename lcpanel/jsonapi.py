@@ -7,11 +7,12 @@ import json
 import logging
 import math
 import re
+from typing import ClassVar
 
 import numpy as np
 from tornado.web import HTTPError, RequestHandler
 
-from .errors import TooLarge, TooManyRequests, UserError
+from .errors import Forbidden, TooLarge, TooManyRequests, UserError
 
 log = logging.getLogger(__name__)
 
@@ -71,14 +72,22 @@ def json_depth(body: bytes) -> int:
 
 
 class APIMixin:
-    """The app, the viewer's identity, and JSON errors, for any Tornado handler."""
+    """The app, the viewer's identity, cross-site write checks and JSON errors, for any
+    Tornado handler."""
+
+    #: cookie-authenticated writes must send ``application/json`` (:mod:`lcpanel.csrf`)
+    json_writes: ClassVar[bool] = False
+    #: let cookie writes without Origin and Sec-Fetch-Site through (protocol clients)
+    headerless_cookie_writes: ClassVar[bool] = False
 
     def initialize(self, app):
         self.app = app
 
     def prepare(self):
-        """Every request: who is asking (a bad API key is a 401), and their request budget."""
+        """Every request: who is asking (a bad API key is a 401), whether a write comes
+        from this site (else 403), and their request budget."""
         viewer = self.viewer()
+        self.refuse_cross_site_writes()
         client = f"ip:{self.request.remote_ip}" if viewer.role == "anonymous" else viewer.identity
         wait = self.app.rate_limiter.check(client, viewer.role)
         if wait > 0:
@@ -105,10 +114,34 @@ class APIMixin:
         resolved = self.app.auth.resolve({k: v for k, v in cookies.items() if v},
                                          self.request.headers.get("Authorization"), oauth_user)
         if resolved.new_session_cookie:
-            self.set_cookie(COOKIE_NAME, resolved.new_session_cookie, httponly=True, samesite="Lax",
-                            expires_days=365)
+            self.set_session_cookie(resolved.new_session_cookie)
+        self._via = resolved.via
+        self._cookie_auth = resolved.via != "key" and resolved.new_session_cookie is None
         self._viewer = resolved.viewer
         return self._viewer
+
+    def set_session_cookie(self, value: str) -> None:
+        """Store a new anonymous session cookie (HttpOnly, like every lcpanel cookie)."""
+        from .core.identity import COOKIE_NAME
+
+        self.set_cookie(COOKIE_NAME, value, httponly=True, samesite="Lax", expires_days=365,
+                        secure=self.request.protocol == "https")
+
+    def refuse_cross_site_writes(self, *, json: bool | None = None, cookies: bool | None = None) -> None:
+        """403 for a write that may come from another site (:mod:`lcpanel.csrf`); API-key
+        requests are exempt. ``json``/``cookies`` override the class's and the viewer's."""
+        from .csrf import WRITE_METHODS, refusal
+
+        if self.request.method not in WRITE_METHODS:
+            return
+        self.viewer()
+        if self._via == "key":
+            return
+        reason = refusal(self.request, cookies=self._cookie_auth if cookies is None else cookies,
+                         json=self.json_writes if json is None else json,
+                         headerless_ok=self.headerless_cookie_writes)
+        if reason:
+            raise Forbidden(reason)
 
     def send_json(self, data, status: int = 200) -> None:
         self.set_status(status)
@@ -139,6 +172,8 @@ class APIMixin:
 
 class JSONHandler(APIMixin, RequestHandler):
     """Handlers get the app in ``initialize`` and answer with :meth:`send_json`."""
+
+    json_writes = True
 
     def set_default_headers(self):
         self.set_header("Content-Type", "application/json; charset=utf-8")

@@ -13,6 +13,7 @@ from .app import App
 from .core.sqlsafe import set_heap_limit
 from .errors import NotFound
 from .jsonapi import JSONHandler
+from .pagecookies import TOKEN_EXCLUDED_COOKIES, TOKEN_EXCLUDED_HEADERS, PageCookies
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +62,13 @@ def http_server_kwargs(settings) -> dict:
 
 def make_server(app: App, *, address: str = "127.0.0.1", port: int = 5006, num_procs: int = 1,
                 allow_websocket_origin=(), show: bool = False, start: bool = False, threaded: bool = False,
-                auth: dict | None = None):
+                auth: dict | None = None, use_xheaders: bool = False):
     """A Panel/Bokeh server for ``app``'s pages and routes (not started unless asked).
 
-    ``auth`` holds Panel's OAuth options (``oauth_provider``, ``cookie_secret``, ...)."""
+    ``auth`` holds Panel's OAuth options (``oauth_provider``, ``cookie_secret``, ...);
+    ``use_xheaders`` takes client addresses from a reverse proxy's headers. lcpanel's
+    cookies stay out of Bokeh's session tokens and pages set theirs HttpOnly
+    (:mod:`lcpanel.pagecookies`)."""
     import panel as pn
     from panel.io.server import get_server
 
@@ -77,7 +81,8 @@ def make_server(app: App, *, address: str = "127.0.0.1", port: int = 5006, num_p
         port=port, address=address, websocket_origin=websocket_origins(address, port, allow_websocket_origin),
         show=show, title=titles, extra_patterns=patterns, liveness=True, num_procs=num_procs,
         http_server_kwargs=http_server_kwargs(app.config.requests),
-        **(auth or {}),
+        exclude_cookies=TOKEN_EXCLUDED_COOKIES, exclude_headers=TOKEN_EXCLUDED_HEADERS, transforms=[PageCookies],
+        use_xheaders=use_xheaders, **(auth or {}),
     )
     set_heap_limit(app.config.requests.sqlite_heap_bytes)
     if threaded:

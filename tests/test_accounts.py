@@ -224,6 +224,8 @@ class Client:
             headers = {"Content-Type": "application/x-www-form-urlencoded"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
+        else:  # a browser on a page of this server (lcpanel.csrf)
+            headers["Origin"] = self.url
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         req = urllib.request.Request(self.url + path, data=data, headers=headers, method=method)
@@ -243,18 +245,27 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+def form_token(page: bytes) -> str:
+    """The CSRF token of the login form in ``page``."""
+    import re
+
+    return re.search(rb'name="csrf_token" value="([^"]+)"', page).group(1).decode()
+
+
 def test_login_form_and_json_login(accounts_server):
     url, _, _ = accounts_server
     client = Client(url)
     status, _, page = client.call("/login?next=/datasets/abc")
     assert status == 200 and b'name="password"' in page and b'value="/datasets/abc"' in page
+    token = form_token(page)
     # wrong password: the form again with the message, no login cookie
-    status, _, page = client.call("/login", form={"username": "alice", "password": "nope", "next": "/"})
+    status, _, page = client.call("/login", form={"username": "alice", "password": "nope", "next": "/",
+                                                  "csrf_token": token})
     assert status == 200 and b"wrong password" in page
     assert client.json("/api/whoami")[1]["role"] == "anonymous"
     # right password: a redirect to next (never off-site) and a login
     status, headers, _ = client.call("/login", form={"username": "alice", "password": "pw-of-alice",
-                                                     "next": "//evil.example/x"})
+                                                     "next": "//evil.example/x", "csrf_token": token})
     assert status == 302 and headers["Location"] == "/"
     assert client.json("/api/whoami")[1] == {"identity": "user:alice", "role": "user", "max_rows": 100000,
                                              "requests_per_minute": 0}

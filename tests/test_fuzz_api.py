@@ -97,7 +97,8 @@ def server(tmp_path_factory):
 
 
 class Client:
-    """One browser: its own cookie jar, so its own anonymous identity."""
+    """One browser on a page of the server (JSON, same Origin): its own cookie jar, so its
+    own anonymous identity."""
 
     def __init__(self, url: str):
         self.url = url
@@ -107,7 +108,8 @@ class Client:
                 headers: dict | None = None):
         data = raw if raw is not None else (encode(body) if body is not None else None)
         req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json", **(headers or {})})
+                                     headers={"Content-Type": "application/json", "Origin": self.url,
+                                              **(headers or {})})
         try:
             with self.opener.open(req, timeout=30) as resp:
                 return resp.status, resp.read()

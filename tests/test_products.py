@@ -171,7 +171,8 @@ class Client:
 
     def call(self, path, body=None, method=None, headers=None):
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers or {})
+        headers = {"Content-Type": "application/json", "Origin": self.url, **(headers or {})}
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         try:
             with self.opener.open(req, timeout=60) as resp:
                 return resp.status, resp.headers, resp.read()

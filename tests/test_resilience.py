@@ -85,7 +85,8 @@ class Client:
     def call(self, path, body=None, method=None):
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"} if data else {})
+                                     headers={"Content-Type": "application/json", "Origin": self.url} if data
+                                     else {"Origin": self.url})
         try:
             with self.opener.open(req, timeout=self.timeout) as resp:
                 return resp.status, resp.read()

@@ -5,10 +5,11 @@ In order of precedence:
 
 1. ``Authorization: Bearer lcp_...``: an API key. A bad, expired or revoked key is an
    error (HTTP 401), never a silent fall-back to anonymous.
-2. The ``lcpanel_login`` cookie set by ``/login``: a signed (user name, time, session
-   epoch); it stops working after :data:`LOGIN_MAX_AGE_S`, when the password changes or
-   the account is removed. The role is read from the user store on every request, so
-   role changes take effect at once.
+2. The ``lcpanel_login`` cookie set by ``/login``: the random secret of a server-side
+   login session (:meth:`UserStore.start_session`; only its SHA256 is stored). It stops
+   working after :data:`LOGIN_MAX_AGE_S` and at once on logout, on a password change and
+   when the account is removed. The role is read from the user store on every request,
+   so role changes take effect at once.
 3. The ``user`` cookie of Panel's auth providers (``lcpanel serve --oauth-provider ...``
    or ``--basic-auth``): identity ``user:<name>`` with that account's role when an
    account of that name exists, else ``oauth:<name>`` with role ``user``.
@@ -17,8 +18,6 @@ In order of precedence:
 
 from __future__ import annotations
 
-import hmac
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -45,24 +44,17 @@ class Authenticator:
         self.signer = signer
         self.users = users
 
-    def _login_mac(self, username: str, issued: int, epoch: str) -> str:
-        return hmac.new(self.signer.secret, f"login|{username}|{issued}|{epoch}".encode(), "sha256").hexdigest()[:32]
-
     def login_cookie(self, user: User) -> str:
-        issued = int(time.time())
-        return f"{user.username}|{issued}|{self._login_mac(user.username, issued, user.session_epoch)}"
+        """The cookie value of a new login session of ``user``."""
+        return self.users.start_session(user.username, LOGIN_MAX_AGE_S)
 
     def login_user(self, cookie: str | None) -> User | None:
-        """The account a login cookie names, if the cookie is genuine and current."""
-        if not cookie or len(cookie) > 200 or cookie.count("|") != 2:
-            return None
-        username, issued, mac = cookie.split("|")
-        if not issued.isdigit() or time.time() - int(issued) > LOGIN_MAX_AGE_S:
-            return None
-        user = self.users.find_user(username)
-        if user is None or not hmac.compare_digest(mac, self._login_mac(username, int(issued), user.session_epoch)):
-            return None
-        return user
+        """The account a login cookie names, if its session is current."""
+        return self.users.session_user(cookie)
+
+    def logout(self, cookie: str | None) -> None:
+        """End the login session of this cookie (a no-op if there is none)."""
+        self.users.end_session(cookie)
 
     def resolve(self, cookies: Mapping[str, str], authorization: str | None = None,
                 oauth_user: str | None = None) -> Resolved:

@@ -14,25 +14,29 @@ import os
 import secrets
 from pathlib import Path
 
+from .private import private_file
+
 SECRET_FILE = ".secret"
 COOKIE_NAME = "lcpanel_session"
 
 
 def basedir_secret(basedir: str | Path) -> bytes:
-    """The basedir's signing secret, created on first use (race-free across processes)."""
+    """The basedir's signing secret, created on first use: written to a private temporary
+    file and linked into place, so no process ever reads a half-written secret and the
+    first writer wins a race. An existing file readable by others is made 0600."""
     path = Path(basedir) / SECRET_FILE
-    try:
+    if path.exists():
+        private_file(path)
         return bytes.fromhex(path.read_text().strip())
-    except FileNotFoundError:
-        pass
-    value = secrets.token_hex(32)
+    tmp = path.with_name(f"{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    private_file(tmp).write_text(secrets.token_hex(32))
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.link(tmp, path)
     except FileExistsError:
-        return bytes.fromhex(path.read_text().strip())
-    with os.fdopen(fd, "w") as fh:
-        fh.write(value)
-    return bytes.fromhex(value)
+        pass
+    finally:
+        tmp.unlink()
+    return bytes.fromhex(path.read_text().strip())
 
 
 class Signer:

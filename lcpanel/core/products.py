@@ -394,7 +394,7 @@ def _status(row, target: Path) -> dict:
         "key": row["key"], "builder": row["builder"], "options": json.loads(row["options"]),
         "status": status, "progress": 1.0 if status == "done" else round(row["done"] / total, 4),
         "done": row["done"], "total": row["total"], "sha256": row["sha256"], "size": row["size"],
-        "filename": row["filename"], "error": error, "created": row["created"], "updated": row["updated"],
+        "filename": row["filename"], "error": scrub_paths(error), "created": row["created"], "updated": row["updated"],
     }
 
 
@@ -424,6 +424,42 @@ def _call_bytes(entry: Entry) -> bytes:
     return data
 
 
+class MemberFailed(Exception):
+    """One member of a product zip could not be made (the message names it)."""
+
+
+#: an absolute path (POSIX or Windows) inside a message, e.g. in ``[Errno 2] ...: '/data/x'``
+_PATH = re.compile(r"""(?:(?<=^)|(?<=[\s'"(=:]))(?:[A-Za-z]:)?[/\\][^\s'"),]*""")
+
+
+def describe_failure(exc: BaseException) -> str:
+    """Why something failed, in words a visitor may read: never a server path."""
+    if isinstance(exc, FileNotFoundError):
+        return "its source file is missing"
+    if isinstance(exc, PermissionError):
+        return "its source file cannot be read (permission denied)"
+    if isinstance(exc, IsADirectoryError):
+        return "its source is a directory, not a file"
+    if isinstance(exc, OSError):
+        return f"its source file could not be read ({exc.strerror or 'input/output error'})"
+    text = _PATH.sub("<file>", str(exc)).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def scrub_paths(message: str | None) -> str | None:
+    """``message`` with any absolute path replaced (errors recorded by older versions)."""
+    return _PATH.sub("<file>", message) if message else message
+
+
+def _member_bytes(entry: Entry) -> bytes:
+    if entry.kind == "file":
+        with open(entry.source, "rb") as fh:
+            return fh.read()
+    if entry.kind == "call":
+        return _call_bytes(entry)
+    return entry.data or b""
+
+
 def build_product(index_path: str, key: str, entries: list[dict], target: str) -> None:
     """Write the zip for ``entries`` to ``target`` (worker process entry point)."""
     conn = _connect(index_path)
@@ -435,13 +471,10 @@ def build_product(index_path: str, key: str, entries: list[dict], target: str) -
         with atomic_path(target, suffix=".zip") as tmp:
             with zipfile.ZipFile(tmp, "w") as zf:
                 for i, entry in enumerate(entries):
-                    if entry.kind == "file":
-                        with open(entry.source, "rb") as fh:
-                            data = fh.read()
-                    elif entry.kind == "call":
-                        data = _call_bytes(entry)
-                    else:
-                        data = entry.data or b""
+                    try:
+                        data = _member_bytes(entry)
+                    except Exception as exc:
+                        raise MemberFailed(f"{entry.arcname} could not be made: {describe_failure(exc)}") from exc
                     _add(zf, entry.arcname, data)
                     manifest.append((entry.arcname, hashlib.sha256(data).hexdigest(), len(data)))
                     if time.monotonic() - last > 0.25 or i == len(entries) - 1:
@@ -455,7 +488,8 @@ def build_product(index_path: str, key: str, entries: list[dict], target: str) -
              manifest=json.dumps([{"name": n, "sha256": d, "size": s} for n, d, s in manifest]))
     except Exception as exc:
         log.exception("product %s failed", key)
-        _set(conn, key, status="failed", error=f"{type(exc).__name__}: {exc}"[:500])
+        message = str(exc) if isinstance(exc, MemberFailed) else f"the zip could not be written: {describe_failure(exc)}"
+        _set(conn, key, status="failed", error=message[:500])
     finally:
         conn.close()
 

@@ -22,6 +22,7 @@ import threading
 import time
 from pathlib import Path
 
+from .private import private_file
 from .wal import connect_wal
 
 log = logging.getLogger(__name__)
@@ -56,11 +57,12 @@ class RateLimiter:
         conn = getattr(self._local, "conn", None)
         if conn is None or getattr(self._local, "pid", None) != os.getpid():
             self.path.parent.mkdir(mode=0o700, exist_ok=True)
+            private_file(self.path)
             conn = connect_wal(self.path, timeout=2, synchronous="OFF", isolation_level=None)
             conn.execute("CREATE TABLE IF NOT EXISTS buckets (client TEXT PRIMARY KEY, tat REAL NOT NULL)")
             # SQLite's busy handler sleeps in steps of milliseconds when another process
             # holds the write lock; an flock queue hands the lock over at once instead
-            lock = open(self.path.with_suffix(".lock"), "a+b")
+            lock = open(private_file(self.path.with_suffix(".lock")), "a+b")
             self._local.conn, self._local.lock, self._local.pid = conn, lock, os.getpid()
         return conn
 

@@ -17,12 +17,14 @@ import re
 import secrets
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 from ..errors import Conflict, NotFound, UserError
 from .clock import now
+from .private import private_file
 from .wal import connect_wal
 
 USERS_FILE = "users.sqlite"
@@ -58,7 +60,23 @@ CREATE TABLE IF NOT EXISTS api_keys (
     revoked  TEXT
 );
 CREATE INDEX IF NOT EXISTS api_keys_identity ON api_keys(identity);
+-- one row per login (a browser's login cookie holds the secret whose SHA256 is sid_sha256):
+-- logging out, a password change and removing the account delete rows, ending logins at once
+CREATE TABLE IF NOT EXISTS login_sessions (
+    sid_sha256 TEXT PRIMARY KEY,
+    username TEXT NOT NULL,
+    created  REAL NOT NULL,
+    expires  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS login_sessions_username ON login_sessions(username);
 """
+
+
+SESSION_SECRET = re.compile(r"^[0-9A-Za-z_-]{43}$")
+
+
+def _sid_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def role_rank(role: str) -> int:
@@ -145,6 +163,7 @@ class UserStore:
     def _connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
+            private_file(self.path)
             conn = connect_wal(self.path, isolation_level=None)
             conn.row_factory = sqlite3.Row
             conn.executescript(SCHEMA)
@@ -203,8 +222,10 @@ class UserStore:
         return self.find_user(username) if ok else None
 
     def set_password(self, username: str, password: str) -> None:
+        """A new password; every login of the account ends."""
         pwhash = hash_password(_check_password(password))
         self._update_user(username, "pwhash = ?, session_epoch = ?", (pwhash, secrets.token_hex(8)))
+        self.end_sessions(username)
 
     def set_role(self, username: str, role: str) -> None:
         self._update_user(username, "role = ?", (check_role(role),))
@@ -216,6 +237,7 @@ class UserStore:
         conn.execute("BEGIN IMMEDIATE")
         try:
             conn.execute("DELETE FROM users WHERE username = ?", (username,))
+            conn.execute("DELETE FROM login_sessions WHERE username = ?", (username,))
             conn.execute("UPDATE api_keys SET revoked = ? WHERE identity = ? AND revoked IS NULL",
                          (now().isoformat(timespec="seconds"), user.identity))
             conn.execute("COMMIT")
@@ -228,6 +250,38 @@ class UserStore:
         cur = self._connect().execute(f"UPDATE users SET {assignments} WHERE username = ?", (*params, username))
         if cur.rowcount == 0:
             raise NotFound(f"no user {username!r}")
+
+    # --- login sessions ---------------------------------------------------------------
+
+    def start_session(self, username: str, max_age_s: float) -> str:
+        """A new login of ``username`` for ``max_age_s`` seconds: the secret for the
+        browser's cookie (only its SHA256 is stored)."""
+        secret = secrets.token_urlsafe(32)
+        now = time.time()
+        conn = self._connect()
+        conn.execute("DELETE FROM login_sessions WHERE expires < ?", (now,))
+        conn.execute("INSERT INTO login_sessions VALUES (?, ?, ?, ?)",
+                     (_sid_hash(secret), check_username(username), now, now + max_age_s))
+        return secret
+
+    def session_user(self, secret) -> User | None:
+        """The account a current login secret belongs to, else None."""
+        if not isinstance(secret, str) or not SESSION_SECRET.match(secret) or not self.path.exists():
+            return None
+        row = self._connect().execute(
+            "SELECT u.username, u.role, u.created, u.session_epoch FROM login_sessions s "
+            "JOIN users u ON u.username = s.username WHERE s.sid_sha256 = ? AND s.expires > ?",
+            (_sid_hash(secret), time.time())).fetchone()
+        return User(**dict(row)) if row else None
+
+    def end_session(self, secret) -> None:
+        """Log this one login out (a no-op for an unknown secret)."""
+        if isinstance(secret, str) and SESSION_SECRET.match(secret) and self.path.exists():
+            self._connect().execute("DELETE FROM login_sessions WHERE sid_sha256 = ?", (_sid_hash(secret),))
+
+    def end_sessions(self, username: str) -> None:
+        """Log ``username`` out everywhere."""
+        self._connect().execute("DELETE FROM login_sessions WHERE username = ?", (username,))
 
     # --- API keys ---------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 Routes:
 
 - ``GET /login`` (a small form) and ``POST /login`` (form fields ``username``,
-  ``password``, ``next``); ``POST /logout``
+  ``password``, ``next``, ``csrf_token``); ``POST /logout`` (``csrf_token``): see
+  :mod:`lcpanel.csrf`
 - ``POST /api/login`` (JSON ``{"username", "password"}``), ``POST /api/logout``,
   ``GET /api/whoami``
 - ``GET /api/keys`` (your keys; admins add ``?all=1``), ``POST /api/keys``
@@ -25,41 +26,80 @@ from __future__ import annotations
 
 import getpass
 import sys
+from urllib.parse import quote, unquote, urlsplit
 
 from tornado.web import RequestHandler
 
 from ..core.auth import LOGIN_COOKIE, LOGIN_MAX_AGE_S
+from ..core.identity import COOKIE_NAME
+from ..csrf import FORM_TOKEN_FIELD, form_token, form_token_ok
 from ..errors import Forbidden, TooManyRequests, UserError
 from ..extension import Command, Page, Route
 from ..hookspecs import hookimpl
 from ..jsonapi import APIMixin, JSONHandler
 
-#: login attempts per client address per minute (on top of scrypt's cost per attempt)
-LOGIN_ATTEMPTS_PER_MINUTE = 10
+#: login attempts (per minute, burst): from one address at one account, at one account from
+#: anywhere, and from one address at any account. Budgets refill continuously, so a guesser
+#: waits seconds between tries (a back-off, never a lock); one address alone cannot drain
+#: an account's budget, and an attacker sharing a proxy's address with others only slows
+#: logins to the accounts they guess at (run ``lcpanel serve --use-xheaders`` behind a
+#: proxy so addresses are the visitors' own).
+LOGIN_BUDGETS = (("login:addr+user", 10, 5), ("login:user", 30, 30), ("login:addr", 60, 60))
+
+
+def _throttle(handler, username) -> None:
+    """429 when one of :data:`LOGIN_BUDGETS` is spent (an attempt takes from each in turn)."""
+    name = username if isinstance(username, str) else ""
+    address = handler.request.remote_ip
+    clients = {"login:addr+user": f"login:{address}|{name[:200]}", "login:user": f"login-user:{name[:200]}",
+               "login:addr": f"login-addr:{address}"}
+    for kind, rpm, burst in LOGIN_BUDGETS:
+        wait = handler.app.rate_limiter.take(clients[kind], rpm, burst)
+        if wait > 0:
+            raise TooManyRequests(f"too many login attempts; retry in {int(wait) + 1} s", retry_after=wait)
 
 
 async def _login(handler, username, password):
-    """Check credentials (rate-limited per client address; the ~40 ms of scrypt off the
-    event loop) and set the login cookie."""
+    """Check credentials (attempts limited by :func:`_throttle`; the ~40 ms of scrypt off
+    the event loop) and set the login cookie of a new server-side login session."""
     from ..core.offload import offloader
 
-    wait = handler.app.rate_limiter.take(f"login:{handler.request.remote_ip}", LOGIN_ATTEMPTS_PER_MINUTE,
-                                         LOGIN_ATTEMPTS_PER_MINUTE)
-    if wait > 0:
-        raise TooManyRequests(f"too many login attempts; retry in {int(wait) + 1} s", retry_after=wait)
+    _throttle(handler, username)
     user = await offloader(handler.app).run(handler.app.users.authenticate, username, password)
     if user is None:
         raise UserError("unknown user name or wrong password", field="password")
+    old = handler.get_cookie(LOGIN_COOKIE)
+    if old:
+        handler.app.auth.logout(old)
     handler.set_cookie(LOGIN_COOKIE, handler.app.auth.login_cookie(user), httponly=True, samesite="Lax",
                        expires_days=LOGIN_MAX_AGE_S / 86400, secure=handler.request.protocol == "https")
     return user
 
 
-def _safe_next(target: str | None) -> str:
-    """Only paths on this server: no open redirect to another site."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+def _logout(handler) -> None:
+    """End this browser's login session on the server and forget its cookie."""
+    handler.app.auth.logout(handler.get_cookie(LOGIN_COOKIE))
+    handler.clear_cookie(LOGIN_COOKIE)
+
+
+def _safe_next(target) -> str:
+    """A path on this server to go to after logging in; anything else is ``/``.
+
+    Control characters and whitespace are removed first (browsers drop them, so
+    ``/%09/host`` would otherwise lead off-site); what remains, also percent-decoded,
+    must be a path: one leading ``/``, no backslash (browsers read ``/\\host`` as
+    ``//host``), no scheme, no host."""
+    if not isinstance(target, str):
         return "/"
-    return target
+    cleaned = "".join(c for c in target[:2000] if c.isprintable() and not c.isspace() and c != "\\")
+    decoded = unquote(cleaned)
+    if (not cleaned.startswith("/") or cleaned.startswith("//") or "\\" in target or "\\" in decoded
+            or "".join(c for c in decoded if c.isprintable() and not c.isspace()).startswith("//")):
+        return "/"
+    parts = urlsplit(cleaned)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return quote(cleaned, safe="/?#&=%:@!$'()*+,;[]")  # a Location header holds ASCII only
 
 
 LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
@@ -81,6 +121,7 @@ button {{ margin-top: 20px; width: 100%; padding: 9px; font-size: 15px; backgrou
 <h1>Log in</h1><p>Logged in, your datasets follow you between browsers, and scripts can use
 API keys issued to you. Searching works without an account.</p>{error}
 <form method="post" action="/login"><input type="hidden" name="next" value="{next}">
+<input type="hidden" name="csrf_token" value="{token}">
 <label for="username">User name</label><input id="username" name="username" autocomplete="username" required
  maxlength="64" value="{username}">
 <label for="password">Password</label><input id="password" name="password" type="password"
@@ -89,8 +130,18 @@ API keys issued to you. Searching works without an account.</p>{error}
 
 
 class LoginPage(APIMixin, RequestHandler):
+    """The login form. Its token is bound to the visitor's ``lcpanel_session`` cookie
+    (made here if missing); a post must carry both and come from this site."""
+
     def prepare(self):
         pass  # the form itself costs nothing; attempts are limited in _login
+
+    def _binding(self) -> str:
+        cookie = self.get_cookie(COOKIE_NAME)
+        if self.app.signer.token(cookie) is None:
+            cookie, _ = self.app.signer.new_cookie()
+            self.set_session_cookie(cookie)
+        return cookie
 
     def _render(self, error: str = "", username: str = "", status: int = 200):
         from ..views.theme import esc
@@ -98,14 +149,19 @@ class LoginPage(APIMixin, RequestHandler):
         self.set_status(status)
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
+        token = form_token(self.app.signer.secret, "login", self._binding())
         self.finish(LOGIN_PAGE.format(error=f'<p class="error">{esc(error)}</p>' if error else "",
                                       next=esc(_safe_next(self.get_argument("next", "/"))),
-                                      username=esc(username[:64])))
+                                      username=esc(username[:64]), token=esc(token)))
 
     def get(self):
         self._render()
 
     async def post(self):
+        self.refuse_cross_site_writes(cookies=True)
+        if not form_token_ok(self.app.signer.secret, "login", self.get_cookie(COOKIE_NAME),
+                             self.get_body_argument(FORM_TOKEN_FIELD, "")):
+            raise Forbidden("the login form has expired or came from another site; open /login and try again")
         username = self.get_body_argument("username", "")[:200]
         try:
             await _login(self, username, self.get_body_argument("password", "")[:2000])
@@ -118,11 +174,19 @@ class LoginPage(APIMixin, RequestHandler):
 
 
 class LogoutPage(APIMixin, RequestHandler):
+    """The header's log-out button: a form whose token is bound to the login session
+    (:func:`lcpanel.views.theme.logout_token`)."""
+
     def prepare(self):
         pass
 
     def post(self):
-        self.clear_cookie(LOGIN_COOKIE)
+        self.refuse_cross_site_writes(cookies=True)
+        login = self.get_cookie(LOGIN_COOKIE)
+        if login and self.app.auth.login_user(login) is not None and not form_token_ok(
+                self.app.signer.secret, "logout", login, self.get_body_argument(FORM_TOKEN_FIELD, "")):
+            raise Forbidden("the log-out form has expired or came from another site; reload the page")
+        _logout(self)
         self.redirect("/")
 
 
@@ -138,6 +202,8 @@ class LoginAPI(JSONHandler):
         pass  # a login must be possible whatever the previous identity; attempts are limited in _login
 
     async def post(self):
+        # JSON only, and never from another site's page (login CSRF); scripts send no Origin
+        self.refuse_cross_site_writes(json=True, cookies=False)
         body = self.json_body(max_bytes=4096)
         user = await _login(self, body.get("username"), body.get("password"))
         self.send_json({"identity": user.identity, "role": user.role})
@@ -145,7 +211,7 @@ class LoginAPI(JSONHandler):
 
 class LogoutAPI(JSONHandler):
     def post(self):
-        self.clear_cookie(LOGIN_COOKIE)
+        _logout(self)
         self.send_json({"logged_out": True})
 
 

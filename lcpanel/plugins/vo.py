@@ -328,6 +328,8 @@ class VOHandler(APIMixin, RequestHandler):
 
     #: Simple Cone Search answers errors with status 200 and <INFO name="Error">
     scs: ClassVar[bool] = False
+    #: UWS clients (pyvo, TOPCAT) post forms and keep the session cookie without browser headers
+    headerless_cookie_writes = True
 
     def initialize(self, app):
         super().initialize(app)

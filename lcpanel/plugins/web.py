@@ -40,6 +40,9 @@ def _serve_args(parser):
                         help="independent server processes sharing the port (0: one per CPU)")
     parser.add_argument("--allow-websocket-origin", action="append", default=[],
                         help="extra host:port allowed to open the app's websocket (behind a proxy)")
+    parser.add_argument("--use-xheaders", action="store_true",
+                        help="behind a reverse proxy: take client addresses (login and request limits) from "
+                             "its X-Real-Ip / X-Forwarded-For headers")
     parser.add_argument("--show", action="store_true", help="open a browser")
     oauth = parser.add_argument_group(
         "single sign-on through Panel's OAuth providers (optional; lcpanel's own /login works without)")
@@ -95,7 +98,8 @@ def _serve(args) -> int:
     try:
         # with num_procs > 1 this forks: each child serves from here on
         server = make_server(app, address=args.address, port=args.port, num_procs=args.num_procs,
-                             allow_websocket_origin=args.allow_websocket_origin, show=args.show, auth=auth)
+                             allow_websocket_origin=args.allow_websocket_origin, show=args.show, auth=auth,
+                             use_xheaders=args.use_xheaders)
         terminator.serving(server.io_loop)
         server.start()
         server.io_loop.start()

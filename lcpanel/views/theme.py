@@ -18,21 +18,15 @@ token and its HMAC made with the basedir's secret (:mod:`lcpanel.core.identity`)
 set ``HttpOnly`` by the API when missing. The web pages must use the same identity so
 a dataset made in the browser is "mine" in the API and the other way round.
 
-:func:`session_viewer` reads the cookie from the request that opened the Bokeh session
-(``pn.state.cookies``) and verifies it with ``app.signer.token``. When it is missing or
-not ours, the session makes a fresh signed value right away (so the page can act for the
-visitor at once) and :func:`page` adds a ``document_ready`` JavaScript callback that
-stores it with ``document.cookie`` (``path=/; SameSite=Lax; max-age=1 year``, plus
-``Secure`` over https). The API then accepts it like one it had set itself.
-
-Why not an ``HttpOnly`` cookie set by the server? A Bokeh page is produced inside
-Bokeh's own Tornado handler; a page factory gets the request but not the response, so
-it cannot add a ``Set-Cookie`` header, and a separate cookie-setting route would have
-to be registered outside ``lcpanel/views``. Setting the cookie from JavaScript means it
-cannot be ``HttpOnly``. This costs little: Bokeh copies the request's cookies into the
-session token it embeds in every page, so even the API's ``HttpOnly`` cookie is readable
-by scripts on these pages (pass ``exclude_cookies`` to the server to change that). The
-cookie only names an anonymous owner of datasets; it grants nothing else.
+:func:`session_viewer` reads the cookies of the request that opened the Bokeh session,
+server-side (:func:`lcpanel.pagecookies.request_cookies`): lcpanel's login and session
+cookies are kept out of the session token Bokeh embeds in the page, where any script of
+the site could read them. When the visitor has no valid session cookie, the session makes
+a fresh signed value right away (so the page can act for the visitor at once) and queues
+it on that request (:func:`lcpanel.pagecookies.queue_cookie`): it arrives with the page
+as an ``HttpOnly``, ``SameSite=Lax`` cookie, and the API accepts it like one it set itself.
+The header's log-out form carries :func:`logout_token`, bound to the login session
+(:mod:`lcpanel.csrf`).
 
 Two tabs opened for the first time at the same instant each make a token; the one
 rendered last wins and datasets made in the other tab belong to an identity the browser
@@ -56,10 +50,12 @@ import weakref
 from urllib.parse import quote
 
 import panel as pn
-from bokeh.models import CustomJS
 
+from ..core.auth import LOGIN_COOKIE
 from ..core.datasets import Principal
 from ..core.identity import COOKIE_NAME
+from ..csrf import form_token
+from ..pagecookies import SESSION_COOKIE_MAX_AGE_S, queue_cookie, raw_request, request_cookies
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +68,6 @@ DANGER = "#b3261e"
 #: one colour per collection, in collection order (colour-blind friendly, Okabe-Ito based)
 PALETTE = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#8c6d31", "#7b4f9d",
            "#c0392b", "#2c7873")
-COOKIE_MAX_AGE_S = 365 * 24 * 3600
 
 pn.config.loading_indicator = True
 pn.config.loading_spinner = "arc"
@@ -192,16 +187,19 @@ def _session_state() -> dict:
 def session_viewer(app) -> Principal:
     """The visitor of this browser session, identified like the JSON API does
     (:mod:`lcpanel.core.auth`): a login, Panel's OAuth user, or the signed anonymous
-    ``lcpanel_session`` cookie; a new anonymous visitor's cookie is stored by :func:`page`.
+    ``lcpanel_session`` cookie; a new anonymous visitor's cookie is sent with the page.
     """
     state = _session_state()
     viewer = state.get("viewer")
     if viewer is not None:
         return viewer
-    cookies = dict(pn.state.cookies or {})
+    cookies = request_cookies()
     resolved = app.auth.resolve(cookies, None, _oauth_user(cookies))
     if resolved.new_session_cookie:
-        state["new_cookie"] = resolved.new_session_cookie
+        queue_cookie(raw_request(), COOKIE_NAME, resolved.new_session_cookie, SESSION_COOKIE_MAX_AGE_S)
+    if resolved.via == "login":
+        state["logout_token"] = form_token(app.signer.secret, "logout", cookies[LOGIN_COOKIE])
+        state["login_secret"] = cookies[LOGIN_COOKIE]
     state["viewer"] = resolved.viewer
     return resolved.viewer
 
@@ -210,6 +208,33 @@ def client_address() -> str | None:
     """The browser session's client address (anonymous visitors' disk quota is per address)."""
     request = getattr(getattr(pn.state.curdoc, "session_context", None), "request", None)
     return getattr(request, "remote_ip", None)
+
+
+#: how often an open page checks that its login session still exists (ms)
+LOGIN_CHECK_MS = 5000
+
+
+def _end_with_login(app, state: dict) -> None:
+    """Send an open page to the login page once its login session has ended (logout in
+    another tab, password change, account removed): its widgets act for no one after."""
+    secret = state.get("login_secret")
+
+    def check():
+        if secret and app.auth.login_user(secret) is None:
+            callback = state.pop("login_check", None)
+            if callback is not None:
+                callback.stop()
+            state["login_secret"] = None
+            location = pn.state.location
+            navigate(login_url(location.pathname if location is not None and location.pathname else "/"))
+
+    if secret and "login_check" not in state:
+        state["login_check"] = pn.state.add_periodic_callback(check, period=LOGIN_CHECK_MS)
+
+
+def logout_token() -> str:
+    """The token of this session's log-out form ('' when not logged in with a password)."""
+    return _session_state().get("logout_token", "")
 
 
 def _oauth_user(cookies: dict) -> str | None:
@@ -223,13 +248,6 @@ def _oauth_user(cookies: dict) -> str | None:
         return None
     decoded = decode_signed_value(config.cookie_secret, "user", raw)
     return decoded.decode("utf-8", "replace") if decoded else None
-
-
-def _cookie_js(cookie: str) -> CustomJS:
-    return CustomJS(args={"value": cookie, "name": COOKIE_NAME, "max_age": COOKIE_MAX_AGE_S}, code="""
-        const secure = window.location.protocol === "https:" ? "; Secure" : ""
-        document.cookie = `${name}=${value}; path=/; max-age=${max_age}; SameSite=Lax${secure}`
-    """)
 
 
 # --- navigation -------------------------------------------------------------------------
@@ -271,8 +289,9 @@ def _account_html(viewer) -> str:
                 'encodeURIComponent(location.pathname+location.search)">Log in</a>')
     name = viewer.identity.split(":", 1)[1]
     role = "" if viewer.role == "user" else f' <span class="lcp-role">{esc(viewer.role)}</span>'
+    token = f'<input type="hidden" name="csrf_token" value="{esc(logout_token())}">'
     return (f'<span class="lcp-user">{esc(name)}{role}</span>{account}<form method="post" action="/logout">'
-            '<button type="submit">Log out</button></form>')
+            f'{token}<button type="submit">Log out</button></form>')
 
 
 def header_links(extra=(), viewer=None) -> pn.pane.HTML:
@@ -317,10 +336,8 @@ def page(title: str, main, app, *, links=()) -> pn.template.BootstrapTemplate:
         raw_css=[PAGE_CSS],
         meta_description="lcpanel: light-curve collections, searches and datasets",
     )
+    _end_with_login(app, state)
     doc = pn.state.curdoc
-    cookie = state.get("new_cookie")
-    if cookie and doc is not None:
-        doc.js_on_event("document_ready", _cookie_js(cookie))
     if doc is not None:
         doc.title = f"{title} · {APP_NAME}" if title and title != APP_NAME else APP_NAME
     log.debug("page %r for %s", title, viewer.identity)

@@ -42,6 +42,12 @@ WRAP_FIELD = {"collection_id": "wrapfield", "name": "Sculptor wrap field",
               "datarelease": 2}
 
 
+def page_api(url: str) -> dict:
+    """Headers of an API write made with a browser context's cookies as a page of the
+    server makes it (JSON, same Origin; see lcpanel.csrf)."""
+    return {"Content-Type": "application/json", "Origin": url}
+
+
 # --- Chromium -------------------------------------------------------------------------------
 
 

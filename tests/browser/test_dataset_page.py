@@ -11,12 +11,15 @@ import zipfile
 import pytest
 from playwright.sync_api import expect
 
+from .conftest import page_api
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def make_dataset(page, server, spec: dict, visibility: str = "unlisted") -> str:
     """A dataset made through the API with this browser context's cookies (so it is theirs)."""
-    resp = page.request.post(f"{server.url}/api/search?visibility={visibility}", data=json.dumps(spec))
+    resp = page.request.post(f"{server.url}/api/search?visibility={visibility}", data=json.dumps(spec),
+                             headers=page_api(server.url))
     assert resp.ok, resp.text()
     return resp.json()["dataset_id"]
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import served
+from .conftest import page_api, served
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -127,7 +127,7 @@ def test_tiles_name_and_switch_their_magcol(page, two_server, wait_idle, screens
     url, _coll = two_server
     page.goto(url + "/", wait_until="domcontentloaded")
     wait_idle(page)
-    resp = page.request.post(f"{url}/api/search?visibility=unlisted",
+    resp = page.request.post(f"{url}/api/search?visibility=unlisted", headers=page_api(url),
                              data=json.dumps({"type": "filter", "params": {"where": "ndet > 0"},
                                               "sort": "objectid"}))
     assert resp.ok, resp.text()

@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from live_server import free_port, wait_live
 
-from .conftest import ROOT
+from .conftest import ROOT, page_api
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -44,7 +44,7 @@ def test_pages_and_datasets_across_processes(page, two_process_server, wait_idle
     expect(page.locator(".lcp-collection")).to_have_count(2)
     made = []
     for _ in range(6):  # several requests: the kernel spreads them over both processes
-        resp = page.request.post(f"{url}/api/search?visibility=private",
+        resp = page.request.post(f"{url}/api/search?visibility=private", headers=page_api(url),
                                  data=json.dumps({"type": "cone", "params": {"coords": "290 45 20"}}))
         assert resp.ok
         made.append(resp.json()["dataset_id"])

@@ -14,7 +14,7 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import REVIEWER
+from .conftest import REVIEWER, page_api
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -29,7 +29,7 @@ FOLD_LENGTH_JS = """() => {
 
 
 def search(page, server, spec: dict) -> list[dict]:
-    resp = page.request.post(f"{server.url}/api/search", data=json.dumps(spec))
+    resp = page.request.post(f"{server.url}/api/search", data=json.dumps(spec), headers=page_api(server.url))
     assert resp.ok, resp.text()
     return resp.json()["rows"]
 

@@ -9,6 +9,8 @@ import time
 import pytest
 from playwright.sync_api import expect
 
+from .conftest import page_api
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 DATASET_URL = re.compile(r"/datasets/([0-9a-f]{64})$")
@@ -178,14 +180,17 @@ def test_dataset_list_shows_public_and_own_datasets_only(page, playwright, lcpan
     spec = {"type": "cone", "params": {"coords": f"{ra:.6f} {dec:+.6f} 2"}}
     other = playwright.request.new_context(base_url=url)
     try:
-        public = other.post("/api/search?visibility=public&name=Public%20list%20test", data=spec)
-        hidden = other.post("/api/search?visibility=private&name=Someone%20else%27s%20private%20set", data=spec)
+        public = other.post("/api/search?visibility=public&name=Public%20list%20test", data=spec,
+                            headers=page_api(url))
+        hidden = other.post("/api/search?visibility=private&name=Someone%20else%27s%20private%20set", data=spec,
+                            headers=page_api(url))
         assert public.ok and hidden.ok, (public.text(), hidden.text())
         public_id = public.json()["dataset_id"]
     finally:
         other.dispose()
     # made through the API by this browser context before it ever loaded a page
-    mine = page.request.post(f"{url}/api/search?visibility=private&name=My%20private%20set", data=spec)
+    mine = page.request.post(f"{url}/api/search?visibility=private&name=My%20private%20set", data=spec,
+                             headers=page_api(url))
     assert mine.ok, mine.text()
 
     open_overview(page, lcpanel_server, wait_idle)
@@ -250,6 +255,7 @@ def test_each_search_type_from_its_form_to_a_dataset(page, lcpanel_server, wait_
     assert data["search_type"] == kind
     assert check(data), [{k: v for k, v in r.items() if isinstance(v, str)} for r in data["rows"][:2]]
     # the form and the JSON API give the same objects for the same search
-    same = page.request.post(f"{lcpanel_server.url}/api/search", data=json.dumps(data["spec"])).json()
+    same = page.request.post(f"{lcpanel_server.url}/api/search", data=json.dumps(data["spec"]),
+                             headers=page_api(lcpanel_server.url)).json()
     assert {(r["collection"], r["objectid"]) for r in same["rows"]} == \
         {(r["collection"], r["objectid"]) for r in data["rows"]}

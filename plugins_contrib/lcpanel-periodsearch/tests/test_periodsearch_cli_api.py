@@ -106,7 +106,7 @@ class Client:
         """(status, JSON body or bytes, headers (case-insensitive))."""
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json", "Origin": self.url})
         try:
             with self.opener.open(req, timeout=60) as resp:
                 status, raw, headers = resp.status, resp.read(), resp.headers
