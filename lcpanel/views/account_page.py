@@ -20,6 +20,7 @@ import param
 from ..core.clock import now_iso
 from ..core.users import MAX_KEY_DAYS, MAX_LABEL, APIKey
 from ..errors import UserError
+from .escaping import COPY_TOKEN, SELECT_SELF, handler
 from .theme import esc, html, login_url, page, section, session_viewer, styled
 
 log = logging.getLogger(__name__)
@@ -63,10 +64,7 @@ code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; fo
 """
 
 #: copy the token next to the button (inside the HTML pane's shadow root)
-COPY_JS = ("const i=this.parentNode.querySelector('input'); i.select(); const b=this; "
-           "const done=()=>{b.textContent='Copied'; setTimeout(()=>b.textContent='Copy', 1500)}; "
-           "if (navigator.clipboard) {navigator.clipboard.writeText(i.value).then(done, "
-           "()=>{document.execCommand('copy'); done()})} else {document.execCommand('copy'); done()}")
+COPY_JS = COPY_TOKEN
 
 
 def _html(text: str, **kwargs) -> pn.pane.HTML:
@@ -236,7 +234,7 @@ class AccountPage(pn.viewable.Viewer):
             f'{esc(key.expires[:16].replace("T", " "))} UTC. Copy it now: it is shown only this once '
             '(the server keeps only a hash of it).</p>'
             f'<div class="lcp-token-line"><input class="lcp-token" readonly value="{esc(token)}" '
-            f'aria-label="API key" onclick="this.select()"><button type="button" onclick="{esc(COPY_JS)}">Copy'
+            f'aria-label="API key" onclick="{handler(SELECT_SELF)}"><button type="button" onclick="{handler(COPY_JS)}">Copy'
             '</button></div><p>Scripts send it as a bearer token, for example:</p>'
             f'<pre class="lcp-curl">curl -H "Authorization: Bearer {esc(token)}" '
             f'{_request_host()}/api/whoami</pre></div>')

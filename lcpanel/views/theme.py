@@ -50,7 +50,6 @@ the address bar.
 
 from __future__ import annotations
 
-import html as _html
 import logging
 import weakref
 from urllib.parse import quote
@@ -60,6 +59,7 @@ from bokeh.models import CustomJS
 
 from ..core.datasets import Principal
 from ..core.identity import COOKIE_NAME
+from .escaping import LOGIN_WITH_NEXT, esc, handler
 
 log = logging.getLogger(__name__)
 
@@ -166,10 +166,6 @@ def html(text: str, *, css_classes=(), **kwargs) -> pn.pane.HTML:
     return pn.pane.HTML(text, stylesheets=[STYLESHEET], css_classes=list(css_classes), **kwargs)
 
 
-def esc(value) -> str:
-    return _html.escape("" if value is None else str(value))
-
-
 def collection_colors(collection_ids) -> dict[str, str]:
     """A stable colour per collection id (by sorted position), shared by cards and plots."""
     return {cid: PALETTE[i % len(PALETTE)] for i, cid in enumerate(sorted(collection_ids))}
@@ -267,8 +263,7 @@ def _account_html(viewer) -> str:
     or a log-in link back to this page."""
     account = '<a class="lcp-account-link" href="/account" title="Your identity, limits and API keys">Account</a>'
     if viewer.role == "anonymous":
-        return (account + '<a class="lcp-login" href="/login" onclick="this.href=\'/login?next=\'+'
-                'encodeURIComponent(location.pathname+location.search)">Log in</a>')
+        return (account + f'<a class="lcp-login" href="/login" onclick="{handler(LOGIN_WITH_NEXT)}">Log in</a>')
     name = viewer.identity.split(":", 1)[1]
     role = "" if viewer.role == "user" else f' <span class="lcp-role">{esc(viewer.role)}</span>'
     return (f'<span class="lcp-user">{esc(name)}{role}</span>{account}<form method="post" action="/logout">'
@@ -308,7 +303,7 @@ def page(title: str, main, app, *, links=()) -> pn.template.BootstrapTemplate:
     template = pn.template.BootstrapTemplate(
         site=APP_NAME,  # links home
         site_url="/",
-        title=title or APP_NAME,
+        title=esc(title or APP_NAME),  # Panel's templates put it in the page unescaped
         main=[*items, nav],
         header=[header_links(links, viewer)],
         header_background=ACCENT,

@@ -1,0 +1,146 @@
+"""Security headers on every answer of the server: Content-Security-Policy, framing,
+MIME sniffing and referrer.
+
+:class:`SecurityHeaders` is a Tornado output transform; :func:`install` puts it in front of
+Bokeh's Tornado application (:mod:`lcpanel.server`), so Bokeh/Panel pages, static files,
+the JSON API, the login page and error pages all get the headers, whoever wrote the
+handler.
+
+What the page policy allows, and why (measured with Panel 1.10 / Bokeh 3.10)
+----------------------------------------------------------------------------
+- ``script-src 'self'`` plus the SHA-256 of each inline ``<script>`` of *this* response:
+  a Panel page carries a few inline scripts (the websocket tracker, the loader, Bokeh's
+  embed call with the session's token), different in each response, so their hashes are
+  computed here when the page is sent. Neither Bokeh nor Panel can give their script tags
+  a nonce. Hashing what the server itself rendered is safe because nothing a visitor can
+  set reaches the server-rendered HTML unescaped (the template title is escaped,
+  :mod:`lcpanel.views.escaping`); everything else arrives over the websocket and is put
+  in the page by Bokeh, where an injected ``<script>``, event handler or ``javascript:``
+  URL is blocked.
+- ``'unsafe-hashes'`` with the hashes of lcpanel's own few inline event handlers
+  (:data:`lcpanel.views.escaping.INLINE_HANDLERS`: hide a missing tile image, copy a new
+  API key...): an injected handler with any other text is refused.
+- ``'unsafe-eval'``: Bokeh compiles every ``CustomJS`` callback (Panel's ``jscallback``,
+  the tick formatters of the plots, the navigation and cookie helpers) with
+  ``new Function``; without it the pages break. It does not let injected markup run:
+  there must already be running script to call ``eval``.
+- ``style-src 'self' 'unsafe-inline'``: Bokeh and Panel put ``<style>`` elements into every
+  component's shadow root and set ``style`` attributes at run time; without it nothing is
+  laid out. Style cannot run script.
+- ``img-src 'self' data: blob:`` (Bokeh's toolbar icons are data: URIs, the save tool
+  makes a blob), ``connect-src 'self'`` (the websocket and the API; CSP 3 matches ws: to
+  the page's own host), ``font-src 'self' data:``, ``object-src 'none'``,
+  ``base-uri 'self'``, ``form-action 'self'`` (login and logout forms),
+  ``frame-ancestors 'none'``.
+
+Every other answer (JSON, images, files, scripts and styles fetched by pages) gets
+``default-src 'none'; frame-ancestors 'none'``, so a file that a browser might render
+(an SVG, an HTML file inside a collection) can run nothing.
+
+All answers also get ``X-Frame-Options: DENY``, ``X-Content-Type-Options: nosniff`` and
+``Referrer-Policy: same-origin``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+
+from tornado.web import OutputTransform
+
+#: script ``type`` values a browser executes (an empty type is JavaScript)
+_EXECUTABLE_TYPES = {"", "text/javascript", "application/javascript", "module", "text/ecmascript"}
+_SCRIPT = re.compile(rb"<script\b([^>]*)>(.*?)</script\s*>", re.IGNORECASE | re.DOTALL)
+_TYPE = re.compile(rb"""\btype\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)
+_SRC = re.compile(rb"\bsrc\s*=", re.IGNORECASE)
+
+#: the policy of HTML pages, before the script hashes are added
+PAGE_DIRECTIVES = {
+    "default-src": "'self'",
+    "script-src": "'self' 'unsafe-eval'",
+    "style-src": "'self' 'unsafe-inline'",
+    "img-src": "'self' data: blob:",
+    "font-src": "'self' data:",
+    "connect-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'self'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+}
+#: the policy of everything that is not an HTML page
+OTHER_POLICY = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+OTHER_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def sha256_source(text: str | bytes) -> str:
+    """The CSP source expression (``'sha256-...'``) of a script's or handler's text."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    return "'sha256-" + base64.b64encode(hashlib.sha256(data).digest()).decode("ascii") + "'"
+
+
+def inline_script_hashes(body: bytes) -> list[str]:
+    """The hash sources of the executable inline ``<script>`` elements of an HTML body, in
+    order, without duplicates (``<script src=...>`` and data blocks such as
+    ``type="application/json"`` are left out)."""
+    out: list[str] = []
+    for match in _SCRIPT.finditer(body):
+        attrs, content = match.group(1), match.group(2)
+        if _SRC.search(attrs):
+            continue
+        kind = _TYPE.search(attrs)
+        value = next((g for g in kind.groups() if g is not None), b"") if kind else b""
+        if value.strip().lower().decode("ascii", "replace") not in _EXECUTABLE_TYPES:
+            continue
+        source = sha256_source(content)
+        if source not in out:
+            out.append(source)
+    return out
+
+
+def _handler_hashes() -> list[str]:
+    try:
+        from .views.escaping import INLINE_HANDLERS
+    except ImportError:  # pages not installed: no handlers to allow
+        return []
+    return sorted({sha256_source(js) for js in INLINE_HANDLERS})
+
+
+def page_policy(body: bytes | None) -> str:
+    """The Content-Security-Policy of an HTML page whose whole body is ``body`` (None when
+    it is sent in pieces: no inline script is then allowed)."""
+    directives = dict(PAGE_DIRECTIVES)
+    extra = inline_script_hashes(body) if body else []
+    handlers = _handler_hashes()
+    if handlers:
+        extra += ["'unsafe-hashes'", *handlers]
+    if extra:
+        directives["script-src"] += " " + " ".join(extra)
+    return "; ".join(f"{k} {v}" for k, v in directives.items())
+
+
+class SecurityHeaders(OutputTransform):
+    """Adds the headers to every answer (a handler that set one itself keeps its own)."""
+
+    def transform_first_chunk(self, status_code, headers, chunk, finishing):
+        for name, value in OTHER_HEADERS.items():
+            if name not in headers:
+                headers[name] = value
+        if "Content-Security-Policy" not in headers:
+            ctype = headers.get("Content-Type", "").lower()
+            if ctype.startswith("text/html"):
+                headers["Content-Security-Policy"] = page_policy(chunk if finishing else None)
+            else:
+                headers["Content-Security-Policy"] = OTHER_POLICY
+        return status_code, headers, chunk
+
+
+def install(tornado_app) -> None:
+    """Put :class:`SecurityHeaders` first among the application's output transforms (before
+    compression, which would hide the page's scripts from it)."""
+    if SecurityHeaders not in tornado_app.transforms:
+        tornado_app.transforms.insert(0, SecurityHeaders)
