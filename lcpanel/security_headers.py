@@ -6,27 +6,31 @@ Bokeh's Tornado application (:mod:`lcpanel.server`), so Bokeh/Panel pages, stati
 the JSON API, the login page and error pages all get the headers, whoever wrote the
 handler.
 
-What the page policy allows, and why (measured with Panel 1.10 / Bokeh 3.10)
-----------------------------------------------------------------------------
-- ``script-src 'self'`` plus the SHA-256 of each inline ``<script>`` of *this* response:
-  a Panel page carries a few inline scripts (the websocket tracker, the loader, Bokeh's
-  embed call with the session's token), different in each response, so their hashes are
-  computed here when the page is sent. Neither Bokeh nor Panel can give their script tags
-  a nonce. Hashing what the server itself rendered is safe because nothing a visitor can
-  set reaches the server-rendered HTML unescaped (the template title is escaped,
-  :mod:`lcpanel.views.escaping`); everything else arrives over the websocket and is put
-  in the page by Bokeh, where an injected ``<script>``, event handler or ``javascript:``
-  URL is blocked.
+What the page policy allows, and why (measured with Panel 1.10 / Bokeh 3.10, Chromium)
+-------------------------------------------------------------------------------------
+- ``script-src 'self' 'nonce-…'``: a Panel page carries a few inline scripts (the
+  websocket tracker, the loader, Bokeh's embed call with the session's token), different
+  in each response. Neither Bokeh nor Panel can mark their script tags with a nonce, so
+  this transform adds a fresh random nonce to every inline ``<script>`` of the page when
+  it is sent, and to es-module-shims' options (``<script type="esms-options">``): Panel
+  loads es-module-shims on every page, before those scripts, and it gives the nonce to
+  the scripts it makes (its feature test is an inline script in a ``srcdoc`` frame; with
+  hashes of the page's scripts instead of a nonce it was refused on every page). Marking what the server itself rendered is safe because nothing a
+  visitor can set reaches the server-rendered HTML unescaped (the template title is
+  escaped, :mod:`lcpanel.views.escaping`); everything else arrives over the websocket
+  and is put in the page by BokehJS, where an injected ``<script>``, event handler or
+  ``javascript:`` URL has no nonce and is blocked.
 - ``'unsafe-hashes'`` with the hashes of lcpanel's own few inline event handlers
   (:data:`lcpanel.views.escaping.INLINE_HANDLERS`: hide a missing tile image, copy a new
   API key...): an injected handler with any other text is refused.
-- ``'unsafe-eval'``: Bokeh compiles every ``CustomJS`` callback (Panel's ``jscallback``,
-  the tick formatters of the plots, the navigation and cookie helpers) with
-  ``new Function``; without it the pages break. It does not let injected markup run:
-  there must already be running script to call ``eval``.
+- ``'unsafe-eval'``: Panel's bundle evaluates code when it loads and Bokeh compiles every
+  ``CustomJS`` callback (Panel's ``jscallback``, the plots' tick formatters, lcpanel's
+  navigation and cookie helpers) with ``new Function``; without it no page renders. It
+  does not let injected markup run: a string is evaluated only by script already running.
+  (``blob:`` is not needed: es-module-shims' blob script carries the nonce.)
 - ``style-src 'self' 'unsafe-inline'``: Bokeh and Panel put ``<style>`` elements into every
-  component's shadow root and set ``style`` attributes at run time; without it nothing is
-  laid out. Style cannot run script.
+  component's shadow root and set ``style`` attributes at run time (without it Chromium
+  refused 300 to 7,500 styles per page and nothing was laid out). Style cannot run script.
 - ``img-src 'self' data: blob:`` (Bokeh's toolbar icons are data: URIs, the save tool
   makes a blob), ``connect-src 'self'`` (the websocket and the API; CSP 3 matches ws: to
   the page's own host), ``font-src 'self' data:``, ``object-src 'none'``,
@@ -45,7 +49,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
+import secrets
 
 from tornado.web import OutputTransform
 
@@ -83,23 +89,38 @@ def sha256_source(text: str | bytes) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(data).digest()).decode("ascii") + "'"
 
 
-def inline_script_hashes(body: bytes) -> list[str]:
-    """The hash sources of the executable inline ``<script>`` elements of an HTML body, in
-    order, without duplicates (``<script src=...>`` and data blocks such as
-    ``type="application/json"`` are left out)."""
-    out: list[str] = []
-    for match in _SCRIPT.finditer(body):
-        attrs, content = match.group(1), match.group(2)
-        if _SRC.search(attrs):
-            continue
-        kind = _TYPE.search(attrs)
-        value = next((g for g in kind.groups() if g is not None), b"") if kind else b""
-        if value.strip().lower().decode("ascii", "replace") not in _EXECUTABLE_TYPES:
-            continue
-        source = sha256_source(content)
-        if source not in out:
-            out.append(source)
-    return out
+def _script_type(attrs: bytes) -> str | None:
+    """The ``type`` of an inline ``<script>`` tag with these attributes (None for ``src=``)."""
+    if _SRC.search(attrs):
+        return None
+    kind = _TYPE.search(attrs)
+    value = next((g for g in kind.groups() if g is not None), b"") if kind else b""
+    return value.strip().lower().decode("ascii", "replace")
+
+
+def add_nonce(body: bytes, nonce: str) -> bytes:
+    """``body`` with ``nonce`` on each of its executable inline ``<script>`` elements, and
+    in es-module-shims' options (it loads before them and gives the nonce to the scripts
+    it makes)."""
+    mark = f'<script nonce="{nonce}"'.encode("ascii")
+
+    def one(match):
+        tag, kind = match.group(0), _script_type(match.group(1))
+        if kind in _EXECUTABLE_TYPES:
+            return mark + tag[len(b"<script"):]
+        if kind == "esms-options":
+            try:
+                options = json.loads(match.group(2))
+            except ValueError:
+                return tag
+            if isinstance(options, dict):
+                options["nonce"] = nonce
+                start, end = match.span(2)
+                offset = match.start(0)
+                return tag[:start - offset] + json.dumps(options).encode() + tag[end - offset:]
+        return tag
+
+    return _SCRIPT.sub(one, body)
 
 
 def _handler_hashes() -> list[str]:
@@ -110,11 +131,11 @@ def _handler_hashes() -> list[str]:
     return sorted({sha256_source(js) for js in INLINE_HANDLERS})
 
 
-def page_policy(body: bytes | None) -> str:
-    """The Content-Security-Policy of an HTML page whose whole body is ``body`` (None when
-    it is sent in pieces: no inline script is then allowed)."""
+def page_policy(nonce: str | None) -> str:
+    """The Content-Security-Policy of an HTML page whose inline scripts carry ``nonce``
+    (None: the page is sent in pieces and no inline script is allowed)."""
     directives = dict(PAGE_DIRECTIVES)
-    extra = inline_script_hashes(body) if body else []
+    extra = [f"'nonce-{nonce}'"] if nonce else []
     handlers = _handler_hashes()
     if handlers:
         extra += ["'unsafe-hashes'", *handlers]
@@ -133,7 +154,13 @@ class SecurityHeaders(OutputTransform):
         if "Content-Security-Policy" not in headers:
             ctype = headers.get("Content-Type", "").lower()
             if ctype.startswith("text/html"):
-                headers["Content-Security-Policy"] = page_policy(chunk if finishing else None)
+                nonce = None
+                if finishing and chunk:
+                    nonce = secrets.token_urlsafe(18)
+                    chunk = add_nonce(chunk, nonce)
+                    if "Content-Length" in headers:
+                        headers["Content-Length"] = str(len(chunk))
+                headers["Content-Security-Policy"] = page_policy(nonce)
             else:
                 headers["Content-Security-Policy"] = OTHER_POLICY
         return status_code, headers, chunk

@@ -4,8 +4,9 @@
   markup in the page the server renders (the template title).
 - Every answer (pages, the login page, the JSON API, API errors, static files) carries
   Content-Security-Policy, X-Frame-Options, X-Content-Type-Options and Referrer-Policy;
-  a page's CSP allows exactly the inline scripts the page holds (hashes computed here
-  with the standard library's HTML parser, independently of the server's regex), and no
+  a page's CSP allows its own inline scripts through a nonce that is new in each answer
+  (found here with the standard library's HTML parser, independently of the server's
+  regex), the few inline handlers lcpanel writes by their hashes, and no
   ``'unsafe-inline'`` script.
 
 That the pages still work under the policy is proven in the browser (tests/browser/,
@@ -24,6 +25,8 @@ from html.parser import HTMLParser
 import pytest
 
 from lcpanel.core.users import UserStore
+from lcpanel.security_headers import add_nonce, page_policy
+from lcpanel.views.escaping import INLINE_HANDLERS, esc, handler, md
 
 HOSTILE = '<img src=x onerror="window.__xss=1;alert(1)">'
 
@@ -49,8 +52,9 @@ class _Scripts(HTMLParser):
 
     def __init__(self):
         super().__init__(convert_charrefs=False)
-        self.scripts: list[str] = []
+        self.scripts: list[tuple[str | None, str]] = []  # (nonce, text)
         self._current: list[str] | None = None
+        self._nonce: str | None = None
 
     def handle_starttag(self, tag, attrs):
         if tag != "script":
@@ -59,6 +63,7 @@ class _Scripts(HTMLParser):
         kind = (attrs.get("type") or "").strip().lower()
         if "src" not in attrs and kind in ("", "text/javascript", "application/javascript", "module"):
             self._current = []
+            self._nonce = attrs.get("nonce")
 
     def handle_data(self, data):
         if self._current is not None:
@@ -66,14 +71,18 @@ class _Scripts(HTMLParser):
 
     def handle_endtag(self, tag):
         if tag == "script" and self._current is not None:
-            self.scripts.append("".join(self._current))
+            self.scripts.append((self._nonce, "".join(self._current)))
             self._current = None
 
 
-def inline_scripts(html: str) -> list[str]:
+def inline_scripts(html: str) -> list[tuple[str | None, str]]:
     parser = _Scripts()
     parser.feed(html)
     return parser.scripts
+
+
+def sha256(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
 
 def csp_directives(value: str) -> dict[str, list[str]]:
@@ -136,13 +145,20 @@ def test_pages_carry_a_policy_allowing_only_their_own_inline_scripts(demo_server
     assert "'unsafe-inline'" not in script_src, "inline script must not be allowed wholesale"
     assert "'strict-dynamic'" not in script_src, "scripts added by allowed scripts must not be trusted"
     assert policy["object-src"] == ["'none'"]
-    allowed = {s for s in script_src if s.startswith("'sha256-")}
+    nonces = [s[len("'nonce-"):-1] for s in script_src if s.startswith("'nonce-")]
     scripts = inline_scripts(body.decode())
-    if path != "/login":
-        assert scripts, "a Panel page has inline scripts (else this test checks nothing)"
-    for script in scripts:
-        digest = "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
-        assert digest in allowed, f"an inline script of {path} is not allowed by its CSP: {script[:80]!r}"
+    if path == "/login":
+        assert not scripts
+        return
+    assert scripts, "a Panel page has inline scripts (else this test checks nothing)"
+    assert len(nonces) == 1 and len(nonces[0]) >= 22, script_src
+    for nonce, script in scripts:
+        assert nonce == nonces[0], f"an inline script of {path} is not allowed by its CSP: {script[:80]!r}"
+    _status, again, _body = fetch(url)
+    assert nonces[0] not in again["Content-Security-Policy"], "a nonce must not be used twice"
+    hashes = {s for s in script_src if s.startswith("'sha256-")}
+    assert hashes == {sha256(js) for js in INLINE_HANDLERS}, "only lcpanel's own inline handlers, by hash"
+    assert "'unsafe-hashes'" in script_src
 
 
 @pytest.mark.parametrize("path,status", [("/api/collections", 200), ("/api/datasets", 200),
@@ -172,3 +188,53 @@ def test_static_files_carry_the_headers(demo_server):
         assert got == 200, url
         policy = assert_common(headers, src)
         assert policy["default-src"] == ["'none'"]
+
+
+# --- the helpers, without a server ------------------------------------------------------------
+
+
+def test_add_nonce_marks_only_executable_inline_scripts():
+    body = (b'<head><script type="esms-options">{"shimMode": true}</script><script src="/static/a.js"></script>'
+            b'</head><body><script type="application/json" id="d">{"a": "</scr"}</script>'
+            b'<SCRIPT>one()</SCRIPT><script type="text/javascript">two("<b>")</script >'
+            b'<script type="module">three()</script></body>')
+    out = add_nonce(body, "N0nce").decode()
+    found = inline_scripts(out)
+    assert [(n, t) for n, t in found] == [("N0nce", "one()"), ("N0nce", 'two("<b>")'), ("N0nce", "three()")]
+    assert '<script src="/static/a.js"></script>' in out and '<script type="application/json" id="d">' in out
+    assert json.loads(out.split('<script type="esms-options">')[1].split("</script>")[0]) == {
+        "shimMode": True, "nonce": "N0nce"}
+
+
+def test_page_policy_has_no_inline_wildcard():
+    policy = csp_directives(page_policy("abc"))
+    assert "'nonce-abc'" in policy["script-src"]
+    assert "'unsafe-inline'" not in policy["script-src"]
+    assert csp_directives(page_policy(None))["script-src"].count("'nonce-") == 0
+
+
+@pytest.mark.parametrize("text", ['<img src=x onerror="a()">', "'\"><svg onload=x>", "a & b", None, 5])
+def test_esc_leaves_no_markup(text):
+    out = esc(text)
+    assert "<" not in out and ">" not in out and '"' not in out and "'" not in out
+    import html
+
+    assert html.unescape(out) == ("" if text is None else str(text))
+
+
+def test_md_is_literal_text_in_markdown():
+    import panel as pn
+
+    text = "[x](javascript:alert(1)) ![i](x) <b>*em*</b> _u_ `c` # h"
+    rendered = pn.pane.Markdown(md(text)).get_root().text
+    import html
+
+    shown = html.unescape(html.unescape(rendered))  # the model's text is HTML, escaped for transport
+    assert "<a" not in shown and "<img" not in shown and "<em>" not in shown and "<code>" not in shown
+    assert "[x](javascript:alert(1))" in shown and "<b>*em*</b>" in shown
+
+
+def test_handler_refuses_unlisted_handlers():
+    assert handler("this.select()") == "this.select()"
+    with pytest.raises(ValueError):
+        handler("alert(1)")
