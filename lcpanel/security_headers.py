@@ -48,6 +48,7 @@ All answers also get ``X-Frame-Options: DENY``, ``X-Content-Type-Options: nosnif
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import re
@@ -57,7 +58,6 @@ from tornado.web import OutputTransform
 
 #: script ``type`` values a browser executes (an empty type is JavaScript)
 _EXECUTABLE_TYPES = {"", "text/javascript", "application/javascript", "module", "text/ecmascript"}
-_SCRIPT = re.compile(rb"<script\b([^>]*)>(.*?)</script\s*>", re.IGNORECASE | re.DOTALL)
 _TYPE = re.compile(rb"""\btype\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""", re.IGNORECASE)
 _SRC = re.compile(rb"\bsrc\s*=", re.IGNORECASE)
 
@@ -101,34 +101,53 @@ def _script_type(attrs: bytes) -> str | None:
 def add_nonce(body: bytes, nonce: str) -> bytes:
     """``body`` with ``nonce`` on each of its executable inline ``<script>`` elements, and
     in es-module-shims' options (it loads before them and gives the nonce to the scripts
-    it makes)."""
-    mark = f'<script nonce="{nonce}"'.encode("ascii")
-
-    def one(match):
-        tag, kind = match.group(0), _script_type(match.group(1))
+    it makes). Only lower-case ``<script`` tags are marked: the way Bokeh and Panel write
+    them. (A scan with ``find``: a regular expression took 0.1 ms on a 13 KiB page.)"""
+    out, pos = [], 0
+    mark = f' nonce="{nonce}"'.encode("ascii")
+    while True:
+        start = body.find(b"<script", pos)
+        if start < 0:
+            break
+        tag_end = body.find(b">", start)
+        close = body.find(b"</script", tag_end)
+        if tag_end < 0 or close < 0:
+            break
+        attrs = body[start + 7:tag_end]
+        if attrs[:1] not in (b"", b" ", b"\t", b"\n", b"\r", b"/"):  # <scripts>, not a script tag
+            out.append(body[pos:start + 7])
+            pos = start + 7
+            continue
+        kind = _script_type(attrs)
+        out.append(body[pos:start + 7])
         if kind in _EXECUTABLE_TYPES:
-            return mark + tag[len(b"<script"):]
-        if kind == "esms-options":
-            try:
-                options = json.loads(match.group(2))
-            except ValueError:
-                return tag
-            if isinstance(options, dict):
-                options["nonce"] = nonce
-                start, end = match.span(2)
-                offset = match.start(0)
-                return tag[:start - offset] + json.dumps(options).encode() + tag[end - offset:]
-        return tag
-
-    return _SCRIPT.sub(one, body)
+            out.append(mark + body[start + 7:close])
+        elif kind == "esms-options":
+            out.append(attrs + b">" + _esms_options(body[tag_end + 1:close], nonce))
+        else:
+            out.append(body[start + 7:close])
+        pos = close
+    out.append(body[pos:])
+    return b"".join(out)
 
 
-def _handler_hashes() -> list[str]:
+def _esms_options(text: bytes, nonce: str) -> bytes:
+    try:
+        options = json.loads(text)
+    except ValueError:
+        return text
+    if not isinstance(options, dict):
+        return text
+    return json.dumps({**options, "nonce": nonce}).encode()
+
+
+@functools.lru_cache(maxsize=1)
+def _handler_hashes() -> tuple[str, ...]:
     try:
         from .views.escaping import INLINE_HANDLERS
     except ImportError:  # pages not installed: no handlers to allow
-        return []
-    return sorted({sha256_source(js) for js in INLINE_HANDLERS})
+        return ()
+    return tuple(sorted({sha256_source(js) for js in INLINE_HANDLERS}))
 
 
 def page_policy(nonce: str | None) -> str:
