@@ -56,6 +56,7 @@ from urllib.parse import quote
 
 import panel as pn
 from bokeh.models import CustomJS
+from panel.io.resources import LOCAL_DIST
 
 from ..core.datasets import Principal
 from ..core.identity import COOKIE_NAME
@@ -318,6 +319,9 @@ def page(title: str, main, app, *, links=()) -> pn.template.BootstrapTemplate:
         doc.js_on_event("document_ready", _cookie_js(cookie))
     if doc is not None:
         doc.title = f"{title} · {APP_NAME}" if title and title != APP_NAME else APP_NAME
+        # a session re-made by another --num-procs process never rendered its page, and Panel
+        # then points its stylesheets at its CDN: keep them on this server (offline, and the CSP)
+        doc._template_variables.setdefault("dist_url", "/" + LOCAL_DIST)
     log.debug("page %r for %s", title, viewer.identity)
     return template
 
