@@ -63,10 +63,6 @@ code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; fo
 .lcp-ok-text { color: #1e6b35; font-size: 0.9em; margin: 0 0 6px 0; }
 """
 
-#: copy the token next to the button (inside the HTML pane's shadow root)
-COPY_JS = COPY_TOKEN
-
-
 def _html(text: str, **kwargs) -> pn.pane.HTML:
     pane = html(text, **kwargs)
     pane.stylesheets = [*pane.stylesheets, ACCOUNT_CSS]
@@ -234,7 +230,7 @@ class AccountPage(pn.viewable.Viewer):
             f'{esc(key.expires[:16].replace("T", " "))} UTC. Copy it now: it is shown only this once '
             '(the server keeps only a hash of it).</p>'
             f'<div class="lcp-token-line"><input class="lcp-token" readonly value="{esc(token)}" '
-            f'aria-label="API key" onclick="{handler(SELECT_SELF)}"><button type="button" onclick="{handler(COPY_JS)}">Copy'
+            f'aria-label="API key" onclick="{handler(SELECT_SELF)}"><button type="button" onclick="{handler(COPY_TOKEN)}">Copy'
             '</button></div><p>Scripts send it as a bearer token, for example:</p>'
             f'<pre class="lcp-curl">curl -H "Authorization: Bearer {esc(token)}" '
             f'{_request_host()}/api/whoami</pre></div>')

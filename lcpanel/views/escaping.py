@@ -29,6 +29,7 @@ HIDE_BROKEN_IMAGE = "this.style.display='none'"
 HIDE_BROKEN_FIGURE = "this.style.visibility='hidden'"
 SELECT_SELF = "this.select()"
 LOGIN_WITH_NEXT = "this.href='/login?next='+encodeURIComponent(location.pathname+location.search)"
+#: copy the new API key in the input next to the button (inside the HTML pane's shadow root)
 COPY_TOKEN = ("const i=this.parentNode.querySelector('input'); i.select(); const b=this; "
               "const done=()=>{b.textContent='Copied'; setTimeout(()=>b.textContent='Copy', 1500)}; "
               "if (navigator.clipboard) {navigator.clipboard.writeText(i.value).then(done, "
