@@ -4,7 +4,7 @@ against passing the same answer through untouched (the baseline), in the same ru
 the latency of ``GET /api/collections`` and ``GET /`` from ``lcpanel serve`` with the
 transform against the same server with it taken out.
 
-    .venv/bin/python benchmarks/bench_security_headers.py [--repeat 2000] [--http 40]
+    .venv/bin/python benchmarks/bench_security_headers.py [--repeat 2000] [--http 40] [--smoke]
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from common import ROOT
+from common import ROOT, add_smoke_option, parse_args
 
 sys.path.insert(0, str(ROOT / "tests"))
 
@@ -102,7 +102,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=2000, help="transform calls per measurement")
     parser.add_argument("--http", type=int, default=40, help="requests per route and server")
-    args = parser.parse_args()
+    add_smoke_option(parser, repeat=20, http=2)
+    args = parse_args(parser)
     with tempfile.TemporaryDirectory() as tmp:
         basedir = make_basedir(Path(tmp))
         results = {(off, route): [] for off in (True, False) for route in ("/api/collections", "/")}
