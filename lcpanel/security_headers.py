@@ -15,10 +15,11 @@ What the page policy allows, and why (measured with Panel 1.10 / Bokeh 3.10, Chr
   it is sent, and to es-module-shims' options (``<script type="esms-options">``): Panel
   loads es-module-shims on every page, before those scripts, and it gives the nonce to
   the scripts it makes (its feature test is an inline script in a ``srcdoc`` frame; with
-  hashes of the page's scripts instead of a nonce it was refused on every page). Marking what the server itself rendered is safe because nothing a
-  visitor can set reaches the server-rendered HTML unescaped (the template title is
-  escaped, :mod:`lcpanel.views.escaping`); everything else arrives over the websocket
-  and is put in the page by BokehJS, where an injected ``<script>``, event handler or
+  hashes of the page's scripts instead of a nonce it was refused on every page).
+  Marking what the server itself rendered is safe because nothing a visitor can set
+  reaches the server-rendered HTML unescaped (the template title is escaped,
+  :mod:`lcpanel.views.escaping`); everything else arrives over the websocket and is put
+  in the page by BokehJS, where an injected ``<script>``, event handler or
   ``javascript:`` URL has no nonce and is blocked.
 - ``'unsafe-hashes'`` with the hashes of lcpanel's own few inline event handlers
   (:data:`lcpanel.views.escaping.INLINE_HANDLERS`: hide a missing tile image, copy a new

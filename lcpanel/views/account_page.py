@@ -230,7 +230,8 @@ class AccountPage(pn.viewable.Viewer):
             f'{esc(key.expires[:16].replace("T", " "))} UTC. Copy it now: it is shown only this once '
             '(the server keeps only a hash of it).</p>'
             f'<div class="lcp-token-line"><input class="lcp-token" readonly value="{esc(token)}" '
-            f'aria-label="API key" onclick="{handler(SELECT_SELF)}"><button type="button" onclick="{handler(COPY_TOKEN)}">Copy'
+            f'aria-label="API key" onclick="{handler(SELECT_SELF)}">'
+            f'<button type="button" onclick="{handler(COPY_TOKEN)}">Copy'
             '</button></div><p>Scripts send it as a bearer token, for example:</p>'
             f'<pre class="lcp-curl">curl -H "Authorization: Bearer {esc(token)}" '
             f'{_request_host()}/api/whoami</pre></div>')

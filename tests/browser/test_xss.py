@@ -73,7 +73,8 @@ SCAN_JS = r"""() => {
                     || (/^(href|src|action|formaction|data|xlink:href)$/.test(n) && /^\s*javascript:/i.test(v)))
                     bad.push(`<${el.tagName.toLowerCase()} ${n}="${v.slice(0, 80)}">`)
             }
-            if (el.tagName === 'SCRIPT' && /__xss/.test(el.textContent)) bad.push('<script>' + el.textContent.slice(0, 80))
+            if (el.tagName === 'SCRIPT' && /__xss/.test(el.textContent))
+                bad.push('<script>' + el.textContent.slice(0, 80))
             if (el.tagName === 'IFRAME' || el.tagName === 'OBJECT' || el.tagName === 'EMBED') {
                 const src = el.getAttribute('src') || el.getAttribute('data') || ''
                 if (/__xss/.test(src) || el.hasAttribute('srcdoc')) bad.push(`<${el.tagName.toLowerCase()}>`)
