@@ -30,6 +30,7 @@ QUICK = {
     "ratelimit": ["--seconds", "4"],
     "load": ["--heavy", "2", "--probes", "20"],
     "auth": ["--smoke"],
+    "security_headers": ["--repeat", "500", "--http", "20"],
     "hats": ["--sizes", "1e6"],
     "idsearch": ["--sizes", "1e6", "--repeat", "100", "--baseline-repeat", "2"],
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from . import security_headers
 from .app import App
 from .core.sqlsafe import set_heap_limit
 from .errors import NotFound
@@ -86,10 +87,11 @@ def make_server(app: App, *, address: str = "127.0.0.1", port: int = 5006, num_p
     )
     set_heap_limit(app.config.requests.sqlite_heap_bytes)
     if threaded:
-        return pn.serve(pages, threaded=True, start=False, **kwargs)
+        return pn.serve(pages, threaded=True, start=False, **kwargs)  # no security headers (tests only)
     from .plugins.retention import schedule_gc
 
     server = get_server(pages, start=False, **kwargs)  # with num_procs > 1, in a forked child from here
+    security_headers.install(server._tornado)
     schedule_gc(app, server.io_loop)
     if start:
         server.start()

@@ -20,6 +20,7 @@ import param
 from ..core.clock import now_iso
 from ..core.users import MAX_KEY_DAYS, MAX_LABEL, APIKey
 from ..errors import UserError
+from .escaping import COPY_TOKEN, SELECT_SELF, handler
 from .theme import esc, html, login_url, page, section, session_viewer, styled
 
 log = logging.getLogger(__name__)
@@ -61,13 +62,6 @@ code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; fo
                      font-size: 0.88em; white-space: pre-wrap; word-break: break-all; }
 .lcp-ok-text { color: #1e6b35; font-size: 0.9em; margin: 0 0 6px 0; }
 """
-
-#: copy the token next to the button (inside the HTML pane's shadow root)
-COPY_JS = ("const i=this.parentNode.querySelector('input'); i.select(); const b=this; "
-           "const done=()=>{b.textContent='Copied'; setTimeout(()=>b.textContent='Copy', 1500)}; "
-           "if (navigator.clipboard) {navigator.clipboard.writeText(i.value).then(done, "
-           "()=>{document.execCommand('copy'); done()})} else {document.execCommand('copy'); done()}")
-
 
 def _html(text: str, **kwargs) -> pn.pane.HTML:
     pane = html(text, **kwargs)
@@ -236,7 +230,8 @@ class AccountPage(pn.viewable.Viewer):
             f'{esc(key.expires[:16].replace("T", " "))} UTC. Copy it now: it is shown only this once '
             '(the server keeps only a hash of it).</p>'
             f'<div class="lcp-token-line"><input class="lcp-token" readonly value="{esc(token)}" '
-            f'aria-label="API key" onclick="this.select()"><button type="button" onclick="{esc(COPY_JS)}">Copy'
+            f'aria-label="API key" onclick="{handler(SELECT_SELF)}">'
+            f'<button type="button" onclick="{handler(COPY_TOKEN)}">Copy'
             '</button></div><p>Scripts send it as a bearer token, for example:</p>'
             f'<pre class="lcp-curl">curl -H "Authorization: Bearer {esc(token)}" '
             f'{_request_host()}/api/whoami</pre></div>')

@@ -21,6 +21,7 @@ from ..core.datasets import object_key
 from ..core.magcols import checkplot_column, collection_magcols
 from ..core.quotas import product_check
 from ..errors import UserError
+from .escaping import HIDE_BROKEN_IMAGE, handler, md
 from .theme import client_address, esc, html, page, section, session_viewer, styled
 
 log = logging.getLogger(__name__)
@@ -169,7 +170,7 @@ class DatasetPage(pn.viewable.Viewer):
             try:
                 frozen = self.app.datasets.freeze(ds.dataset_id, self.viewer)
             except UserError as exc:
-                self._say(exc.message, "danger")
+                self._say(md(exc.message), "danger")
                 return
             self._say(f'Frozen: permanent link <a href="/datasets/{frozen.dataset_id}">/datasets/'
                       f'{frozen.dataset_id}</a>', "success")
@@ -183,7 +184,7 @@ class DatasetPage(pn.viewable.Viewer):
         try:
             self.ds, changed = self.app.datasets.edit(self.ds.dataset_id, self.viewer, changes)
         except UserError as exc:
-            self._say(exc.message, "danger")
+            self._say(md(exc.message), "danger")
             return False
         if changed:
             self._say(f"{what}: {', '.join(sorted(changed))}", "success")
@@ -331,7 +332,7 @@ class DatasetPage(pn.viewable.Viewer):
             has_cp = bool(data.get(column, [None] * self.ds.nobjects)[i])
             imgs = "".join(
                 f'<img loading="lazy" alt="{esc(name)}" src="{tile_url(cid, oid, name)}{q}" '
-                f'onerror="this.style.display=\'none\'">' for name in ("finder", "unphased", "phased-0", "phased-1")
+                f'onerror="{handler(HIDE_BROKEN_IMAGE)}">' for name in ("finder", "unphased", "phased-0", "phased-1")
             ) if has_cp else '<p class="lcp-muted">no checkplot</p>'
             comments = "".join(f"<p class='comments'><b>{esc(c['author'][:14])}</b>: {esc(c['text'])}</p>"
                                for c in self.ds.object_comments.get(key, [])[-3:])

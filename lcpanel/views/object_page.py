@@ -81,6 +81,7 @@ from ..core.checkplots import (
 )
 from ..core.magcols import checkplot_column, choose_magcol, collection_magcols
 from ..errors import UserError
+from .escaping import HIDE_BROKEN_FIGURE, handler, md
 from .lightcurve_plot import LightCurvePlot, read_stored
 from .theme import ACCENT, DANGER, MUTED, esc, html, login_url, page, section, session_viewer, styled
 
@@ -502,7 +503,7 @@ class ObjectPage(pn.viewable.Viewer):
         finder = ""
         if self.rec.checkplot is not None and self.rec.checkplot.get("finderchart") is not None:
             finder = (f'<figure><img class="lcp-finder" alt="finder chart of {esc(self.objectid)}" '
-                      f'src="{self._api_base()}/tiles/finder.png{self._magcol_query()}" onerror="this.style.visibility=\'hidden\'">'
+                      f'src="{self._api_base()}/tiles/finder.png{self._magcol_query()}" onerror="{handler(HIDE_BROKEN_FIGURE)}">'
                       '<figcaption>finder chart (from the checkplot)</figcaption></figure>')
         self.header.object = (
             f'<div class="lcp-object-head"><div><h1 class="lcp-objectid">{esc(self.objectid)}</h1>'
@@ -939,7 +940,7 @@ class ObjectPage(pn.viewable.Viewer):
         try:
             changes = self._form_changes()
         except UserError as exc:
-            self._say(exc.message, "danger")
+            self._say(md(exc.message), "danger")
             return
         if not changes:
             self._say("Nothing changed.", "info")
@@ -958,7 +959,7 @@ class ObjectPage(pn.viewable.Viewer):
                                  expect=expect or None, magcol=self.rec.varprefix.rstrip("_") or None)
         except UserError as exc:
             if message_pane is None:
-                self._say(exc.message, "danger")
+                self._say(md(exc.message), "danger")
             else:
                 message_pane.object = f'<p class="lcp-error-text">{esc(exc.message)}</p>'
             return None

@@ -43,6 +43,7 @@ from ..core.datasets import DEFAULT_VISIBILITY, VISIBILITIES
 from ..core.quotas import save_search
 from ..core.search import SearchSpec, run_search
 from ..errors import UserError
+from .escaping import md
 from .theme import (
     ACCENT,
     ACCENT_DARK,
@@ -187,7 +188,7 @@ class SearchForm(pn.viewable.Viewer):
                                    flex_wrap="wrap", gap="0", sizing_mode="stretch_width", margin=0))
 
         self.fields["collections"] = pn.widgets.MultiChoice(
-            name="Collections", options={f"{c.name} ({c.collection_id})": c.collection_id for c in self.collections},
+            name="Collections", options={f"{esc(c.name)} ({esc(c.collection_id)})": c.collection_id for c in self.collections},  # HTML labels
             placeholder="All collections", description="leave empty to search every collection",
             sizing_mode="stretch_width", solid=False, delete_button=True)
         self.fields["filter"] = pn.widgets.TextInput(
@@ -357,7 +358,7 @@ class SearchForm(pn.viewable.Viewer):
 
     def show_message(self, text: str, kind: str = "info", *, markdown: bool = False) -> None:
         self.message.alert_type = kind
-        self.message.object = text if markdown else esc(text)
+        self.message.object = text if markdown else md(text)
         self.message.visible = True
 
     # --- running --------------------------------------------------------------------------
@@ -396,7 +397,7 @@ class SearchForm(pn.viewable.Viewer):
         finally:
             self.button.loading = False
             self.button.name = "Search"
-        notes = "".join(f"\n- {m}" for m in result.messages[:5])
+        notes = "".join(f"\n- {md(m)}" for m in result.messages[:5])
         if ds is None:
             self.show_message(
                 f"**No objects matched** this search ({result.elapsed_ms:.0f} ms), so no dataset was saved."

@@ -44,18 +44,20 @@ the address bar.
 
 from __future__ import annotations
 
-import html as _html
 import logging
 import weakref
 from urllib.parse import quote
 
 import panel as pn
+from bokeh.models import CustomJS
+from panel.io.resources import LOCAL_DIST
 
 from ..core.auth import LOGIN_COOKIE
 from ..core.datasets import Principal
 from ..core.identity import COOKIE_NAME
 from ..csrf import form_token
 from ..pagecookies import SESSION_COOKIE_MAX_AGE_S, queue_cookie, raw_request, request_cookies
+from .escaping import LOGIN_WITH_NEXT, esc, handler
 
 log = logging.getLogger(__name__)
 
@@ -159,10 +161,6 @@ def html(text: str, *, css_classes=(), **kwargs) -> pn.pane.HTML:
     kwargs.setdefault("sizing_mode", "stretch_width")
     kwargs.setdefault("margin", (0, 0))
     return pn.pane.HTML(text, stylesheets=[STYLESHEET], css_classes=list(css_classes), **kwargs)
-
-
-def esc(value) -> str:
-    return _html.escape("" if value is None else str(value))
 
 
 def collection_colors(collection_ids) -> dict[str, str]:
@@ -285,8 +283,7 @@ def _account_html(viewer) -> str:
     or a log-in link back to this page."""
     account = '<a class="lcp-account-link" href="/account" title="Your identity, limits and API keys">Account</a>'
     if viewer.role == "anonymous":
-        return (account + '<a class="lcp-login" href="/login" onclick="this.href=\'/login?next=\'+'
-                'encodeURIComponent(location.pathname+location.search)">Log in</a>')
+        return (account + f'<a class="lcp-login" href="/login" onclick="{handler(LOGIN_WITH_NEXT)}">Log in</a>')
     name = viewer.identity.split(":", 1)[1]
     role = "" if viewer.role == "user" else f' <span class="lcp-role">{esc(viewer.role)}</span>'
     token = f'<input type="hidden" name="csrf_token" value="{esc(logout_token())}">'
@@ -327,7 +324,7 @@ def page(title: str, main, app, *, links=()) -> pn.template.BootstrapTemplate:
     template = pn.template.BootstrapTemplate(
         site=APP_NAME,  # links home
         site_url="/",
-        title=title or APP_NAME,
+        title=esc(title or APP_NAME),  # Panel's templates put it in the page unescaped
         main=[*items, nav],
         header=[header_links(links, viewer)],
         header_background=ACCENT,
@@ -340,6 +337,9 @@ def page(title: str, main, app, *, links=()) -> pn.template.BootstrapTemplate:
     doc = pn.state.curdoc
     if doc is not None:
         doc.title = f"{title} · {APP_NAME}" if title and title != APP_NAME else APP_NAME
+        # a session re-made by another --num-procs process never rendered its page, and Panel
+        # then points its stylesheets at its CDN: keep them on this server (offline, and the CSP)
+        doc._template_variables.setdefault("dist_url", "/" + LOCAL_DIST)
     log.debug("page %r for %s", title, viewer.identity)
     return template
 

@@ -33,6 +33,8 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 FATAL_CONSOLE = ("Could not open websocket", "Error rendering Bokeh items", "Failed to load Bokeh session")
+#: in every console message of a Content-Security-Policy violation (Chromium)
+CSP_CONSOLE = "Content Security Policy"
 IDLE_JS = "() => !!(window.Bokeh && Bokeh.documents.length && Bokeh.documents.every(d => d.is_idle))"
 
 #: the plain catalog: 1500 objects in a 4 degree cap around RA 1, Dec -30 (crosses RA 0/360)
@@ -67,12 +69,21 @@ def browser_context_args(browser_context_args):
 
 @pytest.fixture
 def page(page):
-    """pytest-playwright's page, recording console messages and page errors."""
+    """pytest-playwright's page, recording console messages and page errors; a test fails
+    if the browser reported a Content-Security-Policy violation (the pages must work
+    under the policy :mod:`lcpanel.security_headers` sends)."""
     messages: list[str] = []
     page.on("console", lambda msg: messages.append(f"{msg.type}: {msg.text}"))
     page.on("pageerror", lambda exc: messages.append(f"pageerror: {exc}"))
     page.lcp_console = messages
-    return page
+    yield page
+    violations = csp_violations(messages)
+    assert not violations, "Content-Security-Policy violations: " + " | ".join(violations)
+
+
+def csp_violations(messages) -> list[str]:
+    """The console messages in which the browser refused something because of the CSP."""
+    return [m for m in messages if CSP_CONSOLE in m]
 
 
 def wait_idle(page, timeout: float = 30.0) -> float:
@@ -86,6 +97,9 @@ def wait_idle(page, timeout: float = 30.0) -> float:
         fatal = [m for m in getattr(page, "lcp_console", []) if any(f in m for f in FATAL_CONSOLE)]
         if fatal:
             raise AssertionError("the Bokeh session failed: " + " | ".join(fatal))
+        violations = csp_violations(getattr(page, "lcp_console", []))
+        if violations:
+            raise AssertionError("Content-Security-Policy violations: " + " | ".join(violations))
         try:
             if page.evaluate(IDLE_JS):
                 return time.monotonic() - started
