@@ -341,3 +341,48 @@ def test_object_page_appends_comments_and_spends_the_request_budget(renv, monkey
     listed = " ".join(o.object for row in staff.comment_list.objects for o in row.objects if hasattr(o, "object"))
     assert "user:ann" in listed and "staff comment" in listed
     assert tree_digest(source) == before
+
+
+@pytest.mark.slow
+def test_dataset_comments_build_and_search_spend_the_budget_and_never_touch_the_collection(renv, monkeypatch):
+    """Tile comments on the dataset page are appended (author, time) to the dataset in the
+    basedir; those, product builds and searches from the form spend the request budget."""
+    import asyncio
+
+    from lcpanel.app import App
+    from lcpanel.config import Config
+    from lcpanel.core.datasets import object_key
+    from lcpanel.core.search import run_search
+    from lcpanel.views import dataset_page as dp
+    from lcpanel.views import search_form as sf
+
+    base, source = renv["base"], renv["source"]
+    before = tree_digest(source)
+    app = App(base.path, config=Config.from_dict({"limits": {"user_requests_per_minute": 1, "burst": 2}}))
+    result = run_search(app, {"type": "filter", "params": {"where": "ndet > 0"}, "collections": ["demo"], "limit": 3})
+    ds = app.datasets.create(result, BOB.identity, visibility="public")
+    monkeypatch.setattr(dp, "session_viewer", lambda _app: ANN)
+    page = dp.DatasetPage(app=app, dataset_id=ds.dataset_id)
+    key = object_key("demo", ds.data["objectid"][0])
+    page._comment(key, "first look")
+    page._comment(key, "second look")
+    stored = app.datasets.get(ds.dataset_id, ANN).object_comments[key]
+    assert [(c["author"], c["text"]) for c in stored] == [("user:ann", "first look"), ("user:ann", "second look")]
+    assert all(c["time"] for c in stored)
+    page._comment(key, "third look")  # the budget (burst 2, 1 per minute) is spent
+    assert page.message.visible and page.message.alert_type == "danger"
+    assert "too many requests" in page.message.object
+    assert len(app.datasets.get(ds.dataset_id, ANN).object_comments[key]) == 2
+    page._start_build()
+    assert "too many requests" in page.status.object
+    assert app.products.for_dataset(ds.dataset_id) == []
+
+    monkeypatch.setattr(sf, "session_viewer", lambda _app: ANN)
+    backend = next(b for b in app.search_backends if b.name == "objectid")
+    form = sf.SearchForm(app=app, backend=backend, collections=[renv["info"]])
+    n_before = len(app.datasets.list(ANN, mine=True))
+    assert asyncio.run(form.search()) is None
+    assert "too many requests" in form.message.object
+    assert len(app.datasets.list(ANN, mine=True)) == n_before
+    app.products.shutdown()
+    assert tree_digest(source) == before
