@@ -912,8 +912,9 @@ class ObjectPage(pn.viewable.Viewer):
                "Only the collection's staff may change the variability info (<a href=\""
                f"{esc(login_url(here))}\">log in</a>); "
                "everyone may comment.")
-        form = pn.Column(pn.Row(self.f_isvar, self.f_period, self.f_epoch, sizing_mode="stretch_width"),
-                         self.f_tags, self.f_comments, pn.Row(self.f_save), self.review_msg,
+        varinfo = pn.FlexBox(self.f_isvar, self.f_period, self.f_epoch, flex_wrap="wrap", gap="0",
+                             sizing_mode="stretch_width", margin=0)
+        form = pn.Column(varinfo, self.f_tags, self.f_comments, pn.Row(self.f_save), self.review_msg,
                          sizing_mode="stretch_width", styles={"flex": "1 1 460px"}, margin=0)
         hist = pn.Column(_html('<p class="lcp-small-title">Comments</p>', margin=(0, 10)), self.comment_list,
                          _html('<p class="lcp-small-title">History</p>', margin=(0, 10)),
@@ -960,8 +961,8 @@ class ObjectPage(pn.viewable.Viewer):
             f'<td>{_who(r["author"], self.viewer)}</td><td>{esc(r["field"])}</td><td>{change(r)}</td></tr>'
             for r in reversed(rows))
         self.history_pane.object = (
-            '<table class="lcp-table"><tr><th>when (UTC)</th><th>who</th><th>field</th><th>change</th>'
-            f'</tr>{body}</table>')
+            '<div style="overflow-x:auto"><table class="lcp-table"><tr><th>when (UTC)</th><th>who</th>'
+            f'<th>field</th><th>change</th></tr>{body}</table></div>')
 
     def _form_changes(self) -> dict:
         if not self.may_edit_varinfo:
