@@ -12,8 +12,10 @@ import io
 import json
 import os
 import shutil
+import sqlite3
 import urllib.error
 import urllib.request
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -385,4 +387,37 @@ def test_dataset_comments_build_and_search_spend_the_budget_and_never_touch_the_
     assert "too many requests" in form.message.object
     assert len(app.datasets.list(ANN, mine=True)) == n_before
     app.products.shutdown()
+    assert tree_digest(source) == before
+
+
+def test_reviews_on_real_tess_cdips_light_curves(tmp_path):
+    """Real data (../shared/realdata, two TESS CDIPS light curves, no checkplots): comments
+    are kept, variability info is refused with a clear message (the catalog has no
+    astrobase variability columns), the survey's directory is unchanged and the export
+    has nothing to write."""
+    from test_formats_real import CDIPS, make_cdips_collection
+
+    from lcpanel.app import App
+    from lcpanel.core import reviews
+    from lcpanel.core.basedir import Basedir
+    from lcpanel.core.ingest import add_astrobase_collection
+
+    if len(CDIPS) < 2:
+        pytest.skip("no ../shared/realdata CDIPS files")
+    source = make_cdips_collection(tmp_path)
+    base = Basedir.init(tmp_path / "basedir")
+    app = App(base.path)
+    info = add_astrobase_collection(app, base, source, collection_id="cdips", show_progress=False)
+    before = tree_digest(source)
+    with closing(sqlite3.connect(f"file:{info.catalog_sqlite}?mode=ro", uri=True)) as conn:
+        oid = conn.execute("SELECT objectid FROM object_catalog ORDER BY objectid LIMIT 1").fetchone()[0]
+    reviews.add_comment(base, info, oid, ANN, "dip at TMID_BJD 2458478.9, one transit only",
+                        settings=app.config.reviews)
+    with pytest.raises(UserError, match="no catalog column for objectisvar"):
+        reviews.set_varinfo(base, info, oid, REV, {"objectisvar": 1})
+    out = reviews.object_reviews(base, info, oid)
+    assert [(c["author"], c["text"]) for c in out["comments"]] == [
+        ("user:ann", "dip at TMID_BJD 2458478.9, one transit only")]
+    code, text = run_cli("reviews", "export", str(base.path), "cdips", "--dry-run")
+    assert code == 0 and "no checkplot" in text
     assert tree_digest(source) == before
