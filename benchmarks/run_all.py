@@ -29,6 +29,7 @@ QUICK = {
     "products": ["--repeat", "5"],
     "ratelimit": ["--seconds", "4"],
     "load": ["--heavy", "2", "--probes", "20"],
+    "reviews": ["--objects", "3", "--repeat", "20"],
     "hats": ["--sizes", "1e6"],
     "idsearch": ["--sizes", "1e6", "--repeat", "100", "--baseline-repeat", "2"],
 }
