@@ -421,3 +421,22 @@ def test_reviews_on_real_tess_cdips_light_curves(tmp_path):
     code, text = run_cli("reviews", "export", str(base.path), "cdips", "--dry-run")
     assert code == 0 and "no checkplot" in text
     assert tree_digest(source) == before
+
+
+@pytest.mark.slow
+def test_export_into_an_unwritable_directory_says_so_and_leaves_it(renv, monkeypatch):
+    from lcpanel.core import reviews
+
+    base, info, source = renv["base"], renv["info"], renv["source"]
+    star = reviewed_variable(renv["cps"])
+    reviews.set_varinfo(base, info, star, REV, {"vartags": "zzreadonly"})
+    before = tree_digest(source)
+
+    def refuse(path, *args):  # what a read-only survey directory answers (root writes anywhere)
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(reviews, "_replace_checkplot", refuse)
+    code, out = run_cli("reviews", "export", str(base.path), "demo")
+    assert code == 1 and "NOT UPDATED: could not be written: Permission denied" in out
+    assert "0 checkplots updated; 1 could not be written" in out
+    assert tree_digest(source) == before

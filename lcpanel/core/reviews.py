@@ -130,8 +130,9 @@ def export_reviews(basedir, collection_id: str, *, dry_run: bool = False) -> lis
     """Write a collection's reviews into its checkplot pickles (see the module
     docstring). Returns one dict per checkplot that changes (or would, with
     ``dry_run``): objectid, path (relative to the collection directory), changes
-    ({field: {old, new}}); objects without a readable checkplot come with ``skipped``
-    (why) instead. Nothing is written with ``dry_run``."""
+    ({field: {old, new}}), and ``error`` when the file could not be replaced; objects
+    without a readable checkplot come with ``skipped`` (why) instead. Nothing is written
+    with ``dry_run``."""
     base = _base(basedir)
     info = base.collection(collection_id)
     out = []
@@ -170,7 +171,10 @@ def export_reviews(basedir, collection_id: str, *, dry_run: bool = False) -> lis
             else:
                 varinfo[field] = change["new"]
         cp["varinfo"] = varinfo
-        _replace_checkplot(path, cp, gzipped, protocol)
+        try:
+            _replace_checkplot(path, cp, gzipped, protocol)
+        except OSError as exc:  # e.g. a read-only directory: that file stays as it was
+            item["error"] = f"could not be written: {exc.strerror or exc}"
     return out
 
 

@@ -111,9 +111,13 @@ def _run(args) -> int:
         if item.get("skipped"):
             print(f"{item['objectid']}: skipped: {item['skipped']}")
             continue
-        print(f"{item['objectid']}  {item['path']}")
+        print(f"{item['objectid']}  {item['path']}" + (f"  NOT UPDATED: {item['error']}" if item.get("error") else ""))
         for field, change in item["changes"].items():
             print(f"    {field}: {_short(change['old'])} -> {_short(change['new'])}")
+    failed = [i for i in written if i.get("error")]
+    if failed:
+        print(f"{len(written) - len(failed)} checkplots updated; {len(failed)} could not be written")
+        return 1
     if not written:
         print(f"nothing to export: the checkplots of {args.collection_id!r} already hold its reviews")
     elif args.dry_run:
