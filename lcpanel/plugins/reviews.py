@@ -18,6 +18,7 @@ CLI: ``lcpanel reviews export BASEDIR COLLECTION [--dry-run]``.
 from __future__ import annotations
 
 from ..core import reviews
+from ..core.offload import offloader
 from ..errors import UserError
 from ..extension import Command, Route
 from ..hookspecs import hookimpl
@@ -39,7 +40,7 @@ class ObjectReviewsHandler(JSONHandler):
         out["may_edit_varinfo"] = reviews.can_edit_varinfo(viewer)
         self.send_json(out)
 
-    def post(self, collection_id, objectid):
+    async def post(self, collection_id, objectid):
         body = self.json_body(MAX_BODY_BYTES)
         unknown = set(body) - {"comment", "varinfo", "magcol", "expect"}
         if unknown or not ({"comment", "varinfo"} & set(body)):
@@ -47,13 +48,18 @@ class ObjectReviewsHandler(JSONHandler):
                             + (f"; unknown key {sorted(unknown)[0]!r}" if unknown else ""))
         viewer = self.viewer()
         info = self._info(collection_id)
-        out = {}
-        if "varinfo" in body:
-            out["varinfo"] = reviews.set_varinfo(self.app.basedir, info, objectid, viewer, body["varinfo"],
-                                                 magcol=body.get("magcol"), expect=body.get("expect"))
-        if "comment" in body:
-            out["comment"] = reviews.add_comment(self.app.basedir, info, objectid, viewer, body["comment"],
-                                                 settings=self.app.config.reviews)
+
+        def write() -> dict:
+            out = {}
+            if "varinfo" in body:
+                out["varinfo"] = reviews.set_varinfo(self.app.basedir, info, objectid, viewer, body["varinfo"],
+                                                     magcol=body.get("magcol"), expect=body.get("expect"))
+            if "comment" in body:
+                out["comment"] = reviews.add_comment(self.app.basedir, info, objectid, viewer, body["comment"],
+                                                     settings=self.app.config.reviews)
+            return out
+
+        out = await offloader(self.app).run(write)  # SQLite writes may wait for the catalog's lock
         self.send_json(out, status=201 if "comment" in out else 200)
 
 
@@ -61,18 +67,18 @@ class ObjectCommentHandler(JSONHandler):
     def _args(self, collection_id, comment_id):
         return self.app.catalogs.get(collection_id).info, int(comment_id)
 
-    def post(self, collection_id, objectid, comment_id):
+    async def post(self, collection_id, objectid, comment_id):
         body = self.json_body(MAX_BODY_BYTES)
         if set(body) != {"text"}:
             raise UserError('give {"text": "the new text"}', field="text")
         info, cid = self._args(collection_id, comment_id)
-        comment = reviews.edit_comment(self.app.basedir, info, objectid, cid, self.viewer(), body["text"],
-                                       settings=self.app.config.reviews)
+        comment = await offloader(self.app).run(reviews.edit_comment, self.app.basedir, info, objectid, cid,
+                                                self.viewer(), body["text"], settings=self.app.config.reviews)
         self.send_json({"comment": comment})
 
-    def delete(self, collection_id, objectid, comment_id):
+    async def delete(self, collection_id, objectid, comment_id):
         info, cid = self._args(collection_id, comment_id)
-        reviews.delete_comment(self.app.basedir, info, objectid, cid, self.viewer())
+        await offloader(self.app).run(reviews.delete_comment, self.app.basedir, info, objectid, cid, self.viewer())
         self.send_json({"deleted": cid})
 
 
