@@ -137,45 +137,60 @@ def export_reviews(basedir, collection_id: str, *, dry_run: bool = False) -> lis
     info = base.collection(collection_id)
     out = []
     for objectid, reviewed in sorted(annotations.reviewed_objects(base, info.collection_id).items()):
-        target, values = annotations.catalog_values(info, objectid)
-        path = info.object_file(target.cpfname) if target.cpfname else None
-        if path is None:
-            out.append({"objectid": objectid, "path": target.cpfname, "changes": {},
-                        "skipped": "no checkplot in the collection directory"})
-            continue
-        raw = path.read_bytes()
-        try:
-            cp, gzipped, protocol = read_checkplot_bytes(raw, path.name)
-        except UserError as exc:
-            out.append({"objectid": objectid, "path": target.cpfname, "changes": {},
-                        "skipped": f"the checkplot cannot be read: {exc.message}"})
-            continue
-        varinfo = dict(cp.get("varinfo") or {})
-        changes = {}
-        for magcol, field in sorted(reviewed):
-            if field in annotations.VARINFO_FIELDS and magcol == target.magcol and field in values:
-                if varinfo.get(field) != values[field]:
-                    changes[field] = {"old": varinfo.get(field), "new": values[field]}
+        default, _ = annotations.catalog_values(info, objectid)
+        groups: dict[str, set] = {}  # magcol -> fields reviewed; comments go to the default magcol's checkplot
+        for magcol, field in reviewed:
+            groups.setdefault(default.magcol if field == "comment" else magcol, set()).add(field)
+        for magcol, fields in sorted(groups.items()):
+            _export_one(base, info, objectid, magcol, fields, dry_run, out)
+    return out
+
+
+def _export_one(base: Basedir, info: CollectionInfo, objectid: str, magcol: str, fields: set, dry_run: bool,
+                out: list) -> None:
+    """One checkplot of one object: the reviewed ``fields`` of ``magcol``."""
+    try:
+        target, values = annotations.catalog_values(info, objectid, magcol or None)
+    except UserError as exc:
+        out.append({"objectid": objectid, "path": None, "changes": {}, "skipped": exc.message})
+        return
+    path = info.object_file(target.cpfname) if target.cpfname else None
+    if path is None:
+        out.append({"objectid": objectid, "path": target.cpfname, "changes": {},
+                    "skipped": "no checkplot in the collection directory"})
+        return
+    raw = path.read_bytes()
+    try:
+        cp, gzipped, protocol = read_checkplot_bytes(raw, path.name)
+    except UserError as exc:
+        out.append({"objectid": objectid, "path": target.cpfname, "changes": {},
+                    "skipped": f"the checkplot cannot be read: {exc.message}"})
+        return
+    varinfo = dict(cp.get("varinfo") or {})
+    changes = {}
+    for field in sorted(fields & set(annotations.VARINFO_FIELDS)):
+        if field in values and varinfo.get(field) != values[field]:
+            changes[field] = {"old": varinfo.get(field), "new": values[field]}
+    if "comment" in fields:
         new_comments = _exported_comments(cp.get("comments"), comments(base, info.collection_id, objectid))
         if new_comments != cp.get("comments") and not (new_comments is None and cp.get("comments") in (None, "")):
             changes["comments"] = {"old": cp.get("comments"), "new": new_comments}
-        if not changes:
-            continue
-        item = {"objectid": objectid, "path": target.cpfname, "changes": changes}
-        out.append(item)
-        if dry_run:
-            continue
-        for field, change in changes.items():
-            if field == "comments":
-                cp["comments"] = change["new"]
-            else:
-                varinfo[field] = change["new"]
-        cp["varinfo"] = varinfo
-        try:
-            _replace_checkplot(path, cp, gzipped, protocol)
-        except OSError as exc:  # e.g. a read-only directory: that file stays as it was
-            item["error"] = f"could not be written: {exc.strerror or exc}"
-    return out
+    if not changes:
+        return
+    item = {"objectid": objectid, "path": target.cpfname, "changes": changes}
+    out.append(item)
+    if dry_run:
+        return
+    for field, change in changes.items():
+        if field == "comments":
+            cp["comments"] = change["new"]
+        else:
+            varinfo[field] = change["new"]
+    cp["varinfo"] = varinfo
+    try:
+        _replace_checkplot(path, cp, gzipped, protocol)
+    except OSError as exc:  # e.g. a read-only directory: that file stays as it was
+        item["error"] = f"could not be written: {exc.strerror or exc}"
 
 
 def _replace_checkplot(path: Path, cp: dict, gzipped: bool, protocol: int) -> None:
