@@ -10,24 +10,14 @@ the message to show when it is spent; the caller then writes nothing.
 
 from __future__ import annotations
 
-import panel as pn
-
 from ..errors import TooManyRequests
-
-
-def remote_ip() -> str | None:
-    """The address of this browser session's client, as Tornado saw the page request."""
-    try:
-        request = pn.state.curdoc.session_context.request
-        return getattr(request, "remote_ip", None)
-    except AttributeError:  # no server session (a test building the page in-process)
-        return None
+from .theme import client_address
 
 
 def spend(app, viewer) -> str | None:
     """None when the action may go ahead; else why not, in words for the visitor."""
     try:
-        app.rate_limiter.spend(viewer, remote_ip())
+        app.rate_limiter.spend(viewer, client_address())
     except TooManyRequests as exc:
         return exc.message
     return None
