@@ -38,7 +38,7 @@ def main() -> None:
     from lcpanel.core import reviews
     from lcpanel.core.basedir import Basedir
     from lcpanel.core.checkplots import read_checkplot_bytes
-    from lcpanel.core.datasets import Viewer
+    from lcpanel.core.datasets import Principal
     from lcpanel.core.ingest import add_astrobase_collection
     from lcpanel.core.ratelimit import RateLimiter
 
@@ -48,7 +48,7 @@ def main() -> None:
     base = Basedir.init(root / "basedir")
     app = App(base.path)
     info = add_astrobase_collection(app, base, source, collection_id="bench", show_progress=False)
-    staff, user = Viewer("user:staff", "staff"), Viewer("user:someone", "user")
+    staff, user = Principal("user:staff", "staff"), Principal("user:someone", "user")
     oids = sorted(p.name.split("-", 1)[1].rsplit("-", 1)[0] for p in (source / "checkplots").glob("checkplot-*.pkl*"))
     oid = oids[0]
     cpfile = next((source / "checkplots").glob(f"checkplot-{oid}-*.pkl*"))

@@ -63,9 +63,9 @@ def renv(csv_collection, tmp_path):
 
 
 def viewer(identity: str, role: str):
-    from lcpanel.core.datasets import Viewer
+    from lcpanel.core.datasets import Principal
 
-    return Viewer(identity, role)
+    return Principal(identity, role)
 
 
 ANN, BOB = viewer("user:ann", "user"), viewer("user:bob", "user")
