@@ -31,6 +31,7 @@ QUICK = {
     "load": ["--heavy", "2", "--probes", "20"],
     "auth": ["--smoke"],
     "security_headers": ["--repeat", "500", "--http", "20"],
+    "reviews": ["--objects", "3", "--repeat", "20"],
     "hats": ["--sizes", "1e6"],
     "idsearch": ["--sizes", "1e6", "--repeat", "100", "--baseline-repeat", "2"],
 }

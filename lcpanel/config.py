@@ -125,12 +125,23 @@ class QuotaSettings:
 
 
 @dataclass(frozen=True)
+class ReviewSettings:
+    """Caps on object comments (:mod:`lcpanel.core.reviews`); admins are not capped."""
+
+    #: characters one comment may hold
+    max_comment_chars: int = 5000
+    #: comments one identity may add to one object in any 24 hours (0 = unlimited)
+    max_comments_per_object_per_day: int = 20
+
+
+@dataclass(frozen=True)
 class Config:
     plugins: PluginSettings = field(default_factory=PluginSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     requests: RequestSettings = field(default_factory=RequestSettings)
     quotas: QuotaSettings = field(default_factory=QuotaSettings)
+    reviews: ReviewSettings = field(default_factory=ReviewSettings)
     plugin: dict = field(default_factory=dict)
 
     @classmethod

@@ -88,14 +88,7 @@ class APIMixin:
         from this site (else 403), and their request budget."""
         viewer = self.viewer()
         self.refuse_cross_site_writes()
-        client = f"ip:{self.request.remote_ip}" if viewer.role == "anonymous" else viewer.identity
-        wait = self.app.rate_limiter.check(client, viewer.role)
-        if wait > 0:
-            rpm = self.app.config.limits.requests_per_minute(viewer.role)
-            raise TooManyRequests(f"too many requests: {viewer.role} clients may make {rpm} per minute; "
-                                  f"retry in {math.ceil(wait)} s" + ("" if viewer.role != "anonymous" else
-                                                                      " (log in or use an API key for more)"),
-                                  retry_after=wait)
+        self.app.rate_limiter.spend(viewer, self.request.remote_ip)
 
     def viewer(self):
         """Who is asking (:mod:`lcpanel.core.auth`); a new anonymous visitor gets a signed

@@ -336,10 +336,11 @@ def cp_path(env, objectid: str) -> Path:
 
 
 @pytest.mark.slow
-def test_edits_reach_catalog_fts_checkplot_and_history(env):
-    base, info = env["base"], env["info"]
+def test_edits_reach_catalog_fts_and_history_never_the_checkplot(env):
+    base, info, source = env["base"], env["info"], env["source"]
     objectid = reviewed_variable(env["cps"])
     before = catalog_row(info, objectid)
+    survey_files = snapshot(source)
     old_tags = before["aep_000_vartags"]
     old_word = old_tags.split(",")[-1].split()[-1]  # e.g. 'detached'
     assert objectid in fts_find(info, old_word)
@@ -347,8 +348,7 @@ def test_edits_reach_catalog_fts_checkplot_and_history(env):
 
     result = edit_object(base, info, objectid,
                          {"vartags": " zzcandidate,  needs follow-up ,ZZcandidate", "objectisvar": 3,
-                          "varperiod": 1.2345, "comments": "odd eclipse\ndepths"}, "alice")
-    assert result["checkplot_updated"] and result["checkplot"]["reason"] is None
+                          "varperiod": 1.2345}, "alice")
     assert result["magcol"] == "aep_000"
     assert result["changed"]["vartags"] == {"old": old_tags, "new": "zzcandidate, needs follow-up"}
     assert result["changed"]["objectisvar"] == {"old": 1, "new": 3}
@@ -357,59 +357,55 @@ def test_edits_reach_catalog_fts_checkplot_and_history(env):
     assert row["aep_000_objectisvar"] == 3
     assert row["aep_000_varperiod"] == 1.2345
     assert row["aep_000_varepoch"] == before["aep_000_varepoch"]
-    assert row["aep_000_comments"] == "odd eclipse\ndepths"
+    # comments are appended (never replaced), one per line after the survey's own
+    annotations.add_comment(base, info, objectid, "odd eclipse\ndepths", "alice")
+    survey_comment = before["aep_000_comments"]
+    assert catalog_row(info, objectid)["aep_000_comments"] == "\n".join(
+        t for t in (survey_comment, "odd eclipse\ndepths") if t)
     # full-text search sees the new tags and comments at once, and no longer the old tag
     assert fts_find(info, "zzcandidate") == {objectid}
     assert objectid in fts_find(info, "follow-up") and objectid in fts_find(info, "eclipse")
     assert objectid not in fts_find(info, old_word)
     fts_integrity(info)
-    # the checkplot pickle says the same
-    cp = load_checkplot(cp_path(env, objectid))
-    assert cp["varinfo"]["vartags"] == "zzcandidate, needs follow-up"
-    assert cp["varinfo"]["objectisvar"] == 3 and cp["varinfo"]["varperiod"] == 1.2345
-    assert cp["varinfo"]["varepoch"] == pytest.approx(before["aep_000_varepoch"])
-    assert cp["comments"] == "odd eclipse\ndepths"
-    assert "features" in cp["varinfo"] and cp["magseries"]["times"].size > 0
+    # the survey's files are untouched
+    assert snapshot(source) == survey_files
 
     # appends, optimistic checks, no-op edits
-    edit_object(base, info.collection_id, objectid, {}, "bob", append_comment="agree",
-                expect={"vartags": "zzcandidate, needs follow-up"})
-    assert catalog_row(info, objectid)["aep_000_comments"] == "odd eclipse\ndepths\nagree"
+    annotations.add_comment(base, info.collection_id, objectid, "agree", "bob")
+    assert catalog_row(info, objectid)["aep_000_comments"].endswith("odd eclipse\ndepths\nagree")
     with pytest.raises(Conflict):
         edit_object(base, info, objectid, {"varperiod": 2.0}, "carol", expect={"varperiod": 1.0})
+    with pytest.raises(UserError, match="appended"):
+        edit_object(base, info, objectid, {"comments": "all gone"}, "carol")
     noop = edit_object(base, info, objectid, {"varperiod": "1.2345"}, "carol")
     assert noop["changed"] == {}
     assert catalog_row(info, objectid)["aep_000_varperiod"] == 1.2345
 
     rows = history(base, info.collection_id, objectid)
-    # one row per changed field, in the order given; the no-op and the refused edit left none
+    # one row per changed field, in the order given; the no-op and the refused edits left none
     assert [(r["author"], r["field"]) for r in rows] == [
-        ("alice", "vartags"), ("alice", "objectisvar"), ("alice", "varperiod"), ("alice", "comments"),
-        ("bob", "comments")]
-    assert len(rows) == 5 and rows[-1]["author"] == "bob"
+        ("alice", "vartags"), ("alice", "objectisvar"), ("alice", "varperiod"), ("alice", "comment"),
+        ("bob", "comment")]
     by_field = {r["field"]: r for r in rows[:4]}
     assert by_field["varperiod"]["old_value"] == before["aep_000_varperiod"]
     assert by_field["varperiod"]["new_value"] == 1.2345
     assert by_field["vartags"]["old_value"] == old_tags
-    assert len({r["change_id"] for r in rows[:4]}) == 1 and rows[4]["change_id"] != rows[0]["change_id"]
-    assert all(r["checkplot_updated"] for r in rows)
+    assert by_field["comment"]["old_value"] is None and by_field["comment"]["comment_id"] is not None
+    assert len({r["change_id"] for r in rows[:3]}) == 1 and rows[4]["change_id"] != rows[0]["change_id"]
     assert rows[0]["time"] <= rows[-1]["time"]
     assert history(base, info.collection_id, "LCP-999999") == []
 
-    # a gzipped checkplot stays gzipped; clearing values stores NULL / None
+    # clearing values stores NULL; a gzipped checkplot's object edits like any other
     gz = env["gz_object"]
-    path = cp_path(env, gz)
-    assert path.name.endswith(".pkl.gz")
     edit_object(base, info, gz, {"vartags": "zzgz", "varperiod": 3.5, "varepoch": 2460480.25,
                                  "objectisvar": 1}, "dave")
-    assert path.read_bytes()[:2] == b"\x1f\x8b"
-    assert load_checkplot(path)["varinfo"]["vartags"] == "zzgz"
-    assert tiles(load_checkplot(path))["finalized"]
+    assert fts_find(info, "zzgz") == {gz}
     edit_object(base, info, gz, {"vartags": "", "varperiod": None}, "dave")
     assert catalog_row(info, gz)["aep_000_vartags"] is None
-    assert load_checkplot(path)["varinfo"]["varperiod"] is None
+    assert catalog_row(info, gz)["aep_000_varperiod"] is None
     assert not fts_find(info, "zzgz")
     fts_integrity(info)
+    assert snapshot(source) == survey_files
 
 
 BAD_EDITS = [
@@ -426,8 +422,7 @@ BAD_EDITS = [
     ({"varepoch": float("nan")}, {}),
     ({"vartags": "x" * 501}, {}),
     ({"vartags": 42}, {}),
-    ({"comments": "y" * 5001}, {}),
-    ({"comments": "bad\x00byte"}, {}),
+    ({"comments": "replaced"}, {}),
     ({"vartags": "ok", "varperiod": -1}, {}),  # one bad field: nothing at all is written
     ({"vartags": "ok"}, {"author": ""}),
     ({"vartags": "ok"}, {"author": None}),
@@ -435,7 +430,6 @@ BAD_EDITS = [
     ({"vartags": "ok"}, {"magcol": "aep_999"}),
     ({}, {}),
     ("vartags=ok", {}),
-    ({"comments": "x"}, {"append_comment": "y"}),
 ]
 
 
@@ -458,40 +452,15 @@ def test_bad_edits_change_nothing(env):
     assert history(base, info.collection_id, objectid) == []
 
 
-@pytest.mark.slow
-def test_read_only_collection_still_records_the_edit(env, monkeypatch):
-    base, info = env["base"], env["info"]
-    objectid = unreviewed(env["cps"])
-    path = cp_path(env, objectid)
-    cp_before = path.read_bytes()
-    if os.geteuid() == 0:  # root writes anywhere: pretend the directory is read-only
-        monkeypatch.setattr(annotations, "_checkplot_not_writable",
-                            lambda p: "the collection directory is read-only")
-    else:
-        os.chmod(path.parent, 0o555)
-    try:
-        result = edit_object(base, info, objectid, {"objectisvar": 2, "vartags": "zzreadonly"}, "erin")
-    finally:
-        os.chmod(path.parent, 0o755)
-    assert not result["checkplot_updated"]
-    assert "read-only" in result["checkplot"]["reason"]
-    assert path.read_bytes() == cp_before
-    assert catalog_row(info, objectid)["aep_000_objectisvar"] == 2
-    assert fts_find(info, "zzreadonly") == {objectid}
-    rows = history(base, info.collection_id, objectid)
-    assert len(rows) == 2 and not any(r["checkplot_updated"] for r in rows)
-    assert all("read-only" in r["checkplot_note"] for r in rows)
-
-
 def _edit_many(basedir: str, collection_id: str, objectid: str, who: str, n: int, start) -> None:
     start.wait(60)
     for i in range(n):
         if who == "a":
-            edit_object(basedir, collection_id, objectid, {"varperiod": 1.0 + i}, "proc-a",
-                        append_comment=f"a{i}")
+            edit_object(basedir, collection_id, objectid, {"varperiod": 1.0 + i}, "proc-a")
+            annotations.add_comment(basedir, collection_id, objectid, f"a{i}", "proc-a")
         else:
-            edit_object(basedir, collection_id, objectid, {"vartags": f"zzb{i}, shared"}, "proc-b",
-                        append_comment=f"b{i}")
+            edit_object(basedir, collection_id, objectid, {"vartags": f"zzb{i}, shared"}, "proc-b")
+            annotations.add_comment(basedir, collection_id, objectid, f"b{i}", "proc-b")
 
 
 @pytest.mark.slow
@@ -511,27 +480,23 @@ def test_concurrent_editors_lose_nothing(env):
     assert [p.exitcode for p in procs] == [0, 0]
 
     row = catalog_row(info, objectid)
-    lines = row["aep_000_comments"].split("\n")
+    survey = env["cps"][objectid].get("comments")
+    lines = row["aep_000_comments"].split("\n")[1 if survey else 0:]
     assert sorted(lines) == sorted([f"a{i}" for i in range(n)] + [f"b{i}" for i in range(n)])
     assert [x for x in lines if x[0] == "a"] == [f"a{i}" for i in range(n)]  # each process's order kept
     assert [x for x in lines if x[0] == "b"] == [f"b{i}" for i in range(n)]
+    assert [c["text"] for c in annotations.comments(base, info.collection_id, objectid)] == lines
     assert row["aep_000_varperiod"] == 1.0 + n - 1
     assert row["aep_000_vartags"] == f"zzb{n - 1}, shared"
 
     rows = history(base, info.collection_id, objectid)
     assert len(rows) == 4 * n
     assert {(r["author"], r["field"]) for r in rows} == {
-        ("proc-a", "varperiod"), ("proc-a", "comments"), ("proc-b", "vartags"), ("proc-b", "comments")}
-    # every comment edit starts from the previous one's result: a chain with no gaps
-    comment_rows = [r for r in rows if r["field"] == "comments"]
-    for prev, cur in itertools.pairwise(comment_rows):
+        ("proc-a", "varperiod"), ("proc-a", "comment"), ("proc-b", "vartags"), ("proc-b", "comment")}
+    # every varinfo edit starts from the previous one's result: a chain with no gaps
+    period_rows = [r for r in rows if r["field"] == "varperiod"]
+    for prev, cur in itertools.pairwise(period_rows):
         assert cur["old_value"] == prev["new_value"]
-    assert comment_rows[-1]["new_value"] == row["aep_000_comments"]
-
-    cp = load_checkplot(cp_path(env, objectid))
-    assert cp["comments"] == row["aep_000_comments"]
-    assert cp["varinfo"]["varperiod"] == row["aep_000_varperiod"]
-    assert cp["varinfo"]["vartags"] == row["aep_000_vartags"]
     assert fts_find(info, f"zzb{n - 1}") == {objectid}
     assert not fts_find(info, "zzb0")
     assert objectid in fts_find(info, f"a{n - 1}")
@@ -539,16 +504,18 @@ def test_concurrent_editors_lose_nothing(env):
 
 
 @pytest.mark.slow
-def test_a_failed_commit_puts_the_checkplot_back(env):
+def test_a_failed_commit_changes_nothing(env):
     base, info, source = env["base"], env["info"], env["source"]
     objectid = reviewed_variable(env["cps"])
-    edit_object(base, info, objectid, {"comments": "first"}, "alice")  # creates annotations.sqlite
+    annotations.add_comment(base, info, objectid, "first", "alice")  # creates annotations.sqlite
     with closing(sqlite3.connect(base.path / annotations.ANNOTATIONS_FILE)) as conn, conn:
         conn.execute("CREATE TRIGGER fail BEFORE INSERT ON edits BEGIN SELECT RAISE(ABORT, 'disk full'); END")
     before = (snapshot(info.catalog_sqlite.parent), snapshot(source))
     with pytest.raises(sqlite3.DatabaseError, match="disk full"):
-        edit_object(base, info, objectid, {"comments": "second", "vartags": "zzlost"}, "bob")
+        edit_object(base, info, objectid, {"vartags": "zzlost"}, "bob")
+    with pytest.raises(sqlite3.DatabaseError, match="disk full"):
+        annotations.add_comment(base, info, objectid, "zzlostcomment", "bob")
     assert (snapshot(info.catalog_sqlite.parent), snapshot(source)) == before
-    assert load_checkplot(cp_path(env, objectid))["comments"] == "first"
-    assert not fts_find(info, "zzlost")
+    assert not fts_find(info, "zzlost") and not fts_find(info, "zzlostcomment")
+    assert [c["text"] for c in annotations.comments(base, info.collection_id, objectid)] == ["first"]
     assert [r["author"] for r in history(base, info.collection_id, objectid)] == ["alice"]

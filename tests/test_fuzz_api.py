@@ -510,6 +510,43 @@ def test_y_product_requests(server, owner, builder, options, objects, extra):
              accepted_changes=("products", "usage.sqlite"), background=("products",))
 
 
+REVIEW_KEYS = ["comment", "varinfo", "magcol", "expect", "text", "x"]
+VARINFO_KEYS = ["objectisvar", "varperiod", "varepoch", "vartags", "comments", "x"]
+
+
+@FUZZ
+@given(data=st.data(), raw=st.one_of(st.none(), st.binary(max_size=30), json_values.map(encode)))
+def test_x_reviews(server, owner, data, raw):
+    """Object reviews: comments, variability info (refused for these anonymous clients),
+    comment edits and deletes, on real and made-up objects."""
+    RUN["reviews"] += 1
+    client, _, keys = owner
+    collection, objectid = data.draw(st.sampled_from(keys)).split("/", 1)
+    objectid = data.draw(st.one_of(st.just(objectid), st.sampled_from(BAD_IDS), mixed_text(3)))
+    base = f"/api/collections/{urllib.parse.quote(collection, safe='')}/objects/" \
+           f"{urllib.parse.quote(objectid, safe='')}/reviews"
+    body = data.draw(st.dictionaries(st.sampled_from(REVIEW_KEYS), st.one_of(
+        json_values, mixed_text(), st.dictionaries(st.sampled_from(VARINFO_KEYS), st.one_of(json_values, numbers,
+                                                                                        mixed_text(3)))),
+        max_size=3))
+    which = data.draw(st.sampled_from(["post", "post", "get", "edit", "delete"]))
+    accepted = ("annotations.sqlite", "collections/")
+    if which == "get":
+        exchange(server, client, base, ok_changes_datasets=False)
+    elif which in ("edit", "delete"):
+        n = data.draw(st.one_of(st.integers(0, 50).map(str), mixed_text(3).map(
+            lambda s: urllib.parse.quote(s, safe=""))))
+        path = f"{base}/comments/{n}"
+        if which == "delete":
+            exchange(server, client, path, method="DELETE", accepted_changes=accepted)
+        else:
+            exchange(server, client, path, body=body, accepted_changes=accepted)
+    elif raw is not None and data.draw(st.booleans()):
+        exchange(server, client, base, raw=raw, accepted_changes=accepted)
+    else:
+        exchange(server, client, base, body=body, accepted_changes=accepted)
+
+
 def test_zz_report_count(server):
     log = server_log(SERVER["proc"])
     tracebacks = log.count("Traceback")

@@ -169,9 +169,13 @@ def test_object_urls_name_the_magcol(server2, two_magcols):
     assert err.value.code == 400 and b"aep_000, aep_001" in err.value.read()
 
 
-def test_editing_a_magcol_changes_its_columns_and_its_own_checkplot(two_magcols, tmp_path, basedir, app_factory):
+def test_editing_a_magcol_changes_its_columns_and_export_writes_its_own_checkplot(two_magcols, tmp_path, basedir,
+                                                                                   app_factory):
+    """Reviews of one magcol go to its catalog columns (never to the survey's files while
+    serving); ``lcpanel reviews export`` writes them into that magcol's own checkplot."""
     from lcpanel.core.annotations import edit_object
     from lcpanel.core.ingest import add_astrobase_collection
+    from lcpanel.core.reviews import export_reviews
 
     copy = tmp_path / "copy"
     shutil.copytree(two_magcols, copy)
@@ -179,17 +183,20 @@ def test_editing_a_magcol_changes_its_columns_and_its_own_checkplot(two_magcols,
                                     show_progress=False)
     oid = "LCP-000002"
     before0 = (copy / "checkplots" / f"checkplot-{oid}-aep_000.pkl").read_bytes()
+    before1 = (copy / "checkplots" / f"checkplot-{oid}-aep_001.pkl").read_bytes()
     result = edit_object(basedir.path, info, oid, {"vartags": "second aperture only"}, author="anon:x",
                          magcol="aep_001")
-    assert result["magcol"] == "aep_001" and result["checkplot_updated"], result
-    assert result["checkplot"]["path"] == f"checkplots/checkplot-{oid}-aep_001.pkl"
-    assert _read_cp(copy / "checkplots" / f"checkplot-{oid}-aep_001.pkl")["varinfo"]["vartags"] == \
-        "second aperture only"
-    assert (copy / "checkplots" / f"checkplot-{oid}-aep_000.pkl").read_bytes() == before0
+    assert result["magcol"] == "aep_001", result
+    assert (copy / "checkplots" / f"checkplot-{oid}-aep_001.pkl").read_bytes() == before1
     app = app_factory(basedir.path)
     row = app.catalogs.get("c").query(
         "SELECT aep_000_vartags, aep_001_vartags FROM object_catalog WHERE objectid = ?", (oid,))[0]
     assert row[1] == "second aperture only" and row[0] != row[1]
+    [item] = export_reviews(basedir.path, "c")
+    assert item["path"] == f"checkplots/checkplot-{oid}-aep_001.pkl"
+    assert _read_cp(copy / "checkplots" / f"checkplot-{oid}-aep_001.pkl")["varinfo"]["vartags"] == \
+        "second aperture only"
+    assert (copy / "checkplots" / f"checkplot-{oid}-aep_000.pkl").read_bytes() == before0
 
 
 def test_dataset_url_list_names_every_magcols_checkplot(server2, app2):

@@ -189,3 +189,48 @@ def test_object_files_never_leave_the_collection(matrix_server):
             assert secret not in body and b"Traceback" not in body and str(basedir).encode() not in body
             if body:
                 assert "error" in json.loads(body)
+
+
+def test_review_permission_matrix(matrix_server, csv_collection):
+    """Every principal x every review action on an object: everyone appends comments and
+    deletes their own; only staff and admins set variability info; only admins change
+    another person's comment. The survey's collection directory never changes."""
+    from test_reviews import tree_digest
+
+    url, _basedir, keys = matrix_server
+    before = tree_digest(csv_collection)
+    who = principals(url, keys)
+    oid = "LCP-000001"
+    api = f"/api/collections/demo/objects/{oid}/reviews"
+    owner_client = who["alice"][0]
+    status, first = owner_client.json(api, {"comment": "alice's comment"})
+    assert status == 201, first
+    wrong, cases = [], 0
+    for name, (client, identity, admin) in who.items():
+        staff = name in ("sam", "root(key)")
+        status, mine = client.json(api, {"comment": f"comment by {name}"})
+        expect = [(status, 201)]
+        if status == 201:
+            expect.append((mine["comment"]["author"] == identity, True))
+        status, _ = client.json(api, {"varinfo": {"vartags": f"zz{name}"}})
+        expect.append((status, 200 if staff else 403))
+        if name != "alice":
+            status, _ = client.json(f"{api}/comments/{first['comment']['comment_id']}", {"text": f"{name} was here"})
+            expect.append((status, 200 if admin else 403))
+        if status == 201 or mine:
+            status, _ = client.json(f"{api}/comments/{mine['comment']['comment_id']}", method="DELETE")
+            expect.append((status, 200))
+        status, data = client.json(api)
+        expect.append((status, 200))
+        expect.append((data["may_edit_varinfo"], staff))
+        for got, want in expect:
+            cases += 1
+            if got != want:
+                wrong.append(f"{name}: got {got}, want {want}")
+    status, data = owner_client.json(api)
+    assert [c["author"] for c in data["comments"]] == ["user:alice"]
+    assert data["comments"][0]["text"] == "root(key) was here"  # the admin's edit; the history keeps alice's
+    assert any(h["old_value"] == "alice's comment" for h in data["history"])
+    print(f"\n[permissions] {len(who)} principals x review actions: {cases} cases checked, {len(wrong)} wrong")
+    assert not wrong, "\n".join(wrong)
+    assert tree_digest(csv_collection) == before

@@ -1,6 +1,9 @@
-"""Reviewers' edits of an object's variability info and comments, with their history.
+"""Reviews of objects stored in the basedir: variability info and comments, with their
+history. The survey's collection directory is never written (see
+:mod:`lcpanel.core.reviews` for who may do what, the caps, and the operator's export into
+the checkplots).
 
-Editable fields (astrobase's checkplot ``varinfo`` keys and ``comments``):
+Variability info (astrobase's checkplot ``varinfo`` keys) is set by staff:
 
 =============  =============================================================================
 objectisvar    0 unreviewed, 1 variable, 2 not variable, 3 can't tell
@@ -9,75 +12,63 @@ varepoch       epoch of the ephemeris (time of minimum light, the light curve's 
                system), a finite number, or None
 vartags        comma-separated tags, at most 500 characters; normalised to "a, b, c"
                (blank tags and repeats, case-insensitively, dropped); "" means None
-comments       free text, at most 5000 characters; "" means None
 =============  =============================================================================
+
+Comments are appended (author, time, text), never replaced; their author (or an admin)
+may edit or delete them later, the old text staying in the history.
 
 Numbers may also be given as numeric strings (form input); text is NFC-normalised and
 stripped, and control characters are refused (newlines and tabs are allowed in comments).
 
-:func:`edit_object` changes one object of one collection:
+Every change runs in one SQLite transaction (``BEGIN IMMEDIATE`` on the collection's
+derived catalog ``BASEDIR/collections/<id>/catalog-objectinfo.sqlite``, with
+``BASEDIR/annotations.sqlite`` (WAL) attached): it validates first (a bad value, author,
+object or magcol raises :class:`UserError` and writes nothing), updates the catalog's
+columns for the magcol (``<magcol>_objectisvar`` ... and ``_comments``, which holds the
+survey's comment followed by every standing comment, one per line) so searches see the
+review at once, keeps the external-content FTS5 index in step, and appends history rows.
+The first time lcpanel changes a catalog column of an object, the survey's value is kept
+in ``survey_values`` (shown beside the reviewed value, and the base of merged comments).
 
-1. validates everything first: unknown fields, bad values, a bad author, an unknown
-   object or a catalog without the needed columns raise :class:`UserError` (NotFound
-   for the object) and nothing is written;
-2. in one SQLite transaction (``BEGIN IMMEDIATE`` on the collection's derived catalog
-   ``BASEDIR/collections/<id>/catalog-objectinfo.sqlite``, with ``BASEDIR/annotations.sqlite``
-   attached) it re-reads the row, updates the magcol's columns (``<magcol>_objectisvar``,
-   ``_varperiod``, ``_varepoch``, ``_vartags``, ``_comments``), keeps the external-content
-   FTS5 index in step (the 'delete' command with the row's old values, then the new
-   values) and appends one history row per changed field, all committed together;
-3. while holding that lock it rewrites the object's checkplot pickle atomically (temp
-   file + ``os.replace``, same gzip-ness, pickle protocol and file mode) with the new
-   varinfo/comments, if the collection directory and file are writable. If not (or the
-   write fails), the catalog edit still happens and the result and the history rows
-   say the checkplot was not updated and why. If the catalog commit fails after the
-   checkplot was replaced, the old checkplot bytes are put back.
+Tables of ``annotations.sqlite``: ``edits`` (the history: edit_id, change_id,
+collection_id, objectid, magcol, field, old_value, new_value, author, time (UTC ISO
+8601), comment_id; the columns checkplot_updated/checkplot_note are from when edits were
+written into checkplots and are no longer used), ``comments`` (comment_id,
+collection_id, objectid, author, time, text, edited, deleted, deleted_by) and
+``survey_values``.
 
 Concurrent editors (threads or processes, on one machine) are serialised by the catalog
-write lock (busy timeout 30 s), so no edit is lost; ``append_comment`` appends inside the
-lock, and ``expect`` turns "someone changed it since I looked" into :class:`Conflict`.
-Searches read the catalog on new read-only connections and see an edit once committed.
-
-The history (:func:`history`) is a basedir-level table ``edits`` in
-``BASEDIR/annotations.sqlite`` (WAL): edit_id, change_id (one per :func:`edit_object`
-call), collection_id, objectid, magcol, field, old_value, new_value (typed: NULL, REAL,
-INTEGER or TEXT), author, time (UTC ISO 8601), checkplot_updated, checkplot_note.
-Old values are the catalog's (what searches showed), so an unreviewed object's
-objectisvar is 0 even where its checkplot says None.
-
-A checkplot shared with another basedir (the same collection directory ingested twice)
-is updated, but the other basedir's catalog is not.
+write lock (busy timeout 30 s), so no edit is lost; ``expect`` turns "someone changed it
+since I looked" into :class:`Conflict`. Searches read the catalog on new read-only
+connections and see an edit once committed.
 """
 
 from __future__ import annotations
 
-import gzip
 import math
-import os
-import pickle
 import sqlite3
-import stat
 import unicodedata
 import uuid
-from contextlib import closing
+from contextlib import closing, contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
-from ..errors import Conflict, NotFound, UserError
-from .atomic import atomic_path, write_bytes
+from ..errors import Conflict, Forbidden, NotFound, TooManyRequests, UserError
 from .basedir import Basedir, CollectionInfo
-from .checkplots import read_checkplot_bytes
-from .clock import now_iso
+from .clock import now, now_iso
 from .columns import sql_name
+from .wal import connect_wal
 
 ANNOTATIONS_FILE = "annotations.sqlite"
 FIELDS = ("objectisvar", "varperiod", "varepoch", "vartags", "comments")
+#: the fields staff set (comments are appended, see :func:`add_comment`)
+VARINFO_FIELDS = FIELDS[:4]
 OBJECTISVAR = {0: "unreviewed", 1: "variable", 2: "not variable", 3: "can't tell"}
 MAX_VARTAGS = 500
 MAX_COMMENTS = 5000
 MAX_AUTHOR = 200
 BUSY_TIMEOUT_S = 30.0
-CHECKPLOT_GZIP_LEVEL = 6
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS edits (
@@ -92,9 +83,30 @@ CREATE TABLE IF NOT EXISTS edits (
     author            TEXT NOT NULL,
     time              TEXT NOT NULL,
     checkplot_updated INTEGER NOT NULL,
-    checkplot_note    TEXT
+    checkplot_note    TEXT,
+    comment_id        INTEGER
 );
 CREATE INDEX IF NOT EXISTS edits_object ON edits(collection_id, objectid, edit_id);
+CREATE TABLE IF NOT EXISTS comments (
+    comment_id    INTEGER PRIMARY KEY AUTOINCREMENT,
+    collection_id TEXT NOT NULL,
+    objectid      TEXT NOT NULL,
+    author        TEXT NOT NULL,
+    time          TEXT NOT NULL,
+    text          TEXT NOT NULL,
+    edited        TEXT,
+    deleted       TEXT,
+    deleted_by    TEXT
+);
+CREATE INDEX IF NOT EXISTS comments_object ON comments(collection_id, objectid, comment_id);
+CREATE INDEX IF NOT EXISTS comments_author ON comments(collection_id, objectid, author, time);
+CREATE TABLE IF NOT EXISTS survey_values (
+    collection_id TEXT NOT NULL,
+    objectid      TEXT NOT NULL,
+    column_name   TEXT NOT NULL,
+    value,
+    PRIMARY KEY (collection_id, objectid, column_name)
+);
 """
 
 
@@ -355,53 +367,7 @@ def _as_field(field: str, value):
     return str(value) if value != "" else None
 
 
-# --- the checkplot ------------------------------------------------------------------------
-
-
-def _checkplot_path(info: CollectionInfo, cpfname: str | None) -> tuple[Path | None, str | None]:
-    """The resolved checkplot path inside the collection directory, or (None, why not)."""
-    if not cpfname:
-        return None, "the object has no checkplot"
-    path = info.object_file(cpfname)
-    if path is None:
-        return None, f"the checkplot {cpfname} is missing or outside the collection directory"
-    return path, None
-
-
-def _checkplot_not_writable(path: Path) -> str | None:
-    """Why the checkplot at ``path`` cannot be replaced, or None when it can."""
-    if not os.access(path.parent, os.W_OK | os.X_OK):
-        return "the collection directory is read-only"
-    if not os.access(path, os.W_OK):
-        return "the checkplot file is read-only"
-    return None
-
-
-def _rewrite_checkplot(path: Path, values: dict) -> bytes:
-    """Replace the checkplot at ``path`` with ``values`` (field -> new value) applied;
-    return the file's previous bytes."""
-    raw = path.read_bytes()
-    cp, gzipped, protocol = read_checkplot_bytes(raw, path.name)
-    varinfo = dict(cp.get("varinfo") or {})
-    for field, value in values.items():
-        if field == "comments":
-            cp["comments"] = value
-        else:
-            varinfo[field] = value
-    cp["varinfo"] = varinfo
-    if not 2 <= protocol <= pickle.HIGHEST_PROTOCOL:
-        protocol = pickle.HIGHEST_PROTOCOL
-    data = pickle.dumps(cp, protocol=protocol)
-    if gzipped:
-        data = gzip.compress(data, compresslevel=CHECKPLOT_GZIP_LEVEL, mtime=0)
-    mode = stat.S_IMODE(path.stat().st_mode)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-        os.chmod(tmp, mode)
-    return raw
-
-
-# --- annotations database -----------------------------------------------------------------
+# --- the annotations database ---------------------------------------------------------------
 
 
 def annotations_path(basedir: Basedir) -> Path:
@@ -409,10 +375,10 @@ def annotations_path(basedir: Basedir) -> Path:
 
 
 def _ensure_schema(path: Path) -> None:
-    with closing(sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)) as conn:
-        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-            conn.execute("PRAGMA journal_mode=WAL")
+    with closing(connect_wal(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)) as conn:
         conn.executescript(SCHEMA)
+        if "comment_id" not in _table_columns(conn, "edits"):  # a database from before comments
+            conn.execute("ALTER TABLE edits ADD COLUMN comment_id INTEGER")
 
 
 def _ro_uri(path: Path) -> str:
@@ -429,112 +395,61 @@ def _info(base: Basedir, collection_info) -> CollectionInfo:
     return base.collection(str(collection_info))
 
 
-# --- edits --------------------------------------------------------------------------------
-
-
-def edit_object(basedir, collection_info, objectid: str, changes: dict, author: str, *,
-                magcol: str | None = None, append_comment: str | None = None,
-                expect: dict | None = None) -> dict:
-    """Change an object's variability info and comments (see the module docstring).
-
-    ``changes``: {field: new value} for fields in :data:`FIELDS`. ``append_comment``:
-    text added as a new line at the end of the current comments (inside the lock, so
-    concurrent appends are all kept; may be combined with other changes but not with
-    ``comments``). ``expect``: {field: value the caller last saw}; :class:`Conflict` if
-    the catalog now holds something else. ``magcol``: whose columns to edit; by default
-    the magcol of the object's checkplot, else the first with an ``_objectisvar`` column.
-
-    Returns ``{collection_id, objectid, magcol, author, time, change_id, changed:
-    {field: {old, new}}, values: {field: current value}, checkplot: {updated, path,
-    reason}, checkplot_updated}``. Nothing is written when nothing changes.
-    """
-    base = _basedir(basedir)
-    info = _info(base, collection_info)
+def _check_objectid(objectid) -> None:
     if not isinstance(objectid, str) or not objectid.strip():
         raise UserError(f"objectid must be a non-empty text, not {objectid!r}", field="objectid")
-    new = validate_changes(changes)
-    author = validate_author(author)
-    if append_comment is not None:
-        if "comments" in new:
-            raise UserError("give either comments or append_comment, not both", field="comments")
-        append_comment = _text("comments", append_comment, MAX_COMMENTS, allow_newlines=True)
-    expected = validate_changes(expect) if expect is not None else {}
-    if not new and append_comment is None:
-        raise UserError("nothing to change: give at least one of " + ", ".join(FIELDS), field="changes")
-    needed = set(new) | set(expected) | ({"comments"} if append_comment is not None else set())
 
+
+@contextmanager
+def _locked(base: Basedir, info: CollectionInfo, objectid: str, magcol: str | None, needed: set[str]):
+    """(connection, target) inside one write transaction on the collection's derived
+    catalog with the annotations database attached; committed when the block ends
+    without an error, rolled back otherwise."""
     catalog = info.catalog_sqlite
     if not catalog.is_file():
-        raise NotFound(f"collection {info.collection_id!r} has no catalog at {catalog}")
+        raise NotFound(f"collection {info.collection_id!r} has no catalog")
     with closing(sqlite3.connect(_ro_uri(catalog), uri=True, timeout=BUSY_TIMEOUT_S)) as ro:
         target = _locate(ro, info, objectid, magcol, needed)
-
     ann = annotations_path(base)
     _ensure_schema(ann)
     conn = sqlite3.connect(catalog, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-    undo: list[tuple[Path, bytes]] = []  # checkplots replaced in this transaction, with their old bytes
     try:
         conn.execute("ATTACH DATABASE ? AS ann", (str(ann),))
         conn.execute("BEGIN IMMEDIATE")
         try:
-            result = _edit_locked(conn, info, objectid, target, new, expected, append_comment, author, undo)
-            conn.execute("COMMIT" if result["changed"] else "ROLLBACK")
-            return result
+            yield conn, target
+            conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            for path, old_bytes in undo:
-                write_bytes(path, old_bytes)
             raise
     finally:
         conn.close()
 
 
-def _edit_locked(conn, info: CollectionInfo, objectid: str, target: _Target, new: dict, expected: dict,
-                 append_comment: str | None, author: str, undo: list) -> dict:
-    cols = target.columns
-    read_cols = list(dict.fromkeys(list(cols.values()) + target.fts_columns))
+def _read_row(conn, info: CollectionInfo, objectid: str, target: _Target) -> dict:
+    """The catalog row's editable and full-text columns, by column name."""
+    read_cols = list(dict.fromkeys(list(target.columns.values()) + target.fts_columns))
+    if not read_cols:
+        return {}
     select = ", ".join(_quote(c) for c in read_cols)
     row = conn.execute(f"SELECT {select} FROM object_catalog WHERE row_id = ? AND objectid = ?",
                        (target.row_id, objectid)).fetchone()
     if row is None:
         raise NotFound(f"no object {objectid!r} in collection {info.collection_id!r}")
-    stored = dict(zip(read_cols, row))
-    current = {f: _as_field(f, stored[c]) for f, c in cols.items()}
+    return dict(zip(read_cols, row))
 
-    stale = {f: {"expected": v, "current": current.get(f)} for f, v in expected.items() if current.get(f) != v}
-    if stale:
-        raise Conflict(f"{objectid} was changed by someone else since you looked: "
-                       + "; ".join(f"{f} is now {d['current']!r}" for f, d in stale.items()),
-                       field=next(iter(stale)))
-    final = dict(new)
-    if append_comment is not None:
-        joined = "\n".join(t for t in (current.get("comments"), append_comment) if t)
-        if len(joined) > MAX_COMMENTS:
-            raise UserError(f"comments: would be {len(joined)} characters long with this addition; at most "
-                            f"{MAX_COMMENTS} are allowed", field="comments")
-        final["comments"] = joined or None
-    changed = {f: {"old": current.get(f), "new": v} for f, v in final.items() if current.get(f) != v}
-    now = now_iso("microseconds")
-    change_id = uuid.uuid4().hex
-    values = {f: current.get(f) for f in cols}
-    values.update({f: d["new"] for f, d in changed.items()})
-    result = {
-        "collection_id": info.collection_id,
-        "objectid": objectid,
-        "magcol": target.magcol,
-        "author": author,
-        "time": now,
-        "change_id": change_id if changed else None,
-        "changed": changed,
-        "values": values,
-        "checkplot": {"updated": False, "path": target.cpfname, "reason": "nothing changed"},
-        "checkplot_updated": False,
-    }
-    if not changed:
-        return result
 
-    updates = {cols[f]: d["new"] for f, d in changed.items()}
+def _write_catalog(conn, info: CollectionInfo, objectid: str, target: _Target, stored: dict,
+                   updates: dict) -> None:
+    """Set catalog columns (``updates``: column -> value) of the object's row, keep the
+    FTS5 index in step, and remember each column's value from before lcpanel first
+    changed it (the survey's value) in ``ann.survey_values``."""
+    if not updates:
+        return
+    conn.executemany(
+        "INSERT OR IGNORE INTO ann.survey_values (collection_id, objectid, column_name, value) VALUES (?,?,?,?)",
+        [(info.collection_id, objectid, c, stored.get(c)) for c in updates])
     assignments = ", ".join(f"{_quote(c)} = ?" for c in updates)
     conn.execute(f"UPDATE object_catalog SET {assignments} WHERE row_id = ?", (*updates.values(), target.row_id))
     if target.fts_columns and set(updates) & set(target.fts_columns):
@@ -546,34 +461,232 @@ def _edit_locked(conn, info: CollectionInfo, objectid: str, target: _Target, new
         conn.execute(f"INSERT INTO object_fts(rowid, {names}) VALUES (?, {marks})",
                      (target.row_id, *(updates.get(c, stored[c]) for c in fts)))
 
-    path, reason = _checkplot_path(info, target.cpfname)
-    if path is not None:
-        reason = _checkplot_not_writable(path)
-    if path is not None and reason is None:
-        try:
-            old_bytes = _rewrite_checkplot(path, {f: d["new"] for f, d in changed.items()})
-        except UserError as exc:  # CheckplotError: unreadable pickle
-            reason = f"the checkplot could not be read: {exc.message}"
-        except OSError as exc:
-            reason = f"the checkplot could not be written: {exc.strerror or exc}"
-        else:
-            undo.append((path, old_bytes))
-    updated = reason is None
-    result["checkplot"] = {"updated": updated, "path": target.cpfname, "reason": reason}
-    result["checkplot_updated"] = updated
 
+def _survey_value(conn, info: CollectionInfo, objectid: str, column: str, stored: dict):
+    row = conn.execute("SELECT value FROM ann.survey_values WHERE collection_id = ? AND objectid = ? AND "
+                       "column_name = ?", (info.collection_id, objectid, column)).fetchone()
+    return row[0] if row is not None else stored.get(column)
+
+
+def _now() -> str:
+    return now_iso("microseconds")
+
+
+def _record(conn, rows: list[tuple]) -> None:
+    """History rows: (change_id, collection_id, objectid, magcol, field, old, new, author, time, comment_id)."""
     conn.executemany(
         "INSERT INTO ann.edits (change_id, collection_id, objectid, magcol, field, old_value, new_value, author, "
-        "time, checkplot_updated, checkplot_note) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-        [(change_id, info.collection_id, objectid, target.magcol, f, d["old"], d["new"], author, now,
-          int(updated), reason) for f, d in changed.items()])
+        "time, checkplot_updated, checkplot_note, comment_id) VALUES (?,?,?,?,?,?,?,?,?,0,NULL,?)", rows)
+
+
+# --- variability info -----------------------------------------------------------------------
+
+
+def edit_object(basedir, collection_info, objectid: str, changes: dict, author: str, *,
+                magcol: str | None = None, expect: dict | None = None) -> dict:
+    """Change an object's variability info (see the module docstring). Who may do it is
+    :mod:`lcpanel.core.reviews`' business.
+
+    ``changes``: {field: new value} for fields in :data:`VARINFO_FIELDS`. ``expect``:
+    {field: value the caller last saw}; :class:`Conflict` if the catalog now holds
+    something else. ``magcol``: whose columns to edit; by default the magcol of the
+    object's checkplot, else the first with an ``_objectisvar`` column.
+
+    Returns ``{collection_id, objectid, magcol, author, time, change_id, changed:
+    {field: {old, new}}, values: {field: current value}}``. Nothing is written when
+    nothing changes.
+    """
+    base = _basedir(basedir)
+    info = _info(base, collection_info)
+    _check_objectid(objectid)
+    if isinstance(changes, dict) and "comments" in changes:
+        raise UserError("comments are appended, never replaced: add a comment instead", field="comments")
+    new = validate_changes(changes)
+    author = validate_author(author)
+    expected = validate_changes(expect) if expect is not None else {}
+    if not new:
+        raise UserError("nothing to change: give at least one of " + ", ".join(VARINFO_FIELDS), field="changes")
+    with _locked(base, info, objectid, magcol, set(new) | set(expected)) as (conn, target):
+        return _edit_locked(conn, info, objectid, target, new, expected, author)
+
+
+def _edit_locked(conn, info: CollectionInfo, objectid: str, target: _Target, new: dict, expected: dict,
+                 author: str) -> dict:
+    cols = target.columns
+    stored = _read_row(conn, info, objectid, target)
+    current = {f: _as_field(f, stored[c]) for f, c in cols.items()}
+    stale = {f: {"expected": v, "current": current.get(f)} for f, v in expected.items() if current.get(f) != v}
+    if stale:
+        raise Conflict(f"{objectid} was changed by someone else since you looked: "
+                       + "; ".join(f"{f} is now {d['current']!r}" for f, d in stale.items()),
+                       field=next(iter(stale)))
+    changed = {f: {"old": current.get(f), "new": v} for f, v in new.items() if current.get(f) != v}
+    stamp = _now()
+    change_id = uuid.uuid4().hex
+    values = {f: current.get(f) for f in cols if f != "comments"}
+    values.update({f: d["new"] for f, d in changed.items()})
+    result = {"collection_id": info.collection_id, "objectid": objectid, "magcol": target.magcol, "author": author,
+              "time": stamp, "change_id": change_id if changed else None, "changed": changed, "values": values}
+    if changed:
+        _write_catalog(conn, info, objectid, target, stored, {cols[f]: d["new"] for f, d in changed.items()})
+        _record(conn, [(change_id, info.collection_id, objectid, target.magcol, f, d["old"], d["new"], author, stamp,
+                        None) for f, d in changed.items()])
     return result
 
 
+# --- comments -------------------------------------------------------------------------------
+
+
+def validate_comment(text, max_chars: int = MAX_COMMENTS) -> str:
+    """A comment's normalised text; :class:`UserError` when empty, too long or holding
+    control characters."""
+    if isinstance(text, str) and len(text) > 4 * max_chars + 1000:  # not worth normalising
+        raise UserError(f"a comment holds at most {max_chars} characters; this one has {len(text)}", field="comment")
+    out = _text("comment", text, 4 * max_chars + 1000, allow_newlines=True)
+    if out is None:
+        raise UserError("a comment cannot be empty", field="comment")
+    if len(out) > max_chars:
+        raise UserError(f"a comment holds at most {max_chars} characters; this one has {len(out)}", field="comment")
+    return out
+
+
+def _merged_comments(conn, info: CollectionInfo, objectid: str, target: _Target, stored: dict):
+    """The catalog's comments column after a comment change: the survey's own comment,
+    then every standing comment, one per line (what full-text search sees)."""
+    column = target.columns.get("comments")
+    if column is None:
+        return None, None
+    base = _survey_value(conn, info, objectid, column, stored)
+    texts = [r[0] for r in conn.execute(
+        "SELECT text FROM ann.comments WHERE collection_id = ? AND objectid = ? AND deleted IS NULL "
+        "ORDER BY comment_id", (info.collection_id, objectid))]
+    merged = "\n".join(t for t in [base if base not in (None, "") else None, *texts] if t)
+    return column, (merged or None)
+
+
+def _sync_comments(conn, info: CollectionInfo, objectid: str, target: _Target, stored: dict) -> None:
+    column, merged = _merged_comments(conn, info, objectid, target, stored)
+    if column is not None and stored.get(column) != merged:
+        _write_catalog(conn, info, objectid, target, stored, {column: merged})
+
+
+def _comment_dict(row) -> dict:
+    return dict(zip(("comment_id", "collection_id", "objectid", "author", "time", "text", "edited"), row))
+
+
+def add_comment(basedir, collection_info, objectid: str, text: str, author: str, *,
+                max_chars: int = MAX_COMMENTS, max_per_day: int = 0) -> dict:
+    """Append a comment (author, time, text) to an object. ``max_per_day`` > 0: at most
+    that many comments by ``author`` on this object in any 24 hours
+    (:class:`TooManyRequests` otherwise; counted inside the write lock). Returns the
+    comment."""
+    base = _basedir(basedir)
+    info = _info(base, collection_info)
+    _check_objectid(objectid)
+    text = validate_comment(text, max_chars)
+    author = validate_author(author)
+    with _locked(base, info, objectid, None, set()) as (conn, target):
+        current = now()
+        if max_per_day > 0:
+            since = (current - timedelta(days=1)).isoformat(timespec="microseconds")
+            recent = [r[0] for r in conn.execute(
+                "SELECT time FROM ann.comments WHERE collection_id = ? AND objectid = ? AND author = ? AND time > ? "
+                "ORDER BY time", (info.collection_id, objectid, author, since))]
+            if len(recent) >= max_per_day:
+                wait = (datetime.fromisoformat(recent[0]) + timedelta(days=1) - current).total_seconds()
+                raise TooManyRequests(
+                    f"you may add at most {max_per_day} comments per object per day; the next one is possible in "
+                    f"{_duration(wait)}", retry_after=max(wait, 1.0))
+        stored = _read_row(conn, info, objectid, target)
+        stamp = current.isoformat(timespec="microseconds")
+        cur = conn.execute("INSERT INTO ann.comments (collection_id, objectid, author, time, text) VALUES (?,?,?,?,?)",
+                           (info.collection_id, objectid, author, stamp, text))
+        comment_id = cur.lastrowid
+        _record(conn, [(uuid.uuid4().hex, info.collection_id, objectid, "", "comment", None, text, author, stamp,
+                        comment_id)])
+        _sync_comments(conn, info, objectid, target, stored)
+    return {"comment_id": comment_id, "collection_id": info.collection_id, "objectid": objectid, "author": author,
+            "time": stamp, "text": text, "edited": None}
+
+
+def _duration(seconds: float) -> str:
+    minutes = max(1, math.ceil(seconds / 60))
+    return f"{minutes} min" if minutes < 120 else f"{math.ceil(minutes / 60)} h"
+
+
+def change_comment(basedir, collection_info, objectid: str, comment_id: int, text: str | None, editor: str, *,
+                   may_change_others: bool = False, max_chars: int = MAX_COMMENTS) -> dict | None:
+    """Edit (``text``) or delete (``text`` None) a standing comment. Only its author may,
+    unless ``may_change_others`` (admins); :class:`Forbidden` otherwise. The old text stays
+    in the history. Returns the edited comment, or None after a delete."""
+    base = _basedir(basedir)
+    info = _info(base, collection_info)
+    _check_objectid(objectid)
+    if isinstance(comment_id, bool) or not isinstance(comment_id, int):
+        raise UserError(f"comment_id must be an integer, not {comment_id!r}", field="comment_id")
+    if text is not None:
+        text = validate_comment(text, max_chars)
+    editor = validate_author(editor)
+    with _locked(base, info, objectid, None, set()) as (conn, target):
+        row = conn.execute(
+            "SELECT comment_id, collection_id, objectid, author, time, text, edited FROM ann.comments "
+            "WHERE comment_id = ? AND collection_id = ? AND objectid = ? AND deleted IS NULL",
+            (comment_id, info.collection_id, objectid)).fetchone()
+        if row is None:
+            raise NotFound(f"object {objectid!r} has no comment {comment_id}")
+        comment = _comment_dict(row)
+        if comment["author"] != editor and not may_change_others:
+            raise Forbidden("you may edit or delete only your own comments")
+        if text == comment["text"]:
+            return comment
+        stored = _read_row(conn, info, objectid, target)
+        stamp = _now()
+        if text is None:
+            conn.execute("UPDATE ann.comments SET deleted = ?, deleted_by = ? WHERE comment_id = ?",
+                         (stamp, editor, comment_id))
+        else:
+            conn.execute("UPDATE ann.comments SET text = ?, edited = ? WHERE comment_id = ?", (text, stamp, comment_id))
+        _record(conn, [(uuid.uuid4().hex, info.collection_id, objectid, "", "comment", comment["text"], text, editor,
+                        stamp, comment_id)])
+        _sync_comments(conn, info, objectid, target, stored)
+    if text is None:
+        return None
+    return {**comment, "text": text, "edited": stamp}
+
+
+def comments(basedir, collection_id: str, objectid: str) -> list[dict]:
+    """An object's standing comments, oldest first: comment_id, collection_id, objectid,
+    author, time, text, edited (time of the last edit or None); times UTC ISO 8601."""
+    path = annotations_path(_basedir(basedir))
+    if not path.is_file():
+        return []
+    with closing(sqlite3.connect(_ro_uri(path), uri=True, timeout=BUSY_TIMEOUT_S)) as conn:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'comments'").fetchone() is None:
+            return []
+        return [_comment_dict(r) for r in conn.execute(
+            "SELECT comment_id, collection_id, objectid, author, time, text, edited FROM comments "
+            "WHERE collection_id = ? AND objectid = ? AND deleted IS NULL ORDER BY comment_id",
+            (collection_id, objectid))]
+
+
+def survey_values(basedir, collection_id: str, objectid: str) -> dict:
+    """Catalog column -> the value it had before lcpanel first changed it (only columns
+    lcpanel has changed)."""
+    path = annotations_path(_basedir(basedir))
+    if not path.is_file():
+        return {}
+    with closing(sqlite3.connect(_ro_uri(path), uri=True, timeout=BUSY_TIMEOUT_S)) as conn:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'survey_values'").fetchone() is None:
+            return {}
+        return dict(conn.execute("SELECT column_name, value FROM survey_values WHERE collection_id = ? AND "
+                                 "objectid = ?", (collection_id, objectid)))
+
+
 def history(basedir, collection_id: str, objectid: str, *, limit: int | None = None) -> list[dict]:
-    """Every recorded edit of one object, oldest first (the last ``limit`` when given):
-    dicts with edit_id, change_id, collection_id, objectid, magcol, field, old_value,
-    new_value, author, time, checkplot_updated (bool), checkplot_note."""
+    """Every recorded change of one object, oldest first (the last ``limit`` when given):
+    dicts with edit_id, change_id, collection_id, objectid, magcol, field (a varinfo
+    field, or ``comment`` with its comment_id: old_value None for a new comment,
+    new_value None for a deleted one), old_value, new_value, author, time."""
     base = _basedir(basedir)
     path = annotations_path(base)
     if not path.is_file():
@@ -592,5 +705,38 @@ def history(basedir, collection_id: str, objectid: str, *, limit: int | None = N
         rows = [dict(r) for r in conn.execute(sql, params)]
     rows.reverse()
     for r in rows:
-        r["checkplot_updated"] = bool(r["checkplot_updated"])
+        r.pop("checkplot_updated", None)
+        r.pop("checkplot_note", None)
+        r.setdefault("comment_id", None)
     return rows
+
+
+def reviewed_objects(basedir, collection_id: str) -> dict[str, set[tuple[str, str]]]:
+    """objectid -> {(magcol, varinfo field)} of every object of a collection with a
+    reviewed varinfo field or a standing comment (field ``comment``, magcol '')."""
+    path = annotations_path(_basedir(basedir))
+    out: dict[str, set] = {}
+    if not path.is_file():
+        return out
+    with closing(sqlite3.connect(_ro_uri(path), uri=True, timeout=BUSY_TIMEOUT_S)) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "edits" in tables:
+            marks = ", ".join("?" * len(VARINFO_FIELDS))
+            for oid, magcol, fld in conn.execute(
+                    f"SELECT DISTINCT objectid, magcol, field FROM edits WHERE collection_id = ? AND field IN ({marks})",
+                    (collection_id, *VARINFO_FIELDS)):
+                out.setdefault(oid, set()).add((magcol, fld))
+        if "comments" in tables:
+            for (oid,) in conn.execute("SELECT DISTINCT objectid FROM comments WHERE collection_id = ? AND "
+                                       "deleted IS NULL", (collection_id,)):
+                out.setdefault(oid, set()).add(("", "comment"))
+    return out
+
+
+def catalog_values(info: CollectionInfo, objectid: str, magcol: str | None = None) -> tuple[_Target, dict]:
+    """(target, {field: value}) of an object's editable fields in the derived catalog
+    (reviews merged over the survey's values)."""
+    with closing(sqlite3.connect(_ro_uri(info.catalog_sqlite), uri=True, timeout=BUSY_TIMEOUT_S)) as conn:
+        target = _locate(conn, info, objectid, magcol, set())
+        stored = _read_row(conn, info, objectid, target)
+    return target, {f: _as_field(f, stored[c]) for f, c in target.columns.items()}

@@ -345,4 +345,10 @@ DEFAULT_CONFIG_TEXT = """\
 # anonymous_dataset_days = 7.0
 # product_unused_days = 30.0
 # gc_interval_minutes = 60.0
+
+[reviews]
+# object comments: characters per comment, and comments per object per identity in
+# any 24 hours (0 = unlimited); admins are not capped
+# max_comment_chars = 5000
+# max_comments_per_object_per_day = 20
 """

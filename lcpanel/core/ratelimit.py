@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import hashlib
 import logging
+import math
 import os
 import random
 import sqlite3
@@ -23,6 +24,7 @@ import time
 from pathlib import Path
 
 from .private import private_file
+from ..errors import TooManyRequests
 from .wal import connect_wal
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,19 @@ class RateLimiter:
         """Take one request from ``client``'s budget for ``role``: 0 if allowed, else the
         seconds to wait before the next request is allowed."""
         return self.take(client, self.limits.requests_per_minute(role), self.limits.burst)
+
+    def spend(self, viewer, remote_ip: str | None) -> None:
+        """Take one request from the budget of whoever asks, for an HTTP request and a
+        page's websocket action (save, search, build) alike: anonymous visitors per client
+        address, everyone else per identity. :class:`TooManyRequests` when it is spent."""
+        client = f"ip:{remote_ip}" if viewer.role == "anonymous" else viewer.identity
+        wait = self.check(client, viewer.role)
+        if wait > 0:
+            rpm = self.limits.requests_per_minute(viewer.role)
+            raise TooManyRequests(f"too many requests: {viewer.role} clients may make {rpm} per minute; "
+                                  f"retry in {math.ceil(wait)} s" + ("" if viewer.role != "anonymous" else
+                                                                      " (log in or use an API key for more)"),
+                                  retry_after=wait)
 
     def take(self, client: str, rpm: float, burst: int) -> float:
         """Like :meth:`check` with an explicit budget (e.g. for login attempts)."""

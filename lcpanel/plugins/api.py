@@ -430,5 +430,7 @@ def register_routes(app):
         Route("api-object-tile", r"/api/collections/([^/]+)/objects/([^/]+)/tiles/([a-z0-9-]+)\.png",
               ObjectTileHandler, kwargs),
         Route("api-object-tiles", r"/api/collections/([^/]+)/objects/([^/]+)/tiles/?", ObjectTilesHandler, kwargs),
-        Route("api-object-file", r"/api/collections/([^/]+)/objects/([^/]+)/([a-z]+)/?", ObjectFileHandler, kwargs),
+        # (not .../reviews: the reviews plugin's route, whichever plugin registers first)
+        Route("api-object-file", r"/api/collections/([^/]+)/objects/([^/]+)/(?!reviews/?$)([a-z]+)/?",
+              ObjectFileHandler, kwargs),
     ]

@@ -21,6 +21,7 @@ from ..core.datasets import object_key
 from ..core.magcols import checkplot_column, collection_magcols
 from ..core.quotas import product_check
 from ..errors import UserError
+from .budget import spend
 from .escaping import HIDE_BROKEN_IMAGE, handler, md
 from .theme import client_address, esc, html, page, section, session_viewer, styled
 
@@ -167,6 +168,10 @@ class DatasetPage(pn.viewable.Viewer):
             self._edit({"name": name.value, "description": desc.value, "visibility": vis.value}, "saved")
 
         def on_freeze(_):
+            refused = spend(self.app, self.viewer)
+            if refused is not None:
+                self._say(refused, "danger")
+                return
             try:
                 frozen = self.app.datasets.freeze(ds.dataset_id, self.viewer)
             except UserError as exc:
@@ -181,6 +186,10 @@ class DatasetPage(pn.viewable.Viewer):
                          sizing_mode="stretch_width")
 
     def _edit(self, changes: dict, what: str) -> bool:
+        refused = spend(self.app, self.viewer)
+        if refused is not None:
+            self._say(refused, "danger")
+            return False
         try:
             self.ds, changed = self.app.datasets.edit(self.ds.dataset_id, self.viewer, changes)
         except UserError as exc:
@@ -244,6 +253,10 @@ class DatasetPage(pn.viewable.Viewer):
         builder = self._builders[self.builder.value]
         options = {"format": self.fmt.value} if "format" in builder.options else {}
         objects = self._selected_keys() if self.scope.value.endswith("selected") else None
+        refused = spend(self.app, self.viewer)
+        if refused is not None:
+            self.status.object = f'<p class="lcp-field-error">{esc(refused)}</p>'
+            return
         try:
             status = self.app.products.request(self.app, self.ds, builder.name, options, objects,
                                                check=product_check(self.app, self.viewer, client_address()))

@@ -23,9 +23,13 @@ What it shows
   under its field and changes nothing else. Changing the period resets the epoch to
   the time of minimum light for that period (:func:`minimum_light_epoch`); typing an
   epoch folds at it, and clearing the field goes back to minimum light.
-- **Review**: a form for objectisvar, varperiod, varepoch, vartags and comments saved with
-  :func:`lcpanel.core.annotations.edit_object` (author: the visitor's identity, the
-  same cookie identity as the JSON API), and the object's edit history.
+- **Review**: a form for objectisvar, varperiod, varepoch and vartags (staff) and a new
+  comment (everyone), saved with :mod:`lcpanel.core.reviews` in the basedir (author: the
+  visitor's identity, the same cookie identity as the JSON API); the comments, each with
+  its author and time (a delete button on one's own, on all for admins), and the
+  object's edit history. Each save or delete spends one request of the visitor's budget
+  (:mod:`lcpanel.views.budget`), like an HTTP request; a spent budget shows a message and
+  writes nothing. The survey's checkplot is never written.
 
 Candidate periods: a choice
 ---------------------------
@@ -35,15 +39,15 @@ invent storage in core. So:
 - "Add to candidates" keeps the fold's (period, epoch) in a list for this browser
   session only, shown as buttons that fold again at them;
 - "Adopt period" saves the fold's period and epoch as the object's ``varperiod`` and
-  ``varepoch`` through ``edit_object`` (what checkplotserver's "set period" does), so
-  it reaches the catalog, the checkplot and the history;
+  ``varepoch`` (what checkplotserver's "set period" does), so it reaches the reviews,
+  the catalog searches read, and the history;
 - "Periods adopted by reviewers" lists every ``varperiod`` value in the object's edit
   history (who, when), also as buttons: the persistent record of periods tried.
 
 Who may edit
 ------------
-Staff and admins may edit variability info (:func:`can_edit_varinfo` is the single place
-of that rule); everyone may comment. Visitors who may not edit see the form locked, with
+Staff and admins may edit variability info (:func:`lcpanel.core.reviews.can_edit_varinfo`
+is the single place of that rule); everyone may comment. Visitors who may not edit see the form locked, with
 a link to log in.
 
 Like every page it never shows a traceback: an unknown collection or object, an object
@@ -66,7 +70,8 @@ import numpy as np
 import panel as pn
 import param
 
-from ..core.annotations import OBJECTISVAR, edit_object, history, validate_changes, varinfo_columns
+from ..core import reviews
+from ..core.annotations import OBJECTISVAR, history, validate_changes, validate_comment, varinfo_columns
 from ..core.checkplots import (
     CheckplotError,
     check_period,
@@ -81,6 +86,7 @@ from ..core.checkplots import (
 )
 from ..core.magcols import checkplot_column, choose_magcol, collection_magcols
 from ..errors import UserError
+from .budget import spend
 from .escaping import HIDE_BROKEN_FIGURE, handler, md
 from .lightcurve_plot import LightCurvePlot, read_stored
 from .theme import ACCENT, DANGER, MUTED, esc, html, login_url, page, section, session_viewer, styled
@@ -144,10 +150,10 @@ def can_edit_varinfo(viewer, collection) -> bool:
     """Whether ``viewer`` may change the variability info (objectisvar, varperiod,
     varepoch, vartags) of ``collection``'s objects.
 
-    Staff and admins only (comments stay open to everyone); this is the one place the
-    rule lives.
+    Staff and admins only (comments stay open to everyone): the rule of
+    :func:`lcpanel.core.reviews.can_edit_varinfo`.
     """
-    return viewer.staff
+    return reviews.can_edit_varinfo(viewer)
 
 
 # --- finding the object ---------------------------------------------------------------------
@@ -368,13 +374,14 @@ class ObjectPage(pn.viewable.Viewer):
     # --- values -------------------------------------------------------------------------
 
     def _current_values(self) -> dict:
-        """The editable fields as searches see them (the catalog), the checkplot's
-        varinfo where the catalog has no column."""
+        """The variability info as searches see it (the catalog: reviews merged over the
+        survey's values), the checkplot's varinfo where the catalog has no column; and
+        the checkplot's own comment (reviewers' comments are listed apart)."""
         vi = self.summary["varinfo"]
         values = {"objectisvar": vi.get("objectisvar"), "varperiod": vi.get("varperiod"),
                   "varepoch": vi.get("varepoch"), "vartags": vi.get("vartags"),
                   "comments": self.summary.get("comments")}
-        cols = self.rec.varcols
+        cols = {f: c for f, c in self.rec.varcols.items() if f != "comments"}
         if cols:
             names = list(cols.values())
             quoted = ", ".join(f'"{c}"' for c in names)
@@ -453,7 +460,7 @@ class ObjectPage(pn.viewable.Viewer):
                          if tags else '<span class="lcp-muted">none</span>'))
             comments = v.get("comments")
             rows.append(("comments", f'<p class="lcp-comments-text lcp-comments">{esc(comments)}</p>' if comments
-                         else '<span class="lcp-muted lcp-comments">none yet</span>'))
+                         else '<span class="lcp-muted lcp-comments">none from the survey</span>'))
         return '<dl class="lcp-facts">' + "".join(f"<dt>{esc(k)}</dt><dd>{v}</dd>" for k, v in rows) + "</dl>"
 
     def _api_base(self) -> str:
@@ -886,15 +893,18 @@ class ObjectPage(pn.viewable.Viewer):
         self.f_tags = styled(pn.widgets.TextInput(name="Tags (comma-separated)", value=v.get("vartags") or "",
                                                   max_length=500, sizing_mode="stretch_width", disabled=lock,
                                                   placeholder="e.g. RR Lyrae, RRab", css_classes=["lcp-edit-tags"]))
-        self.f_comments = styled(pn.widgets.TextAreaInput(name="Comments", value=v.get("comments") or "",
-                                                          max_length=5000, height=90, sizing_mode="stretch_width",
-                                                          css_classes=["lcp-edit-comments"]))
+        max_chars = self.app.config.reviews.max_comment_chars
+        self.f_comments = styled(pn.widgets.TextAreaInput(
+            name="Add a comment", value="", max_length=max_chars, height=90, sizing_mode="stretch_width",
+            placeholder="kept with your name and the time; everyone sees it", css_classes=["lcp-edit-comments"]))
         self.f_save = styled(pn.widgets.Button(name="Save", button_type="primary", width=100,
                                                css_classes=["lcp-save-review"]))
         self.f_save.on_click(self._save_form)
         self.review_msg = pn.pane.Alert("", visible=False, alert_type="info", sizing_mode="stretch_width",
                                         css_classes=["lcp-review-message"], margin=(4, 10))
+        self.comment_list = pn.Column(sizing_mode="stretch_width", css_classes=["lcp-comment-list"], margin=(0, 10))
         self.history_pane = _html("", css_classes=["lcp-history"], margin=(0, 10))
+        self._render_comments()
         self._render_history()
 
     def _review_section(self):
@@ -903,77 +913,132 @@ class ObjectPage(pn.viewable.Viewer):
                "Only the collection's staff may change the variability info (<a href=\""
                f"{esc(login_url(here))}\">log in</a>); "
                "everyone may comment.")
-        form = pn.Column(pn.Row(self.f_isvar, self.f_period, self.f_epoch, sizing_mode="stretch_width"),
-                         self.f_tags, self.f_comments, pn.Row(self.f_save), self.review_msg,
+        varinfo = pn.FlexBox(self.f_isvar, self.f_period, self.f_epoch, flex_wrap="wrap", gap="0",
+                             sizing_mode="stretch_width", margin=0)
+        form = pn.Column(varinfo, self.f_tags, self.f_comments, pn.Row(self.f_save), self.review_msg,
                          sizing_mode="stretch_width", styles={"flex": "1 1 460px"}, margin=0)
-        hist = pn.Column(_html('<p class="lcp-small-title">History</p>', margin=(0, 10)),
+        hist = pn.Column(_html('<p class="lcp-small-title">Comments</p>', margin=(0, 10)), self.comment_list,
+                         _html('<p class="lcp-small-title">History</p>', margin=(0, 10)),
                          self.history_pane, sizing_mode="stretch_width", styles={"flex": "1 1 460px"}, margin=0)
         return section("Review", pn.FlexBox(form, hist, gap="16px", sizing_mode="stretch_width"),
-                       subtitle=who + " Edits are saved to the catalog (searches see them at once), to the "
-                                "checkplot when its directory is writable, and to the history.",
+                       subtitle=who + " Reviews are kept by this server with who made them and when (searches "
+                                "see them at once); the survey's own files are never changed.",
                        css_classes=["lcp-review"])
+
+    def _render_comments(self) -> None:
+        items = []
+        for c in reviews.comments(self.app.basedir, self.collection, self.objectid):
+            edited = " · edited" if c["edited"] else ""
+            text = (f'<div class="lcp-comment-item"><p class="lcp-muted" style="margin:0">'
+                    f'<b>{_who(c["author"], self.viewer)}</b> · '
+                    f'{esc(c["time"][:16].replace("T", " "))} UTC{edited}</p>'
+                    f'<p class="lcp-comments-text">{esc(c["text"])}</p></div>')
+            row = [_html(text, sizing_mode="stretch_width")]
+            if reviews.can_change_comment(self.viewer, c):
+                btn = pn.widgets.Button(name="delete", button_type="light", width=70, margin=(2, 3),
+                                        css_classes=["lcp-delete-comment"])
+                btn.on_click(lambda _ev, cid=c["comment_id"]: self._delete_comment(cid))
+                row.append(btn)
+            items.append(pn.Row(*row, sizing_mode="stretch_width", margin=0))
+        self.comment_list.objects = items or [_html('<p class="lcp-muted">No comments yet.</p>')]
 
     def _render_history(self) -> None:
         rows = history(self.app.basedir, self.collection, self.objectid, limit=200)
         if not rows:
             self.history_pane.object = '<p class="lcp-muted">No edits yet.</p>'
             return
+
+        def change(r) -> str:
+            if r["field"] != "comment":
+                return f'{_value_text(r["field"], r["old_value"])} → {_value_text(r["field"], r["new_value"])}'
+            if r["old_value"] is None:
+                return "added: " + _value_text("comment", r["new_value"])
+            if r["new_value"] is None:
+                return "deleted: " + _value_text("comment", r["old_value"])
+            return f'{_value_text("comment", r["old_value"])} → {_value_text("comment", r["new_value"])}'
+
         body = "".join(
             f'<tr><td class="lcp-mono" style="white-space:nowrap">{esc(r["time"][:19].replace("T", " "))}</td>'
-            f'<td>{_who(r["author"], self.viewer)}</td><td>{esc(r["field"])}</td>'
-            f'<td>{_value_text(r["field"], r["old_value"])} → {_value_text(r["field"], r["new_value"])}</td>'
-            f'<td>{"yes" if r["checkplot_updated"] else esc(r["checkplot_note"] or "no")}</td></tr>'
+            f'<td>{_who(r["author"], self.viewer)}</td><td>{esc(r["field"])}</td><td>{change(r)}</td></tr>'
             for r in reversed(rows))
         self.history_pane.object = (
-            '<table class="lcp-table"><tr><th>when (UTC)</th><th>who</th><th>field</th><th>change</th>'
-            f'<th>checkplot</th></tr>{body}</table>')
+            '<div style="overflow-x:auto"><table class="lcp-table"><tr><th>when (UTC)</th><th>who</th>'
+            f'<th>field</th><th>change</th></tr>{body}</table></div>')
 
     def _form_changes(self) -> dict:
-        wanted = {"comments": self.f_comments.value}
-        if self.may_edit_varinfo:
-            wanted.update({"objectisvar": self.f_isvar.value, "varperiod": _value(self.f_period),
-                           "varepoch": _value(self.f_epoch), "vartags": self.f_tags.value})
+        if not self.may_edit_varinfo:
+            return {}
+        wanted = {"objectisvar": self.f_isvar.value, "varperiod": _value(self.f_period),
+                  "varepoch": _value(self.f_epoch), "vartags": self.f_tags.value}
         new = validate_changes(wanted)  # UserError on a bad value: nothing is saved
         return {f: val for f, val in new.items() if val != self.values.get(f)}
 
     def _save_form(self, _event=None) -> None:
+        text = (self.f_comments.value or "").strip()
         try:
             changes = self._form_changes()
+            if text:
+                validate_comment(text, self.app.config.reviews.max_comment_chars)
         except UserError as exc:
             self._say(md(exc.message), "danger")
             return
-        if not changes:
+        if not changes and not text:
             self._say("Nothing changed.", "info")
             return
-        if self._save(changes, None) is not None:
-            self._say("Saved: " + ", ".join(changes), "success")
+        if changes and self._save(changes, None) is None:
+            return
+        if text:
+            if not self._write(lambda: reviews.add_comment(self.app.basedir, self.rec.info, self.objectid,
+                                                           self.viewer, text, settings=self.app.config.reviews),
+                               None, spent=bool(changes)):
+                return
+            self.f_comments.value = ""
+            self._render_comments()
+            self._render_history()
+        self._say("Saved: " + ", ".join([*changes, *(["comment"] if text else [])]), "success")
+
+    def _delete_comment(self, comment_id: int) -> None:
+        if self._write(lambda: reviews.delete_comment(self.app.basedir, self.rec.info, self.objectid, comment_id,
+                                                      self.viewer), None):
+            self._say("Comment deleted.", "success")
+            self._render_comments()
+            self._render_history()
+
+    def _write(self, action, message_pane, *, spent: bool = False):
+        """Run a write ``action`` after taking one request from the visitor's budget (the
+        same as the JSON API's; ``spent``: already taken for this click); its result, or
+        None after showing why it did not happen."""
+
+        def fail(text: str) -> None:
+            if message_pane is None:
+                self._say(md(text), "danger")
+            else:
+                message_pane.object = f'<p class="lcp-error-text">{esc(text)}</p>'
+
+        refused = None if spent else spend(self.app, self.viewer)
+        if refused is not None:
+            fail(refused)
+            return None
+        try:
+            return action() or True
+        except UserError as exc:
+            fail(exc.message)
+        except Exception:  # a bug or a broken file: logged, never shown as a traceback
+            log.exception("saving %s/%s failed", self.collection, self.objectid)
+            fail("Saving failed; the error is in the server's log.")
+        return None
 
     def _save(self, changes: dict, message_pane) -> dict | None:
-        """Save ``changes`` with edit_object and refresh the page's values; the edit's
+        """Save variability info ``changes`` and refresh the page's values; the edit's
         result, or None after showing why it failed. The values this page showed are
         the ``expect``-ed ones, so a concurrent edit is a Conflict, not lost."""
         expect = {f: self.values.get(f) for f in changes
                   if f in self.rec.varcols and not (f == "objectisvar" and self.values.get(f) is None)}
-        try:
-            result = edit_object(self.app.basedir, self.rec.info, self.objectid, changes, author=self.viewer.identity,
-                                 expect=expect or None, magcol=self.rec.varprefix.rstrip("_") or None)
-        except UserError as exc:
-            if message_pane is None:
-                self._say(md(exc.message), "danger")
-            else:
-                message_pane.object = f'<p class="lcp-error-text">{esc(exc.message)}</p>'
+        magcol = self.rec.varprefix.rstrip("_") or None
+        result = self._write(lambda: reviews.set_varinfo(self.app.basedir, self.rec.info, self.objectid, self.viewer,
+                                                         changes, expect=expect or None, magcol=magcol), message_pane)
+        if result is None:
             return None
-        except Exception:  # a bug or a broken file: logged, never shown as a traceback
-            log.exception("saving %s/%s failed", self.collection, self.objectid)
-            text = "Saving failed; the error is in the server's log."
-            if message_pane is None:
-                self._say(text, "danger")
-            else:
-                message_pane.object = f'<p class="lcp-error-text">{esc(text)}</p>'
-            return None
-        if not result["checkplot_updated"] and result["changed"]:
-            log.info("edit of %s/%s: checkplot not updated (%s)", self.collection, self.objectid,
-                     result["checkplot"]["reason"])
         self._refresh()
         return result
 
@@ -985,7 +1050,6 @@ class ObjectPage(pn.viewable.Viewer):
         self.f_period.value = v.get("varperiod")
         self.f_epoch.value = v.get("varepoch")
         self.f_tags.value = v.get("vartags") or ""
-        self.f_comments.value = v.get("comments") or ""
         self._render_header()
         self._render_history()
         self._render_tried()

@@ -43,6 +43,7 @@ from ..core.datasets import DEFAULT_VISIBILITY, VISIBILITIES
 from ..core.quotas import save_search
 from ..core.search import SearchSpec, run_search
 from ..errors import UserError
+from .budget import spend
 from .escaping import md
 from .theme import (
     ACCENT,
@@ -379,6 +380,10 @@ class SearchForm(pn.viewable.Viewer):
             spec = self.spec()
         except UserError as exc:
             self.show_error(exc.message, exc.field)
+            return None
+        refused = spend(self.app, viewer)
+        if refused is not None:
+            self.show_message(refused, "danger")
             return None
         visibility = self.fields["visibility"].value
         self.button.loading = True
