@@ -18,10 +18,11 @@ astropy and compares them.
 from __future__ import annotations
 
 import gzip
+import re
 import textwrap
+import warnings
 from dataclasses import replace
 from functools import lru_cache
-from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
@@ -30,6 +31,7 @@ from .lcformats import LightCurve, lightcurve_to_csv
 #: gzip level of the csv.gz format: 6 (zlib's default) compresses within ~2 % of 9 at
 #: about half the CPU time
 CSV_GZ_LEVEL = 6
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 # ---------------------------------------------------------------------------
@@ -124,8 +126,10 @@ def _card(keyword: str, value, comment: str | None) -> bytes:
     """One header card's 80-byte image(s), as astropy writes it (CONTINUE cards included)."""
     from astropy.io import fits
 
-    card = fits.Card(keyword, value, comment) if comment is not None else fits.Card(keyword, value)
-    return card.image.encode("ascii")
+    with warnings.catch_warnings():  # comments too long for the card are cut, as in lcexport
+        warnings.simplefilter("ignore", category=fits.verify.VerifyWarning)
+        card = fits.Card(keyword, value, comment) if comment is not None else fits.Card(keyword, value)
+        return card.image.encode("ascii")
 
 
 def _comment(text: str) -> bytes:
@@ -189,14 +193,14 @@ def fast_fits(lc: LightCurve) -> bytes | None:
         cards.append(_card(f"TFORM{index}", form, None))
         if unit:
             cards.append(_card(f"TUNIT{index}", _fits_unit(unit), None))
+    # after every column's TTYPE/TFORM/TUNIT, per column: TCTYP, TRPOS, TCOMM (astropy's order)
     time = _time_info(lc)
-    for index, name in enumerate(cols, start=1):
+    for index, (name, text) in enumerate(zip(cols, descriptions), start=1):
         this = _column_time(lc, name) if name in lc.time_columns else None
         if this and this["scale"] and time["scale"] and _same_reference(this, time):
             cards.append(_card(f"TCTYP{index}", this["scale"], "time scale of this column"))
             if this["refpos"] and this["refpos"] != "TOPOCENTER":
                 cards.append(_card(f"TRPOS{index}", this["refpos"], "time reference position of this column"))
-    for index, text in enumerate(descriptions, start=1):
         if text:
             cards.append(_card(f"TCOMM{index}", text, None))
     cards.append(_card("EXTNAME", EXTNAME, "extension name"))
@@ -243,7 +247,9 @@ _VOHEAD = ('<?xml version="1.0" encoding="utf-8"?>\n'
 
 
 def _attrs(**attrs) -> str:
-    return "".join(f" {k.rstrip('_')}={quoteattr(str(v))}" for k, v in sorted(attrs.items()) if v is not None)
+    from astropy.utils.xml._iterparser import escape_xml
+
+    return "".join(f' {k}="{escape_xml(_clean(v))}"' for k, v in sorted(attrs.items()) if v is not None)
 
 
 def _vo_id(name: str) -> str:
@@ -252,11 +258,19 @@ def _vo_id(name: str) -> str:
     return fix_id(name)
 
 
-def _xml_text(text: str) -> str:
+def _clean(text) -> str:
     """XML 1.0 allows no control characters but tab, newline and carriage return."""
-    import re
+    return _CONTROL.sub(" ", str(text))
 
-    return escape(re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", " ", str(text)))
+
+def _xml_text(text, indent: str | None = None) -> str:
+    """Element text escaped as astropy writes it (wrapped at 70 columns with ``indent``)."""
+    from astropy.utils.xml._iterparser import escape_xml_cdata
+
+    text = _clean(text)
+    if indent is not None:
+        text = textwrap.fill(text, initial_indent=indent, subsequent_indent=indent)
+    return escape_xml_cdata(text)
 
 
 def fast_votable(lc: LightCurve) -> bytes | None:
@@ -322,13 +336,13 @@ def fast_votable(lc: LightCurve) -> bytes | None:
         out.append(f"  <INFO{attrs}>{_xml_text(comment)}</INFO>\n" if comment else f"  <INFO{attrs}/>\n")
     for note in notes:
         out.append(f"  <INFO{_attrs(name='COMMENT', value=note)}/>\n")
-    out.append('  <TABLE name="lightcurve">\n   <DESCRIPTION>\n    '
-               f"{_xml_text(f'light curve of {lc.objectid}')}\n   </DESCRIPTION>\n")
+    out.append('  <TABLE name="lightcurve">\n   <DESCRIPTION>\n'
+               f"{_xml_text(f'light curve of {lc.objectid}', '    ')}\n   </DESCRIPTION>\n")
     for name, datatype, arraysize, unit, description, ref, ucd in fields:
         attrs = _attrs(ID=_vo_id(name), arraysize=arraysize, datatype=datatype, name=name, ref=ref, ucd=ucd,
                        unit=_vo_unit(unit) if unit else None)
         if description:
-            out.append(f"   <FIELD{attrs}>\n    <DESCRIPTION>\n     {_xml_text(description)}\n"
+            out.append(f"   <FIELD{attrs}>\n    <DESCRIPTION>\n{_xml_text(description, '     ')}\n"
                        "    </DESCRIPTION>\n   </FIELD>\n")
         else:
             out.append(f"   <FIELD{attrs}/>\n")
