@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 #: after every member, at most every 0.25 s)
 STALE_AFTER_S = 20.0
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-STORED_SUFFIXES = (".gz", ".zip", ".png", ".jpg", ".fz")
+STORED_SUFFIXES = (".gz", ".zip", ".png", ".jpg", ".fz", ".parquet")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS products (
