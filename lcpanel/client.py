@@ -475,6 +475,41 @@ class Client:
                               field="status", payload=status)
         return status
 
+    def lightcurves(self, dataset_id: str, *, format: str = "parquet", objects: list[str] | None = None,
+                    as_table: str = "pandas", dest_dir: str | os.PathLike | None = None,
+                    timeout: float = 600.0, progress: Callable[[dict], Any] | bool | None = None):
+        """Every light curve of a dataset (or of ``objects``) at once.
+
+        ``format="parquet"`` builds (or reuses) the dataset's ``lightcurves`` product in
+        Parquet, downloads it (resumable, SHA256-checked) and returns one long table
+        (``collection``, ``objectid`` and every light-curve column): a pandas DataFrame,
+        or with ``as_table="astropy"`` an astropy Table with the columns' units and
+        descriptions. Other formats return the path of the downloaded zip.
+        ``dest_dir``: where the zip is kept (default: a temporary directory)."""
+        import tempfile
+        import zipfile
+
+        if as_table not in ("pandas", "astropy"):
+            raise ClientError("as_table must be 'pandas' or 'astropy'", field="as_table")
+        status = self.product(dataset_id, "lightcurves", objects=objects, format=format, timeout=timeout,
+                              progress=progress)
+        if dest_dir is None:
+            dest_dir = tempfile.mkdtemp(prefix="lcpanel-lightcurves-")
+        path = self.download(dataset_id, status, dest_dir)
+        if format != "parquet":
+            return path
+        target = Path(dest_dir) / "lightcurves.parquet"
+        with zipfile.ZipFile(path) as zf, zf.open("lightcurves.parquet") as src, open(target, "wb") as out:
+            while chunk := src.read(CHUNK):
+                out.write(chunk)
+        if as_table == "astropy":
+            from astropy.table import Table
+
+            return Table.read(target, format="parquet")
+        import pandas
+
+        return pandas.read_parquet(target)
+
     # --- downloads --------------------------------------------------------------------------
 
     def download(self, dataset_id: str, product: dict | str, dest_dir: str | os.PathLike = ".", *,

@@ -390,3 +390,14 @@ def test_object_file(client, tmp_path):
     with pytest.raises(ClientError) as err:
         client.object_file("demo", "NOPE", "lightcurve", dest_dir=tmp_path)
     assert err.value.status == 404
+
+
+def test_lightcurves_as_parquet_pandas_and_astropy(app, client, built, tmp_path):
+    res, _, _ = built
+    frame = client.lightcurves(res.dataset_id, dest_dir=tmp_path)
+    assert set(frame["collection"]) == {"demo"} and frame["objectid"].nunique() == 24
+    assert len(frame) == sum(int(row["ndet"]) for row in res.rows)  # every point of every object
+    table = client.lightcurves(res.dataset_id, as_table="astropy", dest_dir=tmp_path / "astropy")
+    assert len(table) == len(frame) and str(table["bjd"].unit) == "d"
+    np_bjd = frame["bjd"].to_numpy()
+    assert (table["bjd"].value == np_bjd).all()
