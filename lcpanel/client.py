@@ -419,9 +419,13 @@ class Client:
     def delete_dataset(self, dataset_id: str) -> dict:
         return self._json("DELETE", self._dataset_path(dataset_id))
 
-    def urls(self, dataset_id: str) -> list[str]:
-        """One download URL per object and file of a dataset (for wget or curl)."""
-        with self._open("GET", self._dataset_path(dataset_id) + "/urls") as resp:
+    def urls(self, dataset_id: str, *, kind: str | None = None, format: str | None = None) -> list[str]:
+        """One download URL per object and file of a dataset (for wget or curl); ``kind``
+        (``lightcurve``, ``checkplot``, ``periodfinding``) keeps one kind, ``format``
+        (``csv``, ``fits``...) has light curves converted on download."""
+        query = {k: v for k, v in (("kind", kind), ("format", format)) if v}
+        path = self._dataset_path(dataset_id) + "/urls" + ("?" + urllib.parse.urlencode(query) if query else "")
+        with self._open("GET", path) as resp:
             return resp.read().decode("utf-8").split()
 
     # --- products ---------------------------------------------------------------------------
@@ -656,5 +660,6 @@ def _file_sha256(path: Path) -> str:
 
 def _print_progress(status: dict) -> None:
     print(f"\r{status.get('builder', 'product')}: {status.get('status')} "
-          f"{status.get('done', 0)}/{status.get('total', 0)} ({status.get('progress', 0):.0%})",
+          f"{status.get('done', 0)}/{status.get('total', 0)} ({status.get('progress', 0):.0%})"
+          + (f", {status['rate']:g}/s" if status.get("rate") else ""),
           end="\n" if status.get("status") in ("done", "failed") else "", file=sys.stderr, flush=True)

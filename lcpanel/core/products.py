@@ -393,10 +393,15 @@ def _status(row, target: Path) -> dict:
     if status == "done" and not target.exists():
         status, error = "failed", "the product file is missing; request it again"
     total = row["total"] or 1
+    try:  # members per second since the request (queue wait included)
+        elapsed = row["heartbeat"] - datetime.fromisoformat(row["created"]).timestamp()
+        rate = round(row["done"] / elapsed, 1) if row["done"] and elapsed > 0 else None
+    except (TypeError, ValueError):
+        rate = None
     return {
         "key": row["key"], "builder": row["builder"], "options": json.loads(row["options"]),
         "status": status, "progress": 1.0 if status == "done" else round(row["done"] / total, 4),
-        "done": row["done"], "total": row["total"], "sha256": row["sha256"], "size": row["size"],
+        "done": row["done"], "total": row["total"], "rate": rate, "sha256": row["sha256"], "size": row["size"],
         "filename": row["filename"], "error": error, "created": row["created"], "updated": row["updated"],
     }
 
