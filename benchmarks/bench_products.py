@@ -566,7 +566,7 @@ def main() -> None:
     parser.add_argument("--formats", default="original,csv,csv.gz,fits,ecsv,votable,parquet",
                         help="formats of the per-format section, comma-separated")
     add_smoke_option(parser, catalog_size="2e3", repeat=2, zip_repeat=1, csv_repeat=1, nlc=12, nobjects=4,
-                     formats_nlc=12)
+                     formats_nlc=12, formats="original,csv.gz,fits,votable,parquet")
     args = parse_args(parser)
     logging.getLogger("astrobase").setLevel(logging.WARNING)
     from astropy import log as astropy_log
