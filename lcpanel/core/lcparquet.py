@@ -109,7 +109,9 @@ def write_parquet(objects, collections, sink) -> None:
                         pa.field("objectid", pa.string(), nullable=False,
                                  metadata={"description": "object id in its collection"}),
                         *fields.values()],
-                       metadata={"lcpanel": json.dumps({"collections": about}, sort_keys=True, default=str),
+                       metadata={"table::len::collection": str(max(len(str(o[0])) for o in objects)),
+                                 "table::len::objectid": str(max(len(str(o[1])) for o in objects)),
+                                 "lcpanel": json.dumps({"collections": about}, sort_keys=True, default=str),
                                  "table_meta_yaml": _astropy_yaml(schema_fields=fields, units=units)})
     with pq.ParquetWriter(sink, schema, compression="zstd", write_statistics=True) as writer:
         batch: dict[str, list] = {name: [] for name in schema.names}
