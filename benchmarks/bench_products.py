@@ -426,7 +426,7 @@ def bench_zips(workdir: Path, nobjects: int, nlc: int, zip_repeat: int, csv_repe
 
 # --- 3. conversion throughput per format ------------------------------------------------------
 
-def _build_in_child(index_path: str, dicts: list, target: str, basedir: str, slow: bool) -> dict:
+def _build_in_child(index_path: str, dicts: list, target: str, slow: bool) -> dict:
     """build_product in a fresh process; its CPU s, wall s and peak RSS."""
     import resource
 
@@ -439,9 +439,9 @@ def _build_in_child(index_path: str, dicts: list, target: str, basedir: str, slo
         lcexport._WRITERS.update(lcexport.SLOW_WRITERS)
         products.ZIP_LEVEL = 6
     # warm the imports and the format cache on a few members (not timed)
-    build_product(index_path, "bench-warm", dicts[:3], target + ".warm.zip", basedir)
+    build_product(index_path, "bench-warm", dicts[:3], target + ".warm.zip")
     c0, t0 = time.process_time(), time.perf_counter()
-    build_product(index_path, "bench-formats", dicts, target, basedir)
+    build_product(index_path, "bench-formats", dicts, target)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     if not os.path.exists(target):
         raise RuntimeError(f"build_product wrote no {target} (see the log)")
@@ -520,12 +520,15 @@ def bench_formats(workdir: Path, nobjects: int, nlc: int, smoke: bool, formats: 
                                                for cid in dict.fromkeys(c for c, _ in picks)}}}]
         else:
             suffix = EXPORT_FORMATS[fmt].suffix
-            dicts = [{"arcname": f"lightcurves/{cid}/{Path(f).name.split('-lc')[0]}{suffix}", "kind": "lightcurve",
-                      "source": f, "lcformat": spec, "base": str(demo), "fmt": fmt} for cid, f in picks]
+            reader = "lcpanel.plugins.lcformats:AstrobaseFormat"  # what the lightcurves builder plans
+            dicts = [{"arcname": f"lightcurves/{cid}/{Path(f).name.split('-lc')[0]}{suffix}", "kind": "call",
+                      "func": "lcpanel.plugins.products:converted_lightcurve",
+                      "args": {"lcformat": reader, "spec": spec, "base": str(demo), "path": f, "fmt": fmt},
+                      "inputs": [f]} for cid, f in picks]
         target = scratch / f"{fmt}-{label}.zip"
         target.unlink(missing_ok=True)
         with ProcessPoolExecutor(1, mp_context=ctx) as pool:
-            r = pool.submit(_build_in_child, index_path, dicts, str(target), str(path), slow).result()
+            r = pool.submit(_build_in_child, index_path, dicts, str(target), slow).result()
         if fmt == "original":
             base_cpu = r["cpu"]
         ratio = f"{r['cpu'] / base_cpu:14.1f}x" if base_cpu else f"{'':>15}"
