@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from lcpanel.core.datasets import Viewer
+from lcpanel.core.datasets import Principal
 from lcpanel.core.lcexport import SLOW_WRITERS, lightcurve_table
 from lcpanel.core.lcrequest import read_lightcurve
 from lcpanel.core.search import run_search
 
-ALICE = Viewer("anon:alice")
+ALICE = Principal("anon:alice")
 
 
 @pytest.fixture(scope="module")

@@ -394,6 +394,8 @@ def _status(row, target: Path) -> dict:
         status, error = "failed", "the product file is missing; request it again"
     total = row["total"] or 1
     try:  # members per second since the request (queue wait included)
+        from datetime import datetime
+
         elapsed = row["heartbeat"] - datetime.fromisoformat(row["created"]).timestamp()
         rate = round(row["done"] / elapsed, 1) if row["done"] and elapsed > 0 else None
     except (TypeError, ValueError):
