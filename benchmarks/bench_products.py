@@ -424,6 +424,123 @@ def bench_zips(workdir: Path, nobjects: int, nlc: int, zip_repeat: int, csv_repe
         print(f"   note: {n}")
 
 
+# --- 3. conversion throughput per format ------------------------------------------------------
+
+def _build_in_child(index_path: str, dicts: list, target: str, slow: bool) -> dict:
+    """build_product in a fresh process; its CPU s, wall s and peak RSS."""
+    import resource
+
+    from lcpanel.core import lcexport
+    from lcpanel.core.products import build_product
+
+    if slow:  # main before this work: the astropy writers, zip members deflated at level 6
+        from lcpanel.core import products
+
+        lcexport._WRITERS.update(lcexport.SLOW_WRITERS)
+        products.ZIP_LEVEL = 6
+    # warm the imports and the format cache on a few members (not timed)
+    build_product(index_path, "bench-warm", dicts[:3], target + ".warm.zip")
+    c0, t0 = time.process_time(), time.perf_counter()
+    build_product(index_path, "bench-formats", dicts, target)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    if not os.path.exists(target):
+        raise RuntimeError(f"build_product wrote no {target} (see the log)")
+    return {"wall": wall, "cpu": cpu, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "size": os.path.getsize(target)}
+
+
+def bench_formats(workdir: Path, nobjects: int, nlc: int, smoke: bool, formats: list[str]) -> None:
+    """LC/s of a light-curve zip per format, each built by ``build_product`` (read, convert,
+    zip, SHA256 manifest, progress) in its own fresh worker process, against two floors
+    measured in the same run: a raw read of the original files and the ``original``
+    product (copying them into the zip). ``before`` rows use the astropy writers
+    (lcexport.SLOW_WRITERS: the path of main before the fast writers)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from lcpanel.core.basedir import Basedir
+    from lcpanel.core.lcexport import EXPORT_FORMATS
+    from lcpanel.core.products import ProductStore
+
+    demo = find_demo(workdir, nobjects, smoke)
+    import json as _json
+
+    spec = _json.loads((demo / "collection.json").read_text())["lcformat"]
+    files = sorted(str(p) for p in (demo / "lightcurves").iterdir())
+    path = workdir / "basedir-formats"
+    if not (path / "basedir.json").exists() and not path.exists():
+        Basedir.init(path)
+    store = ProductStore(path, max_workers=1)
+    index_path = str(store.index_path)
+    scratch = workdir / "formats"
+    scratch.mkdir(exist_ok=True)
+    # the demo files under many collection ids (as many as it takes to reach nlc)
+    picks = [(f"demo{i // len(files):04d}", files[i % len(files)]) for i in range(nlc)]
+    npoints = None
+    try:
+        from lcpanel.plugins.lcformats import AstrobaseFormat
+        from lcpanel.core.lcrequest import read_lightcurve
+
+        npoints = statistics.mean(len(read_lightcurve(AstrobaseFormat.from_spec(spec, demo), spec, f))
+                                  for f in files[:20])
+    except Exception:  # noqa: BLE001 -- only for the header line
+        pass
+    in_bytes = sum(os.path.getsize(f) for _, f in picks)
+    t0, c0 = time.perf_counter(), time.process_time()
+    for _, f in picks:
+        with open(f, "rb") as fh:
+            fh.read()
+    raw_s, raw_cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(f"\n## 3. light-curve zip per format: {nlc:,} light curves ({demo}: {len(files)} files, "
+          f"~{npoints or 0:.0f} points each, {mb(in_bytes):.1f} MB); each build in a fresh worker process, "
+          f"one core; {machine_load()}")
+    print(f"   {'format':<9} {'path':<7} {'wall s':>8} {'CPU s':>8} {'LC/s':>7} {'LC/CPU-s':>9} "
+          f"{'zip MB':>8} {'peak RSS MB':>11} {'CPU vs original':>15}")
+    print(f"   {'raw read':<9} {'floor':<7} {raw_s:>8.3f} {raw_cpu:>8.3f} {nlc / raw_s:>7.0f} "
+          f"{nlc / max(raw_cpu, 1e-9):>9.0f} {'':>8} {'':>11} {'':>15}")
+    runs = []
+    for fmt in formats:
+        if fmt == "original":
+            runs.append((fmt, "copy", False))
+        elif fmt == "parquet":
+            runs.append((fmt, "fast", False))
+        else:
+            runs += [(fmt, "before", True), (fmt, "fast", False)]
+    base_cpu = None
+    ctx = multiprocessing.get_context("spawn")
+    for fmt, label, slow in runs:
+        if fmt == "original":
+            dicts = [{"arcname": f"lightcurves/{cid}/{Path(f).name}", "kind": "file", "source": f}
+                     for cid, f in picks]
+        elif fmt == "parquet":
+            dicts = [{"arcname": "lightcurves.parquet", "kind": "call",
+                      "func": "lcpanel.core.lcparquet:dataset_parquet",
+                      "args": {"objects": [[cid, f"{Path(f).name.split('-lc')[0]}", f] for cid, f in picks],
+                               "collections": {cid: {"lcformat": spec, "base": str(demo)}
+                                               for cid in dict.fromkeys(c for c, _ in picks)}}}]
+        else:
+            suffix = EXPORT_FORMATS[fmt].suffix
+            reader = "lcpanel.plugins.lcformats:AstrobaseFormat"  # what the lightcurves builder plans
+            dicts = [{"arcname": f"lightcurves/{cid}/{Path(f).name.split('-lc')[0]}{suffix}", "kind": "call",
+                      "func": "lcpanel.plugins.products:converted_lightcurve",
+                      "args": {"lcformat": reader, "spec": spec, "base": str(demo), "path": f, "fmt": fmt},
+                      "inputs": [f]} for cid, f in picks]
+        target = scratch / f"{fmt}-{label}.zip"
+        target.unlink(missing_ok=True)
+        with ProcessPoolExecutor(1, mp_context=ctx) as pool:
+            r = pool.submit(_build_in_child, index_path, dicts, str(target), slow).result()
+        if fmt == "original":
+            base_cpu = r["cpu"]
+        ratio = f"{r['cpu'] / base_cpu:14.1f}x" if base_cpu else f"{'':>15}"
+        print(f"   {fmt:<9} {label:<7} {r['wall']:>8.3f} {r['cpu']:>8.3f} {nlc / r['wall']:>7.0f} "
+              f"{nlc / max(r['cpu'], 1e-9):>9.0f} {mb(r['size']):>8.1f} {r['rss_mb']:>11.0f} {ratio}")
+        target.unlink(missing_ok=True)
+    print("   LC/s = light curves / wall s; LC/CPU-s = per core of CPU actually given to the worker (the figure")
+    print("   to read on a loaded machine); 'before' = main before this work (astropy writers, deflate level 6);")
+    print("   CPU vs original = CPU s / CPU s of the original copy; peak RSS of the building worker process")
+    store.shutdown()
+
+
 def machine_load() -> str:
     """Load average, and the Linux CPU pressure (share of time some runnable task waited)."""
     out = f"load average {os.getloadavg()[0]:.2f}"
@@ -446,8 +563,13 @@ def main() -> None:
     parser.add_argument("--nobjects", type=int, default=60,
                         help="size of the example collection if none is present")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the work files here")
-    parser.add_argument("--skip", choices=("datasets", "zips"), action="append", default=[])
-    add_smoke_option(parser, catalog_size="2e3", repeat=2, zip_repeat=1, csv_repeat=1, nlc=12, nobjects=4)
+    parser.add_argument("--skip", choices=("datasets", "zips", "formats"), action="append", default=[])
+    parser.add_argument("--formats-nlc", type=int, default=1000,
+                        help="light curves per product in the per-format section (100000: the no-size-wall run)")
+    parser.add_argument("--formats", default="original,csv,csv.gz,fits,ecsv,votable,parquet",
+                        help="formats of the per-format section, comma-separated")
+    add_smoke_option(parser, catalog_size="2e3", repeat=2, zip_repeat=1, csv_repeat=1, nlc=12, nobjects=4,
+                     formats_nlc=12, formats="original,csv.gz,fits,votable,parquet")
     args = parse_args(parser)
     logging.getLogger("astrobase").setLevel(logging.WARNING)
     from astropy import log as astropy_log
@@ -463,6 +585,8 @@ def main() -> None:
             bench_datasets(workdir, int(float(args.catalog_size)), args.repeat)
         if "zips" not in args.skip:
             bench_zips(workdir, args.nobjects, args.nlc, args.zip_repeat, args.csv_repeat, args.smoke)
+        if "formats" not in args.skip:
+            bench_formats(workdir, args.nobjects, args.formats_nlc, args.smoke, args.formats.split(","))
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -425,9 +425,13 @@ class Client:
     def delete_dataset(self, dataset_id: str) -> dict:
         return self._json("DELETE", self._dataset_path(dataset_id))
 
-    def urls(self, dataset_id: str) -> list[str]:
-        """One download URL per object and file of a dataset (for wget or curl)."""
-        with self._open("GET", self._dataset_path(dataset_id) + "/urls") as resp:
+    def urls(self, dataset_id: str, *, kind: str | None = None, format: str | None = None) -> list[str]:
+        """One download URL per object and file of a dataset (for wget or curl); ``kind``
+        (``lightcurve``, ``checkplot``, ``periodfinding``) keeps one kind, ``format``
+        (``csv``, ``fits``...) has light curves converted on download."""
+        query = {k: v for k, v in (("kind", kind), ("format", format)) if v}
+        path = self._dataset_path(dataset_id) + "/urls" + ("?" + urllib.parse.urlencode(query) if query else "")
+        with self._open("GET", path) as resp:
             return resp.read().decode("utf-8").split()
 
     # --- products ---------------------------------------------------------------------------
@@ -480,6 +484,41 @@ class Client:
             raise ClientError(f"the {builder} product failed: {status.get('error') or 'unknown error'}",
                               field="status", payload=status)
         return status
+
+    def lightcurves(self, dataset_id: str, *, format: str = "parquet", objects: list[str] | None = None,
+                    as_table: str = "pandas", dest_dir: str | os.PathLike | None = None,
+                    timeout: float = 600.0, progress: Callable[[dict], Any] | bool | None = None):
+        """Every light curve of a dataset (or of ``objects``) at once.
+
+        ``format="parquet"`` builds (or reuses) the dataset's ``lightcurves`` product in
+        Parquet, downloads it (resumable, SHA256-checked) and returns one long table
+        (``collection``, ``objectid`` and every light-curve column): a pandas DataFrame,
+        or with ``as_table="astropy"`` an astropy Table with the columns' units and
+        descriptions. Other formats return the path of the downloaded zip.
+        ``dest_dir``: where the zip is kept (default: a temporary directory)."""
+        import tempfile
+        import zipfile
+
+        if as_table not in ("pandas", "astropy"):
+            raise ClientError("as_table must be 'pandas' or 'astropy'", field="as_table")
+        status = self.product(dataset_id, "lightcurves", objects=objects, format=format, timeout=timeout,
+                              progress=progress)
+        if dest_dir is None:
+            dest_dir = tempfile.mkdtemp(prefix="lcpanel-lightcurves-")
+        path = self.download(dataset_id, status, dest_dir)
+        if format != "parquet":
+            return path
+        target = Path(dest_dir) / "lightcurves.parquet"
+        with zipfile.ZipFile(path) as zf, zf.open("lightcurves.parquet") as src, open(target, "wb") as out:
+            while chunk := src.read(CHUNK):
+                out.write(chunk)
+        if as_table == "astropy":
+            from astropy.table import Table
+
+            return Table.read(target, format="parquet")
+        import pandas
+
+        return pandas.read_parquet(target)
 
     # --- downloads --------------------------------------------------------------------------
 
@@ -627,5 +666,6 @@ def _file_sha256(path: Path) -> str:
 
 def _print_progress(status: dict) -> None:
     print(f"\r{status.get('builder', 'product')}: {status.get('status')} "
-          f"{status.get('done', 0)}/{status.get('total', 0)} ({status.get('progress', 0):.0%})",
+          f"{status.get('done', 0)}/{status.get('total', 0)} ({status.get('progress', 0):.0%})"
+          + (f", {status['rate']:g}/s" if status.get("rate") else ""),
           end="\n" if status.get("status") in ("done", "failed") else "", file=sys.stderr, flush=True)

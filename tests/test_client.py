@@ -390,3 +390,32 @@ def test_object_file(client, tmp_path):
     with pytest.raises(ClientError) as err:
         client.object_file("demo", "NOPE", "lightcurve", dest_dir=tmp_path)
     assert err.value.status == 404
+
+
+def test_lightcurves_as_parquet_pandas_and_astropy(app, client, built, tmp_path):
+    res, _, _ = built
+    frame = client.lightcurves(res.dataset_id, dest_dir=tmp_path)
+    assert set(frame["collection"]) == {"demo"} and frame["objectid"].nunique() == 24
+    assert len(frame) == int(np.sum(res.table["ndet"]))  # every point of every object
+    table = client.lightcurves(res.dataset_id, as_table="astropy", dest_dir=tmp_path / "astropy")
+    assert len(table) == len(frame) and str(table["bjd"].unit) == "d"
+    np_bjd = frame["bjd"].to_numpy()
+    assert (table["bjd"].value == np_bjd).all()
+
+
+def test_url_manifest_per_kind_and_format(app, client, built):
+    res, _, _ = built
+    every = client.urls(res.dataset_id)
+    fits_urls = client.urls(res.dataset_id, kind="lightcurve", format="fits")
+    assert len(fits_urls) == 24 and all(u.endswith("/lightcurve?format=fits") for u in fits_urls)
+    assert len(every) > len(fits_urls)
+    with pytest.raises(ClientError, match="format must be"):
+        client.urls(res.dataset_id, format="parquet")
+    path = client.object_file("demo", fits_urls[0].split("/objects/")[1].split("/")[0], format="fits",
+                              dest_dir=app.basedir / "tmp-urls")
+    assert path.read_bytes()[:6] == b"SIMPLE"
+
+
+def test_product_status_reports_its_rate(built):
+    _, status, _ = built
+    assert status["done"] == 24 and status["rate"] > 0  # light curves per second, queue wait included

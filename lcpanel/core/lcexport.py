@@ -57,6 +57,7 @@ import re
 import textwrap
 import warnings
 from dataclasses import replace
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -163,6 +164,11 @@ def lightcurve_table(lc: LightCurve):
 def export_csv(lc: LightCurve) -> bytes:
     """CSV via :func:`lightcurve_to_csv`, with the units and descriptions resolved as in
     the other formats and ``timesys: UNKNOWN`` when the time scale is not known."""
+    return lightcurve_to_csv(_csv_lightcurve(lc)).encode("utf-8")
+
+
+def _csv_lightcurve(lc: LightCurve) -> LightCurve:
+    """``lc`` with the column_info and meta the CSV header states."""
     column_info = {}
     for name in lc.columns:
         unit, description = _column_unit_description(lc, name)
@@ -185,7 +191,7 @@ def export_csv(lc: LightCurve) -> bytes:
             meta[f"flags {name}"] = "; ".join(f"{kind}{k} = {v}" for k, v in flags.items())
     if lc.masks:
         meta["masks available"] = "; ".join(f"{k}: {v.get('description', '')}" for k, v in lc.masks.items())
-    return lightcurve_to_csv(replace(lc, column_info=column_info, meta=meta)).encode("utf-8")
+    return replace(lc, column_info=column_info, meta=meta)
 
 
 def export_csv_gz(lc: LightCurve) -> bytes:
@@ -315,13 +321,29 @@ def export_votable(lc: LightCurve) -> bytes:
     return re.sub(rb'(<FIELD [^>]*?) arraysize="1"', rb'\1 arraysize="*"', out.getvalue())
 
 
-_WRITERS = {
+#: the astropy-based writers: the reference the fast ones (lcfast) are tested against,
+#: and what writes a light curve the fast ones do not handle
+SLOW_WRITERS = {
     "csv": export_csv,
     "csv.gz": export_csv_gz,
     "fits": export_fits,
     "ecsv": export_ecsv,
     "votable": export_votable,
 }
+
+
+def _fast_or_slow(fmt: str):
+    def write(lc: LightCurve) -> bytes:
+        from .lcfast import FAST_WRITERS
+
+        fast = FAST_WRITERS.get(fmt)
+        data = fast(lc) if fast is not None else None
+        return data if data is not None else SLOW_WRITERS[fmt](lc)
+    write.__name__ = f"write_{fmt.replace('.', '_')}"
+    return write
+
+
+_WRITERS = {fmt: _fast_or_slow(fmt) for fmt in SLOW_WRITERS}
 
 
 # ---------------------------------------------------------------------------
@@ -339,6 +361,14 @@ def _plain_array(values) -> np.ndarray:
 
 def _parse_unit(text):
     """An astropy unit from a column_info unit, or (None, text) when it cannot be parsed."""
+    try:
+        return _parse_unit_cached(text)
+    except TypeError:  # unhashable
+        return _parse_unit_cached.__wrapped__(text)
+
+
+@lru_cache(maxsize=1024)
+def _parse_unit_cached(text):
     import astropy.units as u
 
     if text is None or isinstance(text, u.UnitBase):

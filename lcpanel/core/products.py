@@ -42,7 +42,10 @@ log = logging.getLogger(__name__)
 #: after every member, at most every 0.25 s)
 STALE_AFTER_S = 20.0
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-STORED_SUFFIXES = (".gz", ".zip", ".png", ".jpg", ".fz")
+STORED_SUFFIXES = (".gz", ".zip", ".png", ".jpg", ".fz", ".parquet")
+#: deflate level of the other members: 1 costs a fifth of the CPU of 6 (the default) for
+#: zips ~15 % larger; bulk exports are bound by it otherwise (benchmarks/bench_products.py)
+ZIP_LEVEL = 1
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS products (
@@ -390,10 +393,17 @@ def _status(row, target: Path) -> dict:
     if status == "done" and not target.exists():
         status, error = "failed", "the product file is missing; request it again"
     total = row["total"] or 1
+    try:  # members per second since the request (queue wait included)
+        from datetime import datetime
+
+        elapsed = row["heartbeat"] - datetime.fromisoformat(row["created"]).timestamp()
+        rate = round(row["done"] / elapsed, 1) if row["done"] and elapsed > 0 else None
+    except (TypeError, ValueError):
+        rate = None
     return {
         "key": row["key"], "builder": row["builder"], "options": json.loads(row["options"]),
         "status": status, "progress": 1.0 if status == "done" else round(row["done"] / total, 4),
-        "done": row["done"], "total": row["total"], "sha256": row["sha256"], "size": row["size"],
+        "done": row["done"], "total": row["total"], "rate": rate, "sha256": row["sha256"], "size": row["size"],
         "filename": row["filename"], "error": scrub_paths(error), "created": row["created"], "updated": row["updated"],
     }
 
@@ -499,7 +509,7 @@ def _add(zf: zipfile.ZipFile, arcname: str, data: bytes) -> None:
     info.external_attr = 0o644 << 16
     stored = arcname.endswith(STORED_SUFFIXES)
     info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
-    zf.writestr(info, data, compresslevel=None if stored else 6)
+    zf.writestr(info, data, compresslevel=None if stored else ZIP_LEVEL)
 
 
 def _file_sha256(path: Path) -> str:

@@ -16,6 +16,7 @@
 - ``GET /api/datasets/<id>/products/<key>``: status and manifest;
   ``.../download``: the zip (HTTP Range for resuming; ``X-Content-SHA256`` header)
 - ``GET /api/datasets/<id>/urls``: one download URL per object and file, for wget/curl
+  (``?kind=lightcurve`` only light curves, ``&format=fits`` converted on download)
 - ``GET /api/collections/<id>/objects/<objectid>/<lightcurve|checkplot|periodfinding>[?format=csv]``
 - ``GET /api/datasets/<id>/finder.png[?collection=&size=]``: the dataset's objects on the field
   image; ``GET /api/collections/<id>/objects/<objectid>/finder.png``: one object's stamp
@@ -229,10 +230,22 @@ class ProductDownloadHandler(APIMixin, StaticFileHandler):
 
 class DatasetURLsHandler(JSONHandler):
     def get(self, dataset_id):
+        from ..core.lcexport import EXPORT_FORMATS
+
         ds = self.app.datasets.get(dataset_id, self.viewer())
         base = f"{self.request.protocol}://{self.request.host}"
         from ..core.magcols import checkplot_column, collection_magcols
 
+        kinds = self.get_query_argument("kind", None)
+        kinds = tuple(FILE_KINDS) if not kinds else tuple(k.strip() for k in kinds.split(","))
+        bad = [k for k in kinds if k not in FILE_KINDS]
+        if bad:
+            raise UserError(f"kind must be among {', '.join(FILE_KINDS)}, not {bad[0]!r}", field="kind")
+        fmt = self.get_query_argument("format", "original")
+        if fmt != "original" and fmt not in EXPORT_FORMATS:
+            raise UserError(f"format must be original or one of {', '.join(EXPORT_FORMATS)} (one file per object)",
+                            field="format")
+        suffix = "" if fmt == "original" else f"?format={url_escape(fmt)}"
         lines = []
         magcols: dict[str, list[str]] = {}
         for i, (cid, oid, *files) in enumerate(zip(ds.data["collection"], ds.data["objectid"],
@@ -240,12 +253,14 @@ class DatasetURLsHandler(JSONHandler):
             if cid not in magcols:
                 magcols[cid] = collection_magcols(self.app.catalogs.get(cid).info.columns)
             for kind, present in zip(FILE_KINDS, files):
+                if kind not in kinds:
+                    continue
                 url = f"{base}/api/collections/{url_escape(cid)}/objects/{url_escape(oid)}/{kind}"
                 per_magcol = [m for m in magcols[cid] if (ds.data.get(checkplot_column(m)) or [None] * ds.nobjects)[i]]
                 if kind == "checkplot" and per_magcol:  # one checkplot per magnitude column
                     lines += [f"{url}?magcol={url_escape(m)}" for m in per_magcol]
                 elif present:
-                    lines.append(url)
+                    lines.append(url + (suffix if kind == "lightcurve" else ""))
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.finish("\n".join(lines) + "\n")
 

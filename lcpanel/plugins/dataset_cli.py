@@ -115,7 +115,7 @@ def _product_args(parser):
     p.add_argument("basedir")
     p.add_argument("dataset_id")
     p.add_argument("builder", help="lightcurves, checkplots, periodfinding, dataset (see 'lcpanel plugins')")
-    p.add_argument("--format", help="light-curve format: original, csv, csv.gz, fits, ecsv, votable")
+    p.add_argument("--format", help="light-curve format: original, csv, csv.gz, fits, ecsv, votable, parquet")
     p.add_argument("--objects", nargs="+", metavar="KEY", help="only these objects ('collection/objectid')")
     p.add_argument("-q", "--quiet", action="store_true")
     p = sub.add_parser("get", help="copy a built product's zip, checking its SHA256")

@@ -14,7 +14,7 @@ from ..core.products import Entry, ProductBuilder, summary_csv
 from ..errors import UserError
 from ..hookspecs import hookimpl
 
-LC_FORMATS = ("original",) + tuple(EXPORT_FORMATS)
+LC_FORMATS = ("original",) + tuple(EXPORT_FORMATS) + ("parquet",)
 
 
 def object_file(app, collection_id: str, relpath: str | None) -> Path | None:
@@ -48,6 +48,8 @@ def _checkplots(app, dataset, rows) -> list[Entry]:
 def _lightcurves(app, dataset, rows, fmt: str) -> list[Entry]:
     if fmt == "original":
         return _files(app, dataset, rows, "lcfname", "lightcurves")
+    if fmt == "parquet":
+        return _parquet(app, dataset, rows)
     suffix = EXPORT_FORMATS[fmt][0]
     out = []
     for i in rows:
@@ -85,10 +87,36 @@ def converted_lightcurve(lcformat: str, spec: dict, base: str, path: str, fmt: s
     return export_lightcurve(read_lightcurve(reader, spec, path), fmt)
 
 
+def _parquet(app, dataset, rows) -> list[Entry]:
+    """One member, ``lightcurves.parquet``: every light curve in one long table (see
+    :mod:`lcpanel.core.lcparquet`), written in the worker."""
+    objects, collections = [], {}
+    for i in rows:
+        cid = dataset.data["collection"][i]
+        path = object_file(app, cid, dataset.data.get("lcfname", [None] * dataset.nobjects)[i])
+        if path is None:
+            continue
+        if cid not in collections:
+            info = app.catalogs.get(cid).info
+            if info.lcformat is None:
+                raise UserError(f"collection {cid!r} has no light-curve format to convert from; "
+                                "ask for format 'original'", field="format")
+            fmt_cls = app.lc_formats.get(info.lcformat["kind"])
+            collections[cid] = {"lcformat": info.lcformat, "base": str(info.source),
+                                "reader": f"{fmt_cls.__module__}:{fmt_cls.__qualname__}"}
+        objects.append([cid, str(dataset.data["objectid"][i]), str(path)])
+    if not objects:
+        return []
+    return [Entry(arcname="lightcurves.parquet", kind="call", func="lcpanel.core.lcparquet:dataset_parquet",
+                  args={"objects": objects, "collections": collections},
+                  inputs=tuple(source for _, _, source in objects))]
+
+
 class LightcurvesProduct(ProductBuilder):
     name = "lightcurves"
     title = "Light curves"
-    description = "The light curves, as the survey wrote them or converted (CSV, CSV.gz, FITS, ECSV, VOTable)."
+    description = ("The light curves, as the survey wrote them or converted (CSV, CSV.gz, FITS, ECSV, VOTable: "
+                   "one file per object; Parquet: one long table of every light curve).")
     options = {"format": LC_FORMATS}
 
     def plan(self, app, dataset, rows, options):

@@ -1,0 +1,164 @@
+"""The fast light-curve writers (lcpanel.core.lcfast) against the astropy-based ones
+(lcexport.SLOW_WRITERS), the reference: same bytes for CSV and FITS, the same VOTable
+document but its producer comment, and astropy reads each back to the same values,
+units, descriptions and time metadata; for the demo collection, the synthetic light
+curves of test_lcexport and the real HAT and CDIPS light curves."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import re
+import shutil
+import subprocess
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from astropy.io.votable import parse as parse_votable
+from astropy.table import Table
+
+from lcpanel.core.lcexport import SLOW_WRITERS, export_lightcurve
+from lcpanel.core.lcfast import FAST_WRITERS
+from lcpanel.core.lcrequest import prepare_lightcurve, read_lightcurve
+from test_formats_real import CDIPS, HAT
+from test_lcexport import make_lc
+
+
+def demo_lightcurves(root: Path, n: int = 6):
+    from lcpanel.plugins.lcformats import AstrobaseFormat
+
+    spec = json.loads((root / "collection.json").read_text())["lcformat"]
+    fmt = AstrobaseFormat.from_spec(spec, root)
+    return [read_lightcurve(fmt, spec, p) for p in sorted((root / "lightcurves").glob("*"))[:n]]
+
+
+def real_lightcurves():
+    from lcpanel.plugins.lcformats import AstrobaseFormat
+
+    out = []
+    if HAT.exists():
+        spec = {"kind": "astrobase", "formatkey": "hat-csv", "lcformat_dir": None}
+        hat = read_lightcurve(AstrobaseFormat.from_spec(spec, Path(".")), spec, HAT)
+        out += [hat, prepare_lightcurve(hat, masks="aiq_000_good")]
+    return out
+
+
+def cdips_lightcurves(tmp_path):
+    from lcpanel.plugins.lcformats import FitsTableFormat
+    from test_formats_real import make_cdips_collection
+
+    root = make_cdips_collection(tmp_path)
+    spec = json.loads((root / "collection.json").read_text())["lcformat"]
+    fmt = FitsTableFormat.from_spec(spec, root)
+    return [read_lightcurve(fmt, spec, root / "lightcurves" / p.name) for p in CDIPS]
+
+
+def synthetic():
+    base = make_lc()
+    strings = replace(base, columns={**base.columns, "frame": np.array([f"F{i}" for i in range(len(base))]),
+                                     "good": np.arange(len(base)) % 2 == 0})
+    return [base, strings, make_lc(meta={}), make_lc(meta={"timesys": "UNKNOWN"})]
+
+
+def read_fits(data: bytes) -> Table:
+    return Table.read(io.BytesIO(data), format="fits", astropy_native=True)
+
+
+def read_votable(data: bytes):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any astropy VOTable warning is a failure
+        return parse_votable(io.BytesIO(data), verify="exception")
+
+
+def assert_tables_equal(got: Table, want: Table):
+    assert got.colnames == want.colnames
+    for name in want.colnames:
+        g, w = got[name], want[name]
+        assert str(getattr(g, "unit", None)) == str(getattr(w, "unit", None)), name
+        assert getattr(g, "description", None) == getattr(w, "description", None), name
+        if hasattr(w, "scale"):  # astropy Time
+            assert g.scale == w.scale and g.format == w.format, name
+            np.testing.assert_array_equal(g.jd1, w.jd1)
+            np.testing.assert_array_equal(g.jd2, w.jd2)
+        else:
+            assert g.dtype == w.dtype, name
+            np.testing.assert_array_equal(np.asarray(g), np.asarray(w))
+    assert dict(got.meta) == dict(want.meta)
+
+
+def check_same(lc, tmp_path=None):
+    for fmt, fast in FAST_WRITERS.items():
+        got = fast(lc)
+        want = SLOW_WRITERS[fmt](lc)
+        assert got is not None, (fmt, lc.objectid)
+        assert fast(lc) == got  # deterministic
+        if fmt == "csv":
+            assert got == want
+        elif fmt == "csv.gz":
+            assert gzip.decompress(got) == gzip.decompress(want)
+        elif fmt == "fits":
+            assert got == want
+            assert_tables_equal(read_fits(got), read_fits(want))
+            with fits.open(io.BytesIO(got)) as a, fits.open(io.BytesIO(want)) as b:
+                assert a[1].header.tostring() == b[1].header.tostring()
+        elif fmt == "votable":
+            strip = re.compile(rb"<!--.*?-->\n", re.S)
+            assert strip.sub(b"", got) == strip.sub(b"", want)
+            vg, vw = read_votable(got), read_votable(want)
+            tg, tw = vg.get_first_table(), vw.get_first_table()
+            assert_tables_equal(tg.to_table(), tw.to_table())
+            assert [(f.name, f.ref, f.ucd, f.unit, f.datatype) for f in tg.fields] == \
+                [(f.name, f.ref, f.ucd, f.unit, f.datatype) for f in tw.fields]
+            assert [(t.ID, t.timescale, t.refposition, t.timeorigin) for t in vg.time_systems] == \
+                [(t.ID, t.timescale, t.refposition, t.timeorigin) for t in vw.time_systems]
+            assert [(i.name, i.value, i.unit, i.content) for i in vg.resources[0].infos] == \
+                [(i.name, i.value, i.unit, i.content) for i in vw.resources[0].infos]
+            if tmp_path is not None and shutil.which("stilts"):
+                path = tmp_path / "fast.vot"
+                path.write_bytes(got)
+                out = subprocess.run(["stilts", "votlint", f"votable={path}"], capture_output=True, text=True,
+                                     timeout=120)
+                bad = [line for line in (out.stdout + out.stderr).splitlines()
+                       if line.startswith(("WARNING", "ERROR"))]
+                assert not bad, bad
+    # the public entry point uses the fast writers
+    assert export_lightcurve(lc, "fits") == FAST_WRITERS["fits"](lc)
+
+
+def test_fast_writers_equal_astropy_on_the_demo_collection(csv_collection, tmp_path):
+    for i, lc in enumerate(demo_lightcurves(csv_collection)):
+        check_same(lc, tmp_path if i == 0 else None)
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_fast_writers_equal_astropy_on_synthetic_light_curves(index, tmp_path):
+    check_same(synthetic()[index], tmp_path)
+
+
+@pytest.mark.skipif(not HAT.exists(), reason="no ../shared/realdata")
+def test_fast_writers_equal_astropy_on_the_real_hat_light_curve(tmp_path):
+    for lc in real_lightcurves():
+        check_same(lc, tmp_path)
+        times = prepare_lightcurve(lc, times="BJD_TDB", location={"lon": -110.88, "lat": 31.68, "height": 2345.0})
+        check_same(times)
+
+
+@pytest.mark.skipif(len(CDIPS) < 2, reason="no CDIPS files")
+def test_fast_writers_equal_astropy_on_the_real_cdips_light_curves(tmp_path):
+    for lc in cdips_lightcurves(tmp_path):
+        check_same(lc, tmp_path)
+
+
+def test_unhandled_dtypes_fall_back_to_astropy():
+    lc = make_lc()
+    odd = replace(lc, columns={**lc.columns, "u": np.arange(len(lc), dtype=np.uint32)})
+    assert FAST_WRITERS["fits"](odd) is None
+    assert export_lightcurve(odd, "fits") == SLOW_WRITERS["fits"](odd)
+    comma = replace(lc, columns={**lc.columns, "s": np.array(["a,b"] * len(lc))})
+    assert FAST_WRITERS["csv"](comma) is None
+    assert export_lightcurve(comma, "csv") == SLOW_WRITERS["csv"](comma)
