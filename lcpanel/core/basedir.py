@@ -15,6 +15,8 @@ survey's data directory can be read-only and shared by several basedirs.
 
 from __future__ import annotations
 
+import functools
+
 import json
 import re
 import sqlite3
@@ -115,13 +117,17 @@ class CollectionInfo:
     def column_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    @functools.cached_property
+    def _resolved_source(self) -> Path:
+        return Path(self.source).resolve()
+
     def object_file(self, relpath) -> Path | None:
         """An object's file (light curve, checkplot, period-finding pickle) from its path
         relative to the collection directory: None unless this is an astrobase
         collection and the path resolves to an existing file inside that directory."""
         if not relpath or self.kind != "astrobase":
             return None
-        root = Path(self.source).resolve()
+        root = self._resolved_source
         path = (root / str(relpath)).resolve()
         if not path.is_relative_to(root) or not path.is_file():
             return None

@@ -132,7 +132,7 @@ def links_for(catalogs, ids: list[str], base_url: str, *, default_collection: st
         parsed.append((raw, (cid, oid)))
         by_collection.setdefault(cid, []).append(oid)
     rows = {cid: _object_rows(catalogs.get(cid), oids) for cid, oids in by_collection.items()}
-    others = {cid: catalogs.get(cid) for cid in known}
+    twins = _counterparts_of(catalogs, rows, known)
     out: list[Link] = []
     for raw, what in parsed:
         if isinstance(what, str):
@@ -143,11 +143,42 @@ def links_for(catalogs, ids: list[str], base_url: str, *, default_collection: st
         if row is None:
             out.append(Link(ID=raw, error_message=f"NotFoundFault: there is no object {oid!r} in collection {cid!r}"))
             continue
-        out += object_links(raw, cid, row, base_url, catalogs.get(cid).info, others)
+        out += object_links(raw, cid, row, base_url, catalogs.get(cid).info, twins.get((cid, oid), ()))
     return out
 
 
-def object_links(ident: str, cid: str, row: dict, base_url: str, info, others: dict) -> list[Link]:
+def _counterparts_of(catalogs, rows: dict[str, dict[str, dict]], known) -> dict:
+    """``(collection, objectid) -> [(other collection, other objectid, arcsec)]``: one
+    sky-index cross-match per pair of collections for the whole batch."""
+    import json
+
+    out: dict = {}
+    radius = COUNTERPART_ARCSEC
+    for cid, found in rows.items():
+        objs = [r for r in found.values() if r.get("ra") is not None and r.get("decl") is not None]
+        if not objs:
+            continue
+        ra = np.array([float(r["ra"]) for r in objs])
+        dec = np.array([float(r["decl"]) for r in objs])
+        for other_id in sorted(known):
+            if other_id == cid:
+                continue
+            other = catalogs.get(other_id)
+            inputs, row_ids, dist = other.skyindex.crossmatch(ra, dec, radius, nearest=False)
+            if not len(inputs):
+                continue
+            names = dict(other.query("SELECT row_id, objectid FROM object_catalog WHERE row_id IN "
+                                     "(SELECT value FROM json_each(?))",
+                                     (json.dumps(sorted(set(int(r) for r in row_ids))),)))
+            for i, r, d in zip(inputs.tolist(), row_ids.tolist(), dist.tolist()):
+                if int(r) in names:
+                    out.setdefault((cid, objs[i]["objectid"]), []).append((other_id, names[int(r)], d))
+    for matches in out.values():
+        matches.sort(key=lambda m: (m[2], m[0], m[1]))
+    return out
+
+
+def object_links(ident: str, cid: str, row: dict, base_url: str, info, twins=()) -> list[Link]:
     """The links of one found object (``row`` from its catalog)."""
     oid = row["objectid"]
     obj = f"{base_url}/api/collections/{quote(cid, safe='')}/objects/{quote(oid, safe='')}"
@@ -192,8 +223,11 @@ def object_links(ident: str, cid: str, row: dict, base_url: str, info, others: d
                           description=f"astrobase period-finding results of {label}",
                           content_type="application/octet-stream", content_length=_size(info, row["pffname"]),
                           local_semantics="periodfinding"))
-    if row.get("ra") is not None and row.get("decl") is not None:
-        links += _counterparts(ident, cid, float(row["ra"]), float(row["decl"]), base_url, others)
+    for other_id, other, arcsec in twins:
+        links.append(Link(ID=ident, access_url=f"{base_url}/datalink?ID={quote(publisher_did(other_id, other))}",
+                          semantics="#counterpart", content_type=LINKS_MIME,
+                          description=f"{other} in collection {other_id}, {arcsec:.2f} arcsec away",
+                          local_semantics="same-position"))
     if not links:
         links.append(Link(ID=ident, error_message=f"NotFoundFault: {oid!r} in {cid!r} has no files to link to"))
     return links
@@ -205,27 +239,6 @@ def _size(info, relpath) -> int | None:
         return path.stat().st_size if path is not None else None
     except OSError:
         return None
-
-
-def _counterparts(ident: str, cid: str, ra: float, dec: float, base_url: str, others: dict) -> list[Link]:
-    out = []
-    radius = COUNTERPART_ARCSEC / 3600.0
-    for other_id, catalog in others.items():
-        if other_id == cid:
-            continue
-        rows, dist = catalog.skyindex.cone(ra, dec, radius)
-        if not len(rows):
-            continue
-        for row_id, d in sorted(zip(np.asarray(rows).tolist(), np.asarray(dist).tolist()), key=lambda x: x[1]):
-            found = catalog.query("SELECT objectid FROM object_catalog WHERE row_id = ?", (int(row_id),))
-            if not found:
-                continue
-            other = found[0][0]
-            out.append(Link(ID=ident, access_url=f"{base_url}/datalink?ID={quote(publisher_did(other_id, other))}",
-                            semantics="#counterpart", content_type=LINKS_MIME,
-                            description=f"{other} in collection {other_id}, {d * 3600:.2f} arcsec away",
-                            local_semantics="same-position"))
-    return out
 
 
 def links_document(links: list[Link], fmt=None) -> bytes:
