@@ -395,7 +395,9 @@ def test_credentials(server, scheme, token, session, login, user, send_auth):
     RUN["credentials"] += 1
     headers = {}
     if send_auth:
-        headers["Authorization"] = (scheme + token).replace("\n", " ").replace("\r", " ")[:4000]
+        # control characters cannot be sent in a header (RFC 9110): Tornado answers such a
+        # request with a bare 400 before any handler runs, so they are not lcpanel's to test
+        headers["Authorization"] = re.sub(r"[\x00-\x08\x0a-\x1f\x7f]", " ", scheme + token)[:4000]
     # (browsers keep cookies under 4 KB; Tornado drops requests whose headers pass 64 KB unanswered)
     cookies = {k: v[:1000] for k, v in (("lcpanel_session", session), ("lcpanel_login", login), ("user", user)) if v}
     if cookies:
