@@ -21,7 +21,7 @@ from lcpanel.core.lcexport import export_lightcurve
 from lcpanel.core.lcrequest import mask_keep, prepare_lightcurve, read_lightcurve
 from lcpanel.errors import UserError
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+REAL = Path(__file__).resolve().parent / "realdata"
 HAT = REAL / "HAT-579-0051858-V0-DR0-e867e20a15f25116548f6cdf8d5105f2-hatlc.csv.gz"
 CDIPS = sorted(REAL.glob("hlsp_cdips_*_llc.fits"))
 LAS_CAMPANAS = {"lon": -70.7, "lat": -29.01, "height": 2380.0}

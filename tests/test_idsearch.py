@@ -18,7 +18,7 @@ import pytest
 
 from lcpanel.core.search import run_search
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+REALDATA = Path(__file__).resolve().parent / "realdata"
 HAT_LC = REALDATA / "HAT-579-0051858-V0-DR0-e867e20a15f25116548f6cdf8d5105f2-hatlc.csv.gz"
 
 

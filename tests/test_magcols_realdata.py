@@ -19,7 +19,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-HAT_LC = (Path(__file__).resolve().parents[2] / "shared" / "realdata"
+HAT_LC = (Path(__file__).resolve().parent / "realdata"
           / "HAT-579-0051858-V0-DR0-e867e20a15f25116548f6cdf8d5105f2-hatlc.csv.gz")
 OID = "HAT-579-0051858"
 KEY = "lcpanel-test-hat-csv"

@@ -12,7 +12,7 @@ import pytest
 from lcpanel.core.lcformats import LightCurve
 from lcpanel.core.plotlabels import time_axis_label, time_columns, time_system
 
-HAT_LC = (Path(__file__).resolve().parents[2] / "shared" / "realdata"
+HAT_LC = (Path(__file__).resolve().parent / "realdata"
           / "HAT-579-0051858-V0-DR0-e867e20a15f25116548f6cdf8d5105f2-hatlc.csv.gz")
 
 
