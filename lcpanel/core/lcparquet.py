@@ -29,19 +29,14 @@ _FIELD_KEYS = ("role", "timescale", "refpos", "timeorigin", "flags", "bits")
 
 
 def _reader(collection: dict):
-    """The collection's LCFormat: its class as "module:Class" (set by the builder, never
-    by a user), else looked up among the registered formats."""
+    """The collection's LCFormat: its class as "module:Class", set by the builder (never
+    by a user), so the worker needs no app to find it."""
+    import functools
+    import importlib
+
     spec, base = collection["lcformat"], Path(collection["base"])
-    if collection.get("reader"):
-        import functools
-        import importlib
-
-        module, _, name = collection["reader"].partition(":")
-        cls = functools.reduce(getattr, name.split("."), importlib.import_module(module))
-    else:
-        from ..app import App
-
-        cls = App(None).lc_formats.get(spec["kind"])
+    module, _, name = collection["reader"].partition(":")
+    cls = functools.reduce(getattr, name.split("."), importlib.import_module(module))
     return cls.from_spec(spec, base)
 
 
