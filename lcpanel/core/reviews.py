@@ -28,7 +28,7 @@ import pickle
 import stat
 from pathlib import Path
 
-from ..errors import Forbidden, UserError
+from ..errors import Forbidden, NotFound, UserError
 from . import annotations
 from .atomic import atomic_path
 from .basedir import Basedir, CollectionInfo
@@ -64,14 +64,22 @@ def add_comment(basedir, info, objectid: str, viewer, text: str, *, settings) ->
                                    max_chars=settings.max_comment_chars, max_per_day=per_day)
 
 
+def _comment_must_exist(basedir, objectid: str, comment_id) -> None:
+    """Before any comment is written the database does not exist: a 404 that creates nothing."""
+    if not annotations.annotations_path(basedir).is_file():
+        raise NotFound(f"object {objectid!r} has no comment {comment_id}")
+
+
 def edit_comment(basedir, info, objectid: str, comment_id: int, viewer, text: str, *, settings) -> dict:
     """Change the text of a comment: its author's own, or any for an admin."""
+    _comment_must_exist(basedir, objectid, comment_id)
     return annotations.change_comment(basedir, info, objectid, comment_id, text, viewer.identity,
                                       may_change_others=viewer.admin, max_chars=settings.max_comment_chars)
 
 
 def delete_comment(basedir, info, objectid: str, comment_id: int, viewer) -> None:
     """Delete a comment: its author's own, or any for an admin (the history keeps it)."""
+    _comment_must_exist(basedir, objectid, comment_id)
     annotations.change_comment(basedir, info, objectid, comment_id, None, viewer.identity,
                                may_change_others=viewer.admin)
 
