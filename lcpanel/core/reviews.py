@@ -66,7 +66,8 @@ def add_comment(basedir, info, objectid: str, viewer, text: str, *, settings) ->
 
 def _comment_must_exist(basedir, objectid: str, comment_id) -> None:
     """Before any comment is written the database does not exist: a 404 that creates nothing."""
-    if not annotations.annotations_path(basedir).is_file():
+    root = Path(getattr(basedir, "path", basedir))
+    if not (root / annotations.ANNOTATIONS_FILE).is_file():
         raise NotFound(f"object {objectid!r} has no comment {comment_id}")
 
 
