@@ -149,7 +149,11 @@ def test_offloader_admits_at_most_max_heavy():
         assert off.active == 0
         assert await off.run(lambda x: x + 1, 1) == 2
 
-    asyncio.run(main())
+    loop = asyncio.new_event_loop()  # a browser test may leave a loop running in this thread
+    try:
+        loop.run_until_complete(main())
+    finally:
+        loop.close()
     off.shutdown()
 
 

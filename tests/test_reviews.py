@@ -383,7 +383,11 @@ def test_dataset_comments_build_and_search_spend_the_budget_and_never_touch_the_
     backend = next(b for b in app.search_backends if b.name == "objectid")
     form = sf.SearchForm(app=app, backend=backend, collections=[renv["info"]])
     n_before = len(app.datasets.list(ANN, mine=True))
-    assert asyncio.run(form.search()) is None
+    loop = asyncio.new_event_loop()  # a browser test may leave a loop running in this thread
+    try:
+        assert loop.run_until_complete(form.search()) is None
+    finally:
+        loop.close()
     assert "too many requests" in form.message.object
     assert len(app.datasets.list(ANN, mine=True)) == n_before
     app.products.shutdown()
