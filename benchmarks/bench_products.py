@@ -516,7 +516,8 @@ def bench_formats(workdir: Path, nobjects: int, nlc: int, smoke: bool, formats: 
             dicts = [{"arcname": "lightcurves.parquet", "kind": "call",
                       "func": "lcpanel.core.lcparquet:dataset_parquet",
                       "args": {"objects": [[cid, f"{Path(f).name.split('-lc')[0]}", f] for cid, f in picks],
-                               "collections": {cid: {"lcformat": spec, "base": str(demo)}
+                               "collections": {cid: {"lcformat": spec, "base": str(demo),
+                                                     "reader": "lcpanel.plugins.lcformats:AstrobaseFormat"}
                                                for cid in dict.fromkeys(c for c, _ in picks)}}}]
         else:
             suffix = EXPORT_FORMATS[fmt].suffix
