@@ -434,18 +434,28 @@ def _position_alias(ra_node, dec_node, sources: dict) -> tuple[str, TapTable] | 
     return alias, table
 
 
+def _point_in_circle(cond: exp.EQ) -> tuple | None:
+    """(point, circle) argument nodes of ``1 = CONTAINS(POINT, CIRCLE)`` (or INTERSECTS,
+    either way round), else None."""
+    one, call = (cond.this, cond.expression) if _const(cond.this) == 1 else (cond.expression, cond.this)
+    if _const(one) != 1 or _fname(call) not in ("CONTAINS", "INTERSECTS"):
+        return None
+    a, b = _geometry_args(call)
+    if _fname(call) == "INTERSECTS" and _point(b) is not None:
+        a, b = b, a
+    point, circle = _point(a), _circle(b)
+    if point is None or circle is None:
+        return None
+    return point, circle
+
+
 def _cone_of(cond, sources: dict) -> _Cone | None:
     """A cone on a collection table's position with a constant centre and radius."""
     if isinstance(cond, exp.EQ):
-        one, call = (cond.this, cond.expression) if _const(cond.this) == 1 else (cond.expression, cond.this)
-        if _const(one) != 1 or _fname(call) not in ("CONTAINS", "INTERSECTS"):
+        found = _point_in_circle(cond)
+        if found is None:
             return None
-        a, b = _geometry_args(call)
-        if _fname(call) == "INTERSECTS" and _point(b) is not None:
-            a, b = b, a
-        point, circle = _point(a), _circle(b)
-        if point is None or circle is None:
-            return None
+        point, circle = found
         centre = [_const(v) for v in circle]
         found = _position_alias(*point, sources)
         if found is None or None in centre:
@@ -552,15 +562,10 @@ def _upload_join_of(cond, sources: dict):
     (either way round, or as DISTANCE(...) < r): a join the sky index can answer."""
     pairs = []
     if isinstance(cond, exp.EQ):
-        one, call = (cond.this, cond.expression) if _const(cond.this) == 1 else (cond.expression, cond.this)
-        if _const(one) != 1 or _fname(call) not in ("CONTAINS", "INTERSECTS"):
+        found = _point_in_circle(cond)
+        if found is None:
             return None
-        a, b = _geometry_args(call)
-        if _fname(call) == "INTERSECTS" and _point(b) is not None:
-            a, b = b, a
-        point, circle = _point(a), _circle(b)
-        if point is None or circle is None:
-            return None
+        point, circle = found
         radius = _const(circle[2])
         pairs = [(point, circle[:2])]
     elif isinstance(cond, (exp.LT, exp.LTE, exp.GT, exp.GTE)):
