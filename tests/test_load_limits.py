@@ -149,11 +149,9 @@ def test_offloader_admits_at_most_max_heavy():
         assert off.active == 0
         assert await off.run(lambda x: x + 1, 1) == 2
 
-    loop = asyncio.new_event_loop()  # a browser test may leave a loop running in this thread
-    try:
-        loop.run_until_complete(main())
-    finally:
-        loop.close()
+    import aio
+
+    aio.run(main)
     off.shutdown()
 
 

@@ -349,8 +349,6 @@ def test_object_page_appends_comments_and_spends_the_request_budget(renv, monkey
 def test_dataset_comments_build_and_search_spend_the_budget_and_never_touch_the_collection(renv, monkeypatch):
     """Tile comments on the dataset page are appended (author, time) to the dataset in the
     basedir; those, product builds and searches from the form spend the request budget."""
-    import asyncio
-
     from lcpanel.app import App
     from lcpanel.config import Config
     from lcpanel.core.datasets import object_key
@@ -383,11 +381,9 @@ def test_dataset_comments_build_and_search_spend_the_budget_and_never_touch_the_
     backend = next(b for b in app.search_backends if b.name == "objectid")
     form = sf.SearchForm(app=app, backend=backend, collections=[renv["info"]])
     n_before = len(app.datasets.list(ANN, mine=True))
-    loop = asyncio.new_event_loop()  # a browser test may leave a loop running in this thread
-    try:
-        assert loop.run_until_complete(form.search()) is None
-    finally:
-        loop.close()
+    import aio
+
+    assert aio.run(form.search) is None
     assert "too many requests" in form.message.object
     assert len(app.datasets.list(ANN, mine=True)) == n_before
     app.products.shutdown()
