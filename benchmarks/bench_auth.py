@@ -39,9 +39,9 @@ def make_basedir(root: Path) -> tuple[Path, str]:
     from conftest import random_catalog, write_table
 
     from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.ingest import add_catalog_collection
-    from lcpanel.core.users import UserStore
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_catalog_collection
+    from lcpanel.core.access.users import UserStore
 
     base = Basedir.init(root / "basedir")
     cols = random_catalog(2000, seed=4, center=(290.0, 45.0), radius_deg=1.0)
@@ -72,9 +72,9 @@ def timed(opener, req, n: int) -> float:
 def in_process(basedir: Path, n: int) -> None:
     """Median microseconds of the per-request work itself, free of HTTP and load noise:
     resolving a login cookie to its account and the cross-site write check."""
-    from lcpanel.core.auth import LOGIN_COOKIE, Authenticator
-    from lcpanel.core.identity import Signer, basedir_secret
-    from lcpanel.core.users import UserStore
+    from lcpanel.core.access.auth import LOGIN_COOKIE, Authenticator
+    from lcpanel.core.access.identity import Signer, basedir_secret
+    from lcpanel.core.access.users import UserStore
 
     store = UserStore(basedir)
     auth = Authenticator(Signer(basedir_secret(basedir)), store)

@@ -35,8 +35,8 @@ from common import add_smoke_option, parse_args
 
 def make_basedir(workdir: Path, demo: Path, copies: int) -> tuple[Path, list[str]]:
     from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.ingest import add_astrobase_collection
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_astrobase_collection
 
     base = Basedir.init(workdir / f"basedir-{copies}")
     app = App(base.path)

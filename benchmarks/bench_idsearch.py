@@ -1,4 +1,4 @@
-"""Ids as people type them: lookups through the normalised id index (lcpanel.core.idindex)
+"""Ids as people type them: lookups through the normalised id index (lcpanel.core.catalogs.idindex)
 against the ways there were before it, measured in the same run on the same catalog.
 
 A catalog of N objects with HATNet-style ids (``HAT-772-0554686``), 2MASS aliases (some
@@ -36,7 +36,7 @@ TOKENIZER = "unicode61 remove_diacritics 2 tokenchars '-+_'"
 
 def build(path: Path, n: int, seed: int = 1) -> dict:
     """The catalog and what to search for in it."""
-    from lcpanel.core.idindex import build_id_index
+    from lcpanel.core.catalogs.idindex import build_id_index
 
     rng = np.random.default_rng(seed)
     field = rng.integers(100, 1000, n)
@@ -85,7 +85,7 @@ def p50_ms(fn, queries, repeat: int) -> float:
 
 
 def run(path: Path, queries: dict, repeat: int, baseline_repeat: int) -> None:
-    from lcpanel.core import idindex
+    from lcpanel.core.catalogs import idindex
 
     with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
         def indexed(q):

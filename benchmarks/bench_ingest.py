@@ -47,8 +47,8 @@ def baseline_seconds(catalog: Path, workdir: Path) -> float:
 
 def ingest(source: Path, workdir: Path, name: str) -> tuple[float, Path]:
     from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.ingest import add_astrobase_collection, add_catalog_collection
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_astrobase_collection, add_catalog_collection
 
     base = Basedir.init(workdir / f"basedir-{name}")
     app = App(base.path)
@@ -97,7 +97,7 @@ def main() -> None:
             gen.make_collection(demo, nobjects=args.nobjects, seed=42, workers=2)
             print(f"# built an example collection of {args.nobjects} objects in {time.perf_counter() - t0:.1f} s")
         secs, cdir = ingest(demo, workdir, "example")
-        from lcpanel.core.basedir import Basedir
+        from lcpanel.core.catalogs.basedir import Basedir
 
         n = Basedir(workdir / "basedir-example").collection("example").nobjects
         print(f"{'example collection':<28} {n:>9} {secs:>9.2f} {'':>10} {'':>6} "

@@ -93,8 +93,8 @@ def mb(nbytes: float) -> float:
 
 def bench_datasets(workdir: Path, catalog_size: int, repeat: int) -> None:
     from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.ingest import add_catalog_collection
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_catalog_collection
     from lcpanel.core.search import run_search
 
     path = workdir / "basedir-datasets"
@@ -178,8 +178,8 @@ def find_demo(workdir: Path, nobjects: int, smoke: bool = False) -> Path:
 class ZipBench:
     def __init__(self, workdir: Path, demo: Path, nlc: int):
         from lcpanel.app import App
-        from lcpanel.core.basedir import Basedir
-        from lcpanel.core.ingest import add_astrobase_collection
+        from lcpanel.core.catalogs.basedir import Basedir
+        from lcpanel.core.catalogs.ingest import add_astrobase_collection
         from lcpanel.core.search import run_search
 
         self.nlc = nlc
@@ -430,7 +430,7 @@ def _build_in_child(index_path: str, dicts: list, target: str, slow: bool) -> di
     """build_product in a fresh process; its CPU s, wall s and peak RSS."""
     import resource
 
-    from lcpanel.core import lcexport
+    from lcpanel.core.objects import lcexport
     from lcpanel.core.products import build_product
 
     if slow:  # main before this work: the astropy writers, zip members deflated at level 6
@@ -458,8 +458,8 @@ def bench_formats(workdir: Path, nobjects: int, nlc: int, smoke: bool, formats: 
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.lcexport import EXPORT_FORMATS
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.objects.lcexport import EXPORT_FORMATS
     from lcpanel.core.products import ProductStore
 
     demo = find_demo(workdir, nobjects, smoke)
@@ -479,7 +479,7 @@ def bench_formats(workdir: Path, nobjects: int, nlc: int, smoke: bool, formats: 
     npoints = None
     try:
         from lcpanel.plugins.lcformats import AstrobaseFormat
-        from lcpanel.core.lcrequest import read_lightcurve
+        from lcpanel.core.objects.lcrequest import read_lightcurve
 
         npoints = statistics.mean(len(read_lightcurve(AstrobaseFormat.from_spec(spec, demo), spec, f))
                                   for f in files[:20])
@@ -514,7 +514,7 @@ def bench_formats(workdir: Path, nobjects: int, nlc: int, smoke: bool, formats: 
                      for cid, f in picks]
         elif fmt == "parquet":
             dicts = [{"arcname": "lightcurves.parquet", "kind": "call",
-                      "func": "lcpanel.core.lcparquet:dataset_parquet",
+                      "func": "lcpanel.core.objects.lcparquet:dataset_parquet",
                       "args": {"objects": [[cid, f"{Path(f).name.split('-lc')[0]}", f] for cid, f in picks],
                                "collections": {cid: {"lcformat": spec, "base": str(demo),
                                                      "reader": "lcpanel.plugins.lcformats:AstrobaseFormat"}

@@ -37,8 +37,8 @@ def make_basedir(root: Path) -> Path:
     from conftest import random_catalog, write_table
 
     from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.ingest import add_catalog_collection
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_catalog_collection
 
     base = Basedir.init(root / "basedir")
     cols = random_catalog(20000, seed=4, center=(290.0, 45.0), radius_deg=1.0)
@@ -49,7 +49,7 @@ def make_basedir(root: Path) -> Path:
 
 def in_process(basedir: Path, n: int = 20000) -> float:
     from lcpanel.config import LimitSettings
-    from lcpanel.core.ratelimit import RateLimiter
+    from lcpanel.core.access.ratelimit import RateLimiter
 
     limiter = RateLimiter(basedir, LimitSettings(anonymous_requests_per_minute=10**9))
     times = []

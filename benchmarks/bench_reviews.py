@@ -35,12 +35,12 @@ def main() -> None:
 
     from lcpanel.app import App
     from lcpanel.config import LimitSettings
-    from lcpanel.core import reviews
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.checkplots import read_checkplot_bytes
+    from lcpanel.core.objects import reviews
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.objects.checkplots import read_checkplot_bytes
     from lcpanel.core.datasets import Principal
-    from lcpanel.core.ingest import add_astrobase_collection
-    from lcpanel.core.ratelimit import RateLimiter
+    from lcpanel.core.catalogs.ingest import add_astrobase_collection
+    from lcpanel.core.access.ratelimit import RateLimiter
 
     root = out_dir(True)  # a fresh temporary directory: the collection is cheap and edited here
     source = root / "collection"

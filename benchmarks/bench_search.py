@@ -42,8 +42,8 @@ OUT = out_dir(False)
 def basedir_for(n: int, out: Path = OUT) -> Path:
     """A basedir holding one all-sky catalog of n objects, built once under ``out``."""
     from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.ingest import add_catalog_collection
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_catalog_collection
 
     path = out / f"search-{n:.0e}"
     if (path / "collections" / "allsky").is_dir():
@@ -86,7 +86,7 @@ class Server:
     ``auth=False`` sends anonymous requests instead."""
 
     def __init__(self, basedir: Path, auth: bool = True):
-        from lcpanel.core.users import UserStore
+        from lcpanel.core.access.users import UserStore
 
         self.headers = {"Content-Type": "application/json"}
         if auth:

@@ -36,8 +36,8 @@ def make_basedir(root: Path) -> Path:
     from conftest import random_catalog, write_table
 
     from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.ingest import add_catalog_collection
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_catalog_collection
 
     base = Basedir.init(root / "basedir")
     cols = random_catalog(2000, seed=1, center=(10.0, 20.0), radius_deg=1.0)

@@ -29,7 +29,7 @@ from astropy.coordinates import SkyCoord
 from scipy.spatial import cKDTree
 
 from common import add_smoke_option, parse_args
-from lcpanel.core.skyindex import SkyIndex, radec_to_xyz
+from lcpanel.core.catalogs.skyindex import SkyIndex, radec_to_xyz
 
 CONE_RADII_ARCMIN = (1.0, 10.0, 60.0)
 CROSSMATCH_SIZES = (1_000, 100_000)

@@ -70,7 +70,7 @@ class App:
     @cached_property
     def catalogs(self):
         """The basedir's collections, opened read-only once per process."""
-        from .core.catalog import Catalogs
+        from .core.catalogs.catalog import Catalogs
 
         return Catalogs(self.require_basedir(), self.config.search,
                         opener=lambda info: self.pm.hook.open_catalog(app=self, info=info))
@@ -92,28 +92,28 @@ class App:
     @cached_property
     def signer(self):
         """Signs anonymous session cookies with the basedir's secret."""
-        from .core.identity import Signer, basedir_secret
+        from .core.access.identity import Signer, basedir_secret
 
         return Signer(basedir_secret(self.require_basedir()))
 
     @cached_property
     def users(self):
         """The basedir's accounts and API keys."""
-        from .core.users import UserStore
+        from .core.access.users import UserStore
 
         return UserStore(self.require_basedir())
 
     @cached_property
     def auth(self):
         """Works out who is asking, from API keys, logins and session cookies."""
-        from .core.auth import Authenticator
+        from .core.access.auth import Authenticator
 
         return Authenticator(self.signer, self.users)
 
     @cached_property
     def rate_limiter(self):
         """Per-role request budgets shared by every server process of the basedir."""
-        from .core.ratelimit import RateLimiter
+        from .core.access.ratelimit import RateLimiter
 
         return RateLimiter(self.require_basedir(), self.config.limits)
 

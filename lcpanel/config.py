@@ -126,7 +126,7 @@ class QuotaSettings:
 
 @dataclass(frozen=True)
 class ReviewSettings:
-    """Caps on object comments (:mod:`lcpanel.core.reviews`); admins are not capped."""
+    """Caps on object comments (:mod:`lcpanel.core.objects.reviews`); admins are not capped."""
 
     #: characters one comment may hold
     max_comment_chars: int = 5000

@@ -37,7 +37,7 @@ def app_window_command(url: str, profile: str) -> list[str] | None:
 
 def run_desktop(basedir, *, port: int = 0, browser_command: str | None = None) -> int:
     from .app import App
-    from .core.basedir import Basedir
+    from .core.catalogs.basedir import Basedir
     from .server import make_server
 
     Basedir(basedir)

@@ -58,7 +58,7 @@ def register_product_builders(app):
 def register_lc_formats(app):
     """Return a list of light-curve format classes.
 
-    Each is a subclass of ``lcpanel.core.lcformats.LCFormat`` with a unique ``name``
+    Each is a subclass of ``lcpanel.core.objects.lcformats.LCFormat`` with a unique ``name``
     (the ``kind`` stored with a collection, e.g. ``"astrobase"``), a ``from_spec``
     constructor taking the collection's stored format spec, and a ``read`` method that
     turns one light-curve file into a ``LightCurve`` (columns, units, time system) so any
@@ -104,9 +104,9 @@ def register_commands(app):
 def open_catalog(app, info):
     """Open the catalog of a collection that is not an lcpanel SQLite catalog, or return None.
 
-    ``info`` is the collection's ``lcpanel.core.basedir.CollectionInfo``; a plugin that
+    ``info`` is the collection's ``lcpanel.core.catalogs.basedir.CollectionInfo``; a plugin that
     registers collections of its own ``kind`` (e.g. ``"hats"``) returns an instance of a
-    subclass of ``lcpanel.core.catalog.CatalogBase`` for them (``skyindex`` with
+    subclass of ``lcpanel.core.catalogs.catalog.CatalogBase`` for them (``skyindex`` with
     ``cone``/``crossmatch``, ``fetch_values(row_ids, names)``, ``passing(row_ids, flt)``,
     ``select(flt, sort, limit)``; ``top`` and ``fetch_rows`` are inherited), so the same
     search types run on it, and None for any other collection. Called once per collection per process (``app.catalogs`` caches it);
@@ -136,7 +136,7 @@ def shutdown(app):
 @hookspec
 def collection_added(app, collection):
     """A collection was ingested and registered in the basedir (``collection`` is its
-    ``lcpanel.core.basedir.CollectionInfo``)."""
+    ``lcpanel.core.catalogs.basedir.CollectionInfo``)."""
 
 
 # The dataset events are sent by ``lcpanel.core.datasets.DatasetStore`` itself (through the

@@ -91,10 +91,10 @@ class APIMixin:
         self.app.rate_limiter.spend(viewer, self.request.remote_ip)
 
     def viewer(self):
-        """Who is asking (:mod:`lcpanel.core.auth`); a new anonymous visitor gets a signed
+        """Who is asking (:mod:`lcpanel.core.access.auth`); a new anonymous visitor gets a signed
         session cookie."""
-        from .core.auth import LOGIN_COOKIE
-        from .core.identity import COOKIE_NAME
+        from .core.access.auth import LOGIN_COOKIE
+        from .core.access.identity import COOKIE_NAME
 
         cached = getattr(self, "_viewer", None)
         if cached is not None:
@@ -115,7 +115,7 @@ class APIMixin:
 
     def set_session_cookie(self, value: str) -> None:
         """Store a new anonymous session cookie (HttpOnly, like every lcpanel cookie)."""
-        from .core.identity import COOKIE_NAME
+        from .core.access.identity import COOKIE_NAME
 
         self.set_cookie(COOKIE_NAME, value, httponly=True, samesite="Lax", expires_days=365,
                         secure=self.request.protocol == "https")

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from tornado.web import OutputTransform
 
-from .core.auth import LOGIN_COOKIE
-from .core.identity import COOKIE_NAME
+from .core.access.auth import LOGIN_COOKIE
+from .core.access.identity import COOKIE_NAME
 
 TOKEN_EXCLUDED_COOKIES = [LOGIN_COOKIE, COOKIE_NAME]
 TOKEN_EXCLUDED_HEADERS = ["Cookie", "Authorization"]

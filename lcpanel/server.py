@@ -11,7 +11,7 @@ import logging
 
 from . import security_headers
 from .app import App
-from .core.sqlsafe import set_heap_limit
+from .core.catalogs.sqlsafe import set_heap_limit
 from .errors import NotFound
 from .jsonapi import JSONHandler
 from .pagecookies import TOKEN_EXCLUDED_COOKIES, TOKEN_EXCLUDED_HEADERS, PageCookies

@@ -55,7 +55,7 @@ def app_factory():
 
 @pytest.fixture
 def basedir(tmp_path):
-    from lcpanel.core.basedir import Basedir
+    from lcpanel.core.catalogs.basedir import Basedir
 
     return Basedir.init(tmp_path / "basedir")
 
@@ -121,8 +121,8 @@ def snapshot(path: Path) -> dict:
 def demo_app(csv_collection, tmp_path_factory):
     """An app on a fresh basedir holding the example collection as ``demo`` (one per module)."""
     from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.ingest import add_astrobase_collection
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_astrobase_collection
 
     base = Basedir.init(tmp_path_factory.mktemp("demo") / "basedir")
     add_astrobase_collection(App(base.path), base, csv_collection, collection_id="demo", show_progress=False)

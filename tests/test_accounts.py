@@ -19,10 +19,10 @@ import pytest
 from conftest import random_catalog, set_config, write_table
 from test_api import running_server
 
-from lcpanel.core.auth import LOGIN_COOKIE, Authenticator
-from lcpanel.core.identity import COOKIE_NAME, Signer
-from lcpanel.core.ratelimit import RateLimiter
-from lcpanel.core.users import InvalidKey, UserStore, verify_password
+from lcpanel.core.access.auth import LOGIN_COOKIE, Authenticator
+from lcpanel.core.access.identity import COOKIE_NAME, Signer
+from lcpanel.core.access.ratelimit import RateLimiter
+from lcpanel.core.access.users import InvalidKey, UserStore, verify_password
 from lcpanel.errors import Conflict, NotFound, UserError
 
 # --- the stores ------------------------------------------------------------------------
@@ -184,8 +184,8 @@ def _cli(*args, stdin: str | None = None):
 @pytest.fixture(scope="module")
 def accounts_server(tmp_path_factory):
     from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.ingest import add_catalog_collection
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_catalog_collection
 
     root = tmp_path_factory.mktemp("accounts")
     base = Basedir.init(root / "basedir")
@@ -345,7 +345,7 @@ def test_panel_oauth_cookie_gives_identity(accounts_server):
 
 
 def test_users_cli(tmp_path):
-    from lcpanel.core.basedir import Basedir
+    from lcpanel.core.catalogs.basedir import Basedir
 
     base = Basedir.init(tmp_path / "b")
     assert _cli("users", str(base.path), "add", "eve", "--password-stdin", stdin="pw-of-eve-1\n").returncode == 0

@@ -60,8 +60,8 @@ def server_log(proc) -> str:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.ingest import add_catalog_collection
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_catalog_collection
 
     root = tmp_path_factory.mktemp("api")
     base = Basedir.init(root / "basedir")

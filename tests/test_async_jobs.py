@@ -23,7 +23,7 @@ QUICK = "SELECT TOP 2 objectid FROM lcpanel.wrap"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from lcpanel.core.users import UserStore
+    from lcpanel.core.access.users import UserStore
 
     path, _cols = build_basedir(tmp_path_factory.mktemp("jobs"))
     unlimited_requests(path / "lcpanel.toml")

@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from lcpanel.core import annotations
-from lcpanel.core.annotations import edit_object, history
-from lcpanel.core.checkplots import (CheckplotError, downsample_periodogram, load_checkplot, magseries,
+from lcpanel.core.objects import annotations
+from lcpanel.core.objects.annotations import edit_object, history
+from lcpanel.core.objects.checkplots import (CheckplotError, downsample_periodogram, load_checkplot, magseries,
                                      object_summary, periodogram_peaks, phase_fold, tiles)
 from lcpanel.errors import Conflict, NotFound, UserError
 
@@ -316,8 +316,8 @@ def test_load_checkplot_gzip_cache_and_refusal(tmp_path):
 def env(csv_collection, tmp_path):
     """A private copy of the collection (one checkplot gzipped), ingested into a fresh basedir."""
     from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.ingest import add_astrobase_collection
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_astrobase_collection
 
     source = tmp_path / "demo_csv"
     shutil.copytree(csv_collection, source)

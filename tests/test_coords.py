@@ -1,4 +1,4 @@
-"""Tests for lcpanel.core.coords: accepted coordinate forms, rejections, cross-match lists."""
+"""Tests for lcpanel.core.catalogs.coords: accepted coordinate forms, rejections, cross-match lists."""
 
 import math
 
@@ -8,7 +8,7 @@ from astropy.coordinates import SkyCoord
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from lcpanel.core.coords import CoordinateError, parse_coordinate_string, parse_crossmatch_list
+from lcpanel.core.catalogs.coords import CoordinateError, parse_coordinate_string, parse_crossmatch_list
 
 DEG = (u.deg, u.deg)
 HOURS = (u.hourangle, u.deg)

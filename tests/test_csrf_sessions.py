@@ -23,8 +23,8 @@ import pytest
 from conftest import set_config
 from test_api import running_server
 
-from lcpanel.core.auth import LOGIN_COOKIE
-from lcpanel.core.identity import COOKIE_NAME
+from lcpanel.core.access.auth import LOGIN_COOKIE
+from lcpanel.core.access.identity import COOKIE_NAME
 
 pytestmark = pytest.mark.slow
 
@@ -32,9 +32,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def hostile_server(csv_collection, tmp_path_factory):
     from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.ingest import add_astrobase_collection
-    from lcpanel.core.users import UserStore
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_astrobase_collection
+    from lcpanel.core.access.users import UserStore
 
     base = Basedir.init(tmp_path_factory.mktemp("hostile") / "basedir")
     add_astrobase_collection(App(base.path), base, csv_collection, collection_id="demo", show_progress=False)
@@ -240,7 +240,7 @@ def test_logout_form_needs_its_token(hostile_server):
     assert dave.call("/logout", b"csrf_token=0123", "POST", same)[0] == 403
     assert dave.page_json("/api/whoami")[1]["identity"] == "user:dave"
     # the token the pages put in the header's log-out form (lcpanel.views.theme.logout_token)
-    from lcpanel.core.identity import Signer, basedir_secret
+    from lcpanel.core.access.identity import Signer, basedir_secret
     from lcpanel.csrf import form_token
 
     token = form_token(Signer(basedir_secret(hostile_server[1])).secret, "logout", dave.cookie(LOGIN_COOKIE))
@@ -435,9 +435,9 @@ def test_login_backoff_per_account_and_per_address(hostile_server):
 
 
 def test_private_files_are_0600_whatever_the_umask(tmp_path):
-    from lcpanel.core.identity import basedir_secret
-    from lcpanel.core.ratelimit import RateLimiter
-    from lcpanel.core.users import UserStore
+    from lcpanel.core.access.identity import basedir_secret
+    from lcpanel.core.access.ratelimit import RateLimiter
+    from lcpanel.core.access.users import UserStore
 
     class Limits:
         burst = 2

@@ -23,8 +23,8 @@ def dl_server(tmp_path_factory, csv_collection):
     """The astrobase collection ``demo`` and a plain catalog ``other`` holding three of its
     objects again (0.5" away, other ids) and some unrelated stars."""
     from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.ingest import add_astrobase_collection, add_catalog_collection
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_astrobase_collection, add_catalog_collection
 
     root = tmp_path_factory.mktemp("datalink")
     base = Basedir.init(root / "basedir")
@@ -75,7 +75,7 @@ def test_links_of_an_object_resolve_to_what_they_say(dl_server):
     assert status == 200 and ctype.startswith("image/png") and png[:8] == b"\x89PNG\r\n\x1a\n"
     aux = {r["local_semantics"]: r for r in by_sem["#auxiliary"]}
     from lcpanel.app import App
-    from lcpanel.core.magcols import collection_magcols
+    from lcpanel.core.objects.magcols import collection_magcols
 
     magcols = collection_magcols(App(_path).catalogs.get("demo").info.columns)
     assert magcols and {f"checkplot-{m}" for m in magcols} <= set(aux)  # one checkplot per magnitude column
@@ -198,7 +198,7 @@ def _astrobase_times(collection_dir, lcfname):
     import json
     from pathlib import Path
 
-    from lcpanel.core.astrobase_compat import import_astrobase
+    from lcpanel.core.objects.astrobase_compat import import_astrobase
 
     import_astrobase()
     from astrobase.lcproc import get_lcformat
@@ -290,8 +290,8 @@ def test_tap_upload_crossmatch_sync_and_async_match_brute_force(dl_server):
 
 def test_sky_index_answers_upload_joins():
     """The translation of an upload join reads the sky index's pairs, not every row."""
-    from lcpanel.core.adql import translate
-    from lcpanel.core.tap_schema import TapColumn, TapModel, TapTable
+    from lcpanel.core.vo.adql import translate
+    from lcpanel.core.vo.tap_schema import TapColumn, TapModel, TapTable
 
     coll = TapTable("lcpanel", "c", "", (TapColumn("objectid", "char", "*"), TapColumn("ra", "double"),
                                          TapColumn("decl", "double"), TapColumn("row_id", "long")),

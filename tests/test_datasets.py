@@ -11,7 +11,7 @@ from conftest import random_catalog, snapshot, write_table
 
 from lcpanel.app import App
 from lcpanel.core.datasets import OPERATOR, DatasetStore, Principal
-from lcpanel.core.ingest import add_catalog_collection
+from lcpanel.core.catalogs.ingest import add_catalog_collection
 from lcpanel.core.search import run_search
 from lcpanel.errors import Forbidden, NotFound, UserError
 
@@ -21,7 +21,7 @@ BOB = Principal("anon:bob")
 
 @pytest.fixture
 def app(tmp_path):
-    from lcpanel.core.basedir import Basedir
+    from lcpanel.core.catalogs.basedir import Basedir
 
     base = Basedir.init(tmp_path / "basedir")
     cols = random_catalog(500, seed=4, center=(10.0, 20.0), radius_deg=0.5)

@@ -13,8 +13,8 @@ from conftest import random_catalog, write_table
 
 def test_desktop_serves_then_stops_when_the_window_closes(tmp_path):
     from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.ingest import add_catalog_collection
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_catalog_collection
 
     base = Basedir.init(tmp_path / "basedir")
     add_catalog_collection(App(base.path), base, write_table(random_catalog(50, seed=8, allsky=True),

@@ -1,4 +1,4 @@
-"""Tests of examples/make_collection.py and lcpanel.core.astrobase_compat.
+"""Tests of examples/make_collection.py and lcpanel.core.objects.astrobase_compat.
 
 One tiny collection (12 objects) is built per module and shared by the tests.
 """
@@ -15,7 +15,7 @@ FORMATKEYS = ("lcpanel-demo-csv", "lcpanel-demo-fits")
 
 import make_collection as mc  # examples/, installed (pip install -e examples)
 
-from lcpanel.core.astrobase_compat import import_astrobase, offline
+from lcpanel.core.objects.astrobase_compat import import_astrobase, offline
 
 
 @pytest.fixture(scope="module")

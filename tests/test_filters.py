@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lcpanel.core.filters import Filter, FilterError, SortError, parse_filter, parse_sort, sort_sql
+from lcpanel.core.catalogs.filters import Filter, FilterError, SortError, parse_filter, parse_sort, sort_sql
 from lcpanel.errors import UserError
 
 COLUMNS = {"objectid": "TEXT", "tags": "TEXT", "code": "TEXT", "sdssr": "REAL", "ndet": "INTEGER",

@@ -1,4 +1,4 @@
-"""Finder charts and stamps (lcpanel.core.finder) drawn from field images: the demo
+"""Finder charts and stamps (lcpanel.core.objects.finder) drawn from field images: the demo
 field written by examples/make_collection.py and small hand-made images with a rotated
 TAN WCS in an extension HDU."""
 
@@ -15,7 +15,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 from PIL import Image
 
-from lcpanel.core import finder
+from lcpanel.core.objects import finder
 from lcpanel.errors import NotFound, UserError
 
 ROOT = Path(__file__).resolve().parents[1]

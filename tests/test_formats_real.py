@@ -17,8 +17,8 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
-from lcpanel.core.lcexport import export_lightcurve
-from lcpanel.core.lcrequest import mask_keep, prepare_lightcurve, read_lightcurve
+from lcpanel.core.objects.lcexport import export_lightcurve
+from lcpanel.core.objects.lcrequest import mask_keep, prepare_lightcurve, read_lightcurve
 from lcpanel.errors import UserError
 
 REAL = Path(__file__).resolve().parent / "realdata"
@@ -39,7 +39,7 @@ def hat_lc():
 
 @pytest.fixture(scope="module")
 def hat_raw():
-    from lcpanel.core.astrobase_compat import import_astrobase
+    from lcpanel.core.objects.astrobase_compat import import_astrobase
 
     import_astrobase()
     from astrobase.hatsurveys import hatlc
@@ -52,9 +52,9 @@ def hat_raw():
 def test_builtin_format_keys_all_have_tables():
     import importlib.resources
 
-    from lcpanel.core.formatinfo import ASTROBASE_FORMATS
+    from lcpanel.core.objects.formatinfo import ASTROBASE_FORMATS
 
-    from lcpanel.core.astrobase_compat import import_astrobase
+    from lcpanel.core.objects.astrobase_compat import import_astrobase
 
     import_astrobase()
     keys = {p.name[:-5] for p in importlib.resources.files("astrobase").joinpath("data/lcformats").iterdir()
@@ -155,8 +155,8 @@ def test_hat_quality_mask_applied_on_request_and_counted(hat_lc, hat_raw):
 
 
 def test_tess_quality_bits_mask():
-    from lcpanel.core.formatinfo import TESS_DEFAULT_BITS, format_masks
-    from lcpanel.core.lcformats import LightCurve
+    from lcpanel.core.objects.formatinfo import TESS_DEFAULT_BITS, format_masks
+    from lcpanel.core.objects.lcformats import LightCurve
 
     q = np.array([0, 1, 4096, 32, 0, 128 | 2048], dtype=np.int32)
     lc = LightCurve("t", {"time": np.arange(6.0), "quality": q})
@@ -175,7 +175,7 @@ def test_times_on_request_match_astropy(hat_lc, hat_raw):
     bjd = prepare_lightcurve(hat_lc, times="BJD_TDB")
     np.testing.assert_array_equal(bjd.columns["time_bjd_tdb"], hat_raw["bjd"])
     assert "from bjd (BJD_TDB)" in bjd.meta["time_conversion"]
-    from lcpanel.core.formatinfo import time_columns
+    from lcpanel.core.objects.formatinfo import time_columns
 
     assert [(c["name"], c["label"]) for c in time_columns({"kind": "astrobase", "formatkey": "hat-sql"})] == [
         ("bjd", "bjd (BJD_TDB)"), ("rjd", "rjd (JD - 2400000 (scale not stated))")]
@@ -265,8 +265,8 @@ def make_cdips_collection(root: Path) -> Path:
 @pytest.mark.skipif(len(CDIPS) < 2, reason="no CDIPS files")
 def test_cdips_collection_from_collection_json(basedir, tmp_path):
     from lcpanel.app import App
-    from lcpanel.core.formatinfo import time_columns
-    from lcpanel.core.ingest import add_astrobase_collection
+    from lcpanel.core.objects.formatinfo import time_columns
+    from lcpanel.core.catalogs.ingest import add_astrobase_collection
 
     app = App(basedir.path)
     info = add_astrobase_collection(app, basedir, make_cdips_collection(tmp_path), show_progress=False)
@@ -298,7 +298,7 @@ def test_cdips_collection_from_collection_json(basedir, tmp_path):
 
 
 def test_collection_json_declarations_are_checked(tmp_path):
-    from lcpanel.core.formatinfo import check_collection_declarations
+    from lcpanel.core.objects.formatinfo import check_collection_declarations
 
     with pytest.raises(ValueError, match="role must be one of"):
         check_collection_declarations({"columns": {"t": {"role": "clock"}}})
@@ -461,7 +461,7 @@ def test_api_and_client_give_times_and_masks_on_request(basedir, tmp_path):
 
     from lcpanel.app import App
     from lcpanel.client import Client, ClientError
-    from lcpanel.core.ingest import add_astrobase_collection
+    from lcpanel.core.catalogs.ingest import add_astrobase_collection
 
     add_astrobase_collection(App(basedir.path), basedir, make_cdips_collection(tmp_path), collection_id="cdips",
                              show_progress=False)

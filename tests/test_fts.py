@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lcpanel.core import fts
-from lcpanel.core.filters import parse_filter
-from lcpanel.core.fts import FTSQueryError, fts_query, fts_search
-from lcpanel.core.sqlsafe import connect_readonly
+from lcpanel.core.catalogs import fts
+from lcpanel.core.catalogs.filters import parse_filter
+from lcpanel.core.catalogs.fts import FTSQueryError, fts_query, fts_search
+from lcpanel.core.catalogs.sqlsafe import connect_readonly
 from lcpanel.errors import UserError
 
 FTS_COLUMNS = ("objectid", "designation", "tags", "comment")
@@ -118,7 +118,7 @@ def search_all(conn, query, **kw) -> list[int]:
 
 
 def test_tokenizer_matches_the_catalog_builder():
-    from lcpanel.core.catalog_build import FTS_TOKENIZER
+    from lcpanel.core.catalogs.build import FTS_TOKENIZER
     assert fts.FTS_TOKENIZER == FTS_TOKENIZER
 
 

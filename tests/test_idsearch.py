@@ -23,7 +23,7 @@ HAT_LC = REALDATA / "HAT-579-0051858-V0-DR0-e867e20a15f25116548f6cdf8d5105f2-hat
 
 
 def _hat_objectinfo() -> dict:
-    from lcpanel.core.astrobase_compat import import_astrobase
+    from lcpanel.core.objects.astrobase_compat import import_astrobase
 
     import_astrobase()
     from astrobase.hatsurveys import hatlc
@@ -51,8 +51,8 @@ def app(catalog_rows, tmp_path_factory):
     import pandas as pd
 
     from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.ingest import add_catalog_collection
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_catalog_collection
 
     d = tmp_path_factory.mktemp("ids")
     path = d / "ids.parquet"  # keeps the trailing space, as an lclist pickle would
@@ -161,7 +161,7 @@ def test_old_catalog_gets_the_id_index_at_startup(app, tmp_path):
     import shutil
 
     from lcpanel.app import App
-    from lcpanel.core.idindex import has_id_index
+    from lcpanel.core.catalogs.idindex import has_id_index
 
     base = tmp_path / "basedir"
     shutil.copytree(app.basedir, base)

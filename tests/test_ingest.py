@@ -18,9 +18,9 @@ import pytest
 from conftest import random_catalog, snapshot, write_table
 
 from lcpanel.app import App
-from lcpanel.core.basedir import Basedir
-from lcpanel.core.ingest import add_astrobase_collection, add_catalog_collection, remove_collection
-from lcpanel.core.skyindex import SkyIndex, radec_to_hpx29
+from lcpanel.core.catalogs.basedir import Basedir
+from lcpanel.core.catalogs.ingest import add_astrobase_collection, add_catalog_collection, remove_collection
+from lcpanel.core.catalogs.skyindex import SkyIndex, radec_to_hpx29
 from lcpanel.errors import Conflict, UserError
 
 
@@ -83,7 +83,7 @@ def test_astrobase_collection_ingest(which, request, basedir):
     # every column of the lclist is in the catalog, typed, and listed in the registry
     objects = lclist(source)["objects"]
     names = {c.name for c in info.columns}
-    from lcpanel.core.columns import sql_name
+    from lcpanel.core.catalogs.columns import sql_name
 
     assert {sql_name(k) for k in objects} <= names
     with closing(sqlite3.connect(f"file:{info.catalog_sqlite}?mode=ro", uri=True)) as conn:

@@ -16,8 +16,8 @@ from astropy.io import fits
 from astropy.io.votable import parse as parse_votable
 from astropy.table import Table
 
-from lcpanel.core.lcexport import EXPORT_FORMATS, export_lightcurve, lightcurve_table
-from lcpanel.core.lcformats import LightCurve
+from lcpanel.core.objects.lcexport import EXPORT_FORMATS, export_lightcurve, lightcurve_table
+from lcpanel.core.objects.lcformats import LightCurve
 from lcpanel.errors import UserError
 
 FORMATS = ("csv", "csv.gz", "fits", "ecsv", "votable")

@@ -1,4 +1,4 @@
-"""The fast light-curve writers (lcpanel.core.lcfast) against the astropy-based ones
+"""The fast light-curve writers (lcpanel.core.objects.lcfast) against the astropy-based ones
 (lcexport.SLOW_WRITERS), the reference: same bytes for CSV and FITS, the same VOTable
 document but its producer comment, and astropy reads each back to the same values,
 units, descriptions and time metadata; for the demo collection, the synthetic light
@@ -22,9 +22,9 @@ from astropy.io import fits
 from astropy.io.votable import parse as parse_votable
 from astropy.table import Table
 
-from lcpanel.core.lcexport import SLOW_WRITERS, export_lightcurve
-from lcpanel.core.lcfast import FAST_WRITERS
-from lcpanel.core.lcrequest import prepare_lightcurve, read_lightcurve
+from lcpanel.core.objects.lcexport import SLOW_WRITERS, export_lightcurve
+from lcpanel.core.objects.lcfast import FAST_WRITERS
+from lcpanel.core.objects.lcrequest import prepare_lightcurve, read_lightcurve
 from test_formats_real import CDIPS, HAT
 from test_lcexport import make_lc
 

@@ -14,8 +14,8 @@ import pytest
 from astropy.table import Table
 
 from lcpanel.core.datasets import Principal
-from lcpanel.core.lcexport import SLOW_WRITERS, lightcurve_table
-from lcpanel.core.lcrequest import read_lightcurve
+from lcpanel.core.objects.lcexport import SLOW_WRITERS, lightcurve_table
+from lcpanel.core.objects.lcrequest import read_lightcurve
 from lcpanel.core.search import run_search
 
 ALICE = Principal("anon:alice")

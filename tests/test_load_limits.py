@@ -224,7 +224,7 @@ def test_byte_cap_cuts_a_tap_answer_with_overflow(tmp_path):
 def test_sqlsafe_byte_cap_counts_while_fetching(tmp_path):
     import sqlite3
 
-    from lcpanel.core.sqlsafe import SafeConnection
+    from lcpanel.core.catalogs.sqlsafe import SafeConnection
 
     raw = sqlite3.connect(tmp_path / "t.sqlite")
     raw.execute("CREATE TABLE t (s TEXT)")
@@ -294,7 +294,7 @@ def test_a_with_table_cannot_unlock_an_internal_table(tmp_path):
     ``catalog_info`` elsewhere readable (it is an internal table of every collection file)."""
     from lcpanel.app import App
     from lcpanel.errors import UserError
-    from lcpanel.plugins.vo import service
+    from lcpanel.plugins.vo.base import service
 
     path, _cols = build_basedir(tmp_path)
     engine = service(App(path).start()).engine

@@ -36,8 +36,8 @@ def two_magcols(tmp_path_factory, generator):
 @pytest.fixture(scope="module")
 def app2(two_magcols, tmp_path_factory):
     from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.ingest import add_astrobase_collection
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_astrobase_collection
 
     base = Basedir.init(tmp_path_factory.mktemp("b2") / "basedir")
     add_astrobase_collection(App(base.path), base, two_magcols, collection_id="two", show_progress=False)
@@ -53,7 +53,7 @@ def _rows(app, cols):
 
 
 def _read_cp(path):
-    from lcpanel.core.astrobase_compat import import_astrobase
+    from lcpanel.core.objects.astrobase_compat import import_astrobase
 
     import_astrobase()
     from astrobase.checkplot.pkl_io import _read_checkplot_picklefile
@@ -62,7 +62,7 @@ def _read_cp(path):
 
 
 def test_every_magcols_checkplot_is_kept(app2, two_magcols):
-    from lcpanel.core.magcols import collection_magcols
+    from lcpanel.core.objects.magcols import collection_magcols
 
     info = app2.catalogs.get("two").info
     assert collection_magcols(info.columns) == MAGCOLS
@@ -97,7 +97,7 @@ def test_second_magcols_variability_columns_come_from_its_checkplots(app2, two_m
 
 
 def test_ingest_reports_what_it_leaves_out(two_magcols, tmp_path, basedir, app_factory, caplog):
-    from lcpanel.core.ingest import add_astrobase_collection, ingest_notes
+    from lcpanel.core.catalogs.ingest import add_astrobase_collection, ingest_notes
 
     copy = tmp_path / "copy"
     shutil.copytree(two_magcols, copy)
@@ -173,9 +173,9 @@ def test_editing_a_magcol_changes_its_columns_and_export_writes_its_own_checkplo
                                                                                    app_factory):
     """Reviews of one magcol go to its catalog columns (never to the survey's files while
     serving); ``lcpanel reviews export`` writes them into that magcol's own checkplot."""
-    from lcpanel.core.annotations import edit_object
-    from lcpanel.core.ingest import add_astrobase_collection
-    from lcpanel.core.reviews import export_reviews
+    from lcpanel.core.objects.annotations import edit_object
+    from lcpanel.core.catalogs.ingest import add_astrobase_collection
+    from lcpanel.core.objects.reviews import export_reviews
 
     copy = tmp_path / "copy"
     shutil.copytree(two_magcols, copy)

@@ -34,7 +34,7 @@ def read_lightcurve(path):
 
 
 def make_hat_collection(out: Path) -> Path:
-    from lcpanel.core.astrobase_compat import import_astrobase, offline
+    from lcpanel.core.objects.astrobase_compat import import_astrobase, offline
 
     import_astrobase()
     offline()
@@ -73,8 +73,8 @@ def make_hat_collection(out: Path) -> Path:
 @pytest.fixture(scope="module")
 def hat_app(tmp_path_factory):
     from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.ingest import add_astrobase_collection
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_astrobase_collection
 
     coll = make_hat_collection(tmp_path_factory.mktemp("hat") / "hat")
     base = Basedir.init(tmp_path_factory.mktemp("hatb") / "basedir")
@@ -85,7 +85,7 @@ def hat_app(tmp_path_factory):
 
 
 def test_both_hat_magcols_survive_ingest(hat_app):
-    from lcpanel.core.magcols import collection_magcols
+    from lcpanel.core.objects.magcols import collection_magcols
     from lcpanel.core.search import run_search
 
     app, coll = hat_app
@@ -102,7 +102,7 @@ def test_both_hat_magcols_survive_ingest(hat_app):
 
 
 def test_object_page_shows_either_magcol_with_rjd_and_bjd(hat_app):
-    from lcpanel.core.astrobase_compat import import_astrobase
+    from lcpanel.core.objects.astrobase_compat import import_astrobase
     from lcpanel.views.object_page import ObjectPage
 
     app, coll = hat_app

@@ -24,9 +24,9 @@ OBJECTS = 2
 @pytest.fixture(scope="module")
 def matrix_server(csv_collection, tmp_path_factory):
     from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.ingest import add_astrobase_collection
-    from lcpanel.core.users import UserStore
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_astrobase_collection
+    from lcpanel.core.access.users import UserStore
 
     base = Basedir.init(tmp_path_factory.mktemp("perm") / "basedir")
     add_astrobase_collection(App(base.path), base, csv_collection, collection_id="demo", show_progress=False)

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lcpanel.core.lcformats import LightCurve
-from lcpanel.core.plotlabels import time_axis_label, time_columns, time_system
+from lcpanel.core.objects.lcformats import LightCurve
+from lcpanel.core.objects.plotlabels import time_axis_label, time_columns, time_system
 
 HAT_LC = (Path(__file__).resolve().parent / "realdata"
           / "HAT-579-0051858-V0-DR0-e867e20a15f25116548f6cdf8d5105f2-hatlc.csv.gz")
@@ -27,7 +27,7 @@ def test_label_names_column_offset_and_stated_system():
 
 
 def test_label_words_the_format_knowledge():
-    from lcpanel.core.formatinfo import HAT_EXTRA
+    from lcpanel.core.objects.formatinfo import HAT_EXTRA
 
     info = {"bjd": HAT_EXTRA["bjd"], "rjd": HAT_EXTRA["rjd"]}
     assert time_axis_label("bjd", 2455103, info) == "bjd − 2455103 [d] (BJD_TDB)"
@@ -35,7 +35,7 @@ def test_label_words_the_format_knowledge():
 
 
 def test_time_columns_of_the_real_hat_light_curve():
-    from lcpanel.core.astrobase_compat import import_astrobase
+    from lcpanel.core.objects.astrobase_compat import import_astrobase
 
     import_astrobase()
     from astrobase.hatsurveys import hatlc

@@ -74,8 +74,8 @@ def test_hook_docstrings_name_what_exists():
 
 
 def test_hook_docstrings_name_the_methods_plugins_implement():
-    from lcpanel.core.catalog import CatalogBase
-    from lcpanel.core.lcformats import LCFormat
+    from lcpanel.core.catalogs.catalog import CatalogBase
+    from lcpanel.core.objects.lcformats import LCFormat
     from lcpanel.core.products import ProductBuilder
     from lcpanel.core.search import SearchBackend
 
@@ -131,10 +131,10 @@ def test_contrib_plugins_import_only_the_public_api():
 
 def test_the_contract_check_sees_private_imports(tmp_path):
     """The check above would catch what the contrib plugins used to do."""
-    (tmp_path / "old.py").write_text("from lcpanel.core.ingest import _slug\n"
+    (tmp_path / "old.py").write_text("from lcpanel.core.catalogs.ingest import _slug\n"
                                      "def f():\n    from lcpanel.plugin_api import _pairs_within\n")
     found = list(_lcpanel_imports(tmp_path / "old.py"))
-    assert [(m, n) for _, m, n in found] == [("lcpanel.core.ingest", "_slug"), ("lcpanel.plugin_api", "_pairs_within")]
+    assert [(m, n) for _, m, n in found] == [("lcpanel.core.catalogs.ingest", "_slug"), ("lcpanel.plugin_api", "_pairs_within")]
     assert "_pairs_within" not in plugin_api.__all__
 
 
@@ -196,7 +196,7 @@ def test_the_import_direction_check_sees_relative_imports(tmp_path):
 
 
 def test_catalog_base_is_abstract_and_the_sqlite_catalog_implements_it():
-    from lcpanel.core.catalog import Catalog, CatalogBase
+    from lcpanel.core.catalogs.catalog import Catalog, CatalogBase
 
     assert issubclass(Catalog, CatalogBase)
     assert CatalogBase.__abstractmethods__ == {"skyindex", "fetch_values", "passing", "select"}
@@ -219,8 +219,8 @@ def test_a_catalog_without_sql_says_which_searches_it_answers(basedir, tmp_path)
     random_catalog, write_table = helpers.random_catalog, helpers.write_table
 
     from lcpanel.app import App
-    from lcpanel.core.catalog import CatalogBase
-    from lcpanel.core.ingest import add_catalog_collection
+    from lcpanel.core.catalogs.catalog import CatalogBase
+    from lcpanel.core.catalogs.ingest import add_catalog_collection
     from lcpanel.errors import UserError
 
     cols = random_catalog(30, seed=5, center=(10.0, 5.0), radius_deg=1.0)

@@ -271,8 +271,8 @@ def test_search_over_several_collections_keeps_file_columns(csv_collection, tmp_
     light-curve/checkplot/period-finding columns (empty for the catalog's objects), so the
     products hold every file there is."""
     from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.ingest import add_astrobase_collection, add_catalog_collection
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_astrobase_collection, add_catalog_collection
 
     base = Basedir.init(tmp_path / "basedir")
     add_astrobase_collection(App(base.path), base, csv_collection, collection_id="demo", show_progress=False)

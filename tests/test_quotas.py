@@ -35,8 +35,8 @@ def index_count(base: Path) -> int:
 @pytest.fixture(scope="module")
 def catalog_server(tmp_path_factory):
     from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.ingest import add_catalog_collection
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_catalog_collection
 
     root = tmp_path_factory.mktemp("quota")
     base = Basedir.init(root / "basedir")
@@ -92,8 +92,8 @@ def test_cli_search_without_matches_saves_nothing(catalog_server, capsys):
 def lc_base(csv_collection, tmp_path_factory):
     """A basedir with the demo collection; anonymous products capped at half its files."""
     from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.ingest import add_astrobase_collection
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_astrobase_collection
     from lcpanel.core.search import run_search
 
     base = Basedir.init(tmp_path_factory.mktemp("lcq") / "basedir")
@@ -172,7 +172,7 @@ def _age_product(app, key: str) -> None:
     with app.products.connect() as conn:
         conn.execute("UPDATE products SET updated = ?, created = ? WHERE key = ?", ("2000-01-01T00:00:00+00:00",
                                                                                    "2000-01-01T00:00:00+00:00", key))
-    from lcpanel.core.quotas import ledger
+    from lcpanel.core.access.quotas import ledger
 
     ledger(app).connect().execute("UPDATE usage SET last_used = 0 WHERE item = ?", (key,))
 
@@ -181,10 +181,10 @@ def test_usage_and_gc(lc_base, tmp_path, capsys):
     from lcpanel.app import App
     from lcpanel.cli import main
     from lcpanel.core.datasets import Principal
-    from lcpanel.core.quotas import ledger, product_check, save_search
+    from lcpanel.core.access.quotas import ledger, product_check, save_search
     from lcpanel.core.retention import collect, collect_if_due
     from lcpanel.core.search import run_search
-    from lcpanel.core.uws import JobStore
+    from lcpanel.core.vo.uws import JobStore
 
     base, _files, _cap = lc_base
     app = App(base)

@@ -103,8 +103,8 @@ class Client:
 
 def catalog_basedir(root: Path, n: int = 3000) -> Path:
     from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.ingest import add_catalog_collection
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_catalog_collection
 
     base = Basedir.init(root / "basedir")
     cols = random_catalog(n, seed=21, center=(290.0, 45.0), radius_deg=1.0)
@@ -278,8 +278,8 @@ def _product_row(basedir: Path, key: str):
 
 def test_sigkill_during_product_build(csv_collection, tmp_path):
     from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.ingest import add_astrobase_collection
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_astrobase_collection
     from lcpanel.core.products import STALE_AFTER_S
 
     base = Basedir.init(tmp_path / "basedir")

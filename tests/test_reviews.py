@@ -46,8 +46,8 @@ def renv(csv_collection, tmp_path):
     """A private copy of the example collection ingested as ``demo`` into a fresh basedir,
     with accounts of every role and an API key each."""
     from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.ingest import add_astrobase_collection
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_astrobase_collection
 
     source = tmp_path / "survey" / "demo_csv"
     shutil.copytree(csv_collection, source)
@@ -93,7 +93,7 @@ def call(url: str, method: str = "GET", body=None, key: str | None = None, cooki
 
 @pytest.mark.slow
 def test_comments_are_appended_with_author_and_time_and_permissions_hold(renv):
-    from lcpanel.core import reviews
+    from lcpanel.core.objects import reviews
 
     base, info = renv["base"], renv["info"]
     oid = reviewed_variable(renv["cps"])
@@ -152,7 +152,7 @@ def test_comments_are_appended_with_author_and_time_and_permissions_hold(renv):
 @pytest.mark.slow
 def test_comment_caps_are_settings_with_clear_errors(renv):
     from lcpanel.config import Config
-    from lcpanel.core import reviews
+    from lcpanel.core.objects import reviews
 
     base, info = renv["base"], renv["info"]
     oid = unreviewed(renv["cps"])
@@ -243,8 +243,8 @@ def run_cli(*argv: str) -> tuple[int, str]:
 
 @pytest.mark.slow
 def test_export_dry_run_changes_nothing_then_export_writes_the_pickles(renv):
-    from lcpanel.core import reviews
-    from lcpanel.core.astrobase_compat import import_astrobase
+    from lcpanel.core.objects import reviews
+    from lcpanel.core.objects.astrobase_compat import import_astrobase
 
     import_astrobase()
     from astrobase.checkplot.pkl_io import _read_checkplot_picklefile
@@ -305,7 +305,7 @@ def object_page(app, oid: str, who, monkeypatch):
 def test_object_page_appends_comments_and_spends_the_request_budget(renv, monkeypatch):
     from lcpanel.app import App
     from lcpanel.config import Config
-    from lcpanel.core import reviews
+    from lcpanel.core.objects import reviews
 
     base, info, source = renv["base"], renv["info"], renv["source"]
     oid = reviewed_variable(renv["cps"])
@@ -398,9 +398,9 @@ def test_reviews_on_real_tess_cdips_light_curves(tmp_path):
     from test_formats_real import CDIPS, make_cdips_collection
 
     from lcpanel.app import App
-    from lcpanel.core import reviews
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.ingest import add_astrobase_collection
+    from lcpanel.core.objects import reviews
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_astrobase_collection
 
     if len(CDIPS) < 2:
         pytest.skip("no ../shared/realdata CDIPS files")
@@ -425,7 +425,7 @@ def test_reviews_on_real_tess_cdips_light_curves(tmp_path):
 
 @pytest.mark.slow
 def test_export_into_an_unwritable_directory_says_so_and_leaves_it(renv, monkeypatch):
-    from lcpanel.core import reviews
+    from lcpanel.core.objects import reviews
 
     base, info, source = renv["base"], renv["info"], renv["source"]
     star = reviewed_variable(renv["cps"])

@@ -9,7 +9,7 @@ import pytest
 from conftest import random_catalog, snapshot, write_table
 
 from lcpanel.app import App
-from lcpanel.core.ingest import add_astrobase_collection, add_catalog_collection
+from lcpanel.core.catalogs.ingest import add_astrobase_collection, add_catalog_collection
 from lcpanel.core.search import SearchSpec, run_search
 from lcpanel.errors import UserError
 
@@ -30,7 +30,7 @@ def separation_deg(ra1, dec1, ra2, dec2):
 @pytest.fixture(scope="module")
 def sky(tmp_path_factory):
     """A basedir with three random catalogs and their columns, for brute force."""
-    from lcpanel.core.basedir import Basedir
+    from lcpanel.core.catalogs.basedir import Basedir
 
     root = tmp_path_factory.mktemp("sky")
     base = Basedir.init(root / "basedir")
@@ -207,7 +207,7 @@ def test_spec_round_trip():
 
 @pytest.mark.slow
 def test_example_collection_searches(csv_collection, tmp_path):
-    from lcpanel.core.basedir import Basedir
+    from lcpanel.core.catalogs.basedir import Basedir
 
     base = Basedir.init(tmp_path / "b")
     app = App(base.path)

@@ -24,7 +24,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from lcpanel.core.users import UserStore
+from lcpanel.core.access.users import UserStore
 from lcpanel.security_headers import add_nonce, page_policy
 from lcpanel.views.escaping import INLINE_HANDLERS, esc, handler, md
 

@@ -1,4 +1,4 @@
-"""Tests for lcpanel.core.skyindex against brute-force numpy on random catalogues."""
+"""Tests for lcpanel.core.catalogs.skyindex against brute-force numpy on random catalogues."""
 
 import os
 
@@ -10,8 +10,8 @@ from cdshealpix import nested
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lcpanel.core import skyindex
-from lcpanel.core.skyindex import (
+from lcpanel.core.catalogs import skyindex
+from lcpanel.core.catalogs.skyindex import (
     NPIX29,
     SkyIndex,
     angular_separation_deg,

@@ -10,9 +10,9 @@ import threading
 
 import pytest
 
-from lcpanel.core.filters import parse_filter
-from lcpanel.core.fts import fts_query
-from lcpanel.core.sqlsafe import ALLOWED_FUNCTIONS, QueryTimeout, SQLError, connect_readonly
+from lcpanel.core.catalogs.filters import parse_filter
+from lcpanel.core.catalogs.fts import fts_query
+from lcpanel.core.catalogs.sqlsafe import ALLOWED_FUNCTIONS, QueryTimeout, SQLError, connect_readonly
 from lcpanel.errors import UserError
 
 NROWS = 2000

@@ -12,11 +12,11 @@ from conftest import snapshot
 from vo_support import brute_cone, build_basedir, near_boundary, separation_deg
 
 from lcpanel.app import App
-from lcpanel.core.adql import ADQLError, parse
+from lcpanel.core.vo.adql import ADQLError, parse
 from lcpanel.core.search import run_search
-from lcpanel.core.sqlsafe import QueryTimeout, SQLError
-from lcpanel.core.tap_query import TapEngine, open_connection
-from lcpanel.core.tap_schema import tap_model
+from lcpanel.core.catalogs.sqlsafe import QueryTimeout, SQLError
+from lcpanel.core.vo.tap_query import TapEngine, open_connection
+from lcpanel.core.vo.tap_schema import tap_model
 from lcpanel.errors import UserError
 
 

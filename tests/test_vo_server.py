@@ -263,7 +263,7 @@ def test_tap_answers_every_output_format_with_its_mime_type(vo_server, fmt):
 
     from astropy.table import Table
 
-    from lcpanel.core.voformats import find_format
+    from lcpanel.core.vo.voformats import find_format
 
     url, path, cols = vo_server
     q = "SELECT TOP 3 objectid, ra, ndet FROM lcpanel.wrap ORDER BY objectid"

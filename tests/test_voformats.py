@@ -14,8 +14,8 @@ import pytest
 from astropy.io.votable import parse as parse_votable
 from astropy.table import Table
 
-from lcpanel.core.voformats import FORMATS, find_format, render
-from lcpanel.core.votable import VOField
+from lcpanel.core.vo.voformats import FORMATS, find_format, render
+from lcpanel.core.vo.votable import VOField
 
 FIELDS = [VOField("objectid", "char", "*", ucd="meta.id;meta.main", description="an <id> & more"),
           VOField("name", "unicodeChar", "*"),

@@ -19,8 +19,8 @@ COLLECTIONS = {
 def build_basedir(root: Path):
     """A basedir with the collections of :data:`COLLECTIONS`; returns (path, columns by id)."""
     from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.ingest import add_catalog_collection
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_catalog_collection
 
     base = Basedir.init(root / "basedir")
     columns = {}

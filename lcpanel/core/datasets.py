@@ -78,7 +78,7 @@ CREATE INDEX IF NOT EXISTS datasets_visibility ON datasets(visibility, updated);
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is asking: an owner identity and a role (see :mod:`lcpanel.core.users`)."""
+    """Who is asking: an owner identity and a role (see :mod:`lcpanel.core.access.users`)."""
 
     identity: str
     role: str = "anonymous"

@@ -4,7 +4,7 @@ A search parses its filter, translates its ADQL and runs SQL in several places; 
 time limit must cover all of them, not restart at each. :func:`deadline` sets the
 current thread's deadline for a block (nested blocks keep the earlier one);
 :func:`remaining` is the time left (``inf`` outside any block) and :func:`check` raises
-:class:`~lcpanel.core.sqlsafe.QueryTimeout` once it has passed.
+:class:`~lcpanel.core.catalogs.sqlsafe.QueryTimeout` once it has passed.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def check(what: str = "running the query") -> None:
     """Raise QueryTimeout if the current deadline has passed (``what``: the step it
     passed in, for the message)."""
     if time.monotonic() > current():
-        from .sqlsafe import QueryTimeout
+        from .catalogs.sqlsafe import QueryTimeout
 
         raise QueryTimeout(f"the time limit ran out while {what}; simplify the query or narrow it with a "
                            "column filter or a smaller region")

@@ -28,8 +28,8 @@ from pathlib import Path
 
 from ..errors import NotFound
 from .datasets import OPERATOR
-from .quotas import ledger
-from .uws import ACTIVE, JOB_ID
+from .access.quotas import ledger
+from .vo.uws import ACTIVE, JOB_ID
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from typing import ClassVar
 import param
 
 from ..errors import NotFound, UserError
-from .columns import PATH_COLUMNS, ColumnInfo, is_path_column
+from .catalogs.columns import PATH_COLUMNS, ColumnInfo, is_path_column
 from .suggest import did_you_mean
 
 SPEC_KEYS = ("type", "params", "collections", "filter", "sort", "limit")
@@ -94,7 +94,7 @@ class Hits:
 @dataclass(frozen=True)
 class SearchContext:
     """What a search runs in: the app (its registries and plugin state, ``app.stash``), its
-    collections (``catalogs``, :class:`lcpanel.core.catalog.Catalogs`) and the basedir's
+    collections (``catalogs``, :class:`lcpanel.core.catalogs.catalog.Catalogs`) and the basedir's
     search limits (``settings``, :class:`lcpanel.config.SearchSettings`)."""
 
     app: object
@@ -169,7 +169,7 @@ class SearchBackend(param.Parameterized):
                 "extra_columns": [c.name for c in cls.extra_columns]}
 
     def search_collection(self, catalog, flt, sort, limit: int) -> Hits:
-        """Find the objects of one collection (``catalog``: a :class:`lcpanel.core.catalog.CatalogBase`)
+        """Find the objects of one collection (``catalog``: a :class:`lcpanel.core.catalogs.catalog.CatalogBase`)
         that match and pass ``flt`` (a parsed filter or None), and count them.
 
         Return the row ids in this search's natural order. A backend whose matches can be
@@ -237,7 +237,7 @@ COLLECTION_COLUMN = ColumnInfo(name="collection", key="collection", sqltype="TEX
 def run_search(app, spec: SearchSpec | dict, viewer=None) -> SearchResult:
     """Run a search over the spec's collections (all when none are named). With a
     ``viewer``, the limit is capped at their role's maximum rows per dataset."""
-    from .filters import parse_filter, parse_sort
+    from .catalogs.filters import parse_filter, parse_sort
 
     started = time.perf_counter()
     if isinstance(spec, dict):

@@ -30,8 +30,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 from tornado.web import RequestHandler
 
-from ..core.auth import LOGIN_COOKIE, LOGIN_MAX_AGE_S
-from ..core.identity import COOKIE_NAME
+from ..core.access.auth import LOGIN_COOKIE, LOGIN_MAX_AGE_S
+from ..core.access.identity import COOKIE_NAME
 from ..csrf import FORM_TOKEN_FIELD, form_token, form_token_ok
 from ..errors import Forbidden, TooManyRequests, UserError
 from ..extension import Command, Page, Route
@@ -279,8 +279,8 @@ def register_views(app):
 
 
 def _store(basedir):
-    from ..core.basedir import Basedir
-    from ..core.users import UserStore
+    from ..core.catalogs.basedir import Basedir
+    from ..core.access.users import UserStore
 
     return UserStore(Basedir(basedir).path)
 

@@ -35,8 +35,8 @@ from pathlib import Path
 from tornado.escape import url_escape
 from tornado.web import StaticFileHandler
 
-from ..core.basedir import Basedir
-from ..core.quotas import NO_MATCH, ledger, product_check, save_search
+from ..core.catalogs.basedir import Basedir
+from ..core.access.quotas import NO_MATCH, ledger, product_check, save_search
 from ..errors import NotFound, UserError
 from ..extension import Route
 from ..hookspecs import hookimpl
@@ -230,11 +230,11 @@ class ProductDownloadHandler(APIMixin, StaticFileHandler):
 
 class DatasetURLsHandler(JSONHandler):
     def get(self, dataset_id):
-        from ..core.lcexport import EXPORT_FORMATS
+        from ..core.objects.lcexport import EXPORT_FORMATS
 
         ds = self.app.datasets.get(dataset_id, self.viewer())
         base = f"{self.request.protocol}://{self.request.host}"
-        from ..core.magcols import checkplot_column, collection_magcols
+        from ..core.objects.magcols import checkplot_column, collection_magcols
 
         kinds = self.get_query_argument("kind", None)
         kinds = tuple(FILE_KINDS) if not kinds else tuple(k.strip() for k in kinds.split(","))
@@ -270,7 +270,7 @@ FILE_KINDS = {"lightcurve": "lcfname", "checkplot": "cpfname", "periodfinding": 
 
 class ObjectFileHandler(JSONHandler):
     def get(self, collection_id, objectid, kind):
-        from ..core.lcexport import EXPORT_FORMATS, export_lightcurve
+        from ..core.objects.lcexport import EXPORT_FORMATS, export_lightcurve
 
         if kind not in FILE_KINDS:
             raise NotFound(f"no such file kind {kind!r}; use lightcurve, checkplot or periodfinding")
@@ -288,7 +288,7 @@ class ObjectFileHandler(JSONHandler):
                 raise UserError(f"format must be original or one of {', '.join(EXPORT_FORMATS)}", field="format")
             info = catalog.info
             lcfmt = self.app.lc_formats.get(info.lcformat["kind"]).from_spec(info.lcformat, Path(info.source))
-            from ..core.lcrequest import prepare_lightcurve, read_lightcurve
+            from ..core.objects.lcrequest import prepare_lightcurve, read_lightcurve
 
             lc = prepare_lightcurve(read_lightcurve(lcfmt, info.lcformat, path),
                                     times=self.get_query_argument("times", None) or None,
@@ -314,7 +314,7 @@ class PNGHandler(JSONHandler):
 
 
 def _field(app, collection_id: str):
-    from ..core.finder import load_field
+    from ..core.objects.finder import load_field
 
     info = app.catalogs.get(collection_id).info
     if not info.field_fits:
@@ -326,7 +326,7 @@ class DatasetFinderHandler(PNGHandler):
     """The dataset's objects on their collection's field image, zoomed to contain them all."""
 
     async def get(self, dataset_id):
-        from ..core.finder import finder_chart
+        from ..core.objects.finder import finder_chart
 
         ds = self.app.datasets.get(dataset_id, self.viewer())
         with_field = [c for c in ds.collections if self.app.catalogs.get(c).info.field_fits]
@@ -345,7 +345,7 @@ class DatasetFinderHandler(PNGHandler):
 
 class ObjectFinderHandler(PNGHandler):
     async def get(self, collection_id, objectid):
-        from ..core.finder import object_stamp
+        from ..core.objects.finder import object_stamp
 
         catalog = self.app.catalogs.get(collection_id)
         rows = catalog.query("SELECT ra, decl FROM object_catalog WHERE objectid = ?", (objectid,))
@@ -359,14 +359,14 @@ class ObjectFinderHandler(PNGHandler):
 def _magcol_column(handler, catalog) -> str:
     """The checkplot column for the request's ``magcol`` argument (default: the
     collection's first magcol; ``cpfname`` for collections without per-magcol checkplots)."""
-    from ..core.magcols import checkplot_column, choose_magcol
+    from ..core.objects.magcols import checkplot_column, choose_magcol
 
     magcol = choose_magcol(catalog.info.columns, handler.get_query_argument("magcol", None))
     return checkplot_column(magcol) if magcol else "cpfname"
 
 
 def _checkplot(app, collection_id: str, objectid: str, handler) -> dict:
-    from ..core.checkplots import load_checkplot
+    from ..core.objects.checkplots import load_checkplot
 
     catalog = app.catalogs.get(collection_id)
     path = catalog.object_file(objectid, _magcol_column(handler, catalog))
@@ -381,7 +381,7 @@ class ObjectTileHandler(PNGHandler):
     period-finding method)."""
 
     async def get(self, collection_id, objectid, name):
-        from ..core.checkplots import tiles
+        from ..core.objects.checkplots import tiles
 
 
         def render():
@@ -403,9 +403,9 @@ class ObjectTilesHandler(JSONHandler):
     """Which tiles an object has, with the period of each phased one."""
 
     def get(self, collection_id, objectid):
-        from ..core.checkplots import tiles
+        from ..core.objects.checkplots import tiles
 
-        from ..core.magcols import choose_magcol
+        from ..core.objects.magcols import choose_magcol
 
         found = tiles(_checkplot(self.app, collection_id, objectid, self))
         magcol = choose_magcol(self.app.catalogs.get(collection_id).info.columns,

@@ -24,7 +24,7 @@ def _init_args(parser):
 
 
 def _init(args) -> int:
-    from ..core.basedir import Basedir
+    from ..core.catalogs.basedir import Basedir
 
     base = Basedir.init(args.basedir)
     print(f"created lcpanel basedir {base.path}")
@@ -57,8 +57,8 @@ def _add_args(parser):
 
 
 def _add(args) -> int:
-    from ..core.basedir import Basedir
-    from ..core.ingest import add_astrobase_collection, add_catalog_collection
+    from ..core.catalogs.basedir import Basedir
+    from ..core.catalogs.ingest import add_astrobase_collection, add_catalog_collection
     from ..errors import UserError
 
     basedir = Basedir(args.basedir)
@@ -83,7 +83,7 @@ def _add(args) -> int:
         raise UserError(f"{args.source} does not exist")
     print(f"added collection {info.collection_id!r} ({info.name}): {info.nobjects} objects, "
           f"{len(info.columns)} columns")
-    from ..core.ingest import ingest_notes
+    from ..core.catalogs.ingest import ingest_notes
 
     for note in ingest_notes(info):
         print(f"note: {note}")
@@ -99,8 +99,8 @@ def _remove_args(parser):
 
 
 def _remove(args) -> int:
-    from ..core.basedir import Basedir
-    from ..core.ingest import remove_collection
+    from ..core.catalogs.basedir import Basedir
+    from ..core.catalogs.ingest import remove_collection
 
     remove_collection(_app(args.basedir), Basedir(args.basedir), args.collection_id)
     print(f"removed collection {args.collection_id!r}")
@@ -116,7 +116,7 @@ def _list_args(parser):
 
 
 def _list(args) -> int:
-    from ..core.basedir import Basedir
+    from ..core.catalogs.basedir import Basedir
 
     infos = Basedir(args.basedir).collections()
     if args.format == "json":
@@ -160,8 +160,8 @@ def _import_lcc_args(parser):
 
 
 def _import_lcc(args) -> int:
-    from ..core.basedir import Basedir
-    from ..core.lccimport import import_lccserver, print_report
+    from ..core.catalogs.basedir import Basedir
+    from ..core.catalogs.lccimport import import_lccserver, print_report
 
     report = import_lccserver(_app(args.basedir), Basedir(args.basedir), args.lcc_basedir,
                               include_private=args.include_private, show_progress=not args.quiet)

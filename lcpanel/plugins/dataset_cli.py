@@ -27,7 +27,7 @@ from ..hookspecs import hookimpl
 
 def _app(basedir):
     from ..app import App
-    from ..core.basedir import Basedir
+    from ..core.catalogs.basedir import Basedir
 
     Basedir(basedir)
     return App(basedir)

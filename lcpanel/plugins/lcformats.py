@@ -9,7 +9,7 @@
 - ``fits-table``: a FITS binary-table light curve astrobase has no reader for, its units,
   descriptions and time system taken from its headers.
 
-What the columns mean is added by :func:`lcpanel.core.formatinfo.describe_lightcurve`.
+What the columns mean is added by :func:`lcpanel.core.objects.formatinfo.describe_lightcurve`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.lcformats import LCFormat, LightCurve
+from ..core.objects.lcformats import LCFormat, LightCurve
 from ..errors import UserError
 from ..hookspecs import hookimpl
 
@@ -145,7 +145,7 @@ class AstrobaseFormat(LCFormat):
 
     @cached_property
     def lcformat(self) -> tuple:
-        from ..core.astrobase_compat import import_astrobase
+        from ..core.objects.astrobase_compat import import_astrobase
 
         import_astrobase()
         from astrobase.lcproc import get_lcformat
@@ -411,7 +411,7 @@ class FitsTableFormat(LCFormat):
     def read(self, path) -> LightCurve:
         from astropy.io import fits
 
-        from ..core.formatinfo import fits_column_info
+        from ..core.objects.formatinfo import fits_column_info
 
         with fits.open(path, memmap=False) as hdul:
             hdu = hdul[self.spec.get("hdu", 1)]

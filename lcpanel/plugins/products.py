@@ -8,8 +8,8 @@ import importlib
 import json
 from pathlib import Path
 
-from ..core.lcexport import EXPORT_FORMATS, export_lightcurve
-from ..core.magcols import is_checkplot_column
+from ..core.objects.lcexport import EXPORT_FORMATS, export_lightcurve
+from ..core.objects.magcols import is_checkplot_column
 from ..core.products import Entry, ProductBuilder, summary_csv
 from ..errors import UserError
 from ..hookspecs import hookimpl
@@ -76,7 +76,7 @@ def converted_lightcurve(lcformat: str, spec: dict, base: str, path: str, fmt: s
     """One light curve read with its collection's format and exported as ``fmt`` (runs in
     the product worker: ``lcformat`` is the registered :class:`LCFormat` class as
     ``"module:Class"``, set by the builder, never by a user)."""
-    from ..core.lcrequest import read_lightcurve
+    from ..core.objects.lcrequest import read_lightcurve
 
     key = json.dumps([lcformat, spec, base], sort_keys=True)
     reader = _FORMATS.get(key)
@@ -89,7 +89,7 @@ def converted_lightcurve(lcformat: str, spec: dict, base: str, path: str, fmt: s
 
 def _parquet(app, dataset, rows) -> list[Entry]:
     """One member, ``lightcurves.parquet``: every light curve in one long table (see
-    :mod:`lcpanel.core.lcparquet`), written in the worker."""
+    :mod:`lcpanel.core.objects.lcparquet`), written in the worker."""
     objects, collections = [], {}
     for i in rows:
         cid = dataset.data["collection"][i]
@@ -107,7 +107,7 @@ def _parquet(app, dataset, rows) -> list[Entry]:
         objects.append([cid, str(dataset.data["objectid"][i]), str(path)])
     if not objects:
         return []
-    return [Entry(arcname="lightcurves.parquet", kind="call", func="lcpanel.core.lcparquet:dataset_parquet",
+    return [Entry(arcname="lightcurves.parquet", kind="call", func="lcpanel.core.objects.lcparquet:dataset_parquet",
                   args={"objects": objects, "collections": collections},
                   inputs=tuple(source for _, _, source in objects))]
 

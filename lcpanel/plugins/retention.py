@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 def _app(basedir):
     from ..app import App
-    from ..core.basedir import Basedir
+    from ..core.catalogs.basedir import Basedir
 
     Basedir(basedir)
     return App(basedir)
@@ -35,7 +35,7 @@ def _usage_args(parser):
 
 
 def _usage(args) -> int:
-    from ..core.quotas import mb
+    from ..core.access.quotas import mb
     from ..core.retention import usage
 
     rows = usage(_app(args.basedir))

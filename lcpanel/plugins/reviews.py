@@ -17,7 +17,7 @@ CLI: ``lcpanel reviews export BASEDIR COLLECTION [--dry-run]``.
 
 from __future__ import annotations
 
-from ..core import reviews
+from ..core.objects import reviews
 from ..core.offload import offloader
 from ..errors import UserError
 from ..extension import Command, Route

@@ -13,11 +13,11 @@ import re
 import numpy as np
 import param
 
-from ..core import idindex
-from ..core.columns import ALIAS_COLUMNS, ColumnInfo
-from ..core.coords import parse_coordinate_string, parse_crossmatch_list
-from ..core.filters import conjunction, parse_filter
-from ..core.fts import fts_query, fts_search
+from ..core.catalogs import idindex
+from ..core.catalogs.columns import ALIAS_COLUMNS, ColumnInfo
+from ..core.catalogs.coords import parse_coordinate_string, parse_crossmatch_list
+from ..core.catalogs.filters import conjunction, parse_filter
+from ..core.catalogs.fts import fts_query, fts_search
 from ..core.search import Hits, SearchBackend
 from ..errors import TooLarge, UserError
 from ..hookspecs import hookimpl
@@ -391,11 +391,11 @@ class ColumnFilterSearch(SearchBackend):
 @hookimpl(trylast=True)
 def startup(app):
     """Give catalogs made before the id index existed their index, once, before serving
-    (:mod:`lcpanel.core.idindex`); later starts only check that it is there."""
+    (:mod:`lcpanel.core.catalogs.idindex`); later starts only check that it is there."""
     import logging
     import sqlite3
 
-    from ..core.basedir import Basedir
+    from ..core.catalogs.basedir import Basedir
 
     if app.basedir is None:
         return

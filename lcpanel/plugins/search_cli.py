@@ -121,7 +121,7 @@ def spec_from_args(args) -> dict:
 
 def _run(args) -> int:
     from ..app import App
-    from ..core.basedir import Basedir
+    from ..core.catalogs.basedir import Basedir
     from ..core.search import run_search
 
     Basedir(args.basedir)
@@ -143,7 +143,7 @@ def _run(args) -> int:
         print(f"note: {message}", file=sys.stderr)
     if getattr(args, "save", False) or getattr(args, "spec_save", False):
         from ..core.datasets import OPERATOR
-        from ..core.quotas import NO_MATCH, save_search
+        from ..core.access.quotas import NO_MATCH, save_search
 
         ds = save_search(app, result, OPERATOR, None, visibility=getattr(args, "visibility", "unlisted"))
         if ds is None:

@@ -83,7 +83,7 @@ def _oauth_options(args) -> dict:
 def _serve(args) -> int:
     from ..app import App
     from ..core import offload
-    from ..core.basedir import Basedir
+    from ..core.catalogs.basedir import Basedir
     from ..core.termination import Terminator
     from ..server import make_server
 

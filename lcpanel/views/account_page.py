@@ -4,7 +4,7 @@ limits), your API keys with a form that issues one, and, for admins, every key.
 It acts for :func:`lcpanel.views.theme.session_viewer`, the identity the JSON API sees
 for the same browser, so a key made here acts for the owner of the datasets made in this
 browser. A new key's token is shown once, in this browser session only: the server keeps
-its SHA256 (:mod:`lcpanel.core.users`); reloading the page forgets it.
+its SHA256 (:mod:`lcpanel.core.access.users`); reloading the page forgets it.
 
 Key creation counts against the visitor's request budget like ``POST /api/keys``.
 """
@@ -18,7 +18,7 @@ import panel as pn
 import param
 
 from ..core.clock import now_iso
-from ..core.users import MAX_KEY_DAYS, MAX_LABEL, APIKey
+from ..core.access.users import MAX_KEY_DAYS, MAX_LABEL, APIKey
 from ..errors import UserError
 from .escaping import COPY_TOKEN, SELECT_SELF, handler
 from .theme import esc, html, login_url, page, section, session_viewer, styled

@@ -3,7 +3,7 @@
 A click that writes or does heavy work (saving a review or a comment, running a search,
 building a product, editing a dataset) arrives over the page's websocket, not as an HTTP
 request, so the JSON API's per-request check never sees it. :func:`spend` takes one
-request from the same budget (:meth:`lcpanel.core.ratelimit.RateLimiter.spend`: anonymous
+request from the same budget (:meth:`lcpanel.core.access.ratelimit.RateLimiter.spend`: anonymous
 visitors per address, others per identity, shared by every server process) and answers
 the message to show when it is spent; the caller then writes nothing.
 """

@@ -18,8 +18,8 @@ import panel as pn
 import param
 
 from ..core.datasets import object_key
-from ..core.magcols import checkplot_column, collection_magcols
-from ..core.quotas import product_check
+from ..core.objects.magcols import checkplot_column, collection_magcols
+from ..core.access.quotas import product_check
 from ..errors import UserError
 from .budget import spend
 from .escaping import HIDE_BROKEN_IMAGE, handler, md

@@ -10,7 +10,7 @@ Two series can be shown:
   ``bjd``).
 
 The time axis names the column, the offset subtracted for readable ticks, and the time
-system where the format states it (:func:`lcpanel.core.plotlabels.time_axis_label`); the
+system where the format states it (:func:`lcpanel.core.objects.plotlabels.time_axis_label`); the
 magnitude axis names the magnitude column.
 """
 
@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import panel as pn
 
-from ..core.lcrequest import read_lightcurve
-from ..core.plotlabels import time_axis_label, time_columns
+from ..core.objects.lcrequest import read_lightcurve
+from ..core.objects.plotlabels import time_axis_label, time_columns
 from .theme import ACCENT, esc, html, styled
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ What it shows
 - **Light curve**: the unphased light curve as a Bokeh scatter (magnitude axis
   inverted, time relative to a whole day so the ticks stay readable).
 - **Period finding**: one row per method in the checkplot: its periodogram (Bokeh line,
-  log period axis, from :func:`~lcpanel.core.checkplots.object_summary`'s downsampled
+  log period axis, from :func:`~lcpanel.core.objects.checkplots.object_summary`'s downsampled
   arrays that keep every peak), its best periods as "pick" buttons, and the checkplot's
   own phased light curve of its best period (decoded from the pickle's base64 PNG).
   Clicking a periodogram folds at the best peak within 1% of the click.
@@ -24,7 +24,7 @@ What it shows
   the time of minimum light for that period (:func:`minimum_light_epoch`); typing an
   epoch folds at it, and clearing the field goes back to minimum light.
 - **Review**: a form for objectisvar, varperiod, varepoch and vartags (staff) and a new
-  comment (everyone), saved with :mod:`lcpanel.core.reviews` in the basedir (author: the
+  comment (everyone), saved with :mod:`lcpanel.core.objects.reviews` in the basedir (author: the
   visitor's identity, the same cookie identity as the JSON API); the comments, each with
   its author and time (a delete button on one's own, on all for admins), and the
   object's edit history. Each save or delete spends one request of the visitor's budget
@@ -33,7 +33,7 @@ What it shows
 
 Candidate periods: a choice
 ---------------------------
-``lcpanel.core.annotations`` has no field for candidate periods, and this page does not
+``lcpanel.core.objects.annotations`` has no field for candidate periods, and this page does not
 invent storage in core. So:
 
 - "Add to candidates" keeps the fold's (period, epoch) in a list for this browser
@@ -46,7 +46,7 @@ invent storage in core. So:
 
 Who may edit
 ------------
-Staff and admins may edit variability info (:func:`lcpanel.core.reviews.can_edit_varinfo`
+Staff and admins may edit variability info (:func:`lcpanel.core.objects.reviews.can_edit_varinfo`
 is the single place of that rule); everyone may comment. Visitors who may not edit see the form locked, with
 a link to log in.
 
@@ -70,9 +70,9 @@ import numpy as np
 import panel as pn
 import param
 
-from ..core import reviews
-from ..core.annotations import OBJECTISVAR, history, validate_changes, validate_comment, varinfo_columns
-from ..core.checkplots import (
+from ..core.objects import reviews
+from ..core.objects.annotations import OBJECTISVAR, history, validate_changes, validate_comment, varinfo_columns
+from ..core.objects.checkplots import (
     CheckplotError,
     check_period,
     decode_png,
@@ -84,7 +84,7 @@ from ..core.checkplots import (
     periodogram_peaks,
     phase_fold,
 )
-from ..core.magcols import checkplot_column, choose_magcol, collection_magcols
+from ..core.objects.magcols import checkplot_column, choose_magcol, collection_magcols
 from ..errors import UserError
 from .budget import spend
 from .escaping import HIDE_BROKEN_FIGURE, handler, md
@@ -151,7 +151,7 @@ def can_edit_varinfo(viewer, collection) -> bool:
     varepoch, vartags) of ``collection``'s objects.
 
     Staff and admins only (comments stay open to everyone): the rule of
-    :func:`lcpanel.core.reviews.can_edit_varinfo`.
+    :func:`lcpanel.core.objects.reviews.can_edit_varinfo`.
     """
     return reviews.can_edit_varinfo(viewer)
 

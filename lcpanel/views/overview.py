@@ -31,7 +31,7 @@ import panel as pn
 import param
 
 from ..core import clock
-from ..core.basedir import Basedir
+from ..core.catalogs.basedir import Basedir
 from ..errors import UserError
 from .search_form import SearchForm, SearchTypes
 from .theme import MUTED, collection_colors, esc, html, page, section, session_viewer, styled

@@ -40,7 +40,7 @@ import panel as pn
 import param
 
 from ..core.datasets import DEFAULT_VISIBILITY, VISIBILITIES
-from ..core.quotas import save_search
+from ..core.access.quotas import save_search
 from ..core.search import SearchSpec, run_search
 from ..errors import UserError
 from .budget import spend

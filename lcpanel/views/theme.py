@@ -14,7 +14,7 @@ panes get :data:`STYLESHEET` (see :func:`html`, :func:`section`) and widgets get
 Identity (the same as the JSON API's)
 -------------------------------------
 The JSON API knows an anonymous visitor by the ``lcpanel_session`` cookie: a random
-token and its HMAC made with the basedir's secret (:mod:`lcpanel.core.identity`),
+token and its HMAC made with the basedir's secret (:mod:`lcpanel.core.access.identity`),
 set ``HttpOnly`` by the API when missing. The web pages must use the same identity so
 a dataset made in the browser is "mine" in the API and the other way round.
 
@@ -52,9 +52,9 @@ import panel as pn
 from bokeh.models import CustomJS
 from panel.io.resources import LOCAL_DIST
 
-from ..core.auth import LOGIN_COOKIE
+from ..core.access.auth import LOGIN_COOKIE
 from ..core.datasets import Principal
-from ..core.identity import COOKIE_NAME
+from ..core.access.identity import COOKIE_NAME
 from ..csrf import form_token
 from ..pagecookies import SESSION_COOKIE_MAX_AGE_S, queue_cookie, raw_request, request_cookies
 from .escaping import LOGIN_WITH_NEXT, esc, handler
@@ -184,7 +184,7 @@ def _session_state() -> dict:
 
 def session_viewer(app) -> Principal:
     """The visitor of this browser session, identified like the JSON API does
-    (:mod:`lcpanel.core.auth`): a login, Panel's OAuth user, or the signed anonymous
+    (:mod:`lcpanel.core.access.auth`): a login, Panel's OAuth user, or the signed anonymous
     ``lcpanel_session`` cookie; a new anonymous visitor's cookie is sent with the page.
     """
     state = _session_state()

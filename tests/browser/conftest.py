@@ -196,8 +196,8 @@ REVIEWER = ("reviewer", "pw-of-reviewer")
 def lcpanel_basedir(csv_collection, tmp_path_factory) -> tuple[Path, dict, tuple[float, float]]:
     helpers = _tests_helpers()
     from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.ingest import add_astrobase_collection, add_catalog_collection
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_astrobase_collection, add_catalog_collection
     from lcpanel.core.search import run_search
 
     root = tmp_path_factory.mktemp("browser")

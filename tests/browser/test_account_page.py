@@ -14,7 +14,7 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from lcpanel.core.users import UserStore
+from lcpanel.core.access.users import UserStore
 
 from .conftest import REVIEWER
 

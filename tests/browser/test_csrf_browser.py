@@ -21,7 +21,7 @@ from http.cookiejar import CookieJar
 import pytest
 from playwright.sync_api import expect
 
-from lcpanel.core.users import UserStore
+from lcpanel.core.access.users import UserStore
 
 from .conftest import page_api
 

@@ -35,8 +35,8 @@ AXIS_LABELS_JS = """() => {
 @pytest.fixture(scope="module")
 def two_server(tmp_path_factory, generator):
     from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.ingest import add_astrobase_collection
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_astrobase_collection
 
     coll = tmp_path_factory.mktemp("coll") / "two_magcols"
     generator.make_collection(coll, nobjects=6, seed=5, workers=2, nmagcols=2, progress=False)
@@ -47,7 +47,7 @@ def two_server(tmp_path_factory, generator):
 
 
 def _checkplot_series(coll, oid, magcol):
-    from lcpanel.core.astrobase_compat import import_astrobase
+    from lcpanel.core.objects.astrobase_compat import import_astrobase
 
     import_astrobase()
     from astrobase.checkplot.pkl_io import _read_checkplot_picklefile

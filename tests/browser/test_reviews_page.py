@@ -25,8 +25,8 @@ CONFIG = "[limits]\nuser_requests_per_minute = 2\nburst = 40\n"
 @pytest.fixture(scope="module")
 def review_server(csv_collection, tmp_path_factory):
     from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.ingest import add_astrobase_collection
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_astrobase_collection
 
     root = tmp_path_factory.mktemp("reviews")
     source = root / "survey" / "demo_csv"
@@ -73,8 +73,8 @@ def save(page, *, comment: str | None = None, tags: str | None = None) -> None:
 def test_reviews_through_the_page_and_the_api_leave_the_collection_directory_untouched(
         browser, review_server, wait_idle, screenshot):
     from lcpanel.config import Config
-    from lcpanel.core import reviews
-    from lcpanel.core.ratelimit import RateLimiter
+    from lcpanel.core.objects import reviews
+    from lcpanel.core.access.ratelimit import RateLimiter
 
     url, base, info, source = review_server
     before = tree_digest(source)

@@ -104,9 +104,9 @@ def hostile(csv_collection, tmp_path_factory):
     """A served basedir whose every settable string is a payload; yields (url, facts)."""
     helpers = _tests_helpers()
     from lcpanel.app import App
-    from lcpanel.core.basedir import Basedir
-    from lcpanel.core.ingest import add_astrobase_collection, add_catalog_collection
-    from lcpanel.core.users import UserStore
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_astrobase_collection, add_catalog_collection
+    from lcpanel.core.access.users import UserStore
 
     root = tmp_path_factory.mktemp("xss")
     base = Basedir.init(root / "basedir")

@@ -65,7 +65,7 @@ def _float(value) -> float:
 
 def read_pfpickle(path: str | Path) -> dict:
     """A period-finding pickle, read with lcpanel's restricted unpickler (plain
-    containers and numpy data only). Raises :class:`lcpanel.core.checkplots.CheckplotError`."""
+    containers and numpy data only). Raises :class:`lcpanel.core.objects.checkplots.CheckplotError`."""
     path = Path(path)
     pf, _gz, _proto = read_checkplot_bytes(path.read_bytes(), path.name)
     return pf
@@ -82,7 +82,7 @@ def pf_results(pf: dict):
 
 def build_index(collection) -> PFIndex:
     """Read every period-finding pickle of a collection (``collection``: its
-    :class:`lcpanel.core.basedir.CollectionInfo`)."""
+    :class:`lcpanel.core.catalogs.basedir.CollectionInfo`)."""
     rows, magcols, methods, periods, peaks = [], [], [], [], []
     nobjects = unreadable = 0
     if collection.kind == "astrobase":

@@ -119,7 +119,7 @@ class _Results:
 
 class HatsSkyIndex:
     """The ``skyindex`` of a HATS collection: cone and cross-match through LSDB, with the
-    contract of ``lcpanel.core.skyindex.SkyIndex.cone`` and ``.crossmatch``."""
+    contract of ``lcpanel.core.catalogs.skyindex.SkyIndex.cone`` and ``.crossmatch``."""
 
     def __init__(self, catalog: "HatsCatalog"):
         self.catalog = catalog

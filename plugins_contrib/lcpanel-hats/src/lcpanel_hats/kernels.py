@@ -1,6 +1,6 @@
 """What runs on the Dask workers, one HATS partition at a time, and the exact cuts.
 
-The distance cuts and distances are lcpanel's own kernels (``lcpanel.core.skyindex``):
+The distance cuts and distances are lcpanel's own kernels (``lcpanel.core.catalogs.skyindex``):
 LSDB prunes partitions and hands each one here, and the rows kept and the distances
 reported are computed exactly as the SQLite backend computes them, so both backends
 agree to the last bit. Column filters are evaluated by SQLite itself, on an in-memory

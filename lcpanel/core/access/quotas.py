@@ -1,0 +1,236 @@
+"""Disk quotas: how many bytes of datasets and products each identity holds, and the
+checks that keep a visitor inside their quota and their role's product size cap.
+
+The ledger is ``BASEDIR/usage.sqlite`` (WAL, shared by every server process): one row per
+(kind, item, owner) with its size in bytes. The *owner* of a quota is the account
+identity (``user:alice``, ``cli:operator``) or, for anonymous visitors, their client
+address (``ip:203.0.113.5``): anonymous session cookies are free to make, addresses are
+not. A write reserves its estimated size inside one ``BEGIN IMMEDIATE`` transaction that
+also sums the owner's usage, so two requests racing for the last megabytes cannot both
+pass; the reservation becomes the item's record once the write succeeded and is removed
+if it failed (bad input changes nothing).
+
+Sizes are settings of ``[quotas]`` (:class:`lcpanel.config.QuotaSettings`).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import secrets
+import sqlite3
+import threading
+import time
+import weakref
+from contextlib import contextmanager
+from pathlib import Path
+
+from ...errors import TooLarge
+from ..wal import connect_wal
+
+USAGE_FILE = "usage.sqlite"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS usage (
+    kind      TEXT NOT NULL,          -- dataset, product
+    item      TEXT NOT NULL,          -- dataset id, product key (or a reservation token)
+    owner     TEXT NOT NULL,          -- quota owner: identity, or ip:<address> when anonymous
+    bytes     INTEGER NOT NULL,
+    created   REAL NOT NULL,
+    last_used REAL NOT NULL,
+    PRIMARY KEY (kind, item, owner)
+);
+CREATE INDEX IF NOT EXISTS usage_owner ON usage(owner);
+CREATE INDEX IF NOT EXISTS usage_item ON usage(item);
+"""
+
+
+class QuotaExceeded(TooLarge):
+    """A write would take an identity past its disk quota, or a product past its size cap."""
+
+
+def mb(nbytes: float) -> str:
+    return f"{nbytes / 1e6:,.1f} MB"
+
+
+def quota_owner(viewer, address: str | None) -> str:
+    """Whose quota a request uses: the account, or the client address of an anonymous visitor."""
+    if viewer.role == "anonymous" and address:
+        return f"ip:{address}"
+    return viewer.identity
+
+
+class Ledger:
+    """The usage ledger of one basedir."""
+
+    def __init__(self, basedir: str | Path):
+        self.path = Path(basedir) / USAGE_FILE
+        self._local = threading.local()
+        self.connect().executescript(SCHEMA)
+
+    def connect(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None or self._local.pid != os.getpid():  # never across a fork
+            conn = connect_wal(self.path, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            conn.close()
+        self._local.conn = None
+
+    @contextmanager
+    def reserve(self, kind: str, owner: str, nbytes: int, quota: int, what: str):
+        """Reserve ``nbytes`` for ``owner`` (refused with :class:`QuotaExceeded` when
+        ``quota`` > 0 and it does not fit); the block yields a function ``done(item,
+        actual_bytes)`` recording the item. A block that raises, or never calls it,
+        releases the reservation."""
+        token = "reserved:" + secrets.token_hex(8)
+        conn = self.connect()
+        t = time.time()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            used = conn.execute("SELECT COALESCE(SUM(bytes), 0) FROM usage WHERE owner = ?", (owner,)).fetchone()[0]
+            if quota > 0 and used + nbytes > quota:
+                raise QuotaExceeded(
+                    f"{what} would need about {mb(nbytes)} but only {mb(max(quota - used, 0))} of your "
+                    f"{mb(quota)} disk quota is left; delete datasets you no longer need"
+                    + (" or log in for a larger quota" if owner.startswith("ip:") else ""))
+            conn.execute("INSERT INTO usage VALUES (?,?,?,?,?,?)", (kind, token, owner, int(nbytes), t, t))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        recorded = []
+
+        def done(item: str, actual: int) -> None:
+            recorded.append(True)
+            with_tx(conn, "DELETE FROM usage WHERE kind = ? AND item = ? AND owner = ?", (kind, token, owner),
+                    "INSERT OR REPLACE INTO usage VALUES (?,?,?,?,?,?)", (kind, item, owner, int(actual), t, t))
+
+        try:
+            yield done
+        finally:
+            if not recorded:
+                conn.execute("DELETE FROM usage WHERE kind = ? AND item = ?", (kind, token))
+
+    def record(self, kind: str, item: str, owner: str, nbytes: int) -> None:
+        t = time.time()
+        self.connect().execute("INSERT OR REPLACE INTO usage VALUES (?,?,?,?,?,?)",
+                               (kind, item, owner, int(nbytes), t, t))
+
+    def touch(self, kind: str, item: str) -> None:
+        """The item was used (a product requested or downloaded): its unused-time restarts."""
+        self.connect().execute("UPDATE usage SET last_used = ? WHERE kind = ? AND item = ?", (time.time(), kind, item))
+
+    def set_bytes(self, kind: str, item: str, nbytes: int) -> None:
+        self.connect().execute("UPDATE usage SET bytes = ? WHERE kind = ? AND item = ?", (int(nbytes), kind, item))
+
+    def forget(self, kind: str, item: str) -> None:
+        self.connect().execute("DELETE FROM usage WHERE kind = ? AND item = ?", (kind, item))
+
+    def used(self, owner: str) -> int:
+        return self.connect().execute("SELECT COALESCE(SUM(bytes), 0) FROM usage WHERE owner = ?",
+                                      (owner,)).fetchone()[0]
+
+    def rows(self, kind: str | None = None) -> list[sqlite3.Row]:
+        sql, args = "SELECT * FROM usage WHERE item NOT LIKE 'reserved:%'", ()
+        if kind:
+            sql, args = sql + " AND kind = ?", (kind,)
+        return self.connect().execute(sql, args).fetchall()
+
+    def drop_stale_reservations(self, older_than_s: float = 3600.0) -> int:
+        cur = self.connect().execute("DELETE FROM usage WHERE item LIKE 'reserved:%' AND created < ?",
+                                     (time.time() - older_than_s,))
+        return cur.rowcount
+
+
+def with_tx(conn: sqlite3.Connection, *statements) -> None:
+    """Run (sql, params) pairs in one transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for sql, params in zip(statements[::2], statements[1::2]):
+            conn.execute(sql, params)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+_ledgers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_ledgers_lock = threading.Lock()
+
+
+def ledger(app) -> Ledger:
+    """The app's ledger (one per app and basedir)."""
+    with _ledgers_lock:
+        found = _ledgers.get(app)
+        if found is None:
+            found = _ledgers[app] = Ledger(app.basedir)
+        return found
+
+
+# --- datasets --------------------------------------------------------------------------------------
+
+
+def estimate_dataset_bytes(result) -> int:
+    """About the size of the dataset file a search result makes (its pickled columns)."""
+    names = [c.name for c in result.columns]
+    data = {n: [r.get(n) for r in result.rows] for n in names}
+    return len(pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)) + 4096
+
+
+NO_MATCH = "nothing matched, so no dataset was saved"
+
+
+def save_search(app, result, viewer, address: str | None, **create_kwargs):
+    """Save a search result as a dataset of ``viewer`` inside their disk quota; None (and
+    nothing written) when the search found no object."""
+    if not result.rows:
+        return None
+    quotas = app.config.quotas
+    owner = quota_owner(viewer, address)
+    with ledger(app).reserve("dataset", owner, estimate_dataset_bytes(result), quotas.disk_bytes(viewer.role),
+                             "saving this search as a dataset") as done:
+        ds = app.datasets.create(result, viewer.identity, **create_kwargs)
+        done(ds.dataset_id, _file_size(app.datasets.path(ds.dataset_id)))
+    return ds
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+# --- products --------------------------------------------------------------------------------------
+
+
+def product_check(app, viewer, address: str | None):
+    """A ``check(key, estimated_bytes)`` for :meth:`ProductStore.request`: refuses a product
+    over the role's size cap, or over the requester's disk quota, and records it."""
+    quotas = app.config.quotas
+    owner = quota_owner(viewer, address)
+    book = ledger(app)
+
+    def check(key: str, estimate: int) -> None:
+        cap = quotas.product_bytes(viewer.role)
+        if cap > 0 and estimate > cap:
+            who = "anonymous visitors" if viewer.role == "anonymous" else f"the {viewer.role} role"
+            raise QuotaExceeded(
+                f"this product would be about {mb(estimate)}; the largest product {who} may build is {mb(cap)}. "
+                "Choose fewer objects (a selection) or a smaller product"
+                + (", or log in" if viewer.role == "anonymous" else ""))
+        conn = book.connect()
+        if conn.execute("SELECT 1 FROM usage WHERE kind = 'product' AND item = ? AND owner = ?",
+                        (key, owner)).fetchone():
+            book.touch("product", key)
+            return
+        with book.reserve("product", owner, estimate, quotas.disk_bytes(viewer.role), "this product") as done:
+            done(key, estimate)
+        book.touch("product", key)
+
+    return check

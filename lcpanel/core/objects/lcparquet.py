@@ -1,0 +1,169 @@
+"""A dataset's light curves as one Parquet file, for data-science users (pandas, pyarrow,
+astropy): a long table with ``collection``, ``objectid`` and every light-curve column
+(the union over the dataset's collections; a column a light curve lacks is null there),
+one row per point, written in row groups of :data:`ROW_GROUP_OBJECTS` objects.
+
+What the columns mean travels in the schema:
+
+- each field's metadata: ``unit``, ``description``, ``role`` and, for time columns,
+  ``timescale``, ``refpos``, ``timeorigin`` (as in :mod:`lcpanel.core.objects.formatinfo`);
+- the schema metadata ``lcpanel``: JSON with per collection its columns' facts, time
+  systems and flag meanings (``column_info``), and the format's notes;
+- ``table_meta_yaml``: the header astropy's own Parquet writer adds, so
+  ``astropy.table.Table.read(path)`` gives columns with units and descriptions.
+
+Output is deterministic (no timestamps; pyarrow's ``created_by`` names its version).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+ROW_GROUP_OBJECTS = 256
+SUFFIX = ".parquet"
+_FIELD_KEYS = ("role", "timescale", "refpos", "timeorigin", "flags", "bits")
+
+
+def _reader(collection: dict):
+    """The collection's LCFormat: its class as "module:Class", set by the builder (never
+    by a user), so the worker needs no app to find it."""
+    import functools
+    import importlib
+
+    spec, base = collection["lcformat"], Path(collection["base"])
+    module, _, name = collection["reader"].partition(":")
+    cls = functools.reduce(getattr, name.split("."), importlib.import_module(module))
+    return cls.from_spec(spec, base)
+
+
+def dataset_parquet(objects: list[list[str]], collections: dict[str, dict]) -> bytes:
+    """The Parquet bytes for ``objects`` ([collection, objectid, source file] each);
+    ``collections``: collection id -> {"lcformat": spec, "base": directory}.
+    (A product ``call`` entry: see :class:`lcpanel.core.products.Entry`.)"""
+    out = io.BytesIO()
+    write_parquet(objects, collections, out)
+    return out.getvalue()
+
+
+def _read_all(objects, collections):
+    from .lcrequest import read_lightcurve
+
+    cache = {}
+    for cid, objectid, source in objects:
+        if cid not in cache:
+            cache[cid] = (_reader(collections[cid]), collections[cid]["lcformat"])
+        fmt, spec = cache[cid]
+        yield cid, objectid, read_lightcurve(fmt, spec, source)
+
+
+def _arrow_type(arr: np.ndarray):
+    import pyarrow as pa
+
+    if arr.dtype.kind == "U" or arr.dtype.kind == "O":
+        return pa.string()
+    return pa.from_numpy_dtype(arr.dtype)
+
+
+def write_parquet(objects, collections, sink) -> None:
+    """Stream the light curves into ``sink`` (a path or a binary file): the schema from
+    the first light curve of each collection, then one row group per object batch."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .lcexport import _column_unit_description
+
+    # the schema: the first light curve of each collection states its columns
+    firsts = {}
+    for cid, objectid, source in objects:
+        firsts.setdefault(cid, [cid, objectid, source])
+    fields: dict[str, pa.Field] = {}
+    about: dict[str, dict] = {}
+    units: dict[str, tuple[str, str | None]] = {}
+    for cid, _oid, lc in _read_all(list(firsts.values()), collections):
+        about[cid] = {"column_info": lc.column_info, "time_columns": list(lc.time_columns),
+                      "masks": lc.masks, "format": lc.meta.get("format")}
+        for name, values in lc.columns.items():
+            if name in ("collection", "objectid") or name in fields:
+                continue
+            unit, description = _column_unit_description(lc, name)
+            units[name] = (unit, description)
+            info = lc.column_info.get(name) or {}
+            meta = {"unit": unit, "description": description or ""}
+            meta.update({k: json.dumps(info[k]) if not isinstance(info[k], str) else info[k]
+                         for k in _FIELD_KEYS if k in info and info[k] is not None})
+            if name in lc.time_columns:  # the system as the FITS/VOTable exports state it
+                meta.update(_time_fields(lc, name))
+            fields[name] = pa.field(name, _arrow_type(np.asarray(values)), nullable=True,
+                                    metadata={k: str(v) for k, v in meta.items()})
+    schema = pa.schema([pa.field("collection", pa.string(), nullable=False,
+                                 metadata={"description": "collection id"}),
+                        pa.field("objectid", pa.string(), nullable=False,
+                                 metadata={"description": "object id in its collection"}),
+                        *fields.values()],
+                       metadata={"table::len::collection": str(max(len(str(o[0])) for o in objects)),
+                                 "table::len::objectid": str(max(len(str(o[1])) for o in objects)),
+                                 "lcpanel": json.dumps({"collections": about}, sort_keys=True, default=str),
+                                 "table_meta_yaml": _astropy_yaml(schema_fields=fields, units=units)})
+    with pq.ParquetWriter(sink, schema, compression="zstd", write_statistics=True) as writer:
+        batch: dict[str, list] = {name: [] for name in schema.names}
+        count = 0
+        for cid, objectid, lc in _read_all(objects, collections):
+            n = len(lc)
+            batch["collection"].append(pa.array([cid] * n, pa.string()) if n else pa.array([], pa.string()))
+            batch["objectid"].append(pa.array([objectid] * n, pa.string()))
+            for name, field in fields.items():
+                if name in lc.columns:
+                    values = np.asarray(lc.columns[name])
+                    batch[name].append(pa.array(values.tolist() if values.dtype.kind in "UO" else values,
+                                                type=field.type, from_pandas=False))
+                else:
+                    batch[name].append(pa.nulls(n, field.type))
+            count += 1
+            if count % ROW_GROUP_OBJECTS == 0:
+                _flush(writer, schema, batch)
+        _flush(writer, schema, batch)
+
+
+def _time_fields(lc, name: str) -> dict:
+    from .lcexport import _column_time
+
+    t = _column_time(lc, name)
+    out = {"role": "time", "timescale": t["scale"] or "UNKNOWN"}
+    if t["refpos"]:
+        out["refpos"] = t["refpos"]
+    if t["form"] is not None:
+        out["timeorigin"] = repr(float(t["origin"]) + (2400000.5 if t["form"] == "MJD" else 0.0))
+    return out
+
+
+def _flush(writer, schema, batch: dict[str, list]) -> None:
+    import pyarrow as pa
+
+    if not batch["objectid"]:
+        return
+    table = pa.table({name: pa.chunked_array(parts, schema.field(name).type) for name, parts in batch.items()},
+                     schema=schema)
+    writer.write_table(table.combine_chunks(), row_group_size=max(1, table.num_rows))
+    for parts in batch.values():
+        parts.clear()
+
+
+def _astropy_yaml(schema_fields: dict, units: dict) -> str:
+    """The ``table_meta_yaml`` astropy's Parquet writer stores (made by astropy from an
+    empty table of the same columns): units, descriptions and dtypes for
+    ``Table.read(..., format='parquet')``."""
+    from astropy.table.meta import get_yaml_from_table
+    from astropy.table import Column, Table
+
+    table = Table()
+    table["collection"] = Column(np.array([], dtype=str), description="collection id")
+    table["objectid"] = Column(np.array([], dtype=str), description="object id in its collection")
+    for name, field in schema_fields.items():
+        unit, description = units[name]
+        dtype = str if str(field.type) == "string" else field.type.to_pandas_dtype()
+        table[name] = Column(np.array([], dtype=dtype), unit=unit or None, description=description)
+    return "\n".join(get_yaml_from_table(table))
