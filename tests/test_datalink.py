@@ -173,6 +173,25 @@ def test_tap_and_cone_results_lead_to_the_light_curves(dl_server):
         assert {r["ID"] for r in links} == {obj["id"]}
 
 
+def test_async_results_carry_the_service_descriptor_like_sync_ones(dl_server):
+    """An async job's result names the DataLink service at the URL the job was created at."""
+    url, _path, rows, _twins = dl_server
+    tap = pyvo.dal.TAPService(f"{url}/tap")
+    query = "SELECT TOP 3 objectid, ra, decl FROM lcpanel.demo ORDER BY objectid"
+    sync, job = tap.run_sync(query), tap.run_async(query)
+    assert [r["objectid"] for r in job] == [r["objectid"] for r in sync] == [r[0] for r in rows[:3]]
+    for obj, links in zip(job, job.iter_datalinks()):
+        this = [r for r in links if r["semantics"] == "#this"]
+        assert this and {r["ID"] for r in links} == {obj["objectid"]}
+        assert all(r["access_url"].startswith(f"{url}/api/collections/demo/") for r in this)
+    (descriptor,) = [r for r in job.votable.resources if r.type == "meta"]
+    assert {p.name: p.value for p in descriptor.params}["accessURL"] == f"{url}/datalink/demo"
+    obscore = tap.run_async(f"SELECT TOP 2 obs_publisher_did, access_url FROM ivoa.obscore "
+                            f"WHERE obs_collection = 'demo'")
+    assert all(r["access_url"].startswith(f"{url}/datalink?ID=") for r in obscore)
+    assert next(iter(obscore.iter_datalinks())) is not None
+
+
 def test_datalinklint_and_votlint_accept_the_answers(dl_server):
     url, _path, rows, _twins = dl_server
     stilts = shutil.which("stilts")
