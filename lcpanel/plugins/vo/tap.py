@@ -59,7 +59,7 @@ class TapSyncHandler(VOHandler):
             # streamed: written and sent in pieces (off the loop), never held whole
             self.set_header("Content-Type", request.fmt.mime if not request.fmt.mime.endswith("xml")
                             else request.fmt.mime + "; charset=utf-8")
-            pieces = iter_answer(out, request.fmt, base)
+            pieces = iter_answer(out, request.fmt, base, mivot=request.mivot)
             while (piece := await work.call(next, pieces, None)) is not None:
                 self.write(piece)
                 await self.flush()
@@ -288,7 +288,7 @@ def run_job(vo: VOService, job_id: str) -> None:
                                     on_connection=lambda conn: vo.running(job_id, conn))
             finally:
                 vo.running(job_id, None)
-        body, mime, ext = render(out, request.fmt, job.base_url)
+        body, mime, ext = render(out, request.fmt, job.base_url, mivot=request.mivot)
         if not store.file(job_id, "job.json").is_file():
             return
         write_bytes(store.file(job_id, f"result.{ext}"), body)
