@@ -217,6 +217,79 @@ def test_datalinklint_and_votlint_accept_the_answers(dl_server):
     assert out.returncode == 0 and "ERROR" not in (out.stdout + out.stderr), out.stdout + out.stderr
 
 
+def _stilts(*args: str, timeout: int = 300) -> str:
+    out = subprocess.run(["stilts", *args], capture_output=True, text=True, timeout=timeout, errors="replace")
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    return out.stdout
+
+
+def test_topcat_path_with_stilts_sync_async_upload_and_activation(dl_server, csv_collection, tmp_path):
+    """What TOPCAT does, done by STILTS (TOPCAT's own table library): a TAP query found
+    through /capabilities, sync and async (with an uploaded table); the result keeps the
+    DataLink service descriptor; invoking it for a row (TOPCAT's Activation -> Invoke
+    Service) gives the links, and the #this VOTable holds the light curve whose times
+    astrobase's own reader gives. (STILTS 3.4.7 has no tapresolve, and resolving a short
+    name goes to the IVOA registry, where a local lcpanel is not: not tested.)"""
+    from astropy.io.votable import parse, parse_single_table
+
+    url, path, rows, _twins = dl_server
+    if shutil.which("stilts") is None:
+        pytest.skip("STILTS is not installed (scripts/bootstrap.sh --taplint installs it)")
+    # sync, endpoints read from /capabilities as TOPCAT's TAP window does
+    result = tmp_path / "sync.vot"
+    _stilts("tapquery", f"tapurl={url}/tap", "interface=cap", "sync=true", "ofmt=votable", f"out={result}",
+            "adql=SELECT TOP 4 objectid, ra, decl FROM lcpanel.demo ORDER BY objectid")
+    doc = parse(str(result))
+    table = doc.get_first_table().to_table()
+    assert list(table["objectid"]) == [r[0] for r in rows[:4]]
+    services = [r for res in doc.resources for r in [res, *res.resources]
+                if r.type == "meta" and r.utype == "adhoc:service"]
+    assert len(services) == 1, "STILTS kept no service descriptor"
+    params = {p.name: p.value for p in services[0].params}
+    (id_param,) = [p for g in services[0].groups for p in g.entries if p.name == "ID"]
+    id_column = [f.name for f in doc.get_first_table().fields if f.ID == id_param.ref]
+    assert params["accessURL"] == f"{url}/datalink/demo" and id_column == ["objectid"]
+    # Activation -> Invoke Service on the first row, read by STILTS
+    oid = str(table["objectid"][0])
+    links_csv = _stilts("tpipe", f"in={params['accessURL']}?ID={urllib.parse.quote(oid)}", "ifmt=votable",
+                        "ofmt=csv", "out=-", "cmd=keepcols 'semantics local_semantics access_url'")
+    links = [line.split(",", 2) for line in links_csv.splitlines()[1:]]
+    (this_url,) = [u for sem, local, u in links if sem == "#this" and local == "lightcurve-votable"]
+    lc_file = tmp_path / "lc.vot"
+    _stilts("tcopy", f"in={this_url}", "ifmt=votable", "ofmt=votable", f"out={lc_file}")
+    lc = parse_single_table(str(lc_file)).to_table()
+    (lcfname,) = _demo_catalog(path).query("SELECT lcfname FROM object_catalog WHERE objectid = ?", (oid,))[0]
+    np.testing.assert_array_equal(_filled(lc["bjd"]), _astrobase_times(csv_collection, lcfname))
+    # async with an uploaded table: a cross-match against brute force
+    targets = tmp_path / "targets.csv"
+    targets.write_text("name,ra,dec\n" + "\n".join(f"t{i},{r[1]!r},{r[2]!r}" for i, r in enumerate(rows[:5])) + "\n")
+    radius = 2 / 3600
+    out = _stilts("tapquery", f"tapurl={url}/tap", "sync=false", "nupload=1", f"upload1={targets}", "ufmt1=csv",
+                  "upname1=targets", "ofmt=csv", "out=-",
+                  "adql=SELECT u.name, c.objectid FROM TAP_UPLOAD.targets AS u JOIN lcpanel.demo AS c ON "
+                  f"1 = CONTAINS(POINT('ICRS', c.ra, c.decl), CIRCLE('ICRS', u.ra, u.dec, {radius!r}))")
+    got = {tuple(line.split(",")) for line in out.splitlines()[1:]}
+    ra, dec = np.radians([r[1] for r in rows]), np.radians([r[2] for r in rows])
+    expected = set()
+    for i, t in enumerate(rows[:5]):
+        cosd = np.sin(dec) * np.sin(np.radians(t[2])) + np.cos(dec) * np.cos(np.radians(t[2])) * np.cos(
+            ra - np.radians(t[1]))
+        expected |= {(f"t{i}", rows[j][0]) for j in np.flatnonzero(np.degrees(np.arccos(np.clip(cosd, -1, 1)))
+                                                                     < radius)}
+    assert got == expected and len(expected) >= 5
+    # the ObsCore time series, async
+    out = _stilts("tapquery", f"tapurl={url}/tap", "sync=false", "ofmt=csv", "out=-",
+                  "adql=SELECT obs_publisher_did FROM ivoa.obscore WHERE obs_collection = 'demo' "
+                  "AND dataproduct_type = 'timeseries'")
+    assert len(out.splitlines()) - 1 == 2 * len(rows)
+
+
+def _demo_catalog(path):
+    from lcpanel.app import App
+
+    return App(path).catalogs.get("demo")
+
+
 def _astrobase_times(collection_dir, lcfname):
     """The light curve's ``bjd`` read with astrobase's own reader for the format (not lcpanel's)."""
     import json
