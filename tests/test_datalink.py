@@ -290,8 +290,9 @@ def _demo_catalog(path):
     return App(path).catalogs.get("demo")
 
 
-def _astrobase_times(collection_dir, lcfname):
-    """The light curve's ``bjd`` read with astrobase's own reader for the format (not lcpanel's)."""
+def _astrobase_times(collection_dir, lcfname, column="bjd"):
+    """The light curve's ``bjd`` (or another column) read with astrobase's own reader for
+    the format (not lcpanel's)."""
     import json
     from pathlib import Path
 
@@ -306,7 +307,7 @@ def _astrobase_times(collection_dir, lcfname):
                           use_lcformat_dir=str(Path(collection_dir) / fmt.get("lcformat_dir", "lcformat")))[1]
     lcdict = reader(str(Path(collection_dir) / lcfname))
     lcdict = lcdict[0] if isinstance(lcdict, tuple) else lcdict
-    return np.asarray(lcdict["bjd"], dtype=float)
+    return np.asarray(lcdict[column], dtype=float)
 
 
 def test_obscore_lists_every_light_curve_with_its_time_range(dl_server, csv_collection):
@@ -314,7 +315,7 @@ def test_obscore_lists_every_light_curve_with_its_time_range(dl_server, csv_coll
     tap = pyvo.dal.TAPService(f"{url}/tap")
     ra, dec, r = 290.2, 45.1, 0.3
     result = tap.run_sync(
-        "SELECT obs_id, obs_collection, s_ra, s_dec, t_min, t_max, t_xel, access_url, obs_publisher_did "
+        "SELECT obs_id, magcol, obs_collection, s_ra, s_dec, t_min, t_max, t_xel, access_url, obs_publisher_did "
         "FROM ivoa.obscore WHERE dataproduct_type = 'timeseries' AND "
         f"1 = CONTAINS(POINT('ICRS', s_ra, s_dec), CIRCLE('ICRS', {ra}, {dec}, {r}))").to_table()
     # brute force over the demo catalog (the plain catalog has no light curves: no rows)
@@ -331,7 +332,7 @@ def test_obscore_lists_every_light_curve_with_its_time_range(dl_server, csv_coll
     for row in result:
         (lcfname,) = demo.query("SELECT lcfname FROM object_catalog WHERE objectid = ?", (row["obs_id"],))[0]
         bjd = _astrobase_times(csv_collection, lcfname)
-        bjd = bjd[np.isfinite(bjd)]
+        bjd = bjd[np.isfinite(bjd) & np.isfinite(_astrobase_times(csv_collection, lcfname, row["magcol"]))]
         assert row["t_min"] == pytest.approx(bjd.min() - 2400000.5, abs=1e-9)
         assert row["t_max"] == pytest.approx(bjd.max() - 2400000.5, abs=1e-9)
         assert row["access_url"].startswith(f"{url}/datalink?ID=")
