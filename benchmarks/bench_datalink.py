@@ -10,7 +10,9 @@ over --repeat requests:
 - baseline, measured in the same run: ``POST /api/search`` object-id look-up of the same
   IDs (one request; the cheapest batch look-up the server offers);
 - ``POST /datalink`` with all the IDs, counterparts included;
-- the same with a single collection served (no counterparts).
+- the same with a single collection served (no counterparts);
+- the same with series IDs (``<collection>/<objectid>/<magcol>``, the ObsCore DIDs of
+  one magnitude column each), which also read the collection's ObsCore rows.
 
     .venv/bin/python benchmarks/bench_datalink.py [--ids 1000] [--copies 4] [--repeat 10]
 """
@@ -50,6 +52,19 @@ def make_basedir(workdir: Path, demo: Path, copies: int) -> tuple[Path, list[str
     return base.path, ids
 
 
+def series_ids(basedir: Path, ids: list[str]) -> list[str]:
+    """Every series of these objects as DataLink IDs ``<collection>/<objectid>/<magcol>``."""
+    from lcpanel.app import App
+    from lcpanel.core.vo.obscore import series_of
+
+    catalogs = App(basedir).catalogs
+    out = []
+    for ident in ids:
+        cid, oid = ident.split("/", 1)
+        out += [f"{ident}/{m}" for m in (series_of(basedir, catalogs.get(cid).info, [oid]) or {}).get(oid, [])]
+    return out
+
+
 def repeated(ids: list[str], n: int) -> list[str]:
     return (ids * (n // max(len(ids), 1) + 1))[:n]
 
@@ -77,7 +92,7 @@ def bench(basedir: Path, ids: list[str], nids: int, repeat: int, label: str) -> 
     links_body = urllib.parse.urlencode([("ID", i) for i in picked]).encode()
     by_collection: dict[str, list[str]] = {}
     for ident in picked:
-        cid, oid = ident.split("/", 1)
+        cid, oid = ident.split("/")[:2]
         by_collection.setdefault(cid, []).append(oid)
     server = Server(basedir, auth=False)
     try:
@@ -125,6 +140,8 @@ def main() -> None:
         single, single_ids = make_basedir(workdir, demo, 1)
         bench(single, repeated(single_ids, args.ids), args.ids, args.repeat,
               "one collection (no counterparts; IDs repeat when it holds fewer objects)")
+        bench(single, repeated(series_ids(single, single_ids), args.ids), args.ids, args.repeat,
+              "one collection, series IDs (<collection>/<objectid>/<magcol>)")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

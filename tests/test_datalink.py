@@ -16,6 +16,7 @@ from test_api import running_server
 from test_vo_server import get, unlimited_requests
 
 pyvo = pytest.importorskip("pyvo")
+CDIPS = sorted((__import__("pathlib").Path(__file__).resolve().parent / "realdata").glob("hlsp_cdips_*_llc.fits"))
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +39,10 @@ def dl_server(tmp_path_factory, csv_collection):
             "decl": [r[2] for r in twins] + [-10.0, -20.0]}
     write_table(cols, root / "other.csv")
     add_catalog_collection(app, base, root / "other.csv", collection_id="other", show_progress=False)
+    if len(CDIPS) >= 2:  # the real TESS CDIPS files (tests/realdata): nine series per light curve
+        from test_formats_real import make_cdips_collection
+
+        add_astrobase_collection(app, base, make_cdips_collection(root), collection_id="cdips", show_progress=False)
     unlimited_requests(base.path / "lcpanel.toml")
     with running_server(base.path) as (url, _proc):
         yield url, base.path, rows, twins
@@ -173,6 +178,25 @@ def test_tap_and_cone_results_lead_to_the_light_curves(dl_server):
         assert {r["ID"] for r in links} == {obj["id"]}
 
 
+def test_async_results_carry_the_service_descriptor_like_sync_ones(dl_server):
+    """An async job's result names the DataLink service at the URL the job was created at."""
+    url, _path, rows, _twins = dl_server
+    tap = pyvo.dal.TAPService(f"{url}/tap")
+    query = "SELECT TOP 3 objectid, ra, decl FROM lcpanel.demo ORDER BY objectid"
+    sync, job = tap.run_sync(query), tap.run_async(query)
+    assert [r["objectid"] for r in job] == [r["objectid"] for r in sync] == [r[0] for r in rows[:3]]
+    for obj, links in zip(job, job.iter_datalinks()):
+        this = [r for r in links if r["semantics"] == "#this"]
+        assert this and {r["ID"] for r in links} == {obj["objectid"]}
+        assert all(r["access_url"].startswith(f"{url}/api/collections/demo/") for r in this)
+    (descriptor,) = [r for r in job.votable.resources if r.type == "meta"]
+    assert {p.name: p.value for p in descriptor.params}["accessURL"] == f"{url}/datalink/demo"
+    obscore = tap.run_async(f"SELECT TOP 2 obs_publisher_did, access_url FROM ivoa.obscore "
+                            f"WHERE obs_collection = 'demo'")
+    assert all(r["access_url"].startswith(f"{url}/datalink?ID=") for r in obscore)
+    assert next(iter(obscore.iter_datalinks())) is not None
+
+
 def test_datalinklint_and_votlint_accept_the_answers(dl_server):
     url, _path, rows, _twins = dl_server
     stilts = shutil.which("stilts")
@@ -193,8 +217,82 @@ def test_datalinklint_and_votlint_accept_the_answers(dl_server):
     assert out.returncode == 0 and "ERROR" not in (out.stdout + out.stderr), out.stdout + out.stderr
 
 
-def _astrobase_times(collection_dir, lcfname):
-    """The light curve's ``bjd`` read with astrobase's own reader for the format (not lcpanel's)."""
+def _stilts(*args: str, timeout: int = 300) -> str:
+    out = subprocess.run(["stilts", *args], capture_output=True, text=True, timeout=timeout, errors="replace")
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    return out.stdout
+
+
+def test_topcat_path_with_stilts_sync_async_upload_and_activation(dl_server, csv_collection, tmp_path):
+    """What TOPCAT does, done by STILTS (TOPCAT's own table library): a TAP query found
+    through /capabilities, sync and async (with an uploaded table); the result keeps the
+    DataLink service descriptor; invoking it for a row (TOPCAT's Activation -> Invoke
+    Service) gives the links, and the #this VOTable holds the light curve whose times
+    astrobase's own reader gives. (STILTS 3.4.7 has no tapresolve, and resolving a short
+    name goes to the IVOA registry, where a local lcpanel is not: not tested.)"""
+    from astropy.io.votable import parse, parse_single_table
+
+    url, path, rows, _twins = dl_server
+    if shutil.which("stilts") is None:
+        pytest.skip("STILTS is not installed (scripts/bootstrap.sh --taplint installs it)")
+    # sync, endpoints read from /capabilities as TOPCAT's TAP window does
+    result = tmp_path / "sync.vot"
+    _stilts("tapquery", f"tapurl={url}/tap", "interface=cap", "sync=true", "ofmt=votable", f"out={result}",
+            "adql=SELECT TOP 4 objectid, ra, decl FROM lcpanel.demo ORDER BY objectid")
+    doc = parse(str(result))
+    table = doc.get_first_table().to_table()
+    assert list(table["objectid"]) == [r[0] for r in rows[:4]]
+    services = [r for res in doc.resources for r in [res, *res.resources]
+                if r.type == "meta" and r.utype == "adhoc:service"]
+    assert len(services) == 1, "STILTS kept no service descriptor"
+    params = {p.name: p.value for p in services[0].params}
+    (id_param,) = [p for g in services[0].groups for p in g.entries if p.name == "ID"]
+    id_column = [f.name for f in doc.get_first_table().fields if f.ID == id_param.ref]
+    assert params["accessURL"] == f"{url}/datalink/demo" and id_column == ["objectid"]
+    # Activation -> Invoke Service on the first row, read by STILTS
+    oid = str(table["objectid"][0])
+    links_csv = _stilts("tpipe", f"in={params['accessURL']}?ID={urllib.parse.quote(oid)}", "ifmt=votable",
+                        "ofmt=csv", "out=-", "cmd=keepcols 'semantics local_semantics access_url'")
+    links = [line.split(",", 2) for line in links_csv.splitlines()[1:]]
+    (this_url,) = [u for sem, local, u in links if sem == "#this" and local == "lightcurve-votable"]
+    lc_file = tmp_path / "lc.vot"
+    _stilts("tcopy", f"in={this_url}", "ifmt=votable", "ofmt=votable", f"out={lc_file}")
+    lc = parse_single_table(str(lc_file)).to_table()
+    (lcfname,) = _demo_catalog(path).query("SELECT lcfname FROM object_catalog WHERE objectid = ?", (oid,))[0]
+    np.testing.assert_array_equal(_filled(lc["bjd"]), _astrobase_times(csv_collection, lcfname))
+    # async with an uploaded table: a cross-match against brute force
+    targets = tmp_path / "targets.csv"
+    targets.write_text("name,ra,dec\n" + "\n".join(f"t{i},{r[1]!r},{r[2]!r}" for i, r in enumerate(rows[:5])) + "\n")
+    radius = 2 / 3600
+    out = _stilts("tapquery", f"tapurl={url}/tap", "sync=false", "nupload=1", f"upload1={targets}", "ufmt1=csv",
+                  "upname1=targets", "ofmt=csv", "out=-",
+                  "adql=SELECT u.name, c.objectid FROM TAP_UPLOAD.targets AS u JOIN lcpanel.demo AS c ON "
+                  f"1 = CONTAINS(POINT('ICRS', c.ra, c.decl), CIRCLE('ICRS', u.ra, u.dec, {radius!r}))")
+    got = {tuple(line.split(",")) for line in out.splitlines()[1:]}
+    ra, dec = np.radians([r[1] for r in rows]), np.radians([r[2] for r in rows])
+    expected = set()
+    for i, t in enumerate(rows[:5]):
+        cosd = np.sin(dec) * np.sin(np.radians(t[2])) + np.cos(dec) * np.cos(np.radians(t[2])) * np.cos(
+            ra - np.radians(t[1]))
+        expected |= {(f"t{i}", rows[j][0]) for j in np.flatnonzero(np.degrees(np.arccos(np.clip(cosd, -1, 1)))
+                                                                     < radius)}
+    assert got == expected and len(expected) >= 5
+    # the ObsCore time series, async
+    out = _stilts("tapquery", f"tapurl={url}/tap", "sync=false", "ofmt=csv", "out=-",
+                  "adql=SELECT obs_publisher_did FROM ivoa.obscore WHERE obs_collection = 'demo' "
+                  "AND dataproduct_type = 'timeseries'")
+    assert len(out.splitlines()) - 1 == 2 * len(rows)
+
+
+def _demo_catalog(path):
+    from lcpanel.app import App
+
+    return App(path).catalogs.get("demo")
+
+
+def _astrobase_times(collection_dir, lcfname, column="bjd"):
+    """The light curve's ``bjd`` (or another column) read with astrobase's own reader for
+    the format (not lcpanel's)."""
     import json
     from pathlib import Path
 
@@ -209,7 +307,7 @@ def _astrobase_times(collection_dir, lcfname):
                           use_lcformat_dir=str(Path(collection_dir) / fmt.get("lcformat_dir", "lcformat")))[1]
     lcdict = reader(str(Path(collection_dir) / lcfname))
     lcdict = lcdict[0] if isinstance(lcdict, tuple) else lcdict
-    return np.asarray(lcdict["bjd"], dtype=float)
+    return np.asarray(lcdict[column], dtype=float)
 
 
 def test_obscore_lists_every_light_curve_with_its_time_range(dl_server, csv_collection):
@@ -217,7 +315,7 @@ def test_obscore_lists_every_light_curve_with_its_time_range(dl_server, csv_coll
     tap = pyvo.dal.TAPService(f"{url}/tap")
     ra, dec, r = 290.2, 45.1, 0.3
     result = tap.run_sync(
-        "SELECT obs_id, obs_collection, s_ra, s_dec, t_min, t_max, t_xel, access_url, obs_publisher_did "
+        "SELECT obs_id, magcol, obs_collection, s_ra, s_dec, t_min, t_max, t_xel, access_url, obs_publisher_did "
         "FROM ivoa.obscore WHERE dataproduct_type = 'timeseries' AND "
         f"1 = CONTAINS(POINT('ICRS', s_ra, s_dec), CIRCLE('ICRS', {ra}, {dec}, {r}))").to_table()
     # brute force over the demo catalog (the plain catalog has no light curves: no rows)
@@ -234,7 +332,7 @@ def test_obscore_lists_every_light_curve_with_its_time_range(dl_server, csv_coll
     for row in result:
         (lcfname,) = demo.query("SELECT lcfname FROM object_catalog WHERE objectid = ?", (row["obs_id"],))[0]
         bjd = _astrobase_times(csv_collection, lcfname)
-        bjd = bjd[np.isfinite(bjd)]
+        bjd = bjd[np.isfinite(bjd) & np.isfinite(_astrobase_times(csv_collection, lcfname, row["magcol"]))]
         assert row["t_min"] == pytest.approx(bjd.min() - 2400000.5, abs=1e-9)
         assert row["t_max"] == pytest.approx(bjd.max() - 2400000.5, abs=1e-9)
         assert row["access_url"].startswith(f"{url}/datalink?ID=")
@@ -243,6 +341,141 @@ def test_obscore_lists_every_light_curve_with_its_time_range(dl_server, csv_coll
     assert any(r["semantics"] == "#this" for r in links)
     status, _, caps = get(f"{url}/tap/capabilities")
     assert b'<dataModel ivo-id="ivo://ivoa.net/std/ObsCore#core-1.1">' in caps
+
+
+def _lightcurve_of(url: str, access_url: str):
+    from astropy.io.votable import parse_single_table
+
+    assert access_url.startswith(url)
+    status, ctype, body = get(access_url)
+    assert status == 200 and "votable" in ctype, body[:300]
+    return parse_single_table(io.BytesIO(body)).to_table()
+
+
+def _filled(column):
+    return np.ma.filled(np.ma.asarray(column, dtype=float), np.nan)
+
+
+def test_obscore_has_one_row_per_series_and_its_links_return_that_series(dl_server, csv_collection):
+    """ObsCore rows are (object, magcol) pairs with unique DIDs; pyvo's DataLink on a row
+    gives ``#this`` holding that series (with its aperture's errors) and nothing else,
+    values as astrobase's own reader gives them."""
+    import json
+    from pathlib import Path
+
+    url, path, rows, _twins = dl_server
+    tap = pyvo.dal.TAPService(f"{url}/tap")
+    result = tap.run_sync("SELECT obs_id, magcol, obs_publisher_did, obs_title, t_xel, t_min, t_max, o_ucd "
+                          "FROM ivoa.obscore WHERE obs_collection = 'demo'")
+    table = result.to_table()
+    magcols = ["aep_000", "aep_001"]  # the generator's (examples/make_collection.py MAGCOLS)
+    assert sorted(zip(table["obs_id"], table["magcol"])) == sorted((r[0], m) for r in rows for m in magcols)
+    dids = list(table["obs_publisher_did"])
+    assert len(set(dids)) == len(dids) == len(rows) * 2
+    assert all(d == f"ivo://lcpanel/demo?{o}/{m}" for d, o, m in zip(dids, table["obs_id"], table["magcol"]))
+    from lcpanel.app import App
+
+    demo = App(path).catalogs.get("demo")
+    from lcpanel.core.objects.magcols import collection_magcols
+
+    with_checkplots = set(collection_magcols(demo.info.columns))
+    assert with_checkplots and with_checkplots < set(magcols)
+    spec = json.loads((Path(csv_collection) / "collection.json").read_text()).get("lcformat") or {}
+    from lcpanel.core.objects.astrobase_compat import import_astrobase
+
+    import_astrobase()
+    from astrobase.lcproc import get_lcformat
+
+    reader = get_lcformat(spec.get("formatkey", "lcpanel-demo-csv"),
+                          use_lcformat_dir=str(Path(csv_collection) / spec.get("lcformat_dir", "lcformat")))[1]
+    checked = 0
+    for row, links in zip(result, result.iter_datalinks()):
+        if row["obs_id"] not in {r[0] for r in rows[:3]}:
+            continue
+        (lcfname,) = demo.query("SELECT lcfname FROM object_catalog WHERE objectid = ?", (row["obs_id"],))[0]
+        lcdict = reader(str(Path(csv_collection) / lcfname))
+        lcdict = lcdict[0] if isinstance(lcdict, tuple) else lcdict
+        magcol, other = row["magcol"], ({"aep_000", "aep_001"} - {row["magcol"]}).pop()
+        mag, bjd = np.asarray(lcdict[magcol], dtype=float), np.asarray(lcdict["bjd"], dtype=float)
+        ok = np.isfinite(mag) & np.isfinite(bjd)
+        assert row["t_xel"] == np.isfinite(mag).sum() and row["o_ucd"] == "phot.mag" and magcol in row["obs_title"]
+        assert row["t_min"] == pytest.approx(bjd[ok].min() - 2400000.5, abs=1e-9)
+        this = {r["local_semantics"]: r for r in links if r["semantics"] == "#this"}
+        assert set(this) == {"lightcurve-votable", "lightcurve-fits", "lightcurve-csv"}
+        assert {r["ID"] for r in links} == {row["obs_publisher_did"]}
+        lc = _lightcurve_of(url, this["lightcurve-votable"]["access_url"])
+        aperture = magcol[-3:]
+        assert magcol in lc.colnames and other not in lc.colnames and f"aie_{other[-3:]}" not in lc.colnames
+        assert f"aie_{aperture}" in lc.colnames and "bjd" in lc.colnames
+        np.testing.assert_array_equal(_filled(lc[magcol]), mag)
+        np.testing.assert_array_equal(_filled(lc["bjd"]), bjd)
+        aux = {r["local_semantics"] for r in links if r["semantics"] == "#auxiliary"}
+        assert {a for a in aux if a.startswith("checkplot-aep")} == (
+            {f"checkplot-{magcol}"} if magcol in with_checkplots else set())  # its own checkplot only
+        (preview,) = [r for r in links if r["semantics"] == "#preview"]
+        status, ctype, png = get(preview["access_url"])
+        assert status == 200 and png[:8] == b"\x89PNG\r\n\x1a\n" and "magcol=" + magcol in preview["access_url"]
+        checked += 1
+    assert checked == 6
+
+
+def test_series_ids_in_every_form_and_their_faults(dl_server):
+    url, path, rows, _twins = dl_server
+    before = snapshot(path)
+    oid = rows[0][0]
+    forms = {f"ivo://lcpanel/demo?{oid}/aep_001": "/datalink", f"demo/{oid}/aep_001": "/datalink",
+             f"{oid}/aep_001": "/datalink/demo"}
+    for ident, endpoint in forms.items():
+        links = links_of(url, ident, endpoint=endpoint)
+        (votable,) = [r for r in links if r["local_semantics"] == "lightcurve-votable"]
+        assert votable["ID"] == ident and votable["access_url"].endswith("&magcol=aep_001"), ident
+    links = links_of(url, f"demo/{oid}/nope", f"demo/{oid}/aep_000/x", f"demo/{oid}")
+    errors = {r["ID"]: r["error_message"] for r in links if r["error_message"]}
+    assert errors[f"demo/{oid}/nope"].startswith("NotFoundFault") and "aep_000, aep_001" in errors[f"demo/{oid}/nope"]
+    assert errors[f"demo/{oid}/aep_000/x"].startswith("NotFoundFault")
+    assert f"demo/{oid}" not in errors  # the object itself: the whole file
+    (whole,) = [r for r in links if r["ID"] == f"demo/{oid}" and r["local_semantics"] == "lightcurve-votable"]
+    lc = _lightcurve_of(url, whole["access_url"])
+    assert {"aep_000", "aep_001", "aie_000", "aie_001"} <= set(lc.colnames)
+    base = f"{url}/api/collections/demo/objects/{urllib.parse.quote(oid)}/lightcurve"
+    for query, status_expected, words in (("?format=csv&magcol=nope", 400, b"aep_000, aep_001"),
+                                          ("?magcol=aep_000", 400, b"converted light curves"),
+                                          ("?format=csv&magcol=aep_000", 200, b"aep_000")):
+        status, _, body = get(base + query)
+        assert status == status_expected and words in body, (query, body[:300])
+    assert snapshot(path) == before
+
+
+@pytest.mark.skipif(len(CDIPS) < 2, reason="no tests/realdata CDIPS files")
+def test_real_cdips_series_through_pyvo(dl_server):
+    """The real TESS CDIPS files: ObsCore lists IRM, TFA and PCA of the three apertures of
+    each; the #this of TFA2 holds TFA2 with IRE2 and IRQ2, as astropy reads the file."""
+    import re
+
+    from astropy.io import fits
+
+    url, _path, _rows, _twins = dl_server
+    tap = pyvo.dal.TAPService(f"{url}/tap")
+    result = tap.run_sync("SELECT obs_id, magcol, t_xel, t_min FROM ivoa.obscore WHERE obs_collection = 'cdips' "
+                          "AND dataproduct_type = 'timeseries'")
+    files = {}
+    for path in CDIPS:
+        with fits.open(path) as hdul:
+            files[str(hdul[0].header["OBJECT"])] = (hdul[1].data.copy(), hdul[1].columns.names)
+    expected = {(o, n) for o, (_d, names) in files.items() for n in names if re.fullmatch(r"(IRM|TFA|PCA)[1-3]", n)}
+    assert {(r["obs_id"], r["magcol"]) for r in result} == expected and len(expected) == 18
+    for row, links in zip(result, result.iter_datalinks()):
+        if row["magcol"] != "TFA2":
+            continue
+        data = files[row["obs_id"]][0]
+        tfa2, bjd = np.asarray(data["TFA2"], dtype=float), np.asarray(data["TMID_BJD"], dtype=float)
+        assert row["t_xel"] == np.isfinite(tfa2).sum()
+        assert row["t_min"] == pytest.approx(bjd[np.isfinite(tfa2)].min() - 2400000.5, abs=1e-9)
+        (this,) = [r for r in links if r["local_semantics"] == "lightcurve-votable"]
+        lc = _lightcurve_of(url, this["access_url"])
+        assert {c for c in lc.colnames if re.fullmatch(r"(IRM|TFA|PCA|IRE|IRQ)\d", c)} == {"TFA2", "IRE2", "IRQ2"}
+        np.testing.assert_array_equal(_filled(lc["TFA2"]), tfa2)
+        np.testing.assert_array_equal(_filled(lc["TMID_BJD"]), bjd)
 
 
 def _upload_dir_count() -> int:

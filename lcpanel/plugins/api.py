@@ -280,8 +280,9 @@ class ObjectFileHandler(JSONHandler):
         if path is None:
             raise NotFound(f"no {kind} for object {objectid!r} in {collection_id!r}")
         fmt = self.get_query_argument("format", "original")
-        if fmt == "original" and (self.get_query_argument("times", None) or self.get_query_argument("mask", None)):
-            raise UserError("times and mask apply to converted light curves: add format=csv, fits, ecsv or "
+        if fmt == "original" and any(self.get_query_argument(k, None)
+                                     for k in ("times", "mask") + (("magcol",) if kind == "lightcurve" else ())):
+            raise UserError("times, mask and magcol apply to converted light curves: add format=csv, fits, ecsv or "
                             "votable", field="format")
         if kind == "lightcurve" and fmt != "original":
             if fmt not in EXPORT_FORMATS:
@@ -292,7 +293,8 @@ class ObjectFileHandler(JSONHandler):
 
             lc = prepare_lightcurve(read_lightcurve(lcfmt, info.lcformat, path),
                                     times=self.get_query_argument("times", None) or None,
-                                    masks=self.get_query_argument("mask", ""))
+                                    masks=self.get_query_argument("mask", ""),
+                                    magcol=self.get_query_argument("magcol", None) or None)
             data = export_lightcurve(lc, fmt)
             name, ctype = f"{objectid}{EXPORT_FORMATS[fmt][0]}", EXPORT_FORMATS[fmt][1]
         else:

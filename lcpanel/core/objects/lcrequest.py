@@ -33,11 +33,18 @@ def mask_keep(lc, name: str) -> np.ndarray:
     return ~np.isin(text, [str(v) for v in mask["bad"]])
 
 
-def prepare_lightcurve(lc, *, times: str | None = None, masks=(), location: dict | None = None):
+def prepare_lightcurve(lc, *, times: str | None = None, masks=(), location: dict | None = None,
+                       magcol: str | None = None):
     """``lc`` with masks applied (points removed, the count stated) and, with ``times``, a
     first column ``time_<target>`` holding the times in that system (its source and
-    accuracy stated). ``location``: the collection's observatory (else ``lc.meta['location']``)."""
+    accuracy stated). ``location``: the collection's observatory (else ``lc.meta['location']``).
+    With ``magcol``, only that magnitude/flux series and its own columns
+    (:func:`lcpanel.core.objects.lcseries.select_series`), after the masks."""
     masks = [m for m in (masks.split(",") if isinstance(masks, str) else masks) if m and m.strip()]
+    if magcol:
+        from .lcseries import select_series
+
+        return select_series(prepare_lightcurve(lc, times=times, masks=masks, location=location), magcol)
     if not masks and not times:
         return lc
     meta = dict(lc.meta)

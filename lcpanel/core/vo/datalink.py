@@ -1,20 +1,26 @@
 """IVOA DataLink 1.1: from an object id to its light curve and everything made from it.
 
-An object is named by a DataLink ID: ``ivo://lcpanel/<collection>?<objectid>`` (the
-publisher DID that ObsCore and TAP results carry), or the shorter ``<collection>/<objectid>``.
-At a per-collection endpoint (``/datalink/<collection>``, what the service descriptors in
-TAP and cone-search results point at) a bare ``<objectid>`` works too.
+An object is named by a DataLink ID: ``ivo://lcpanel/<collection>?<objectid>``, or the
+shorter ``<collection>/<objectid>``. At a per-collection endpoint (``/datalink/<collection>``,
+what the service descriptors in TAP and cone-search results point at) a bare
+``<objectid>`` works too. One photometric series of its light curve (a magcol,
+:mod:`lcpanel.core.objects.lcseries`; one ObsCore row each) is named by appending
+``/<magcol>``: ``ivo://lcpanel/<collection>?<objectid>/<magcol>`` is the ObsCore
+``obs_publisher_did``. An object id that itself ends in ``/<something>`` is found as the
+object (an exact id wins); a series must be one the collection's ObsCore rows list.
 
 :func:`links_for` turns a batch of IDs into link rows (one query per collection for the
 whole batch, one sky-index cone per object and other collection for counterparts); every
 ID that cannot be answered gets one row carrying a DataLink fault instead:
 
 - ``#this``: the light curve as a VOTable (time system, units), and as alternatives FITS
-  and CSV (``content_qualifier`` ``#timeseries``);
-- ``#preview``: a PNG of the light curve;
+  and CSV (``content_qualifier`` ``#timeseries``): the whole file's columns for an object,
+  the series' own columns (``magcol=``) for a series;
+- ``#preview``: a PNG of the light curve (of the series);
 - ``#progenitor``: the light-curve file as the survey stored it;
 - ``#auxiliary``: the checkplot pickle, the period-finding pickle and the checkplot's
-  images (unphased and phased light curves, finder);
+  images (unphased and phased light curves, finder): every magcol's for an object, the
+  series' own for a series;
 - ``#counterpart``: the same position (within :data:`COUNTERPART_ARCSEC`) in every other
   collection, as a link to that object's own DataLink document.
 
@@ -73,14 +79,15 @@ class Link:
         return tuple(getattr(self, f.name) for f in dc_fields(self))
 
 
-def publisher_did(collection_id: str, objectid: str) -> str:
-    """The DataLink ID (and ObsCore ``obs_publisher_did``) of an object."""
-    return f"{ID_PREFIX}{collection_id}?{objectid}"
+def publisher_did(collection_id: str, objectid: str, magcol: str | None = None) -> str:
+    """The DataLink ID of an object, or (with ``magcol``) of one of its series: the ObsCore
+    ``obs_publisher_did``."""
+    return f"{ID_PREFIX}{collection_id}?{objectid}" + (f"/{magcol}" if magcol else "")
 
 
 def parse_id(raw: str, default_collection: str | None = None) -> tuple[str, str]:
-    """``(collection, objectid)`` of a DataLink ID; ``ValueError`` with the reason when it
-    names neither form."""
+    """``(collection, local part)`` of a DataLink ID (the local part: ``<objectid>`` or
+    ``<objectid>/<magcol>``); ``ValueError`` with the reason when it names neither form."""
     value = raw.strip()
     if value.startswith(ID_PREFIX):
         collection, sep, objectid = value[len(ID_PREFIX):].partition("?")
@@ -122,28 +129,67 @@ def links_for(catalogs, ids: list[str], base_url: str, *, default_collection: st
     known = set(catalogs.ids())
     for raw in ids:
         try:
-            cid, oid = parse_id(raw, default_collection)
+            cid, local = parse_id(raw, default_collection)
         except ValueError as exc:
             parsed.append((raw, f"UsageFault: {exc}"))
             continue
         if cid not in known:
             parsed.append((raw, f"NotFoundFault: there is no collection {cid!r} in this service"))
             continue
-        parsed.append((raw, (cid, oid)))
-        by_collection.setdefault(cid, []).append(oid)
+        parsed.append((raw, (cid, local)))
+        wanted = by_collection.setdefault(cid, [])
+        wanted.append(local)
+        if "/" in local:
+            wanted.append(local.rpartition("/")[0])
     rows = {cid: _object_rows(catalogs.get(cid), oids) for cid, oids in by_collection.items()}
+    series = _series_asked(catalogs, parsed, rows)
     twins = _counterparts_of(catalogs, rows, known)
     out: list[Link] = []
     for raw, what in parsed:
         if isinstance(what, str):
             out.append(Link(ID=raw, error_message=what))
             continue
-        cid, oid = what
-        row = rows[cid].get(oid)
-        if row is None:
-            out.append(Link(ID=raw, error_message=f"NotFoundFault: there is no object {oid!r} in collection {cid!r}"))
+        cid, local = what
+        oid, magcol = _resolve(local, rows[cid])
+        if oid is None:
+            out.append(Link(ID=raw, error_message=f"NotFoundFault: there is no object {local!r} in collection {cid!r}"))
             continue
-        out += object_links(raw, cid, row, base_url, catalogs.get(cid).info, twins.get((cid, oid), ()))
+        known_series = series[cid]
+        if magcol is not None and known_series is not None and magcol not in known_series.get(oid, ()):
+            choices = ", ".join(known_series.get(oid, ())) or "none"
+            out.append(Link(ID=raw, error_message=f"NotFoundFault: object {oid!r} in collection {cid!r} has no "
+                                                  f"series {magcol!r}; its series: {choices}"))
+            continue
+        out += object_links(raw, cid, rows[cid][oid], base_url, catalogs.get(cid).info, twins.get((cid, oid), ()),
+                            magcol=magcol)
+    return out
+
+
+def _resolve(local: str, found: dict) -> tuple[str | None, str | None]:
+    """``(objectid, magcol)`` of a local part: the object itself when its id is the whole
+    part, else ``<objectid>/<magcol>``; ``(None, None)`` when neither is found."""
+    if local in found:
+        return local, None
+    oid, sep, magcol = local.rpartition("/")
+    if sep and magcol and oid in found:
+        return oid, magcol
+    return None, None
+
+
+def _series_asked(catalogs, parsed, rows) -> dict:
+    """``collection -> {objectid: [magcol]}`` (None when its ObsCore rows are not computed)
+    for the collections where some ID names a series."""
+    from .obscore import series_of
+
+    asked: dict[str, set] = {}
+    for _raw, what in parsed:
+        if not isinstance(what, str):
+            oid, magcol = _resolve(what[1], rows[what[0]])
+            if magcol is not None:
+                asked.setdefault(what[0], set()).add(oid)
+    out = dict.fromkeys(rows)
+    for cid, oids in asked.items():
+        out[cid] = series_of(catalogs.basedir.path, catalogs.get(cid).info, sorted(oids))
     return out
 
 
@@ -178,22 +224,26 @@ def _counterparts_of(catalogs, rows: dict[str, dict[str, dict]], known) -> dict:
     return out
 
 
-def object_links(ident: str, cid: str, row: dict, base_url: str, info, twins=()) -> list[Link]:
-    """The links of one found object (``row`` from its catalog)."""
+def object_links(ident: str, cid: str, row: dict, base_url: str, info, twins=(), *,
+                 magcol: str | None = None) -> list[Link]:
+    """The links of one found object (``row`` from its catalog), or of its series ``magcol``."""
     oid = row["objectid"]
     obj = f"{base_url}/api/collections/{quote(cid, safe='')}/objects/{quote(oid, safe='')}"
     links: list[Link] = []
     label = f"{oid} in {info.name or cid}"
+    series = f"&magcol={quote(magcol, safe='')}" if magcol else ""
     if row.get("lcfname"):
+        what = f"series {magcol} (times, {magcol} and its errors and flags) of the light curve" if magcol \
+            else "light curve"
         for fmt, mime, words in (("votable", "application/x-votable+xml", "VOTable with its time system and units"),
                                  ("fits", "application/fits", "FITS binary table"),
                                  ("csv", "text/csv", "CSV with a header stating units and time system")):
-            links.append(Link(ID=ident, access_url=f"{obj}/lightcurve?format={fmt}", semantics="#this",
-                              description=f"light curve of {label}, {words}", content_type=mime,
+            links.append(Link(ID=ident, access_url=f"{obj}/lightcurve?format={fmt}{series}", semantics="#this",
+                              description=f"{what} of {label}, {words}", content_type=mime,
                               content_qualifier="#timeseries", local_semantics=f"lightcurve-{fmt}"))
-        links.append(Link(ID=ident, access_url=f"{obj}/preview.png", semantics="#preview",
-                          description=f"plot of the light curve of {label}", content_type="image/png",
-                          local_semantics="lightcurve-plot"))
+        links.append(Link(ID=ident, access_url=f"{obj}/preview.png" + (f"?{series[1:]}" if series else ""),
+                          semantics="#preview", description=f"plot of the {what} of {label}",
+                          content_type="image/png", local_semantics="lightcurve-plot"))
         links.append(Link(ID=ident, access_url=f"{obj}/lightcurve", semantics="#progenitor",
                           description=f"light-curve file of {label} as the survey stored it",
                           content_type="application/octet-stream", content_length=_size(info, row["lcfname"]),
@@ -201,8 +251,10 @@ def object_links(ident: str, cid: str, row: dict, base_url: str, info, twins=())
     from ..objects.magcols import checkplot_column, collection_magcols
 
     magcols = [m for m in collection_magcols(info.columns) if row.get(checkplot_column(m))]
+    if magcol:  # the series' own checkplot (astrobase's dotted magcols name underscored columns)
+        magcols = [m for m in magcols if magcol in (m, m.replace(".", "_"))]
     checkplots = [(m, row[checkplot_column(m)]) for m in magcols] or (
-        [(None, row["cpfname"])] if row.get("cpfname") else [])
+        [(None, row["cpfname"])] if row.get("cpfname") and not magcol else [])
     for magcol, cpfname in checkplots:
         query = f"?magcol={quote(magcol, safe='')}" if magcol else ""
         which = f" for magnitude column {magcol}" if magcol else ""

@@ -25,9 +25,10 @@ def examples(model, catalogs) -> list[tuple[str, str, str, str]]:
                     "ORDER BY dist"))
     if model.table("ivoa", "obscore"):
         out.append(("obscore-timeseries", "Time series by position and time (ObsCore)",
-                    "Light curves of any collection around a position that start after MJD 50000, with the "
-                    "link to each one's DataLink document.",
-                    "SELECT TOP 100 obs_collection, obs_id, t_min, t_max, t_xel, access_url\n"
+                    "Light curves of any collection around a position that start after MJD 50000, one row "
+                    "per series (magnitude or flux column, e.g. an aperture), with the link to each one's "
+                    "DataLink document.",
+                    "SELECT TOP 100 obs_collection, obs_id, magcol, t_min, t_max, t_xel, access_url\n"
                     "FROM ivoa.obscore\n"
                     "WHERE dataproduct_type = 'timeseries' AND t_min > 50000\n"
                     f"  AND 1 = CONTAINS(POINT('ICRS', s_ra, s_dec), CIRCLE('ICRS', "

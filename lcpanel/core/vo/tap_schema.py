@@ -277,10 +277,11 @@ def obscore_table(path: Path) -> TapTable:
     from .obscore import COLUMNS, SCHEMA, TABLE
 
     columns = tuple(TapColumn(name=name, datatype=datatype, arraysize="*" if datatype == "char" else None,
-                              unit=unit, ucd=ucd, utype=utype, description=description, std=True,
-                              principal=True, indexed=name in ("obs_collection", "obs_id", "t_min"))
+                              unit=unit, ucd=ucd, utype=utype or "", description=description, std=bool(utype),
+                              principal=True,
+                              indexed=name in ("obs_collection", "obs_id", "obs_publisher_did", "t_min"))
                     for name, datatype, unit, ucd, utype, description in COLUMNS)
-    return TapTable(schema=SCHEMA, name=TABLE, description="every light curve served here, one row each (ObsCore 1.1)",
+    return TapTable(schema=SCHEMA, name=TABLE, description="every light-curve series served here (one per magnitude or flux column of each file), one row each (ObsCore 1.1)",
                     columns=columns, db="ivoa_obscore", sql_table=TABLE, path=str(path),
                     utype="ivo://ivoa.net/std/ObsCore#table-1.1")
 

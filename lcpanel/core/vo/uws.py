@@ -84,6 +84,9 @@ class Job:
     #: the client address that made it, and whether that client held a session cookie
     address: str | None = None
     cookie_bound: bool = True
+    #: the service root the job was created at (as sync queries take it from their request):
+    #: its result's DataLink service descriptor and ObsCore access URLs point there
+    base_url: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -125,7 +128,7 @@ class JobStore:
 
     def create(self, owner: str, parameters: dict, run_id: str | None = None, row_cap: int | None = None,
                **fields) -> Job:
-        """A new PENDING job; ``fields``: quota_owner, address, cookie_bound."""
+        """A new PENDING job; ``fields``: quota_owner, address, cookie_bound, base_url."""
         self._check_size(parameters)
         t = time.time()
         job = Job(job_id=secrets.token_hex(16), owner=owner, phase="PENDING", parameters=dict(parameters),

@@ -158,7 +158,7 @@ def results_binary(fields: list[VOField], rows, *, binary2: bool, overflow: bool
 
 
 def iter_results_binary(fields: list[VOField], rows, *, binary2: bool, overflow: bool | str = False,
-                        description: str = "", services=(), chunk_rows: int = 2000):
+                        description: str = "", services=(), chunk_rows: int = 2000, annotations=()):
     """:func:`results_binary` in pieces of about ``chunk_rows`` rows (the base64 text is
     the same as written whole: pieces are cut at multiples of 57 bytes, one line)."""
     tag = "BINARY2" if binary2 else "BINARY"
@@ -167,6 +167,7 @@ def iter_results_binary(fields: list[VOField], rows, *, binary2: bool, overflow:
     if description:
         out.append(f"<DESCRIPTION>{escape(text(description))}</DESCRIPTION>\n")
     out.append(_info("QUERY_STATUS", "OK"))
+    out += [a.xml({f.name: fid for f, fid in reversed(list(zip(fields, ids)))}) for a in annotations]
     out.append("<TABLE>\n")
     for f, fid in zip(fields, ids):
         xml = _field_xml(f, fid)
@@ -268,22 +269,24 @@ def results_fits(fields: list[VOField], rows) -> bytes:
 
 
 def render(fmt: OutputFormat, fields: list[VOField], rows, *, overflow: bool | str = False, description: str = "",
-           services=()) -> bytes:
+           services=(), annotations=()) -> bytes:
     """The bytes of a result in ``fmt``."""
-    return b"".join(iter_render(fmt, fields, rows, overflow=overflow, description=description, services=services))
+    return b"".join(iter_render(fmt, fields, rows, overflow=overflow, description=description, services=services,
+                                annotations=annotations))
 
 
 def iter_render(fmt: OutputFormat, fields: list[VOField], rows, *, overflow: bool | str = False,
-                description: str = "", services=()):
+                description: str = "", services=(), annotations=()):
     """:func:`render` in pieces: VOTables are written a few thousand rows at a time, so a
     large answer is sent while it is written; the other formats come whole."""
     rows = list(rows)
     if fmt.key == "votable/td":
-        yield from iter_results_votable(fields, rows, overflow=overflow, description=description, services=services)
+        yield from iter_results_votable(fields, rows, overflow=overflow, description=description, services=services,
+                                        annotations=annotations)
         return
     if fmt.key in ("votable/b2", "votable/b"):
         yield from iter_results_binary(fields, rows, binary2=fmt.key == "votable/b2", overflow=overflow,
-                                       description=description, services=services)
+                                       description=description, services=services, annotations=annotations)
         return
     yield _render_whole(fmt, fields, rows, overflow=bool(overflow), description=description)
 

@@ -137,17 +137,20 @@ def results_votable(fields: list[VOField], rows, *, overflow: bool | str = False
 
 
 def iter_results_votable(fields: list[VOField], rows, *, overflow: bool | str = False, infos: dict | None = None,
-                         description: str = "", chunk_rows: int = 2000, services=()):
+                         description: str = "", chunk_rows: int = 2000, services=(), annotations=()):
     """:func:`results_votable` in pieces of about ``chunk_rows`` rows, so a large answer
-    can be sent while it is written instead of being held whole (and twice) in memory."""
+    can be sent while it is written instead of being held whole (and twice) in memory.
+    ``annotations`` (objects with ``xml(field_ids)``, e.g. a MIVOT block) are written in
+    the results resource before the table."""
     out = [HEADER, '<RESOURCE type="results">\n']
     if description:
         out.append(f"<DESCRIPTION>{escape(text(description))}</DESCRIPTION>\n")
     out.append(_info("QUERY_STATUS", "OK"))
     for key, value in (infos or {}).items():
         out.append(_info(key, str(value)))
-    out.append("<TABLE>\n")
     ids = _field_ids(fields)
+    out += [a.xml({f.name: fid for f, fid in reversed(list(zip(fields, ids)))}) for a in annotations]
+    out.append("<TABLE>\n")
     out += [_field_xml(f, fid) for f, fid in zip(fields, ids)]
     out.append("<DATA><TABLEDATA>\n")
     cells = [_cell_writer(f) for f in fields]

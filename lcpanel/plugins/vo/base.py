@@ -18,6 +18,7 @@ from tornado.web import HTTPError, RequestHandler
 from ...core.jobqueue import FairQueue
 from ...core.vo import uws
 from ...core.vo.datalink import result_services
+from ...core.vo.mivot import position_annotation, split_content
 from ...core.vo.obscore import obscore_file, served_collections
 from ...core.vo.tap_query import TapEngine
 from ...core.vo.tap_schema import obscore_table, tap_model
@@ -181,6 +182,8 @@ class TapRequest:
     maxrec: int
     #: [(TAP_UPLOAD table name, multipart part name)]
     uploads: tuple = ()
+    #: RESPONSEFORMAT asked for content=mivot: annotate the positions (lcpanel.core.vo.mivot)
+    mivot: bool = False
 
 
 def tap_request(params: dict, settings: VOSettings, row_cap: int | None = None) -> TapRequest:
@@ -206,13 +209,24 @@ def tap_request(params: dict, settings: VOSettings, row_cap: int | None = None) 
             raise UserError("MAXREC must be a non-negative integer")
     cap = settings.max_maxrec if row_cap is None else min(row_cap, settings.max_maxrec)
     uploads = tuple(parse_upload_param(params["UPLOAD"])) if params.get("UPLOAD") else ()
-    return TapRequest(query=query, fmt=fmt, maxrec=min(maxrec, cap), uploads=uploads)
+    return TapRequest(query=query, fmt=fmt, maxrec=min(maxrec, cap), uploads=uploads, mivot=wants_mivot(params))
+
+
+def wants_mivot(params: dict) -> bool:
+    """Whether ``RESPONSEFORMAT`` asks for MIVOT annotations (``content=mivot``)."""
+    return split_content(params.get("RESPONSEFORMAT") or params.get("FORMAT"))[1]
+
+
+def annotations_for(fields, mivot: bool) -> list:
+    """The MIVOT position annotation of a result when asked for and it has positions."""
+    annotation = position_annotation(fields) if mivot else None
+    return [annotation] if annotation is not None else []
 
 
 def response_format(params: dict) -> OutputFormat:
-    """The output format ``RESPONSEFORMAT`` (or TAP 1.0's ``FORMAT``) names; a 400 naming
-    the known ones otherwise."""
-    raw = params.get("RESPONSEFORMAT") or params.get("FORMAT")
+    """The output format ``RESPONSEFORMAT`` (or TAP 1.0's ``FORMAT``) names (its
+    ``content=mivot`` aside); a 400 naming the known ones otherwise."""
+    raw, _mivot = split_content(params.get("RESPONSEFORMAT") or params.get("FORMAT"))
     fmt = find_format(raw)
     if fmt is None:
         raise UserError(f"RESPONSEFORMAT={raw[:60]!r} is not supported; use one of {known_names()} "
@@ -220,18 +234,20 @@ def response_format(params: dict) -> OutputFormat:
     return fmt
 
 
-def render(out, fmt: OutputFormat, base_url: str | None = None) -> tuple[bytes, str, str]:
+def render(out, fmt: OutputFormat, base_url: str | None = None, *, mivot: bool = False) -> tuple[bytes, str, str]:
     """(body, MIME type, file extension) of a query result; with ``base_url``, VOTables
-    carry the DataLink service descriptor of their object ids."""
-    return b"".join(iter_answer(out, fmt, base_url)), fmt.mime, fmt.extension
+    carry the DataLink service descriptor of their object ids; with ``mivot``, the MIVOT
+    annotation of their positions."""
+    return b"".join(iter_answer(out, fmt, base_url, mivot=mivot)), fmt.mime, fmt.extension
 
 
-def iter_answer(out, fmt: OutputFormat, base_url: str | None = None):
+def iter_answer(out, fmt: OutputFormat, base_url: str | None = None, *, mivot: bool = False):
     """A query result in ``fmt``, in pieces (see :func:`lcpanel.core.vo.voformats.iter_render`)."""
     services = result_services(base_url, [f.name for f in out.fields],
                                [t.collection_id for t in out.translation.tables]) if base_url else ()
     rows = absolute_urls(out.fields, out.rows, base_url) if base_url else out.rows
-    return iter_render(fmt, out.fields, rows, overflow=overflow_note(out), services=services)
+    return iter_render(fmt, out.fields, rows, overflow=overflow_note(out), services=services,
+                       annotations=annotations_for(out.fields, mivot))
 
 
 def overflow_note(out) -> bool | str:

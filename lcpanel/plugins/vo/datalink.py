@@ -46,7 +46,8 @@ class DataLinkHandler(VOHandler):
 
 
 class PreviewHandler(VOHandler):
-    """A PNG of the light curve as stored, for DataLink's ``#preview``."""
+    """A PNG of the light curve as stored (``magcol=``: of that series), for DataLink's
+    ``#preview``."""
 
     async def get(self, collection_id, objectid):
         from ...core.objects.lcpreview import preview_png
@@ -59,13 +60,15 @@ class PreviewHandler(VOHandler):
         if path is None:
             raise NotFound(f"no light curve for object {objectid!r} in {collection_id!r}")
         formats = self.app.lc_formats
+        magcol = self.params().get("MAGCOL") or None
 
         def render():
-            from ...core.objects.lcrequest import read_lightcurve
+            from ...core.objects.lcrequest import prepare_lightcurve, read_lightcurve
 
             lcfmt = formats.get(info.lcformat["kind"]).from_spec(info.lcformat, Path(info.source))
-            lc = read_lightcurve(lcfmt, info.lcformat, path)
-            return preview_png(lc, title=f"{objectid} ({info.name or collection_id})")
+            lc = prepare_lightcurve(read_lightcurve(lcfmt, info.lcformat, path), magcol=magcol)
+            return preview_png(lc, title=f"{objectid} ({info.name or collection_id})"
+                               + (f", {lc.meta['magcol']}" if magcol else ""))
 
         png = await offloader(self.app).run(render)
         self.set_header("Cache-Control", "public, max-age=3600")

@@ -59,7 +59,7 @@ class TapSyncHandler(VOHandler):
             # streamed: written and sent in pieces (off the loop), never held whole
             self.set_header("Content-Type", request.fmt.mime if not request.fmt.mime.endswith("xml")
                             else request.fmt.mime + "; charset=utf-8")
-            pieces = iter_answer(out, request.fmt, base)
+            pieces = iter_answer(out, request.fmt, base, mivot=request.mivot)
             while (piece := await work.call(next, pieces, None)) is not None:
                 self.write(piece)
                 await self.flush()
@@ -206,7 +206,8 @@ class TapAsyncHandler(VOHandler):
             job = store.create(viewer.identity, {k.lower(): v for k, v in params.items()},
                                run_id=params.get("RUNID"), row_cap=self.row_cap(), quota_owner=self.quota_owner(),
                                address=self.request.remote_ip if anonymous else None,
-                               cookie_bound=not anonymous or self.has_session_cookie())
+                               cookie_bound=not anonymous or self.has_session_cookie(),
+                               base_url=self.base_url())
             for name, data in parts.items():  # kept with the job until it is destroyed
                 write_bytes(store.file(job.job_id, f"upload-{name.lower()}.bin"), data)
             if phase == "RUN":
@@ -287,7 +288,7 @@ def run_job(vo: VOService, job_id: str) -> None:
                                     on_connection=lambda conn: vo.running(job_id, conn))
             finally:
                 vo.running(job_id, None)
-        body, mime, ext = render(out, request.fmt)
+        body, mime, ext = render(out, request.fmt, job.base_url, mivot=request.mivot)
         if not store.file(job_id, "job.json").is_file():
             return
         write_bytes(store.file(job_id, f"result.{ext}"), body)
