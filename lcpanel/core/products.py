@@ -76,7 +76,7 @@ CREATE INDEX IF NOT EXISTS dataset_products_key ON dataset_products(key);
 """
 
 
-ENTRY_KINDS = ("file", "bytes", "call")
+ENTRY_KINDS = ("file", "bytes", "call", "stream")
 
 
 @dataclass(frozen=True)
@@ -90,6 +90,11 @@ class Entry:
     reads) join the content key, so an edited input means a new zip. Long work belongs in
     a ``call``: ``plan`` runs in the web request. (A converted light curve is a ``call``
     of :func:`lcpanel.plugins.products.converted_lightcurve`.)
+
+    ``"stream"`` is a ``call`` whose function writes the member into a binary file object
+    passed as ``sink`` (``function(sink=..., **args)``) instead of returning it: the
+    worker streams it into the zip, so a member larger than memory can be made (a
+    dataset's Parquet: :func:`lcpanel.core.objects.lcparquet.dataset_parquet`).
     """
 
     arcname: str
@@ -103,13 +108,13 @@ class Entry:
     def __post_init__(self):
         if self.kind not in ENTRY_KINDS:
             raise ValueError(f"Entry kind must be one of {', '.join(ENTRY_KINDS)}, not {self.kind!r}")
-        if self.kind == "call" and not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", self.func or ""):
-            raise ValueError(f"a call entry names its function as 'package.module:function', not {self.func!r}")
+        if self.kind in ("call", "stream") and not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", self.func or ""):
+            raise ValueError(f"a {self.kind} entry names its function as 'package.module:function', not {self.func!r}")
 
     def fingerprint(self) -> list:
         if self.kind == "bytes":
             return [self.arcname, self.kind, hashlib.sha256(self.data or b"").hexdigest()]
-        if self.kind == "call":
+        if self.kind in ("call", "stream"):
             stats = [[p, os.stat(p).st_size, os.stat(p).st_mtime_ns] for p in self.inputs]
             return [self.arcname, self.kind, self.func, self.args, stats]
         st = os.stat(self.source)
@@ -424,11 +429,15 @@ def _selected_rows(dataset, objects: list[str] | None) -> list[int]:
 
 # --- the worker side ------------------------------------------------------------------------
 
-def _call_bytes(entry: Entry) -> bytes:
+def _function(entry: Entry):
     import importlib
 
     module, _, name = (entry.func or "").partition(":")
-    data = getattr(importlib.import_module(module), name)(**(entry.args or {}))
+    return getattr(importlib.import_module(module), name)
+
+
+def _call_bytes(entry: Entry) -> bytes:
+    data = _function(entry)(**(entry.args or {}))
     if not isinstance(data, bytes):
         raise TypeError(f"{entry.func} returned {type(data).__name__}, not bytes")
     return data
@@ -482,11 +491,16 @@ def build_product(index_path: str, key: str, entries: list[dict], target: str) -
             with zipfile.ZipFile(tmp, "w") as zf:
                 for i, entry in enumerate(entries):
                     try:
-                        data = _member_bytes(entry)
+                        if entry.kind == "stream":
+                            digest, size = _add_stream(zf, entry, lambda: _set(conn, key))
+                        else:
+                            data = _member_bytes(entry)
                     except Exception as exc:
                         raise MemberFailed(f"{entry.arcname} could not be made: {describe_failure(exc)}") from exc
-                    _add(zf, entry.arcname, data)
-                    manifest.append((entry.arcname, hashlib.sha256(data).hexdigest(), len(data)))
+                    if entry.kind != "stream":
+                        _add(zf, entry.arcname, data)
+                        digest, size = hashlib.sha256(data).hexdigest(), len(data)
+                    manifest.append((entry.arcname, digest, size))
                     if time.monotonic() - last > 0.25 or i == len(entries) - 1:
                         _set(conn, key, done=i + 1)
                         last = time.monotonic()
@@ -504,12 +518,51 @@ def build_product(index_path: str, key: str, entries: list[dict], target: str) -
         conn.close()
 
 
-def _add(zf: zipfile.ZipFile, arcname: str, data: bytes) -> None:
+def _info(arcname: str) -> zipfile.ZipInfo:
     info = zipfile.ZipInfo(arcname, date_time=ZIP_EPOCH)
     info.external_attr = 0o644 << 16
     stored = arcname.endswith(STORED_SUFFIXES)
     info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
-    zf.writestr(info, data, compresslevel=None if stored else ZIP_LEVEL)
+    info.compress_level = None if stored else ZIP_LEVEL
+    return info
+
+
+def _add(zf: zipfile.ZipFile, arcname: str, data: bytes) -> None:
+    zf.writestr(_info(arcname), data)
+
+
+class _Sink(io.RawIOBase):
+    """The zip member a ``stream`` entry writes: counts and hashes what passes, and
+    calls ``beat`` at most every 0.25 s (a long member must not look like a dead build)."""
+
+    def __init__(self, dest, beat):
+        self.dest, self.beat, self.size, self.sha = dest, beat, 0, hashlib.sha256()
+        self._last = time.monotonic()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        self.dest.write(view)
+        self.sha.update(view)
+        self.size += len(view)
+        if time.monotonic() - self._last > 0.25:
+            self.beat()
+            self._last = time.monotonic()
+        return len(view)
+
+    def tell(self) -> int:
+        return self.size
+
+
+def _add_stream(zf: zipfile.ZipFile, entry: Entry, beat) -> tuple[str, int]:
+    """Write a ``stream`` entry's member straight into the zip (Zip64, as its size is
+    not known before); returns its SHA256 and size."""
+    with zf.open(_info(entry.arcname), "w", force_zip64=True) as dest:
+        sink = _Sink(dest, beat)
+        _function(entry)(sink=sink, **(entry.args or {}))
+    return sink.sha.hexdigest(), sink.size
 
 
 def _file_sha256(path: Path) -> str:

@@ -107,7 +107,7 @@ def _parquet(app, dataset, rows) -> list[Entry]:
         objects.append([cid, str(dataset.data["objectid"][i]), str(path)])
     if not objects:
         return []
-    return [Entry(arcname="lightcurves.parquet", kind="call", func="lcpanel.core.objects.lcparquet:dataset_parquet",
+    return [Entry(arcname="lightcurves.parquet", kind="stream", func="lcpanel.core.objects.lcparquet:dataset_parquet",
                   args={"objects": objects, "collections": collections},
                   inputs=tuple(source for _, _, source in objects))]
 

@@ -40,10 +40,15 @@ def _reader(collection: dict):
     return cls.from_spec(spec, base)
 
 
-def dataset_parquet(objects: list[list[str]], collections: dict[str, dict]) -> bytes:
-    """The Parquet bytes for ``objects`` ([collection, objectid, source file] each);
-    ``collections``: collection id -> {"lcformat": spec, "base": directory}.
-    (A product ``call`` entry: see :class:`lcpanel.core.products.Entry`.)"""
+def dataset_parquet(objects: list[list[str]], collections: dict[str, dict], sink=None) -> bytes | None:
+    """The Parquet of ``objects`` ([collection, objectid, source file] each) written into
+    ``sink`` (a binary file object), or returned as bytes without one; ``collections``:
+    collection id -> {"lcformat": spec, "base": directory, "reader": "module:Class"}.
+    (A product ``stream`` entry, so the worker's memory holds one row group at a time:
+    see :class:`lcpanel.core.products.Entry`.)"""
+    if sink is not None:
+        write_parquet(objects, collections, sink)
+        return None
     out = io.BytesIO()
     write_parquet(objects, collections, out)
     return out.getvalue()
