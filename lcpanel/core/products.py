@@ -25,7 +25,7 @@ import sqlite3
 import threading
 import time
 import zipfile
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -46,6 +46,11 @@ STORED_SUFFIXES = (".gz", ".zip", ".png", ".jpg", ".fz", ".parquet")
 #: deflate level of the other members: 1 costs a fifth of the CPU of 6 (the default) for
 #: zips ~15 % larger; bulk exports are bound by it otherwise (benchmarks/bench_products.py)
 ZIP_LEVEL = 1
+#: a build of this many members or more is split over the worker pool (see ProductStore._submit),
+#: in at most PARTS_PER_WORKER slices per worker (a busy worker does not hold the others back)
+#: of at least SPLIT_MIN // 2 members
+SPLIT_MIN = 200
+PARTS_PER_WORKER = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS products (
@@ -290,14 +295,41 @@ class ProductStore:
             conn.execute("INSERT OR REPLACE INTO dataset_products VALUES (?,?,?,?,?)",
                          (dataset.dataset_id, builder_name, opts, selection_id(objects), key))
         if start:
-            future = self._executor().submit(build_product, str(self.index_path), key,
-                                             [asdict(e) for e in entries], str(target))
+            future = self._submit(key, entries, target)
             future.add_done_callback(lambda f: self._built(app, dataset, key, f))
             if wait:
                 future.result()
         elif wait:
             self.wait(key)
         return self.status(key)
+
+    def _submit(self, key: str, entries: list[Entry], target: Path) -> Future:
+        """Start the build: in one worker, or, with :data:`SPLIT_MIN` members or more and
+        several workers, in slices of consecutive members over the pool, joined in order
+        by a thread of this process (:func:`join_parts`) into the same zip."""
+        index, dicts = str(self.index_path), [asdict(e) for e in entries]
+        nparts = min(self.max_workers * PARTS_PER_WORKER, len(dicts) // (SPLIT_MIN // 2))
+        if self.max_workers < 2 or len(dicts) < SPLIT_MIN:
+            return self._executor().submit(build_product, index, key, dicts, str(target))
+        from .atomic import TEMP_PREFIX
+
+        target.parent.mkdir(parents=True, exist_ok=True)
+        bounds = [len(dicts) * i // nparts for i in range(nparts + 1)]
+        parts = []
+        for i in range(nparts):
+            path = target.parent / f"{TEMP_PREFIX}{target.name}.{os.getpid()}.{threading.get_ident()}.part{i}"
+            parts.append((str(path), self._executor().submit(build_part, index, key, dicts[bounds[i]:bounds[i + 1]],
+                                                             str(path))))
+        done: Future = Future()
+
+        def join() -> None:
+            try:
+                join_parts(index, key, parts, str(target))
+            finally:
+                done.set_result(None)
+
+        threading.Thread(target=join, name=f"product-{key[:8]}", daemon=True).start()
+        return done
 
     def _built(self, app, dataset, key: str, future) -> None:
         """Tell plugins (``product_built``), in the process that asked for the build."""
@@ -480,42 +512,139 @@ def _member_bytes(entry: Entry) -> bytes:
 
 
 def build_product(index_path: str, key: str, entries: list[dict], target: str) -> None:
-    """Write the zip for ``entries`` to ``target`` (worker process entry point)."""
+    """Write the zip for ``entries`` to ``target`` (worker process entry point). Never
+    raises: a failure is recorded in the index, with a message a visitor may read."""
+    conn = _connect(index_path)
+    try:
+        _set(conn, key, status="running", error=None, done=0)
+        entries = [Entry(**e) for e in entries]
+        _write_zip(conn, key, target, lambda zf: _write_members(conn, key, zf, entries))
+    except Exception as exc:
+        _failed(conn, key, exc)
+    finally:
+        conn.close()
+
+
+def build_part(index_path: str, key: str, entries: list[dict], target: str) -> list[tuple[str, str, int]]:
+    """One slice of a split build (worker process entry point): its members alone in a
+    zip at ``target`` (no manifest), adding to the product's progress; returns the slice's
+    manifest rows. Raises when a member cannot be made (:func:`join_parts` records it)."""
     conn = _connect(index_path)
     try:
         _set(conn, key, status="running", error=None)
-        entries = [Entry(**e) for e in entries]
-        manifest = []
-        last = 0.0
-        with atomic_path(target, suffix=".zip") as tmp:
-            with zipfile.ZipFile(tmp, "w") as zf:
-                for i, entry in enumerate(entries):
-                    try:
-                        if entry.kind == "stream":
-                            digest, size = _add_stream(zf, entry, lambda: _set(conn, key))
-                        else:
-                            data = _member_bytes(entry)
-                    except Exception as exc:
-                        raise MemberFailed(f"{entry.arcname} could not be made: {describe_failure(exc)}") from exc
-                    if entry.kind != "stream":
-                        _add(zf, entry.arcname, data)
-                        digest, size = hashlib.sha256(data).hexdigest(), len(data)
-                    manifest.append((entry.arcname, digest, size))
-                    if time.monotonic() - last > 0.25 or i == len(entries) - 1:
-                        _set(conn, key, done=i + 1)
-                        last = time.monotonic()
-                sums = "".join(f"{digest}  {name}\n" for name, digest, _ in manifest)
-                _add(zf, "SHA256SUMS", sums.encode())
-            digest = _file_sha256(tmp)
-            size = tmp.stat().st_size
-        _set(conn, key, status="done", sha256=digest, size=size,
-             manifest=json.dumps([{"name": n, "sha256": d, "size": s} for n, d, s in manifest]))
-    except Exception as exc:
-        log.exception("product %s failed", key)
-        message = str(exc) if isinstance(exc, MemberFailed) else f"the zip could not be written: {describe_failure(exc)}"
-        _set(conn, key, status="failed", error=message[:500])
+        with zipfile.ZipFile(target, "w") as zf:
+            return _write_members(conn, key, zf, [Entry(**e) for e in entries])
     finally:
         conn.close()
+
+
+def join_parts(index_path: str, key: str, parts: list, target: str) -> None:
+    """Finish a split build: ``parts`` are (zip path, future of :func:`build_part`) in
+    member order; their members are copied as they are (compressed bytes, not
+    recompressed) into the product zip, which is then the same file one worker would
+    have written. Runs in a thread of the requesting process; removes the parts."""
+    conn = _connect(index_path)
+    try:
+        manifest = []
+        for _, future in parts:
+            manifest += future.result()
+
+        def fill(zf):
+            last = time.monotonic()
+            for path, _ in parts:
+                last = _copy_members(zf, path, lambda: _set(conn, key), last)
+            return manifest
+
+        _write_zip(conn, key, target, fill)
+    except Exception as exc:
+        for _, future in parts:
+            future.cancel()
+        _failed(conn, key, exc)
+    finally:
+        for path, future in parts:
+            if not future.cancel():
+                try:
+                    future.exception()  # a part still running writes its file until it ends
+                except BaseException:  # noqa: BLE001 -- cancelled or the pool was broken
+                    pass
+            Path(path).unlink(missing_ok=True)
+        conn.close()
+
+
+def _write_zip(conn, key: str, target: str, fill) -> None:
+    """The product zip at ``target``: ``fill(zf)`` adds the members and returns their
+    manifest rows, then ``SHA256SUMS``; written beside and renamed into place."""
+    with atomic_path(target, suffix=".zip") as tmp:
+        with zipfile.ZipFile(tmp, "w") as zf:
+            manifest = fill(zf)
+            sums = "".join(f"{digest}  {name}\n" for name, digest, _ in manifest)
+            _add(zf, "SHA256SUMS", sums.encode())
+        digest = _file_sha256(tmp)
+        size = tmp.stat().st_size
+    _set(conn, key, status="done", sha256=digest, size=size,
+         manifest=json.dumps([{"name": n, "sha256": d, "size": s} for n, d, s in manifest]))
+
+
+def _failed(conn, key: str, exc: Exception) -> None:
+    log.exception("product %s failed", key, exc_info=exc)
+    message = str(exc) if isinstance(exc, MemberFailed) else f"the zip could not be written: {describe_failure(exc)}"
+    _set(conn, key, status="failed", error=message[:500])
+
+
+def _write_members(conn, key: str, zf: zipfile.ZipFile, entries: list[Entry]) -> list[tuple[str, str, int]]:
+    """Make and add each member; add to the product's ``done`` at most every 0.25 s."""
+    manifest = []
+    last, reported = time.monotonic(), 0
+    for i, entry in enumerate(entries):
+        try:
+            if entry.kind == "stream":
+                digest, size = _add_stream(zf, entry, lambda: _set(conn, key))
+            else:
+                data = _member_bytes(entry)
+        except Exception as exc:
+            raise MemberFailed(f"{entry.arcname} could not be made: {describe_failure(exc)}") from exc
+        if entry.kind != "stream":
+            _add(zf, entry.arcname, data)
+            digest, size = hashlib.sha256(data).hexdigest(), len(data)
+        manifest.append((entry.arcname, digest, size))
+        if time.monotonic() - last > 0.25 or i == len(entries) - 1:
+            _advance(conn, key, i + 1 - reported)
+            reported, last = i + 1, time.monotonic()
+    return manifest
+
+
+def _copy_members(dst: zipfile.ZipFile, path: str, beat, last: float) -> float:
+    """Append every member of the zip at ``path`` to ``dst`` byte for byte (local header
+    and data as written, central directory entry from its ZipInfo). zipfile has no
+    public call for a raw copy: this sets what ``ZipFile.writestr`` sets after a write."""
+    import struct
+
+    with zipfile.ZipFile(path) as src, open(path, "rb") as fh:
+        for info in src.infolist():
+            fh.seek(info.header_offset)
+            header = fh.read(30)
+            name_len, extra_len = struct.unpack("<HH", header[26:30])
+            length = 30 + name_len + extra_len + info.compress_size
+            fh.seek(info.header_offset)
+            info.header_offset = dst.fp.tell()
+            _copy_exactly(fh, dst.fp, length)
+            dst.filelist.append(info)
+            dst.NameToInfo[info.filename] = info
+            dst.start_dir = dst.fp.tell()
+            dst._didModify = True
+            if time.monotonic() - last > 0.25:
+                beat()
+                last = time.monotonic()
+    return last
+
+
+def _copy_exactly(src, dst, length: int) -> None:
+    while length:
+        chunk = src.read(min(length, 1 << 20))
+        if not chunk:
+            raise OSError("a part of the build ended early")
+        dst.write(chunk)
+        length -= len(chunk)
 
 
 def _info(arcname: str) -> zipfile.ZipInfo:
@@ -571,6 +700,12 @@ def _file_sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _advance(conn: sqlite3.Connection, key: str, members: int) -> None:
+    """``members`` more are in (several parts of a split build add to the same count)."""
+    conn.execute("UPDATE products SET done = done + ?, heartbeat = ?, updated = ? WHERE key = ?",
+                 (members, time.time(), now_iso(), key))
 
 
 def _set(conn: sqlite3.Connection, key: str, **fields) -> None:
