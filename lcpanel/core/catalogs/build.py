@@ -37,6 +37,10 @@ from ..progress import progress_bar
 
 FTS_TOKENIZER = "unicode61 remove_diacritics 2 tokenchars '-+_'"
 INSERT_CHUNK = 50_000
+#: numpy kinds whose SQL type follows from the dtype alone: such a column stays a numpy
+#: array until written, turned into Python values one INSERT_CHUNK at a time (a whole
+#: catalog as Python objects took ~1 KB per object: the bulk of ingest's peak memory)
+CHUNKED_KINDS = "biufUS"
 FOOTPRINT_MAX_CELLS = 768
 
 
@@ -72,8 +76,8 @@ def build_catalog(
 
     columns, values = _columns(arrays, order, extra_indexed)
     sky_cols = [describe(c, c, t) for c, t in (("hpx29", "INTEGER"), ("cx", "REAL"), ("cy", "REAL"), ("cz", "REAL"))]
-    values["hpx29"] = hpx[order].tolist()
-    values["cx"], values["cy"], values["cz"] = (xyz[:, i].tolist() for i in range(3))
+    values["hpx29"] = hpx[order]
+    values["cx"], values["cy"], values["cz"] = (np.ascontiguousarray(xyz[:, i]) for i in range(3))
     all_columns = tuple(columns + sky_cols)
 
     _write_sqlite(out_dir / CATALOG_SQLITE, all_columns, values, n, info or {}, show_progress)
@@ -139,9 +143,14 @@ def _columns(arrays: dict, order: np.ndarray, extra_indexed: tuple[str, ...]):
         arr = np.asarray(arrays[key])
         if arr.ndim != 1:
             continue
-        sqltype, vals = to_sql_values(arr[order])
+        if arr.dtype.kind in CHUNKED_KINDS:  # SQL values made chunk by chunk when written
+            vals = arr[order]
+            sqltype = to_sql_values(vals[:0])[0]
+        else:
+            sqltype, vals = to_sql_values(arr[order])
         if key == "objectid":
-            sqltype, vals = "TEXT", [str(v) for v in vals]
+            sqltype = "TEXT"
+            vals = vals if isinstance(vals, np.ndarray) and vals.dtype.kind in "US" else [str(v) for v in vals]
         col = describe(name, key, sqltype)
         columns.append(col)
         values[name] = vals
@@ -170,7 +179,7 @@ def _write_sqlite(path: Path, columns, values, n: int, info: dict, show_progress
         with progress_bar(total=n, desc="writing catalog", unit="obj", disable=not show_progress) as bar:
             for start in range(0, n, INSERT_CHUNK):
                 stop = min(start + INSERT_CHUNK, n)
-                rows = zip(range(start, stop), *(c[start:stop] for c in cols))
+                rows = zip(range(start, stop), *(_sql_chunk(c, start, stop) for c in cols))
                 conn.executemany(f"INSERT INTO object_catalog VALUES ({marks})", rows)
                 bar.update(stop - start)
         conn.execute('CREATE UNIQUE INDEX object_catalog_objectid ON object_catalog(objectid)')
@@ -195,6 +204,13 @@ def _write_sqlite(path: Path, columns, values, n: int, info: dict, show_progress
         conn.execute("ANALYZE")
         conn.commit()
         conn.execute("PRAGMA journal_mode=DELETE")
+
+
+def _sql_chunk(values, start: int, stop: int) -> list:
+    """Rows ``start:stop`` of a column as SQL values (see :data:`CHUNKED_KINDS`)."""
+    if isinstance(values, np.ndarray):
+        return to_sql_values(values[start:stop])[1]
+    return values[start:stop]
 
 
 def _bounding_circle(xyz: np.ndarray) -> tuple[float, float, float]:
