@@ -67,6 +67,8 @@ def build_catalog(
 
     ``arrays`` must hold ``objectid``, ``ra`` and ``decl``; every other key becomes a
     column. Raises :class:`IngestError` on anything that would make a broken catalog.
+    ``arrays`` is consumed: each of its columns is dropped from it once its copy in sky
+    order is made, so that a large catalog is in memory once, not twice.
     """
     objectids, ra, decl = _required(arrays)
     n = len(objectids)
@@ -143,11 +145,13 @@ def _columns(arrays: dict, order: np.ndarray, extra_indexed: tuple[str, ...]):
         arr = np.asarray(arrays[key])
         if arr.ndim != 1:
             continue
+        arrays[key] = None  # the sorted copy below replaces it (see build_catalog)
         if arr.dtype.kind in CHUNKED_KINDS:  # SQL values made chunk by chunk when written
             vals = arr[order]
             sqltype = to_sql_values(vals[:0])[0]
         else:
             sqltype, vals = to_sql_values(arr[order])
+        del arr
         if key == "objectid":
             sqltype = "TEXT"
             vals = vals if isinstance(vals, np.ndarray) and vals.dtype.kind in "US" else [str(v) for v in vals]
