@@ -167,7 +167,7 @@ def main() -> None:
 
         demo = find_demo(workdir, args.nobjects, args.smoke)
         basedir = workdir / "basedir"
-        if not (basedir / "basedir.json").exists():
+        if not basedir.exists():
             Basedir.init(basedir)
         if "parquet" not in args.skip:
             bench_parquet_memory(workdir, demo, str(ProductStore(basedir).index_path), args.nlc)
