@@ -8,7 +8,13 @@ reading the same catalog with astropy and writing it to SQLite with pandas-free
 
     .venv/bin/python benchmarks/bench_ingest.py [--sizes 1e5 1e6] [--nobjects 60]
 
-Target (issue 2): 1e6 objects ingested in under 60 s on 2 cores.
+Each ingest runs in a fresh process: its peak RSS (and the growth over its RSS before the
+ingest) is printed, with the bytes per object on disk and their breakdown per part
+(the columns' table, the column indexes, the id index, FTS, the sky index, the kd-tree;
+SQLite parts measured with its dbstat table).
+
+Targets (issue 2): 1e6 objects ingested in under 60 s on 2 cores; (issue 18) 1e7 in
+<= 120 s, peak RSS <= 2 GB, <= 250 bytes per object on disk.
 """
 
 from __future__ import annotations
@@ -45,6 +51,51 @@ def baseline_seconds(catalog: Path, workdir: Path) -> float:
     return time.perf_counter() - start
 
 
+def _rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:")) / 1024
+
+
+def _ingest_child(source: str, workdir: str, name: str) -> tuple[float, str, float, float]:
+    import resource
+
+    import astropy.table  # noqa: F401 -- imported before the 'before' figure, as any ingest would
+    import scipy.spatial  # noqa: F401
+
+    before = _rss_mb()
+    secs, cdir = ingest(Path(source), Path(workdir), name)
+    return secs, str(cdir), before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def ingest_in_child(source: Path, workdir: Path, name: str) -> tuple[float, Path, float, float]:
+    """``ingest`` in a fresh process: seconds, catalog dir, RSS before (MB), peak RSS (MB)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        secs, cdir, before, peak = pool.submit(_ingest_child, str(source), str(workdir), name).result()
+    return secs, Path(cdir), before, peak
+
+
+def disk_parts(cdir: Path) -> dict[str, int]:
+    """Bytes of a catalog directory per part (SQLite parts from its dbstat table)."""
+    parts = {"columns (table)": 0, "column indexes": 0, "id index": 0, "FTS": 0, "sqlite other": 0}
+    with closing(sqlite3.connect(f"file:{cdir / 'catalog-objectinfo.sqlite'}?mode=ro", uri=True)) as conn:
+        try:
+            rows = conn.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name").fetchall()
+        except sqlite3.OperationalError:  # SQLite built without dbstat
+            rows = [("(sqlite)", (cdir / "catalog-objectinfo.sqlite").stat().st_size)]
+    for name, size in rows:
+        part = ("columns (table)" if name == "object_catalog" else "column indexes"
+                if name.startswith("object_catalog_") else "id index" if name == "object_ids"
+                else "FTS" if name.startswith("object_fts") else "sqlite other")
+        parts[part] += size
+    for path in sorted(cdir.iterdir()):
+        if path.suffix != ".sqlite":
+            parts[path.name] = path.stat().st_size
+    return parts
+
+
 def ingest(source: Path, workdir: Path, name: str) -> tuple[float, Path]:
     from lcpanel.app import App
     from lcpanel.core.catalogs.basedir import Basedir
@@ -76,7 +127,7 @@ def main() -> None:
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"# ingest benchmark (work dir {workdir})")
     print(f"{'input':<28} {'objects':>9} {'ingest s':>9} {'baseline s':>10} {'ratio':>6} "
-          f"{'sqlite':>11} {'skyindex':>11} {'kdtree':>11}")
+          f"{'sqlite':>11} {'skyindex':>11} {'kdtree':>11} {'peak RSS':>9} {'growth':>7} {'B/obj':>6}")
     try:
         for size in args.sizes:
             n = int(float(size))
@@ -85,18 +136,21 @@ def main() -> None:
             gen.make_plain_catalog(catalog, n, seed=1, allsky=True)
             made = time.perf_counter() - t0
             base_s = baseline_seconds(catalog, workdir)
-            secs, cdir = ingest(catalog, workdir, f"allsky_{n}")
+            secs, cdir, before, peak = ingest_in_child(catalog, workdir, f"allsky_{n}")
+            parts = disk_parts(cdir)
             print(f"{'catalog ' + f'{n:.0e}':<28} {n:>9} {secs:>9.2f} {base_s:>10.2f} {secs / base_s:>6.2f} "
                   f"{human((cdir / 'catalog-objectinfo.sqlite').stat().st_size):>11} "
                   f"{human((cdir / 'catalog-skyindex.npy').stat().st_size):>11} "
-                  f"{human((cdir / 'catalog-kdtree.pkl').stat().st_size):>11}   (catalog made in {made:.1f} s)")
+                  f"{human((cdir / 'catalog-kdtree.pkl').stat().st_size):>11} {peak:>6.0f} MB {peak - before:>4.0f} MB "
+                  f"{sum(parts.values()) / n:>6.0f}   (catalog made in {made:.1f} s)")
+            print("    bytes per object: " + ", ".join(f"{k} {v / n:.0f}" for k, v in parts.items()))
         demo = ROOT / "demo" / "collection"
         if args.smoke or not (demo / "lclist-catalog.pkl").exists():
             demo = workdir / "example"
             t0 = time.perf_counter()
             gen.make_collection(demo, nobjects=args.nobjects, seed=42, workers=2)
             print(f"# built an example collection of {args.nobjects} objects in {time.perf_counter() - t0:.1f} s")
-        secs, cdir = ingest(demo, workdir, "example")
+        secs, cdir, _, _ = ingest_in_child(demo, workdir, "example")
         from lcpanel.core.catalogs.basedir import Basedir
 
         n = Basedir(workdir / "basedir-example").collection("example").nobjects
@@ -105,6 +159,8 @@ def main() -> None:
               f"{human((cdir / 'catalog-skyindex.npy').stat().st_size):>11} "
               f"{human((cdir / 'catalog-kdtree.pkl').stat().st_size):>11}   "
               f"(source {human(dir_size(demo)).strip()})")
+        print("peak RSS: of the ingesting process; growth: over its RSS before the ingest (imports done); "
+              "B/obj: the catalog directory's bytes per object")
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
