@@ -547,7 +547,12 @@ def join_parts(index_path: str, key: str, parts: list, target: str) -> None:
     try:
         manifest = []
         for _, future in parts:
-            manifest += future.result()
+            while True:
+                try:
+                    manifest += future.result(timeout=STALE_AFTER_S / 4)
+                    break
+                except TimeoutError:  # a slice still queued behind other builds: not dead
+                    _set(conn, key)
 
         def fill(zf):
             last = time.monotonic()
@@ -559,16 +564,21 @@ def join_parts(index_path: str, key: str, parts: list, target: str) -> None:
     except Exception as exc:
         for _, future in parts:
             future.cancel()
+        for _, future in parts:  # a part already running ends first (it would report "running")
+            _quietly_wait(future)
         _failed(conn, key, exc)
     finally:
         for path, future in parts:
-            if not future.cancel():
-                try:
-                    future.exception()  # a part still running writes its file until it ends
-                except BaseException:  # noqa: BLE001 -- cancelled or the pool was broken
-                    pass
+            _quietly_wait(future)
             Path(path).unlink(missing_ok=True)
         conn.close()
+
+
+def _quietly_wait(future) -> None:
+    try:
+        future.exception()
+    except BaseException:  # noqa: BLE001 -- cancelled, or the pool was broken
+        pass
 
 
 def _write_zip(conn, key: str, target: str, fill) -> None:
