@@ -513,7 +513,7 @@ def bench_formats(workdir: Path, nobjects: int, nlc: int, smoke: bool, formats: 
             dicts = [{"arcname": f"lightcurves/{cid}/{Path(f).name}", "kind": "file", "source": f}
                      for cid, f in picks]
         elif fmt == "parquet":
-            dicts = [{"arcname": "lightcurves.parquet", "kind": "call",
+            dicts = [{"arcname": "lightcurves.parquet", "kind": "stream",  # as the builder plans it
                       "func": "lcpanel.core.objects.lcparquet:dataset_parquet",
                       "args": {"objects": [[cid, f"{Path(f).name.split('-lc')[0]}", f] for cid, f in picks],
                                "collections": {cid: {"lcformat": spec, "base": str(demo),
