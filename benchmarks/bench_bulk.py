@@ -32,7 +32,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from bench_products import find_demo, machine_load, mb
+from bench_products import cpu_seconds, find_demo, machine_load, mb
 from common import add_smoke_option, parse_args
 
 READER = "lcpanel.plugins.lcformats:AstrobaseFormat"
@@ -63,6 +63,15 @@ def _parquet_in_child(index_path: str, dicts: list, target: str) -> dict:
         raise RuntimeError(f"build_product wrote no {target} (see the log)")
     return {"before": before, "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "wall": wall,
             "size": os.path.getsize(target)}
+
+
+def _warm_worker(index_path: str, dicts: list, target: str) -> None:
+    """A small build (imports, format cache), then a pause so that each worker of the
+    pool takes one of these (not timed)."""
+    from lcpanel.core.products import build_product
+
+    build_product(index_path, "warm", dicts, target)
+    time.sleep(2)
 
 
 def _picks(demo: Path, nlc: int) -> list[tuple[str, str]]:
@@ -110,24 +119,24 @@ def bench_split(workdir: Path, demo: Path, basedir: Path, nlc: int, repeat: int)
                      inputs=(f,)) for cid, f in _picks(demo, nlc)]
     print(f"\n## 2. one csv.gz product of {nlc:,} light curves, 1 vs 2 workers ({os.cpu_count()} cores; "
           f"{machine_load()})")
-    print(f"   {'workers':<8} {'runs':>4} {'wall s':>8} {'LC/s':>7} {'zip MB':>7} {'speed-up':>9}")
+    print(f"   {'workers':<8} {'runs':>4} {'wall s':>8} {'LC/s':>7} {'CPU s':>7} {'cores':>6} {'LC/CPU-s':>9} "
+          f"{'zip MB':>7} {'speed-up':>9}")
     base = None
     digests = set()
     for workers in (1, 2):
         store = ProductStore(basedir, max_workers=workers)
         try:
             warm = [asdict(e) for e in entries[:2]]
-            from lcpanel.core.products import build_product
-
-            for f in [store._executor().submit(build_product, str(store.index_path), "warm", warm,
+            for f in [store._executor().submit(_warm_worker, str(store.index_path), warm,
                                                str(workdir / f"warm{i}.zip")) for i in range(workers)]:
                 f.result()
-            walls = []
+            walls, cpus = [], []
             for run in range(repeat):
                 target = workdir / f"split-{workers}-{run}.zip"
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), cpu_seconds(store)
                 store._submit("bench-split", entries, target).result()
                 walls.append(time.perf_counter() - t0)
+                cpus.append(cpu_seconds(store) - c0)
                 if not target.exists():
                     raise RuntimeError("the build wrote no zip (see the log)")
                 size = target.stat().st_size
@@ -137,9 +146,13 @@ def bench_split(workdir: Path, demo: Path, basedir: Path, nlc: int, repeat: int)
                 target.unlink()
         finally:
             store.shutdown()
-        wall = statistics.median(walls)
+        wall, cpu = statistics.median(walls), statistics.median(cpus)
         base = base or wall
-        print(f"   {workers:<8} {repeat:>4} {wall:>8.2f} {nlc / wall:>7.0f} {mb(size):>7.1f} {base / wall:>8.2f}x")
+        print(f"   {workers:<8} {repeat:>4} {wall:>8.2f} {nlc / wall:>7.0f} {cpu:>7.2f} {cpu / wall:>6.2f} "
+              f"{nlc / max(cpu, 1e-9):>9.0f} {mb(size):>7.1f} {base / wall:>8.2f}x")
+    print("   CPU s: this process and the pool's workers (from /proc); cores = CPU s / wall s. Where the kernel")
+    print("   groups a session's processes for CPU fair share (sched_autogroup) on a busy machine, more workers")
+    print("   get no more CPU: compare LC/CPU-s (the split's own cost) and read the speed-up on an idle machine.")
     print(f"   the zips of every run are {'identical' if len(digests) == 1 else 'DIFFERENT'} "
           f"({len(digests)} distinct SHA256); {machine_load()} at the end")
 
