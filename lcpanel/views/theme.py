@@ -51,6 +51,9 @@ from urllib.parse import quote
 import panel as pn
 from bokeh.models import CustomJS
 from panel.io.resources import LOCAL_DIST
+from panel.layout import Column, FlexBox, Row
+from panel.theme import Bootstrap
+from panel.theme.base import Inherit
 
 from ..core.access.auth import LOGIN_COOKIE
 from ..core.datasets import Principal
@@ -70,6 +73,9 @@ DANGER = "#b3261e"
 #: one colour per collection, in collection order (colour-blind friendly, Okabe-Ito based)
 PALETTE = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#8c6d31", "#7b4f9d",
            "#c0392b", "#2c7873")
+
+#: below this window width (px) pages take their one-column phone layout
+NARROW_PX = 700
 
 pn.config.loading_indicator = True
 pn.config.loading_spinner = "arc"
@@ -120,6 +126,13 @@ table.lcp-table td.num {{ text-align: right; font-variant-numeric: tabular-nums;
 table.lcp-table th.num {{ text-align: right; }}
 table.lcp-table .lcp-name {{ font-weight: 500; }}
 .lcp-error-text {{ color: {DANGER}; font-size: 0.9em; margin: 0; }}
+@media (max-width: {NARROW_PX}px) {{
+  :host > div {{ max-width: 100% !important; min-width: 0 !important; }}  /* a fixed width set inline */
+  .lcp-cards {{ grid-template-columns: minmax(0, 1fr); }}
+  .lcp-object-head {{ grid-template-columns: minmax(0, 1fr) !important; }}
+  .lcp-object-head figure {{ justify-self: start; }}
+  .lcp-object-head .lcp-facts {{ grid-template-columns: 110px minmax(0, 1fr) !important; }}
+}}
 """
 
 #: the look of inputs and buttons (added to each widget's stylesheets: shadow DOM again)
@@ -146,7 +159,39 @@ def styled(widget):
 PAGE_CSS = f"""
 body {{ font-family: {FONT}; background: #f4f6f8; }}
 #main {{ background: #f4f6f8; }}
+@media (max-width: {NARROW_PX}px) {{
+  #header {{ flex-wrap: wrap; justify-content: flex-start; padding-top: 2px; padding-bottom: 6px; }}
+  #header .title {{ font-size: 1.2em; line-height: 1.7em; white-space: normal; }}
+  #header-items {{ margin-left: 0; flex: 1 1 100%; min-width: 0; white-space: normal; }}
+  #main {{ padding-left: 6px; padding-right: 6px; }}
+}}
 """
+
+#: rows and columns on a phone: a row's columns stack at full width, and nothing in a
+#: column is wider than the column (a fixed-width image or form shrinks to it). Outer
+#: shadow-root rules beat a child's own ``:host`` sizes, so these reach every layout.
+NARROW_LAYOUT_CSS = f"""
+@media (max-width: {NARROW_PX}px) {{
+  :host(.bk-Row) {{ flex-wrap: wrap; }}
+  :host(.bk-Row) > .bk-panel-models-layout-Column {{ flex: 1 1 100%; width: auto; max-width: 100%; }}
+  :host(.bk-Column) > div {{ max-width: 100%; min-width: 0; }}
+}}
+"""
+#: the same for a FlexBox (a ReactiveHTML: its items sit in a div of its shadow root and
+#: carry their sizes inline)
+NARROW_FLEX_CSS = (f"@media (max-width: {NARROW_PX}px) {{ div > div {{ max-width: 100% !important; "
+                   "min-width: 0 !important; } }")
+
+
+class LcpanelDesign(Bootstrap):
+    """Panel's Bootstrap design with :data:`NARROW_LAYOUT_CSS` on every row and column
+    (:data:`NARROW_FLEX_CSS` on every FlexBox)."""
+
+    modifiers = {**Bootstrap.modifiers,
+                 Row: {"stylesheets": [Inherit, NARROW_LAYOUT_CSS]},
+                 Column: {"stylesheets": [Inherit, NARROW_LAYOUT_CSS]},
+                 FlexBox: {"stylesheets": [Inherit, NARROW_FLEX_CSS]}}
+
 
 #: (label, href) links in every page's header, after "lcpanel" (which links home)
 HEADER_LINKS = (
@@ -296,8 +341,9 @@ def header_links(extra=(), viewer=None) -> pn.pane.HTML:
     account = _account_html(viewer) if viewer is not None else ""
     return pn.pane.HTML(
         f'<nav class="lcp-header-links">{links}<span class="lcp-account">{account}</span></nav>', margin=(0, 10),
-        align="center",
-        stylesheets=[""".lcp-header-links { display: flex; gap: 20px; font-size: 15px; align-items: center; }
+        align="center", sizing_mode="stretch_width",
+        stylesheets=[""".lcp-header-links { display: flex; flex-wrap: wrap; gap: 4px 20px; font-size: 15px;
+                                           align-items: center; }
                         .lcp-header-links a { color: #fff; opacity: 0.88; text-decoration: none; }
                         .lcp-header-links a:hover { opacity: 1; text-decoration: underline; }
                         .lcp-account { display: flex; gap: 10px; align-items: center; margin-left: 18px;
@@ -307,7 +353,10 @@ def header_links(extra=(), viewer=None) -> pn.pane.HTML:
                         .lcp-account form { margin: 0; }
                         .lcp-account button { background: transparent; color: #fff; border: 1px solid
                                               rgba(255,255,255,.6); border-radius: 4px; padding: 2px 10px;
-                                              cursor: pointer; font-size: 14px; }"""])
+                                              cursor: pointer; font-size: 14px; }""",
+                     f"""@media (max-width: {NARROW_PX}px) {{
+                            .lcp-header-links {{ column-gap: 14px; font-size: 14px; }}
+                            .lcp-account {{ margin-left: 0; padding-left: 0; border-left: 0; }} }}"""])
 
 
 def page(title: str, main, app, *, links=()) -> pn.template.BootstrapTemplate:
@@ -322,6 +371,7 @@ def page(title: str, main, app, *, links=()) -> pn.template.BootstrapTemplate:
     state["navigator"] = nav
     items = list(main) if isinstance(main, (list, tuple)) else [main]
     template = pn.template.BootstrapTemplate(
+        design=LcpanelDesign,
         site=APP_NAME,  # links home
         site_url="/",
         title=esc(title or APP_NAME),  # Panel's templates put it in the page unescaped
