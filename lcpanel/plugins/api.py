@@ -3,6 +3,7 @@
 - ``GET /api/collections``: every collection with its columns, and the union of columns
 - ``GET /api/collections/<id>``: one collection with full column metadata
 - ``GET /api/search/types``: the registered search types with their parameter schemas
+  (``GET /search/types``: the same as a page, :mod:`lcpanel.views.search_types_page`)
 - ``POST /api/search[?visibility=private&name=...]``: run a search spec (JSON body, see
   :mod:`lcpanel.core.search`); the search becomes a dataset whose id the answer carries
 - ``GET /api/datasets[?mine=1&q=text&limit=&offset=]``: public datasets and your own
@@ -426,11 +427,14 @@ class ObjectTilesHandler(JSONHandler):
 
 @hookimpl(trylast=True)
 def register_routes(app):
+    from ..views.search_types_page import SearchTypesPage
+
     kwargs = {"app": app}
     return [
         Route("api-collections", r"/api/collections/?", CollectionsHandler, kwargs),
         Route("api-collection", r"/api/collections/([^/]+)/?", CollectionHandler, kwargs),
         Route("api-search-types", r"/api/search/types/?", SearchTypesHandler, kwargs),
+        Route("search-types-page", r"/search/types/?", SearchTypesPage, kwargs),
         Route("api-search", r"/api/search/?", SearchHandler, kwargs),
         Route("api-datasets", r"/api/datasets/?", DatasetsHandler, kwargs),
         Route("api-dataset", r"/api/datasets/([^/]+)/?", DatasetHandler, kwargs),

@@ -196,7 +196,7 @@ class LcpanelDesign(Bootstrap):
 #: (label, href) links in every page's header, after "lcpanel" (which links home)
 HEADER_LINKS = (
     ("JSON API", "/api/collections"),
-    ("Search types", "/api/search/types"),
+    ("Search types", "/search/types"),
     ("Datasets (JSON)", "/api/datasets"),
 )
 

@@ -31,6 +31,7 @@ MEASURE_JS = """() => {
     const scrolled = el => {
         for (let p = parent(el); p; p = parent(p)) {
             if (p.classList && p.classList.contains('bk-Canvas')) return true  // a plot clips its glyphs
+            if (p.classList && p.classList.contains('tabulator-header')) return true  // scrolls with the table body
             const s = getComputedStyle(p)
             if ((s.overflowX === 'auto' || s.overflowX === 'scroll') && p.getBoundingClientRect().right <= W + 1
                 && p.classList && [...p.classList].some(c => SCROLLERS.test(c))) return true
@@ -97,6 +98,8 @@ def test_overview_at_420(phone, lcpanel_server, wait_idle, screenshot):
     expect(phone.locator(".lcp-overview")).to_have_count(1)
     screenshot(phone, "narrow-overview")
     assert_fits(phone, min_plots=1)  # the sky plot
+    # the header's "Search types" opens the page, not the JSON
+    expect(phone.locator(".lcp-header-links a", has_text="Search types")).to_have_attribute("href", "/search/types")
     assert_account_link_works(phone)
 
 
@@ -136,5 +139,8 @@ def test_account_page_at_420(phone, lcpanel_server, wait_idle, screenshot):
 def test_plain_pages_at_420(phone, lcpanel_server, screenshot, path):
     resp = phone.goto(lcpanel_server.url + path, wait_until="load")
     assert resp.ok and resp.headers["content-type"].startswith("text/html"), (path, resp.headers)
+    if path == "/search/types":  # every registered type, by its title
+        for t in phone.request.get(lcpanel_server.url + "/api/search/types").json()["types"]:
+            expect(phone.locator(f"section#{t['type']} h2")).to_contain_text(t["title"])
     screenshot(phone, "narrow-" + path.strip("/").replace("/", "-"))
     assert_fits(phone)
