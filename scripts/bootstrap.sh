@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything lcpanel needs on a fresh machine: a Python >= 3.12 venv in .venv with
-# lcpanel installed (editable) and its test tools; with --browser also Debian's Chromium,
+# lcpanel installed (editable) and its test tools; with --browser also Debian's Chromium
+# and xvfb (xvfb-run, for the desktop test),
 # with --taplint also Debian's STILTS (its taplint validates the TAP service; pulls a JRE).
 # Safe to run again: it reinstalls only when pyproject.toml changed.
 set -euo pipefail
@@ -71,6 +72,13 @@ if [ "$want_browser" = 1 ] && [ ! -x /usr/bin/chromium ]; then
   sudo_cmd=""; [ "$(id -u)" != 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium >/dev/null
+fi
+
+if [ "$want_browser" = 1 ] && ! command -v xvfb-run >/dev/null 2>&1; then
+  echo "bootstrap: installing Debian's xvfb (the desktop test opens Chromium in an X display of its own)"
+  sudo_cmd=""; [ "$(id -u)" != 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq xvfb xauth >/dev/null
 fi
 
 if [ "$want_taplint" = 1 ] && ! command -v stilts >/dev/null 2>&1; then

@@ -117,7 +117,8 @@ def _serve(args) -> int:
 def _desktop_args(parser):
     parser.add_argument("basedir", help="an lcpanel basedir")
     parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
-    parser.add_argument("--browser-command", help="command that opens the URL (it is appended); the app stops "
+    parser.add_argument("--browser-command", help="command that opens the URL: {url} in it is replaced by the "
+                                                  "URL, else the URL is appended; the app stops "
                                                   "when this command exits. Default: an app window of Chromium, "
                                                   "Chrome or Edge if installed, else the default browser")
 
