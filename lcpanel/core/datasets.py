@@ -394,11 +394,23 @@ def _no_listeners(event: str, **kwargs) -> None:
 
 
 def default_name(spec: dict) -> str:
+    """A dataset's name when none is given: the search type and its first parameter, a
+    list as its first items ("objectid: HAT-1, HAT-2 and 8 more")."""
     params = spec.get("params") or {}
     kind = spec.get("type", "search")
-    detail = next((str(v) for k, v in params.items() if v not in (None, "", [], False)), "")
-    detail = detail.splitlines()[0] if detail else ""
-    return f"{kind}: {detail[:60]}" if detail else kind
+    value = next((v for v in params.values() if v not in (None, "", [], False)), "")
+    if isinstance(value, (list, tuple)):
+        items = [str(v).strip() for v in value if str(v).strip()]
+        shown = []
+        for item in items:
+            if shown and len(", ".join([*shown, item])) > 50:
+                break
+            shown.append(item[:50])
+        rest = len(items) - len(shown)
+        detail = ", ".join(shown) + (f" and {rest} more" if rest else "")
+    else:
+        detail = str(value).splitlines()[0] if str(value).strip() else ""
+    return f"{kind}: {detail[:80]}" if detail else kind
 
 
 def _check_visibility(visibility: str) -> None:
