@@ -15,3 +15,10 @@ def test_dataset_from_an_id_list_has_a_readable_name():
     assert default_name({"type": "cone", "params": {"coords": "290 45 5"}}) == "cone: 290 45 5"
     assert default_name({"type": "fts", "params": {"query": "RR Lyrae\nsecond line"}}) == "fts: RR Lyrae"
     assert default_name({"type": "filter", "params": {}}) == "filter"
+
+
+def test_objectisvar_in_words_on_the_dataset_page():
+    from lcpanel.views.dataset_page import variability_words
+
+    assert variability_words([0, 1, 2, 3, None, float("nan"), 1.0]) == \
+        ["unreviewed", "variable", "not variable", "can't tell", "", "", "variable"]

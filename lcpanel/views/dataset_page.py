@@ -51,6 +51,20 @@ def tile_url(collection: str, objectid: str, name: str) -> str:
     return f"/api/collections/{quote(collection, safe='')}/objects/{quote(objectid, safe='')}/tiles/{name}.png"
 
 
+def variability_words(values) -> list[str]:
+    """An ``objectisvar`` column in words (0 unreviewed, 1 variable, 2 not variable,
+    3 can't tell; blank when missing)."""
+    from ..core.objects.annotations import OBJECTISVAR
+
+    out = []
+    for v in values:
+        try:
+            out.append(OBJECTISVAR.get(int(v), str(v)))
+        except (TypeError, ValueError):  # None, NaN
+            out.append("")
+    return out
+
+
 class DatasetPage(pn.viewable.Viewer):
     app = param.Parameter()
     dataset_id = param.String()
@@ -92,6 +106,9 @@ class DatasetPage(pn.viewable.Viewer):
         frame = pd.DataFrame({name: data[name] for name in self.ds.column_names()})
         frame.insert(0, "object", [f'<a href="{object_url(c, o)}">{esc(o)}</a>'
                                    for c, o in zip(data["collection"], data["objectid"])])
+        for name in frame.columns:
+            if name.endswith("objectisvar"):
+                frame[name] = variability_words(frame[name])
         return frame
 
     def _formatters(self) -> dict:

@@ -111,6 +111,9 @@ def test_dataset_page_at_420(phone, lcpanel_server, wait_idle, screenshot):
     assert resp.ok, resp.text()
     _open(phone, f"{lcpanel_server.url}/datasets/{resp.json()['dataset_id']}", wait_idle)
     expect(phone.locator(".lcp-dataset-header")).to_have_count(1)
+    # the variability flag in words, not 0-3
+    expect(phone.locator(".lcp-objects .tabulator-cell[tabulator-field$='objectisvar']").first).to_have_text(
+        re.compile(r"^(unreviewed|variable|not variable|can't tell|)$"))
     screenshot(phone, "narrow-dataset")
     assert_fits(phone)
     assert_account_link_works(phone)
