@@ -22,3 +22,26 @@ def test_objectisvar_in_words_on_the_dataset_page():
 
     assert variability_words([0, 1, 2, 3, None, float("nan"), 1.0]) == \
         ["unreviewed", "variable", "not variable", "can't tell", "", "", "variable"]
+
+
+def test_the_default_cone_finds_objects_of_every_collection(tmp_path):
+    """The cone form starts on a collection's field; for a field wider than the largest
+    cone allowed (an all-sky catalog) the cone still holds objects of it."""
+    from conftest import random_catalog, write_table
+
+    from lcpanel.app import App
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_catalog_collection
+    from lcpanel.core.search import run_search
+    from lcpanel.views.overview import default_cone
+
+    base = Basedir.init(tmp_path / "basedir")
+    app = App(base.path)
+    add_catalog_collection(app, base, write_table(random_catalog(50, seed=8, allsky=True), tmp_path / "sky.parquet"),
+                           collection_id="sky", show_progress=False)
+    add_catalog_collection(app, base, write_table(random_catalog(200, seed=3, center=(1.0, -30.0), radius_deg=4.0),
+                                                  tmp_path / "wrap.parquet"), collection_id="wrap", show_progress=False)
+    for info in Basedir(base.path).collections():
+        coords = default_cone(app, info)
+        result = run_search(app, {"type": "cone", "params": {"coords": coords}, "collections": [info.collection_id]})
+        assert len(result.rows) >= 1, (info.collection_id, coords)

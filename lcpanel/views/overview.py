@@ -357,6 +357,24 @@ class DatasetList(pn.viewable.Viewer):
                          self._table, sizing_mode="stretch_width", margin=0)
 
 
+def default_cone(app, info) -> str | None:
+    """A cone search ("ra dec radius_arcmin") that finds objects of collection ``info``:
+    its field with a radius covering it, or, when the field is wider than the largest
+    cone allowed (an all-sky catalog), the largest cone around one of its objects."""
+    cap = app.config.search.cone_max_radius_arcmin
+    radius = max(1, math.ceil((info.radius_deg or 0.1) * 60))
+    ra, dec = info.center_ra, info.center_decl
+    if ra is None or radius > cap:
+        try:
+            rows, _ = app.catalogs.get(info.collection_id).select(None, [], 1)
+            ra, dec = app.catalogs.get(info.collection_id).fetch_values(rows, ["ra", "decl"])[0] if rows else (ra, dec)
+        except Exception:  # noqa: BLE001 - the form then starts empty or on the field's centre
+            log.warning("no object position for the default cone of %s", info.collection_id, exc_info=True)
+    if ra is None or dec is None:
+        return None
+    return f"{float(ra):.4f} {float(dec):+.4f} {min(cap, radius):g}"
+
+
 class Overview(pn.viewable.Viewer):
     """The ``/`` page: collections, sky footprints, search forms and datasets."""
 
@@ -373,14 +391,10 @@ class Overview(pn.viewable.Viewer):
         self._layout = None
 
     def _prefill(self, backend) -> dict:
-        """The cone form starts on the first collection's field, with a radius covering it."""
+        """The cone form starts on the first collection's field (:func:`default_cone`)."""
         example = getattr(backend, "example", {}) or {}
-        if "coords" not in example or not self.infos or self.infos[0].center_ra is None:
-            return {}
-        first = self.infos[0]
-        cap = self.app.config.search.cone_max_radius_arcmin
-        radius = min(cap, max(1, math.ceil((first.radius_deg or 0.1) * 60)))
-        return {"coords": f"{first.center_ra:.4f} {first.center_decl:+.4f} {radius:g}"}
+        coords = default_cone(self.app, self.infos[0]) if "coords" in example and self.infos else None
+        return {"coords": coords} if coords else {}
 
     # --- parts ------------------------------------------------------------------------
 
