@@ -45,3 +45,28 @@ def test_the_default_cone_finds_objects_of_every_collection(tmp_path):
         coords = default_cone(app, info)
         result = run_search(app, {"type": "cone", "params": {"coords": coords}, "collections": [info.collection_id]})
         assert len(result.rows) >= 1, (info.collection_id, coords)
+
+
+def test_form_examples_name_the_served_collections(tmp_path):
+    """The object-id example holds ids of the first served collection and the ADQL
+    example queries its table (and runs)."""
+    import pyarrow.parquet as pq
+    from conftest import random_catalog, write_table
+
+    from lcpanel.app import App
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_catalog_collection
+    from lcpanel.core.search import run_search
+    from lcpanel.views.overview import served_example
+
+    base = Basedir.init(tmp_path / "basedir")
+    app = App(base.path)
+    table = write_table(random_catalog(40, seed=5, center=(10.0, 20.0), radius_deg=1.0), tmp_path / "f.parquet")
+    add_catalog_collection(app, base, table, collection_id="field7", show_progress=False)
+    infos = Basedir(base.path).collections()
+    backends = {b.name: b for b in app.search_backends}
+    ids = served_example(app, infos, backends["objectid"])["ids"]
+    assert ids and set(ids) <= set(pq.read_table(table).column("objectid").to_pylist())
+    query = served_example(app, infos, backends["adql"])["query"]
+    assert "lcpanel.field7" in query and "lcpanel.demo" not in query
+    assert run_search(app, {"type": "adql", "params": {"query": query.replace("vmag < 12", "vmag < 99")}}).rows

@@ -375,6 +375,29 @@ def default_cone(app, info) -> str | None:
     return f"{float(ra):.4f} {float(dec):+.4f} {min(cap, radius):g}"
 
 
+def served_example(app, infos, backend) -> dict:
+    """The backend's example with what this server serves: the ADQL table
+    ``lcpanel.<collection>`` and object ids of the first collection (not the demo's)."""
+    example = dict(getattr(backend, "example", {}) or {})
+    if not infos:
+        return example
+    first = infos[0].collection_id
+    for name, value in example.items():
+        if isinstance(value, str) and "lcpanel.demo" in value:
+            example[name] = value.replace("lcpanel.demo", f"lcpanel.{first}")
+    if "ids" in example:
+        try:
+            catalog = app.catalogs.get(first)
+            rows, _ = catalog.select(None, [], 2)
+            ids = [values[0] for values in catalog.fetch_values(rows, ["objectid"])]
+        except Exception:  # noqa: BLE001 - the backend's own example then
+            log.warning("no object ids for the example of %s", first, exc_info=True)
+            ids = []
+        if ids:
+            example["ids"] = ids
+    return example
+
+
 class Overview(pn.viewable.Viewer):
     """The ``/`` page: collections, sky footprints, search forms and datasets."""
 
@@ -385,7 +408,8 @@ class Overview(pn.viewable.Viewer):
         self.viewer = session_viewer(self.app)
         self.infos = Basedir(self.app.basedir).collections()
         self.colors = collection_colors([i.collection_id for i in self.infos])
-        self.forms = [SearchForm(app=self.app, backend=b, prefill=self._prefill(b), collections=self.infos)
+        self.forms = [SearchForm(app=self.app, backend=b, prefill=self._prefill(b), collections=self.infos,
+                                 example=served_example(self.app, self.infos, b))
                       for b in self.app.search_backends]
         self.datasets = DatasetList(app=self.app)
         self._layout = None

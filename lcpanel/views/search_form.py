@@ -163,6 +163,7 @@ class SearchForm(pn.viewable.Viewer):
     backend = param.Parameter(doc="the SearchBackend subclass this form fills in")
     prefill = param.Dict(default={}, doc="initial values of the backend's parameters")
     collections = param.List(default=[], doc="collection infos offered in the collections field")
+    example = param.Dict(default=None, doc="the placeholders' example (default: the backend's own)")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -170,7 +171,7 @@ class SearchForm(pn.viewable.Viewer):
         self.errors: dict[str, pn.pane.HTML] = {}
         self._kinds: dict[str, str] = {}
         settings = self.app.config.search
-        example = dict(getattr(self.backend, "example", {}) or {})
+        example = dict(self.example if self.example is not None else getattr(self.backend, "example", {}) or {})
         names = self.backend.param_names()
         # the example's parameters first: they are the search's main input
         names = [n for n in names if n in example] + [n for n in names if n not in example]
