@@ -70,3 +70,30 @@ def test_form_examples_name_the_served_collections(tmp_path):
     query = served_example(app, infos, backends["adql"])["query"]
     assert "lcpanel.field7" in query and "lcpanel.demo" not in query
     assert run_search(app, {"type": "adql", "params": {"query": query.replace("vmag < 12", "vmag < 99")}}).rows
+
+
+def test_a_filter_typo_names_the_field_that_has_it(tmp_path):
+    """The Column filter search's own conditions ('where') and the filter every search
+    shares ('filter') are two fields of the form: an error names the one with the typo."""
+    import pytest
+    from conftest import random_catalog, write_table
+
+    from lcpanel.app import App
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_catalog_collection
+    from lcpanel.core.search import run_search
+    from lcpanel.errors import UserError
+
+    base = Basedir.init(tmp_path / "basedir")
+    app = App(base.path)
+    add_catalog_collection(app, base, write_table(random_catalog(30, seed=2, allsky=True), tmp_path / "f.parquet"),
+                           collection_id="f", show_progress=False)
+    with pytest.raises(UserError) as typo_in_where:
+        run_search(app, {"type": "filter", "params": {"where": "vmag < 12 andd ndet > 5"}})
+    assert typo_in_where.value.field == "where"
+    with pytest.raises(UserError) as typo_in_filter:
+        run_search(app, {"type": "filter", "params": {"where": "vmag < 99"}, "filter": "vmagg < 3"})
+    assert typo_in_filter.value.field == "filter"
+    with pytest.raises(UserError) as cone_filter:
+        run_search(app, {"type": "cone", "params": {"coords": "0 0 5"}, "filter": "vmag <<< 3"})
+    assert cone_filter.value.field == "filter"

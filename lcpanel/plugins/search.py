@@ -16,7 +16,7 @@ import param
 from ..core.catalogs import idindex
 from ..core.catalogs.columns import ALIAS_COLUMNS, ColumnInfo
 from ..core.catalogs.coords import parse_coordinate_string, parse_crossmatch_list
-from ..core.catalogs.filters import conjunction, parse_filter
+from ..core.catalogs.filters import FilterError, conjunction, parse_filter
 from ..core.catalogs.fts import fts_query, fts_search
 from ..core.search import Hits, SearchBackend
 from ..errors import TooLarge, UserError
@@ -383,7 +383,11 @@ class ColumnFilterSearch(SearchBackend):
             raise UserError("give at least one condition, e.g. 'vmag < 12'", field="where")
 
     def search_collection(self, catalog, flt, sort, limit):
-        own = parse_filter(self.where, catalog.columns)
+        try:
+            own = parse_filter(self.where, catalog.columns)
+        except FilterError as exc:  # this search's own field, not the filter every search shares
+            exc.field = "where"
+            raise
         ids, count = catalog.select(conjunction(own, flt), sort, limit)
         return Hits(row_ids=ids, nmatched=count)
 
