@@ -32,10 +32,11 @@ ACTION_WIDTH = 92
 ACCOUNT_CSS = """
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.92em; color: #1d2a33;
        background: #eef1f4; padding: 1px 6px; border-radius: 4px; }
-.lcp-whoami { display: grid; grid-template-columns: max-content 1fr; column-gap: 18px; row-gap: 6px;
+.lcp-whoami { display: grid; grid-template-columns: max-content minmax(0, 1fr); column-gap: 18px; row-gap: 6px;
               margin: 0; font-size: 0.95em; }
 .lcp-whoami dt { color: var(--lcp-muted); }
-.lcp-whoami dd { margin: 0; color: #1d2a33; }
+.lcp-whoami dd { margin: 0; color: #1d2a33; overflow-wrap: anywhere; }
+@media (max-width: 700px) { .lcp-whoami { column-gap: 10px; } .lcp-whoami dt { max-width: 120px; } }
 .lcp-role-badge { font-weight: 600; }
 .lcp-note { margin: 10px 0 0 0; padding: 10px 12px; border-radius: 8px; background: #f6f9fb;
             border: 1px solid #e1e8ee; color: #34414b; line-height: 1.45; font-size: 0.93em; }

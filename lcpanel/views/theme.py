@@ -129,6 +129,8 @@ table.lcp-table .lcp-name {{ font-weight: 500; }}
 @media (max-width: {NARROW_PX}px) {{
   :host > div {{ max-width: 100% !important; min-width: 0 !important; }}  /* a fixed width set inline */
   .lcp-cards {{ grid-template-columns: minmax(0, 1fr); }}
+  .lcp-facts {{ grid-template-columns: auto minmax(0, 1fr); }}
+  .lcp-facts dd, .lcp-facts code {{ overflow-wrap: anywhere; }}
   .lcp-object-head {{ grid-template-columns: minmax(0, 1fr) !important; }}
   .lcp-object-head figure {{ justify-self: start; }}
   .lcp-object-head .lcp-facts {{ grid-template-columns: 110px minmax(0, 1fr) !important; }}
@@ -174,6 +176,7 @@ NARROW_LAYOUT_CSS = f"""
 @media (max-width: {NARROW_PX}px) {{
   :host(.bk-Row) {{ flex-wrap: wrap; }}
   :host(.bk-Row) > .bk-panel-models-layout-Column {{ flex: 1 1 100%; width: auto; max-width: 100%; }}
+  :host(.bk-Row) > .bk-panel-models-widgets-TextInput {{ min-width: min(100%, 200px); }}  /* wraps, not 0 px */
   :host(.bk-Column) > div {{ max-width: 100%; min-width: 0; }}
 }}
 """
