@@ -97,3 +97,30 @@ def test_a_filter_typo_names_the_field_that_has_it(tmp_path):
     with pytest.raises(UserError) as cone_filter:
         run_search(app, {"type": "cone", "params": {"coords": "0 0 5"}, "filter": "vmag <<< 3"})
     assert cone_filter.value.field == "filter"
+
+
+def test_the_datasets_list_refreshes_after_every_search(tmp_path):
+    """The front page's list of datasets shows the one a search from its form just made
+    (before, it kept the list as the page was opened)."""
+    import asyncio
+
+    from conftest import random_catalog, write_table
+
+    from lcpanel.app import App
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_catalog_collection
+    from lcpanel.views.overview import Overview
+
+    base = Basedir.init(tmp_path / "basedir")
+    app = App(base.path)
+    add_catalog_collection(app, base, write_table(random_catalog(60, seed=4, center=(50.0, 10.0), radius_deg=0.5),
+                                                  tmp_path / "f.parquet"), collection_id="f", show_progress=False)
+    page = Overview(app=app)
+    form = next(f for f in page.forms if f.backend.name == "cone")
+    made = []
+    for _ in range(2):  # every search, not only the first
+        ds = asyncio.run(form.search())
+        assert ds is not None
+        made.append(ds.dataset_id)
+        listed = page.datasets._table.object
+        assert all(f"/datasets/{i}" in listed for i in made), listed

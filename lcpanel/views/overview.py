@@ -412,6 +412,8 @@ class Overview(pn.viewable.Viewer):
                                  example=served_example(self.app, self.infos, b))
                       for b in self.app.search_backends]
         self.datasets = DatasetList(app=self.app)
+        for form in self.forms:  # the dataset each search makes joins the list at once
+            form.param.watch(lambda _e: self.datasets._refresh(), "last_dataset")
         self._layout = None
 
     def _prefill(self, backend) -> dict:

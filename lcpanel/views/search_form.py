@@ -164,6 +164,7 @@ class SearchForm(pn.viewable.Viewer):
     prefill = param.Dict(default={}, doc="initial values of the backend's parameters")
     collections = param.List(default=[], doc="collection infos offered in the collections field")
     example = param.Dict(default=None, doc="the placeholders' example (default: the backend's own)")
+    last_dataset = param.String(default="", doc="id of the dataset the last search made (watch it)")
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -410,6 +411,7 @@ class SearchForm(pn.viewable.Viewer):
                 f"{notes}", "warning", markdown=True)
             return None
         url = f"/datasets/{ds.dataset_id}"
+        self.last_dataset = ds.dataset_id
         self.show_message(f"Found {result.summary()}. Opening the dataset…", "success")
         navigate(url)
         return ds
