@@ -124,3 +124,33 @@ def test_the_datasets_list_refreshes_after_every_search(tmp_path):
         made.append(ds.dataset_id)
         listed = page.datasets._table.object
         assert all(f"/datasets/{i}" in listed for i in made), listed
+
+
+def test_sky_plot_of_a_collection_in_one_healpix_cell(tmp_path):
+    """Objects packed into one HEALPix cell (a few arcseconds apart): the plot still
+    draws that cell, and the collection's zoom frames it rather than degrees around it."""
+    import numpy as np
+    from conftest import random_catalog, write_table
+
+    from lcpanel.app import App
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_catalog_collection
+    from lcpanel.views.overview import _polygons, zoom_box
+
+    cols = random_catalog(8, seed=6, center=(120.0, 30.0), radius_deg=2.0 / 3600)
+    base = Basedir.init(tmp_path / "basedir")
+    app = App(base.path)
+    add_catalog_collection(app, base, write_table(cols, tmp_path / "tiny.parquet"), collection_id="tiny",
+                           show_progress=False)
+    info = Basedir(base.path).collections()[0]
+    assert len(info.footprint["cells"]) == 1
+    polys = _polygons(info)
+    assert polys and sum(p["objects"] for p in polys) == 8
+    xs = np.concatenate([p["x"] for p in polys])
+    ys = np.concatenate([p["y"] for p in polys])
+    (x0, x1), (y0, y1) = zoom_box(info)
+    # the cell and every object inside the box...
+    assert x0 <= xs.min() and xs.max() <= x1 and y0 <= ys.min() and ys.max() <= y1
+    assert x0 <= min(cols["ra"]) and max(cols["ra"]) <= x1 and y0 <= min(cols["decl"]) and max(cols["decl"]) <= y1
+    # ...and the cell a visible part of it (not a speck in a box degrees wide)
+    assert (ys.max() - ys.min()) / (y1 - y0) > 0.1, ((y0, y1), (ys.min(), ys.max()))

@@ -107,9 +107,14 @@ def _polygons(info) -> list[dict]:
 
 
 def zoom_box(info) -> tuple[tuple[float, float], tuple[float, float]]:
-    """RA and Dec limits that frame a collection (RA may run past 0 or 360)."""
+    """RA and Dec limits that frame a collection (RA may run past 0 or 360): its objects'
+    circle with a margin, at least as big as its footprint's cells (a field of a few
+    arcseconds in one cell is framed at that cell's size, not degrees around it)."""
     ra, dec = info.center_ra or 0.0, info.center_decl or 0.0
-    half_dec = max(1.5 * (info.radius_deg or 1.0), 0.5)
+    radius = info.radius_deg if info.radius_deg is not None else 1.0
+    order = int((info.footprint or {}).get("order", 0))
+    cell_deg = 58.6 / 2 ** order  # the side of a HEALPix cell of this order
+    half_dec = max(1.5 * radius, 0.75 * cell_deg, 1.0 / 60)
     half_ra = min(180.0, half_dec * 2.0 / max(math.cos(math.radians(min(abs(dec) + half_dec, 89.0))), 0.05))
     lo_dec, hi_dec = max(-90.0, dec - half_dec), min(90.0, dec + half_dec)
     return (ra - half_ra, ra + half_ra), (lo_dec, hi_dec)
