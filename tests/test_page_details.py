@@ -154,3 +154,34 @@ def test_sky_plot_of_a_collection_in_one_healpix_cell(tmp_path):
     assert x0 <= min(cols["ra"]) and max(cols["ra"]) <= x1 and y0 <= min(cols["decl"]) and max(cols["decl"]) <= y1
     # ...and the cell a visible part of it (not a speck in a box degrees wide)
     assert (ys.max() - ys.min()) / (y1 - y0) > 0.1, ((y0, y1), (ys.min(), ys.max()))
+
+
+def _png() -> str:
+    import base64
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (4, 4), "white").save(out, format="PNG")
+    return base64.b64encode(out.getvalue()).decode()
+
+
+def test_tiles_ask_only_for_images_the_checkplot_has():
+    """The dataset page's tiles request finder / unphased / phased-0 / phased-1 only when
+    the checkplot has that image (before: all four, and 404s for the missing ones)."""
+    from lcpanel.core.objects.checkplots import tiles
+    from lcpanel.views.dataset_page import tile_names
+
+    png = _png()
+    two_methods = {"finderchart": png, "magseries": {"plot": png}, "pfmethods": ["0-gls", "1-bls"],
+                   "0-gls": {0: {"period": 1.0, "epoch": 2.0, "plot": png}},
+                   "1-bls": {0: {"period": 2.0, "epoch": 2.0, "plot": png}}}
+    assert tile_names(tiles(two_methods)) == ["finder", "unphased", "phased-0", "phased-1"]
+    one_method_no_finder = {"finderchart": None, "magseries": {"plot": png}, "pfmethods": ["0-gls"],
+                            "0-gls": {0: {"period": 1.0, "epoch": 2.0, "plot": png}}}
+    assert tile_names(tiles(one_method_no_finder)) == ["unphased", "phased-0"]
+    reviewed = {**two_methods, "varinfo": {"objectisvar": 1, "varperiod": 2.0}}  # one tile: the adopted period
+    assert tile_names(tiles(reviewed)) == ["finder", "unphased", "phased-0"]
+    no_plots = {"magseries": {}, "pfmethods": ["0-gls"], "0-gls": {0: {"period": 1.0, "plot": None}}}
+    assert tile_names(tiles(no_plots)) == []

@@ -51,6 +51,13 @@ def tile_url(collection: str, objectid: str, name: str) -> str:
     return f"/api/collections/{quote(collection, safe='')}/objects/{quote(objectid, safe='')}/tiles/{name}.png"
 
 
+def tile_names(found: dict) -> list[str]:
+    """Of finder, unphased, phased-0 and phased-1, the images an object's tiles
+    (:func:`lcpanel.core.objects.checkplots.tiles`) have: the ones the tile route serves."""
+    return ([n for n in ("finder", "unphased") if found.get(n) is not None]
+            + [f"phased-{k}" for k, tile in enumerate(found.get("phased", [])[:2]) if tile.get("png") is not None])
+
+
 def variability_words(values) -> list[str]:
     """An ``objectisvar`` column in words (0 unreviewed, 1 variable, 2 not variable,
     3 can't tell; blank when missing)."""
@@ -359,11 +366,11 @@ class DatasetPage(pn.viewable.Viewer):
             magcol = self._tile_magcol(cid)
             q = f"?magcol={quote(magcol, safe='')}" if magcol else ""
             column = checkplot_column(magcol) if magcol and checkplot_column(magcol) in data else "cpfname"
-            has_cp = bool(data.get(column, [None] * self.ds.nobjects)[i])
+            names = self._tile_names(cid, oid, column) if data.get(column, [None] * self.ds.nobjects)[i] else []
             imgs = "".join(
                 f'<img loading="lazy" alt="{esc(name)}" src="{tile_url(cid, oid, name)}{q}" '
-                f'onerror="{handler(HIDE_BROKEN_IMAGE)}">' for name in ("finder", "unphased", "phased-0", "phased-1")
-            ) if has_cp else '<p class="lcp-muted">no checkplot</p>'
+                f'onerror="{handler(HIDE_BROKEN_IMAGE)}">' for name in names
+            ) or '<p class="lcp-muted">no checkplot</p>'
             comments = "".join(f"<p class='comments'><b>{esc(c['author'][:14])}</b>: {esc(c['text'])}</p>"
                                for c in self.ds.object_comments.get(key, [])[-3:])
             box = pn.widgets.TextInput(placeholder="comment… (saved when you leave the box)",
@@ -379,6 +386,20 @@ class DatasetPage(pn.viewable.Viewer):
                                    styles={"min-width": "300px", "flex": "1 1 300px", "max-width": "440px"}))
         self.tiles[:] = [pn.FlexBox(*cards, gap="12px", sizing_mode="stretch_width")] if cards else [
             html('<p class="lcp-empty">No objects on this page.</p>')]
+
+    def _tile_names(self, cid: str, oid: str, column: str) -> list[str]:
+        """The tile images this object's checkplot has, of finder, unphased, phased-0 and
+        phased-1: the page asks for no image that is not there. (The checkplot read here
+        is cached for the image requests that follow.)"""
+        from ..core.objects.checkplots import load_checkplot, tiles
+
+        try:
+            path = self.app.catalogs.get(cid).object_file(oid, column)
+            found = tiles(load_checkplot(path)) if path is not None else None
+        except Exception:  # noqa: BLE001 - an unreadable checkplot: no tiles, the page still works
+            log.warning("no tiles for %s/%s", cid, oid, exc_info=True)
+            return []
+        return tile_names(found) if found is not None else []
 
     def _comment(self, key: str, text: str) -> None:
         text = (text or "").strip()

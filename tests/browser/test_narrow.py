@@ -104,6 +104,8 @@ def test_overview_at_420(phone, lcpanel_server, wait_idle, screenshot):
 
 
 def test_dataset_page_at_420(phone, lcpanel_server, wait_idle, screenshot):
+    tiles = {}  # every tile image the page asked for -> HTTP status
+    phone.on("response", lambda r: tiles.__setitem__(r.url, r.status) if "/tiles/" in r.url else None)
     _open(phone, lcpanel_server.url + "/", wait_idle)
     resp = phone.request.post(f"{lcpanel_server.url}/api/search", headers=page_api(lcpanel_server.url),
                               data=json.dumps({"type": "cone", "params": {"coords": "290 45 40"},
@@ -114,8 +116,12 @@ def test_dataset_page_at_420(phone, lcpanel_server, wait_idle, screenshot):
     # the variability flag in words, not 0-3
     expect(phone.locator(".lcp-objects .tabulator-cell[tabulator-field$='objectisvar']").first).to_have_text(
         re.compile(r"^(unreviewed|variable|not variable|can't tell|)$"))
-    screenshot(phone, "narrow-dataset")
+    screenshot(phone, "narrow-dataset")  # a viewport as tall as the page: every lazy tile loads
     assert_fits(phone)
+    # tiles name their magcol and ask only for images their checkplot has
+    expect(phone.locator(".lcp-tile-magcol").first).to_have_text("aep_000")
+    phone.wait_for_timeout(1000)
+    assert tiles and all(status == 200 for status in tiles.values()), {u: s for u, s in tiles.items() if s != 200}
     assert_account_link_works(phone)
 
 
