@@ -165,6 +165,7 @@ body {{ font-family: {FONT}; background: #f4f6f8; }}
   #header {{ flex-wrap: wrap; justify-content: flex-start; padding-top: 2px; padding-bottom: 6px; }}
   #header .title {{ font-size: 1.2em; line-height: 1.7em; white-space: normal; }}
   #header-items {{ margin-left: 0; flex: 1 1 100%; min-width: 0; white-space: normal; }}
+  #header .pn-busy-container {{ position: absolute; right: 12px; top: 12px; }}  /* no row of its own */
   #main {{ padding-left: 6px; padding-right: 6px; }}
 }}
 """
