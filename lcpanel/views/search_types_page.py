@@ -72,5 +72,11 @@ def render(schemas: list[dict]) -> str:
 
 class SearchTypesPage(APIMixin, RequestHandler):
     def get(self):
+        from ..core.catalogs.basedir import Basedir
+        from .overview import served_example
+
+        infos = Basedir(self.app.basedir).collections() if self.app.basedir is not None else []
+        # the examples name what this server serves (its collections' tables and ids)
+        schemas = [{**b.schema(), "example": served_example(self.app, infos, b)} for b in self.app.search_backends]
         self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.finish(render([b.schema() for b in self.app.search_backends]))
+        self.finish(render(schemas))
