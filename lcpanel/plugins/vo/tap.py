@@ -27,7 +27,9 @@ class TapRootHandler(VOHandler):
         base = self.base_url() + "/tap"
         links = "".join(f'<li><a href="{base}/{p}">{base}/{p}</a></li>'
                         for p in ("capabilities", "availability", "tables", "sync", "async"))
-        self.send_body((f"<!DOCTYPE html><html><head><title>lcpanel TAP</title></head><body><h1>TAP service</h1>"
+        self.send_body(("<!DOCTYPE html><html><head>"
+                        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+                        "<title>lcpanel TAP</title></head><body><h1>TAP service</h1>"
                         f"<p>TAP 1.1 with ADQL 2.1 over the collections of this lcpanel server. Give "
                         f"<code>{base}</code> to TOPCAT or pyvo.</p><ul>{links}</ul></body></html>").encode(),
                        "text/html; charset=utf-8")
