@@ -36,7 +36,7 @@ def free_port() -> int:
 
 
 def make_basedir(root: Path) -> tuple[Path, str]:
-    from conftest import random_catalog, write_table
+    from support.data import random_catalog, write_table
 
     from lcpanel.app import App
     from lcpanel.core.catalogs.basedir import Basedir

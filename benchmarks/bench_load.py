@@ -230,8 +230,8 @@ def main() -> int:
     add_smoke_option(parser, heavy=1, probes=3, hop_calls=200, bomb_terms=120, compare_bomb_terms=50)
     args = parse_args(parser)
 
-    from conftest import set_config
-    from vo_support import build_basedir
+    from support.data import set_config
+    from support.vo_data import build_basedir
 
     with tempfile.TemporaryDirectory() as tmp:
         basedir, _cols = build_basedir(Path(tmp))

@@ -33,7 +33,7 @@ def free_port() -> int:
 
 
 def make_basedir(root: Path) -> Path:
-    from conftest import random_catalog, write_table
+    from support.data import random_catalog, write_table
 
     from lcpanel.app import App
     from lcpanel.core.catalogs.basedir import Basedir

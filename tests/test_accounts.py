@@ -16,8 +16,8 @@ from datetime import timedelta
 from http.cookiejar import CookieJar
 
 import pytest
-from conftest import random_catalog, set_config, write_table
-from test_api import running_server
+from support.data import random_catalog, set_config, write_table
+from support.servers import running_server
 
 from lcpanel.core.access.auth import LOGIN_COOKIE, Authenticator
 from lcpanel.core.access.identity import COOKIE_NAME, Signer

@@ -2,59 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import subprocess
-import sys
-import urllib.error
-import urllib.request
 
 import pytest
-from conftest import random_catalog, snapshot, write_table
-from live_server import free_port, wait_live
-
-
-def spawn_server(basedir, port: int, *extra: str) -> subprocess.Popen:
-    """``lcpanel serve`` in its own process group, its output in a log file beside the
-    basedir (``proc.log_path``). Never a pipe: a server blocks once nobody reads 64 KB
-    of its request log."""
-    import tempfile
-
-    fd, log_path = tempfile.mkstemp(prefix="lcpanel-serve-", suffix=".log")
-    with os.fdopen(fd, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "lcpanel", "serve", str(basedir), "--port", str(port), *extra],
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    proc.log_path = log_path
-    return proc
-
-
-@contextlib.contextmanager
-def running_server(basedir, *extra: str):
-    """``lcpanel serve`` on ``basedir`` (see :func:`spawn_server`), live; yields
-    (url, proc) and stops the whole process group afterwards."""
-    port = free_port()
-    proc = spawn_server(basedir, port, *extra)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_live(url, proc, proc.log_path, timeout=60.0)
-        yield url, proc
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
-
-def server_log(proc) -> str:
-    path = getattr(proc, "log_path", None)
-    if path:
-        with open(path, "rb") as fh:
-            return fh.read().decode("utf-8", "replace")
-    return proc.stderr.read().decode() if proc.stderr else ""
+from support.clients import call
+from support.data import random_catalog, snapshot, write_table
+from support.servers import running_server
 
 
 @pytest.fixture(scope="module")
@@ -70,16 +23,6 @@ def server(tmp_path_factory):
                            meta={"name": "Field"}, show_progress=False)
     with running_server(base.path) as (url, _proc):
         yield url, base, cols
-
-
-def call(url: str, body=None, raw: bytes | None = None) -> tuple[int, dict]:
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
 
 
 def test_collections(server):

@@ -9,9 +9,9 @@ import os
 import time
 
 import pytest
-from test_api import running_server, server_log
+from support.servers import running_server, server_log
 from test_vo_server import unlimited_requests
-from vo_support import build_basedir
+from support.vo_data import build_basedir
 
 pyvo = pytest.importorskip("pyvo")
 requests = pytest.importorskip("requests")

@@ -216,7 +216,7 @@ def test_other_errors(client):
 
 
 def test_unreachable_server_is_a_client_error():
-    from test_api import free_port
+    from support.servers import free_port
 
     c = Client(f"http://127.0.0.1:{free_port()}", timeout=5)
     with pytest.raises(ClientError, match="cannot reach") as err:

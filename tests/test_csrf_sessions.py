@@ -20,8 +20,8 @@ import urllib.request
 from http.cookiejar import CookieJar
 
 import pytest
-from conftest import set_config
-from test_api import running_server
+from support.data import set_config
+from support.servers import running_server
 
 from lcpanel.core.access.auth import LOGIN_COOKIE
 from lcpanel.core.access.identity import COOKIE_NAME

@@ -11,8 +11,8 @@ import urllib.parse
 
 import numpy as np
 import pytest
-from conftest import snapshot, write_table
-from test_api import running_server
+from support.data import snapshot, write_table
+from support.servers import running_server
 from test_vo_server import get, unlimited_requests
 
 pyvo = pytest.importorskip("pyvo")

@@ -7,7 +7,7 @@ import multiprocessing as mp
 import pickle
 
 import pytest
-from conftest import random_catalog, snapshot, write_table
+from support.data import random_catalog, snapshot, write_table
 
 from lcpanel.app import App
 from lcpanel.core.datasets import OPERATOR, DatasetStore, Principal

@@ -14,7 +14,7 @@ import textwrap
 import time
 
 import pytest
-from conftest import random_catalog, write_table
+from support.data import random_catalog, write_table
 
 
 def _basedir(tmp_path):

@@ -421,7 +421,7 @@ def test_import_lccserver_basedir_made_by_lccserver(lccserver_code, basedir, tmp
 
     lcc = tmp_path / "lcc"
     lcc.mkdir()
-    builder = Path(__file__).with_name("lccserver_basedir.py")
+    builder = Path(__file__).parent / "support" / "lccserver_basedir.py"
     env = {**os.environ, "PYTHONPATH": str(lccserver_code)}
     out = subprocess.run([sys.executable, str(builder), str(lcc), str(HAT)], capture_output=True, text=True,
                          timeout=600, env=env, cwd=tmp_path)
@@ -457,7 +457,7 @@ def test_import_lccserver_basedir_made_by_lccserver(lccserver_code, basedir, tmp
 @pytest.mark.slow
 @pytest.mark.skipif(len(CDIPS) < 2, reason="no CDIPS files")
 def test_api_and_client_give_times_and_masks_on_request(basedir, tmp_path):
-    from test_api import running_server
+    from support.servers import running_server
 
     from lcpanel.app import App
     from lcpanel.client import Client, ClientError

@@ -17,10 +17,10 @@ import urllib.request
 from collections import Counter
 
 import pytest
-from conftest import random_catalog, set_config, snapshot, write_table
+from support.data import random_catalog, set_config, snapshot, write_table
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from test_api import running_server, server_log
+from support.servers import running_server, server_log
 
 FUZZ = settings(max_examples=int(os.environ.get("LCPANEL_FUZZ_EXAMPLES", "100")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
                 phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink])

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import param
 import pytest
-from conftest import random_catalog, write_table
-from live_server import free_port, wait_live
+from support.data import random_catalog, write_table
+from support.servers import free_port, wait_live
 
 from lcpanel.plugin_api import (
     OPERATOR, App, Basedir, CatalogBase, Catalog, Command, Entry, Hits, JSONHandler, LCFormat, LightCurve, Page,

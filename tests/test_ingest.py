@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import random_catalog, snapshot, write_table
+from support.data import random_catalog, snapshot, write_table
 
 from lcpanel.app import App
 from lcpanel.core.catalogs.basedir import Basedir

@@ -16,9 +16,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import set_config
-from test_api import free_port, running_server, server_log, spawn_server, wait_live
-from vo_support import build_basedir
+from support.data import set_config
+from support.servers import free_port, running_server, server_log, spawn_server, wait_live
+from support.vo_data import build_basedir
 
 TIMEOUT_S = 3.0
 HEAVY_TAP = ("SELECT COUNT(*) AS n FROM lcpanel.field AS a, lcpanel.field AS b, lcpanel.field AS c, "
@@ -149,7 +149,7 @@ def test_offloader_admits_at_most_max_heavy():
         assert off.active == 0
         assert await off.run(lambda x: x + 1, 1) == 2
 
-    import aio
+    from support import aio
 
     aio.run(main)
     off.shutdown()

@@ -141,7 +141,7 @@ def test_zips_hold_every_magcols_checkplot(app2, builder):
 
 @pytest.fixture(scope="module")
 def server2(app2):
-    from test_api import running_server
+    from support.servers import running_server
 
     with running_server(app2.basedir) as (url, _proc):
         yield url

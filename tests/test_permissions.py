@@ -11,9 +11,9 @@ import os
 import time
 
 import pytest
-from conftest import set_config
+from support.data import set_config
 from test_accounts import Client
-from test_api import running_server
+from support.servers import running_server
 
 pytestmark = pytest.mark.slow
 

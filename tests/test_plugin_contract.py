@@ -211,12 +211,7 @@ def test_catalog_base_is_abstract_and_the_sqlite_catalog_implements_it():
 
 def test_a_catalog_without_sql_says_which_searches_it_answers(basedir, tmp_path):
     """A sibling catalog inherits ``top``/``fetch_rows`` and a clear answer to SQL."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("lcpanel_tests_conftest", Path(__file__).parent / "conftest.py")
-    helpers = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(helpers)  # tests/conftest.py, not a contrib plugin's
-    random_catalog, write_table = helpers.random_catalog, helpers.write_table
+    from support.data import random_catalog, write_table
 
     from lcpanel.app import App
     from lcpanel.core.catalogs.catalog import CatalogBase

@@ -18,7 +18,7 @@ from http.cookiejar import CookieJar
 from pathlib import Path
 
 import pytest
-from conftest import random_catalog, write_table
+from support.data import random_catalog, write_table
 
 from lcpanel.core import products as products_mod
 from lcpanel.core.datasets import Principal

@@ -13,8 +13,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import random_catalog, set_config, snapshot, write_table
-from test_api import call, running_server
+from support.data import random_catalog, set_config, snapshot, write_table
+from support.clients import call
+from support.servers import running_server
 
 ANON = "anon:" + "a" * 24
 OLD = "2000-01-01T00:00:00.000+00:00"

@@ -22,8 +22,8 @@ from http.cookiejar import CookieJar
 from pathlib import Path
 
 import pytest
-from conftest import random_catalog, set_config, write_table
-from live_server import free_port, wait_live
+from support.data import random_catalog, set_config, write_table
+from support.servers import free_port, spawn_server, wait_live
 
 from lcpanel.core.datasets import OPERATOR, Dataset, DatasetStore
 
@@ -41,10 +41,7 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
-        self._fh = open(log, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lcpanel", "serve", str(basedir), "--port", str(self.port), *extra],
-            stdout=self._fh, stderr=self._fh, start_new_session=True)
+        self.proc = spawn_server(basedir, self.port, *extra, log=log)
 
     def wait_live(self, timeout: float = 90.0) -> None:
         wait_live(self.url, self.proc, self.log, timeout)
@@ -55,7 +52,6 @@ class Server:
         except ProcessLookupError:
             pass
         self.proc.wait(timeout=30)
-        self._fh.close()
 
     def group_alive(self, grace: float = 10.0) -> bool:
         """Whether any process of the group is left (killed children may take a moment to be

@@ -19,7 +19,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from test_api import running_server
+from support.servers import running_server
 from test_checkplots import all_checkplots, catalog_row, fts_find, reviewed_variable, unreviewed
 
 from lcpanel.errors import Forbidden, TooManyRequests, UserError
@@ -381,7 +381,7 @@ def test_dataset_comments_build_and_search_spend_the_budget_and_never_touch_the_
     backend = next(b for b in app.search_backends if b.name == "objectid")
     form = sf.SearchForm(app=app, backend=backend, collections=[renv["info"]])
     n_before = len(app.datasets.list(ANN, mine=True))
-    import aio
+    from support import aio
 
     assert aio.run(form.search) is None
     assert "too many requests" in form.message.object

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import random_catalog, snapshot, write_table
+from support.data import random_catalog, snapshot, write_table
 
 from lcpanel.app import App
 from lcpanel.core.catalogs.ingest import add_astrobase_collection, add_catalog_collection

@@ -8,8 +8,8 @@ import sqlite3
 
 import numpy as np
 import pytest
-from conftest import snapshot
-from vo_support import brute_cone, build_basedir, near_boundary, separation_deg
+from support.data import snapshot
+from support.vo_data import brute_cone, build_basedir, near_boundary, separation_deg
 
 from lcpanel.app import App
 from lcpanel.core.vo.adql import ADQLError, parse

@@ -14,9 +14,9 @@ import urllib.request
 import warnings
 
 import pytest
-from conftest import snapshot
-from test_api import running_server
-from vo_support import brute_cone, build_basedir, near_boundary
+from support.data import snapshot
+from support.servers import running_server
+from support.vo_data import brute_cone, build_basedir, near_boundary
 
 pyvo = pytest.importorskip("pyvo")
 

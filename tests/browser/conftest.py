@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from live_server import free_port, wait_live
+from support.data import random_catalog, set_config, write_table
+from support.servers import running_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
@@ -175,26 +174,12 @@ class LiveServer:
             return ""
 
 
-def _tests_helpers():
-    """tests/conftest.py as a module of its own ('import conftest' would be ambiguous here)."""
-    import importlib.util
-
-    name = "lcpanel_tests_helpers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "conftest.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        sys.modules[name] = module
-    return sys.modules[name]
-
-
 #: a staff account (may review objects) in the browser tests' basedir
 REVIEWER = ("reviewer", "pw-of-reviewer")
 
 
 @pytest.fixture(scope="session")
 def lcpanel_basedir(csv_collection, tmp_path_factory) -> tuple[Path, dict, tuple[float, float]]:
-    helpers = _tests_helpers()
     from lcpanel.app import App
     from lcpanel.core.catalogs.basedir import Basedir
     from lcpanel.core.catalogs.ingest import add_astrobase_collection, add_catalog_collection
@@ -205,15 +190,15 @@ def lcpanel_basedir(csv_collection, tmp_path_factory) -> tuple[Path, dict, tuple
     app = App(base.path)
     demo = add_astrobase_collection(app, base, csv_collection, collection_id="demo", show_progress=False)
     meta = {k: v for k, v in WRAP_FIELD.items() if k != "collection_id"}
-    cols = helpers.random_catalog(1500, seed=3, center=(1.0, -30.0), radius_deg=4.0)
-    wrap = add_catalog_collection(app, base, helpers.write_table(cols, root / "wrapfield.parquet"),
+    cols = random_catalog(1500, seed=3, center=(1.0, -30.0), radius_deg=4.0)
+    wrap = add_catalog_collection(app, base, write_table(cols, root / "wrapfield.parquet"),
                                   collection_id=WRAP_FIELD["collection_id"], meta=meta, show_progress=False)
     row = run_search(app, {"type": "filter", "params": {"where": "ndet > 0"}, "collections": ["demo"],
                            "sort": "objectid", "limit": 1}).rows[0]
     app.users.add_user(REVIEWER[0], REVIEWER[1], "staff")
     # every page test is one anonymous address: lift the disk quota and product cap
     # (tests/test_quotas.py is about those)
-    helpers.set_config(base.path, "[quotas]\nanonymous_disk_mb = 0.0\nanonymous_product_mb = 0.0\n")
+    set_config(base.path, "[quotas]\nanonymous_disk_mb = 0.0\nanonymous_product_mb = 0.0\n")
     return base.path, {demo.collection_id: demo.name, wrap.collection_id: wrap.name}, (row["ra"], row["decl"])
 
 
@@ -221,23 +206,8 @@ def lcpanel_basedir(csv_collection, tmp_path_factory) -> tuple[Path, dict, tuple
 def served(basedir, log: Path):
     """``lcpanel serve`` on ``basedir`` as users run it, its output in ``log``; yields the
     URL once live and stops the process group afterwards."""
-    port = free_port()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "lcpanel", "serve", str(basedir), "--port", str(port)],
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_live(url, proc, log)
+    with running_server(basedir, log=log, cwd=ROOT, timeout=90.0) as (url, _proc):
         yield url
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")

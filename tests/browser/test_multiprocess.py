@@ -4,15 +4,11 @@ datasets work whichever process answers."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 
 import pytest
 from playwright.sync_api import expect
 
-from live_server import free_port, wait_live
+from support.servers import running_server
 
 from .conftest import ROOT, page_api
 
@@ -22,19 +18,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def two_process_server(lcpanel_basedir, tmp_path_factory):
     basedir = lcpanel_basedir[0]
-    port = free_port()
     log = tmp_path_factory.mktemp("serve2") / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "lcpanel", "serve", str(basedir), "--port", str(port),
-                                 "--num-procs", "2"], stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                cwd=ROOT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_live(url, proc, log)
+    with running_server(basedir, "--num-procs", "2", log=log, cwd=ROOT, timeout=90.0) as (url, _proc):
         yield url
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
 
 
 def test_pages_and_datasets_across_processes(page, two_process_server, wait_idle, screenshot):

@@ -11,7 +11,9 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import _tests_helpers, served
+from support.data import set_config
+
+from .conftest import served
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -32,7 +34,7 @@ def review_server(csv_collection, tmp_path_factory):
     source = root / "survey" / "demo_csv"
     shutil.copytree(csv_collection, source)
     base = Basedir.init(root / "basedir")
-    _tests_helpers().set_config(base.path, CONFIG)
+    set_config(base.path, CONFIG)
     app = App(base.path)
     info = add_astrobase_collection(app, base, source, collection_id="demo", show_progress=False)
     app.users.add_user(*STAFF, "staff")

@@ -25,7 +25,9 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import CSP_CONSOLE, _tests_helpers, served, wait_idle
+from support.data import random_catalog, set_config, write_table
+
+from .conftest import CSP_CONSOLE, served, wait_idle
 
 #: each tries to set window.__xss to its number (and to open a dialog)
 PAYLOADS = [
@@ -102,7 +104,6 @@ def _api(url: str, path: str, token: str, body: dict | None = None, **query) -> 
 @pytest.fixture(scope="module")
 def hostile(csv_collection, tmp_path_factory):
     """A served basedir whose every settable string is a payload; yields (url, facts)."""
-    helpers = _tests_helpers()
     from lcpanel.app import App
     from lcpanel.core.catalogs.basedir import Basedir
     from lcpanel.core.catalogs.ingest import add_astrobase_collection, add_catalog_collection
@@ -115,11 +116,11 @@ def hostile(csv_collection, tmp_path_factory):
     add_astrobase_collection(app, base, csv_collection, collection_id="demo", show_progress=False,
                              meta={"name": PAYLOADS[1], "description": everything, "citation": PAYLOADS[4],
                                    "project": PAYLOADS[6]})
-    cols = helpers.random_catalog(len(PAYLOADS) + 5, seed=5, center=(10.0, 20.0), radius_deg=1.0)
+    cols = random_catalog(len(PAYLOADS) + 5, seed=5, center=(10.0, 20.0), radius_deg=1.0)
     cols["objectid"] = cols["objectid"].astype(object)
     cols["objectid"][:len(PAYLOADS)] = PAYLOADS
     cols["objectid"] = cols["objectid"].astype(str)
-    add_catalog_collection(app, base, helpers.write_table(cols, root / "hostile.parquet"), collection_id="hostile",
+    add_catalog_collection(app, base, write_table(cols, root / "hostile.parquet"), collection_id="hostile",
                            meta={"name": PAYLOADS[2], "description": everything, "citation": everything[:2000],
                                  "project": PAYLOADS[5]}, show_progress=False)
     users = UserStore(base.path)
@@ -131,7 +132,7 @@ def hostile(csv_collection, tmp_path_factory):
     demo_oid = app.catalogs.get("demo").query("SELECT objectid FROM object_catalog ORDER BY objectid LIMIT 1")[0][0]
     # these tests are about escaping: the anonymous crawl of every page must not spend the
     # request budget the search-form test then needs (tests/test_reviews.py covers budgets)
-    helpers.set_config(base.path, "[limits]\nanonymous_requests_per_minute = 0\n"
+    set_config(base.path, "[limits]\nanonymous_requests_per_minute = 0\n"
                                   "[quotas]\nanonymous_disk_mb = 0.0\nanonymous_product_mb = 0.0\n")
 
     with served(base.path, root / "serve.log") as url:

@@ -1,14 +1,20 @@
-"""Waiting for a test server: a free port, and the one loop that waits for ``/liveness``.
+"""Test servers: ``lcpanel serve`` started as users run it, the one loop that waits for
+``/liveness``, and the one way to stop it.
 
-Every test that starts ``lcpanel serve`` (tests/test_api.py's ``running_server``, the
-resilience tests' ``Server``, the browser tests' ``served``) waits through
+Every test that starts ``lcpanel serve`` goes through :func:`spawn_server` (or
+:func:`running_server`, which also waits and stops it) and waits through
 :func:`wait_live`, which fails at once, with the server's output, if the process exits.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -38,3 +44,55 @@ def wait_live(url: str, proc: subprocess.Popen | None, log: str | Path | None = 
         except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
             time.sleep(0.2)
     raise TimeoutError(f"lcpanel serve did not become live in {timeout:.0f} s")
+
+
+def spawn_server(basedir, port: int, *extra: str, log: str | Path | None = None,
+                 cwd: str | Path | None = None) -> subprocess.Popen:
+    """``lcpanel serve`` in its own process group, its output appended to ``log`` (a new
+    temporary file if None), whose path is ``proc.log_path``. Never a pipe: a server blocks
+    once nobody reads 64 KB of its request log."""
+    if log is None:
+        fd, log = tempfile.mkstemp(prefix="lcpanel-serve-", suffix=".log")
+        os.close(fd)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "lcpanel", "serve", str(basedir), "--port", str(port), *extra],
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=cwd)
+    proc.log_path = str(log)
+    return proc
+
+
+def stop_server(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
+    """Send ``sig`` to the server's whole process group; SIGKILL it if it is not gone
+    after ``timeout`` s."""
+    try:
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=timeout)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def running_server(basedir, *extra: str, log: str | Path | None = None, cwd: str | Path | None = None,
+                   timeout: float = 60.0):
+    """``lcpanel serve`` on ``basedir`` (see :func:`spawn_server`), live; yields
+    (url, proc) and stops the whole process group afterwards."""
+    port = free_port()
+    proc = spawn_server(basedir, port, *extra, log=log, cwd=cwd)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_live(url, proc, proc.log_path, timeout=timeout)
+        yield url, proc
+    finally:
+        stop_server(proc)
+
+
+def server_log(proc) -> str:
+    """Everything the server has written so far."""
+    path = getattr(proc, "log_path", None)
+    if path:
+        with open(path, "rb") as fh:
+            return fh.read().decode("utf-8", "replace")
+    return proc.stderr.read().decode() if proc.stderr else ""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from conftest import random_catalog, write_table
+from support.data import random_catalog, write_table
 
 # collection id -> (seed, n, centre, radius in degrees)
 COLLECTIONS = {

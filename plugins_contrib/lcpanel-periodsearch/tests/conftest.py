@@ -5,7 +5,7 @@ The plugin is tested as users get it: installed (``pip install -e``), found thro
 ``lcpanel serve``. No test registers it by hand.
 
 The example astrobase collection and the browser fixtures come from lcpanel's own test
-suite (``tests/conftest.py``, ``tests/browser/conftest.py``), loaded as modules of their
+suite (``tests/conftest.py``, ``tests/browser/conftest.py``, ``tests/support/``), loaded as modules of their
 own so that this directory can be run alone or together with ``tests/``.
 """
 
@@ -20,17 +20,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def _load(name: str, path: Path):
+def _load(name: str, path: Path, package: bool = False):
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
+        spec = importlib.util.spec_from_file_location(
+            name, path, submodule_search_locations=[str(path.parent)] if package else None)
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
         spec.loader.exec_module(module)
     return sys.modules[name]
 
 
+_load("support", ROOT / "tests" / "support" / "__init__.py", package=True)  # what lcpanel's conftests import
 helpers = _load("lcpanel_tests_helpers", ROOT / "tests" / "conftest.py")
-_load("live_server", ROOT / "tests" / "live_server.py")  # what tests/browser/conftest.py imports
 browser = _load("lcpanel_browser_helpers", ROOT / "tests" / "browser" / "conftest.py")
 
 # lcpanel's fixtures, re-exported for this directory
