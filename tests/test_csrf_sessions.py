@@ -239,7 +239,7 @@ def test_logout_form_needs_its_token(hostile_server):
     assert dave.call("/logout", b"", "POST", same)[0] == 403
     assert dave.call("/logout", b"csrf_token=0123", "POST", same)[0] == 403
     assert dave.page_json("/api/whoami")[1]["identity"] == "user:dave"
-    # the token the pages put in the header's log-out form (lcpanel.views.theme.logout_token)
+    # the token the pages put in the header's log-out form (lcpanel.visitor.logout_token)
     from lcpanel.core.access.identity import Signer, basedir_secret
     from lcpanel.csrf import form_token
 

@@ -175,7 +175,7 @@ class LoginPage(APIMixin, RequestHandler):
 
 class LogoutPage(APIMixin, RequestHandler):
     """The header's log-out button: a form whose token is bound to the login session
-    (:func:`lcpanel.views.theme.logout_token`)."""
+    (:func:`lcpanel.visitor.logout_token`)."""
 
     def prepare(self):
         pass

@@ -1,7 +1,7 @@
 """The account page, ``/account``, for every visitor: who you are (identity, role, your
 limits), your API keys with a form that issues one, and, for admins, every key.
 
-It acts for :func:`lcpanel.views.theme.session_viewer`, the identity the JSON API sees
+It acts for :func:`lcpanel.visitor.session_viewer`, the identity the JSON API sees
 for the same browser, so a key made here acts for the owner of the datasets made in this
 browser. A new key's token is shown once, in this browser session only: the server keeps
 its SHA256 (:mod:`lcpanel.core.access.users`); reloading the page forgets it.
@@ -21,7 +21,8 @@ from ..core.clock import now_iso
 from ..core.access.users import MAX_KEY_DAYS, MAX_LABEL, APIKey
 from ..errors import UserError
 from .escaping import COPY_TOKEN, SELECT_SELF, handler
-from .theme import esc, html, login_url, page, section, session_viewer, styled
+from ..visitor import login_url, session_viewer
+from .theme import esc, html, page, section, styled
 
 log = logging.getLogger(__name__)
 

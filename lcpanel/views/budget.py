@@ -11,7 +11,7 @@ the message to show when it is spent; the caller then writes nothing.
 from __future__ import annotations
 
 from ..errors import TooManyRequests
-from .theme import client_address
+from ..visitor import client_address
 
 
 def spend(app, viewer) -> str | None:

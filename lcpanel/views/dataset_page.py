@@ -23,7 +23,8 @@ from ..core.access.quotas import product_check
 from ..errors import UserError
 from .budget import spend
 from .escaping import HIDE_BROKEN_IMAGE, handler, md
-from .theme import client_address, esc, html, page, section, session_viewer, styled
+from ..visitor import client_address, session_viewer
+from .theme import esc, html, page, section, styled
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,8 @@ from ..core import clock
 from ..core.catalogs.basedir import Basedir
 from ..errors import UserError
 from .search_form import SearchForm, SearchTypes
-from .theme import MUTED, collection_colors, esc, html, page, section, session_viewer, styled
+from ..visitor import session_viewer
+from .theme import MUTED, collection_colors, esc, html, page, section, styled
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ visibility of the dataset the search makes.
 
 Search runs :func:`lcpanel.core.search.run_search` in a worker thread (the page stays
 responsive and shows a spinner), makes a dataset owned by the visitor
-(:func:`lcpanel.views.theme.session_viewer`, the JSON API's identity; the dataset store
+(:func:`lcpanel.visitor.session_viewer`, the JSON API's identity; the dataset store
 tells plugins, ``dataset_created``) and sends the browser to ``/datasets/<id>``.
 
 Errors: a :class:`lcpanel.errors.UserError` naming a field is shown under that field;
@@ -45,15 +45,14 @@ from ..core.search import SearchSpec, run_search
 from ..errors import UserError
 from .budget import spend
 from .escaping import md
+from ..visitor import client_address, session_viewer
 from .theme import (
     ACCENT,
     ACCENT_DARK,
     ACCENT_LIGHT,
     STYLESHEET,
-    client_address,
     esc,
     navigate,
-    session_viewer,
     styled,
 )
 

@@ -1,4 +1,4 @@
-"""One look for every lcpanel page, the visitor's identity, and browser navigation.
+"""One look for every lcpanel page, and browser navigation.
 
 Every page is built with :func:`page` (``page(title, main, app)``): a
 ``BootstrapTemplate`` with "lcpanel" (linking home), the page title, the accent colour
@@ -11,26 +11,11 @@ Panel renders components in shadow DOM, so page-wide CSS does not reach them: HT
 panes get :data:`STYLESHEET` (see :func:`html`, :func:`section`) and widgets get
 :data:`WIDGET_CSS` (see :func:`styled`) through ``stylesheets=[...]``.
 
-Identity (the same as the JSON API's)
--------------------------------------
-The JSON API knows an anonymous visitor by the ``lcpanel_session`` cookie: a random
-token and its HMAC made with the basedir's secret (:mod:`lcpanel.core.access.identity`),
-set ``HttpOnly`` by the API when missing. The web pages must use the same identity so
-a dataset made in the browser is "mine" in the API and the other way round.
-
-:func:`session_viewer` reads the cookies of the request that opened the Bokeh session,
-server-side (:func:`lcpanel.pagecookies.request_cookies`): lcpanel's login and session
-cookies are kept out of the session token Bokeh embeds in the page, where any script of
-the site could read them. When the visitor has no valid session cookie, the session makes
-a fresh signed value right away (so the page can act for the visitor at once) and queues
-it on that request (:func:`lcpanel.pagecookies.queue_cookie`): it arrives with the page
-as an ``HttpOnly``, ``SameSite=Lax`` cookie, and the API accepts it like one it set itself.
-The header's log-out form carries :func:`logout_token`, bound to the login session
-(:mod:`lcpanel.csrf`).
-
-Two tabs opened for the first time at the same instant each make a token; the one
-rendered last wins and datasets made in the other tab belong to an identity the browser
-no longer holds (they stay reachable by their unguessable URL).
+The visitor
+-----------
+Who is looking at a page (:func:`session_viewer`), their client address and log-out token
+come from :mod:`lcpanel.visitor`, the same identity as the JSON API's; this module only
+shows it (the header's account links).
 
 Navigation
 ----------
@@ -45,8 +30,6 @@ the address bar.
 from __future__ import annotations
 
 import logging
-import weakref
-from urllib.parse import quote
 
 import panel as pn
 from bokeh.models import CustomJS
@@ -55,11 +38,8 @@ from panel.layout import Column, FlexBox, Row
 from panel.theme import Bootstrap
 from panel.theme.base import Inherit
 
-from ..core.access.auth import LOGIN_COOKIE
-from ..core.datasets import Principal
-from ..core.access.identity import COOKIE_NAME
-from ..csrf import form_token
-from ..pagecookies import SESSION_COOKIE_MAX_AGE_S, queue_cookie, raw_request, request_cookies
+from ..visitor import login_url, session_viewer  # noqa: F401  (views/object_page.py imports them from here)
+from ..visitor import account_links, end_with_login, session_state
 from .escaping import LOGIN_WITH_NEXT, esc, handler
 
 log = logging.getLogger(__name__)
@@ -217,86 +197,6 @@ def collection_colors(collection_ids) -> dict[str, str]:
     return {cid: PALETTE[i % len(PALETTE)] for i, cid in enumerate(sorted(collection_ids))}
 
 
-# --- identity ---------------------------------------------------------------------------
-
-# per Bokeh document (one per browser session): (viewer, cookie value to store or None)
-_SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_NO_DOC: dict = {}
-
-
-def _session_state() -> dict:
-    doc = pn.state.curdoc
-    if doc is None:
-        return _NO_DOC
-    return _SESSIONS.setdefault(doc, {})
-
-
-def session_viewer(app) -> Principal:
-    """The visitor of this browser session, identified like the JSON API does
-    (:mod:`lcpanel.core.access.auth`): a login, Panel's OAuth user, or the signed anonymous
-    ``lcpanel_session`` cookie; a new anonymous visitor's cookie is sent with the page.
-    """
-    state = _session_state()
-    viewer = state.get("viewer")
-    if viewer is not None:
-        return viewer
-    cookies = request_cookies()
-    resolved = app.auth.resolve(cookies, None, _oauth_user(cookies))
-    if resolved.new_session_cookie:
-        queue_cookie(raw_request(), COOKIE_NAME, resolved.new_session_cookie, SESSION_COOKIE_MAX_AGE_S)
-    if resolved.via == "login":
-        state["logout_token"] = form_token(app.signer.secret, "logout", cookies[LOGIN_COOKIE])
-        state["login_secret"] = cookies[LOGIN_COOKIE]
-    state["viewer"] = resolved.viewer
-    return resolved.viewer
-
-
-def client_address() -> str | None:
-    """The browser session's client address (anonymous visitors' disk quota is per address)."""
-    request = getattr(getattr(pn.state.curdoc, "session_context", None), "request", None)
-    return getattr(request, "remote_ip", None)
-
-
-#: how often an open page checks that its login session still exists (ms)
-LOGIN_CHECK_MS = 5000
-
-
-def _end_with_login(app, state: dict) -> None:
-    """Send an open page to the login page once its login session has ended (logout in
-    another tab, password change, account removed): its widgets act for no one after."""
-    secret = state.get("login_secret")
-
-    def check():
-        if secret and app.auth.login_user(secret) is None:
-            callback = state.pop("login_check", None)
-            if callback is not None:
-                callback.stop()
-            state["login_secret"] = None
-            location = pn.state.location
-            navigate(login_url(location.pathname if location is not None and location.pathname else "/"))
-
-    if secret and "login_check" not in state:
-        state["login_check"] = pn.state.add_periodic_callback(check, period=LOGIN_CHECK_MS)
-
-
-def logout_token() -> str:
-    """The token of this session's log-out form ('' when not logged in with a password)."""
-    return _session_state().get("logout_token", "")
-
-
-def _oauth_user(cookies: dict) -> str | None:
-    """The user Panel's OAuth provider signed into the ``user`` cookie, if any. (Not
-    ``pn.state.user``: it also answers "guest" for an unsigned ``is_guest`` cookie.)"""
-    from panel.config import config
-    from tornado.web import decode_signed_value
-
-    raw = cookies.get("user")
-    if not raw or not config.cookie_secret:
-        return None
-    decoded = decode_signed_value(config.cookie_secret, "user", raw)
-    return decoded.decode("utf-8", "replace") if decoded else None
-
-
 # --- navigation -------------------------------------------------------------------------
 
 
@@ -308,7 +208,7 @@ def _navigator() -> pn.widgets.TextInput:
 
 def navigate(url: str) -> None:
     """Send this session's browser to ``url`` (a path on this server)."""
-    nav = _session_state().get("navigator")
+    nav = session_state().get("navigator")
     if nav is not None:
         nav.value = url
         return
@@ -322,21 +222,16 @@ def navigate(url: str) -> None:
 # --- pages ------------------------------------------------------------------------------
 
 
-def login_url(next_path: str = "/") -> str:
-    """The log-in page, coming back to ``next_path`` (a path on this server)."""
-    return "/login?next=" + quote(next_path, safe="/")
-
-
 def _account_html(viewer) -> str:
     """A link to the account page (/account), with who is logged in and a log-out button,
     or a log-in link back to this page."""
     account = '<a class="lcp-account-link" href="/account" title="Your identity, limits and API keys">Account</a>'
-    if viewer.role == "anonymous":
+    who = account_links(viewer)
+    if not who.logged_in:
         return (account + f'<a class="lcp-login" href="/login" onclick="{handler(LOGIN_WITH_NEXT)}">Log in</a>')
-    name = viewer.identity.split(":", 1)[1]
-    role = "" if viewer.role == "user" else f' <span class="lcp-role">{esc(viewer.role)}</span>'
-    token = f'<input type="hidden" name="csrf_token" value="{esc(logout_token())}">'
-    return (f'<span class="lcp-user">{esc(name)}{role}</span>{account}<form method="post" action="/logout">'
+    role = f' <span class="lcp-role">{esc(who.role)}</span>' if who.role else ""
+    token = f'<input type="hidden" name="csrf_token" value="{esc(who.logout_token)}">'
+    return (f'<span class="lcp-user">{esc(who.name)}{role}</span>{account}<form method="post" action="/logout">'
             f'{token}<button type="submit">Log out</button></form>')
 
 
@@ -370,7 +265,7 @@ def page(title: str, main, app, *, links=()) -> pn.template.BootstrapTemplate:
     shows "title · lcpanel"); ``links`` adds (label, href) pairs to the header.
     """
     viewer = session_viewer(app)  # before anything renders: the page acts for this visitor
-    state = _session_state()
+    state = session_state()
     nav = _navigator()
     state["navigator"] = nav
     items = list(main) if isinstance(main, (list, tuple)) else [main]
@@ -387,7 +282,7 @@ def page(title: str, main, app, *, links=()) -> pn.template.BootstrapTemplate:
         raw_css=[PAGE_CSS],
         meta_description="lcpanel: light-curve collections, searches and datasets",
     )
-    _end_with_login(app, state)
+    end_with_login(app, state, navigate)
     doc = pn.state.curdoc
     if doc is not None:
         doc.title = f"{title} · {APP_NAME}" if title and title != APP_NAME else APP_NAME
