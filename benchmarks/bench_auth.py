@@ -12,48 +12,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 from http.cookiejar import CookieJar
 from pathlib import Path
 
-from common import ROOT
-
-sys.path.insert(0, str(ROOT / "tests"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
+from common import catalog_basedir, start_server, stop_server
 
 def make_basedir(root: Path) -> tuple[Path, str]:
-    from support.data import random_catalog, write_table
-
-    from lcpanel.app import App
-    from lcpanel.core.catalogs.basedir import Basedir
-    from lcpanel.core.catalogs.ingest import add_catalog_collection
     from lcpanel.core.access.users import UserStore
 
-    base = Basedir.init(root / "basedir")
-    cols = random_catalog(2000, seed=4, center=(290.0, 45.0), radius_deg=1.0)
-    add_catalog_collection(App(base.path), base, write_table(cols, root / "field.parquet"),
-                           meta={"name": "Field"}, show_progress=False)
-    (base.path / "lcpanel.toml").write_text("[limits]\nanonymous_requests_per_minute = 0\n"
+    path = catalog_basedir(root, 2000, seed=4, meta={"name": "Field"})
+    (path / "lcpanel.toml").write_text("[limits]\nanonymous_requests_per_minute = 0\n"
                                             "user_requests_per_minute = 0\n")
-    store = UserStore(base.path)
+    store = UserStore(path)
     store.add_user("bench", "pw-of-bench", "user")
     token, _ = store.issue_key("user:bench", "user")
     store.close()
-    return base.path, token
+    return path, token
 
 
 def timed(opener, req, n: int) -> float:
@@ -112,20 +90,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         basedir, token = make_basedir(Path(tmp))
         in_process(basedir, 2000 if args.smoke else 20000)
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        proc = subprocess.Popen([sys.executable, "-m", "lcpanel", "serve", str(basedir), "--port", str(port)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        proc, url = start_server(basedir)
         try:
-            deadline = time.monotonic() + 90
-            while True:
-                try:
-                    urllib.request.urlopen(url + "/liveness", timeout=2).read()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.3)
             plain = urllib.request.build_opener()
             browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
             page = {"Content-Type": "application/json", "Origin": url}
@@ -152,8 +118,7 @@ def main() -> None:
             for label, ms in results.items():
                 print(f"{label:36s} p50 {ms:6.2f} ms   x{ms / base:4.2f} of the anonymous read ({n} requests)")
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
+            stop_server(proc)
 
 
 if __name__ == "__main__":

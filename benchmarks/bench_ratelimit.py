@@ -10,41 +10,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 import urllib.request
 from pathlib import Path
 
-from common import ROOT, add_smoke_option, parse_args
-
-sys.path.insert(0, str(ROOT / "tests"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from common import add_smoke_option, catalog_basedir, parse_args, start_server, stop_server
 
 
 def make_basedir(root: Path) -> Path:
-    from support.data import random_catalog, write_table
-
-    from lcpanel.app import App
-    from lcpanel.core.catalogs.basedir import Basedir
-    from lcpanel.core.catalogs.ingest import add_catalog_collection
-
-    base = Basedir.init(root / "basedir")
-    cols = random_catalog(20000, seed=4, center=(290.0, 45.0), radius_deg=1.0)
-    add_catalog_collection(App(base.path), base, write_table(cols, root / "field.parquet"),
-                           meta={"name": "Field"}, show_progress=False)
-    return base.path
+    return catalog_basedir(root, 20000, seed=4, meta={"name": "Field"})
 
 
 def in_process(basedir: Path, n: int = 20000) -> float:
@@ -61,21 +38,8 @@ def in_process(basedir: Path, n: int = 20000) -> float:
 
 
 def load(basedir: Path, seconds: float, clients: int) -> tuple[float, int]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "lcpanel", "serve", str(basedir), "--port", str(port),
-                             "--num-procs", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc, url = start_server(basedir, "--num-procs", "2")
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                urllib.request.urlopen(url + "/api/collections", timeout=2).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.3)
         counts, refused = [0] * clients, [0] * clients
         stop = time.monotonic() + seconds
 
@@ -99,8 +63,7 @@ def load(basedir: Path, seconds: float, clients: int) -> tuple[float, int]:
             t.join()
         return sum(counts) / (time.monotonic() - t0), sum(refused)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        stop_server(proc)
 
 
 def main() -> None:

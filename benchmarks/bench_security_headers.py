@@ -10,40 +10,18 @@ transform against the same server with it taken out.
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
-from common import ROOT, add_smoke_option, parse_args
-
-sys.path.insert(0, str(ROOT / "tests"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from common import add_smoke_option, catalog_basedir, parse_args, start_server, stop_server
 
 
 def make_basedir(root: Path) -> Path:
-    from support.data import random_catalog, write_table
-
-    from lcpanel.app import App
-    from lcpanel.core.catalogs.basedir import Basedir
-    from lcpanel.core.catalogs.ingest import add_catalog_collection
-
-    base = Basedir.init(root / "basedir")
-    cols = random_catalog(2000, seed=1, center=(10.0, 20.0), radius_deg=1.0)
-    add_catalog_collection(App(base.path), base, write_table(cols, root / "cat.parquet"), collection_id="bench",
-                           show_progress=False)
-    return base.path
+    return catalog_basedir(root, 2000, seed=1, center=(10.0, 20.0), collection_id="bench")
 
 
 SERVE = """import runpy, sys
@@ -56,17 +34,9 @@ runpy.run_module("lcpanel", run_name="__main__")
 
 
 def serve(basedir: Path, off: bool):
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-c", SERVE.format(off=off, basedir=str(basedir), port=port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            urllib.request.urlopen(url + "/liveness", timeout=2).read()
-            return proc, url
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("server did not start")
+    """(process, url) of a server with the headers, or without them (``off``)."""
+    return start_server(basedir, command=lambda port: [sys.executable, "-c", SERVE.format(
+        off=off, basedir=str(basedir), port=port)])
 
 
 def timed_gets(url: str, n: int) -> list[float]:
@@ -119,8 +89,7 @@ def main() -> None:
                         results[(off, route)] += timed_gets(servers[off][1] + route, 1)
         finally:
             for proc, _url in servers.values():
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(timeout=30)
+                stop_server(proc)
         in_process(page, json_body, args.repeat)
         for route in ("/api/collections", "/"):
             base = statistics.median(results[(True, route)])

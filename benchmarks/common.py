@@ -1,4 +1,6 @@
-"""What the benchmark scripts share: the repository root and the example generator."""
+"""What the benchmark scripts share: the repository root, the example generator, the
+``--smoke`` option, a basedir holding one random catalog, and ``lcpanel serve`` started,
+waited for and stopped."""
 
 from __future__ import annotations
 
@@ -45,3 +47,76 @@ def out_dir(smoke: bool) -> Path:
     path = Path(tempfile.mkdtemp(prefix="lcpanel-bench-smoke-"))
     atexit.register(shutil.rmtree, path, ignore_errors=True)
     return path
+
+
+# --- a catalog basedir and a server ------------------------------------------------------------
+
+
+def catalog_basedir(root: Path, n: int, seed: int, center=(290.0, 45.0), radius_deg: float = 1.0, **add) -> Path:
+    """A new basedir under ``root`` holding one random catalog of ``n`` objects in a cap of
+    ``radius_deg`` around ``center`` (the tests' :func:`support.data.random_catalog`);
+    ``add`` goes to ``add_catalog_collection`` (``collection_id``, ``meta``)."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from support.data import random_catalog, write_table
+
+    from lcpanel.app import App
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_catalog_collection
+
+    base = Basedir.init(root / "basedir")
+    cols = random_catalog(n, seed=seed, center=center, radius_deg=radius_deg)
+    add_catalog_collection(App(base.path), base, write_table(cols, root / f"{add.get('collection_id', 'field')}.parquet"), show_progress=False,
+                           **add)
+    return base.path
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(basedir: Path, *extra: str, command=None, timeout: float = 90.0):
+    """``lcpanel serve basedir --port P *extra`` in a process group of its own (``command``:
+    a function of the port giving another command line), output discarded; returns
+    (process, url) once ``/liveness`` answers, or raises after ``timeout`` s."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = free_port()
+    argv = command(port) if command else [sys.executable, "-m", "lcpanel", "serve", str(basedir), "--port",
+                                          str(port), *extra]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url + "/liveness", timeout=2).read()
+            return proc, url
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                stop_server(proc)
+                raise RuntimeError(f"lcpanel serve did not start (exit code {proc.returncode})") from None
+            time.sleep(0.2)
+
+
+def stop_server(proc) -> None:
+    """Stop the server's whole process group (SIGTERM, then SIGKILL after 30 s)."""
+    import os
+    import signal
+    import subprocess
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)

@@ -25,6 +25,12 @@ class PluginSettings:
     deny: tuple[str, ...] = ()
 
 
+def per_role(settings, role: str, setting: str):
+    """A per-role setting of a section: ``settings.<role>_<setting>`` (roles: anonymous,
+    user, staff, admin)."""
+    return getattr(settings, f"{role}_{setting}")
+
+
 @dataclass(frozen=True)
 class SearchSettings:
     cone_default_radius_arcmin: float = 5.0
@@ -57,10 +63,10 @@ class LimitSettings:
     admin_max_rows: int = 100_000
 
     def requests_per_minute(self, role: str) -> int:
-        return getattr(self, f"{role}_requests_per_minute")
+        return per_role(self, role, "requests_per_minute")
 
     def max_rows(self, role: str) -> int:
-        return getattr(self, f"{role}_max_rows")
+        return per_role(self, role, "max_rows")
 
 
 @dataclass(frozen=True)
@@ -89,7 +95,7 @@ class RequestSettings:
     admin_max_result_bytes: int = 256 * 1024 * 1024
 
     def max_result_bytes(self, role: str | None) -> int:
-        return getattr(self, f"{role or 'admin'}_max_result_bytes")
+        return per_role(self, role or "admin", "max_result_bytes")
 
 
 @dataclass(frozen=True)
@@ -107,9 +113,9 @@ class QuotaSettings:
     user_product_mb: float = 1000.0
     staff_product_mb: float = 5000.0
     admin_product_mb: float = 0.0
-    #: comments (on the dataset and on its objects) one dataset may hold, and their length
+    #: comments (on the dataset and on its objects) one dataset may hold (their length:
+    #: ``[reviews] max_comment_chars``)
     max_comments_per_dataset: int = 200
-    max_comment_chars: int = 4000
     #: anonymous datasets that are not public are removed this long after their last change
     anonymous_dataset_days: float = 7.0
     #: products nobody requested or downloaded for this long are removed (0 = never)
@@ -118,17 +124,19 @@ class QuotaSettings:
     gc_interval_minutes: float = 60.0
 
     def disk_bytes(self, role: str) -> int:
-        return int(getattr(self, f"{role}_disk_mb") * 1e6)
+        return int(per_role(self, role, "disk_mb") * 1e6)
 
     def product_bytes(self, role: str) -> int:
-        return int(getattr(self, f"{role}_product_mb") * 1e6)
+        return int(per_role(self, role, "product_mb") * 1e6)
 
 
 @dataclass(frozen=True)
 class ReviewSettings:
-    """Caps on object comments (:mod:`lcpanel.core.objects.reviews`); admins are not capped."""
+    """Caps on comments: the length of every comment (on objects, datasets and their
+    objects), and how many object comments one identity may add
+    (:mod:`lcpanel.core.objects.reviews`); admins are not capped on objects."""
 
-    #: characters one comment may hold
+    #: characters one comment may hold (object, dataset and dataset-object comments alike)
     max_comment_chars: int = 5000
     #: comments one identity may add to one object in any 24 hours (0 = unlimited)
     max_comments_per_object_per_day: int = 20
@@ -172,10 +180,16 @@ class Config:
         return cls(**kwargs)
 
 
+#: settings that moved: (section, key) -> where they are now
+MOVED = {("quotas", "max_comment_chars"): "[reviews] max_comment_chars (one length for every comment)"}
+
+
 def _section(section_cls, name: str, values: dict):
     known = {f.name: f for f in dataclasses.fields(section_cls)}
     out = {}
     for key, value in values.items():
+        if (name, key) in MOVED:
+            raise UserError(f"{CONFIG_FILE}: {name}.{key} has moved to {MOVED[name, key]}")
         if key not in known:
             raise UserError(f"{CONFIG_FILE}: unknown setting {name}.{key}; known: {', '.join(known)}")
         default = getattr(section_cls(), key)

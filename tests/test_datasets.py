@@ -171,3 +171,24 @@ def test_recover_indexes_a_dataset_written_but_not_indexed(app):
     assert ds.dataset_id in {d["dataset_id"] for d in app.datasets.list(OPERATOR)}
     assert not stale.exists()
     assert app.datasets.recover() == {"indexed": 0, "temp_files_removed": 0}
+
+
+def test_one_comment_length_for_dataset_and_object_comments(app):
+    """``[reviews] max_comment_chars`` caps dataset, dataset-object and object comments
+    alike; the old ``[quotas]`` key is refused with where it went."""
+    from lcpanel.config import Config
+    from lcpanel.core.datasets import DatasetStore
+
+    ds = make(app)
+    key = ds.keys()[0]
+    (app.basedir / "lcpanel.toml").write_text("[reviews]\nmax_comment_chars = 30\n")
+    store = DatasetStore(app.basedir)
+    assert store.max_comment_chars == Config.load(app.basedir).reviews.max_comment_chars == 30
+    store.edit(ds.dataset_id, BOB, {"comment": "c" * 30})
+    with pytest.raises(UserError, match="at most 30 characters"):
+        store.edit(ds.dataset_id, BOB, {"comment": "c" * 31})
+    with pytest.raises(UserError, match="at most 30 characters"):
+        store.edit(ds.dataset_id, BOB, {"object_comment": {"key": key, "text": "o" * 31}})
+    assert [c["text"] for c in store.get(ds.dataset_id, OPERATOR).comments] == ["c" * 30]
+    with pytest.raises(UserError, match=r"quotas.max_comment_chars has moved to \[reviews\] max_comment_chars"):
+        Config.from_dict({"quotas": {"max_comment_chars": 100}})

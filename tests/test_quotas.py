@@ -108,7 +108,7 @@ def lc_base(csv_collection, tmp_path_factory):
     cap_mb = files / 2 / 1e6
     set_config(base.path, f"[limits]\nanonymous_requests_per_minute = 0\n\n[quotas]\n"
                           f"anonymous_product_mb = {cap_mb:.6f}\nmax_comments_per_dataset = 5\n"
-                          "max_comment_chars = 100\n")
+                          "\n[reviews]\nmax_comment_chars = 100\n")
     return base.path, files, cap_mb
 
 

@@ -185,9 +185,10 @@ class DatasetStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self.index_path = self.root / "index.sqlite"
         self._local = threading.local()
-        quotas = Config.load(basedir).quotas
+        config = Config.load(basedir)
         #: comments (dataset and object comments together) a dataset may hold, and their length
-        self.max_comments, self.max_comment_chars = quotas.max_comments_per_dataset, quotas.max_comment_chars
+        self.max_comments = config.quotas.max_comments_per_dataset
+        self.max_comment_chars = config.reviews.max_comment_chars
         with self._connect() as conn:
             conn.executescript(INDEX_SCHEMA)
 

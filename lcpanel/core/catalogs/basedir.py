@@ -345,16 +345,17 @@ DEFAULT_CONFIG_TEXT = """\
 # user_product_mb = 1000.0
 # staff_product_mb = 5000.0
 # admin_product_mb = 0.0
+# comments a dataset may hold (on it and on its objects; their length: [reviews])
 # max_comments_per_dataset = 200
-# max_comment_chars = 4000
 # days after which anonymous non-public datasets / unused products are removed (0 = never)
 # anonymous_dataset_days = 7.0
 # product_unused_days = 30.0
 # gc_interval_minutes = 60.0
 
 [reviews]
-# object comments: characters per comment, and comments per object per identity in
-# any 24 hours (0 = unlimited); admins are not capped
+# characters per comment (every comment: on objects, datasets and dataset objects), and
+# object comments per object per identity in any 24 hours (0 = unlimited); admins are
+# not capped on objects
 # max_comment_chars = 5000
 # max_comments_per_object_per_day = 20
 """
