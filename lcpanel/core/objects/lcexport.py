@@ -221,25 +221,12 @@ def export_fits(lc: LightCurve) -> bytes:
                 header.set(f"TCOMM{index}", text, after=last)
         time = _time_info(lc)
         for index, name in enumerate(table.colnames, start=1):
-            this = _column_time(lc, name) if name in lc.time_columns else None
-            if this and this["scale"] and time["scale"] and _same_reference(this, time):
-                # FITS 4.0 column time keywords: astropy reads the column as Time in this scale
-                header.set(f"TCTYP{index}", this["scale"], "time scale of this column", after=f"TFORM{index}")
-                if this["refpos"] and this["refpos"] != "TOPOCENTER":
-                    header.set(f"TRPOS{index}", this["refpos"], "time reference position of this column",
-                               after=f"TCTYP{index}")
-        cards, notes = _header_cards(lc)
-        for key, value, comment in cards:
-            if isinstance(value, str):
-                value = _fits_text(value)
-            keyword = key if len(key) <= 8 else f"HIERARCH {key}"
-            try:
-                header.append(fits.Card(keyword, value, _fits_text(comment)), end=True)
-            except ValueError:  # too long for one HIERARCH card
-                header.add_comment(_fits_text(f"{key} = {value!r}"))
-        for note in notes:
-            for line in textwrap.wrap(_fits_text(note), 72):
-                header.add_comment(line)
+            after = f"TFORM{index}"
+            for prefix, value, comment in _column_time_keywords(lc, name, time):
+                header.set(f"{prefix}{index}", value, comment, after=after)
+                after = f"{prefix}{index}"
+        _write_header_keywords(lc, lambda key, value, comment: header.append(fits.Card(key, value, comment), end=True),
+                               header.add_comment)
         primary = fits.PrimaryHDU()
         primary.header["OBJECT"] = (_fits_text(str(lc.objectid)), "object identifier")
         primary.header.add_comment(f"the light curve is in the binary table extension {EXTNAME}")
@@ -495,6 +482,39 @@ def _time_info(lc: LightCurve) -> dict:
 
 def _same_reference(a: dict, b: dict) -> bool:
     return a["form"] == b["form"] and a["origin"] == b["origin"]
+
+
+def _column_time_keywords(lc: LightCurve, name: str, time: dict) -> list[tuple[str, str, str]]:
+    """The FITS 4.0 column time keywords of column ``name`` as (prefix, value, comment):
+    TCTYP and, off the topocentre, TRPOS, when it is a time column of known scale with the
+    same reference as the primary time column (``time``, see :func:`_time_info`); astropy
+    then reads the column as Time in this scale. None otherwise."""
+    this = _column_time(lc, name) if name in lc.time_columns else None
+    if not (this and this["scale"] and time["scale"] and _same_reference(this, time)):
+        return []
+    out = [("TCTYP", this["scale"], "time scale of this column")]
+    if this["refpos"] and this["refpos"] != "TOPOCENTER":
+        out.append(("TRPOS", this["refpos"], "time reference position of this column"))
+    return out
+
+
+def _write_header_keywords(lc: LightCurve, card, comment) -> None:
+    """Hand the light curve's header keywords (:func:`_header_cards`) to ``card(keyword,
+    value, comment)`` in order, a keyword too long for one HIERARCH card (``card`` raises
+    ValueError) and then each note line to ``comment(text)``: the one walk of the FITS
+    writers (astropy's here, the direct one in :mod:`lcpanel.core.objects.lcfast`)."""
+    cards, notes = _header_cards(lc)
+    for key, value, text in cards:
+        if isinstance(value, str):
+            value = _fits_text(value)
+        keyword = key if len(key) <= 8 else f"HIERARCH {key}"
+        try:
+            card(keyword, value, _fits_text(text))
+        except ValueError:  # too long for one HIERARCH card
+            comment(_fits_text(f"{key} = {value!r}"))
+    for note in notes:
+        for line in textwrap.wrap(_fits_text(note), 72):
+            comment(line)
 
 
 def _timeorigin(time: dict):

@@ -146,12 +146,11 @@ def fast_fits(lc: LightCurve) -> bytes | None:
     written directly."""
     from .lcexport import (
         EXTNAME,
-        _column_time,
+        _column_time_keywords,
         _column_unit_description,
         _fits_text,
-        _header_cards,
-        _same_reference,
         _time_info,
+        _write_header_keywords,
     )
 
     cols = _plain(lc)
@@ -196,26 +195,13 @@ def fast_fits(lc: LightCurve) -> bytes | None:
     # after every column's TTYPE/TFORM/TUNIT, per column: TCTYP, TRPOS, TCOMM (astropy's order)
     time = _time_info(lc)
     for index, (name, text) in enumerate(zip(cols, descriptions), start=1):
-        this = _column_time(lc, name) if name in lc.time_columns else None
-        if this and this["scale"] and time["scale"] and _same_reference(this, time):
-            cards.append(_card(f"TCTYP{index}", this["scale"], "time scale of this column"))
-            if this["refpos"] and this["refpos"] != "TOPOCENTER":
-                cards.append(_card(f"TRPOS{index}", this["refpos"], "time reference position of this column"))
+        for prefix, value, comment in _column_time_keywords(lc, name, time):
+            cards.append(_card(f"{prefix}{index}", value, comment))
         if text:
             cards.append(_card(f"TCOMM{index}", text, None))
     cards.append(_card("EXTNAME", EXTNAME, "extension name"))
-    header_cards, notes = _header_cards(lc)
-    for key, value, comment in header_cards:
-        if isinstance(value, str):
-            value = _fits_text(value)
-        keyword = key if len(key) <= 8 else f"HIERARCH {key}"
-        try:
-            cards.append(_card(keyword, value, _fits_text(comment)))
-        except ValueError:  # too long for one HIERARCH card
-            cards.append(_comment(_fits_text(f"{key} = {value!r}")))
-    for note in notes:
-        for line in textwrap.wrap(_fits_text(note), 72):
-            cards.append(_comment(line))
+    _write_header_keywords(lc, lambda key, value, comment: cards.append(_card(key, value, comment)),
+                           lambda text: cards.append(_comment(text)))
 
     primary = _block([_card("SIMPLE", True, "conforms to FITS standard"), _card("BITPIX", 8, "array data type"),
                       _card("NAXIS", 0, "number of array dimensions"), _card("EXTEND", True, None),
