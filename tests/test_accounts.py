@@ -9,13 +9,13 @@ import multiprocessing
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 from datetime import timedelta
 from http.cookiejar import CookieJar
 
 import pytest
+from support.clients import send
 from support.data import random_catalog, set_config, write_table
 from support.servers import running_server
 
@@ -228,12 +228,7 @@ class Client:
             headers["Origin"] = self.url
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        req = urllib.request.Request(self.url + path, data=data, headers=headers, method=method)
-        try:
-            with self.opener.open(req, timeout=30) as resp:
-                return resp.status, resp.headers, resp.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.headers, exc.read()
+        return send(urllib.request.Request(self.url + path, data=data, headers=headers, method=method), self.opener)
 
     def json(self, path, body=None, method=None):
         status, headers, raw = self.call(path, body, method)

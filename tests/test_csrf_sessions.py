@@ -14,12 +14,12 @@ import stat
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 from http.cookiejar import CookieJar
 
 import pytest
+from support.clients import send
 from support.data import set_config
 from support.servers import running_server
 
@@ -57,12 +57,8 @@ class Browser:
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect())
 
     def call(self, path, data: bytes | None = None, method=None, headers=None):
-        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers or {})
-        try:
-            with self.opener.open(req, timeout=30) as resp:
-                return resp.status, resp.headers, resp.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.headers, exc.read()
+        return send(urllib.request.Request(self.url + path, data=data, method=method, headers=headers or {}),
+                    self.opener)
 
     def page_json(self, path, body=None, method=None):
         """As a page of the server sends it: JSON, same Origin."""

@@ -11,15 +11,15 @@ import http.cookiejar
 import json
 import os
 import re
-import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter
 
 import pytest
-from support.data import random_catalog, set_config, snapshot, write_table
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from support.clients import send
+from support.data import random_catalog, set_config, snapshot, write_table
 from support.servers import running_server, server_log
 
 FUZZ = settings(max_examples=int(os.environ.get("LCPANEL_FUZZ_EXAMPLES", "100")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
@@ -110,11 +110,8 @@ class Client:
         req = urllib.request.Request(self.url + path, data=data, method=method,
                                      headers={"Content-Type": "application/json", "Origin": self.url,
                                               **(headers or {})})
-        try:
-            with self.opener.open(req, timeout=30) as resp:
-                return resp.status, resp.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
+        status, _headers, body = send(req, self.opener)
+        return status, body
 
 
 @pytest.fixture(scope="module")

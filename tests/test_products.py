@@ -11,13 +11,13 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 import zipfile
 from http.cookiejar import CookieJar
 from pathlib import Path
 
 import pytest
+from support.clients import send
 from support.data import random_catalog, write_table
 
 from lcpanel.core import products as products_mod
@@ -172,12 +172,8 @@ class Client:
     def call(self, path, body=None, method=None, headers=None):
         data = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": "application/json", "Origin": self.url, **(headers or {})}
-        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
-        try:
-            with self.opener.open(req, timeout=60) as resp:
-                return resp.status, resp.headers, resp.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.headers, exc.read()
+        return send(urllib.request.Request(self.url + path, data=data, method=method, headers=headers), self.opener,
+                    timeout=60)
 
 
 def test_download_with_range_and_privacy(server):

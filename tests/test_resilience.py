@@ -15,13 +15,13 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
 import urllib.request
 from contextlib import closing
 from http.cookiejar import CookieJar
 from pathlib import Path
 
 import pytest
+from support.clients import send
 from support.data import random_catalog, set_config, write_table
 from support.servers import free_port, spawn_server, wait_live
 
@@ -83,11 +83,8 @@ class Client:
         req = urllib.request.Request(self.url + path, data=data, method=method,
                                      headers={"Content-Type": "application/json", "Origin": self.url} if data
                                      else {"Origin": self.url})
-        try:
-            with self.opener.open(req, timeout=self.timeout) as resp:
-                return resp.status, resp.read()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read()
+        status, _headers, body = send(req, self.opener, self.timeout)
+        return status, body
 
     def json(self, path, body=None, method=None):
         status, raw = self.call(path, body, method)

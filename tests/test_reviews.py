@@ -13,12 +13,12 @@ import json
 import os
 import shutil
 import sqlite3
-import urllib.error
 import urllib.request
 from contextlib import closing
 from pathlib import Path
 
 import pytest
+from support.clients import send
 from support.servers import running_server
 from test_checkplots import all_checkplots, catalog_row, fts_find, reviewed_variable, unreviewed
 
@@ -80,12 +80,9 @@ def call(url: str, method: str = "GET", body=None, key: str | None = None, cooki
     if cookie:
         headers["Cookie"] = cookie
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, headers=headers, method=method)
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return resp.status, json.loads(resp.read()), resp.headers
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read()), exc.headers
+    status, answer_headers, answer = send(urllib.request.Request(url, data=data, headers=headers, method=method),
+                                          timeout=60)
+    return status, json.loads(answer), answer_headers
 
 
 # --- the store ------------------------------------------------------------------------------

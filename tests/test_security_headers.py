@@ -18,11 +18,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import urllib.error
 import urllib.request
 from html.parser import HTMLParser
 
 import pytest
+from support.clients import send
 
 from lcpanel.core.access.users import UserStore
 from lcpanel.security_headers import add_nonce, page_policy
@@ -39,12 +39,7 @@ def fetch(url: str, *, data: dict | None = None, token: str | None = None, metho
         headers["Content-Type"] = "application/json"
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    req = urllib.request.Request(url, data=body, headers=headers, method=method)
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return resp.status, resp.headers, resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers, exc.read()
+    return send(urllib.request.Request(url, data=body, headers=headers, method=method), timeout=60)
 
 
 class _Scripts(HTMLParser):

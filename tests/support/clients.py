@@ -1,4 +1,5 @@
-"""Test clients: plain HTTP calls to a test server, as a script would make them."""
+"""Test clients: HTTP requests to a test server, answered as (status, headers, body)
+whatever the status (an HTTP error is an answer to check, not an exception)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,19 @@ import urllib.error
 import urllib.request
 
 
-def call(url: str, body=None, raw: bytes | None = None) -> tuple[int, dict]:
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+def send(req: urllib.request.Request, opener=None, timeout: float = 30.0):
+    """(status, headers, body bytes) of ``req`` sent through ``opener`` (a plain
+    ``urlopen`` if None), for 4xx/5xx answers too."""
+    open_ = opener.open if opener is not None else urllib.request.urlopen
     try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, json.loads(resp.read())
+        with open_(req, timeout=timeout) as resp:
+            return resp.status, resp.headers, resp.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+        return exc.code, exc.headers, exc.read()
+
+
+def call(url: str, body=None, raw: bytes | None = None) -> tuple[int, dict]:
+    """POST (GET without a body) JSON to ``url``: (status, decoded JSON answer)."""
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    status, _headers, answer = send(urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"}))
+    return status, json.loads(answer)
