@@ -35,7 +35,7 @@ from ..core.catalogs.basedir import Basedir
 from ..errors import UserError
 from .search_form import SearchForm, SearchTypes
 from ..visitor import session_viewer
-from .theme import MUTED, collection_colors, esc, html, page, section, styled
+from .theme import collection_colors, esc, html, page, plot_look, section, styled
 
 log = logging.getLogger(__name__)
 
@@ -148,18 +148,7 @@ def _style(fig) -> None:
         code=_TICK_DECIMALS + "return (tick > 0 ? '+' : '') + tick.toFixed(nd) + '°'")
     fig.xaxis.ticker = _degree_ticker()
     fig.yaxis.ticker = _degree_ticker()
-    fig.toolbar.logo = None
-    fig.background_fill_color = "#fbfcfd"
-    fig.border_fill_color = "#ffffff"
-    fig.outline_line_color = "#c9d2d9"
-    fig.grid.grid_line_color = "#e3e8ec"
-    fig.axis.axis_label_text_font_style = "normal"
-    fig.axis.axis_label_text_color = MUTED
-    fig.axis.axis_label_text_font_size = "13px"
-    fig.axis.major_label_text_color = MUTED
-    fig.axis.axis_line_color = "#c9d2d9"
-    fig.axis.major_tick_line_color = "#c9d2d9"
-    fig.axis.minor_tick_line_color = "#dfe4e8"
+    plot_look(fig)
 
 
 def sky_figure(infos, colors: dict):

@@ -197,6 +197,23 @@ def collection_colors(collection_ids) -> dict[str, str]:
     return {cid: PALETTE[i % len(PALETTE)] for i, cid in enumerate(sorted(collection_ids))}
 
 
+def plot_look(fig, label_color: str = MUTED) -> None:
+    """The look every Bokeh plot shares: no logo, a light background and grid, quiet axes
+    (axis labels in ``label_color``)."""
+    fig.toolbar.logo = None
+    fig.background_fill_color = "#fbfcfd"
+    fig.border_fill_color = "#ffffff"
+    fig.outline_line_color = "#c9d2d9"
+    fig.grid.grid_line_color = "#e3e8ec"
+    fig.axis.axis_label_text_font_style = "normal"
+    fig.axis.axis_label_text_color = label_color
+    fig.axis.axis_label_text_font_size = "13px"
+    fig.axis.major_label_text_color = MUTED
+    fig.axis.axis_line_color = "#c9d2d9"
+    fig.axis.major_tick_line_color = "#c9d2d9"
+    fig.axis.minor_tick_line_color = "#dfe4e8"
+
+
 # --- navigation -------------------------------------------------------------------------
 
 
