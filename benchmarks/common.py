@@ -53,23 +53,14 @@ def out_dir(smoke: bool) -> Path:
 
 
 def catalog_basedir(root: Path, n: int, seed: int, center=(290.0, 45.0), radius_deg: float = 1.0, **add) -> Path:
-    """A new basedir under ``root`` holding one random catalog of ``n`` objects in a cap of
-    ``radius_deg`` around ``center`` (the tests' :func:`support.data.random_catalog`);
-    ``add`` goes to ``add_catalog_collection`` (``collection_id``, ``meta``)."""
+    """The path of a new basedir under ``root`` holding one random catalog of ``n`` objects
+    (the tests' :func:`support.data.catalog_basedir`, which says what the arguments mean)."""
     import sys
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from support.data import random_catalog, write_table
+    from support.data import catalog_basedir as make
 
-    from lcpanel.app import App
-    from lcpanel.core.catalogs.basedir import Basedir
-    from lcpanel.core.catalogs.ingest import add_catalog_collection
-
-    base = Basedir.init(root / "basedir")
-    cols = random_catalog(n, seed=seed, center=center, radius_deg=radius_deg)
-    add_catalog_collection(App(base.path), base, write_table(cols, root / f"{add.get('collection_id', 'field')}.parquet"), show_progress=False,
-                           **add)
-    return base.path
+    return make(root, n, seed, center, radius_deg, **add)[0].path
 
 
 def free_port() -> int:

@@ -16,7 +16,7 @@ from http.cookiejar import CookieJar
 
 import pytest
 from support.clients import send
-from support.data import random_catalog, set_config, write_table
+from support.data import catalog_basedir, set_config
 from support.servers import running_server
 
 from lcpanel.core.access.auth import LOGIN_COOKIE, Authenticator
@@ -183,15 +183,8 @@ def _cli(*args, stdin: str | None = None):
 
 @pytest.fixture(scope="module")
 def accounts_server(tmp_path_factory):
-    from lcpanel.app import App
-    from lcpanel.core.catalogs.basedir import Basedir
-    from lcpanel.core.catalogs.ingest import add_catalog_collection
-
-    root = tmp_path_factory.mktemp("accounts")
-    base = Basedir.init(root / "basedir")
-    cols = random_catalog(500, seed=5, center=(290.0, 45.0), radius_deg=0.5)
-    add_catalog_collection(App(base.path), base, write_table(cols, root / "field.parquet"),
-                           meta={"name": "Field"}, show_progress=False)
+    base, _cols = catalog_basedir(tmp_path_factory.mktemp("accounts"), 500, seed=5, radius_deg=0.5,
+                                  meta={"name": "Field"})
     set_config(base.path, "[limits]\nanonymous_requests_per_minute = 60\nburst = 8\nanonymous_max_rows = 50\n"
                           "user_requests_per_minute = 0\n")
     for name, role in (("alice", "user"), ("sam", "staff"), ("root", "admin")):

@@ -6,21 +6,13 @@ import json
 
 import pytest
 from support.clients import call
-from support.data import random_catalog, snapshot, write_table
+from support.data import catalog_basedir, snapshot
 from support.servers import running_server
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from lcpanel.app import App
-    from lcpanel.core.catalogs.basedir import Basedir
-    from lcpanel.core.catalogs.ingest import add_catalog_collection
-
-    root = tmp_path_factory.mktemp("api")
-    base = Basedir.init(root / "basedir")
-    cols = random_catalog(3000, seed=21, center=(290.0, 45.0), radius_deg=1.0)
-    add_catalog_collection(App(base.path), base, write_table(cols, root / "field.parquet"),
-                           meta={"name": "Field"}, show_progress=False)
+    base, cols = catalog_basedir(tmp_path_factory.mktemp("api"), 3000, seed=21, meta={"name": "Field"})
     with running_server(base.path) as (url, _proc):
         yield url, base, cols
 

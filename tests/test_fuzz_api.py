@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from support.clients import send
-from support.data import random_catalog, set_config, snapshot, write_table
+from support.data import catalog_basedir, set_config, snapshot
 from support.servers import running_server, server_log
 
 FUZZ = settings(max_examples=int(os.environ.get("LCPANEL_FUZZ_EXAMPLES", "100")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
@@ -79,15 +79,7 @@ def encode(body) -> bytes:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from lcpanel.app import App
-    from lcpanel.core.catalogs.basedir import Basedir
-    from lcpanel.core.catalogs.ingest import add_catalog_collection
-
-    root = tmp_path_factory.mktemp("fuzz")
-    base = Basedir.init(root / "basedir")
-    cols = random_catalog(500, seed=5, center=(290.0, 45.0), radius_deg=1.0)
-    add_catalog_collection(App(base.path), base, write_table(cols, root / "field.parquet"),
-                           meta={"name": "Field"}, show_progress=False)
+    base, _cols = catalog_basedir(tmp_path_factory.mktemp("fuzz"), 500, seed=5, meta={"name": "Field"})
     # fuzzing is about answers, not budgets: every client here is 127.0.0.1
     set_config(base.path, "[limits]\nanonymous_requests_per_minute = 0\n")
     with running_server(base.path) as (url, proc):

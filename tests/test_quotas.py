@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from support.data import random_catalog, set_config, snapshot, write_table
+from support.data import catalog_basedir, set_config, snapshot
 from support.clients import call
 from support.servers import running_server
 
@@ -35,15 +35,8 @@ def index_count(base: Path) -> int:
 
 @pytest.fixture(scope="module")
 def catalog_server(tmp_path_factory):
-    from lcpanel.app import App
-    from lcpanel.core.catalogs.basedir import Basedir
-    from lcpanel.core.catalogs.ingest import add_catalog_collection
-
-    root = tmp_path_factory.mktemp("quota")
-    base = Basedir.init(root / "basedir")
-    cols = random_catalog(3000, seed=21, center=(290.0, 45.0), radius_deg=1.0)
-    add_catalog_collection(App(base.path), base, write_table(cols, root / "field.parquet"),
-                           collection_id="field", meta={"name": "Field"}, show_progress=False)
+    base, cols = catalog_basedir(tmp_path_factory.mktemp("quota"), 3000, seed=21, collection_id="field",
+                                  meta={"name": "Field"})
     set_config(base.path, "[limits]\nanonymous_requests_per_minute = 0\n\n[quotas]\nanonymous_disk_mb = 0.5\n")
     with running_server(base.path) as (url, _proc):
         yield url, base.path, cols

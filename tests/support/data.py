@@ -68,3 +68,19 @@ def snapshot(path: Path) -> dict:
                 state[rel] = hashlib.sha256(full.read_bytes()).hexdigest()
         state.update({str((Path(root) / d).relative_to(path)) + "/": "dir" for d in dirs})
     return state
+
+
+def catalog_basedir(root: Path, n: int, seed: int, center=(290.0, 45.0), radius_deg: float = 1.0, **add):
+    """A new basedir ``root/basedir`` holding one plain catalog of ``n`` random objects in a
+    cap of ``radius_deg`` around ``center`` (collection id from the table's name, ``field``,
+    unless ``add`` says; ``add`` goes to ``add_catalog_collection``). Returns (Basedir,
+    the catalog's columns)."""
+    from lcpanel.app import App
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_catalog_collection
+
+    base = Basedir.init(root / "basedir")
+    cols = random_catalog(n, seed=seed, center=center, radius_deg=radius_deg)
+    table = write_table(cols, root / f"{add.get('collection_id', 'field')}.parquet")
+    add_catalog_collection(App(base.path), base, table, show_progress=False, **add)
+    return base, cols
