@@ -19,10 +19,7 @@ import argparse
 import asyncio
 import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -32,7 +29,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from common import ROOT, add_smoke_option, parse_args
+from common import ROOT, add_smoke_option, parse_args, start_server, stop_server
 
 sys.path.insert(0, str(ROOT / "tests"))
 
@@ -47,12 +44,6 @@ WIDEST_JOIN = "SELECT TOP 100000 a.*, b.* FROM lcpanel.field AS a, lcpanel.field
 def bomb(terms: int) -> str:
     return (f"WITH t AS (SELECT TOP 1 '{'x' * 40_000}' AS s FROM lcpanel.field) SELECT TOP 10 "
             + "||".join(["t.s"] * terms) + " AS big FROM t, lcpanel.field AS a, lcpanel.field AS b")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(url: str, data: bytes | None = None, timeout: float = 120.0, ctype: str = "application/x-www-form-urlencoded"
@@ -82,31 +73,15 @@ class Server:
     """``lcpanel serve`` on a basedir, run from ``source`` (None: the installed lcpanel)."""
 
     def __init__(self, basedir: Path, source: Path | None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ)
         if source is not None:
             env["PYTHONPATH"] = str(source) + os.pathsep + env.get("PYTHONPATH", "")
         self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen([sys.executable, "-m", "lcpanel", "serve", str(basedir), "--port", str(self.port)],
-                                     stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-                                     cwd=str(source) if source is not None else None)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if get(self.url + "/liveness", timeout=2)[0] == 200:
-                    return
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.2)
-        raise RuntimeError("server did not start")
+        self.proc, self.url = start_server(basedir, env=env, cwd=str(source) if source is not None else None,
+                                           log=self.log)
 
     def stop(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        stop_server(self.proc)
 
 
 def probes(url: str, n: int, stop: threading.Event | None = None) -> list[float]:

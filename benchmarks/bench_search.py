@@ -25,17 +25,12 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from common import add_smoke_option, load_generator, out_dir, parse_args  # noqa: E402
+from common import add_smoke_option, load_generator, out_dir, parse_args, start_server, stop_server  # noqa: E402
 OUT = out_dir(False)
 
 
@@ -99,23 +94,9 @@ class Server:
             finally:
                 users.close()
             self.headers["Authorization"] = f"Bearer {token}"
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.proc = subprocess.Popen([sys.executable, "-m", "lcpanel", "serve", str(basedir), "--port",
-                                      str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-                self.conn.request("GET", "/liveness")
-                self.conn.getresponse().read()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        self.proc, url = start_server(basedir, timeout=120)
+        self.port = int(url.rsplit(":", 1)[1])
+        self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
 
     def search(self, spec: dict) -> bytes:
         """The response body of POST /api/search (the client's JSON parsing is not timed)."""
@@ -127,8 +108,7 @@ class Server:
         return body
 
     def close(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        self.proc.wait(timeout=30)
+        stop_server(self.proc)
 
 
 def bench_size(n: int, repeat: int, out: Path = OUT) -> None:

@@ -71,10 +71,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(basedir: Path, *extra: str, command=None, timeout: float = 90.0):
+def start_server(basedir: Path, *extra: str, command=None, timeout: float = 90.0, env=None, cwd=None,
+                 log=None):
     """``lcpanel serve basedir --port P *extra`` in a process group of its own (``command``:
-    a function of the port giving another command line), output discarded; returns
-    (process, url) once ``/liveness`` answers, or raises after ``timeout`` s."""
+    a function of the port giving another command line), its output to ``log`` (an open
+    file; None: discarded); returns (process, url) once ``/liveness`` answers, or raises
+    after ``timeout`` s."""
     import subprocess
     import sys
     import time
@@ -83,7 +85,8 @@ def start_server(basedir: Path, *extra: str, command=None, timeout: float = 90.0
     port = free_port()
     argv = command(port) if command else [sys.executable, "-m", "lcpanel", "serve", str(basedir), "--port",
                                           str(port), *extra]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(argv, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
+                            env=env, cwd=cwd)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while True:
