@@ -65,9 +65,9 @@ def test_split_content():
 
 @pytest.fixture(scope="module")
 def vo_url(tmp_path_factory):
-    from test_api import running_server
+    from support.servers import running_server
+    from support.vo_data import build_basedir
     from test_vo_server import unlimited_requests
-    from vo_support import build_basedir
 
     path, columns = build_basedir(tmp_path_factory.mktemp("mivot"))
     unlimited_requests(path / "lcpanel.toml")
