@@ -27,7 +27,7 @@ def test_objectisvar_in_words_on_the_dataset_page():
 def test_the_default_cone_finds_objects_of_every_collection(tmp_path):
     """The cone form starts on a collection's field; for a field wider than the largest
     cone allowed (an all-sky catalog) the cone still holds objects of it."""
-    from conftest import random_catalog, write_table
+    from support.data import random_catalog, write_table
 
     from lcpanel.app import App
     from lcpanel.core.catalogs.basedir import Basedir
@@ -51,7 +51,7 @@ def test_form_examples_name_the_served_collections(tmp_path):
     """The object-id example holds ids of the first served collection and the ADQL
     example queries its table (and runs)."""
     import pyarrow.parquet as pq
-    from conftest import random_catalog, write_table
+    from support.data import random_catalog, write_table
 
     from lcpanel.app import App
     from lcpanel.core.catalogs.basedir import Basedir
@@ -76,7 +76,7 @@ def test_a_filter_typo_names_the_field_that_has_it(tmp_path):
     """The Column filter search's own conditions ('where') and the filter every search
     shares ('filter') are two fields of the form: an error names the one with the typo."""
     import pytest
-    from conftest import random_catalog, write_table
+    from support.data import random_catalog, write_table
 
     from lcpanel.app import App
     from lcpanel.core.catalogs.basedir import Basedir
@@ -104,7 +104,7 @@ def test_the_datasets_list_refreshes_after_every_search(tmp_path):
     (before, it kept the list as the page was opened)."""
     import asyncio
 
-    from conftest import random_catalog, write_table
+    from support.data import random_catalog, write_table
 
     from lcpanel.app import App
     from lcpanel.core.catalogs.basedir import Basedir
@@ -130,7 +130,7 @@ def test_sky_plot_of_a_collection_in_one_healpix_cell(tmp_path):
     """Objects packed into one HEALPix cell (a few arcseconds apart): the plot still
     draws that cell, and the collection's zoom frames it rather than degrees around it."""
     import numpy as np
-    from conftest import random_catalog, write_table
+    from support.data import random_catalog, write_table
 
     from lcpanel.app import App
     from lcpanel.core.catalogs.basedir import Basedir
