@@ -67,7 +67,10 @@ inside-the-directory check as the JSON API's file routes), makes one
 - ``lightcurve_plot.LightCurvePlot`` (views/): the unphased light curve;
 - ``periodograms.CheckplotPeriodograms``: the checkplot's periodograms; further
   periodogram panels go in :meth:`ObjectPage.periodogram_panels`;
-- ``fold.FoldPanel``: the phase fold and its period lists;
+- ``fold.FoldPanel``: the phase fold (×2 / ÷2, error bars, bins, astrobase's Fourier
+  fit overlaid) and its period lists, with ``saved.SavedPeriodsView`` (periods saved
+  for everyone, one shared epoch);
+- ``features.FeaturesView``: astrobase's variability features on demand;
 - ``review.ReviewForm``: the review form, comments and history.
 """
 
@@ -81,10 +84,12 @@ from ..core.objects import reviews
 from ..core.objects.record import ObjectRecord, find_object  # noqa: F401  (the page's look-up)
 from .lightcurve_plot import LightCurvePlot, read_stored
 from .object.context import ObjectContext
+from .object.features import FeaturesView
 from .object.fold import FoldPanel
 from .object.periodograms import CheckplotPeriodograms
 from .object.record import RecordView
 from .object.review import ReviewForm
+from .object.saved import SavedPeriodsView
 from .object.style import LC_HEIGHT, mag_range, object_html, plot_column, sexagesimal, style_figure  # noqa: F401
 from .theme import page, section, session_viewer
 
@@ -120,11 +125,15 @@ class ObjectPage(pn.viewable.Viewer):
         self.record = RecordView(self.ctx)
         self.review = ReviewForm(self.ctx, on_saved=self._on_saved)
         self.fold = FoldPanel(self.ctx, save_varinfo=self.review.save)
+        self.saved = SavedPeriodsView(self.ctx, fold=self.fold, write=self.review.write)
+        self.fold.extra_lists.append(self.saved.panel())
+        self.features = FeaturesView(self.ctx)
 
     def _on_saved(self) -> None:
         """Variability info changed: show it everywhere."""
         self.record.render()
         self.fold.render_tried()
+        self.saved.render()
 
     # --- the parts ------------------------------------------------------------------------
 
@@ -151,7 +160,7 @@ class ObjectPage(pn.viewable.Viewer):
         if self.rec.error or self.rec.no_checkplot:
             return pn.Column(self.record.message_page(), sizing_mode="stretch_width")
         return pn.Column(self.record.panel(), self._lightcurve(), *self.periodogram_panels(), self.fold.panel(),
-                         self.review.panel(), sizing_mode="stretch_width")
+                         self.features.panel(), self.review.panel(), sizing_mode="stretch_width")
 
     def servable_page(self):
         if self.rec.error:

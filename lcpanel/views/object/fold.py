@@ -16,11 +16,13 @@ import panel as pn
 
 from ...core.objects.annotations import history
 from ...core.objects.checkplots import check_period, minimum_light_epoch, phase_fold
+from ...core.objects.lcanalysis import MAX_ORDER, fourier_fit
 from ...errors import UserError
 from ..theme import esc, section, styled
 from .context import ObjectContext
 from .style import (
     BIN_COLOR,
+    FIT_COLOR,
     FOLD_HEIGHT,
     POINT_COLOR,
     fmt_period,
@@ -44,6 +46,8 @@ class FoldPanel:
         self.markers: list = []
         self.candidates: list[tuple[float, float | None]] = []
         self.current_fold = None
+        self.fit = None
+        self.extra_lists: list = []  # more period lists shown above the candidates (saved periods)
         self._quiet = False  # set while Python changes the fold inputs itself
         self._build()
         self._fold_from_inputs()
@@ -76,20 +80,43 @@ class FoldPanel:
         self.bins_err = object_html("", css_classes=["lcp-bins-error"], width=250, sizing_mode=None, margin=(0, 10))
         self.fold_status = object_html('<p class="lcp-fold-status lcp-stale">not folded yet: type a period</p>',
                                 css_classes=["lcp-fold-status-pane"], margin=(6, 10))
+        self.half_btn = styled(pn.widgets.Button(name="÷2", width=52, margin=(5, 2), css_classes=["lcp-fold-half"],
+                                                 description="fold at half the period"))
+        self.double_btn = styled(pn.widgets.Button(name="×2", width=52, margin=(5, 2), css_classes=["lcp-fold-double"],
+                                                   description="fold at twice the period"))
+        self.half_btn.on_click(lambda _e: self._scale_period(0.5))
+        self.double_btn.on_click(lambda _e: self._scale_period(2.0))
+        self.has_errs = bool(len(self.ctx.errs)) and bool(np.isfinite(self.ctx.errs).all())
+        self.errbars = styled(pn.widgets.Checkbox(name="error bars" if self.has_errs else
+                                                  "error bars (the checkplot holds no errors)",
+                                                  value=False, disabled=not self.has_errs,
+                                                  css_classes=["lcp-fold-errbars"], margin=(8, 10)))
+        self.errbars.param.watch(self._on_errbars, "value")
+        self.fit_order = styled(pn.widgets.IntInput(name="Fourier order", value=3, start=2, end=MAX_ORDER, width=110,
+                                                    css_classes=["lcp-fit-order"]))
+        self.fit_btn = styled(pn.widgets.Button(name="Fit", width=70, margin=(23, 5, 5, 5), css_classes=["lcp-fit"],
+                                                description="fit a Fourier series at this period (astrobase)",
+                                                disabled=not self.has_errs))
+        self.fit_btn.on_click(self._fit)
+        self.fit_status = object_html("", css_classes=["lcp-fit-status"], margin=(0, 10))
         self.period_in.param.watch(self._on_period, "value")
         self.epoch_in.param.watch(self._on_epoch, "value")
         self.bins_in.param.watch(self._on_bins, "value")
 
-        self.fold_src = ColumnDataSource({"phase": [], "mag": [], "t": []})
+        self.fold_src = ColumnDataSource({"phase": [], "mag": [], "t": [], "err": [], "lower": [], "upper": []})
+        self.fit_src = ColumnDataSource({"phase": [], "mag": []})
         self.bin_src = ColumnDataSource({"phase": [], "mag": []})
         fig = figure(height=FOLD_HEIGHT, sizing_mode="stretch_width", x_range=Range1d(-0.5, 1.5, bounds=(-0.6, 1.6)),
                      tools="pan,box_zoom,wheel_zoom,reset,save", toolbar_location="above",
                      x_axis_label="phase (two cycles; minimum light at 0 and 1)",
                      y_axis_label=f"magnitude ({self.ctx.magcol})", output_backend="canvas",
                      y_range=Range1d(*mag_range(self.ctx.mags)[:2]))
+        self.err_renderer = fig.segment("phase", "lower", "phase", "upper", source=self.fold_src, color=POINT_COLOR,
+                                        alpha=0.35, line_width=1, visible=False)
         pts = fig.scatter("phase", "mag", source=self.fold_src, size=3.5, color=POINT_COLOR, alpha=0.6)
         self.fold_points = pts
         fig.line("phase", "mag", source=self.bin_src, color=BIN_COLOR, line_width=2.5, alpha=0.9)
+        fig.line("phase", "mag", source=self.fit_src, color=FIT_COLOR, line_width=2.2, alpha=0.95)
         fig.add_tools(HoverTool(renderers=[pts], tooltips=[("phase", "@phase{0.000}"), ("mag", "@mag{0.0000}"),
                                                            ("time", "@t{0.00000}")]))
         style_figure(fig)
@@ -111,18 +138,66 @@ class FoldPanel:
         self.tried_box = pn.FlexBox(sizing_mode="stretch_width", css_classes=["lcp-tried"], margin=(0, 10))
 
     def panel(self):
-        controls = pn.Column(self.period_in, self.period_err, self.epoch_in, self.epoch_err, self.bins_in,
-                             self.bins_err, self.fold_buttons, width=300, margin=0)
-        right = pn.Column(self.fold_status, self.fold_plot, self.fold_msg, sizing_mode="stretch_width", margin=0)
-        lists = pn.Column(object_html('<p class="lcp-small-title">Candidates (this session)</p>', margin=(6, 10, 0, 10)), self.candidates_box,
-                          object_html('<p class="lcp-small-title">Periods adopted by reviewers</p>', margin=(6, 10, 0, 10)), self.tried_box, sizing_mode="stretch_width")
+        period_row = pn.Row(self.period_in, self.half_btn, self.double_btn, margin=0)
+        controls = pn.Column(period_row, self.period_err, self.epoch_in, self.epoch_err, self.bins_in,
+                             self.bins_err, self.errbars,
+                             pn.Row(self.fit_order, self.fit_btn, margin=0), self.fit_status, self.fold_buttons,
+                             width=300, margin=0)
+        right = pn.Column(self.fold_status, self.fold_plot, self.fold_msg, sizing_mode="stretch_width", margin=0,
+                          styles={"flex": "1 1 320px", "min-width": "0"})
+        lists = pn.Column(*self.extra_lists,
+                          object_html('<p class="lcp-small-title">Candidates (this session)</p>',
+                                      margin=(6, 10, 0, 10)), self.candidates_box,
+                          object_html('<p class="lcp-small-title">Periods adopted by reviewers</p>',
+                                      margin=(6, 10, 0, 10)), self.tried_box, sizing_mode="stretch_width")
         self._render_candidates()
         self.render_tried()
-        return section("Phase fold", pn.Row(controls, right, sizing_mode="stretch_width"), lists,
+        body = pn.FlexBox(controls, right, flex_wrap="wrap", gap="0", sizing_mode="stretch_width")
+        return section("Phase fold", body, lists,
                        subtitle="Type a period (Enter or Tab applies it), pick a periodogram peak, or click a "
                                 "periodogram. A new period resets the epoch to the time of minimum light; type "
-                                "an epoch to override it. Bins draw the median magnitude per phase bin.",
+                                "an epoch to override it. Bins draw the median magnitude per phase bin; ×2 and ÷2 "
+                                "double or halve the period; Fit overlays astrobase's Fourier-series fit.",
                        css_classes=["lcp-fold"])
+
+    def _scale_period(self, factor: float) -> None:
+        """×2 / ÷2: fold at a multiple of the current period."""
+        if self.current_fold is None:
+            self._say_field(self.period_err, "Fold at a period first.")
+            return
+        self.set_period(float(f"{self.current_fold[0] * factor:.12g}"))
+
+    def _on_errbars(self, _event) -> None:
+        self.err_renderer.visible = bool(self.errbars.value)
+
+    def _clear_fit(self, why: str = "") -> None:
+        self.fit = None
+        self.fit_src.data = {"phase": [], "mag": []}
+        self.fit_status.object = f'<p class="lcp-muted" style="margin:0">{esc(why)}</p>' if why else ""
+
+    def _fit(self, _event=None) -> None:
+        """astrobase's Fourier fit at the fold's period, drawn over the fold."""
+        if self.current_fold is None:
+            self._clear_fit("Fold at a period first.")
+            return
+        period, epoch = self.current_fold
+        order = value_of(self.fit_order)
+        try:
+            fit = fourier_fit(self.ctx.times, self.ctx.mags, self.ctx.errs, period, order=int(order or 3))
+        except UserError as exc:
+            self._clear_fit(exc.message)
+            return
+        ph = ((fit["times"] - (epoch if epoch is not None else fit["fitepoch"])) / period) % 1.0
+        ph = np.where(ph >= 0.5, ph - 1.0, ph)
+        order_ = np.argsort(ph, kind="stable")
+        ph, model = ph[order_], fit["model"][order_]
+        self.fit_src.data = {"phase": np.concatenate([ph, ph + 1.0]), "mag": np.concatenate([model, model])}
+        self.fit = {"period": period, "epoch": epoch}
+        amps = ", ".join(f"{abs(a):.4f}" for a in fit["amplitudes"][1:]) or "none"
+        self.fit_status.object = (
+            f'<p class="lcp-fit-shown" style="margin:0;font-size:0.9em">Fourier fit (astrobase), order {fit["order"]} '
+            f'at P = <span class="lcp-mono">{fmt_period(period)}</span> d: χ² = {fit["chisq"]:.1f}, reduced '
+            f'χ² = {fit["redchisq"]:.3f} ({fit["npoints"]:,} points); harmonic amplitudes {amps} mag</p>')
 
     def set_period(self, period: float) -> None:
         """Fold at ``period`` (a pick, a periodogram click, a candidate): sets the field."""
@@ -184,7 +259,8 @@ class FoldPanel:
             finally:
                 self._quiet = False
         try:
-            result = phase_fold(self.ctx.times, self.ctx.mags, None, period=period, epoch=epoch,
+            result = phase_fold(self.ctx.times, self.ctx.mags, self.ctx.errs if self.has_errs else None,
+                                period=period, epoch=epoch,
                                 nbins=int(nbins) if nbins else None)
         except UserError as exc:
             pane = {"epoch": self.epoch_err, "nbins": self.bins_err}.get(exc.field, self.period_err)
@@ -196,9 +272,14 @@ class FoldPanel:
 
     def _show_fold(self, result: dict, nbins: int) -> None:
         phase = np.where(result["phase"] >= 0.5, result["phase"] - 1.0, result["phase"])  # [-0.5, 0.5)
-        self.fold_src.data = {"phase": np.concatenate([phase, phase + 1.0]),
-                              "mag": np.concatenate([result["mags"], result["mags"]]),
-                              "t": np.concatenate([result["times"], result["times"]])}
+        mags2 = np.concatenate([result["mags"], result["mags"]])
+        errs2 = (np.concatenate([result["errs"], result["errs"]]) if result.get("errs") is not None
+                 else np.zeros(len(mags2)))
+        self.fold_src.data = {"phase": np.concatenate([phase, phase + 1.0]), "mag": mags2,
+                              "t": np.concatenate([result["times"], result["times"]]), "err": errs2,
+                              "lower": mags2 - errs2, "upper": mags2 + errs2}
+        if self.fit is not None and (self.fit["period"] != result["period"] or self.fit["epoch"] != result["epoch"]):
+            self._clear_fit("The fit was for another fold: press Fit again.")
         if nbins and len(result.get("binphase", [])):
             bp = np.where(result["binphase"] >= 0.5, result["binphase"] - 1.0, result["binphase"])
             order = np.argsort(bp, kind="stable")
@@ -238,7 +319,7 @@ class FoldPanel:
         items = []
         for p, e in self.candidates:
             btn = pick_button(f"{p:.8g} d", "lcp-candidate", f"fold at {fmt_period(p)} d, epoch {e}")
-            btn.on_click(lambda _ev, p=p, e=e: self._fold_at(p, e))
+            btn.on_click(lambda _ev, p=p, e=e: self.fold_at(p, e))
             items.append(btn)
         self.candidates_box.objects = items or [
             object_html('<span class="lcp-muted">none yet: "Add to candidates" keeps the current fold here while this '
@@ -252,7 +333,7 @@ class FoldPanel:
         if adopted is not None:
             btn = pick_button(f"current: {adopted:.8g} d", "lcp-tried-period", "the object's adopted period")
             epoch = self.ctx.values.get("varepoch")
-            btn.on_click(lambda _ev, p=adopted, e=epoch: self._fold_at(p, e))
+            btn.on_click(lambda _ev, p=adopted, e=epoch: self.fold_at(p, e))
             items.append(btn)
         for r in reversed(rows[-12:]):
             p = float(r["new_value"])
@@ -264,7 +345,7 @@ class FoldPanel:
             object_html('<span class="lcp-muted">none recorded: "Adopt period" saves the fold\'s period and epoch as the '
                  "object's varperiod and varepoch</span>", sizing_mode=None, width=600)]
 
-    def _fold_at(self, period: float, epoch: float | None) -> None:
+    def fold_at(self, period: float, epoch: float | None) -> None:
         self._quiet = True
         try:
             self.period_in.value = period

@@ -142,7 +142,7 @@ class ReviewForm:
         if changes and self.save(changes, None) is None:
             return
         if text:
-            if not self._write(lambda: reviews.add_comment(self.ctx.app.basedir, self.ctx.rec.info, self.ctx.objectid,
+            if not self.write(lambda: reviews.add_comment(self.ctx.app.basedir, self.ctx.rec.info, self.ctx.objectid,
                                                            self.ctx.viewer, text, settings=self.ctx.app.config.reviews),
                                None, spent=bool(changes)):
                 return
@@ -152,13 +152,13 @@ class ReviewForm:
         self._say("Saved: " + ", ".join([*changes, *(["comment"] if text else [])]), "success")
 
     def _delete_comment(self, comment_id: int) -> None:
-        if self._write(lambda: reviews.delete_comment(self.ctx.app.basedir, self.ctx.rec.info, self.ctx.objectid, comment_id,
+        if self.write(lambda: reviews.delete_comment(self.ctx.app.basedir, self.ctx.rec.info, self.ctx.objectid, comment_id,
                                                       self.ctx.viewer), None):
             self._say("Comment deleted.", "success")
             self._render_comments()
             self._render_history()
 
-    def _write(self, action, message_pane, *, spent: bool = False):
+    def write(self, action, message_pane, *, spent: bool = False):
         """Run a write ``action`` after taking one request from the visitor's budget (the
         same as the JSON API's; ``spent``: already taken for this click); its result, or
         None after showing why it did not happen."""
@@ -189,7 +189,7 @@ class ReviewForm:
         expect = {f: self.ctx.values.get(f) for f in changes
                   if f in self.ctx.rec.varcols and not (f == "objectisvar" and self.ctx.values.get(f) is None)}
         magcol = self.ctx.rec.varprefix.rstrip("_") or None
-        result = self._write(lambda: reviews.set_varinfo(self.ctx.app.basedir, self.ctx.rec.info, self.ctx.objectid, self.ctx.viewer,
+        result = self.write(lambda: reviews.set_varinfo(self.ctx.app.basedir, self.ctx.rec.info, self.ctx.objectid, self.ctx.viewer,
                                                          changes, expect=expect or None, magcol=magcol), message_pane)
         if result is None:
             return None
