@@ -4,6 +4,7 @@ variability info as searches see it. The page makes one; each part reads it."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -62,6 +63,8 @@ class ObjectContext:
             try:
                 values[f] = float(values[f]) if values[f] is not None else None
             except (TypeError, ValueError):
+                values[f] = None
+            if values[f] is not None and not math.isfinite(values[f]):  # a survey's NaN: no value
                 values[f] = None
         self.values = values
         return values
