@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from test_api import running_server
 from test_checkplots import reviewed_variable, unreviewed
+from test_magcols_realdata import hat_app  # noqa: F401
 from test_reviews import ANN, ANON, BOB, REV, ROOT, call, object_page, renv, tree_digest  # noqa: F401
 
 from lcpanel.errors import Forbidden, NotFound, TooManyRequests, UserError
@@ -277,3 +278,39 @@ def test_clearing_a_review_field_shows_it_empty(renv, monkeypatch):
     assert staff.review.f_period.value is None and staff.review.f_epoch.value is None
     assert "NaN" not in staff.record.pane.object and ">nan<" not in staff.record.pane.object
     assert not any(isinstance(v, float) and math.isnan(v) for v in staff.ctx.values.values())
+
+
+# --- the light curve as stored, with the format's quality masks (real HATNet data) -------------
+
+
+def test_stored_light_curve_hides_or_greys_the_points_a_quality_mask_rejects(hat_app):
+    from test_magcols_realdata import OID as HAT_OID
+
+    from lcpanel.views.object_page import ObjectPage
+
+    app, _coll = hat_app
+    t, m, _e = hat_series("aep_000")
+    from astrobase.hatsurveys import hatlc
+
+    flags = np.asarray(hatlc.read_csvlc(str(HAT_LC))["aiq_000"]).astype(str)
+    page = ObjectPage(app=app, collection="hat", objectid=HAT_OID, magcol="aep_000")
+    page.__panel__()
+    plot = page.lc_plot
+    assert plot.mask.visible and "aiq_000_good" in plot.mask.options and plot.mask.disabled  # checkplot series
+    plot.series.value = "as stored"
+    ok = np.isfinite(t) & np.isfinite(m)
+    assert len(plot.src.data["mag"]) == ok.sum() and len(plot.masked_src.data["mag"]) == 0
+    plot.mask.value = "aiq_000_good"
+    good = ok & (flags == "G")
+    rejected = ok & (flags != "G")
+    assert rejected.sum() > 0 and len(plot.src.data["mag"]) == good.sum()
+    assert np.allclose(np.sort(plot.src.data["t"]), np.sort(t[good]))
+    assert f'lcp-lc-masked-count">{int(rejected.sum()):,}<' in plot.status.object and "hidden" in plot.status.object
+    assert not plot.masked_points.visible
+    plot.show_masked.value = True
+    assert plot.masked_points.visible and len(plot.masked_src.data["mag"]) == rejected.sum()
+    assert "grey" in plot.status.object
+    plot.timecol.value = "bjd"  # the mask holds in any time column; the axis names it
+    assert plot.fig.xaxis.axis_label.startswith("bjd − ") and len(plot.src.data["mag"]) <= good.sum()
+    plot.mask.value = "no mask (all points)"
+    assert len(plot.masked_src.data["mag"]) == 0
