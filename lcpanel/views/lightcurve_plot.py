@@ -97,8 +97,8 @@ class LightCurvePlot:
         self.cp_times, self.cp_mags = np.asarray(times, float), np.asarray(mags, float)
         self.magcol, self.stored, self.sigclip = magcol, stored, sigclip
         self._mag_range = mag_range
-        self.src = ColumnDataSource({"x": [], "t": [], "mag": []})
-        self.masked_src = ColumnDataSource({"x": [], "t": [], "mag": []})
+        self.src = ColumnDataSource({"x": [], "t": [], "mag": []}, name="lcp-lc-points")
+        self.masked_src = ColumnDataSource({"x": [], "t": [], "mag": []}, name="lcp-lc-masked")
         self.yrange = Range1d(1, 0)
         self.fig = figure(height=height, sizing_mode="stretch_width", tools="pan,box_zoom,wheel_zoom,reset,save",
                           toolbar_location="above", y_axis_label=f"magnitude ({magcol})", output_backend="canvas",

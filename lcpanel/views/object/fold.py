@@ -68,7 +68,7 @@ class FoldPanel:
         period, epoch = self._initial_period()
         if period is not None and epoch is None and len(self.ctx.times):
             epoch = round_epoch(minimum_light_epoch(self.ctx.times, self.ctx.mags, period))
-        self.period_in = styled(pn.widgets.FloatInput(name="Period [d]", value=period, step=1e-4, width=250,
+        self.period_in = styled(pn.widgets.FloatInput(name="Period [d]", value=period, step=1e-4, width=160,
                                                       placeholder="e.g. 0.61367", css_classes=["lcp-fold-period"]))
         self.epoch_in = styled(pn.widgets.FloatInput(name="Epoch (time of minimum light)", value=epoch, step=1e-3,
                                                      width=250, placeholder="blank: minimum light",
@@ -80,9 +80,9 @@ class FoldPanel:
         self.bins_err = object_html("", css_classes=["lcp-bins-error"], width=250, sizing_mode=None, margin=(0, 10))
         self.fold_status = object_html('<p class="lcp-fold-status lcp-stale">not folded yet: type a period</p>',
                                 css_classes=["lcp-fold-status-pane"], margin=(6, 10))
-        self.half_btn = styled(pn.widgets.Button(name="÷2", width=52, margin=(5, 2), css_classes=["lcp-fold-half"],
+        self.half_btn = styled(pn.widgets.Button(name="÷2", width=44, margin=(23, 2, 5, 2), css_classes=["lcp-fold-half"],
                                                  description="fold at half the period"))
-        self.double_btn = styled(pn.widgets.Button(name="×2", width=52, margin=(5, 2), css_classes=["lcp-fold-double"],
+        self.double_btn = styled(pn.widgets.Button(name="×2", width=44, margin=(23, 2, 5, 2), css_classes=["lcp-fold-double"],
                                                    description="fold at twice the period"))
         self.half_btn.on_click(lambda _e: self._scale_period(0.5))
         self.double_btn.on_click(lambda _e: self._scale_period(2.0))
