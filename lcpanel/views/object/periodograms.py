@@ -133,8 +133,9 @@ class CheckplotPeriodograms:
             right = pn.Column(pn.pane.PNG(png, width=PHASED_PNG_WIDTH, margin=0, css_classes=["lcp-phased-png"],
                                           alt_text=f"{method['label']} phased light curve"),
                               cap, width=PHASED_PNG_WIDTH + 10, margin=(0, 10, 0, 0))
-            return pn.Row(left, right, sizing_mode="stretch_width", css_classes=["lcp-method"],
-                          margin=(0, 0, 14, 0))
+            left.styles = {"flex": "1 1 420px", "min-width": "0"}  # the PNG goes below on a narrow screen
+            return pn.FlexBox(left, right, flex_wrap="wrap", gap="0", sizing_mode="stretch_width",
+                              css_classes=["lcp-method"], margin=(0, 0, 14, 0))
         return pn.Row(left, sizing_mode="stretch_width", css_classes=["lcp-method"], margin=(0, 0, 14, 0))
 
     def panel(self):

@@ -20,7 +20,7 @@ from ..budget import spend
 from ..escaping import md
 from ..theme import esc, login_url, section, styled
 from .context import ObjectContext
-from .style import object_html, value_of, value_text, who
+from .style import NumberField, object_html, value_of, value_text, who
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +40,9 @@ class ReviewForm:
         lock = not self.ctx.may_edit_varinfo
         self.f_isvar = styled(pn.widgets.Select(name="Variability", options=options, value=isvar, width=170,
                                                 disabled=lock, css_classes=["lcp-edit-isvar"]))
-        self.f_period = styled(pn.widgets.FloatInput(name="Period [d]", value=v.get("varperiod"), width=170,
+        self.f_period = styled(NumberField(name="Period [d]", value=v.get("varperiod"), width=170,
                                                      step=1e-4, disabled=lock, css_classes=["lcp-edit-period"]))
-        self.f_epoch = styled(pn.widgets.FloatInput(name="Epoch", value=v.get("varepoch"), width=190, step=1e-3,
+        self.f_epoch = styled(NumberField(name="Epoch", value=v.get("varepoch"), width=190, step=1e-3,
                                                     disabled=lock, css_classes=["lcp-edit-epoch"]))
         self.f_tags = styled(pn.widgets.TextInput(name="Tags (comma-separated)", value=v.get("vartags") or "",
                                                   max_length=500, sizing_mode="stretch_width", disabled=lock,

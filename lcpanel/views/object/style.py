@@ -183,3 +183,15 @@ def pick_button(label: str, css: str, tooltip: str = "") -> pn.widgets.Button:
                              stylesheets=[PICK_CSS], **kwargs)
 
 
+
+
+class NumberField(pn.widgets.FloatInput):
+    """A FloatInput whose blank value stays blank in the browser: Panel sends a Python
+    None as NaN, which Bokeh's spinner shows as the text "NaN"; this sends null."""
+
+    def _process_param_change(self, params):
+        blank = [k for k in ("value", "value_throttled") if k in params and params[k] is None]
+        out = super()._process_param_change(params)
+        for k in blank:
+            out[k] = None
+        return out
