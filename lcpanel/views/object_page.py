@@ -10,7 +10,9 @@ What it shows
   ``tiles/finder.png``, so it loads asynchronously) and download links for the object's
   files (light curve as stored, CSV, FITS, VOTable; checkplot; period-finding pickle).
 - **Light curve**: the unphased light curve as a Bokeh scatter (magnitude axis
-  inverted, time relative to a whole day so the ticks stay readable).
+  inverted, time relative to a whole day so the ticks stay readable): the checkplot's
+  series or the file as stored, any time column, quality masks
+  (:mod:`lcpanel.views.lightcurve_plot`).
 - **Period finding**: one row per method in the checkplot: its periodogram (Bokeh line,
   log period axis, from :func:`~lcpanel.core.objects.checkplots.object_summary`'s downsampled
   arrays that keep every peak), its best periods as "pick" buttons, and the checkplot's
@@ -22,7 +24,9 @@ What it shows
   shown ("folded at P = 0.6968028 d, E = ..., 476 points"). A bad value shows a message
   under its field and changes nothing else. Changing the period resets the epoch to
   the time of minimum light for that period (:func:`minimum_light_epoch`); typing an
-  epoch folds at it, and clearing the field goes back to minimum light.
+  epoch folds at it, and clearing the field goes back to minimum light. ×2 / ÷2, error
+  bars and astrobase's Fourier fit (χ² stated) are beside it.
+- **Variability features**: astrobase's non-periodic features, computed on request.
 - **Review**: a form for objectisvar, varperiod, varepoch and vartags (staff) and a new
   comment (everyone), saved with :mod:`lcpanel.core.objects.reviews` in the basedir (author: the
   visitor's identity, the same cookie identity as the JSON API); the comments, each with
@@ -31,18 +35,18 @@ What it shows
   (:mod:`lcpanel.views.budget`), like an HTTP request; a spent budget shows a message and
   writes nothing. The survey's checkplot is never written.
 
-Candidate periods: a choice
----------------------------
-``lcpanel.core.objects.annotations`` has no field for candidate periods, and this page does not
-invent storage in core. So:
-
+Periods: saved, adopted, candidates
+-----------------------------------
+- "Save period" keeps the fold's period (with a label) for everyone who can see the
+  object, in the basedir (:mod:`lcpanel.core.objects.savedperiods`); saved periods fold
+  at the object's one shared epoch, and the reviewer's adopted period is listed first;
 - "Add to candidates" keeps the fold's (period, epoch) in a list for this browser
   session only, shown as buttons that fold again at them;
-- "Adopt period" saves the fold's period and epoch as the object's ``varperiod`` and
-  ``varepoch`` (what checkplotserver's "set period" does), so it reaches the reviews,
-  the catalog searches read, and the history;
+- "Adopt period" (staff) saves the fold's period and epoch as the object's ``varperiod``
+  and ``varepoch`` (what checkplotserver's "set period" does), so it reaches the
+  reviews, the catalog searches read, and the history;
 - "Periods adopted by reviewers" lists every ``varperiod`` value in the object's edit
-  history (who, when), also as buttons: the persistent record of periods tried.
+  history (who, when), also as buttons.
 
 Who may edit
 ------------
