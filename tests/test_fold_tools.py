@@ -299,7 +299,7 @@ def test_stored_light_curve_hides_or_greys_the_points_a_quality_mask_rejects(hat
     assert plot.mask.visible and "aiq_000_good" in plot.mask.options and plot.mask.disabled  # checkplot series
     plot.series.value = "as stored"
     ok = np.isfinite(t) & np.isfinite(m)
-    assert len(plot.src.data["mag"]) == ok.sum() and len(plot.masked_src.data["mag"]) == 0
+    assert len(plot.src.data["mag"]) == ok.sum() and len(plot.masked_src.data["mmag"]) == 0
     plot.mask.value = "aiq_000_good"
     good = ok & (flags == "G")
     rejected = ok & (flags != "G")
@@ -308,9 +308,9 @@ def test_stored_light_curve_hides_or_greys_the_points_a_quality_mask_rejects(hat
     assert f'lcp-lc-masked-count">{int(rejected.sum()):,}<' in plot.status.object and "hidden" in plot.status.object
     assert not plot.masked_points.visible
     plot.show_masked.value = True
-    assert plot.masked_points.visible and len(plot.masked_src.data["mag"]) == rejected.sum()
+    assert plot.masked_points.visible and len(plot.masked_src.data["mmag"]) == rejected.sum()
     assert "grey" in plot.status.object
     plot.timecol.value = "bjd"  # the mask holds in any time column; the axis names it
     assert plot.fig.xaxis.axis_label.startswith("bjd − ") and len(plot.src.data["mag"]) <= good.sum()
     plot.mask.value = "no mask (all points)"
-    assert len(plot.masked_src.data["mag"]) == 0
+    assert len(plot.masked_src.data["mmag"]) == 0

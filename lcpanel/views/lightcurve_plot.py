@@ -98,12 +98,12 @@ class LightCurvePlot:
         self.magcol, self.stored, self.sigclip = magcol, stored, sigclip
         self._mag_range = mag_range
         self.src = ColumnDataSource({"x": [], "t": [], "mag": []}, name="lcp-lc-points")
-        self.masked_src = ColumnDataSource({"x": [], "t": [], "mag": []}, name="lcp-lc-masked")
+        self.masked_src = ColumnDataSource({"mx": [], "mt": [], "mmag": []}, name="lcp-lc-masked")
         self.yrange = Range1d(1, 0)
         self.fig = figure(height=height, sizing_mode="stretch_width", tools="pan,box_zoom,wheel_zoom,reset,save",
                           toolbar_location="above", y_axis_label=f"magnitude ({magcol})", output_backend="canvas",
                           y_range=self.yrange)  # fainter (larger) magnitudes at the bottom
-        self.masked_points = self.fig.scatter("x", "mag", source=self.masked_src, size=3.5, color=MASKED_COLOR,
+        self.masked_points = self.fig.scatter("mx", "mmag", source=self.masked_src, size=3.5, color=MASKED_COLOR,
                                               alpha=0.6, marker="x", visible=False)
         self.fig.scatter("x", "mag", source=self.src, size=3.5, color=ACCENT, alpha=0.7)
         self.fig.add_tools(HoverTool(tooltips=[("time", "@t{0.00000}"), ("mag", "@mag{0.0000}")]))
@@ -170,7 +170,7 @@ class LightCurvePlot:
         t0 = float(math.floor(times.min())) if len(times) else 0.0
         self.fig.xaxis.axis_label = time_axis_label(col or "time", t0, info, meta)
         self.src.data = {"x": times - t0, "t": times, "mag": mags}
-        self.masked_src.data = {"x": mtimes - t0, "t": mtimes, "mag": mmags}
+        self.masked_src.data = {"mx": mtimes - t0, "mt": mtimes, "mmag": mmags}
         self.masked_points.visible = bool(self.show_masked.value) and len(mtimes) > 0
         faint, bright, outside = self._mag_range(mags)
         self.yrange.start, self.yrange.end = faint, bright

@@ -159,7 +159,8 @@ def test_fold_tools_and_data_views_on_the_real_hat_object(page, hat_server, wait
     expect(page.locator(".lcp-lc-shown")).to_contain_text("as stored: all")
     page.locator(".lcp-lc-timecol select").select_option("bjd")
     expect(page.locator(".lcp-lc-time")).to_have_text("bjd")
-    assert any(lab.startswith("bjd − ") and lab.endswith("(BJD_TDB)") for lab in page.evaluate(AXIS_LABELS_JS))
+    page.wait_for_function(f"() => ({AXIS_LABELS_JS})().some(l => l.startsWith('bjd − ') && l.endsWith('(BJD_TDB)'))",
+                           timeout=20_000)
     before = page.evaluate(LC_COUNTS_JS)["shown"]
     page.locator(".lcp-lc-mask select").select_option("aiq_000_good")
     count = page.locator(".lcp-lc-masked-count")
