@@ -117,8 +117,9 @@ class CheckplotPeriodograms:
             btn = pick_button(f"{p:.6g} d", "lcp-pick", f"fold at {fmt_period(p)} d")
             btn.on_click(lambda _e, p=p: self.on_period(p))
             buttons.append(btn)
-        picks = pn.Row(object_html('<span class="lcp-muted">pick</span>', sizing_mode=None, width=34, margin=(7, 4, 0, 0)),
-                       *buttons, margin=(4, 0, 0, 0), css_classes=["lcp-picks"])
+        picks = pn.FlexBox(object_html('<span class="lcp-muted">pick</span>', sizing_mode=None, width=34,
+                                       margin=(7, 4, 0, 0)),
+                           *buttons, flex_wrap="wrap", gap="0", margin=(4, 0, 0, 0), css_classes=["lcp-picks"])
         npts = f"{method['npoints']:,} trial periods"
         best = method["bestperiod"]
         title = object_html(f'<p class="lcp-method-title">{esc(method["label"])}'
