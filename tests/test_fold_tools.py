@@ -80,7 +80,7 @@ def test_fourier_fit_refuses_bad_input_by_field():
     from lcpanel.core.objects.lcanalysis import fourier_fit
 
     t, m, e = synthetic()
-    for kwargs, field in (({"order": 0}, "order"), ({"order": 11}, "order"), ({"order": 2.5}, "order")):
+    for kwargs, field in (({"order": 0}, "order"), ({"order": 9}, "order"), ({"order": 2.5}, "order")):
         with pytest.raises(UserError) as exc:
             fourier_fit(t, m, e, 1.37, **kwargs)
         assert exc.value.field == field
@@ -255,8 +255,10 @@ def test_fold_panel_doubles_halves_saves_periods_and_fits(renv, monkeypatch):
     shown = " ".join(b.name for b in page.saved.saved_box.objects if hasattr(b, "name"))
     assert f"{p0 / 2:.8g}" in shown and f"{3 * p0:.8g}" in shown
     # the Fourier fit overlay at the fold's period, with its chi2 stated
+    import aio
+
     fold.fit_order.value = 2
-    fold.fit_btn.clicks += 1
+    aio.run(fold._fit)  # what the Fit button runs (a coroutine on the server's loop)
     assert len(fold.fit_src.data["phase"]) > 0 and "χ²" in fold.fit_status.object
     assert f"{3 * p0:.8g}"[:6] in fold.fit_status.object
     # variability features on demand

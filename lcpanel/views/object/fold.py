@@ -17,6 +17,7 @@ import panel as pn
 from ...core.objects.annotations import history
 from ...core.objects.checkplots import check_period, minimum_light_epoch, phase_fold
 from ...core.objects.lcanalysis import MAX_ORDER, fourier_fit
+from ...core.offload import offloader
 from ...errors import UserError
 from ..theme import esc, section, styled
 from .context import ObjectContext
@@ -175,17 +176,26 @@ class FoldPanel:
         self.fit_src.data = {"phase": [], "mag": []}
         self.fit_status.object = f'<p class="lcp-muted" style="margin:0">{esc(why)}</p>' if why else ""
 
-    def _fit(self, _event=None) -> None:
-        """astrobase's Fourier fit at the fold's period, drawn over the fold."""
+    async def _fit(self, _event=None) -> None:
+        """astrobase's Fourier fit at the fold's period, drawn over the fold; it runs on the
+        server's worker threads (seconds for ~10,000 points), the button off meanwhile."""
         if self.current_fold is None:
             self._clear_fit("Fold at a period first.")
             return
         period, epoch = self.current_fold
         order = value_of(self.fit_order)
+        self.fit_btn.disabled = True
+        self.fit_status.object = '<p class="lcp-muted" style="margin:0">fitting…</p>'
         try:
-            fit = fourier_fit(self.ctx.times, self.ctx.mags, self.ctx.errs, period, order=int(order or 3))
+            fit = await offloader(self.ctx.app).run(fourier_fit, self.ctx.times, self.ctx.mags, self.ctx.errs, period,
+                                                    order=int(order or 3))
         except UserError as exc:
             self._clear_fit(exc.message)
+            return
+        finally:
+            self.fit_btn.disabled = not self.has_errs
+        if self.current_fold != (period, epoch):
+            self._clear_fit("The fold changed while fitting: press Fit again.")
             return
         ph = ((fit["times"] - (epoch if epoch is not None else fit["fitepoch"])) / period) % 1.0
         ph = np.where(ph >= 0.5, ph - 1.0, ph)
