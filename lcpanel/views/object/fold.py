@@ -190,10 +190,23 @@ class FoldPanel:
             fit = await offloader(self.ctx.app).run(fourier_fit, self.ctx.times, self.ctx.mags, self.ctx.errs, period,
                                                     order=int(order or 3))
         except UserError as exc:
-            self._clear_fit(exc.message)
+            self._in_document(self._clear_fit, exc.message)
             return
         finally:
             self.fit_btn.disabled = not self.has_errs
+        self._in_document(self._show_fit, fit, period, epoch)
+
+    def _in_document(self, fn, *args) -> None:
+        """Run ``fn(*args)`` where it may change the plot's Bokeh models: after an ``await``
+        a callback no longer holds the document's lock, so on a served page it goes to
+        the document's next tick."""
+        doc = self.fit_src.document
+        if doc is not None and doc.session_context is not None:
+            doc.add_next_tick_callback(lambda: fn(*args))
+        else:
+            fn(*args)
+
+    def _show_fit(self, fit: dict, period: float, epoch) -> None:
         if self.current_fold != (period, epoch):
             self._clear_fit("The fold changed while fitting: press Fit again.")
             return
