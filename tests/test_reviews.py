@@ -310,34 +310,34 @@ def test_object_page_appends_comments_and_spends_the_request_budget(renv, monkey
     burst = 3
     app = App(base.path, config=Config.from_dict({"limits": {"user_requests_per_minute": 1, "burst": burst}}))
     page = object_page(app, oid, ANN, monkeypatch)
-    assert page.f_isvar.disabled and page.f_comments.value == ""  # a user: comments only, no varinfo
+    assert page.review.f_isvar.disabled and page.review.f_comments.value == ""  # a user: comments only, no varinfo
     saved = 0
     for i in range(burst + 2):
-        page.f_comments.value = f"comment number {i}"
-        page._save_form()
-        if page.review_msg.alert_type == "success":
+        page.review.f_comments.value = f"comment number {i}"
+        page.review._save_form()
+        if page.review.review_msg.alert_type == "success":
             saved += 1
             continue
         break
     assert saved == burst  # each save spent one request of the same budget as HTTP
-    assert page.review_msg.visible and page.review_msg.alert_type == "danger"
-    assert "too many requests" in page.review_msg.object and "1 per minute" in page.review_msg.object
+    assert page.review.review_msg.visible and page.review.review_msg.alert_type == "danger"
+    assert "too many requests" in page.review.review_msg.object and "1 per minute" in page.review.review_msg.object
     assert [c["text"] for c in reviews.comments(base, "demo", oid)] == [f"comment number {i}" for i in range(burst)]
     # the failed save wrote nothing and kept the visitor's text
-    assert page.f_comments.value == f"comment number {burst}"
+    assert page.review.f_comments.value == f"comment number {burst}"
 
     # a user cannot slip varinfo through the form; staff can, and the comment list shows authors
-    page.f_tags.value = "zzsneaky"
-    page._save_form()
+    page.review.f_tags.value = "zzsneaky"
+    page.review._save_form()
     assert "zzsneaky" not in str(reviews.object_reviews(base, info, oid)["values"])
     staff = object_page(App(base.path), oid, REV, monkeypatch)
-    assert not staff.f_isvar.disabled
-    staff.f_tags.value = "zzstaffpage"
-    staff.f_comments.value = "staff comment"
-    staff._save_form()
-    assert staff.review_msg.alert_type == "success", staff.review_msg.object
+    assert not staff.review.f_isvar.disabled
+    staff.review.f_tags.value = "zzstaffpage"
+    staff.review.f_comments.value = "staff comment"
+    staff.review._save_form()
+    assert staff.review.review_msg.alert_type == "success", staff.review.review_msg.object
     assert reviews.object_reviews(base, info, oid)["values"]["vartags"] == "zzstaffpage"
-    listed = " ".join(o.object for row in staff.comment_list.objects for o in row.objects if hasattr(o, "object"))
+    listed = " ".join(o.object for row in staff.review.comment_list.objects for o in row.objects if hasattr(o, "object"))
     assert "user:ann" in listed and "staff comment" in listed
     assert tree_digest(source) == before
 

@@ -12,12 +12,19 @@ JSON API (through the API base handler: identity, request budget, JSON errors):
 - ``POST .../reviews/comments/<n>`` ``{"text": ...}`` edits a comment, ``DELETE``
   deletes it (the author's own, or any for an admin)
 
+- ``GET /api/collections/<id>/objects/<objectid>/reviews/periods[?magcol=]``: the saved
+  periods (the reviewer's adopted one first) and the shared epoch
+  (:mod:`lcpanel.core.objects.savedperiods`); ``POST`` ``{"period": 1.23, "label": "...",
+  "magcol": ..., "epoch": ...}`` saves one (201), ``{"epoch": ...}`` alone (staff) sets
+  the shared epoch; ``DELETE .../reviews/periods/<n>`` deletes one (its author's, or any
+  for an admin)
+
 CLI: ``lcpanel reviews export BASEDIR COLLECTION [--dry-run]``.
 """
 
 from __future__ import annotations
 
-from ..core.objects import reviews
+from ..core.objects import reviews, savedperiods
 from ..core.offload import offloader
 from ..errors import UserError
 from ..extension import Command, Route
@@ -82,6 +89,43 @@ class ObjectCommentHandler(JSONHandler):
         self.send_json({"deleted": cid})
 
 
+class SavedPeriodsHandler(JSONHandler):
+    def get(self, collection_id, objectid):
+        viewer = self.viewer()
+        out = savedperiods.object_periods(self.app.basedir, self.app.catalogs.get(collection_id), objectid,
+                                          magcol=self.get_query_argument("magcol", None))
+        for p in out["periods"]:
+            p["can_delete"] = savedperiods.can_delete(viewer, p)
+        self.send_json(out)
+
+    async def post(self, collection_id, objectid):
+        body = self.json_body(MAX_BODY_BYTES)
+        unknown = set(body) - {"period", "label", "magcol", "epoch"}
+        if unknown or not ({"period", "epoch"} & set(body)):
+            raise UserError('give {"period": days, "label": "..."} to save a period, or (staff) {"epoch": time}'
+                            + (f"; unknown key {sorted(unknown)[0]!r}" if unknown else ""))
+        viewer = self.viewer()
+        catalog = self.app.catalogs.get(collection_id)
+
+        def write() -> dict:
+            if "period" in body:
+                return {"period": savedperiods.save_period(self.app.basedir, catalog, objectid, viewer, body["period"],
+                                                           label=body.get("label"), magcol=body.get("magcol"),
+                                                           epoch=body.get("epoch"))}
+            return {"epoch": savedperiods.set_epoch(self.app.basedir, catalog, objectid, viewer, body["epoch"])}
+
+        out = await offloader(self.app).run(write)
+        self.send_json(out, status=201 if "period" in out else 200)
+
+
+class SavedPeriodHandler(JSONHandler):
+    async def delete(self, collection_id, objectid, period_id):
+        catalog = self.app.catalogs.get(collection_id)
+        await offloader(self.app).run(savedperiods.delete_period, self.app.basedir, catalog, objectid, self.viewer(),
+                                      int(period_id))
+        self.send_json({"deleted": int(period_id)})
+
+
 @hookimpl(trylast=True)
 def register_routes(app):
     kwargs = {"app": app}
@@ -90,6 +134,10 @@ def register_routes(app):
               kwargs),
         Route("api-object-comment", r"/api/collections/([^/]+)/objects/([^/]+)/reviews/comments/([0-9]{1,15})/?",
               ObjectCommentHandler, kwargs),
+        Route("api-object-periods", r"/api/collections/([^/]+)/objects/([^/]+)/reviews/periods/?", SavedPeriodsHandler,
+              kwargs),
+        Route("api-object-period", r"/api/collections/([^/]+)/objects/([^/]+)/reviews/periods/([0-9]{1,15})/?",
+              SavedPeriodHandler, kwargs),
     ]
 
 

@@ -85,6 +85,16 @@ class CatalogBase(abc.ABC):
         """Rows of a read-only SQL query over ``object_catalog`` (SQL catalogs only)."""
         return self.conn().execute(sql, tuple(params)).rows
 
+    def object_row(self, objectid: str, names: list[str] | None = None) -> dict | None:
+        """One object's catalog row (the named columns, default all) as a dict, or None
+        when the catalog has no such object (SQL catalogs only)."""
+        names = [n for n in (names if names is not None else self.columns) if n in self.columns]
+        if not names:
+            return None
+        cols = ", ".join(f'"{n}"' for n in names)
+        rows = self.query(f"SELECT {cols} FROM object_catalog WHERE objectid = ?", (objectid,))
+        return dict(zip(names, rows[0])) if rows else None
+
     def object_file(self, objectid: str, column: str) -> Path | None:
         """The absolute path of an object's file named in ``column`` (``lcfname``, ``cpfname``,
         ``pffname``), or None; never a path outside the collection's directory."""
