@@ -289,7 +289,7 @@ class DatasetPage(pn.viewable.Viewer):
         """Light-curve options (converted formats): magnitude columns, times, quality mask;
         choices read once from the dataset's light curves (:func:`request_choices`)."""
         self._choices = None
-        self.magcol = pn.widgets.Select(name="Magnitude column", options={"all": ""}, width=170,
+        self.magcol = pn.widgets.Select(name="Series (magcol)", options={"all": ""}, width=170,
                                         css_classes=["lcp-opt-magcol"])
         self.times = pn.widgets.Select(name="Times", options={"as stored": ""}, width=170,
                                        css_classes=["lcp-opt-times"])
