@@ -295,7 +295,7 @@ def test_times_needing_what_a_collection_lacks_is_refused(real_app, cdips_ds):
 
 @pytest.fixture(scope="module")
 def real_server(real_app):
-    from test_api import running_server
+    from support.servers import running_server
 
     with running_server(real_app.basedir) as (url, _proc):
         yield url
