@@ -487,8 +487,16 @@ class Client:
 
     def lightcurves(self, dataset_id: str, *, format: str = "parquet", objects: list[str] | None = None,
                     as_table: str = "pandas", dest_dir: str | os.PathLike | None = None,
-                    timeout: float = 600.0, progress: Callable[[dict], Any] | bool | None = None):
+                    timeout: float = 600.0, progress: Callable[[dict], Any] | bool | None = None,
+                    magcol: str | None = None, times: str | None = None,
+                    mask: str | list[str] | None = None, masked: str | None = None):
         """Every light curve of a dataset (or of ``objects``) at once.
+
+        ``magcol`` (the magnitude series to keep, e.g. ``"aep_000"``), ``times`` (a time
+        column to keep, e.g. ``"bjd"``, or a system to add: ``"BJD_TDB"``, ``"HJD_UTC"``,
+        ``"MJD_UTC"``, ``"JD_UTC"``), ``mask`` (named quality masks, e.g.
+        ``"aiq_000_good"``) and ``masked`` (``"drop"`` or ``"flag"``) are the product's
+        options (see ``builders()``); each file states what was applied.
 
         ``format="parquet"`` builds (or reuses) the dataset's ``lightcurves`` product in
         Parquet, downloads it (resumable, SHA256-checked) and returns one long table
@@ -501,8 +509,11 @@ class Client:
 
         if as_table not in ("pandas", "astropy"):
             raise ClientError("as_table must be 'pandas' or 'astropy'", field="as_table")
+        asked = {k: v for k, v in (("magcol", magcol), ("times", times), ("mask", mask), ("masked", masked))
+                 if v is not None}
+        asked = {k: ",".join(v) if isinstance(v, (list, tuple)) else v for k, v in asked.items()}
         status = self.product(dataset_id, "lightcurves", objects=objects, format=format, timeout=timeout,
-                              progress=progress)
+                              progress=progress, **asked)
         if dest_dir is None:
             dest_dir = tempfile.mkdtemp(prefix="lcpanel-lightcurves-")
         path = self.download(dataset_id, status, dest_dir)
@@ -552,16 +563,21 @@ class Client:
     def object_file(self, collection_id: str, objectid: str, kind: str = "lightcurve", *,
                     format: str | None = None, dest_dir: str | os.PathLike = ".",
                     filename: str | None = None, times: str | None = None,
-                    mask: str | list[str] | None = None) -> Path:
+                    mask: str | list[str] | None = None, magcol: str | list[str] | None = None,
+                    masked: str | None = None) -> Path:
         """Download one object's ``lightcurve`` (``format``: original, csv, fits,
         votable...), ``checkplot`` or ``periodfinding`` file, checked against the
         server's SHA256; returns its path. For converted light curves, ``times``
         (``BJD_TDB``, ``HJD_UTC``, ``MJD_UTC``, ``JD_UTC``) adds a first column of times in
-        that system and ``mask`` (a name or names of the format's quality masks) removes
-        the points it rejects; the file's header states both."""
+        that system (or, naming a time column such as ``bjd``, keeps only that one),
+        ``magcol`` keeps only those magnitude columns (for a checkplot: the magcol's
+        checkplot) and ``mask`` (a name or names of the format's quality masks) removes
+        the points it rejects (``masked="flag"``: keeps them, flagged in a column
+        ``masked``); the file's header states what was done."""
         path = (f"/api/collections/{urllib.parse.quote(collection_id, safe='')}/objects/"
                 f"{urllib.parse.quote(objectid, safe='')}/{urllib.parse.quote(kind, safe='')}")
-        query = {"format": format, "times": times,
+        query = {"format": format, "times": times, "masked": masked,
+                 "magcol": ",".join(magcol) if isinstance(magcol, (list, tuple)) else magcol,
                  "mask": ",".join(mask) if isinstance(mask, (list, tuple)) else mask}
         query = {k: v for k, v in query.items() if v}
         if query:

@@ -290,12 +290,10 @@ class ObjectFileHandler(JSONHandler):
                 raise UserError(f"format must be original or one of {', '.join(EXPORT_FORMATS)}", field="format")
             info = catalog.info
             lcfmt = self.app.lc_formats.get(info.lcformat["kind"]).from_spec(info.lcformat, Path(info.source))
-            from ..core.objects.lcrequest import prepare_lightcurve, read_lightcurve
+            from ..core.objects.lcrequest import REQUEST_KEYS, apply_request, parse_request, read_lightcurve
 
-            lc = prepare_lightcurve(read_lightcurve(lcfmt, info.lcformat, path),
-                                    times=self.get_query_argument("times", None) or None,
-                                    masks=self.get_query_argument("mask", ""),
-                                    magcol=self.get_query_argument("magcol", None) or None)
+            request = parse_request({k: self.get_query_argument(k, None) for k in REQUEST_KEYS})
+            lc = apply_request(read_lightcurve(lcfmt, info.lcformat, path), request)
             data = export_lightcurve(lc, fmt)
             name, ctype = f"{objectid}{EXPORT_FORMATS[fmt][0]}", EXPORT_FORMATS[fmt][1]
         else:

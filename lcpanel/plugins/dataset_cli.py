@@ -7,7 +7,8 @@ manage every dataset):
                                     [--remove KEY ...] [--keep KEY ...] [--comment TEXT]
     lcpanel dataset freeze BASEDIR ID
     lcpanel dataset delete BASEDIR ID
-    lcpanel product build BASEDIR ID BUILDER [--format csv] [--objects KEY ...]
+    lcpanel product build BASEDIR ID BUILDER [--format csv] [--magcol COL] [--times COL|SYSTEM]
+                                             [--mask NAME,...] [--masked drop|flag] [--objects KEY ...]
     lcpanel product get BASEDIR ID KEY --output FILE
 """
 
@@ -116,6 +117,12 @@ def _product_args(parser):
     p.add_argument("dataset_id")
     p.add_argument("builder", help="lightcurves, checkplots, periodfinding, dataset (see 'lcpanel plugins')")
     p.add_argument("--format", help="light-curve format: original, csv, csv.gz, fits, ecsv, votable, parquet")
+    p.add_argument("--magcol", help="lightcurves: the magnitude column (series) to keep (e.g. aep_000)")
+    p.add_argument("--times", help="lightcurves: a time column to keep (e.g. bjd) or a system to add "
+                                   "(BJD_TDB, HJD_UTC, MJD_UTC, JD_UTC)")
+    p.add_argument("--mask", help="lightcurves: named quality masks, comma-separated (e.g. aiq_000_good)")
+    p.add_argument("--masked", choices=("drop", "flag"), help="lightcurves: drop the masked points (default) or "
+                                                              "keep them flagged in a column 'masked'")
     p.add_argument("--objects", nargs="+", metavar="KEY", help="only these objects ('collection/objectid')")
     p.add_argument("-q", "--quiet", action="store_true")
     p = sub.add_parser("get", help="copy a built product's zip, checking its SHA256")
@@ -132,7 +139,8 @@ def _product(args) -> int:
     app = _app(args.basedir)
     ds = app.datasets.get(args.dataset_id, OPERATOR)
     if args.action == "build":
-        options = {"format": args.format} if args.format else {}
+        options = {k: getattr(args, k) for k in ("format", "magcol", "times", "mask", "masked")
+                   if getattr(args, k) is not None}
         status = app.products.request(app, ds, args.builder, options, args.objects)
         with progress_bar(total=status["total"], desc=args.builder, unit="file", disable=args.quiet) as bar:
             while status["status"] not in ("done", "failed"):

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from ..core.objects.lcexport import EXPORT_FORMATS, export_lightcurve
+from ..core.objects.lcrequest import REQUEST_KEYS, describe_request, parse_request
 from ..core.objects.magcols import is_checkplot_column
 from ..core.products import Entry, ProductBuilder, summary_csv
 from ..errors import UserError
@@ -45,11 +46,14 @@ def _checkplots(app, dataset, rows) -> list[Entry]:
     return out
 
 
-def _lightcurves(app, dataset, rows, fmt: str) -> list[Entry]:
+def _lightcurves(app, dataset, rows, fmt: str, request: dict | None = None) -> list[Entry]:
+    """``request``: the light-curve options asked (magcol, times, mask, masked; see
+    :mod:`lcpanel.core.objects.lcrequest`), passed to the worker only when given, so a
+    product without them keeps its key."""
     if fmt == "original":
         return _files(app, dataset, rows, "lcfname", "lightcurves")
     if fmt == "parquet":
-        return _parquet(app, dataset, rows)
+        return _parquet(app, dataset, rows, request)
     suffix = EXPORT_FORMATS[fmt][0]
     out = []
     for i in rows:
@@ -64,6 +68,8 @@ def _lightcurves(app, dataset, rows, fmt: str) -> list[Entry]:
         fmt_cls = app.lc_formats.get(info.lcformat["kind"])
         args = {"lcformat": f"{fmt_cls.__module__}:{fmt_cls.__qualname__}", "spec": info.lcformat,
                 "base": str(info.source), "path": str(path), "fmt": fmt}
+        if request:
+            args["request"] = request
         out.append(Entry(arcname=f"lightcurves/{cid}/{dataset.data['objectid'][i]}{suffix}", kind="call",
                          func=f"{__name__}:converted_lightcurve", args=args, inputs=(str(path),)))
     return out
@@ -72,11 +78,12 @@ def _lightcurves(app, dataset, rows, fmt: str) -> list[Entry]:
 _FORMATS: dict = {}
 
 
-def converted_lightcurve(lcformat: str, spec: dict, base: str, path: str, fmt: str) -> bytes:
-    """One light curve read with its collection's format and exported as ``fmt`` (runs in
-    the product worker: ``lcformat`` is the registered :class:`LCFormat` class as
-    ``"module:Class"``, set by the builder, never by a user)."""
-    from ..core.objects.lcrequest import read_lightcurve
+def converted_lightcurve(lcformat: str, spec: dict, base: str, path: str, fmt: str,
+                         request: dict | None = None) -> bytes:
+    """One light curve read with its collection's format, prepared as ``request`` asks
+    and exported as ``fmt`` (runs in the product worker: ``lcformat`` is the registered
+    :class:`LCFormat` class as ``"module:Class"``, set by the builder, never by a user)."""
+    from ..core.objects.lcrequest import apply_request, read_lightcurve
 
     key = json.dumps([lcformat, spec, base], sort_keys=True)
     reader = _FORMATS.get(key)
@@ -84,10 +91,11 @@ def converted_lightcurve(lcformat: str, spec: dict, base: str, path: str, fmt: s
         module, _, name = lcformat.partition(":")
         cls = functools.reduce(getattr, name.split("."), importlib.import_module(module))
         reader = _FORMATS[key] = cls.from_spec(spec, Path(base))
-    return export_lightcurve(read_lightcurve(reader, spec, path), fmt)
+    lc = read_lightcurve(reader, spec, path)
+    return export_lightcurve(apply_request(lc, request) if request else lc, fmt)
 
 
-def _parquet(app, dataset, rows) -> list[Entry]:
+def _parquet(app, dataset, rows, request: dict | None = None) -> list[Entry]:
     """One member, ``lightcurves.parquet``: every light curve in one long table (see
     :mod:`lcpanel.core.objects.lcparquet`), written in the worker."""
     objects, collections = [], {}
@@ -107,9 +115,27 @@ def _parquet(app, dataset, rows) -> list[Entry]:
         objects.append([cid, str(dataset.data["objectid"][i]), str(path)])
     if not objects:
         return []
+    args = {"objects": objects, "collections": collections}
+    if request:
+        args["request"] = request
     return [Entry(arcname="lightcurves.parquet", kind="stream", func="lcpanel.core.objects.lcparquet:dataset_parquet",
-                  args={"objects": objects, "collections": collections},
-                  inputs=tuple(source for _, _, source in objects))]
+                  args=args, inputs=tuple(source for _, _, source in objects))]
+
+
+def readme(dataset, rows, options: dict, request: dict) -> bytes:
+    """The light-curve zip's README: what it holds and the options it was built with."""
+    lines = [f"Light curves of dataset {dataset.dataset_id} ({dataset.name or 'unnamed'}), {len(rows)} objects,",
+             f"format {options['format']}.", "",
+             "Options: " + (", ".join(f"{k}={request[k]}" for k in REQUEST_KEYS if request.get(k))
+                            or "none (every column and point as stored)")]
+    lines += [f"- {line}" for line in describe_request(request)]
+    if options["format"] == "parquet" and request.get("mask") and request.get("masked") == "drop":
+        lines.append("- Parquet: the count of removed points is not stored per object; build with masked=flag "
+                     "to keep every point with its 'masked' flag")
+    lines += ["", "Each file's header (CSV/ECSV comments, FITS keywords and COMMENTs, VOTable INFOs and",
+              "TIMESYS, Parquet field and schema metadata) states every column's unit, role and",
+              "description, the time systems, and the options applied to it."]
+    return ("\n".join(lines) + "\n").encode()
 
 
 class LightcurvesProduct(ProductBuilder):
@@ -118,9 +144,54 @@ class LightcurvesProduct(ProductBuilder):
     description = ("The light curves, as the survey wrote them or converted (CSV, CSV.gz, FITS, ECSV, VOTable: "
                    "one file per object; Parquet: one long table of every light curve).")
     options = {"format": LC_FORMATS}
+    #: options taking names (checked by lcrequest.parse_request, then against the light curves)
+    request_options = {
+        "magcol": "one magnitude/flux column (series) to keep, with its own errors and flags; '': every column",
+        "times": "a time column to keep as the only one (e.g. bjd), or a system to add times in: "
+                 "BJD_TDB, HJD_UTC, MJD_UTC, JD_UTC; '': as stored",
+        "mask": "comma-separated named quality masks of the format (e.g. aiq_000_good, default); '': none",
+        "masked": "drop (remove the points a mask rejects) or flag (keep them, with a boolean column 'masked')",
+    }
+
+    @classmethod
+    def validate_options(cls, options):
+        from ..core.suggest import did_you_mean
+
+        request = {}
+        if isinstance(options, dict):
+            known = [*cls.options, *REQUEST_KEYS]
+            for key in options:
+                if key not in known:
+                    raise UserError(f"{cls.name} has no option {key!r}: {did_you_mean(key, known)}", field=key)
+            options = dict(options)
+            request = {k: options.pop(k) for k in REQUEST_KEYS if k in options}
+        out = super().validate_options(options)
+        request = parse_request(request)
+        if out["format"] == "original":
+            asked = [k for k in ("magcol", "times", "mask") if request[k]]
+            if asked:
+                raise UserError(f"{asked[0]} applies to converted light curves: choose a format other than original "
+                                f"({', '.join(LC_FORMATS[1:])})", field=asked[0])
+        # only what was asked joins the options (and the product's key)
+        out.update({k: request[k] for k in ("magcol", "times", "mask") if request[k]})
+        if request["mask"]:
+            out["masked"] = request["masked"]
+        return out
+
+    @classmethod
+    def describe(cls) -> dict:
+        return {**super().describe(), "request_options": dict(cls.request_options)}
 
     def plan(self, app, dataset, rows, options):
-        return _lightcurves(app, dataset, rows, options["format"])
+        request = {k: options[k] for k in REQUEST_KEYS if k in options}
+        if request:  # before any work: each collection's first light curve must give it
+            from ..core.objects.lcchoices import check_request
+
+            check_request(app, dataset, rows, request)
+        entries = _lightcurves(app, dataset, rows, options["format"], request)
+        if request and entries:  # (without options the zip holds the files alone, as before)
+            entries.append(Entry(arcname="README.txt", kind="bytes", data=readme(dataset, rows, options, request)))
+        return entries
 
 
 class CheckplotsProduct(ProductBuilder):

@@ -258,25 +258,70 @@ class DatasetPage(pn.viewable.Viewer):
         self._key = None
         self._poll = None
 
+        self.lc_options = self._lc_options_row()
+
         def on_builder(event=None):
             options = self._builders[self.builder.value].options.get("format")
             self.fmt.options = list(options) if options else ["original"]
             self.fmt.visible = bool(options)
+            on_format()
+
+        def on_format(event=None):
+            wanted = bool(getattr(self._builders[self.builder.value], "request_options", None)) \
+                and self.fmt.visible and self.fmt.value != "original"
+            if wanted and self._choices is None:
+                self._fill_lc_options()
+            self.lc_options.visible = wanted
 
         self.builder.param.watch(on_builder, "value")
+        self.fmt.param.watch(on_format, "value")
         on_builder()
         self.build.on_click(self._start_build)
         self._show_existing()
         return section("Downloads", pn.Row(self.builder, self.fmt, pn.Column(pn.Spacer(height=18), self.scope),
                                            pn.Column(pn.Spacer(height=18), self.build)),
-                       pn.Row(self.progress, self.status), self.existing,
+                       self.lc_options, pn.Row(self.progress, self.status), self.existing,
                        subtitle="Zips are built in the background; each holds a SHA256SUMS manifest. "
                                 f'<a href="/api/datasets/{self.ds.dataset_id}/urls">Per-object URLs</a> '
                                 "for wget/curl.")
 
+    def _lc_options_row(self):
+        """Light-curve options (converted formats): magnitude columns, times, quality mask;
+        choices read once from the dataset's light curves (:func:`request_choices`)."""
+        self._choices = None
+        self.magcol = pn.widgets.Select(name="Series (magcol)", options={"all": ""}, width=170,
+                                        css_classes=["lcp-opt-magcol"])
+        self.times = pn.widgets.Select(name="Times", options={"as stored": ""}, width=170,
+                                       css_classes=["lcp-opt-times"])
+        self.mask = pn.widgets.Select(name="Quality mask", options={"keep every point": ""}, width=250,
+                                      css_classes=["lcp-opt-mask"])
+        return pn.FlexBox(self.magcol, self.times, self.mask, flex_wrap="wrap", visible=False,
+                          css_classes=["lcp-lc-options"])
+
+    def _fill_lc_options(self) -> None:
+        from ..core.objects.lcchoices import request_choices
+
+        try:
+            self._choices = request_choices(self.app, self.ds)
+        except Exception:  # an unreadable light curve: the form offers no options, builds say why
+            log.exception("light-curve options of dataset %s", self.ds.dataset_id)
+            self._choices = {"magcol": [], "times": [], "mask": []}
+        self.magcol.options = {"all": "", **{m: m for m in self._choices["magcol"]}}
+        self.times.options = {"as stored": "", **{t: t for t in self._choices["times"]}}
+        self.mask.options = {"keep every point": "",
+                             **{f"{how} points failing {m}": f"{how}:{m}" for m in self._choices["mask"]
+                                for how in ("drop", "flag")}}
+
     def _start_build(self, _=None) -> None:
         builder = self._builders[self.builder.value]
         options = {"format": self.fmt.value} if "format" in builder.options else {}
+        if self.lc_options.visible:
+            if self.magcol.value:
+                options["magcol"] = self.magcol.value
+            if self.times.value:
+                options["times"] = self.times.value
+            if self.mask.value:
+                options["masked"], _, options["mask"] = self.mask.value.partition(":")
         objects = self._selected_keys() if self.scope.value.endswith("selected") else None
         refused = spend(self.app, self.viewer)
         if refused is not None:
@@ -325,7 +370,11 @@ class DatasetPage(pn.viewable.Viewer):
         if not done:
             self.existing.object = ""
             return
-        rows = "".join(f'<tr><td>{esc(s["builder"])}</td><td>{esc(s["options"].get("format", ""))}</td>'
+        def options(o: dict) -> str:  # the format, then any other option (two products may differ only there)
+            rest = ", ".join(f"{k}={v}" for k, v in o.items() if k != "format")
+            return o.get("format", "") + (f" ({rest})" if rest else "")
+
+        rows = "".join(f'<tr><td>{esc(s["builder"])}</td><td>{esc(options(s["options"]))}</td>'
                        f'<td>{"all" if s["selection"] == "all" else "selection"}</td>'
                        f'<td>{self._download_link(s)}</td></tr>' for s in done)
         self.existing.object = ('<table class="lcp-table"><tr><th>product</th><th>format</th><th>objects</th>'

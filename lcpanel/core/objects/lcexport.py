@@ -121,7 +121,8 @@ _STRUCTURAL = re.compile(
     r"|CHECKSUM|DATASUM|T(TYPE|FORM|UNIT|NULL|SCAL|ZERO|DISP|DIM|COMM)\d+)$")
 # lc.meta keys consumed by the time/magnitude keywords
 _META_USED = {"timesys", "timeref", "timeformat", "timeoffset", "timeunit", "magsys", "magsarefluxes",
-              "telescope", "instrument", "format", "time_conversion", "mask", "location", "readermodule"}
+              "telescope", "instrument", "format", "time_conversion", "mask", "location", "readermodule",
+              "magcol", "times"}
 _OBJECTINFO_USED = {"objectid", "ra", "decl", "dec"}
 
 
@@ -586,7 +587,7 @@ def _header_cards(lc: LightCurve) -> tuple[list[tuple[str, object, str]], list[s
         if name in lc.columns and name not in same and name in lc.column_info:
             notes.append("other time column " + time_sentence(name, lc.column_info[name])
                          + "; the TIMESYS/JDREF keywords do not describe it")
-    for key in ("format", "time_conversion", "mask"):
+    for key in ("format", "magcol", "times", "time_conversion", "mask"):
         if key in meta:
             notes.append(f"{key}: {meta[key]}")
 

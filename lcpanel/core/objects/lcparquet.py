@@ -40,29 +40,32 @@ def _reader(collection: dict):
     return cls.from_spec(spec, base)
 
 
-def dataset_parquet(objects: list[list[str]], collections: dict[str, dict], sink=None) -> bytes | None:
+def dataset_parquet(objects: list[list[str]], collections: dict[str, dict], sink=None,
+                    request: dict | None = None) -> bytes | None:
     """The Parquet of ``objects`` ([collection, objectid, source file] each) written into
     ``sink`` (a binary file object), or returned as bytes without one; ``collections``:
-    collection id -> {"lcformat": spec, "base": directory, "reader": "module:Class"}.
+    collection id -> {"lcformat": spec, "base": directory, "reader": "module:Class"};
+    ``request``: the light-curve options (:func:`lcpanel.core.objects.lcrequest.apply_request`).
     (A product ``stream`` entry, so the worker's memory holds one row group at a time:
     see :class:`lcpanel.core.products.Entry`.)"""
     if sink is not None:
-        write_parquet(objects, collections, sink)
+        write_parquet(objects, collections, sink, request)
         return None
     out = io.BytesIO()
-    write_parquet(objects, collections, out)
+    write_parquet(objects, collections, out, request)
     return out.getvalue()
 
 
-def _read_all(objects, collections):
-    from .lcrequest import read_lightcurve
+def _read_all(objects, collections, request=None):
+    from .lcrequest import apply_request, read_lightcurve
 
     cache = {}
     for cid, objectid, source in objects:
         if cid not in cache:
             cache[cid] = (_reader(collections[cid]), collections[cid]["lcformat"])
         fmt, spec = cache[cid]
-        yield cid, objectid, read_lightcurve(fmt, spec, source)
+        lc = read_lightcurve(fmt, spec, source)
+        yield cid, objectid, apply_request(lc, request) if request else lc
 
 
 def _arrow_type(arr: np.ndarray):
@@ -73,7 +76,7 @@ def _arrow_type(arr: np.ndarray):
     return pa.from_numpy_dtype(arr.dtype)
 
 
-def write_parquet(objects, collections, sink) -> None:
+def write_parquet(objects, collections, sink, request: dict | None = None) -> None:
     """Stream the light curves into ``sink`` (a path or a binary file): the schema from
     the first light curve of each collection, then one row group per object batch."""
     import pyarrow as pa
@@ -88,9 +91,10 @@ def write_parquet(objects, collections, sink) -> None:
     fields: dict[str, pa.Field] = {}
     about: dict[str, dict] = {}
     units: dict[str, tuple[str, str | None]] = {}
-    for cid, _oid, lc in _read_all(list(firsts.values()), collections):
+    for cid, _oid, lc in _read_all(list(firsts.values()), collections, request):
         about[cid] = {"column_info": lc.column_info, "time_columns": list(lc.time_columns),
-                      "masks": lc.masks, "format": lc.meta.get("format")}
+                      "masks": lc.masks, "format": lc.meta.get("format"),
+                      **{k: lc.meta[k] for k in ("magcol", "times", "time_conversion") if k in lc.meta}}
         for name, values in lc.columns.items():
             if name in ("collection", "objectid") or name in fields:
                 continue
@@ -111,12 +115,13 @@ def write_parquet(objects, collections, sink) -> None:
                         *fields.values()],
                        metadata={"table::len::collection": str(max(len(str(o[0])) for o in objects)),
                                  "table::len::objectid": str(max(len(str(o[1])) for o in objects)),
-                                 "lcpanel": json.dumps({"collections": about}, sort_keys=True, default=str),
+                                 "lcpanel": json.dumps({"collections": about, **({"request": request} if request else {})},
+                                                       sort_keys=True, default=str),
                                  "table_meta_yaml": _astropy_yaml(schema_fields=fields, units=units)})
     with pq.ParquetWriter(sink, schema, compression="zstd", write_statistics=True) as writer:
         batch: dict[str, list] = {name: [] for name in schema.names}
         count = 0
-        for cid, objectid, lc in _read_all(objects, collections):
+        for cid, objectid, lc in _read_all(objects, collections, request):
             n = len(lc)
             batch["collection"].append(pa.array([cid] * n, pa.string()) if n else pa.array([], pa.string()))
             batch["objectid"].append(pa.array([objectid] * n, pa.string()))
