@@ -255,7 +255,7 @@ def test_fold_panel_doubles_halves_saves_periods_and_fits(renv, monkeypatch):
     shown = " ".join(b.name for b in page.saved.saved_box.objects if hasattr(b, "name"))
     assert f"{p0 / 2:.8g}" in shown and f"{3 * p0:.8g}" in shown
     # the Fourier fit overlay at the fold's period, with its chi2 stated
-    import aio
+    from support import aio
 
     fold.fit_order.value = 2
     aio.run(fold._fit)  # what the Fit button runs (a coroutine on the server's loop)

@@ -95,7 +95,8 @@ from .object.record import RecordView
 from .object.review import ReviewForm
 from .object.saved import SavedPeriodsView
 from .object.style import LC_HEIGHT, mag_range, object_html, plot_column, sexagesimal, style_figure  # noqa: F401
-from .theme import page, section, session_viewer
+from ..visitor import session_viewer
+from .theme import page, section
 
 
 def can_edit_varinfo(viewer, collection) -> bool:

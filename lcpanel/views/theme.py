@@ -32,14 +32,12 @@ from __future__ import annotations
 import logging
 
 import panel as pn
-from bokeh.models import CustomJS
 from panel.io.resources import LOCAL_DIST
 from panel.layout import Column, FlexBox, Row
 from panel.theme import Bootstrap
 from panel.theme.base import Inherit
 
-from ..visitor import login_url, session_viewer  # noqa: F401  (views/object_page.py imports them from here)
-from ..visitor import account_links, end_with_login, session_state
+from ..visitor import account_links, end_with_login, session_state, session_viewer
 from .escaping import LOGIN_WITH_NEXT, esc, handler
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,8 @@ from ...core.objects.annotations import OBJECTISVAR, history, validate_changes, 
 from ...errors import UserError
 from ..budget import spend
 from ..escaping import md
-from ..theme import esc, login_url, section, styled
+from ...visitor import login_url
+from ..theme import esc, section, styled
 from .context import ObjectContext
 from .style import NumberField, object_html, value_of, value_text, who
 

@@ -9,7 +9,7 @@ import numpy as np
 import panel as pn
 
 from ...core.objects.annotations import OBJECTISVAR
-from ..theme import ACCENT, DANGER, MUTED, esc, html
+from ..theme import ACCENT, DANGER, MUTED, esc, html, plot_look
 
 #: how many "pick" buttons a periodogram gets at most
 NPICKS = 5
@@ -130,20 +130,11 @@ def value_text(field_name: str, value) -> str:
 
 
 def style_figure(fig) -> None:
-    fig.toolbar.logo = None
+    """The shared plot look (:func:`lcpanel.views.theme.plot_look`), plus what the object
+    page's plots add: a toolbar that hides, 12 px tick labels and room for magnitudes."""
+    plot_look(fig, "#34414b")
     fig.toolbar.autohide = True
-    fig.background_fill_color = "#fbfcfd"
-    fig.border_fill_color = "#ffffff"
-    fig.outline_line_color = "#c9d2d9"
-    fig.grid.grid_line_color = "#e3e8ec"
-    fig.axis.axis_label_text_font_style = "normal"
-    fig.axis.axis_label_text_color = "#34414b"
-    fig.axis.axis_label_text_font_size = "13px"
-    fig.axis.major_label_text_color = MUTED
     fig.axis.major_label_text_font_size = "12px"
-    fig.axis.axis_line_color = "#c9d2d9"
-    fig.axis.major_tick_line_color = "#c9d2d9"
-    fig.axis.minor_tick_line_color = "#dfe4e8"
     fig.min_border_left = 60
 
 
