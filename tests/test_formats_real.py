@@ -519,3 +519,31 @@ def test_binned_hat_pickle_reads_with_hat_knowledge(tmp_path, hat_raw):
     assert times["role"] == "time" and times["timeorigin"] == 2400000.0 and times["timescale"] is None
     assert lc.column_info["binned_aep_000_mags"]["role"] == "mag"
     assert lc.column_info["binned_aep_000_errs"]["role"] == "mag_err"
+
+
+def test_times_on_request_match_astropy_at_every_point_and_fast(hat_lc, hat_raw):
+    """Every one of the HAT light curve's ~10,000 points, not only the first 200: lcpanel
+    computes light-travel times on a grid of at most 0.02 d and interpolates (astropy per
+    point took ~5 s per light curve); the answer must still be astropy's to 0.1 ms."""
+    import time
+
+    import astropy.units as u
+    from astropy.coordinates import EarthLocation, SkyCoord, solar_system_ephemeris
+    from astropy.time import Time
+
+    started = time.perf_counter()
+    utc = prepare_lightcurve(hat_lc, times="JD_UTC", location=LAS_CAMPANAS).columns["time_jd_utc"]
+    hj = prepare_lightcurve(hat_lc, times="HJD_UTC", location=LAS_CAMPANAS).columns["time_hjd_utc"]
+    print(f"JD_UTC + HJD_UTC for {len(utc)} points: {time.perf_counter() - started:.2f} s")
+    site = EarthLocation.from_geodetic(LAS_CAMPANAS["lon"] * u.deg, LAS_CAMPANAS["lat"] * u.deg,
+                                       LAS_CAMPANAS["height"] * u.m)
+    sky = SkyCoord(hat_lc.objectinfo["ra"] * u.deg, hat_lc.objectinfo["decl"] * u.deg)
+    ok = np.isfinite(utc)
+    assert ok.sum() > 5000
+    with solar_system_ephemeris.set("builtin"):
+        t = Time(utc[ok], format="jd", scale="utc", location=site)
+        back = (t.tdb + t.light_travel_time(sky, "barycentric")).jd
+        hjd = (t + t.light_travel_time(sky, "heliocentric")).utc.jd
+    day_s = 86400.0
+    assert np.max(np.abs(back - np.asarray(hat_raw["bjd"], dtype=float)[ok])) * day_s < 1e-4
+    assert np.max(np.abs(hj[ok] - hjd)) * day_s < 1e-4
