@@ -143,6 +143,31 @@ class ReviewSettings:
 
 
 @dataclass(frozen=True)
+class PeriodSearchSettings:
+    """Period searches on demand (:mod:`lcpanel.core.objects.periodsearch`): the worker
+    processes, the concurrency per identity (anonymous visitors: per client address;
+    0 = unlimited) and the bounds of one search."""
+
+    #: searches running at once per server process, each in a worker process of its own
+    workers: int = 2
+    #: searches one identity may have queued or running at once, per role
+    anonymous_concurrent: int = 1
+    user_concurrent: int = 2
+    staff_concurrent: int = 4
+    admin_concurrent: int = 0
+    #: light-curve points one search may use (after the time and magnitude filters)
+    max_points: int = 200_000
+    #: trial frequencies one search may evaluate
+    max_frequencies: int = 500_000
+    #: points x frequencies one search may evaluate
+    max_work: float = 2e9
+    #: a search running longer is stopped and marked failed
+    time_limit_s: float = 300.0
+    #: finished searches one object may keep (their owners delete old ones)
+    max_results_per_object: int = 200
+
+
+@dataclass(frozen=True)
 class Config:
     plugins: PluginSettings = field(default_factory=PluginSettings)
     search: SearchSettings = field(default_factory=SearchSettings)
@@ -150,6 +175,7 @@ class Config:
     requests: RequestSettings = field(default_factory=RequestSettings)
     quotas: QuotaSettings = field(default_factory=QuotaSettings)
     reviews: ReviewSettings = field(default_factory=ReviewSettings)
+    periodsearch: PeriodSearchSettings = field(default_factory=PeriodSearchSettings)
     plugin: dict = field(default_factory=dict)
 
     @classmethod

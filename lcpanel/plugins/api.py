@@ -449,7 +449,7 @@ def register_routes(app):
         Route("api-object-tile", r"/api/collections/([^/]+)/objects/([^/]+)/tiles/([a-z0-9-]+)\.png",
               ObjectTileHandler, kwargs),
         Route("api-object-tiles", r"/api/collections/([^/]+)/objects/([^/]+)/tiles/?", ObjectTilesHandler, kwargs),
-        # (not .../reviews: the reviews plugin's route, whichever plugin registers first)
-        Route("api-object-file", r"/api/collections/([^/]+)/objects/([^/]+)/(?!reviews/?$)([a-z]+)/?",
+        # (not .../reviews nor .../periodsearch: other plugins' routes, whichever registers first)
+        Route("api-object-file", r"/api/collections/([^/]+)/objects/([^/]+)/(?!(?:reviews|periodsearch)/?$)([a-z]+)/?",
               ObjectFileHandler, kwargs),
     ]

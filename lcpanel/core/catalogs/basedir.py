@@ -358,4 +358,20 @@ DEFAULT_CONFIG_TEXT = """\
 # not capped on objects
 # max_comment_chars = 5000
 # max_comments_per_object_per_day = 20
+
+[periodsearch]
+# period searches on demand: worker processes per server process, searches one identity
+# may have queued or running at once per role (0 = unlimited; anonymous: per address)
+# workers = 2
+# anonymous_concurrent = 1
+# user_concurrent = 2
+# staff_concurrent = 4
+# admin_concurrent = 0
+# bounds of one search: points, trial frequencies, points x frequencies, seconds
+# max_points = 200000
+# max_frequencies = 500000
+# max_work = 2e9
+# time_limit_s = 300.0
+# finished searches one object may keep
+# max_results_per_object = 200
 """

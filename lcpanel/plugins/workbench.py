@@ -1,0 +1,98 @@
+"""The object workbench's JSON API: period searches on demand
+(:mod:`lcpanel.core.objects.periodsearch`).
+
+Through the API base handler (identity, same-origin check of writes, request budget,
+JSON errors), like every other API write:
+
+- ``POST /api/collections/<id>/objects/<objectid>/periodsearch`` with
+  ``{"method": "pdm", "magcol": "aep_000", "startp": 0.5, "endp": 10, ...}``: validates
+  the options (a 400 naming the field), reads the light curve, checks the bounds and the
+  identity's concurrent-search limit (429), and queues the search: 202 with the job
+  (``id``, ``status``, ``progress``, ``url``).
+- ``GET`` the same URL: this object's finished searches (summaries, ``url`` of each) and
+  the searches queued or running; ``?magcol=`` only that magcol's; ``?schema=1`` the
+  methods and their options instead.
+- ``GET .../periodsearch/<id>``: a search's status, with the result (``bestperiod``,
+  ``nbestperiods``, ``nbestlspvals``, ``periods``, ``lspvals``, options, who, when) once
+  done. Everyone who can see the object sees its searches.
+- ``DELETE .../periodsearch/<id>``: cancels a queued or running search, or deletes a
+  finished one's result: only who started it, or an admin.
+"""
+
+from __future__ import annotations
+
+from tornado.escape import url_escape
+
+from ..core.objects import periodsearch as ps
+from ..core.offload import offloader
+from ..errors import NotFound
+from ..extension import Route
+from ..hookspecs import hookimpl
+from ..jsonapi import JSONHandler
+
+MAX_BODY_BYTES = 20_000
+
+
+def _url(collection_id: str, objectid: str, job_id: str | None = None) -> str:
+    base = f"/api/collections/{url_escape(collection_id, plus=False)}/objects/{url_escape(objectid, plus=False)}" \
+           "/periodsearch"
+    return f"{base}/{job_id}" if job_id else base
+
+
+def _linked(item: dict) -> dict:
+    return {**item, "url": _url(item["collection"], item["objectid"], item["id"])}
+
+
+class PeriodSearchesHandler(JSONHandler):
+    def get(self, collection_id, objectid):
+        if self.get_query_argument("schema", None):
+            self.send_json(ps.describe_methods())
+            return
+        catalog = self.app.catalogs.get(collection_id)
+        if not catalog.query("SELECT 1 FROM object_catalog WHERE objectid = ?", (objectid,)):
+            raise NotFound(f"no object {objectid!r} in {collection_id!r}")
+        magcol = self.get_query_argument("magcol", None) or None
+        results = [_linked(r) for r in ps.list_results(self.app.basedir, collection_id, objectid, magcol)]
+        running = [_linked(j) for j in ps.service(self.app).jobs_of(collection_id, objectid)
+                   if magcol is None or j["magcol"] == magcol]
+        self.send_json({"collection": collection_id, "objectid": objectid, "results": results, "running": running})
+
+    async def post(self, collection_id, objectid):
+        body = self.json_body(MAX_BODY_BYTES)
+        job = await offloader(self.app).run(ps.start_search, self.app, collection_id, objectid, body, self.viewer(),
+                                            self.request.remote_ip)
+        self.send_json(_linked(job), status=202)
+
+
+class PeriodSearchHandler(JSONHandler):
+    def get(self, collection_id, objectid, job_id):
+        self.app.catalogs.get(collection_id)
+        stored = ps.load_result(self.app.basedir, collection_id, objectid, job_id)
+        if stored is not None:
+            self.send_json(_linked(stored))
+            return
+        job = ps.service(self.app).job(job_id)
+        if job is None or job["collection"] != collection_id or job["objectid"] != objectid:
+            raise NotFound(f"no period search {job_id!r} for this object")
+        self.send_json(_linked(ps.service(self.app).status(job_id)))
+
+    def delete(self, collection_id, objectid, job_id):
+        self.app.catalogs.get(collection_id)
+        self.send_json(_linked({**ps.service(self.app).cancel(job_id, self.viewer(), collection_id, objectid),
+                                "collection": collection_id, "objectid": objectid}))
+
+
+@hookimpl
+def register_routes(app):
+    kwargs = {"app": app}
+    return [
+        Route("api-object-periodsearches", r"/api/collections/([^/]+)/objects/([^/]+)/periodsearch/?",
+              PeriodSearchesHandler, kwargs),
+        Route("api-object-periodsearch", r"/api/collections/([^/]+)/objects/([^/]+)/periodsearch/([^/]+)/?",
+              PeriodSearchHandler, kwargs),
+    ]
+
+
+@hookimpl
+def shutdown(app):
+    ps.shutdown(app)
