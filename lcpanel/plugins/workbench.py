@@ -72,7 +72,8 @@ class PeriodSearchHandler(JSONHandler):
             self.send_json(_linked(stored))
             return
         job = ps.service(self.app).job(job_id)
-        if job is None or job["collection"] != collection_id or job["objectid"] != objectid:
+        if (job is None or job["collection"] != collection_id or job["objectid"] != objectid
+                or job["status"] == "deleted"):
             raise NotFound(f"no period search {job_id!r} for this object")
         self.send_json(_linked(ps.service(self.app).status(job_id)))
 

@@ -368,9 +368,10 @@ def select_input(lc, fmt, opts: dict, settings, default_magcol: str | None = Non
         raise UserError(f"{len(times):,} points are left after the filters; a search may use at most "
                         f"{settings.max_points:,}: narrow tmin/tmax", field="tmin")
     if len(times) < MIN_POINTS:
-        field_name = next((k for k in ("tmin", "tmax", "magmin", "magmax") if opts.get(k) is not None), "magcol")
-        raise UserError(f"only {len(times)} usable points are left (of {nfile}); a search needs at least "
-                        f"{MIN_POINTS}", field=field_name)
+        filters = [k for k in ("tmin", "tmax", "magmin", "magmax") if opts.get(k) is not None]
+        raise UserError(f"only {len(times)} usable points are left (of {nfile})"
+                        + (f" after {', '.join(filters)}" if filters else f" in {magcol}")
+                        + f"; a search needs at least {MIN_POINTS}", field=(filters or ["magcol"])[0])
     order = np.argsort(times, kind="stable")
     times, mags, errs = times[order], mags[order], errs[order]
     nfreq = frequency_count(opts, times)
