@@ -159,7 +159,11 @@ class ObjectPage(pn.viewable.Viewer):
         """The periodogram sections, in page order. Each folds through
         ``self.fold.set_period`` and marks the folded period with spans it appends to
         ``self.fold.markers``; add new periodogram panels here."""
-        return [CheckplotPeriodograms(self.ctx, on_period=self.fold.set_period, markers=self.fold.markers).panel()]
+        from .periodsearch_panel import PeriodSearchPanel  # period search on demand (its own module)
+
+        return [CheckplotPeriodograms(self.ctx, on_period=self.fold.set_period, markers=self.fold.markers).panel(),
+                PeriodSearchPanel(self.ctx, on_period=self.fold.set_period, markers=self.fold.markers,
+                                  stored=getattr(getattr(self, "lc_plot", None), "stored", None)).panel()]
 
     def __panel__(self):
         if self.rec.error or self.rec.no_checkplot:
