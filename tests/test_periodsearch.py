@@ -302,3 +302,41 @@ def test_every_method_runs_in_process():
             assert out["bestperiod"] == pytest.approx(1.7, rel=0.01), (code, out["bestperiod"])
         elif code == "mav":  # several harmonics fit a sine at twice its period as well
             assert out["bestperiod"] / 1.7 == pytest.approx(round(out["bestperiod"] / 1.7), rel=0.01), out["bestperiod"]
+
+
+def test_time_limit_stops_a_search_and_queued_jobs_stay_alive(tmp_path):
+    """A search past ``time_limit_s`` is killed and marked failed; a job waiting for a
+    worker meanwhile is not taken for dead, and runs after it."""
+    from dataclasses import replace
+
+    from lcpanel.config import PeriodSearchSettings
+    from lcpanel.core.datasets import Principal
+    from lcpanel.core.objects import periodsearch as ps
+
+    settings = replace(PeriodSearchSettings(), workers=1, time_limit_s=4.0, user_concurrent=0)
+    service = ps.PeriodSearchService(tmp_path, settings)
+    rng = np.random.default_rng(1)
+    t = np.sort(rng.uniform(0, 100, 3000))
+    data = ps.SearchInput(t, 12 + 0.1 * np.sin(t), np.full(t.size, 0.01), "mag", "time", None, t.size, 0)
+    who = Principal("user:ann", "user")
+    slow = service.submit("c", "o", ps.validate_options({"method": "pdm", "startp": 0.1, "endp": 50,
+                                                        "stepsize": 2e-5}), data, who, who.identity)
+    quick = service.submit("c", "o", ps.validate_options({"method": "gls", "startp": 1, "endp": 10,
+                                                         "stepsize": 1e-2}), data, who, who.identity)
+    old_stale, ps.STALE_AFTER_S = ps.STALE_AFTER_S, 2.0  # so that a queued job without heartbeats would read dead
+    try:
+        deadline = time.monotonic() + 120
+        while (state := service.status(slow["id"]))["status"] in ps.ACTIVE:
+            assert service.status(quick["id"])["status"] == "queued"
+            assert time.monotonic() < deadline
+            time.sleep(0.3)
+        assert state["status"] == "failed" and "time limit of 4 s" in state["error"], state
+        while (done := service.status(quick["id"]))["status"] in ps.ACTIVE:
+            assert time.monotonic() < deadline
+            time.sleep(0.3)
+        assert done["status"] == "done", (done["error"], done["stage"])
+        assert ps.load_result(tmp_path, "c", "o", slow["id"]) is None
+        assert ps.load_result(tmp_path, "c", "o", quick["id"])["bestperiod"] > 0
+    finally:
+        ps.STALE_AFTER_S = old_stale
+        service.shutdown()

@@ -35,7 +35,8 @@ Options (:func:`validate_options`; unknown keys and bad values raise a
 Bounds (``[periodsearch]`` in ``lcpanel.toml``, :class:`lcpanel.config.PeriodSearchSettings`):
 a search may use at most ``max_points`` light-curve points and ``max_frequencies`` trial
 frequencies, at most ``max_work`` points × frequencies, and runs at most
-``time_limit_s`` seconds (then it is stopped and marked failed). The number of trial
+``time_limit_s`` seconds once the worker has started (then it is stopped and marked
+failed). The number of trial
 frequencies is computed before the search starts (astrobase's formulas), so an
 oversized request is refused at once. Each identity (anonymous visitors: per client
 address, as disk quotas count them) may have ``<role>_concurrent`` searches queued or
@@ -85,6 +86,8 @@ ROOT = Path("workbench") / "periodsearch"
 JOBS_FILE = "jobs.sqlite"
 #: a job whose supervisor has not reported for this long is taken as dead (server stopped)
 STALE_AFTER_S = 30.0
+#: a worker process that has not imported astrobase after this long is taken as failed
+STARTUP_LIMIT_S = 120.0
 #: fewer points than this cannot give a period worth showing
 MIN_POINTS = 10
 ACTIVE = ("queued", "running")
@@ -425,8 +428,10 @@ def run_method(opts: dict, times, mags, errs, progress=None) -> dict:
     method = METHODS[opts["method"]]
     module_name, _, name = method.func.partition(":")
     module = importlib.import_module(module_name)
-    if progress is not None and method.counted:
-        module.Pool = lambda *a, **k: _CountingPool(progress)
+    if progress is not None:
+        progress.value = 0.0  # imports done: the search (and its time limit) starts
+        if method.counted:
+            module.Pool = lambda *a, **k: _CountingPool(progress)
     return getattr(module, name)(times, mags, errs, **astrobase_kwargs(opts))
 
 
@@ -520,6 +525,7 @@ class PeriodSearchService:
         self.queue = FairQueue(workers=settings.workers, per_owner=1, name="lcpanel-periodsearch")
         self._local = threading.local()
         self._procs: dict[str, object] = {}
+        self._queued: set[str] = set()  # jobs this process queued that no worker took yet
 
     def connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -565,6 +571,7 @@ class PeriodSearchService:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        self._queued.add(job_id)
         self.queue.submit(owner, self._supervise, job_id, opts, data)
         return self.status(job_id)
 
@@ -621,12 +628,21 @@ class PeriodSearchService:
 
     # --- the supervisor (a FairQueue thread) ---------------------------------------------------
 
+    def _keep_queued_alive(self) -> None:
+        """Queued jobs waiting for a worker are alive as long as this process is."""
+        waiting = list(self._queued)
+        if waiting:
+            marks = ",".join("?" * len(waiting))
+            self.connect().execute(f"UPDATE jobs SET heartbeat = ? WHERE status = 'queued' AND id IN ({marks})",
+                                   (time.time(), *waiting))
+
     def _supervise(self, job_id: str, opts: dict, data: SearchInput) -> None:
+        self._queued.discard(job_id)
         row = self.job(job_id)
         if row is None or row["cancel"] or row["status"] != "queued":
             return
         ctx = multiprocessing.get_context("spawn")
-        progress = ctx.Value("d", 0.0, lock=False)
+        progress = ctx.Value("d", -1.0, lock=False)  # -1 until the worker has imported astrobase
         receive, send = ctx.Pipe(duplex=False)
         proc = ctx.Process(target=_child, args=(send, progress, opts, data.times, data.mags, data.errs),
                            name=f"lcpanel-periodsearch-{job_id}", daemon=True)
@@ -636,6 +652,7 @@ class PeriodSearchService:
         send.close()
         self._procs[job_id] = proc
         outcome = None
+        searching = None  # when the worker began the search itself
         try:
             last = 0.0
             while outcome is None:
@@ -648,8 +665,13 @@ class PeriodSearchService:
                 if not proc.is_alive() and not receive.poll(0.05):
                     outcome = ("error", "the worker process stopped without an answer")
                     break
-                elapsed = time.monotonic() - started
-                if elapsed > self.settings.time_limit_s:
+                done = float(progress.value)
+                if searching is None and done >= 0:
+                    searching = time.monotonic()
+                if searching is None and time.monotonic() - started > STARTUP_LIMIT_S:
+                    outcome = ("error", f"the worker process did not start within {STARTUP_LIMIT_S:g} s")
+                    break
+                if searching is not None and time.monotonic() - searching > self.settings.time_limit_s:
                     outcome = ("error", f"stopped after the time limit of {self.settings.time_limit_s:g} s: use a "
                                         "narrower period range or a coarser step")
                     break
@@ -659,9 +681,12 @@ class PeriodSearchService:
                     if row is not None and row["cancel"]:
                         outcome = ("cancelled", None)
                         break
-                    done = float(progress.value)
                     counted = METHODS[opts["method"]].counted
-                    self._set(job_id, stage="searching", progress=round(done, 4) if counted else None)
+                    if searching is None:
+                        self._set(job_id, stage="starting a worker", progress=0.0)
+                    else:
+                        self._set(job_id, stage="searching", progress=round(done, 4) if counted else None)
+                    self._keep_queued_alive()
         finally:
             if proc.is_alive():
                 proc.kill()
