@@ -74,7 +74,7 @@ class PeriodSearchPanel:
         time_options = ["(the magcol's)"] + list(getattr(stored, "time_columns", []) or [])
         w = 150
         self.inputs = {
-            "method": pn.widgets.Select(name="Method", options=methods, value="gls", width=230),
+            "method": pn.widgets.Select(name="Method", options=methods, value="gls", width=270),
             "magcol": pn.widgets.Select(name="Magnitude column", options=mag_options or ["(default)"],
                                         value=self.magcol if self.magcol in mag_options else None, width=w),
             "timecol": pn.widgets.Select(name="Time column", options=time_options, value=time_options[0], width=w),
