@@ -548,7 +548,7 @@ class PeriodSearchService:
         existing = list_results(self.basedir, collection_id, objectid)
         if len(existing) >= self.settings.max_results_per_object:
             raise Conflict(f"this object already has {len(existing)} period searches, the most it may keep; "
-                           "their owners may delete some", field="method")
+                           "their owners may delete some")
         job_id = secrets.token_hex(8)
         limit = self.limit(viewer.role)
         stamp = now_iso()
