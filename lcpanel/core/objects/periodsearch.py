@@ -699,7 +699,8 @@ class PeriodSearchService:
                 self._store(job_id, opts, data, payload, time.monotonic() - started)
             except Exception as exc:  # disk full, permissions: say so, keep the server
                 log.exception("storing period search %s failed", job_id)
-                self._set(job_id, status="failed", stage="", error=f"the result could not be stored ({exc.__class__.__name__})")
+                self._set(job_id, status="failed", stage="",
+                          error=f"the result could not be stored ({exc.__class__.__name__})")
                 return
             self._set(job_id, status="done", stage="done", progress=1.0)
         elif kind == "cancelled":
@@ -724,7 +725,8 @@ class PeriodSearchService:
             "notes": data.notes, "who": row["who"], "created": row["created"], "finished": now_iso(),
             "elapsed_s": round(elapsed, 2),
         }
-        target = result_dir(self.basedir, row["collection"], row["objectid"]) / path_part(data.magcol) / f"{job_id}.json"
+        folder = result_dir(self.basedir, row["collection"], row["objectid"]) / path_part(data.magcol)
+        target = folder / f"{job_id}.json"
         write_text(target, json.dumps(result, allow_nan=False))
 
     def shutdown(self) -> None:
