@@ -14,7 +14,8 @@ pick/fold exactly like the checkplot's.
   ``_method_row`` (so a pick button or a click folds the light curve below).
 
 :meth:`ObjectPage.periodogram_panels` adds it; this module only uses the page's public-ish
-helpers (the checkplot periodograms' ``_method_row``, the fold's ``set_period``) and never writes the survey's directory.
+helpers (the checkplot periodograms' ``_method_row``, the fold's ``set_period``) and never
+writes the survey's directory.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from ..core.objects.checkplots import downsample_periodogram
 from ..core.offload import offloader
 from ..errors import UserError
 from .budget import spend
-from .theme import client_address, esc, html, section, styled
+from ..visitor import client_address
+from .theme import esc, html, section, styled
 
 log = logging.getLogger(__name__)
 
