@@ -38,6 +38,7 @@ from .core.access.identity import COOKIE_NAME
 from .core.datasets import Principal
 from .csrf import form_token
 from .pagecookies import SESSION_COOKIE_MAX_AGE_S, queue_cookie, raw_request, request_cookies
+from .views.periodic import every
 
 # per Bokeh document (one per browser session): the viewer, its log-out token, the page's navigator...
 _SESSIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -129,7 +130,7 @@ def end_with_login(app, state: dict, navigate: Callable[[str], None]) -> None:
             navigate(login_url(location.pathname if location is not None and location.pathname else "/"))
 
     if secret and "login_check" not in state:
-        state["login_check"] = pn.state.add_periodic_callback(check, period=LOGIN_CHECK_MS)
+        state["login_check"] = every(check, LOGIN_CHECK_MS)
 
 
 def _oauth_user(cookies: dict) -> str | None:

@@ -432,3 +432,43 @@ def test_large_tap_answer_is_streamed_and_whole(loaded):
     table = parse_single_table(io.BytesIO(body)).to_table()
     assert len(table) == 3000 and list(table["objectid"]) == sorted(table["objectid"])
     assert b'value="OVERFLOW"' not in body
+
+
+def test_page_timers_leave_the_shared_busy_flag_alone():
+    """Panel's busy flag is one per process: a timer started with
+    ``pn.state.add_periodic_callback`` flips it (and with it every open page's busy
+    indicator, one message per page) on each run, which with a few dozen logged-in pages
+    open starved the event loop. lcpanel's page timers (:func:`lcpanel.views.periodic.every`)
+    run without touching it, and no view starts a timer any other way."""
+    import asyncio
+    import re
+    from pathlib import Path
+
+    import panel as pn
+    from support.aio import run
+
+    import lcpanel
+    from lcpanel.views.periodic import every
+
+    def flips(start):
+        seen, ran = [], []
+        watcher = pn.state.param.watch(lambda e: seen.append(e.new), "busy")
+
+        async def main():
+            timer = start(lambda: ran.append(1))
+            await asyncio.sleep(0.35)
+            timer.stop()
+
+        try:
+            run(main)
+        finally:
+            pn.state.param.unwatch(watcher)
+        assert len(ran) >= 3
+        return seen
+
+    assert flips(lambda cb: pn.state.add_periodic_callback(cb, period=50))  # the trap is real
+    assert flips(lambda cb: every(cb, 50)) == []
+    package = Path(lcpanel.__file__).parent
+    offenders = [str(p.relative_to(package)) for p in package.rglob("*.py")
+                 if re.search(r"add_periodic_callback\(", p.read_text())]
+    assert offenders == []

@@ -102,8 +102,7 @@ def test_a_filter_typo_names_the_field_that_has_it(tmp_path):
 def test_the_datasets_list_refreshes_after_every_search(tmp_path):
     """The front page's list of datasets shows the one a search from its form just made
     (before, it kept the list as the page was opened)."""
-    import asyncio
-
+    from support.aio import run
     from support.data import random_catalog, write_table
 
     from lcpanel.app import App
@@ -119,7 +118,7 @@ def test_the_datasets_list_refreshes_after_every_search(tmp_path):
     form = next(f for f in page.forms if f.backend.name == "cone")
     made = []
     for _ in range(2):  # every search, not only the first
-        ds = asyncio.run(form.search())
+        ds = run(form.search)
         assert ds is not None
         made.append(ds.dataset_id)
         listed = page.datasets._table.object

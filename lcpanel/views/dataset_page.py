@@ -22,6 +22,7 @@ from ..core.objects.magcols import checkplot_column, collection_magcols
 from ..core.access.quotas import product_check
 from ..errors import UserError
 from .budget import spend
+from .periodic import every
 from .escaping import HIDE_BROKEN_IMAGE, handler, md
 from ..visitor import client_address, session_viewer
 from .theme import esc, html, page, section, styled
@@ -337,7 +338,7 @@ class DatasetPage(pn.viewable.Viewer):
         self.progress.visible = True
         self._show_status(status)
         if status["status"] not in ("done", "failed") and self._poll is None:
-            self._poll = pn.state.add_periodic_callback(self._tick, period=400)
+            self._poll = every(self._tick, 400)
 
     def _tick(self) -> None:
         status = self.app.products.status(self._key)

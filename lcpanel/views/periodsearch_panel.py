@@ -29,6 +29,7 @@ from ..core.objects.checkplots import downsample_periodogram
 from ..core.offload import offloader
 from ..errors import UserError
 from .budget import spend
+from .periodic import every
 from ..visitor import client_address
 from .theme import esc, html, section, styled
 
@@ -164,7 +165,7 @@ class PeriodSearchPanel:
         self.jobs_box.append(row)
         self._render_job(job)
         if self._poller is None:
-            self._poller = pn.state.add_periodic_callback(self._poll, period=POLL_MS)
+            self._poller = every(self._poll, POLL_MS)
 
     def _render_job(self, job: dict) -> None:
         w = self.active.get(job["id"])
