@@ -466,3 +466,25 @@ def test_load(tmp_path):
                 store.get(ds_id, OPERATOR)
     finally:
         server.kill(signal.SIGTERM)
+
+
+def test_sigusr1_dumps_the_servers_stacks_and_it_goes_on(tmp_path):
+    """An operator's ``kill -USR1`` shows what every thread of a running server is doing
+    (the main thread in the event loop), and the server keeps answering."""
+    import urllib.request
+
+    from support.servers import running_server, server_log
+
+    from lcpanel.core.catalogs.basedir import Basedir
+
+    base = Basedir.init(tmp_path / "basedir")
+    with running_server(base.path) as (url, proc):
+        os.kill(proc.pid, signal.SIGUSR1)
+        deadline = time.monotonic() + 20
+        while "most recent call first" not in server_log(proc) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        log = server_log(proc)
+        assert "Current thread" in log and "run_forever" in log, log[-2000:]
+        with urllib.request.urlopen(url + "/api/collections", timeout=30) as resp:
+            assert resp.status == 200
+        assert proc.poll() is None

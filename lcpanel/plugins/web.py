@@ -80,6 +80,17 @@ def _oauth_options(args) -> dict:
     return options
 
 
+def _dump_stacks_on_sigusr1() -> None:
+    """``kill -USR1 <pid>`` writes every thread's stack to the server's stderr, the
+    process going on: what a server that seems stuck is doing (forked children inherit it)."""
+    import faulthandler
+    import signal
+    import sys
+
+    if hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, file=sys.stderr, all_threads=True)
+
+
 def _serve(args) -> int:
     from ..app import App
     from ..core import offload
@@ -95,6 +106,7 @@ def _serve(args) -> int:
           f"(JSON API at /api/collections); Ctrl-C stops", flush=True)
     # SIGTERM/SIGINT stop every process: the parent forwards them to its children
     terminator = Terminator().install()
+    _dump_stacks_on_sigusr1()
     try:
         # with num_procs > 1 this forks: each child serves from here on
         server = make_server(app, address=args.address, port=args.port, num_procs=args.num_procs,
