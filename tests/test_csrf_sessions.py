@@ -6,7 +6,6 @@ server paths, and login back-off per account and per address."""
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re

@@ -116,7 +116,7 @@ def test_faults_per_id_and_request_errors(dl_server):
     url, path, rows, _twins = dl_server
     before = snapshot(path)
     good = f"ivo://lcpanel/demo?{rows[1][0]}"
-    links = links_of(url, good, "demo/NOPE", "nocollection/x", "no-slash", f"other/FAR-1")
+    links = links_of(url, good, "demo/NOPE", "nocollection/x", "no-slash", "other/FAR-1")
     errors = {r["ID"]: r["error_message"] for r in links if r["error_message"]}
     assert errors["demo/NOPE"].startswith("NotFoundFault")
     assert errors["nocollection/x"].startswith("NotFoundFault")
@@ -191,8 +191,8 @@ def test_async_results_carry_the_service_descriptor_like_sync_ones(dl_server):
         assert all(r["access_url"].startswith(f"{url}/api/collections/demo/") for r in this)
     (descriptor,) = [r for r in job.votable.resources if r.type == "meta"]
     assert {p.name: p.value for p in descriptor.params}["accessURL"] == f"{url}/datalink/demo"
-    obscore = tap.run_async(f"SELECT TOP 2 obs_publisher_did, access_url FROM ivoa.obscore "
-                            f"WHERE obs_collection = 'demo'")
+    obscore = tap.run_async("SELECT TOP 2 obs_publisher_did, access_url FROM ivoa.obscore "
+                            "WHERE obs_collection = 'demo'")
     assert all(r["access_url"].startswith(f"{url}/datalink?ID=") for r in obscore)
     assert next(iter(obscore.iter_datalinks())) is not None
 

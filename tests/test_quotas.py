@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
