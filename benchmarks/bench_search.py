@@ -23,8 +23,10 @@ cross-match 1e5 vs 1e7 <= 0.5 s; FTS id look-up <= 1 ms at 1e6; the JSON API con
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 import http.client
 import json
+import os
 import time
 from pathlib import Path
 
@@ -194,16 +196,97 @@ def bench_size(n: int, repeat: int, out: Path = OUT) -> None:
         server.close()
 
 
+def _group_rss_mb(leader: int) -> dict[int, float]:
+    """VmRSS (MB) of every process in ``leader``'s process group (the server and, with
+    ``--num-procs``, its serving children)."""
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(entry.name)) != leader:
+                continue
+            status = (entry / "status").read_text()
+        except (OSError, ProcessLookupError):
+            continue
+        out[int(entry.name)] = int(next(x for x in status.splitlines() if x.startswith("VmRSS:")).split()[1]) / 1024
+    return out
+
+
+def bench_serving_rss(n: int, searches: int, out: Path = OUT, num_procs: int = 2) -> None:
+    """RSS of each ``lcpanel serve --num-procs 2`` process, idle after start and after
+    ``searches`` mixed JSON API searches (cones of 1-60', object ids, full text, column
+    filters; 100 rows each at most), sent over 4 keep-alive connections."""
+    import http.client
+    from concurrent.futures import ThreadPoolExecutor
+
+    from lcpanel.app import App
+
+    path = basedir_for(n, out)
+    rng = np.random.default_rng(8)
+    sample = json.dumps(rng.choice(n, min(n, 250), replace=False).tolist())
+    ids = [r[0] for r in App(path).catalogs.get("allsky").query(
+        "SELECT objectid FROM object_catalog WHERE row_id IN (SELECT value FROM json_each(?))", (sample,))]
+    (path / "lcpanel.toml").write_text("[limits]\nanonymous_requests_per_minute = 0\n"
+                                       "[quotas]\nanonymous_disk_mb = 0.0\n")
+    proc, url = start_server(path, "--num-procs", str(num_procs), timeout=180)
+    try:
+        time.sleep(2)
+        idle = _group_rss_mb(proc.pid)
+        port = int(url.rsplit(":", 1)[1])
+        specs = []
+        for i in range(searches):
+            kind = i % 4
+            if kind == 0:
+                specs.append({"type": "cone", "params": {"ra": float(rng.uniform(0, 360)),
+                                                         "dec": float(np.degrees(np.arcsin(rng.uniform(-1, 1)))),
+                                                         "radius_arcmin": float(rng.choice([1, 10, 60]))}})
+            elif kind == 1:
+                specs.append({"type": "objectid", "params": {"ids": [ids[i % len(ids)]]}})
+            elif kind == 2:
+                specs.append({"type": "fulltext", "params": {"query": str(rng.choice(["faint", "blue", "red"]))}})
+            else:
+                low = float(rng.uniform(8, 15))
+                specs.append({"type": "filter", "params": {"where": f"vmag between {low:.3f} and {low + 0.01:.3f}"}})
+            specs[-1]["limit"] = 100
+        statuses: list[int] = []
+
+        def worker(chunk):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+            for spec in chunk:
+                conn.request("POST", "/api/search", body=json.dumps(spec), headers={"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                resp.read()
+                statuses.append(resp.status)
+
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(worker, [specs[i::4] for i in range(4)]))
+        wall = time.perf_counter() - t0
+        after = _group_rss_mb(proc.pid)
+    finally:
+        stop_server(proc)
+    print(f"\n## serving RSS, {n:.0e} objects, lcpanel serve --num-procs {num_procs}: {searches} mixed searches "
+          f"in {wall:.1f} s (statuses: {dict(sorted(Counter(statuses).items()))})")
+    for pid in sorted(after):
+        role = "parent" if pid == proc.pid else "process"
+        print(f"  {role} {pid}: idle {idle.get(pid, float('nan')):7.0f} MB, after {after[pid]:7.0f} MB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", default=["1e6", "1e7"])
     parser.add_argument("--repeat", type=int, default=200)
-    add_smoke_option(parser, sizes=["2e4"], repeat=3)
+    parser.add_argument("--rss-searches", type=int, default=1000,
+                        help="mixed searches before the serving processes' RSS is read (0: skip)")
+    add_smoke_option(parser, sizes=["2e4"], repeat=3, rss_searches=20)
     args = parse_args(parser)
     print("# search benchmark" + (" (smoke mode: figures mean nothing)" if args.smoke else ""))
     out = out_dir(args.smoke)
     for size in args.sizes:
         bench_size(int(float(size)), args.repeat, out)
+        if args.rss_searches:
+            bench_serving_rss(int(float(size)), args.rss_searches, out)
 
 
 if __name__ == "__main__":
