@@ -92,6 +92,26 @@ def _text(col: np.ndarray, nan: str, integral: str = ".0") -> pa.StringArray | N
     return None
 
 
+def _texts(columns: list[np.ndarray], nan: str, integral: str = ".0") -> list[pa.StringArray] | None:
+    """:func:`_text` of every column; the float columns of one dtype are formatted in one
+    go (one Arrow call for all of them rather than one per column)."""
+    out: list = [None] * len(columns)
+    for dtype in (np.float64, np.float32):
+        same = [i for i, c in enumerate(columns) if c.dtype == dtype]
+        if len(same) > 1:
+            text = _float_text(np.concatenate([columns[i] for i in same]), nan, integral)
+            start = 0
+            for i in same:
+                out[i] = text.slice(start, len(columns[i]))
+                start += len(columns[i])
+    for i, col in enumerate(columns):
+        if out[i] is None:
+            out[i] = _text(col, nan, integral)
+            if out[i] is None:
+                return None
+    return out
+
+
 def _rows(columns: list[pa.StringArray], start: str, between: str, end: str) -> str:
     """Every row's cells joined as ``start + c1 + between + c2 ... + end``, rows joined."""
     parts: list = [start]
@@ -131,11 +151,10 @@ def fast_csv(lc: LightCurve) -> bytes | None:
     cols = _plain(lc)
     if cols is None or len(cols) < 2:  # csv quotes a lone empty field: leave it to the csv module
         return None
-    cells = []
     for arr in cols.values():
         if arr.dtype.kind == "U" and any(any(c in v for c in ',"\r\n') for v in arr.tolist()):
             return None
-        cells.append(_text(arr, ""))
+    cells = _texts(list(cols.values()), "")
     described = _csv_lightcurve(lc)
     empty = replace(described, columns={k: np.asarray(v)[:0] for k, v in described.columns.items()})
     head = lightcurve_to_csv(empty)
@@ -162,15 +181,12 @@ def fast_ecsv(lc: LightCurve) -> bytes | None:
     cols = _plain(lc)
     if cols is None:
         return None
-    cells = []
     for arr in cols.values():
         if arr.dtype.kind == "U" and any(not v or any(c in v for c in ' "\'\t\r\n#,') for v in arr.tolist()):
             return None  # astropy quotes these; leave them to it
-        if arr.dtype.kind == "f":
-            with np.errstate(invalid="ignore"):
-                if np.isinf(arr).any():
-                    return None
-        cells.append(_text(arr, "nan"))
+        if arr.dtype.kind == "f" and np.isinf(arr).any():
+            return None
+    cells = _texts(list(cols.values()), "nan")
     head = export_ecsv(replace(lc, columns={k: np.asarray(v)[:0] for k, v in lc.columns.items()}))
     if not len(lc) or not cells:
         return head if not len(lc) else None
@@ -341,6 +357,8 @@ def fast_votable(lc: LightCurve) -> bytes | None:
     if cols is None:
         return None
     cells, fields = [], []
+    floats = [name for name, arr in cols.items() if arr.dtype.kind == "f"]
+    float_text = dict(zip(floats, _texts([cols[name] for name in floats], "NaN", integral="")))
     time = _time_info(lc)
     systems: dict[tuple, str] = {}
     column_system = {}
@@ -367,7 +385,7 @@ def fast_votable(lc: LightCurve) -> bytes | None:
             if arr.dtype.kind == "b":
                 cells.append(pc.if_else(pa.array(arr), "1", "0"))
             elif arr.dtype.kind == "f":  # as astropy writes them: 1000.0 as 1000
-                cells.append(_text(arr, "NaN", integral=""))
+                cells.append(float_text[name])
             else:
                 cells.append(_text(arr, "NaN"))
         else:
