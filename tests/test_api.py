@@ -82,3 +82,29 @@ def test_malformed_and_oversize_bodies(server):
     status, data = call(url + "/api/search", raw=json.dumps({"type": "xmatch", "params": {
         "targets": "x" * 1_200_000}}).encode())
     assert status == 413 or (status == 400 and "bytes" in data["error"])
+
+
+def test_json_answers_read_back_as_the_standard_library_would_write_them():
+    """lcpanel.jsonapi.dumps (orjson, with the standard library for what orjson refuses)
+    gives the same values as ``json.dumps`` of the cleaned-up data: numpy arrays and
+    scalars as numbers, NaN and infinities as null, int keys as strings, integers over
+    64 bits and lone surrogates kept, unicode as is."""
+    import math
+
+    import numpy as np
+
+    from lcpanel.jsonapi import dumps, to_jsonable
+
+    cases = [
+        {"rows": [{"ra": np.float64(1.5), "vmag": np.float32(0.1), "n": np.int16(3), "bad": float("nan")}],
+         "arr": np.array([1.0, np.inf, -2.5]), "ints": np.arange(3, dtype=np.uint8), 7: "seven",
+         "text": "é <b>&</b> \u2028", "nested": [(1, 2), {"x": None, "y": True}]},
+        {"big": 2**70, "neg": -(2**65), "f": 1e-7},
+        {"lone": "\ud800x", "ok": 1.25},
+        {"bytes": b"abc", "inf": -math.inf},
+    ]
+    for data in cases:
+        got = json.loads(dumps(data))
+        want = json.loads(json.dumps(to_jsonable(data), allow_nan=False))
+        assert got == want, (got, want)
+    assert json.loads(dumps({"v": np.float32(0.1)}))["v"] == 0.1  # float32 at its own precision
