@@ -92,9 +92,10 @@ def _text(col: np.ndarray, nan: str, integral: str = ".0") -> pa.StringArray | N
     return None
 
 
-def _texts(columns: list[np.ndarray], nan: str, integral: str = ".0") -> list[pa.StringArray] | None:
-    """:func:`_text` of every column; the float columns of one dtype are formatted in one
-    go (one Arrow call for all of them rather than one per column)."""
+def _texts(columns: list[np.ndarray], nan: str, integral: str = ".0") -> list[pa.StringArray]:
+    """:func:`_text` of every column (of the kinds :func:`_plain` admits); the float
+    columns of one dtype are formatted in one go (one Arrow call for all of them rather
+    than one per column)."""
     out: list = [None] * len(columns)
     for dtype in (np.float64, np.float32):
         same = [i for i, c in enumerate(columns) if c.dtype == dtype]
@@ -104,12 +105,7 @@ def _texts(columns: list[np.ndarray], nan: str, integral: str = ".0") -> list[pa
             for i in same:
                 out[i] = text.slice(start, len(columns[i]))
                 start += len(columns[i])
-    for i, col in enumerate(columns):
-        if out[i] is None:
-            out[i] = _text(col, nan, integral)
-            if out[i] is None:
-                return None
-    return out
+    return [text if text is not None else _text(col, nan, integral) for text, col in zip(out, columns)]
 
 
 def _rows(columns: list[pa.StringArray], start: str, between: str, end: str) -> str:
@@ -154,13 +150,12 @@ def fast_csv(lc: LightCurve) -> bytes | None:
     for arr in cols.values():
         if arr.dtype.kind == "U" and any(any(c in v for c in ',"\r\n') for v in arr.tolist()):
             return None
-    cells = _texts(list(cols.values()), "")
     described = _csv_lightcurve(lc)
     empty = replace(described, columns={k: np.asarray(v)[:0] for k, v in described.columns.items()})
     head = lightcurve_to_csv(empty)
     if not len(lc):
         return head.encode("utf-8")
-    return (head + _rows(cells, "", ",", "\n")).encode("utf-8")
+    return (head + _rows(_texts(list(cols.values()), ""), "", ",", "\n")).encode("utf-8")
 
 
 def fast_csv_gz(lc: LightCurve) -> bytes | None:
@@ -186,11 +181,10 @@ def fast_ecsv(lc: LightCurve) -> bytes | None:
             return None  # astropy quotes these; leave them to it
         if arr.dtype.kind == "f" and np.isinf(arr).any():
             return None
-    cells = _texts(list(cols.values()), "nan")
     head = export_ecsv(replace(lc, columns={k: np.asarray(v)[:0] for k, v in lc.columns.items()}))
-    if not len(lc) or not cells:
-        return head if not len(lc) else None
-    return head + _rows(cells, "", " ", "\n").encode("utf-8")
+    if not len(lc):
+        return head
+    return head + _rows(_texts(list(cols.values()), "nan"), "", " ", "\n").encode("utf-8")
 
 
 # ---------------------------------------------------------------------------
