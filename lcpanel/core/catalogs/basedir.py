@@ -63,12 +63,6 @@ CREATE TABLE IF NOT EXISTS collection_columns (
     fts           INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (collection_id, name)
 );
-CREATE TABLE IF NOT EXISTS collection_objects (
-    collection_id TEXT NOT NULL REFERENCES collections(collection_id) ON DELETE CASCADE,
-    objectid      TEXT NOT NULL,
-    PRIMARY KEY (collection_id, objectid)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS collection_objects_objectid ON collection_objects(objectid);
 -- every column name across collections: how many collections have it, and whether any
 -- indexes it or searches it by full text
 CREATE VIEW IF NOT EXISTS column_union AS
@@ -255,13 +249,18 @@ class Basedir:
         return [c for c in infos[0].column_names() if c in common]
 
     def find_objects(self, objectids: list[str]) -> list[tuple[str, str]]:
-        """(collection_id, objectid) pairs for the given exact object ids."""
+        """(collection_id, objectid) pairs for the given exact object ids, looked up in
+        each collection's catalog (its unique objectid index)."""
         out = []
-        with closing(self.connect()) as conn:
-            for chunk in _chunks(objectids, 500):
-                marks = ",".join("?" * len(chunk))
-                out += [tuple(r) for r in conn.execute(
-                    f"SELECT collection_id, objectid FROM collection_objects WHERE objectid IN ({marks})", chunk)]
+        for info in self.collections():
+            path = Path(info.catalog_sqlite)
+            if not path.is_file():  # a catalog kept elsewhere (e.g. HATS)
+                continue
+            with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+                for chunk in _chunks(objectids, 500):
+                    marks = ",".join("?" * len(chunk))
+                    out += [(info.collection_id, r[0]) for r in conn.execute(
+                        f"SELECT objectid FROM object_catalog WHERE objectid IN ({marks})", chunk)]
         return out
 
     def _info(self, conn: sqlite3.Connection, row: sqlite3.Row) -> CollectionInfo:

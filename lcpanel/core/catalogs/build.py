@@ -1,18 +1,28 @@
 """Write one collection's derived catalog files from column arrays.
 
-Input is a mapping of catalog key -> 1-d array (astrobase's ``lclist['objects']`` or a
-plain table's columns). Output, in one directory:
+Input is a mapping of catalog key -> 1-d array (astrobase's ``lclist['objects']``, or a
+plain table's columns as numpy or pyarrow arrays). Output, in one directory:
 
 - ``catalog-objectinfo.sqlite``: table ``object_catalog`` (``row_id`` 0-based integer
-  primary key, every column, order-29 HEALPix id ``hpx29`` and unit vector ``cx, cy,
-  cz``), rows sorted by ``hpx29`` so a sky region is a few contiguous row ranges; an FTS5
-  table ``object_fts`` over the text columns; the normalised id index ``object_ids``
-  (:mod:`lcpanel.core.catalogs.idindex`); indexes on ids and commonly filtered
-  columns; tables ``catalog_info`` and ``catalog_columns`` so the file describes itself.
+  primary key, every column, and the order-29 HEALPix id ``hpx29``), rows sorted by
+  ``hpx29`` so a sky region is a few contiguous row ranges; an FTS5 table ``object_fts``
+  over the text columns; the normalised id index ``object_ids``
+  (:mod:`lcpanel.core.catalogs.idindex`); indexes on ids and commonly filtered columns;
+  tables ``catalog_info`` and ``catalog_columns`` so the file describes itself. (Catalogs
+  built by earlier versions also hold the unit vector ``cx, cy, cz`` and an index on ``hpx29``:
+  nothing reads them, the sky index has both.)
 - ``catalog-skyindex.npy``: the sky index (:mod:`lcpanel.core.catalogs.skyindex`), memory-mapped
-  by server processes.
-- ``catalog-kdtree.pkl``: a scipy cKDTree on the unit vectors, tree index = ``row_id``,
-  for astrobase tools that expect it.
+  by server processes; every position search uses it.
+- ``catalog-kdtree.pkl`` (astrobase collections only): a scipy cKDTree on the unit
+  vectors, tree index = ``row_id``, for astrobase tools that expect one next to an
+  lclist. Plain catalogs have no astrobase tools and do not get one (at 1e7 objects it
+  was 7% of the disk and 5-9 s of the ingest).
+
+Ingest streams: batches of rows (a Parquet file's row groups, or slices of columns in
+memory) go in file order into a staging SQLite file next to the catalog, while the next
+batch's values are made in a helper thread; SQLite's external sort then copies them into
+``object_catalog`` in sky order, and the sky index is read back from it chunk by chunk.
+Memory is one batch and SQLite's sort buffers, whatever the catalog's size.
 """
 
 from __future__ import annotations
@@ -24,10 +34,16 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy.spatial import cKDTree
 
 from ...errors import IngestError
+from ..atomic import atomic_path
 from . import skyindex
 from .basedir import CATALOG_KDTREE, CATALOG_SKYINDEX, CATALOG_SQLITE
 from .columns import (ALIAS_COLUMNS, COMMON_INDEXED, ColumnInfo, describe, is_path_column, sql_name,
@@ -36,195 +52,327 @@ from .idindex import build_id_index, id_columns
 from ..progress import progress_bar
 
 FTS_TOKENIZER = "unicode61 remove_diacritics 2 tokenchars '-+_'"
-INSERT_CHUNK = 50_000
+#: rows per batch written (and per chunk read back for the sky index)
+BATCH_ROWS = 50_000
 #: numpy kinds whose SQL type follows from the dtype alone: such a column stays a numpy
-#: array until written, turned into Python values one INSERT_CHUNK at a time (a whole
-#: catalog as Python objects took ~1 KB per object: the bulk of ingest's peak memory)
+#: array until written, turned into Python values one batch at a time (a whole catalog as
+#: Python objects took ~1 KB per object); other columns (astrobase's mixed object arrays)
+#: need every value to know their type
 CHUNKED_KINDS = "biufUS"
+STAGING_FILE = "staging.sqlite"
 FOOTPRINT_MAX_CELLS = 768
+#: rows ANALYZE reads per index (SQLite's ``analysis_limit``): enough for the planner
+ANALYSIS_LIMIT = 2000
 
 
 @dataclass(frozen=True)
 class BuiltCatalog:
     columns: tuple[ColumnInfo, ...]
     nobjects: int
-    objectids: list[str]
     center_ra: float
     center_decl: float
     radius_deg: float
     footprint: dict
 
 
+@dataclass(frozen=True)
+class Batches:
+    """A catalog read in batches: ``sqltypes`` maps every key (``objectid``, ``ra`` and
+    ``decl`` among them) to its SQL type; ``batches`` yields dicts with those keys whose
+    values are 1-d numpy arrays, pyarrow arrays or lists of SQL values, all of one length;
+    ``nrows`` is the number of rows, when known (for progress)."""
+
+    sqltypes: dict[str, str]
+    batches: Iterator[dict]
+    nrows: int | None = None
+
+
 def build_catalog(
     out_dir: Path,
-    arrays: dict[str, np.ndarray],
+    arrays: dict | Batches,
     *,
     extra_indexed: tuple[str, ...] = (),
     info: dict | None = None,
     show_progress: bool = True,
+    kdtree: bool = True,
 ) -> BuiltCatalog:
-    """Write the catalog files for ``arrays`` into ``out_dir`` (which must exist).
+    """Write the catalog files into ``out_dir`` (which must exist).
 
-    ``arrays`` must hold ``objectid``, ``ra`` and ``decl``; every other key becomes a
-    column. Raises :class:`IngestError` on anything that would make a broken catalog.
-    ``arrays`` is consumed: each of its columns is dropped from it once its copy in sky
-    order is made, so that a large catalog is in memory once, not twice.
+    ``arrays`` is a :class:`Batches` or a mapping of catalog keys to 1-d numpy or pyarrow
+    arrays; ``objectid``, ``ra`` and ``decl`` are required, every other key becomes a
+    column (keys of arrays that are not 1-d are left out). ``kdtree`` writes
+    ``catalog-kdtree.pkl`` (astrobase collections; see the module docstring). Raises
+    :class:`IngestError` on anything that would make a broken catalog.
     """
-    objectids, ra, decl = _required(arrays)
-    n = len(objectids)
-    hpx = skyindex.radec_to_hpx29(ra, decl)
-    order = np.argsort(hpx, kind="stable")
-    xyz = skyindex.radec_to_xyz(ra[order], decl[order])
-
-    columns, values = _columns(arrays, order, extra_indexed)
-    sky_cols = [describe(c, c, t) for c, t in (("hpx29", "INTEGER"), ("cx", "REAL"), ("cy", "REAL"), ("cz", "REAL"))]
-    values["hpx29"] = hpx[order]
-    values["cx"], values["cy"], values["cz"] = (np.ascontiguousarray(xyz[:, i]) for i in range(3))
-    all_columns = tuple(columns + sky_cols)
-
-    _write_sqlite(out_dir / CATALOG_SQLITE, all_columns, values, n, info or {}, show_progress)
-    skyindex.SkyIndex.build(ra[order], decl[order]).save(out_dir / CATALOG_SKYINDEX)
-    with open(out_dir / CATALOG_KDTREE, "wb") as fh:
-        pickle.dump(cKDTree(xyz), fh, protocol=pickle.HIGHEST_PROTOCOL)
-
-    center_ra, center_decl, radius = _bounding_circle(xyz)
-    return BuiltCatalog(
-        columns=tuple(columns),
-        nobjects=n,
-        objectids=[objectids[i] for i in order.tolist()],
-        center_ra=center_ra,
-        center_decl=center_decl,
-        radius_deg=radius,
-        footprint=footprint_cells(hpx),
-    )
+    source = arrays if isinstance(arrays, Batches) else in_memory_batches(arrays)
+    columns = _columns(source.sqltypes, extra_indexed)
+    path = out_dir / CATALOG_SQLITE
+    with closing(sqlite3.connect(path)) as conn:
+        for pragma in ("journal_mode=OFF", "synchronous=OFF", "page_size=8192",
+                       "threads=2"):  # index builds sort with a helper thread
+            conn.execute(f"PRAGMA {pragma}")
+        n = _write_rows(conn, out_dir / STAGING_FILE, columns, source, show_progress)
+        _write_indexes(conn, columns, info or {})
+        conn.execute("PRAGMA journal_mode=DELETE")
+    index, footprint = _write_skyindex(out_dir / CATALOG_SKYINDEX, path, n)
+    if kdtree:
+        with open(out_dir / CATALOG_KDTREE, "wb") as fh:
+            pickle.dump(cKDTree(np.array(index.xyz)), fh, protocol=pickle.HIGHEST_PROTOCOL)
+    center_ra, center_decl, radius = _bounding_circle(index.xyz)
+    return BuiltCatalog(columns=tuple(columns), nobjects=n, center_ra=center_ra, center_decl=center_decl,
+                        radius_deg=radius, footprint=footprint)
 
 
-def _required(arrays: dict) -> tuple[list[str], np.ndarray, np.ndarray]:
+def in_memory_batches(arrays: dict, rows: int = BATCH_ROWS) -> Batches:
+    """:class:`Batches` of columns held in memory (numpy or pyarrow arrays)."""
     missing = [k for k in ("objectid", "ra", "decl") if k not in arrays]
     if missing:
         raise IngestError(f"the catalog has no {', '.join(missing)} column; these are required")
     n = len(arrays["objectid"])
-    if n == 0:
-        raise IngestError("the catalog has no objects")
     for key, arr in arrays.items():
         if len(arr) != n:
             raise IngestError(f"column {key!r} has {len(arr)} values but objectid has {n}")
-    objectids = [None if v is None else str(v.decode() if isinstance(v, bytes) else v).strip()
-                 for v in np.asarray(arrays["objectid"]).tolist()]
-    empty = [i for i, v in enumerate(objectids) if not v]
-    if empty:
-        raise IngestError(f"{len(empty)} objects have an empty objectid (first at row {empty[0]})")
-    uniq, counts = np.unique(np.asarray(objectids), return_counts=True)
-    if (counts > 1).any():
-        dups = uniq[counts > 1]
-        raise IngestError(f"{len(dups)} objectids occur more than once, e.g. {', '.join(map(str, dups[:5]))}")
-    try:
-        ra = np.asarray(arrays["ra"], dtype=np.float64)
-        decl = np.asarray(arrays["decl"], dtype=np.float64)
-    except (TypeError, ValueError):
-        raise IngestError("ra and decl must be numbers in decimal degrees") from None
-    bad = ~np.isfinite(ra) | ~np.isfinite(decl) | (decl < -90) | (decl > 90)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise IngestError(
-            f"{int(bad.sum())} objects have missing or invalid coordinates, e.g. {objectids[i]!r} "
-            f"at ra={ra[i]!r}, decl={decl[i]!r}")
-    return objectids, np.mod(ra, 360.0), decl
+    sqltypes, sources = {}, {}
+    for key, values in arrays.items():
+        if key in ("objectid", "ra", "decl"):
+            sqltypes[key], sources[key] = "TEXT" if key == "objectid" else "REAL", values
+            continue
+        sqltype, source = _source(values)
+        if sqltype is not None:
+            sqltypes[key], sources[key] = sqltype, source
+    batches = ({k: v[start:start + rows] for k, v in sources.items()} for start in range(0, n, rows))
+    return Batches(sqltypes, batches, n)
 
 
-def _columns(arrays: dict, order: np.ndarray, extra_indexed: tuple[str, ...]):
+def arrow_sqltype(typ) -> str | None:
+    """The SQL type of a pyarrow column type; None for types a catalog column cannot hold
+    (nested, binary)."""
+    if pa.types.is_dictionary(typ):
+        typ = typ.value_type
+    if pa.types.is_boolean(typ) or pa.types.is_integer(typ):
+        return "INTEGER"
+    if pa.types.is_floating(typ) or pa.types.is_decimal(typ):
+        return "REAL"
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_temporal(typ):
+        return "TEXT"
+    return None
+
+
+def _source(values):
+    """(SQL type, values to batch) of one in-memory column; (None, None) if it is not 1-d."""
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        sqltype = arrow_sqltype(values.type)
+        if sqltype is not None or pa.types.is_nested(values.type):
+            return sqltype, values
+        values = np.asarray(values.to_pylist(), dtype=object)
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        return None, None
+    if arr.dtype.kind in CHUNKED_KINDS:
+        return to_sql_values(arr[:0])[0], arr
+    return to_sql_values(arr)
+
+
+def _columns(sqltypes: dict[str, str], extra_indexed: tuple[str, ...]) -> list[ColumnInfo]:
     columns: list[ColumnInfo] = []
-    values: dict[str, list] = {}
     seen: dict[str, str] = {}
     first = ["objectid", "ra", "decl"]
-    for key in first + [k for k in arrays if k not in first]:
+    for key in first + [k for k in sqltypes if k not in first]:
         name = sql_name(key)
         if name in seen:
             raise IngestError(f"catalog keys {seen[name]!r} and {key!r} both become column {name!r}")
         seen[name] = key
-        arr = np.asarray(arrays[key])
-        if arr.ndim != 1:
-            continue
-        arrays[key] = None  # the sorted copy below replaces it (see build_catalog)
-        if arr.dtype.kind in CHUNKED_KINDS:  # SQL values made chunk by chunk when written
-            vals = arr[order]
-            sqltype = to_sql_values(vals[:0])[0]
-        else:
-            sqltype, vals = to_sql_values(arr[order])
-        del arr
-        if key == "objectid":
-            sqltype = "TEXT"
-            vals = vals if isinstance(vals, np.ndarray) and vals.dtype.kind in "US" else [str(v) for v in vals]
-        col = describe(name, key, sqltype)
-        columns.append(col)
-        values[name] = vals
-    unknown = [c for c in extra_indexed if c not in values]
+        columns.append(describe(name, key, sqltypes[key]))
+    unknown = [c for c in extra_indexed if c not in seen]
     if unknown:
         raise IngestError(f"cannot index unknown column(s) {', '.join(unknown)}")
-    names = {c.name for c in columns}
+    names = set(seen)
     indexed = {"objectid"} | (names & set(ALIAS_COLUMNS)) | (names & set(COMMON_INDEXED)) | set(extra_indexed)
     indexed |= {c.name for c in columns if c.name.rsplit("_", 1)[-1] in ("varperiod", "objectisvar")}
     out = []
     for c in columns:
         fts = c.sqltype == "TEXT" and not is_path_column(c.name)
         out.append(ColumnInfo(**{**c.to_dict(), "indexed": c.name in indexed, "fts": fts}))
-    return out, values
+    return out
 
 
-def _write_sqlite(path: Path, columns, values, n: int, info: dict, show_progress: bool) -> None:
-    with closing(sqlite3.connect(path)) as conn:
-        conn.execute("PRAGMA journal_mode=OFF")
-        conn.execute("PRAGMA synchronous=OFF")
-        conn.execute("PRAGMA page_size=8192")
-        decl = ", ".join(f'"{c.name}" {c.sqltype}' for c in columns)
-        conn.execute(f"CREATE TABLE object_catalog (row_id INTEGER PRIMARY KEY, {decl})")
-        marks = ",".join("?" * (len(columns) + 1))
-        cols = [values[c.name] for c in columns]
-        with progress_bar(total=n, desc="writing catalog", unit="obj", disable=not show_progress) as bar:
-            for start in range(0, n, INSERT_CHUNK):
-                stop = min(start + INSERT_CHUNK, n)
-                rows = zip(range(start, stop), *(_sql_chunk(c, start, stop) for c in cols))
-                conn.executemany(f"INSERT INTO object_catalog VALUES ({marks})", rows)
-                bar.update(stop - start)
-        conn.execute('CREATE UNIQUE INDEX object_catalog_objectid ON object_catalog(objectid)')
-        conn.execute('CREATE INDEX object_catalog_hpx29 ON object_catalog(hpx29)')
-        for c in columns:
-            if c.indexed and c.name != "objectid":
-                conn.execute(f'CREATE INDEX "object_catalog_{c.name}" ON object_catalog("{c.name}")')
-        build_id_index(conn, id_columns(c.name for c in columns))
-        fts_cols = [c.name for c in columns if c.fts]
-        conn.execute(
-            f"CREATE VIRTUAL TABLE object_fts USING fts5({', '.join(fts_cols)}, content='object_catalog', "
-            f"content_rowid='row_id', tokenize=\"{FTS_TOKENIZER}\", prefix='3')")
-        conn.execute("INSERT INTO object_fts(object_fts) VALUES ('rebuild')")
-        conn.execute("CREATE TABLE catalog_info (key TEXT PRIMARY KEY, value TEXT)")
-        conn.executemany("INSERT INTO catalog_info VALUES (?, ?)", [(k, json.dumps(v)) for k, v in info.items()])
-        conn.execute("CREATE TABLE catalog_columns (position INTEGER, name TEXT PRIMARY KEY, key TEXT, sqltype TEXT, "
-                     "unit TEXT, ucd TEXT, description TEXT, indexed INTEGER, fts INTEGER)")
-        conn.executemany(
-            "INSERT INTO catalog_columns VALUES (?,?,?,?,?,?,?,?,?)",
-            [(i, c.name, c.key, c.sqltype, c.unit, c.ucd, c.description, int(c.indexed), int(c.fts))
-             for i, c in enumerate(columns)])
-        conn.execute("ANALYZE")
+def _write_rows(conn, staging: Path, columns: list[ColumnInfo], source: Batches, show_progress: bool) -> int:
+    """Stage every row in input order, then copy them into ``object_catalog`` in sky
+    order (``hpx29``, then input order); returns the number of rows."""
+    decl = ", ".join(f'"{c.name}" {c.sqltype}' for c in columns) + ', "hpx29" INTEGER'
+    conn.execute(f"CREATE TABLE object_catalog (row_id INTEGER PRIMARY KEY, {decl})")
+    conn.execute("ATTACH DATABASE ? AS staging", (str(staging),))
+    try:
+        for pragma in ("journal_mode=OFF", "synchronous=OFF", "page_size=8192"):
+            conn.execute(f"PRAGMA staging.{pragma}")
+        conn.execute(f"CREATE TABLE staging.rows ({decl})")
+        insert = f"INSERT INTO staging.rows VALUES ({','.join('?' * (len(columns) + 1))})"
+        keys = [c.key for c in columns]
+        offset = 0
+
+        def rows(batch: dict) -> list:
+            nonlocal offset
+            values = _batch_values(batch, keys, offset)
+            offset += len(values[0])
+            return list(zip(*values))
+
+        # the next batch is read and made into Python values while SQLite writes this one
+        with progress_bar(total=source.nrows, desc="writing catalog", unit="obj", disable=not show_progress) as bar, \
+                ThreadPoolExecutor(1) as pool:
+            batches = iter(source.batches)
+            pending = pool.submit(_next_rows, batches, rows)
+            while (batch := pending.result()) is not None:
+                pending = pool.submit(_next_rows, batches, rows)
+                conn.executemany(insert, batch)
+                bar.update(len(batch))
+        if offset == 0:
+            raise IngestError("the catalog has no objects")
+        names = ", ".join(f'"{c.name}"' for c in columns) + ', "hpx29"'
+        # row ids from 0: SQLite numbers new rows from the largest row id + 1
+        conn.execute(f"INSERT INTO object_catalog (row_id) VALUES (-1)")
+        conn.execute(f"INSERT INTO object_catalog ({names}) SELECT {names} FROM staging.rows ORDER BY hpx29, rowid")
+        conn.execute("DELETE FROM object_catalog WHERE row_id = -1")
         conn.commit()
-        conn.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        conn.execute("DETACH DATABASE staging")
+        staging.unlink(missing_ok=True)
+    return offset
 
 
-def _sql_chunk(values, start: int, stop: int) -> list:
-    """Rows ``start:stop`` of a column as SQL values (see :data:`CHUNKED_KINDS`)."""
+def _next_rows(batches: Iterator[dict], rows) -> list | None:
+    batch = next(batches, None)
+    return None if batch is None else rows(batch)
+
+
+def _batch_values(batch: dict, keys: list[str], offset: int) -> list[list]:
+    """SQL values of one batch's columns (in ``keys`` order) and its ``hpx29``, after
+    checking its object ids and positions (``offset``: the batch's first row number)."""
+    objectids = _id_strings(batch["objectid"])
+    empty = pc.or_kleene(pc.is_null(objectids), pc.equal(pc.utf8_length(objectids), 0))
+    if pc.any(empty).as_py():
+        first = offset + int(np.flatnonzero(empty.to_numpy(zero_copy_only=False))[0])
+        raise IngestError(f"objects have an empty objectid (first at row {first})")
+    ra, decl = (_float64(batch[k]) for k in ("ra", "decl"))
+    bad = ~np.isfinite(ra) | ~np.isfinite(decl) | (decl < -90) | (decl > 90)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise IngestError(
+            f"objects have missing or invalid coordinates, e.g. {objectids[i].as_py()!r} (row {offset + i}) "
+            f"at ra={ra[i]!r}, decl={decl[i]!r}")
+    hpx = skyindex.radec_to_hpx29(np.mod(ra, 360.0), decl)
+    values = [objectids.to_pylist()] + [_sql_values(batch[k]) for k in keys[1:]]
+    return values + [hpx.tolist()]
+
+
+def _id_strings(values) -> pa.Array:
+    """Object ids as trimmed pyarrow strings (numbers as Python writes them, bytes as UTF-8)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if isinstance(values, pa.Array) and pa.types.is_dictionary(values.type):
+        values = values.cast(values.type.value_type)
+    if not (isinstance(values, pa.Array) and (pa.types.is_string(values.type)
+                                              or pa.types.is_large_string(values.type))):
+        items = values.to_pylist() if isinstance(values, pa.Array) else np.asarray(values).tolist()
+        values = pa.array([None if v is None else v.decode() if isinstance(v, bytes) else str(v) for v in items],
+                          type=pa.string())
+    return pc.utf8_trim_whitespace(values)
+
+
+def _float64(values) -> np.ndarray:
+    try:
+        if isinstance(values, (pa.Array, pa.ChunkedArray)):
+            return pc.fill_null(values.cast(pa.float64()), np.nan).to_numpy()
+        return np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise IngestError("ra and decl must be numbers in decimal degrees") from None
+
+
+def _sql_values(values) -> list:
+    """One batch of one column as SQL values (NULL for NaN, nulls and empty strings)."""
+    if isinstance(values, list):
+        return values
     if isinstance(values, np.ndarray):
-        return to_sql_values(values[start:stop])[1]
-    return values[start:stop]
+        return to_sql_values(values)[1]
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    typ = values.type
+    if pa.types.is_dictionary(typ):
+        values, typ = values.cast(typ.value_type), typ.value_type
+    if pa.types.is_floating(typ) or pa.types.is_decimal(typ):
+        return to_sql_values(pc.fill_null(values.cast(pa.float64()), np.nan).to_numpy())[1]
+    if pa.types.is_boolean(typ):
+        return values.cast(pa.int64()).to_pylist()
+    if pa.types.is_temporal(typ):
+        values, typ = values.cast(pa.string()), pa.string()
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
+        values = pc.if_else(pc.equal(pc.utf8_length(values), 0), pa.scalar(None, typ), values)
+    return values.to_pylist()
+
+
+def _write_indexes(conn, columns: list[ColumnInfo], info: dict) -> None:
+    try:
+        conn.execute('CREATE UNIQUE INDEX object_catalog_objectid ON object_catalog(objectid)')
+    except sqlite3.IntegrityError:
+        ndup, = conn.execute("SELECT count(*) FROM (SELECT 1 FROM object_catalog GROUP BY objectid "
+                             "HAVING count(*) > 1)").fetchone()
+        dups = [r[0] for r in conn.execute("SELECT objectid FROM object_catalog GROUP BY objectid "
+                                           "HAVING count(*) > 1 ORDER BY objectid LIMIT 5")]
+        raise IngestError(f"{ndup} objectids occur more than once, e.g. {', '.join(dups)}") from None
+    for c in columns:
+        if c.indexed and c.name != "objectid":
+            conn.execute(f'CREATE INDEX "object_catalog_{c.name}" ON object_catalog("{c.name}")')
+    build_id_index(conn, id_columns(c.name for c in columns))
+    fts_cols = [c.name for c in columns if c.fts]
+    conn.execute(
+        f"CREATE VIRTUAL TABLE object_fts USING fts5({', '.join(fts_cols)}, content='object_catalog', "
+        f"content_rowid='row_id', tokenize=\"{FTS_TOKENIZER}\", prefix='3')")
+    conn.execute("INSERT INTO object_fts(object_fts) VALUES ('rebuild')")
+    conn.execute("CREATE TABLE catalog_info (key TEXT PRIMARY KEY, value TEXT)")
+    conn.executemany("INSERT INTO catalog_info VALUES (?, ?)", [(k, json.dumps(v)) for k, v in info.items()])
+    conn.execute("CREATE TABLE catalog_columns (position INTEGER, name TEXT PRIMARY KEY, key TEXT, sqltype TEXT, "
+                 "unit TEXT, ucd TEXT, description TEXT, indexed INTEGER, fts INTEGER)")
+    conn.executemany(
+        "INSERT INTO catalog_columns VALUES (?,?,?,?,?,?,?,?,?)",
+        [(i, c.name, c.key, c.sqltype, c.unit, c.ucd, c.description, int(c.indexed), int(c.fts))
+         for i, c in enumerate(columns)])
+    # statistics from a sample of each index: the planner needs their shape, not exact counts
+    conn.execute(f"PRAGMA analysis_limit={ANALYSIS_LIMIT}")
+    conn.execute("ANALYZE")
+    conn.commit()
+
+
+def _write_skyindex(path: Path, catalog: Path, n: int) -> tuple[skyindex.SkyIndex, dict]:
+    """Write the sky index from the catalog's rows (in sky order, so ``row`` is the row
+    id), chunk by chunk into the memory-mapped file; returns it, mapped read-only, and the
+    catalog's footprint (:func:`footprint_cells`)."""
+    cells = _FootprintCounter()
+    with atomic_path(path) as tmp, closing(sqlite3.connect(f"file:{catalog}?mode=ro", uri=True)) as conn:
+        records = np.lib.format.open_memmap(tmp, mode="w+", dtype=skyindex.RECORD_DTYPE, shape=(n,))
+        cursor = conn.execute("SELECT hpx29, ra, decl FROM object_catalog ORDER BY row_id")
+        start = 0
+        while chunk := cursor.fetchmany(BATCH_ROWS):
+            hpx, ra, decl = (np.array(c) for c in zip(*chunk))
+            part = records[start:start + len(chunk)]
+            part["hpx29"] = hpx
+            part["x"], part["y"], part["z"] = skyindex.radec_to_xyz(ra, decl).T
+            part["row"] = np.arange(start, start + len(chunk))
+            cells.add(hpx)
+            start += len(chunk)
+        records.flush()
+        del records
+    return skyindex.SkyIndex.load(path), cells.footprint()
 
 
 def _bounding_circle(xyz: np.ndarray) -> tuple[float, float, float]:
     """A centre (mean direction) and the radius that contains every object, in degrees."""
-    mean = xyz.mean(axis=0)
+    step = BATCH_ROWS * 4
+    mean = sum(np.asarray(xyz[i:i + step]).sum(axis=0) for i in range(0, len(xyz), step)) / len(xyz)
     norm = np.linalg.norm(mean)
     if norm < 1e-9:
         return 0.0, 0.0, 180.0
     centre = mean / norm
-    radius = float(np.degrees(np.arccos(np.clip((xyz @ centre).min(), -1.0, 1.0))))
+    lowest = min(float((np.asarray(xyz[i:i + step]) @ centre).min()) for i in range(0, len(xyz), step))
+    radius = float(np.degrees(np.arccos(np.clip(lowest, -1.0, 1.0))))
     ra = float(np.degrees(np.arctan2(centre[1], centre[0])) % 360.0)
     dec = float(np.degrees(np.arcsin(np.clip(centre[2], -1.0, 1.0))))
     return ra, dec, radius
@@ -233,9 +381,31 @@ def _bounding_circle(xyz: np.ndarray) -> tuple[float, float, float]:
 def footprint_cells(hpx29: np.ndarray) -> dict:
     """The HEALPix cells (nested) that hold objects, at the deepest order giving at most
     ``FOOTPRINT_MAX_CELLS`` cells, with the object count in each."""
-    hpx29 = np.sort(np.asarray(hpx29, dtype=np.int64))
-    for order in range(12, -1, -1):
-        cells, counts = np.unique(hpx29 >> np.int64(2 * (29 - order)), return_counts=True)
-        if len(cells) <= FOOTPRINT_MAX_CELLS:
-            return {"order": order, "cells": cells.tolist(), "counts": counts.tolist()}
-    raise AssertionError("order 0 has 12 cells")
+    counter = _FootprintCounter()
+    counter.add(np.asarray(hpx29, dtype=np.int64))
+    return counter.footprint()
+
+
+class _FootprintCounter:
+    """:func:`footprint_cells` of positions added chunk by chunk: counts per cell at order
+    12, coarsened an order at a time while there are more than ``FOOTPRINT_MAX_CELLS``
+    cells (the answer is then coarser still), so it stays small whatever is added."""
+
+    def __init__(self):
+        self.order = 12
+        self.cells = np.zeros(0, dtype=np.int64)
+        self.counts = np.zeros(0, dtype=np.int64)
+
+    def add(self, hpx29: np.ndarray) -> None:
+        cells, counts = np.unique(hpx29 >> np.int64(2 * (29 - self.order)), return_counts=True)
+        self._merge(np.concatenate([self.cells, cells]), np.concatenate([self.counts, counts]))
+        while len(self.cells) > FOOTPRINT_MAX_CELLS and self.order > 0:
+            self.order -= 1
+            self._merge(self.cells >> np.int64(2), self.counts)
+
+    def _merge(self, cells: np.ndarray, counts: np.ndarray) -> None:
+        self.cells, inverse = np.unique(cells, return_inverse=True)
+        self.counts = np.bincount(inverse, weights=counts, minlength=len(self.cells)).astype(np.int64)
+
+    def footprint(self) -> dict:
+        return {"order": self.order, "cells": self.cells.tolist(), "counts": self.counts.tolist()}

@@ -48,7 +48,7 @@ def add_hats_collection(app, basedir: Basedir, hats_path: str | Path, *, collect
     cat = open_lsdb(path)
     info = cat.hc_structure.catalog_info
     columns, column_map = _columns(cat, info, saved, id_column)
-    built = BuiltCatalog(columns=tuple(columns), nobjects=int(info.total_rows or 0), objectids=[],
+    built = BuiltCatalog(columns=tuple(columns), nobjects=int(info.total_rows or 0),
                          **_extent(cat), footprint=_footprint(cat))
     fields = {k: saved[k] for k in ("name", "description", "project", "datarelease", "citation") if k in saved}
     fields.update({k: v for k, v in (meta or {}).items() if v is not None})
