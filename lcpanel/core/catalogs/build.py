@@ -229,11 +229,12 @@ def _write_rows(conn, staging: Path, columns: list[ColumnInfo], source: Batches,
             raise IngestError("the catalog has no objects")
         names = ", ".join(f'"{c.name}"' for c in columns) + ', "hpx29"'
         # row ids from 0: SQLite numbers new rows from the largest row id + 1
-        conn.execute(f"INSERT INTO object_catalog (row_id) VALUES (-1)")
+        conn.execute("INSERT INTO object_catalog (row_id) VALUES (-1)")
         conn.execute(f"INSERT INTO object_catalog ({names}) SELECT {names} FROM staging.rows ORDER BY hpx29, rowid")
         conn.execute("DELETE FROM object_catalog WHERE row_id = -1")
         conn.commit()
     finally:
+        conn.rollback()  # nothing when committed; a refused catalog's partial rows otherwise
         conn.execute("DETACH DATABASE staging")
         staging.unlink(missing_ok=True)
     return offset
@@ -258,7 +259,7 @@ def _batch_values(batch: dict, keys: list[str], offset: int) -> list[list]:
         i = int(np.flatnonzero(bad)[0])
         raise IngestError(
             f"objects have missing or invalid coordinates, e.g. {objectids[i].as_py()!r} (row {offset + i}) "
-            f"at ra={ra[i]!r}, decl={decl[i]!r}")
+            f"at ra={float(ra[i])!r}, decl={float(decl[i])!r}")
     hpx = skyindex.radec_to_hpx29(np.mod(ra, 360.0), decl)
     values = [objectids.to_pylist()] + [_sql_values(batch[k]) for k in keys[1:]]
     return values + [hpx.tolist()]
