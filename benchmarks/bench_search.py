@@ -201,9 +201,11 @@ def bench_size(n: int, repeat: int, out: Path = OUT) -> None:
         server.close()
 
 
-def _group_rss_mb(leader: int) -> dict[int, float]:
-    """VmRSS (MB) of every process in ``leader``'s process group (the server and, with
-    ``--num-procs``, its serving children)."""
+def _group_rss_mb(leader: int) -> dict[int, tuple[float, float, float]]:
+    """(VmRSS, RssAnon, RssFile + RssShmem) in MB of every process in ``leader``'s process
+    group (the server and, with ``--num-procs``, its serving children). RssAnon is the
+    process's own memory; the file-backed part is page cache of mapped files (the sky
+    index, libraries), shared between the processes and given back under pressure."""
     out = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -214,7 +216,9 @@ def _group_rss_mb(leader: int) -> dict[int, float]:
             status = (entry / "status").read_text()
         except (OSError, ProcessLookupError):
             continue
-        out[int(entry.name)] = int(next(x for x in status.splitlines() if x.startswith("VmRSS:")).split()[1]) / 1024
+        fields = {line.split(":")[0]: int(line.split()[1]) / 1024 for line in status.splitlines()
+                  if line.startswith(("VmRSS:", "RssAnon:", "RssFile:", "RssShmem:"))}
+        out[int(entry.name)] = (fields["VmRSS"], fields["RssAnon"], fields["RssFile"] + fields["RssShmem"])
     return out
 
 
@@ -273,9 +277,12 @@ def bench_serving_rss(n: int, searches: int, out: Path = OUT, num_procs: int = 2
         stop_server(proc)
     print(f"\n## serving RSS, {n:.0e} objects, lcpanel serve --num-procs {num_procs}: {searches} mixed searches "
           f"in {wall:.1f} s (statuses: {dict(sorted(Counter(statuses).items()))})")
+    nan = (float("nan"),) * 3
     for pid in sorted(after):
         role = "parent" if pid == proc.pid else "process"
-        print(f"  {role} {pid}: idle {idle.get(pid, float('nan')):7.0f} MB, after {after[pid]:7.0f} MB")
+        (rss0, anon0, file0), (rss1, anon1, file1) = idle.get(pid, nan), after[pid]
+        print(f"  {role} {pid}: idle {rss0:5.0f} MB (own {anon0:4.0f} + shared file pages {file0:4.0f}), "
+              f"after {rss1:5.0f} MB (own {anon1:4.0f} + shared file pages {file1:4.0f})")
 
 
 def main() -> None:
@@ -284,12 +291,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=200)
     parser.add_argument("--rss-searches", type=int, default=1000,
                         help="mixed searches before the serving processes' RSS is read (0: skip)")
+    parser.add_argument("--rss-only", action="store_true", help="only the serving RSS section")
     add_smoke_option(parser, sizes=["2e4"], repeat=3, rss_searches=20)
     args = parse_args(parser)
     print("# search benchmark" + (" (smoke mode: figures mean nothing)" if args.smoke else ""))
     out = out_dir(args.smoke)
     for size in args.sizes:
-        bench_size(int(float(size)), args.repeat, out)
+        if not args.rss_only:
+            bench_size(int(float(size)), args.repeat, out)
         if args.rss_searches:
             bench_serving_rss(int(float(size)), args.rss_searches, out)
 

@@ -112,7 +112,7 @@ def build_catalog(
                        "threads=2"):  # index builds sort with a helper thread
             conn.execute(f"PRAGMA {pragma}")
         n = _write_rows(conn, out_dir / STAGING_FILE, columns, source, show_progress)
-        _write_indexes(conn, columns, info or {})
+        _write_indexes(conn, columns, info or {}, show_progress)
         conn.execute("PRAGMA journal_mode=DELETE")
     index, footprint = _write_skyindex(out_dir / CATALOG_SKYINDEX, path, n)
     if kdtree:
@@ -225,14 +225,16 @@ def _write_rows(conn, staging: Path, columns: list[ColumnInfo], source: Batches,
                 pending = pool.submit(_next_rows, batches, rows)
                 conn.executemany(insert, batch)
                 bar.update(len(batch))
-        if offset == 0:
-            raise IngestError("the catalog has no objects")
-        names = ", ".join(f'"{c.name}"' for c in columns) + ', "hpx29"'
-        # row ids from 0: SQLite numbers new rows from the largest row id + 1
-        conn.execute("INSERT INTO object_catalog (row_id) VALUES (-1)")
-        conn.execute(f"INSERT INTO object_catalog ({names}) SELECT {names} FROM staging.rows ORDER BY hpx29, rowid")
-        conn.execute("DELETE FROM object_catalog WHERE row_id = -1")
-        conn.commit()
+            if offset == 0:
+                raise IngestError("the catalog has no objects")
+            bar.set_postfix_str("sorting into sky order")
+            names = ", ".join(f'"{c.name}"' for c in columns) + ', "hpx29"'
+            # row ids from 0: SQLite numbers new rows from the largest row id + 1
+            conn.execute("INSERT INTO object_catalog (row_id) VALUES (-1)")
+            conn.execute(f"INSERT INTO object_catalog ({names}) SELECT {names} FROM staging.rows "
+                         "ORDER BY hpx29, rowid")
+            conn.execute("DELETE FROM object_catalog WHERE row_id = -1")
+            conn.commit()
     finally:
         conn.rollback()  # nothing when committed; a refused catalog's partial rows otherwise
         conn.execute("DETACH DATABASE staging")
@@ -310,36 +312,51 @@ def _sql_values(values) -> list:
     return values.to_pylist()
 
 
-def _write_indexes(conn, columns: list[ColumnInfo], info: dict) -> None:
-    try:
-        conn.execute('CREATE UNIQUE INDEX object_catalog_objectid ON object_catalog(objectid)')
-    except sqlite3.IntegrityError:
-        ndup, = conn.execute("SELECT count(*) FROM (SELECT 1 FROM object_catalog GROUP BY objectid "
-                             "HAVING count(*) > 1)").fetchone()
-        dups = [r[0] for r in conn.execute("SELECT objectid FROM object_catalog GROUP BY objectid "
-                                           "HAVING count(*) > 1 ORDER BY objectid LIMIT 5")]
-        raise IngestError(f"{ndup} objectids occur more than once, e.g. {', '.join(dups)}") from None
-    for c in columns:
-        if c.indexed and c.name != "objectid":
-            conn.execute(f'CREATE INDEX "object_catalog_{c.name}" ON object_catalog("{c.name}")')
-    build_id_index(conn, id_columns(c.name for c in columns))
-    fts_cols = [c.name for c in columns if c.fts]
-    conn.execute(
-        f"CREATE VIRTUAL TABLE object_fts USING fts5({', '.join(fts_cols)}, content='object_catalog', "
-        f"content_rowid='row_id', tokenize=\"{FTS_TOKENIZER}\", prefix='3')")
-    conn.execute("INSERT INTO object_fts(object_fts) VALUES ('rebuild')")
-    conn.execute("CREATE TABLE catalog_info (key TEXT PRIMARY KEY, value TEXT)")
-    conn.executemany("INSERT INTO catalog_info VALUES (?, ?)", [(k, json.dumps(v)) for k, v in info.items()])
-    conn.execute("CREATE TABLE catalog_columns (position INTEGER, name TEXT PRIMARY KEY, key TEXT, sqltype TEXT, "
-                 "unit TEXT, ucd TEXT, description TEXT, indexed INTEGER, fts INTEGER)")
-    conn.executemany(
-        "INSERT INTO catalog_columns VALUES (?,?,?,?,?,?,?,?,?)",
-        [(i, c.name, c.key, c.sqltype, c.unit, c.ucd, c.description, int(c.indexed), int(c.fts))
-         for i, c in enumerate(columns)])
-    # statistics from a sample of each index: the planner needs their shape, not exact counts
-    conn.execute(f"PRAGMA analysis_limit={ANALYSIS_LIMIT}")
-    conn.execute("ANALYZE")
-    conn.commit()
+def _write_indexes(conn, columns: list[ColumnInfo], info: dict, show_progress: bool) -> None:
+    """The unique objectid index, the column indexes, the id index, FTS and the tables that
+    describe the catalog; a progress bar counts the steps (at 1e7 objects each is a minute
+    or so of the ingest)."""
+    indexed = [c.name for c in columns if c.indexed and c.name != "objectid"]
+    with progress_bar(total=len(indexed) + 4, desc="indexing catalog", unit="step",
+                      disable=not show_progress) as bar:
+        bar.set_postfix_str("objectid")
+        try:
+            conn.execute('CREATE UNIQUE INDEX object_catalog_objectid ON object_catalog(objectid)')
+        except sqlite3.IntegrityError:
+            ndup, = conn.execute("SELECT count(*) FROM (SELECT 1 FROM object_catalog GROUP BY objectid "
+                                 "HAVING count(*) > 1)").fetchone()
+            dups = [r[0] for r in conn.execute("SELECT objectid FROM object_catalog GROUP BY objectid "
+                                               "HAVING count(*) > 1 ORDER BY objectid LIMIT 5")]
+            raise IngestError(f"{ndup} objectids occur more than once, e.g. {', '.join(dups)}") from None
+        bar.update()
+        for name in indexed:
+            bar.set_postfix_str(name)
+            conn.execute(f'CREATE INDEX "object_catalog_{name}" ON object_catalog("{name}")')
+            bar.update()
+        bar.set_postfix_str("id index")
+        build_id_index(conn, id_columns(c.name for c in columns))
+        bar.update()
+        bar.set_postfix_str("full text")
+        fts_cols = [c.name for c in columns if c.fts]
+        conn.execute(
+            f"CREATE VIRTUAL TABLE object_fts USING fts5({', '.join(fts_cols)}, content='object_catalog', "
+            f"content_rowid='row_id', tokenize=\"{FTS_TOKENIZER}\", prefix='3')")
+        conn.execute("INSERT INTO object_fts(object_fts) VALUES ('rebuild')")
+        bar.update()
+        bar.set_postfix_str("statistics")
+        conn.execute("CREATE TABLE catalog_info (key TEXT PRIMARY KEY, value TEXT)")
+        conn.executemany("INSERT INTO catalog_info VALUES (?, ?)", [(k, json.dumps(v)) for k, v in info.items()])
+        conn.execute("CREATE TABLE catalog_columns (position INTEGER, name TEXT PRIMARY KEY, key TEXT, "
+                     "sqltype TEXT, unit TEXT, ucd TEXT, description TEXT, indexed INTEGER, fts INTEGER)")
+        conn.executemany(
+            "INSERT INTO catalog_columns VALUES (?,?,?,?,?,?,?,?,?)",
+            [(i, c.name, c.key, c.sqltype, c.unit, c.ucd, c.description, int(c.indexed), int(c.fts))
+             for i, c in enumerate(columns)])
+        # statistics from a sample of each index: the planner needs their shape, not exact counts
+        conn.execute(f"PRAGMA analysis_limit={ANALYSIS_LIMIT}")
+        conn.execute("ANALYZE")
+        conn.commit()
+        bar.update()
 
 
 def _write_skyindex(path: Path, catalog: Path, n: int) -> tuple[skyindex.SkyIndex, dict]:
