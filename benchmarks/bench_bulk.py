@@ -33,7 +33,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from bench_products import cpu_seconds, find_demo, machine_load, mb
-from common import add_smoke_option, parse_args
+from common import add_smoke_option, parse_args, peak_rss_mb
 
 READER = "lcpanel.plugins.lcformats:AstrobaseFormat"
 
@@ -48,7 +48,6 @@ def _rss_mb() -> float:
 
 def _parquet_in_child(index_path: str, dicts: list, target: str) -> dict:
     """build_product in a fresh process: its RSS before (imports done) and its peak."""
-    import resource
 
     import pyarrow.parquet  # noqa: F401 -- imported before the 'before' figure, as the build would
     from lcpanel.core.objects import lcparquet  # noqa: F401
@@ -61,7 +60,7 @@ def _parquet_in_child(index_path: str, dicts: list, target: str) -> dict:
     wall = time.perf_counter() - t0
     if not os.path.exists(target):
         raise RuntimeError(f"build_product wrote no {target} (see the log)")
-    return {"before": before, "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "wall": wall,
+    return {"before": before, "peak": peak_rss_mb(), "wall": wall,
             "size": os.path.getsize(target)}
 
 

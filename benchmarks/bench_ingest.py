@@ -28,7 +28,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-from common import ROOT, add_smoke_option, load_generator, parse_args  # noqa: E402
+from common import ROOT, add_smoke_option, load_generator, parse_args, peak_rss_mb  # noqa: E402
 
 
 def dir_size(path: Path) -> int:
@@ -59,14 +59,13 @@ def _rss_mb() -> float:
 
 
 def _ingest_child(source: str, workdir: str, name: str) -> tuple[float, str, float, float]:
-    import resource
 
     import astropy.table  # noqa: F401 -- imported before the 'before' figure, as any ingest would
     import scipy.spatial  # noqa: F401
 
     before = _rss_mb()
     secs, cdir = ingest(Path(source), Path(workdir), name)
-    return secs, str(cdir), before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return secs, str(cdir), before, peak_rss_mb()
 
 
 def ingest_in_child(source: Path, workdir: Path, name: str) -> tuple[float, Path, float, float]:

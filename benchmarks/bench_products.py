@@ -75,7 +75,7 @@ from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
-from common import ROOT, add_smoke_option, load_generator, parse_args  # noqa: E402
+from common import ROOT, add_smoke_option, load_generator, parse_args, peak_rss_mb  # noqa: E402
 DEMO_CANDIDATES = (Path("/tmp/demo300"), ROOT / "demo" / "collection")
 OWNER = "cli:bench"
 
@@ -428,7 +428,6 @@ def bench_zips(workdir: Path, nobjects: int, nlc: int, zip_repeat: int, csv_repe
 
 def _build_in_child(index_path: str, dicts: list, target: str, slow: bool) -> dict:
     """build_product in a fresh process; its CPU s, wall s and peak RSS."""
-    import resource
 
     from lcpanel.core.objects import lcexport
     from lcpanel.core.products import build_product
@@ -445,7 +444,7 @@ def _build_in_child(index_path: str, dicts: list, target: str, slow: bool) -> di
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     if not os.path.exists(target):
         raise RuntimeError(f"build_product wrote no {target} (see the log)")
-    return {"wall": wall, "cpu": cpu, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    return {"wall": wall, "cpu": cpu, "rss_mb": peak_rss_mb(),
             "size": os.path.getsize(target)}
 
 

@@ -17,6 +17,15 @@ def load_generator():
     return make_collection
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident set size in MB: ``VmHWM``, the high-water mark of its
+    own memory map. (``getrusage().ru_maxrss`` is not: Linux carries the parent's figure
+    into a child started by fork + exec, so a benchmark child spawned by a parent holding
+    3 GB reported a 3 GB peak of its own.)"""
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:")) / 1024
+
+
 def add_smoke_option(parser, **tiny) -> None:
     """Give a benchmark ``--smoke``: the given tiny values replace the options' defaults
     (sizes, repeats) and work files go to a temporary directory, so CI can run every
