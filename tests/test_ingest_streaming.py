@@ -168,3 +168,18 @@ def test_a_truncated_parquet_file_is_refused(basedir, tmp_path):
     with pytest.raises(IngestError, match="cannot read cut.parquet as parquet"):
         add_catalog_collection(App(basedir.path), basedir, path, show_progress=False)
     assert snapshot(basedir.path) == before
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_a_second_column_named_like_a_role_is_refused(suffix, basedir, tmp_path):
+    """A column called ``objectid`` next to the chosen id column would have replaced it."""
+    table = pa.table({"source_id": ["a", "b"], "objectid": ["x", "x"], "ra": [1.0, 2.0], "dec": [3.0, 4.0]})
+    path = tmp_path / f"two_ids{suffix}"
+    if suffix == ".parquet":
+        pq.write_table(table, path)
+    else:
+        path.write_text("source_id,objectid,ra,dec\na,x,1.0,3.0\nb,x,2.0,4.0\n")
+    before = snapshot(basedir.path)
+    with pytest.raises(IngestError, match="has a column 'objectid' besides 'source_id'"):
+        add_catalog_collection(App(basedir.path), basedir, path, id_column="source_id", show_progress=False)
+    assert snapshot(basedir.path) == before

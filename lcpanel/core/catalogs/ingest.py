@@ -368,6 +368,11 @@ def _pick_columns(path: Path, colnames: list[str], id_column, ra_column, dec_col
                 raise IngestError(f"{path.name} has no {role} column (looked for {', '.join(choices)}); "
                                   f"name it with --{'id' if role == 'objectid' else role if role == 'ra' else 'dec'}-column")
             picked[role] = match
+    for col in colnames:
+        role = col.lower()
+        if role in picked and col != picked[role]:
+            raise IngestError(f"{path.name} has a column {col!r} besides {picked[role]!r}, the column read as "
+                              f"{role}; rename one of them, or name the {role} column on the command line")
     return picked
 
 
