@@ -1,7 +1,8 @@
 """Write one collection's derived catalog files from column arrays.
 
 Input is a mapping of catalog key -> 1-d array (astrobase's ``lclist['objects']``, or a
-plain table's columns as numpy or pyarrow arrays). Output, in one directory:
+plain table's columns as numpy or pyarrow arrays), or :class:`Batches` of rows read from
+a file. Output, in one directory:
 
 - ``catalog-objectinfo.sqlite``: table ``object_catalog`` (``row_id`` 0-based integer
   primary key, every column, and the order-29 HEALPix id ``hpx29``), rows sorted by
@@ -30,12 +31,11 @@ from __future__ import annotations
 import json
 import pickle
 import sqlite3
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
