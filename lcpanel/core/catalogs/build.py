@@ -159,12 +159,10 @@ def arrow_sqltype(typ) -> str | None:
 
 
 def _source(values):
-    """(SQL type, values to batch) of one in-memory column; (None, None) if it is not 1-d."""
-    if isinstance(values, (pa.Array, pa.ChunkedArray)):
-        sqltype = arrow_sqltype(values.type)
-        if sqltype is not None or pa.types.is_nested(values.type):
-            return sqltype, values
-        values = np.asarray(values.to_pylist(), dtype=object)
+    """(SQL type, values to batch) of one in-memory column; a None type for a column a
+    catalog cannot hold (not 1-d; a pyarrow type :func:`arrow_sqltype` has no SQL type for)."""
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):  # the rule of a Parquet file's columns
+        return arrow_sqltype(values.type), values
     arr = np.asarray(values)
     if arr.ndim != 1:
         return None, None
@@ -267,12 +265,19 @@ def _batch_values(batch: dict, keys: list[str], offset: int) -> list[list]:
     return values + [hpx.tolist()]
 
 
-def _id_strings(values) -> pa.Array:
-    """Object ids as trimmed pyarrow strings (numbers as Python writes them, bytes as UTF-8)."""
+def _flat(values):
+    """A pyarrow column as one plain array (chunks combined, dictionary decoded); numpy
+    arrays and lists as they are."""
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     if isinstance(values, pa.Array) and pa.types.is_dictionary(values.type):
         values = values.cast(values.type.value_type)
+    return values
+
+
+def _id_strings(values) -> pa.Array:
+    """Object ids as trimmed pyarrow strings (numbers as Python writes them, bytes as UTF-8)."""
+    values = _flat(values)
     if not (isinstance(values, pa.Array) and (pa.types.is_string(values.type)
                                               or pa.types.is_large_string(values.type))):
         items = values.to_pylist() if isinstance(values, pa.Array) else np.asarray(values).tolist()
@@ -282,8 +287,9 @@ def _id_strings(values) -> pa.Array:
 
 
 def _float64(values) -> np.ndarray:
+    values = _flat(values)
     try:
-        if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        if isinstance(values, pa.Array):
             return pc.fill_null(values.cast(pa.float64()), np.nan).to_numpy()
         return np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -296,11 +302,8 @@ def _sql_values(values) -> list:
         return values
     if isinstance(values, np.ndarray):
         return to_sql_values(values)[1]
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
+    values = _flat(values)
     typ = values.type
-    if pa.types.is_dictionary(typ):
-        values, typ = values.cast(typ.value_type), typ.value_type
     if pa.types.is_floating(typ) or pa.types.is_decimal(typ):
         return to_sql_values(pc.fill_null(values.cast(pa.float64()), np.nan).to_numpy())[1]
     if pa.types.is_boolean(typ):
