@@ -190,3 +190,54 @@ def test_float_text_is_pythons_on_values_of_every_magnitude(dtype):
         want = [repr(v) if np.isfinite(v) else "NaN" for v in values.tolist()]
     wrong = [(w, g) for w, g in zip(want, got) if w != g]
     assert not wrong, wrong[:10]
+
+
+def test_ecsv_header_is_written_by_libyaml_for_the_demo_and_real_light_curves(csv_collection, tmp_path):
+    """The fast ECSV header (not astropy's, its fallback) is what the demo's and the real
+    light curves get, and it is astropy's byte for byte (check_same compares the files)."""
+    from lcpanel.core.objects.ecsvhead import ecsv_head
+
+    lcs = demo_lightcurves(csv_collection, 3) + synthetic() + real_lightcurves()
+    if len(CDIPS) >= 2:
+        lcs += cdips_lightcurves(tmp_path)
+    for lc in lcs:
+        head = ecsv_head(lc)
+        assert head is not None, lc.objectid
+        empty = replace(lc, columns={k: np.asarray(v)[:0] for k, v in lc.columns.items()})
+        assert head == SLOW_WRITERS["ecsv"](empty), lc.objectid
+
+
+def hostile_text(rng, length):
+    alphabet = list("abc XYZ019 _-.,:;#'\"{}[]&*!|>%@`?=<\\/\t\r\n") + ["\u00e9", "\u2013", "\u4e2d", "\u2028", "\ufeff"]
+    specials = ["", " ", "yes", "No", "null", "~", "true", "1", "1.5", "0x1F", "1e5", "- a", ": a", "a: b", "a #b",
+                "'", '"', ".inf", "2024-01-01", "12:30", "*ref", "&anchor", "!tag", "%x", "@x", "[a]", "{a}"]
+    if rng.random() < 0.3:
+        return str(rng.choice(specials))
+    return "".join(rng.choice(alphabet, size=length))
+
+
+def test_ecsv_header_equals_astropy_on_hostile_metadata():
+    """Object ids, catalog values, column descriptions, units and notes anyone may set,
+    of every length around the 130-column fold: the ECSV the fast writer makes is
+    astropy's byte for byte, whether its libyaml header or astropy's fallback wrote it."""
+    from lcpanel.core.objects.ecsvhead import ecsv_head
+
+    rng = np.random.default_rng(7)
+    fast = 0
+    for trial in range(400):
+        lc = make_lc()
+        length = int(rng.choice([3, 20, 60, 90, 100, 105, 110, 115, 120, 125, 130, 140, 200]))
+        info = {**lc.objectinfo, "objecttags": hostile_text(rng, length), "twomassid": hostile_text(rng, 10),
+                "vmag": float(rng.choice([0.0, -0.0, 1e17, 1.5e-7, np.nan, 12.5]))}
+        column_info = {**lc.column_info,
+                       "aep_000": {"unit": str(rng.choice(["mag", "electron/s", "foo bar", ""])),
+                                   "description": hostile_text(rng, length)}}
+        meta = {**lc.meta, "magsys": hostile_text(rng, length)}
+        if trial % 3 == 0:
+            meta = {k: v for k, v in meta.items() if k != "timesys"}  # adds a long note
+        objectid = hostile_text(rng, int(rng.choice([1, 12, 40]))) or "x"
+        lc = replace(lc, objectid=objectid, objectinfo=info, column_info=column_info, meta=meta)
+        got, want = FAST_WRITERS["ecsv"](lc), SLOW_WRITERS["ecsv"](lc)
+        assert got == want, (trial, objectid)
+        fast += ecsv_head(lc) is not None
+    assert 50 < fast < 400  # both ways are taken: the libyaml header and astropy's fallback
