@@ -6,9 +6,12 @@ The YAML document is the one astropy builds (``astropy.table.meta.get_yaml_from_
 column attributes in astropy's order, the meta as an ``!!omap``, floats as astropy
 represents them); only the emitter differs. The two emitters agree except where a line
 reaches the 130-column width (they fold long scalars differently) and on keys that need
-quoting, so :func:`ecsv_head` answers None there and the caller uses astropy; the
-``comments`` notes, long and mostly the same for a whole collection, are written by
-astropy and cached.
+quoting, so :func:`ecsv_head` answers None there and the caller uses astropy.
+
+Most of the header is the same for every light curve of a collection and is written
+once: the column attributes (libyaml) and the ``comments`` notes (astropy; libyaml does
+not fold long flow sequences as PyYAML does). The per-object keywords are written here
+when they are plain numbers and words, as PyYAML writes them, else by libyaml.
 ``tests/test_lcfast.py`` compares the bytes with astropy's on the demo, synthetic and
 real light curves and on hostile metadata.
 """
@@ -29,7 +32,7 @@ from .lcformats import LightCurve
 _WIDTH = 130
 _SAFE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _SAFE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.+\-]*\Z")
-_SCALARS = (str, int, float, bool)
+_SCALARS = {str, int, float, bool}
 
 
 @lru_cache(maxsize=1)
@@ -107,44 +110,116 @@ def _datatype(dtype: np.dtype) -> str | None:
 def ecsv_head(lc: LightCurve) -> bytes | None:
     """The ECSV header and column-name line astropy writes for ``lc`` (see the module
     docstring), or None where this writer does not promise astropy's bytes."""
-    from astropy.table import meta as table_meta
-
     from .lcexport import _column_unit_description, _header_cards, _plain_array
 
-    dumper = _dumper()
-    if dumper is None:
-        return None
-    datatype = []
+    columns = []
     for name, values in lc.columns.items():
         arr = _plain_array(values)
         kind = _datatype(arr.dtype)
         if kind is None or arr.ndim != 1 or not _SAFE_NAME.match(name):
             return None
         unit, description = _column_unit_description(lc, name)
+        columns.append((name, kind, _unit_text(unit) if unit else None, description))
+    cards, notes = _header_cards(lc)
+    meta = OrderedDict((key, value) for key, value, _ in cards)
+    for key, value in meta.items():
+        if not _SAFE_KEY.match(key) or type(value) not in _SCALARS:
+            return None
+    if not all(type(note) is str for note in notes):
+        return None
+    lines = _datatype_lines(tuple(columns))
+    if lines is None:
+        return None
+    items = _meta_items(meta)
+    if items is None:
+        items = _meta_items_libyaml(meta)
+        if items is None:
+            return None
+    lines = ["datatype:", *lines]
+    if meta or notes:
+        lines += ["meta: !!omap", *items]
+    if notes:
+        lines += _comment_lines(tuple(notes))[1:]
+    lines.append("schema: astropy-2.0")
+    names = " ".join(lc.columns)
+    return "".join(f"# {line}\n" for line in ["%ECSV 1.0", "---", *lines]).encode() + f"{names}\n".encode()
+
+
+def _dump(header: dict) -> list[str] | None:
+    """``header`` as YAML lines by libyaml, or None where a line is too long for the
+    emitters to agree."""
+    dumper = _dumper()
+    if dumper is None:
+        return None
+    lines = yaml.dump(header, default_flow_style=None, Dumper=dumper, width=_WIDTH).splitlines()
+    return None if any(len(line) > _WIDTH for line in lines) else lines
+
+
+@lru_cache(maxsize=256)
+def _datatype_lines(columns: tuple) -> tuple[str, ...] | None:
+    """The items of ``datatype:``, one per (name, datatype, unit, description); the same
+    for every light curve of a collection, so written once per distinct set."""
+    from astropy.table import meta as table_meta
+
+    datatype = []
+    for name, kind, unit, description in columns:
         attrs = table_meta.ColumnDict(name=name, datatype=kind)
         if unit:
-            attrs["unit"] = _unit_text(unit)
+            attrs["unit"] = unit
         if description is not None:
             attrs["description"] = description
         datatype.append(attrs)
-    cards, notes = _header_cards(lc)
-    meta = OrderedDict((key, value) for key, value, _ in cards)
-    if notes:
-        meta["comments"] = notes
+    lines = _dump({"datatype": datatype})
+    return None if lines is None else tuple(lines[1:])
+
+
+def _meta_items_libyaml(meta: OrderedDict) -> list[str] | None:
+    if not meta:
+        return []
+    lines = _dump({"meta": meta})
+    return None if lines is None else lines[1:]
+
+
+#: text PyYAML writes unquoted in a flow mapping: letters, digits, ``_+./()-`` and single
+#: spaces, starting with a letter or digit (no indicator, no ``: `` or `` #``)
+_PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+./()\-]*(?: [A-Za-z0-9_+./()\-]+)*\Z")
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
+def _meta_items(meta: OrderedDict) -> list[str] | None:
+    """The ``- {KEY: value}`` lines of the meta, written here when every value is a bool,
+    int, float or text of :data:`_PLAIN`'s characters (the cards of survey light curves);
+    None otherwise. Such text is written plain, or single-quoted where YAML would read it
+    as something else (``'100001375'``, ``'2024-01-01'``, ``'yes'``), as PyYAML does."""
+    out = []
     for key, value in meta.items():
-        if not _SAFE_KEY.match(key):
+        if type(value) is bool:
+            text = "true" if value else "false"
+        elif type(value) is int:
+            text = str(value)
+        elif type(value) is float:
+            text = _float_text(value)
+        elif _PLAIN.match(value):
+            text = value if _resolves_to_str(value) else f"'{value}'"
+        else:
             return None
-        if not (type(value) in _SCALARS or (isinstance(value, list) and all(type(v) is str for v in value))):
+        line = f"- {{{key}: {text}}}"
+        if len(line) > _WIDTH:
             return None
-    notes = meta.pop("comments", None)
-    header = {"schema": "astropy-2.0", "datatype": datatype}
-    if meta:
-        header["meta"] = meta
-    lines = yaml.dump(header, default_flow_style=None, Dumper=dumper, width=_WIDTH).splitlines()
-    if any(len(line) > _WIDTH for line in lines):
-        return None
-    if notes is not None:
-        at = lines.index("schema: astropy-2.0")
-        lines[at:at] = _comment_lines(tuple(notes))[0 if not meta else 1:]
-    names = " ".join(lc.columns)
-    return "".join(f"# {line}\n" for line in ["%ECSV 1.0", "---", *lines]).encode() + f"{names}\n".encode()
+        out.append(line)
+    return out
+
+
+def _float_text(value: float) -> str:
+    """A float as astropy's YAML dumper represents it (``AstropyDumper.represent_float``)."""
+    if value != value:
+        return ".nan"
+    if value in (float("inf"), float("-inf")):
+        return ".inf" if value > 0 else "-.inf"
+    text = str(value).lower()
+    return text.replace("e", ".0e", 1) if "." not in text and "e" in text else text
+
+
+@lru_cache(maxsize=4096)
+def _resolves_to_str(text: str) -> bool:
+    return yaml.resolver.Resolver().resolve(yaml.ScalarNode, text, (True, False)) == _STR_TAG

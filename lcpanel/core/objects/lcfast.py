@@ -56,24 +56,24 @@ def _float_text(col: np.ndarray, nan: str, integral: str = ".0") -> pa.StringArr
     Arrow formats the values in C++, a tenth of the cost of ``repr`` per value;
     ``tests/test_lcfast.py`` checks the equality on values of every magnitude."""
     text = pc.cast(pa.array(col), pa.string())
+    finite = np.isfinite(col)
     size = np.abs(col)
     low, high = _ARROW_RANGE[col.dtype.itemsize]
     with np.errstate(invalid="ignore"):
-        python = ~(((size >= low) & (size < high)) | (size == 0))
-        whole = ~python & (col == np.trunc(col))
+        arrow = ((size >= low) & (size < high)) | (size == 0)
+        whole = arrow & (col == np.trunc(col))
+    python = finite & ~arrow
     if integral and whole.any():
         text = pc.if_else(pa.array(whole), pc.binary_join_element_wise(text, integral, ""), text)
     if python.any():
-        values = text.to_pylist()
         write = str if col.dtype == np.float32 else repr
-        for i in np.flatnonzero(python).tolist():
-            value = col[i]
-            if not np.isfinite(value):
-                values[i] = nan
-                continue
-            out = write(value if col.dtype == np.float32 else float(value))
-            values[i] = out[:-2] if not integral and out.endswith(".0") else out
-        text = pa.array(values, pa.string())
+        values = []
+        for value in col[python].tolist() if col.dtype != np.float32 else col[python]:
+            out = write(value)
+            values.append(out[:-2] if not integral and out.endswith(".0") else out)
+        text = pc.replace_with_mask(text, pa.array(python), pa.array(values, pa.string()))
+    if not finite.all():
+        text = pc.if_else(pa.array(finite), text, nan)
     return text
 
 
