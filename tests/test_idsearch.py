@@ -172,3 +172,49 @@ def test_old_catalog_gets_the_id_index_at_startup(app, tmp_path):
     started = App(base).start()
     assert has_id_index(info.catalog_sqlite)
     started.close()
+
+
+def test_catalog_with_the_first_id_index_layout_is_rebuilt_and_still_finds_ids(app, tmp_path):
+    """The first id index kept each id's column name and stored value in every entry
+    (208 B/object at 1e6 with four id columns); the index now keeps a column number and
+    reads the value from the catalog row. A catalog with the first layout is rebuilt once
+    at startup, and exact, prefix and nearest lookups answer as before."""
+    import shutil
+
+    from lcpanel.app import App
+    from lcpanel.core.catalogs import idindex
+
+    base = tmp_path / "basedir"
+    shutil.copytree(app.basedir, base)
+    info = App(base).catalogs.get("ids").info
+    with closing(sqlite3.connect(info.catalog_sqlite)) as conn:
+        want = {
+            "exact": sorted(idindex.exact(conn, "2MASS J14374811-5648595")),
+            "many": sorted(idindex.exact_many(conn, ["hat-772-0554686", "TIC 12345", "nothing"])),
+            "prefix": idindex.prefix(conn, "HAT-772", 5),
+            "nearest": idindex.nearest(conn, "HAT-772-055468", 3),
+        }
+        names = [r[1] for r in conn.execute("PRAGMA table_info(object_catalog)")]
+    assert want["exact"] and want["prefix"][0] and want["nearest"]
+    # the first layout, as catalogs made before this change have it
+    with closing(sqlite3.connect(info.catalog_sqlite)) as conn, conn:
+        conn.execute("DROP TABLE IF EXISTS object_ids")
+        conn.execute("DROP TABLE IF EXISTS object_id_columns")
+        conn.execute("CREATE TABLE object_ids (norm TEXT NOT NULL, col TEXT NOT NULL, row_id INTEGER NOT NULL, "
+                     "value TEXT NOT NULL, PRIMARY KEY (norm, col, row_id)) WITHOUT ROWID")
+        for i, c in enumerate(idindex.id_columns(names)):
+            conn.execute(f"INSERT OR IGNORE INTO object_ids SELECT lower(\"{c}\"), '{c}', row_id, \"{c}\" "
+                         f"FROM object_catalog WHERE \"{c}\" IS NOT NULL")
+    assert not idindex.has_id_index(info.catalog_sqlite)
+    started = App(base).start()
+    assert idindex.has_id_index(info.catalog_sqlite)
+    with closing(sqlite3.connect(info.catalog_sqlite)) as conn:
+        assert "value" not in [r[1] for r in conn.execute("PRAGMA table_info(object_ids)")]
+        got = {
+            "exact": sorted(idindex.exact(conn, "2MASS J14374811-5648595")),
+            "many": sorted(idindex.exact_many(conn, ["hat-772-0554686", "TIC 12345", "nothing"])),
+            "prefix": idindex.prefix(conn, "HAT-772", 5),
+            "nearest": idindex.nearest(conn, "HAT-772-055468", 3),
+        }
+    assert got == want
+    started.close()

@@ -109,7 +109,8 @@ def test_parquet_in_batches_lands_as_in_the_file(basedir, tmp_path, small_batche
     from lcpanel.core.catalogs.idindex import TABLE
 
     with closing(sqlite3.connect(f"file:{info.catalog_sqlite}?mode=ro", uri=True)) as conn:
-        ids = dict(conn.execute(f"SELECT norm, value FROM {TABLE} WHERE col = 'objectid'"))
+        ids = dict(conn.execute(f"SELECT i.norm, c.objectid FROM {TABLE} i JOIN object_catalog c "
+                                "ON c.row_id = i.row_id WHERE i.col = 0"))
     assert ids == {r["objectid"].lower(): r["objectid"] for r in want}
 
 

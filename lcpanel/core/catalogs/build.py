@@ -7,8 +7,8 @@ a file. Output, in one directory:
 - ``catalog-objectinfo.sqlite``: table ``object_catalog`` (``row_id`` 0-based integer
   primary key, every column, and the order-29 HEALPix id ``hpx29``), rows sorted by
   ``hpx29`` so a sky region is a few contiguous row ranges; an FTS5 table ``object_fts``
-  over the text columns; the normalised id index ``object_ids``
-  (:mod:`lcpanel.core.catalogs.idindex`); indexes on ids and commonly filtered columns;
+  over the text columns; the normalised id index ``object_ids`` and its column numbers
+  ``object_id_columns`` (:mod:`lcpanel.core.catalogs.idindex`); indexes on ids and commonly filtered columns;
   tables ``catalog_info`` and ``catalog_columns`` so the file describes itself. (Catalogs
   built by earlier versions also hold the unit vector ``cx, cy, cz`` and an index on ``hpx29``:
   nothing reads them, the sky index has both.)

@@ -27,7 +27,7 @@ from .skyindex import SkyIndex
 from .filters import sort_sql
 from .sqlsafe import connect_readonly
 
-CATALOG_TABLES = {"object_catalog", "object_fts", "object_ids"}
+CATALOG_TABLES = {"object_catalog", "object_fts", "object_ids", "object_id_columns"}
 log = logging.getLogger(__name__)
 # searches bound their own results (limits, sky regions); this only stops runaways
 INTERNAL_MAX_ROWS = 20_000_000

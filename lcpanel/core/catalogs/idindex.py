@@ -2,18 +2,21 @@
 
 Table ``object_ids`` in a collection's catalog SQLite, one row per (object, id column)
 with a value: ``norm`` (the value trimmed, Unicode-normalised (NFKC), case-folded, inner
-whitespace collapsed), ``col`` (``objectid`` or an alias column such as ``twomassid``),
-``row_id`` and ``value`` (as stored, trimmed). It is a WITHOUT ROWID table keyed by
-(norm, col, row_id), so an exact id and an id *prefix* are both one B-tree range scan
-(``norm >= p AND norm < p || U+10FFFF``), and the ids nearest a string that matches
-nothing are the neighbours of its position in that order.
+whitespace collapsed), ``col`` (the id column's number in ``object_id_columns``: 0 is
+``objectid``, then alias columns such as ``twomassid``) and ``row_id``. It is a WITHOUT
+ROWID table keyed by (norm, col, row_id), so an exact id and an id *prefix* are both one
+B-tree range scan (``norm >= p AND norm < p || U+10FFFF``), and the ids nearest a string
+that matches nothing are the neighbours of its position in that order. The value as
+stored is read from the object's catalog row (an entry holding it and the column's name
+was twice the size: 208 against 110 bytes per object with four id columns).
 
 What people type is turned into search keys by :func:`query_keys`: the normalised
 text, and for alias columns also without a catalog's designation prefix (``TIC 25155310``
 -> ``25155310``, ``2MASS J14374811-5648595`` -> ``14374811-5648595``,
 ``Gaia DR3 123`` -> ``123``). An object's own id is matched only as typed (normalised).
 
-Catalogs built before this index existed get it when a process starts (the ``startup``
+Catalogs built before this index existed, or with its first layout (``col`` the column
+name, and a ``value`` column), get it when a process starts (the ``startup``
 hook of :mod:`lcpanel.plugins.search`) or, failing that, when first searched
 (:func:`ensure_id_index`): a one-off build of about 10 µs per id on a loaded 2-core
 machine (3e5 ids: 2.7 s; 3e6 ids: 130 s with the machine busy; benchmarks/bench_idsearch.py).
@@ -26,18 +29,22 @@ import json
 import re
 import sqlite3
 import unicodedata
+import weakref
 from contextlib import closing
+from functools import lru_cache
 from pathlib import Path
 
 TABLE = "object_ids"
+COLUMNS_TABLE = "object_id_columns"
 #: the highest code point: ``p || MAX_CHAR`` is above every string starting with ``p``
 MAX_CHAR = "\U0010ffff"
 #: designation prefixes people write in front of a catalog's own alias value; 2MASS ids
 #: are stored with or without their "J", so both readings are tried
 DESIGNATIONS = (re.compile(r"^(?:2mass(?:\s*j(?=\d))?|tic|gaia(?:\s*dr\d)?|kic|epic|ucac4)[\s_:-]*"),
                 re.compile(r"^2mass[\s_:-]*"))
-SCHEMA = (f"CREATE TABLE IF NOT EXISTS {TABLE} (norm TEXT NOT NULL, col TEXT NOT NULL, row_id INTEGER NOT NULL, "
-          "value TEXT NOT NULL, PRIMARY KEY (norm, col, row_id)) WITHOUT ROWID")
+SCHEMA = (f"CREATE TABLE IF NOT EXISTS {TABLE} (norm TEXT NOT NULL, col INTEGER NOT NULL, "
+          "row_id INTEGER NOT NULL, PRIMARY KEY (norm, col, row_id)) WITHOUT ROWID")
+COLUMNS_SCHEMA = f"CREATE TABLE IF NOT EXISTS {COLUMNS_TABLE} (col INTEGER PRIMARY KEY, name TEXT NOT NULL)"
 
 
 def normalize_id(value) -> str:
@@ -69,20 +76,21 @@ def build_id_index(conn: sqlite3.Connection, columns: list[str]) -> int:
     """(Re)build ``object_ids`` from ``object_catalog``'s ``columns`` (objectid first, then
     aliases); returns the number of ids indexed. Runs in the caller's transaction."""
     conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
+    conn.execute(f"DROP TABLE IF EXISTS {COLUMNS_TABLE}")
     conn.execute(SCHEMA)
+    conn.execute(COLUMNS_SCHEMA)
+    conn.executemany(f"INSERT INTO {COLUMNS_TABLE} VALUES (?, ?)", list(enumerate(columns)))
     conn.create_function("lcp_norm_id", 1, normalize_id, deterministic=True)
-    conn.create_function("lcp_stored_id", 1, _stored, deterministic=True)
     # the ids go into the index sorted: appending to a B-tree in key order is many times
     # faster than inserting in catalog order
     union = " UNION ALL ".join(
-        f'SELECT {_sql_or_python(c, "lower", "lcp_norm_id")} AS norm, \'{c}\' AS col, row_id, '
-        f'{_sql_or_python(c, "", "lcp_stored_id")} AS value FROM object_catalog WHERE "{c}" IS NOT NULL'
-        for c in columns)
+        f'SELECT {_sql_or_python(c, "lower", "lcp_norm_id")} AS norm, {i} AS col, row_id '
+        f'FROM object_catalog WHERE "{c}" IS NOT NULL'
+        for i, c in enumerate(columns))
     before = conn.total_changes
     conn.execute(f"INSERT OR IGNORE INTO {TABLE} SELECT * FROM ({union}) WHERE norm != '' "
                  "ORDER BY norm, col, row_id")
-    n = conn.total_changes - before
-    return n
+    return conn.total_changes - before
 
 
 def _sql_or_python(column: str, sql_function: str, python_function: str) -> str:
@@ -102,19 +110,26 @@ def id_columns(names) -> list[str]:
 
 
 def has_id_index(path: str | Path) -> bool:
+    """Whether the catalog has the id index in its current layout."""
     with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
-        return conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (TABLE,)).fetchone() is not None
+        return _current(conn)
+
+
+def _current(conn) -> bool:
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE name IN (?, ?)", (TABLE, COLUMNS_TABLE))}
+    return names == {TABLE, COLUMNS_TABLE}
 
 
 def ensure_id_index(path: str | Path) -> bool:
-    """Add the id index to a catalog made before it existed; True when it was added.
-    Safe when several processes open the catalog at once (the first one builds it)."""
+    """Add the id index to a catalog made before it existed, or rebuild one of the first
+    layout; True when it was (re)built. Safe when several processes open the catalog at
+    once (the first one builds it)."""
     if has_id_index(path):
         return False
     with closing(sqlite3.connect(path, timeout=60)) as conn:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            if conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (TABLE,)).fetchone():
+            if _current(conn):
                 conn.rollback()
                 return False
             names = [r[1] for r in conn.execute("PRAGMA table_info(object_catalog)")]
@@ -137,14 +152,44 @@ def _rows(conn, sql: str, params: tuple) -> list[tuple]:
     return cur.rows if hasattr(cur, "rows") else cur.fetchall()
 
 
+_COLUMNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _columns(conn) -> dict[int, str]:
+    """The id columns by number (read once per connection: a catalog's are fixed)."""
+    try:
+        return _COLUMNS[conn]
+    except (KeyError, TypeError):
+        names = dict(_rows(conn, f"SELECT col, name FROM {COLUMNS_TABLE}", ()))
+    try:
+        _COLUMNS[conn] = names
+    except TypeError:  # a connection that cannot be weakly referenced
+        pass
+    return names
+
+
+@lru_cache(maxsize=256)
+def _value_sql(sql: str, names: tuple[tuple[int, str], ...]) -> str:
+    return sql.replace("{value}", "CASE i.col " + " ".join(f'WHEN {k} THEN c."{n}"' for k, n in names) + " END")
+
+
+def _with_values(conn, sql: str, params: tuple, names: dict[int, str]) -> list[tuple]:
+    """Rows of ``sql`` (an ``object_ids`` query aliased ``i`` whose first columns are
+    ``row_id, col``), with each id's column name and stored value (read from the catalog
+    row) in place of its column number."""
+    rows = _rows(conn, _value_sql(sql, tuple(names.items())), params)
+    return [(r[0], names[r[1]], _stored(r[2]), *r[3:]) for r in rows]
+
+
 def exact(conn, text: str) -> list[tuple[int, str, str]]:
     """(row_id, column, value) of the objects whose id or an alias is ``text`` as typed
     (trimmed, any case; aliases also without a designation prefix)."""
     own, aliases = query_keys(text)
-    out = _rows(conn, f"SELECT row_id, col, value FROM {TABLE} WHERE norm = ? AND col = 'objectid'", (own,))
+    names = _columns(conn)
+    select = f"SELECT i.row_id, i.col, {{value}} FROM {TABLE} i JOIN object_catalog c ON c.row_id = i.row_id"
+    out = _with_values(conn, f"{select} WHERE i.norm = ? AND i.col = 0", (own,), names)
     marks = ",".join("?" * len(aliases))
-    out += _rows(conn, f"SELECT row_id, col, value FROM {TABLE} WHERE norm IN ({marks}) AND col != 'objectid'",
-                 tuple(aliases))
+    out += _with_values(conn, f"{select} WHERE i.norm IN ({marks}) AND i.col != 0", tuple(aliases), names)
     return out
 
 
@@ -158,14 +203,15 @@ def exact_many(conn, texts: list[str]) -> list[tuple[int, str, str]]:
         own.setdefault(o, t)
         for k in a:
             alias.setdefault(k, t)
+    names = _columns(conn)
     out = []
-    for keys, cond in ((own, "col = 'objectid'"), (alias, "col != 'objectid'")):
+    for keys, cond in ((own, "col = 0"), (alias, "col != 0")):
         if not keys:
             continue
         for row_id, col, norm in _rows(conn, f"SELECT row_id, col, norm FROM {TABLE} WHERE norm IN "
                                              f"(SELECT value FROM json_each(?)) AND {cond}",
                                        (json.dumps(list(keys)),)):
-            out.append((row_id, col, keys[norm]))
+            out.append((row_id, names[col], keys[norm]))
     return out
 
 
@@ -175,10 +221,13 @@ def prefix(conn, text: str, limit: int) -> tuple[list[tuple[int, str, str]], boo
     own, aliases = query_keys(text)
     if not own:
         return [], False
+    names = _columns(conn)
     rows, more = [], False
-    for key, cond in [(own, "col = 'objectid'")] + [(a, "col != 'objectid'") for a in aliases]:
-        got = _rows(conn, f"SELECT row_id, col, value, norm FROM {TABLE} WHERE norm >= ? AND norm < ? AND {cond} "
-                          "ORDER BY norm, col, row_id LIMIT ?", (key, key + MAX_CHAR, limit + 1))
+    for key, cond in [(own, "i.col = 0")] + [(a, "i.col != 0") for a in aliases]:
+        got = _with_values(conn, f"SELECT i.row_id, i.col, {{value}}, i.norm FROM {TABLE} i "
+                                 f"JOIN object_catalog c ON c.row_id = i.row_id WHERE i.norm >= ? AND i.norm < ? "
+                                 f"AND {cond} ORDER BY i.norm, i.col, i.row_id LIMIT ?",
+                           (key, key + MAX_CHAR, limit + 1), names)
         more |= len(got) > limit
         rows += [(r[3] != key, r[3], r[0], r[1], r[2]) for r in got[:limit]]
     found: dict[int, tuple[int, str, str]] = {}
@@ -191,13 +240,15 @@ def nearest(conn, text: str, n: int = 5) -> list[str]:
     """The stored ids closest to ``text``: its neighbours in id order on both sides,
     ranked by similarity (difflib), best first."""
     own, aliases = query_keys(text)
+    names = _columns(conn)
     candidates: dict[str, float] = {}
     for key in dict.fromkeys([own, *aliases]):
         if not key:
             continue
-        below = _rows(conn, f"SELECT value FROM {TABLE} WHERE norm < ? ORDER BY norm DESC LIMIT ?", (key, n * 2))
-        above = _rows(conn, f"SELECT value FROM {TABLE} WHERE norm >= ? ORDER BY norm LIMIT ?", (key, n * 2))
-        for (value,) in below + above:
+        select = f"SELECT i.row_id, i.col, {{value}} FROM {TABLE} i JOIN object_catalog c ON c.row_id = i.row_id"
+        below = _with_values(conn, f"{select} WHERE i.norm < ? ORDER BY i.norm DESC LIMIT ?", (key, n * 2), names)
+        above = _with_values(conn, f"{select} WHERE i.norm >= ? ORDER BY i.norm LIMIT ?", (key, n * 2), names)
+        for _row, _col, value in below + above:
             score = difflib.SequenceMatcher(None, key, normalize_id(value)).ratio()
             candidates[value] = max(candidates.get(value, 0.0), score)
     return [v for v, _s in sorted(candidates.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
