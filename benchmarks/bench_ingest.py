@@ -88,7 +88,7 @@ def disk_parts(cdir: Path) -> dict[str, int]:
             rows = [("(sqlite)", (cdir / "catalog-objectinfo.sqlite").stat().st_size)]
     for name, size in rows:
         part = ("columns (table)" if name == "object_catalog" else "column indexes"
-                if name.startswith("object_catalog_") else "id index" if name == "object_ids"
+                if name.startswith("object_catalog_") else "id index" if name in ("object_ids", "object_id_columns")
                 else "FTS" if name.startswith("object_fts") else "sqlite other")
         parts[part] += size
     for path in sorted(cdir.iterdir()):
