@@ -396,24 +396,34 @@ def fast_votable(lc: LightCurve) -> bytes | None:
     cards, notes = _header_cards(lc)
     for key, value, comment in cards:
         attrs = _attrs(name=key, unit="deg" if key in ("RA", "DEC") else None, value=_info_value(value))
-        out.append(f"  <INFO{attrs}>{_xml_text(comment)}</INFO>\n" if comment else f"  <INFO{attrs}/>\n")
+        out.append(f"  <INFO{attrs}>{_comment_xml(comment)}</INFO>\n" if comment else f"  <INFO{attrs}/>\n")
     for note in notes:
         out.append(f"  <INFO{_attrs(name='COMMENT', value=note)}/>\n")
     out.append('  <TABLE name="lightcurve">\n   <DESCRIPTION>\n'
                f"{_xml_text(f'light curve of {lc.objectid}', '    ')}\n   </DESCRIPTION>\n")
-    for name, datatype, arraysize, unit, description, ref, ucd in fields:
-        attrs = _attrs(ID=_vo_id(name), arraysize=arraysize, datatype=datatype, name=name, ref=ref, ucd=ucd,
-                       unit=_vo_unit(unit) if unit else None)
-        if description:
-            out.append(f"   <FIELD{attrs}>\n    <DESCRIPTION>\n{_xml_text(description, '     ')}\n"
-                       "    </DESCRIPTION>\n   </FIELD>\n")
-        else:
-            out.append(f"   <FIELD{attrs}/>\n")
+    out += [_field_xml(*field) for field in fields]
     out.append("   <DATA>\n    <TABLEDATA>\n")
     if cells and len(lc):
         out.append(_rows(cells, "     <TR>\n      <TD>", "</TD>\n      <TD>", "</TD>\n     </TR>\n"))
     out.append("    </TABLEDATA>\n   </DATA>\n  </TABLE>\n </RESOURCE>\n</VOTABLE>\n")
     return "".join(out).encode("utf-8")
+
+
+@lru_cache(maxsize=1024)
+def _field_xml(name: str, datatype: str, arraysize: str | None, unit: str, description: str | None,
+               ref: str | None, ucd: str | None) -> str:
+    """A FIELD element (the same for every light curve of a collection, so made once)."""
+    attrs = _attrs(ID=_vo_id(name), arraysize=arraysize, datatype=datatype, name=name, ref=ref, ucd=ucd,
+                   unit=_vo_unit(unit) if unit else None)
+    if description:
+        return (f"   <FIELD{attrs}>\n    <DESCRIPTION>\n{_xml_text(description, '     ')}\n"
+                "    </DESCRIPTION>\n   </FIELD>\n")
+    return f"   <FIELD{attrs}/>\n"
+
+
+@lru_cache(maxsize=1024)
+def _comment_xml(comment: str) -> str:
+    return _xml_text(comment)
 
 
 @lru_cache(maxsize=256)
