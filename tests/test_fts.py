@@ -7,7 +7,9 @@ import random
 import re
 import sqlite3
 import unicodedata
+from contextlib import closing
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -117,9 +119,15 @@ def search_all(conn, query, **kw) -> list[int]:
     return sorted(result.row_ids)
 
 
-def test_tokenizer_matches_the_catalog_builder():
-    from lcpanel.core.catalogs.build import FTS_TOKENIZER
-    assert fts.FTS_TOKENIZER == FTS_TOKENIZER
+def test_a_built_catalog_uses_the_tokenizer_queries_assume(tmp_path):
+    from lcpanel.core.catalogs.build import CATALOG_SQLITE, build_catalog
+
+    build_catalog(tmp_path, {"objectid": np.array(["HAT-1", "HAT-2"]), "ra": np.array([1.0, 2.0]),
+                             "decl": np.array([0.0, 1.0]), "objecttags": np.array(["RR Lyrae", "blend"])},
+                  show_progress=False, kdtree=False)
+    with closing(sqlite3.connect(tmp_path / CATALOG_SQLITE)) as conn:
+        ddl, = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'object_fts'").fetchone()
+    assert f'tokenize="{fts.FTS_TOKENIZER}"' in ddl
 
 
 @pytest.mark.parametrize("text", [

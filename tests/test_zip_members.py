@@ -22,6 +22,7 @@ MEMBERS = {
     "lightcurves/b/noise.fits": np.random.default_rng(3).bytes(300_000),  # does not compress
     "lightcurves/b/two.csv.gz": zlib.compress(b"stored as it is" * 100),
     "README.txt": "caf\u00e9 \u2013 light curves\n".encode(),
+    "lightcurves/\u00e9toiles/HD 12\u2013\u4e2d.csv": b"a,b\n1,2\n" * 300,  # a UTF-8 name (flag bit 11)
 }
 
 
@@ -50,6 +51,7 @@ def test_members_read_back_exactly_and_headers_agree(tmp_path):
                                                    len(data))
             start = info.header_offset + 30 + nlen + xlen
             assert raw[info.header_offset + 30:info.header_offset + 30 + nlen] == info.filename.encode()
+            assert bool(flags & 0x800) == (not info.filename.isascii())
             body = raw[start:start + csize]
             got = body if stored else zlib.decompressobj(-15).decompress(body)
             assert got == data

@@ -48,10 +48,10 @@ from . import skyindex
 from .basedir import CATALOG_KDTREE, CATALOG_SKYINDEX, CATALOG_SQLITE
 from .columns import (ALIAS_COLUMNS, COMMON_INDEXED, ColumnInfo, describe, is_path_column, sql_name,
                       to_sql_values)
+from .fts import FTS_TOKENIZER
 from .idindex import build_id_index, id_columns
 from ..progress import progress_bar
 
-FTS_TOKENIZER = "unicode61 remove_diacritics 2 tokenchars '-+_'"
 #: rows per batch written (and per chunk read back for the sky index)
 BATCH_ROWS = 50_000
 #: numpy kinds whose SQL type follows from the dtype alone: such a column stays a numpy

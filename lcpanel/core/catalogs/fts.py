@@ -35,8 +35,7 @@ from ...errors import UserError
 from ..suggest import did_you_mean
 from .filters import IDENTIFIER, Filter
 
-# The tokenizer of object_fts (lcpanel.core.catalogs.build.FTS_TOKENIZER; a test checks
-# they agree). Kept here so this module does not import the catalog builder.
+#: the tokenizer of object_fts (the catalog builder imports it from here)
 FTS_TOKENIZER = "unicode61 remove_diacritics 2 tokenchars '-+_'"
 TOKEN_CHARS = "-+_"
 MAX_LENGTH = 500

@@ -1,10 +1,10 @@
-"""The header of an ECSV light curve as astropy's ECSV writer writes it, emitted by
-libyaml (PyYAML's C emitter) instead of PyYAML's Python one: about a fifth of the cost,
-which made the header 80 % of an ECSV export.
+"""The header of an ECSV light curve as astropy's ECSV writer writes it, byte for byte,
+without PyYAML's pure-Python emitter (which made the header 80 % of an ECSV export).
 
 The YAML document is the one astropy builds (``astropy.table.meta.get_yaml_from_header``:
 column attributes in astropy's order, the meta as an ``!!omap``, floats as astropy
-represents them); only the emitter differs. The two emitters agree except where a line
+represents them), emitted by libyaml (PyYAML's C emitter, about a fifth of the cost) or,
+for the common keywords, directly. libyaml and PyYAML's emitter agree except where a line
 reaches the 130-column width (they fold long scalars differently) and on keys that need
 quoting, so :func:`ecsv_head` answers None there and the caller uses astropy.
 
