@@ -480,10 +480,12 @@ def test_sigusr1_dumps_the_servers_stacks_and_it_goes_on(tmp_path):
     base = Basedir.init(tmp_path / "basedir")
     with running_server(base.path) as (url, proc):
         os.kill(proc.pid, signal.SIGUSR1)
+        # the dump reaches the log a few lines at a time: wait for the event loop's frame
         deadline = time.monotonic() + 20
-        while "most recent call first" not in server_log(proc) and time.monotonic() < deadline:
-            time.sleep(0.2)
         log = server_log(proc)
+        while not ("Current thread" in log and "run_forever" in log) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            log = server_log(proc)
         assert "Current thread" in log and "run_forever" in log, log[-2000:]
         with urllib.request.urlopen(url + "/api/collections", timeout=30) as resp:
             assert resp.status == 200
