@@ -30,8 +30,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from isal import isal_zlib
-
 from ..errors import NotFound, UserError
 from .suggest import did_you_mean
 from .atomic import atomic_path
@@ -45,10 +43,10 @@ log = logging.getLogger(__name__)
 STALE_AFTER_S = 20.0
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 STORED_SUFFIXES = (".gz", ".zip", ".png", ".jpg", ".fz", ".parquet")
-#: ISA-L deflate level (0-3) of the other members: level 1 takes a quarter of the CPU of
-#: zlib's fastest level for slightly smaller output; bulk exports are bound by deflate
-#: otherwise (benchmarks/bench_products.py); ``stream`` members are deflated by zipfile (zlib)
-#: at the same level
+#: deflate level of the other members: 1 costs a fifth of the CPU of 6 (the default) for
+#: zips ~15 % larger; bulk exports are bound by it otherwise (benchmarks/bench_products.py).
+#: zlib, not ISA-L: ISA-L's output for the same input differed between processes (a split
+#: build must equal a one-worker build byte for byte)
 ZIP_LEVEL = 1
 #: a build of this many members or more is split over the worker pool (see ProductStore._submit),
 #: in at most PARTS_PER_WORKER slices per worker (a busy worker does not hold the others back)
@@ -671,22 +669,7 @@ def _info(arcname: str) -> zipfile.ZipInfo:
 
 
 def _add(zf: zipfile.ZipFile, arcname: str, data: bytes) -> None:
-    """Add one member: stored as it is, or deflated by ISA-L and written as
-    ``ZipFile.writestr`` writes a member (local header with CRC and sizes, then the data;
-    zipfile has no call for adding data compressed elsewhere)."""
-    info = _info(arcname)
-    if info.compress_type == zipfile.ZIP_STORED:
-        zf.writestr(info, data)
-        return
-    packed = isal_zlib.compress(data, ZIP_LEVEL, wbits=-15)
-    info.file_size, info.compress_size, info.CRC = len(data), len(packed), isal_zlib.crc32(data)
-    info.header_offset = zf.fp.tell()
-    zf.fp.write(info.FileHeader())
-    zf.fp.write(packed)
-    zf.filelist.append(info)
-    zf.NameToInfo[info.filename] = info
-    zf.start_dir = zf.fp.tell()
-    zf._didModify = True
+    zf.writestr(_info(arcname), data)
 
 
 class _Sink(io.RawIOBase):
