@@ -218,3 +218,35 @@ def test_catalog_with_the_first_id_index_layout_is_rebuilt_and_still_finds_ids(a
         }
     assert got == want
     started.close()
+
+
+ODD_IDS = ["HAT-123-0000001", "  Lead and trail  ", "ÅBC-1", "ＦＵＬＬ　ＷＩＤＴＨ", "", "   ", "A\tB", "x\x1fy",
+           "ab\x00c", "MiXeD-Case_+9", "straße", "İstanbul", "\u00a0nbsp\u00a0", "tab\t", "J123 +45",
+           "NULL-ish", "0042"]
+ODD_VALUES = ODD_IDS + [12345, -7, 0, 2**62, 3.0, 2.5, -1e20, b"bytes-id", None]
+
+
+def test_id_index_entries_equal_python_normalisation_of_every_stored_value(tmp_path):
+    """What SQLite computes for the index (plain text and integers without a Python call)
+    equals normalize_id on every value, brute force, for text, integers, reals, blobs and
+    NULLs in id columns of every declared type."""
+    from lcpanel.core.catalogs.idindex import TABLE, build_id_index, normalize_id
+
+    path = tmp_path / "c.sqlite"
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("CREATE TABLE object_catalog (row_id INTEGER PRIMARY KEY, objectid TEXT, ticid INTEGER, "
+                     "gaia_id, twomassid TEXT)")
+        n = len(ODD_VALUES)
+        rows = [(i, f"OBJ-{i}" if i % 3 else ODD_IDS[i % len(ODD_IDS)] or "E", ODD_VALUES[i],
+                 ODD_VALUES[(i + 5) % n], ODD_VALUES[(i + 11) % n]) for i in range(n)]
+        conn.executemany("INSERT INTO object_catalog VALUES (?,?,?,?,?)", rows)
+        columns = ["objectid", "ticid", "gaia_id", "twomassid"]
+        built = build_id_index(conn, columns)
+        conn.commit()
+        stored = conn.execute(f"SELECT row_id, {', '.join(columns)} FROM object_catalog").fetchall()
+        got = sorted(conn.execute(f"SELECT norm, col, row_id FROM {TABLE}").fetchall())
+    expected = sorted({(normalize_id(v), k, r[0]) for r in stored for k, v in enumerate(r[1:])
+                       if v is not None and normalize_id(v) != ""})
+    assert got == expected
+    assert built == len(expected)
+    assert {c for _, c, _ in got} == {0, 1, 2, 3}

@@ -23,7 +23,9 @@ Ingest streams: batches of rows (a Parquet file's row groups, or slices of colum
 memory) go in file order into a staging SQLite file next to the catalog, while the next
 batch's values are made in a helper thread; SQLite's external sort then copies them into
 ``object_catalog`` in sky order, and the sky index is read back from it chunk by chunk.
-Memory is one batch and SQLite's sort buffers, whatever the catalog's size.
+Memory is one batch and SQLite's sort buffers, whatever the catalog's size. While the
+column indexes and the id index are built, the full-text index is built from the staging
+file on the other core (:mod:`lcpanel.core.catalogs.ftsapart`) and then copied in.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from __future__ import annotations
 import json
 import pickle
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
@@ -48,7 +50,7 @@ from . import skyindex
 from .basedir import CATALOG_KDTREE, CATALOG_SKYINDEX, CATALOG_SQLITE
 from .columns import (ALIAS_COLUMNS, COMMON_INDEXED, ColumnInfo, describe, is_path_column, sql_name,
                       to_sql_values)
-from .fts import FTS_TOKENIZER
+from .ftsapart import FTSApart, fts_ddl
 from .idindex import build_id_index, id_columns
 from ..progress import progress_bar
 
@@ -60,6 +62,7 @@ BATCH_ROWS = 50_000
 #: need every value to know their type
 CHUNKED_KINDS = "biufUS"
 STAGING_FILE = "staging.sqlite"
+FTS_APART_FILE = "fts-apart.sqlite"
 FOOTPRINT_MAX_CELLS = 768
 #: rows ANALYZE reads per index (SQLite's ``analysis_limit``): enough for the planner
 ANALYSIS_LIMIT = 2000
@@ -106,14 +109,25 @@ def build_catalog(
     """
     source = arrays if isinstance(arrays, Batches) else in_memory_batches(arrays)
     columns = _columns(source.sqltypes, extra_indexed)
-    path = out_dir / CATALOG_SQLITE
-    with closing(sqlite3.connect(path)) as conn:
-        for pragma in ("journal_mode=OFF", "synchronous=OFF", "page_size=8192",
-                       "threads=2"):  # index builds sort with a helper thread
-            conn.execute(f"PRAGMA {pragma}")
-        n = _write_rows(conn, out_dir / STAGING_FILE, columns, source, show_progress)
-        _write_indexes(conn, columns, info or {}, show_progress)
-        conn.execute("PRAGMA journal_mode=DELETE")
+    path, staging = out_dir / CATALOG_SQLITE, out_dir / STAGING_FILE
+    fts = None
+    try:
+        with closing(sqlite3.connect(path)) as conn:
+            for pragma in ("journal_mode=OFF", "synchronous=OFF", "page_size=8192",
+                           "threads=2"):  # index builds sort with a helper thread
+                conn.execute(f"PRAGMA {pragma}")
+
+            def staged() -> None:
+                nonlocal fts
+                fts = FTSApart(out_dir / FTS_APART_FILE, staging, [c.name for c in columns if c.fts])
+
+            n = _write_rows(conn, staging, columns, source, show_progress, staged)
+            _write_indexes(conn, columns, info or {}, fts, show_progress)
+            conn.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        if fts is not None:
+            fts.close()
+        staging.unlink(missing_ok=True)
     index, footprint = _write_skyindex(out_dir / CATALOG_SKYINDEX, path, n)
     if kdtree:
         with open(out_dir / CATALOG_KDTREE, "wb") as fh:
@@ -194,9 +208,11 @@ def _columns(sqltypes: dict[str, str], extra_indexed: tuple[str, ...]) -> list[C
     return out
 
 
-def _write_rows(conn, staging: Path, columns: list[ColumnInfo], source: Batches, show_progress: bool) -> int:
-    """Stage every row in input order, then copy them into ``object_catalog`` in sky
-    order (``hpx29``, then input order); returns the number of rows."""
+def _write_rows(conn, staging: Path, columns: list[ColumnInfo], source: Batches, show_progress: bool,
+                staged: Callable[[], None]) -> int:
+    """Stage every row in input order (then call ``staged``: the staging file is
+    complete), then copy them into ``object_catalog`` in sky order (``hpx29``, then input
+    order); returns the number of rows."""
     decl = ", ".join(f'"{c.name}" {c.sqltype}' for c in columns) + ', "hpx29" INTEGER'
     conn.execute(f"CREATE TABLE object_catalog (row_id INTEGER PRIMARY KEY, {decl})")
     conn.execute("ATTACH DATABASE ? AS staging", (str(staging),))
@@ -225,6 +241,8 @@ def _write_rows(conn, staging: Path, columns: list[ColumnInfo], source: Batches,
                 bar.update(len(batch))
             if offset == 0:
                 raise IngestError("the catalog has no objects")
+            conn.commit()
+            staged()
             bar.set_postfix_str("sorting into sky order")
             names = ", ".join(f'"{c.name}"' for c in columns) + ', "hpx29"'
             # row ids from 0: SQLite numbers new rows from the largest row id + 1
@@ -236,7 +254,6 @@ def _write_rows(conn, staging: Path, columns: list[ColumnInfo], source: Batches,
     finally:
         conn.rollback()  # nothing when committed; a refused catalog's partial rows otherwise
         conn.execute("DETACH DATABASE staging")
-        staging.unlink(missing_ok=True)
     return offset
 
 
@@ -315,10 +332,10 @@ def _sql_values(values) -> list:
     return values.to_pylist()
 
 
-def _write_indexes(conn, columns: list[ColumnInfo], info: dict, show_progress: bool) -> None:
-    """The unique objectid index, the column indexes, the id index, FTS and the tables that
-    describe the catalog; a progress bar counts the steps (at 1e7 objects each is a minute
-    or so of the ingest)."""
+def _write_indexes(conn, columns: list[ColumnInfo], info: dict, fts: FTSApart, show_progress: bool) -> None:
+    """The unique objectid index, the column indexes, the id index, FTS (built apart by
+    ``fts`` meanwhile, copied in) and the tables that describe the catalog; a progress bar
+    counts the steps (at 1e7 objects each is a minute or so of the ingest)."""
     indexed = [c.name for c in columns if c.indexed and c.name != "objectid"]
     with progress_bar(total=len(indexed) + 4, desc="indexing catalog", unit="step",
                       disable=not show_progress) as bar:
@@ -340,11 +357,8 @@ def _write_indexes(conn, columns: list[ColumnInfo], info: dict, show_progress: b
         build_id_index(conn, id_columns(c.name for c in columns))
         bar.update()
         bar.set_postfix_str("full text")
-        fts_cols = [c.name for c in columns if c.fts]
-        conn.execute(
-            f"CREATE VIRTUAL TABLE object_fts USING fts5({', '.join(fts_cols)}, content='object_catalog', "
-            f"content_rowid='row_id', tokenize=\"{FTS_TOKENIZER}\", prefix='3')")
-        conn.execute("INSERT INTO object_fts(object_fts) VALUES ('rebuild')")
+        conn.execute(fts_ddl([c.name for c in columns if c.fts]))
+        fts.copy_into(conn)
         bar.update()
         bar.set_postfix_str("statistics")
         conn.execute("CREATE TABLE catalog_info (key TEXT PRIMARY KEY, value TEXT)")

@@ -35,7 +35,7 @@ from ...errors import UserError
 from ..suggest import did_you_mean
 from .filters import IDENTIFIER, Filter
 
-#: the tokenizer of object_fts (the catalog builder imports it from here)
+#: the tokenizer of object_fts (its DDL, ftsapart.fts_ddl, imports it from here)
 FTS_TOKENIZER = "unicode61 remove_diacritics 2 tokenchars '-+_'"
 TOKEN_CHARS = "-+_"
 MAX_LENGTH = 500

@@ -1,0 +1,101 @@
+"""The catalog's full-text index, built on a second core while the first builds the rest.
+
+One connection at a time may write a SQLite file, and each index build is one thread, so
+an ingest used one of the machine's cores for its index builds. The FTS5 index needs only
+the rows' text, which the ingest's staging file (rows in input order, with ``hpx29``)
+already holds. :class:`FTSApart` builds it in a thread, into a file of its own, as a
+contentless FTS5 table fed in row-id order (row ids are the rows' rank by ``hpx29``, then
+input order, as the builder numbers ``object_catalog``); :meth:`FTSApart.copy_into` then
+copies its shadow tables into the catalog's external-content table ``object_fts``.
+
+FTS5 writes the same index for the same rows fed in the same order, whichever the content
+option, so the copy equals a ``'rebuild'`` of ``object_fts`` byte for byte (tests/test_fts_apart.py).
+Python's sqlite3 releases the GIL while a statement runs, so the thread runs beside the
+main thread's ``CREATE INDEX`` without slowing it but for the shared cores.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
+from pathlib import Path
+
+from .fts import FTS_TOKENIZER
+
+TABLE = "object_fts"
+#: FTS5's shadow tables of an external-content or contentless table (no ``_content``)
+SHADOW_TABLES = ("data", "idx", "docsize", "config")
+
+
+def fts_ddl(columns: list[str], content: str = "content='object_catalog', content_rowid='row_id'") -> str:
+    """``CREATE VIRTUAL TABLE object_fts``: the catalog's (external content, the default)
+    or, with ``content="content=''"``, the contentless one built apart."""
+    names = ", ".join(f'"{c}"' for c in columns)
+    return (f'CREATE VIRTUAL TABLE {TABLE} USING fts5({names}, {content}, '
+            f'tokenize="{FTS_TOKENIZER}", prefix=\'3\')')
+
+
+class FTSApart:
+    """Build the full-text index of the rows in ``staging`` (table ``rows``) into ``path``,
+    in a thread started at once."""
+
+    def __init__(self, path: Path, staging: Path, columns: list[str]):
+        self.path = path
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._cancelled = False
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="fts-apart")
+        self._future = self._pool.submit(self._build, staging, list(columns))
+        self._pool.shutdown(wait=False)
+
+    def _build(self, staging: Path, columns: list[str]) -> None:
+        self.path.unlink(missing_ok=True)
+        with closing(sqlite3.connect(self.path)) as conn:
+            with self._lock:
+                if self._cancelled:
+                    return
+                self._conn = conn
+            try:
+                for pragma in ("journal_mode=OFF", "synchronous=OFF", "page_size=8192"):
+                    conn.execute(f"PRAGMA {pragma}")
+                conn.execute("ATTACH DATABASE ? AS staging", (str(staging),))
+                conn.execute(fts_ddl(columns, content="content=''"))
+                names = ", ".join(f'"{c}"' for c in columns)
+                conn.execute(f"INSERT INTO {TABLE}(rowid, {names}) "
+                             f"SELECT row_number() OVER (ORDER BY hpx29, rowid) - 1, {names} "
+                             "FROM staging.rows ORDER BY hpx29, rowid")
+                conn.commit()
+            finally:
+                with self._lock:
+                    self._conn = None
+
+    def copy_into(self, conn: sqlite3.Connection) -> None:
+        """Wait for the build, then fill the (just created, empty) ``object_fts`` of
+        ``conn``'s main database with it. Commits ``conn``'s open transaction first
+        (SQLite attaches no database inside one)."""
+        self._future.result()
+        conn.commit()
+        conn.execute("ATTACH DATABASE ? AS fts_apart", (str(self.path),))
+        try:
+            for name in SHADOW_TABLES:
+                conn.execute(f"DELETE FROM main.{TABLE}_{name}")
+                conn.execute(f"INSERT INTO main.{TABLE}_{name} SELECT * FROM fts_apart.{TABLE}_{name}")
+            conn.commit()
+        finally:
+            conn.rollback()
+            conn.execute("DETACH DATABASE fts_apart")
+
+    def close(self) -> None:
+        """Stop the build if it is still running, wait for its thread and delete its file."""
+        with self._lock:
+            self._cancelled = True
+            if self._conn is not None:
+                self._conn.interrupt()
+        try:
+            self._future.result()
+        except sqlite3.Error:
+            pass  # interrupted, or failed: the caller has its own error or has what it needs
+        finally:
+            self.path.unlink(missing_ok=True)

@@ -1,0 +1,97 @@
+"""The full-text index built apart (lcpanel.core.catalogs.ftsapart) equals SQLite's own
+'rebuild' of object_fts from the catalog's rows, byte for byte, and a refused ingest
+leaves neither its thread nor its files behind."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import threading
+from contextlib import closing
+
+import numpy as np
+import pytest
+
+from lcpanel.core.catalogs.build import CATALOG_SQLITE, FTS_APART_FILE, STAGING_FILE, Batches, build_catalog
+from lcpanel.errors import IngestError
+
+SHADOWS = {"object_fts_data": "id", "object_fts_idx": "segid, term", "object_fts_docsize": "id",
+           "object_fts_config": "k"}
+WORDS = ["RR Lyrae", "eclipsing binary", "δ Scuti", "Cepheid", "blend", "", None, "spotted rotator",
+         "Mira long-period", "flare+transit", "ÆØÅ café", "candidate_planet"]
+
+
+def _arrays(n: int, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    tags = np.array([WORDS[i] for i in rng.integers(0, len(WORDS), n)], dtype=object)
+    return {
+        "objectid": np.array([f"HAT-{rng.integers(100, 999)}-{i:07d}" for i in range(n)]),
+        "ra": rng.uniform(0, 360, n),  # random sky order: row ids are not input order
+        "decl": np.degrees(np.arcsin(rng.uniform(-1, 1, n))),
+        "twomassid": np.array([f"J{i:08d}+{(7 * i) % 10_000_000:07d}" if i % 5 else "" for i in range(n)]),
+        "ticid": np.array([str(10_000_000 + 37 * i) for i in range(n)]),
+        "objecttags": tags,
+        "vmag": rng.uniform(8, 16, n),
+    }
+
+
+def _shadows(path) -> dict[str, list]:
+    with closing(sqlite3.connect(path)) as conn:
+        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY {key}").fetchall() for t, key in SHADOWS.items()}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("apart")
+    # enough rows for several FTS5 segments and leaf pages
+    build_catalog(out, _arrays(40_000, seed=3), show_progress=False, kdtree=False)
+    return out
+
+
+def test_the_index_built_apart_equals_sqlites_rebuild_byte_for_byte(built, tmp_path):
+    rebuilt = tmp_path / "rebuilt.sqlite"
+    shutil.copy(built / CATALOG_SQLITE, rebuilt)
+    with closing(sqlite3.connect(rebuilt)) as conn:
+        conn.execute("INSERT INTO object_fts(object_fts) VALUES ('rebuild')")
+        conn.commit()
+    apart, again = _shadows(built / CATALOG_SQLITE), _shadows(rebuilt)
+    assert len(apart["object_fts_data"]) > 20
+    assert {t: len(v) for t, v in apart.items()} == {t: len(v) for t, v in again.items()}
+    assert apart == again
+
+
+def test_the_index_built_apart_passes_fts5s_integrity_check_and_finds_rows(built):
+    with closing(sqlite3.connect(built / CATALOG_SQLITE)) as conn:
+        conn.execute("INSERT INTO object_fts(object_fts, rank) VALUES ('integrity-check', 1)")
+        for objectid, tags in conn.execute("SELECT objectid, objecttags FROM object_catalog "
+                                           "WHERE row_id IN (0, 777, 39999)").fetchall():
+            hits = [r[0] for r in conn.execute(
+                "SELECT c.objectid FROM object_fts f JOIN object_catalog c ON c.row_id = f.rowid "
+                "WHERE object_fts MATCH ?", (f'objectid: "{objectid}"',))]
+            assert hits == [objectid]
+        expected = conn.execute("SELECT count(*) FROM object_catalog WHERE objecttags LIKE '%scuti%'").fetchone()[0]
+        assert expected > 0
+        assert conn.execute("SELECT count(*) FROM object_fts WHERE object_fts MATCH 'scuti'").fetchone()[0] == expected
+
+
+def test_a_refused_ingest_stops_the_build_apart_and_leaves_no_files(tmp_path):
+    arrays = _arrays(30_000, seed=5)
+    arrays["objectid"][-1] = arrays["objectid"][0]  # found at the objectid index, while FTS is being built
+
+    with pytest.raises(IngestError, match="more than once"):
+        build_catalog(tmp_path, arrays, show_progress=False, kdtree=False)
+    assert not (tmp_path / STAGING_FILE).exists()
+    assert not (tmp_path / FTS_APART_FILE).exists()
+    assert not [t for t in threading.enumerate() if t.name.startswith("fts-apart")]
+
+
+def test_a_source_that_fails_midway_starts_no_build_apart(tmp_path):
+    def batches():
+        yield {k: v[:100] for k, v in _arrays(100, seed=1).items()}
+        raise OSError("disk went away")
+
+    source = Batches(sqltypes={"objectid": "TEXT", "ra": "REAL", "decl": "REAL", "twomassid": "TEXT",
+                               "ticid": "TEXT", "objecttags": "TEXT", "vmag": "REAL"}, batches=batches())
+    with pytest.raises(OSError, match="disk went away"):
+        build_catalog(tmp_path, source, show_progress=False, kdtree=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CATALOG_SQLITE]
