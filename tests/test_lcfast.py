@@ -96,6 +96,7 @@ def check_same(lc, tmp_path=None):
         got = fast(lc)
         want = SLOW_WRITERS[fmt](lc)
         assert got is not None, (fmt, lc.objectid)
+        assert type(got) is bytes, (fmt, type(got))  # what a product member must be
         assert fast(lc) == got  # deterministic
         if fmt in ("csv", "ecsv"):
             assert got == want
