@@ -95,3 +95,28 @@ def test_a_source_that_fails_midway_starts_no_build_apart(tmp_path):
     with pytest.raises(OSError, match="disk went away"):
         build_catalog(tmp_path, source, show_progress=False, kdtree=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == [CATALOG_SQLITE]
+
+
+@pytest.mark.parametrize("failure", ["not a database", "disk full"])
+def test_a_failed_build_apart_is_reported_by_copy_into_and_close_hides_nothing(tmp_path, monkeypatch, failure):
+    """A build apart that fails (its staging file is not a database; its disk is full)
+    raises when its index is wanted; close() afterwards raises nothing over the error the
+    caller is already raising."""
+    from lcpanel.core.catalogs import ftsapart
+
+    staging = tmp_path / "staging.sqlite"
+    staging.write_bytes(b"not a database" * 100)
+    if failure == "disk full":
+        staging.unlink()
+        with closing(sqlite3.connect(staging)) as conn:
+            conn.execute("CREATE TABLE rows (objectid TEXT, hpx29 INTEGER)")
+
+        def full(*args, **kwargs):
+            raise OSError(28, "No space left on device")
+        monkeypatch.setattr(ftsapart, "fts_ddl", full)
+    apart = ftsapart.FTSApart(tmp_path / "fts.sqlite", staging, ["objectid"])
+    with closing(sqlite3.connect(tmp_path / "catalog.sqlite")) as conn:
+        with pytest.raises(sqlite3.DatabaseError if failure == "not a database" else OSError):
+            apart.copy_into(conn)
+    apart.close()
+    assert not (tmp_path / "fts.sqlite").exists()

@@ -95,7 +95,9 @@ class FTSApart:
                 self._conn.interrupt()
         try:
             self._future.result()
-        except sqlite3.Error:
-            pass  # interrupted, or failed: the caller has its own error or has what it needs
+        except Exception:
+            # interrupted, or failed: copy_into raised it already, or the caller is
+            # raising its own error, which this one must not hide
+            pass
         finally:
             self.path.unlink(missing_ok=True)
