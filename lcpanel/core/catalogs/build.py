@@ -50,7 +50,7 @@ from . import skyindex
 from .basedir import CATALOG_KDTREE, CATALOG_SKYINDEX, CATALOG_SQLITE
 from .columns import (ALIAS_COLUMNS, COMMON_INDEXED, ColumnInfo, describe, is_path_column, sql_name,
                       to_sql_values)
-from .ftsapart import FTSApart, fts_ddl
+from .ftsapart import FTSApart
 from .idindex import build_id_index, id_columns
 from ..progress import progress_bar
 
@@ -357,7 +357,6 @@ def _write_indexes(conn, columns: list[ColumnInfo], info: dict, fts: FTSApart, s
         build_id_index(conn, id_columns(c.name for c in columns))
         bar.update()
         bar.set_postfix_str("full text")
-        conn.execute(fts_ddl([c.name for c in columns if c.fts]))
         fts.copy_into(conn)
         bar.update()
         bar.set_postfix_str("statistics")

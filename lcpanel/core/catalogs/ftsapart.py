@@ -32,25 +32,29 @@ SHADOW_TABLES = ("data", "idx", "docsize", "config")
 def fts_ddl(columns: list[str], content: str = "content='object_catalog', content_rowid='row_id'") -> str:
     """``CREATE VIRTUAL TABLE object_fts``: the catalog's (external content, the default)
     or, with ``content="content=''"``, the contentless one built apart."""
-    names = ", ".join(f'"{c}"' for c in columns)
-    return (f'CREATE VIRTUAL TABLE {TABLE} USING fts5({names}, {content}, '
+    return (f'CREATE VIRTUAL TABLE {TABLE} USING fts5({_names(columns)}, {content}, '
             f'tokenize="{FTS_TOKENIZER}", prefix=\'3\')')
 
 
+def _names(columns: list[str]) -> str:
+    return ", ".join(f'"{c}"' for c in columns)
+
+
 class FTSApart:
-    """Build the full-text index of the rows in ``staging`` (table ``rows``) into ``path``,
-    in a thread started at once."""
+    """Build the full-text index of ``columns`` of the rows in ``staging`` (table
+    ``rows``) into ``path``, in a thread started at once."""
 
     def __init__(self, path: Path, staging: Path, columns: list[str]):
         self.path = path
+        self.columns = list(columns)
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._cancelled = False
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="fts-apart")
-        self._future = self._pool.submit(self._build, staging, list(columns))
+        self._future = self._pool.submit(self._build, staging)
         self._pool.shutdown(wait=False)
 
-    def _build(self, staging: Path, columns: list[str]) -> None:
+    def _build(self, staging: Path) -> None:
         self.path.unlink(missing_ok=True)
         with closing(sqlite3.connect(self.path)) as conn:
             with self._lock:
@@ -61,8 +65,8 @@ class FTSApart:
                 for pragma in ("journal_mode=OFF", "synchronous=OFF", "page_size=8192"):
                     conn.execute(f"PRAGMA {pragma}")
                 conn.execute("ATTACH DATABASE ? AS staging", (str(staging),))
-                conn.execute(fts_ddl(columns, content="content=''"))
-                names = ", ".join(f'"{c}"' for c in columns)
+                conn.execute(fts_ddl(self.columns, content="content=''"))
+                names = _names(self.columns)
                 conn.execute(f"INSERT INTO {TABLE}(rowid, {names}) "
                              f"SELECT row_number() OVER (ORDER BY hpx29, rowid) - 1, {names} "
                              "FROM staging.rows ORDER BY hpx29, rowid")
@@ -72,10 +76,11 @@ class FTSApart:
                     self._conn = None
 
     def copy_into(self, conn: sqlite3.Connection) -> None:
-        """Wait for the build, then fill the (just created, empty) ``object_fts`` of
-        ``conn``'s main database with it. Commits ``conn``'s open transaction first
-        (SQLite attaches no database inside one)."""
+        """Wait for the build, then create the catalog's ``object_fts`` in ``conn``'s main
+        database and fill it with the index built apart. Commits ``conn``'s open
+        transaction first (SQLite attaches no database inside one)."""
         self._future.result()
+        conn.execute(fts_ddl(self.columns))
         conn.commit()
         conn.execute("ATTACH DATABASE ? AS fts_apart", (str(self.path),))
         try:
