@@ -8,7 +8,9 @@ address (``ip:203.0.113.5``): anonymous session cookies are free to make, addres
 not. A write reserves its estimated size inside one ``BEGIN IMMEDIATE`` transaction that
 also sums the owner's usage, so two requests racing for the last megabytes cannot both
 pass; the reservation becomes the item's record once the write succeeded and is removed
-if it failed (bad input changes nothing).
+if it failed (bad input changes nothing). Each owner's total is kept in ``usage_totals``
+by triggers on ``usage``, in the same transactions, so the check reads one row however
+many datasets the owner holds (summing the rows cost ~0.1 ms per thousand on every save).
 
 Sizes are settings of ``[quotas]`` (:class:`lcpanel.config.QuotaSettings`).
 """
@@ -42,6 +44,26 @@ CREATE TABLE IF NOT EXISTS usage (
 CREATE INDEX IF NOT EXISTS usage_owner ON usage(owner);
 CREATE INDEX IF NOT EXISTS usage_item ON usage(item);
 """
+#: per-owner totals, kept equal to SUM(bytes) of the owner's rows by triggers, and worked
+#: out afresh whenever a process opens the ledger (in one write transaction): a ledger from
+#: before the totals, or one written by a program that bypassed the triggers, is set right
+TOTALS = """
+CREATE TABLE IF NOT EXISTS usage_totals (owner TEXT PRIMARY KEY, bytes INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS usage_totals_insert AFTER INSERT ON usage BEGIN
+    INSERT INTO usage_totals VALUES (NEW.owner, NEW.bytes)
+        ON CONFLICT (owner) DO UPDATE SET bytes = bytes + excluded.bytes;
+END;
+CREATE TRIGGER IF NOT EXISTS usage_totals_delete AFTER DELETE ON usage BEGIN
+    UPDATE usage_totals SET bytes = bytes - OLD.bytes WHERE owner = OLD.owner;
+END;
+CREATE TRIGGER IF NOT EXISTS usage_totals_update AFTER UPDATE OF owner, bytes ON usage BEGIN
+    UPDATE usage_totals SET bytes = bytes - OLD.bytes WHERE owner = OLD.owner;
+    INSERT INTO usage_totals VALUES (NEW.owner, NEW.bytes)
+        ON CONFLICT (owner) DO UPDATE SET bytes = bytes + excluded.bytes;
+END;
+DELETE FROM usage_totals;
+INSERT INTO usage_totals SELECT owner, SUM(bytes) FROM usage GROUP BY owner;
+"""
 
 
 class QuotaExceeded(TooLarge):
@@ -65,12 +87,19 @@ class Ledger:
     def __init__(self, basedir: str | Path):
         self.path = Path(basedir) / USAGE_FILE
         self._local = threading.local()
-        self.connect().executescript(SCHEMA)
+        conn = self.connect()
+        try:
+            conn.executescript(f"{SCHEMA} BEGIN IMMEDIATE; {TOTALS} COMMIT;")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     def connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None or self._local.pid != os.getpid():  # never across a fork
             conn = connect_wal(self.path, isolation_level=None)
+            conn.execute("PRAGMA recursive_triggers = ON")  # REPLACE's deletions update the totals too
             conn.row_factory = sqlite3.Row
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
@@ -92,7 +121,7 @@ class Ledger:
         t = time.time()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            used = conn.execute("SELECT COALESCE(SUM(bytes), 0) FROM usage WHERE owner = ?", (owner,)).fetchone()[0]
+            used = _total(conn, owner)
             if quota > 0 and used + nbytes > quota:
                 raise QuotaExceeded(
                     f"{what} would need about {mb(nbytes)} but only {mb(max(quota - used, 0))} of your "
@@ -132,8 +161,7 @@ class Ledger:
         self.connect().execute("DELETE FROM usage WHERE kind = ? AND item = ?", (kind, item))
 
     def used(self, owner: str) -> int:
-        return self.connect().execute("SELECT COALESCE(SUM(bytes), 0) FROM usage WHERE owner = ?",
-                                      (owner,)).fetchone()[0]
+        return _total(self.connect(), owner)
 
     def rows(self, kind: str | None = None) -> list[sqlite3.Row]:
         sql, args = "SELECT * FROM usage WHERE item NOT LIKE 'reserved:%'", ()
@@ -145,6 +173,11 @@ class Ledger:
         cur = self.connect().execute("DELETE FROM usage WHERE item LIKE 'reserved:%' AND created < ?",
                                      (time.time() - older_than_s,))
         return cur.rowcount
+
+
+def _total(conn: sqlite3.Connection, owner: str) -> int:
+    row = conn.execute("SELECT bytes FROM usage_totals WHERE owner = ?", (owner,)).fetchone()
+    return row[0] if row else 0
 
 
 def with_tx(conn: sqlite3.Connection, *statements) -> None:
