@@ -42,7 +42,7 @@ from pathlib import Path
 
 from ..config import Config
 from ..errors import Forbidden, NotFound, TooLarge, UserError
-from .atomic import write_pickle
+from .atomic import atomic_path
 from .clock import now_iso
 from .wal import connect_wal
 
@@ -234,19 +234,25 @@ class DatasetStore:
         except FileNotFoundError:
             raise NotFound("no such dataset") from None
 
-    def _write(self, ds: Dataset) -> None:
+    def _write(self, ds: Dataset, charge=None) -> None:
+        payload = pickle.dumps(dict(vars(ds)), protocol=pickle.HIGHEST_PROTOCOL)
+        if charge is not None:
+            charge(ds.dataset_id, len(payload))
         path = self.path(ds.dataset_id)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.with_suffix(".lock").touch(exist_ok=True)
-        write_pickle(path, dict(vars(ds)), durable=False)
+        with atomic_path(path, durable=False) as tmp:
+            tmp.write_bytes(payload)
         with self._connect() as conn:
             self._index(conn, ds)
 
     # --- operations -----------------------------------------------------------------------
 
     def create(self, result, owner: str, *, visibility: str = DEFAULT_VISIBILITY, name: str | None = None,
-               description: str = "") -> Dataset:
-        """A new dataset from a :class:`lcpanel.core.search.SearchResult`."""
+               description: str = "", charge=None) -> Dataset:
+        """A new dataset from a :class:`lcpanel.core.search.SearchResult`. ``charge(dataset_id,
+        nbytes)`` is called with the file's exact size before anything is written; if it
+        raises (a disk quota), nothing is."""
         _check_visibility(visibility)
         spec = result.spec.to_dict()
         names = [c.name for c in result.columns]
@@ -258,7 +264,7 @@ class DatasetStore:
             spec=spec, collections=list(result.collections), columns=[c.to_dict() for c in result.columns],
             data=data, nmatched=result.nmatched, nmatched_is_lower_bound=result.nmatched_is_lower_bound,
             messages=list(result.messages), created=stamp, updated=stamp)
-        self._write(ds)
+        self._write(ds, charge)
         self._notify("dataset_created", dataset=ds)
         return ds
 

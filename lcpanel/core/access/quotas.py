@@ -5,12 +5,15 @@ The ledger is ``BASEDIR/usage.sqlite`` (WAL, shared by every server process): on
 (kind, item, owner) with its size in bytes. The *owner* of a quota is the account
 identity (``user:alice``, ``cli:operator``) or, for anonymous visitors, their client
 address (``ip:203.0.113.5``): anonymous session cookies are free to make, addresses are
-not. A write reserves its estimated size inside one ``BEGIN IMMEDIATE`` transaction that
-also sums the owner's usage, so two requests racing for the last megabytes cannot both
-pass; the reservation becomes the item's record once the write succeeded and is removed
-if it failed (bad input changes nothing). Each owner's total is kept in ``usage_totals``
-by triggers on ``usage``, in the same transactions, so the check reads one row however
-many datasets the owner holds (summing the rows cost ~0.1 ms per thousand on every save).
+not. A write is charged its size before it is made, in one ``BEGIN IMMEDIATE``
+transaction that checks the owner's total and adds the row, so two requests racing for
+the last megabytes cannot both pass, and a refused write changes nothing (a dataset is
+charged its file's exact size: it is pickled before the charge and written after it; a
+write that fails after the charge takes its row back). Each owner's total is kept in
+``usage_totals`` by triggers on ``usage``, in the same transactions, so the check reads
+one row however many datasets the owner holds (summing the rows cost ~0.1 ms per
+thousand on every save). Rows named ``reserved:...`` are reservations of earlier
+versions; ``drop_stale_reservations`` removes them.
 
 Sizes are settings of ``[quotas]`` (:class:`lcpanel.config.QuotaSettings`).
 """
@@ -18,13 +21,10 @@ Sizes are settings of ``[quotas]`` (:class:`lcpanel.config.QuotaSettings`).
 from __future__ import annotations
 
 import os
-import pickle
-import secrets
 import sqlite3
 import threading
 import time
 import weakref
-from contextlib import contextmanager
 from pathlib import Path
 
 from ...errors import TooLarge
@@ -110,40 +110,11 @@ class Ledger:
             conn.close()
         self._local.conn = None
 
-    @contextmanager
-    def reserve(self, kind: str, owner: str, nbytes: int, quota: int, what: str):
-        """Reserve ``nbytes`` for ``owner`` (refused with :class:`QuotaExceeded` when
-        ``quota`` > 0 and it does not fit); the block yields a function ``done(item,
-        actual_bytes)`` recording the item. A block that raises, or never calls it,
-        releases the reservation."""
-        token = "reserved:" + secrets.token_hex(8)
-        conn = self.connect()
-        t = time.time()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            used = _total(conn, owner)
-            if quota > 0 and used + nbytes > quota:
-                raise QuotaExceeded(
-                    f"{what} would need about {mb(nbytes)} but only {mb(max(quota - used, 0))} of your "
-                    f"{mb(quota)} disk quota is left; delete datasets you no longer need"
-                    + (" or log in for a larger quota" if owner.startswith("ip:") else ""))
-            conn.execute("INSERT INTO usage VALUES (?,?,?,?,?,?)", (kind, token, owner, int(nbytes), t, t))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        recorded = []
-
-        def done(item: str, actual: int) -> None:
-            recorded.append(True)
-            with_tx(conn, "DELETE FROM usage WHERE kind = ? AND item = ? AND owner = ?", (kind, token, owner),
-                    "INSERT OR REPLACE INTO usage VALUES (?,?,?,?,?,?)", (kind, item, owner, int(actual), t, t))
-
-        try:
-            yield done
-        finally:
-            if not recorded:
-                conn.execute("DELETE FROM usage WHERE kind = ? AND item = ?", (kind, token))
+    def charge(self, kind: str, item: str, owner: str, nbytes: int, quota: int, what: str) -> None:
+        """Record ``item`` of ``nbytes`` for ``owner`` if it fits in ``quota`` (0: no
+        quota), in one transaction; :class:`QuotaExceeded` (and nothing recorded) if not.
+        For a write whose exact size is known before it is made."""
+        _charge(self.connect(), "INSERT OR REPLACE", kind, item, owner, nbytes, quota, what)
 
     def record(self, kind: str, item: str, owner: str, nbytes: int) -> None:
         t = time.time()
@@ -175,21 +146,29 @@ class Ledger:
         return cur.rowcount
 
 
-def _total(conn: sqlite3.Connection, owner: str) -> int:
-    row = conn.execute("SELECT bytes FROM usage_totals WHERE owner = ?", (owner,)).fetchone()
-    return row[0] if row else 0
-
-
-def with_tx(conn: sqlite3.Connection, *statements) -> None:
-    """Run (sql, params) pairs in one transaction."""
+def _charge(conn: sqlite3.Connection, insert: str, kind: str, item: str, owner: str, nbytes: int, quota: int,
+            what: str) -> None:
+    """Check the owner's total against ``quota`` and add the row, in one write transaction
+    (two processes racing for the last megabytes cannot both pass)."""
+    t = time.time()
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for sql, params in zip(statements[::2], statements[1::2]):
-            conn.execute(sql, params)
+        used = _total(conn, owner)
+        if quota > 0 and used + nbytes > quota:
+            raise QuotaExceeded(
+                f"{what} would need about {mb(nbytes)} but only {mb(max(quota - used, 0))} of your "
+                f"{mb(quota)} disk quota is left; delete datasets you no longer need"
+                + (" or log in for a larger quota" if owner.startswith("ip:") else ""))
+        conn.execute(f"{insert} INTO usage VALUES (?,?,?,?,?,?)", (kind, item, owner, int(nbytes), t, t))
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def _total(conn: sqlite3.Connection, owner: str) -> int:
+    row = conn.execute("SELECT bytes FROM usage_totals WHERE owner = ?", (owner,)).fetchone()
+    return row[0] if row else 0
 
 
 _ledgers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -208,35 +187,30 @@ def ledger(app) -> Ledger:
 # --- datasets --------------------------------------------------------------------------------------
 
 
-def estimate_dataset_bytes(result) -> int:
-    """About the size of the dataset file a search result makes (its pickled columns)."""
-    names = [c.name for c in result.columns]
-    data = {n: [r.get(n) for r in result.rows] for n in names}
-    return len(pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)) + 4096
-
-
 NO_MATCH = "nothing matched, so no dataset was saved"
 
 
 def save_search(app, result, viewer, address: str | None, **create_kwargs):
-    """Save a search result as a dataset of ``viewer`` inside their disk quota; None (and
-    nothing written) when the search found no object."""
+    """Save a search result as a dataset of ``viewer`` inside their disk quota, charged its
+    file's exact size before the file is written; None (and nothing written) when the
+    search found no object."""
     if not result.rows:
         return None
-    quotas = app.config.quotas
-    owner = quota_owner(viewer, address)
-    with ledger(app).reserve("dataset", owner, estimate_dataset_bytes(result), quotas.disk_bytes(viewer.role),
-                             "saving this search as a dataset") as done:
-        ds = app.datasets.create(result, viewer.identity, **create_kwargs)
-        done(ds.dataset_id, _file_size(app.datasets.path(ds.dataset_id)))
-    return ds
+    book, owner = ledger(app), quota_owner(viewer, address)
+    quota = app.config.quotas.disk_bytes(viewer.role)
+    charged = []
 
+    def charge(dataset_id: str, nbytes: int) -> None:
+        book.charge("dataset", dataset_id, owner, nbytes, quota, "saving this search as a dataset")
+        charged.append(dataset_id)
 
-def _file_size(path: Path) -> int:
     try:
-        return path.stat().st_size
-    except OSError:
-        return 0
+        return app.datasets.create(result, viewer.identity, charge=charge, **create_kwargs)
+    except BaseException:
+        for dataset_id in charged:
+            if not app.datasets.path(dataset_id).exists():  # the write failed after the charge
+                book.forget("dataset", dataset_id)
+        raise
 
 
 # --- products --------------------------------------------------------------------------------------
@@ -262,8 +236,7 @@ def product_check(app, viewer, address: str | None):
                         (key, owner)).fetchone():
             book.touch("product", key)
             return
-        with book.reserve("product", owner, estimate, quotas.disk_bytes(viewer.role), "this product") as done:
-            done(key, estimate)
+        book.charge("product", key, owner, estimate, quotas.disk_bytes(viewer.role), "this product")
         book.touch("product", key)
 
     return check
