@@ -165,12 +165,19 @@ def test_unhandled_dtypes_fall_back_to_astropy():
     assert export_lightcurve(comma, "csv") == SLOW_WRITERS["csv"](comma)
 
 
+@pytest.mark.parametrize("by_orjson", [True, False], ids=["orjson", "arrow"])
+@pytest.mark.parametrize("integral", [".0", ""])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_float_text_is_pythons_on_values_of_every_magnitude(dtype):
+def test_float_text_is_pythons_on_values_of_every_magnitude(dtype, integral, by_orjson, monkeypatch):
     """The vectorised float formatting writes exactly what ``repr`` (float64) or numpy's
-    ``str`` (float32) writes, for values across every decade, the band edges, integral
-    values, signed zeros, subnormals, the extremes and non-finite values."""
+    ``str`` (float32) writes (without the ``.0`` of integral values where ``integral`` is
+    empty, as astropy's VOTable writer does), for values across every decade, the band
+    edges, integral values, signed zeros, subnormals, the extremes and non-finite values;
+    by orjson and by Arrow (the fallback should an orjson release write otherwise)."""
+    from lcpanel.core.objects import lcfast
     from lcpanel.core.objects.lcfast import _float_text
+
+    monkeypatch.setattr(lcfast, "_ORJSON_REPR", by_orjson)
 
     rng = np.random.default_rng(11)
     info = np.finfo(dtype)
@@ -184,13 +191,26 @@ def test_float_text_is_pythons_on_values_of_every_magnitude(dtype):
     with np.errstate(over="ignore"):
         values = values.astype(dtype)
     values = np.concatenate([values, -values])
-    got = _float_text(values, "NaN").to_pylist()
+    got = _float_text(values, "NaN", integral).to_pylist()
     if dtype == np.float32:
         want = [str(v) if np.isfinite(v) else "NaN" for v in values]
     else:
         want = [repr(v) if np.isfinite(v) else "NaN" for v in values.tolist()]
+    if not integral:
+        want = [w[:-2] if w.endswith(".0") else w for w in want]
     wrong = [(w, g) for w, g in zip(want, got) if w != g]
     assert not wrong, wrong[:10]
+
+
+def test_the_installed_orjson_writes_repr_so_the_fast_path_is_taken():
+    """orjson's notation is its own choice; the writers check it once (and fall back to
+    Arrow if a release changes it). With the orjson lcpanel installs, the check passes."""
+    from lcpanel.core.objects import lcfast
+
+    assert lcfast._ORJSON_REPR and lcfast._orjson_writes_repr()
+    values = np.array([1.5, 2.0, np.nan, -0.0, 12345.678])
+    assert lcfast._orjson_text(values).to_pylist() == ["1.5", "2.0", "null", "-0.0", "12345.678"]
+    assert lcfast._orjson_text(values[:0]).to_pylist() == [] and lcfast._orjson_text(values[:1]).to_pylist() == ["1.5"]
 
 
 def test_ecsv_header_is_written_by_libyaml_for_the_demo_and_real_light_curves(csv_collection, tmp_path):
