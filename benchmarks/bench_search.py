@@ -130,12 +130,21 @@ def _forget_saved(path: Path) -> None:
 
 def _give_history(path: Path, owner: str, count: int) -> None:
     """``count`` more rows of saved datasets owned by ``owner`` in the usage ledger."""
-    import sqlite3
+    from lcpanel.core.access.quotas import Ledger
 
-    now = time.time()
-    with sqlite3.connect(path / "usage.sqlite", timeout=30) as conn:
-        conn.executemany("INSERT INTO usage (kind, item, owner, bytes, created, last_used) VALUES (?,?,?,?,?,?)",
-                         [("dataset", f"history-{i:08d}", owner, 5000, now, now) for i in range(count)])
+    book = Ledger(path)
+    try:
+        for i in range(count):
+            book.record("dataset", f"history-{i:08d}", owner, 5000)
+    finally:
+        book.close()
+
+
+def api_rows(saved_ms: np.ndarray, api_ms: np.ndarray) -> None:
+    """The in-process and API rows of one search, and their difference."""
+    row("  run_search + dataset in process", saved_ms)
+    row("  POST /api/search (until the body is received)", api_ms, None,
+        f"API - same work in process = {np.median(api_ms) - np.median(saved_ms):+.3f} ms")
 
 
 def bench_size(n: int, repeat: int, out: Path = OUT, history: int = 10_000) -> None:
@@ -163,6 +172,10 @@ def bench_size(n: int, repeat: int, out: Path = OUT, history: int = 10_000) -> N
     def save(result):
         return app.datasets.create(result, "anon:bench") if result.rows else None
 
+    def cone(i, r_arcmin):
+        return {"type": "cone", "params": {"ra": float(centres_ra[i]), "dec": float(centres_dec[i]),
+                                           "radius_arcmin": r_arcmin}, "limit": 100000}
+
     server = Server(path)
     try:
         for r_arcmin in (1.0, 10.0, 60.0):
@@ -179,8 +192,7 @@ def bench_size(n: int, repeat: int, out: Path = OUT, history: int = 10_000) -> N
             astro_ms = timed(lambda i: np.flatnonzero(
                 sky.separation(SkyCoord(centres_ra[i] * u.deg, centres_dec[i] * u.deg)).deg <= r_deg), 3)
             kernel_ms = timed(lambda i: index.cone(centres_ra[i], centres_dec[i], r_deg), repeat)
-            spec = lambda i: {"type": "cone", "params": {"ra": float(centres_ra[i]), "dec": float(centres_dec[i]),
-                                                         "radius_arcmin": r_arcmin}, "limit": 100000}
+            spec = lambda i: cone(i, r_arcmin)
             run_ms = timed(lambda i: run_search(app, spec(i)), repeat)
             # what POST /api/search does besides HTTP: the search and its dataset
             # (a search that matched nothing saves no dataset, in the API as here)
@@ -193,19 +205,13 @@ def bench_size(n: int, repeat: int, out: Path = OUT, history: int = 10_000) -> N
             row("  astropy SkyCoord.separation (baseline)", astro_ms)
             row("  sky-index kernel", kernel_ms, np.median(brute_ms), "vs numpy brute force")
             row("  run_search in process", run_ms, np.median(astro_ms), "vs astropy")
-            row("  run_search + dataset in process", saved_ms)
-            row("  POST /api/search (until the body is received)", api_ms, None,
-                f"API - same work in process = {np.median(api_ms) - np.median(saved_ms):+.3f} ms")
+            api_rows(saved_ms, api_ms)
         if history:
             _give_history(path, "user:bench", history)
-            spec = lambda i: {"type": "cone", "params": {"ra": float(centres_ra[i]), "dec": float(centres_dec[i]),
-                                                         "radius_arcmin": 10.0}, "limit": 100000}
-            saved_ms = timed(lambda i: save(run_search(app, spec(i))), repeat)
-            api_ms = timed(lambda i: server.search(spec(i)), repeat)
+            saved_ms = timed(lambda i: save(run_search(app, cone(i, 10.0))), repeat)
+            api_ms = timed(lambda i: server.search(cone(i, 10.0)), repeat)
             print(f"  cone r=10', the key's owner already holding {history:,} saved datasets:")
-            row("  run_search + dataset in process", saved_ms)
-            row("  POST /api/search (until the body is received)", api_ms, None,
-                f"API - same work in process = {np.median(api_ms) - np.median(saved_ms):+.3f} ms")
+            api_rows(saved_ms, api_ms)
         for m in (1_000, 100_000):
             pick = rng.integers(0, n, m)
             qra = (ra_all[pick] + rng.normal(0, 1 / 3600, m)) % 360

@@ -113,8 +113,23 @@ class Ledger:
     def charge(self, kind: str, item: str, owner: str, nbytes: int, quota: int, what: str) -> None:
         """Record ``item`` of ``nbytes`` for ``owner`` if it fits in ``quota`` (0: no
         quota), in one transaction; :class:`QuotaExceeded` (and nothing recorded) if not.
-        For a write whose exact size is known before it is made."""
-        _charge(self.connect(), "INSERT OR REPLACE", kind, item, owner, nbytes, quota, what)
+        For a write whose exact size is known before it is made. The check and the row
+        are one write transaction: two processes racing for the last megabytes cannot both
+        pass."""
+        conn = self.connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            used = _total(conn, owner)
+            if quota > 0 and used + nbytes > quota:
+                raise QuotaExceeded(
+                    f"{what} would need about {mb(nbytes)} but only {mb(max(quota - used, 0))} of your "
+                    f"{mb(quota)} disk quota is left; delete datasets you no longer need"
+                    + (" or log in for a larger quota" if owner.startswith("ip:") else ""))
+            self.record(kind, item, owner, nbytes)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def record(self, kind: str, item: str, owner: str, nbytes: int) -> None:
         t = time.time()
@@ -144,26 +159,6 @@ class Ledger:
         cur = self.connect().execute("DELETE FROM usage WHERE item LIKE 'reserved:%' AND created < ?",
                                      (time.time() - older_than_s,))
         return cur.rowcount
-
-
-def _charge(conn: sqlite3.Connection, insert: str, kind: str, item: str, owner: str, nbytes: int, quota: int,
-            what: str) -> None:
-    """Check the owner's total against ``quota`` and add the row, in one write transaction
-    (two processes racing for the last megabytes cannot both pass)."""
-    t = time.time()
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        used = _total(conn, owner)
-        if quota > 0 and used + nbytes > quota:
-            raise QuotaExceeded(
-                f"{what} would need about {mb(nbytes)} but only {mb(max(quota - used, 0))} of your "
-                f"{mb(quota)} disk quota is left; delete datasets you no longer need"
-                + (" or log in for a larger quota" if owner.startswith("ip:") else ""))
-        conn.execute(f"{insert} INTO usage VALUES (?,?,?,?,?,?)", (kind, item, owner, int(nbytes), t, t))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def _total(conn: sqlite3.Connection, owner: str) -> int:

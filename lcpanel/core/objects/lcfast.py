@@ -53,8 +53,8 @@ _FAST_RANGE = {8: (1.1e-4, 0.9e10), 4: (1.1e-4, 0.9e6)}
 
 def _orjson_text(col: np.ndarray) -> pa.StringArray:
     """The shortest round-trip text of every value of a float64 column, written by orjson
-    into one buffer (``[1.5,2.0,null]``) and cut at its commas into an Arrow string array:
-    a twentieth of the cost of Arrow's own cast. Non-finite values read ``null``."""
+    into one buffer (``[1.5,2.0,null]``) and cut at its commas into an Arrow string array
+    (0.16 against 0.26 ms for Arrow's cast of 3,500 values). Non-finite values read ``null``."""
     n = len(col)
     raw = orjson.dumps(np.ascontiguousarray(col), option=orjson.OPT_SERIALIZE_NUMPY)[1:-1]
     commas = np.flatnonzero(np.frombuffer(raw, np.uint8) == ord(","))
@@ -86,9 +86,9 @@ def _float_text(col: np.ndarray, nan: str, integral: str = ".0") -> pa.StringArr
     ``str`` (float32) writes each value, with ``integral`` in place of the ``.0`` of
     integral values (astropy's VOTable writer drops it); ``nan`` for non-finite values.
 
-    orjson (float64) or Arrow (float32) format the values in compiled code, a tenth to a
-    hundredth of the cost of ``repr`` per value; ``tests/test_lcfast.py`` checks the
-    equality on values of every magnitude."""
+    orjson (float64) or Arrow (float32) format the values in compiled code, a fraction of
+    the cost of ``repr`` per value; ``tests/test_lcfast.py`` checks the equality on values
+    of every magnitude."""
     finite = np.isfinite(col)
     size = np.abs(col)
     low, high = _FAST_RANGE[col.dtype.itemsize]
