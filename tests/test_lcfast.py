@@ -262,3 +262,72 @@ def test_ecsv_header_equals_astropy_on_hostile_metadata():
         assert got == want, (trial, objectid)
         fast += ecsv_head(lc) is not None
     assert 50 < fast < 400  # both ways are taken: the libyaml header and astropy's fallback
+
+
+_ROW_STYLES = {"csv": ("", "", ",", "\n", ".0"), "ecsv": ("nan", "", " ", "\n", ".0"),
+               "votable": ("NaN", "<TR><TD>", "</TD>\n<TD>", "</TD></TR>\n", "")}
+
+
+def _python_rows(columns, nan, start, between, end, integral):
+    """The rows as Python writes each cell: ``repr`` of floats (``nan`` when not finite,
+    no ``.0`` on integral values where ``integral`` is empty), ``str`` of integers."""
+    def cell(value, is_int):
+        if is_int:
+            return str(int(value))
+        if not np.isfinite(value):
+            return nan
+        text = repr(float(value))
+        return text[:-2] if not integral and text.endswith(".0") else text
+    kinds = [c.dtype.kind in "iu" for c in columns]
+    return "".join(start + between.join(cell(v, k) for v, k in zip(row, kinds)) + end
+                   for row in zip(*[c.tolist() for c in columns])).encode()
+
+
+@pytest.mark.parametrize("style", sorted(_ROW_STYLES))
+def test_numeric_rows_are_written_at_once_as_python_writes_them(style):
+    """Light curves of float64 and integer columns (the demo's: times, magnitudes,
+    errors, an int16 flag) are written in one orjson pass over the whole table; every
+    cell must read as Python writes it: integral values, signed zeros, NaN, negative
+    and large integers, one column and one row."""
+    from lcpanel.core.objects.lcfast import _numeric_rows
+
+    nan, start, between, end, integral = _ROW_STYLES[style]
+    rng = np.random.default_rng(7)
+    for trial in range(60):
+        n, k = int(rng.integers(1, 300)), int(rng.integers(1, 7))
+        columns = []
+        for j in range(k):
+            kind = rng.choice(["time", "mag", "err", "int16", "int64", "whole"])
+            if kind == "time":
+                col = 2455000 + np.sort(rng.uniform(0, 3000, n))
+            elif kind == "mag":
+                col = rng.uniform(-2, 25, n).round(int(rng.integers(0, 8)))
+            elif kind == "err":
+                col = rng.uniform(1.2e-4, 0.5, n)
+            elif kind == "whole":
+                col = rng.integers(-10**6, 10**6, n).astype(np.float64)
+            else:
+                col = rng.integers(-(2**15) if kind == "int16" else -(10**9), 2**15 - 1, n).astype(kind)
+            if col.dtype.kind == "f":
+                pick = rng.random(n)
+                col[pick < 0.05] = np.nan
+                col[(pick > 0.05) & (pick < 0.08)] = 0.0
+                col[(pick > 0.08) & (pick < 0.1)] = -0.0
+            columns.append(col)
+        got = _numeric_rows(columns, nan, integral, start, between, end)
+        assert got is not None, [c.dtype for c in columns]
+        assert got == _python_rows(columns, nan, start, between, end, integral), (trial, style)
+
+
+def test_numeric_rows_leave_what_they_cannot_write_to_the_column_path():
+    """Floats out of the band where orjson writes repr's text, float32 (whose text is not
+    its float64 widening's), booleans, strings and integers float64 cannot hold or orjson
+    would write in exponent notation: None (the column-by-column path writes them)."""
+    from lcpanel.core.objects.lcfast import _numeric_rows
+
+    t = np.array([2455000.5, 2455000.6])
+    for odd in (np.array([1.5, 1e-7]), np.array([1.5, 3e12]), np.array([1.5, 2.5], np.float32),
+                np.array([True, False]), np.array(["a", "b"]), np.array([1, 2**60]), np.array([1, 10**10])):
+        assert _numeric_rows([t, odd], "", ".0", "", ",", "\n") is None, odd
+    assert _numeric_rows([t, np.array([np.inf, 1.0])], "", ".0", "", ",", "\n") is None
+    assert _numeric_rows([t, np.array([0, -3], np.int16)], "", ".0", "", ",", "\n") == b"2455000.5,0\n2455000.6,-3\n"
