@@ -406,7 +406,13 @@ def _column_unit_description(lc: LightCurve, name: str) -> tuple[str, str | None
             description = "flux error" if fluxes else "magnitude error"
     if unparsed:
         description = f"{description or name} (unit: {unparsed})"
-    return (unit.to_string("generic") if unit is not None else ""), description
+    return (_unit_text(unit) if unit is not None else ""), description
+
+
+@lru_cache(maxsize=1024)
+def _unit_text(unit) -> str:
+    """A unit's generic text (astropy writes it in ~10 us; a light curve states a handful of units)."""
+    return unit.to_string("generic")
 
 
 # ---------------------------------------------------------------------------
