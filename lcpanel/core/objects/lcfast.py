@@ -164,13 +164,15 @@ def _numeric_rows(columns: list[np.ndarray], nan: str, integral: str, start: str
                   end: str) -> bytes | None:
     """The rows of :func:`_rows` over :func:`_texts`, written in one orjson pass over the
     whole table when every column is float64 or integer (a light curve's times,
-    magnitudes, errors and flags): ``[[a,b],[c,d]]`` becomes ``a,b\\nc,d\\n`` by one
-    numpy mask over its bytes, which also cuts out the ``.0`` of integer cells (and of
-    integral floats where ``integral`` is empty) and writes ``nan`` over orjson's ``null``;
-    separators of more than one character are put in by ``bytes.replace`` (numbers hold
-    no ``,`` or newline). None when a column is of another dtype, holds an infinity, a
-    float outside the band where orjson writes ``repr``'s text, or an integer float64
-    cannot hold: the column-by-column path writes those."""
+    magnitudes, errors and flags). orjson's ``[a,b,c,d]`` becomes ``a,b\\nc,d\\n`` by
+    setting each row's last comma to a newline; one numpy mask over the bytes cuts out the
+    ``.0`` of integer cells (and of integral floats where ``integral`` is empty) and the
+    rest of orjson's ``null`` once ``nan`` is written over it; separators of more than one
+    character are put in by ``bytes.replace`` (numbers hold no ``,`` or newline).
+
+    None when a column is of another dtype, holds an infinity, a float outside the band
+    where orjson writes ``repr``'s text, or an integer float64 cannot hold: the
+    column-by-column path writes those."""
     if not _ORJSON_REPR or not columns or integral not in (".0", ""):
         return None
     if not all(c.dtype == np.float64 or c.dtype.kind in "iu" for c in columns):
@@ -186,27 +188,27 @@ def _numeric_rows(columns: list[np.ndarray], nan: str, integral: str, start: str
     strip = np.broadcast_to(np.array([c.dtype.kind in "iu" for c in columns]), table.shape)
     if not integral:
         strip = strip | (fast & (table == np.trunc(table)))
-    # [[a,b],[c,d]] -> a,b],[c,d: each row after the first opens with '[' and its ',' becomes the newline
-    raw = np.frombuffer(orjson.dumps(table, option=orjson.OPT_SERIALIZE_NUMPY)[2:-2], np.uint8).copy()
-    keep = np.ones(len(raw), bool)
-    opens = np.flatnonzero(raw == ord("["))
-    raw[opens - 1] = ord("\n")
-    keep[opens] = keep[opens - 2] = False
-    # where every cell ends: at its ',' or its row's ']' (the last at the end)
-    commas = raw == ord(",")
-    ends = np.append(np.flatnonzero(commas | (raw == ord("]"))), len(raw)).reshape(table.shape)
-    cut = ends[strip]
-    keep[cut - 1] = keep[cut - 2] = False
+    # one cell after another, a,b,c,d: the ',' ending each row's last cell becomes the newline
+    raw = np.frombuffer(orjson.dumps(table.ravel(), option=orjson.OPT_SERIALIZE_NUMPY)[1:-1], np.uint8).copy()
+    commas = np.flatnonzero(raw == ord(","))
+    ends = np.append(commas, len(raw)).reshape(table.shape)
+    if len(between) == 1 and between != ",":
+        raw[commas] = ord(between)
+    raw[ends[:-1, -1]] = ord("\n")
+    keep = None
+    if strip.any():
+        keep = np.ones(len(raw), bool)
+        cut = ends[strip]
+        keep[cut - 1] = keep[cut - 2] = False
     if len(nan) <= 4 and missing.any():  # "null" overwritten by nan, the rest of it cut
         cut = ends[missing]
+        keep = np.ones(len(raw), bool) if keep is None else keep
         for back in range(4):
             if back < len(nan):
                 raw[cut - 4 + back] = ord(nan[back])
             else:
                 keep[cut - 4 + back] = False
-    if len(between) == 1 and between != ",":
-        raw[commas] = ord(between)
-    body = raw[keep].tobytes()
+    body = raw.tobytes() if keep is None else raw[keep].tobytes()
     if len(nan) > 4 and missing.any():
         body = body.replace(b"null", nan.encode())
     if end + start != "\n":
