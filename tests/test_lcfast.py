@@ -331,3 +331,37 @@ def test_numeric_rows_leave_what_they_cannot_write_to_the_column_path():
         assert _numeric_rows([t, odd], "", ".0", "", ",", "\n") is None, odd
     assert _numeric_rows([t, np.array([np.inf, 1.0])], "", ".0", "", ",", "\n") is None
     assert _numeric_rows([t, np.array([0, -3], np.int16)], "", ".0", "", ",", "\n") == b"2455000.5,0\n2455000.6,-3\n"
+
+
+def _hostile_strings(rng, n):
+    alphabet = list("abcXYZ019 _-.,\"'#&<>\t\r\n\x00\x01\x0b\x1f\x7fé✓")
+    out = []
+    for _ in range(n):
+        size = int(rng.integers(0, 6))
+        out.append("".join(rng.choice(alphabet, size)))
+    return out
+
+
+def test_string_column_checks_equal_pythons_on_hostile_strings():
+    """The vectorised checks of unicode columns (ASCII only, holds a separator, empty,
+    changed by XML escaping) decide as Python does value by value, and the FITS bytes of
+    an ASCII column are numpy's encoding: for random strings of separators, quotes,
+    markup, control characters, NULs (inside and at the end) and non-ASCII letters."""
+    from lcpanel.core.objects.lcfast import _codes, _holds_any, _xml_escapes, _xml_text
+
+    rng = np.random.default_rng(3)
+    alphabet = "a,\"' #&<>\t\r\n\x00\x01\x1fé"
+    pairs = [[a + b] for a in alphabet for b in alphabet] + [["ok", a + "z"] for a in alphabet]
+    for values in pairs + [_hostile_strings(rng, int(rng.integers(1, 6))) for _ in range(400)]:
+        arr = np.array(values)
+        if arr.dtype.itemsize == 0:
+            continue
+        kept = arr.tolist()  # numpy drops trailing NULs, as the writers see the values
+        assert (_codes(arr) < 128).all() == all(v.isascii() for v in kept), kept
+        for chars in (',"\r\n', ' "\'\t\r\n#,'):
+            assert _holds_any(arr, chars) == any(c in v for v in kept for c in chars), (kept, chars)
+        assert (_codes(arr)[:, 0] == 0).any() == any(not v or v[0] == "\0" for v in kept), kept
+        assert _xml_escapes(arr) == any(_xml_text(v) != v for v in kept), kept
+        if all(v.isascii() for v in kept):
+            fits = _codes(arr).astype(np.uint8).view(f"S{arr.dtype.itemsize // 4}").ravel()
+            assert fits.tolist() == np.char.encode(arr, "ascii").tolist(), kept

@@ -227,6 +227,16 @@ def _body(columns: list[np.ndarray], nan: str, start: str, between: str, end: st
     return rows
 
 
+def _codes(arr: np.ndarray) -> np.ndarray:
+    """A unicode column's code points, one row per value (NUL-padded to the column's width)."""
+    return np.ascontiguousarray(arr).view(np.uint32).reshape(len(arr), arr.dtype.itemsize // 4)
+
+
+def _holds_any(arr: np.ndarray, chars: str) -> bool:
+    """Whether any value of a unicode column holds any of ``chars`` (not NUL)."""
+    return bool(np.isin(_codes(arr), [ord(c) for c in chars]).any())
+
+
 def _plain(lc: LightCurve) -> dict[str, np.ndarray] | None:
     """The columns as native-order 1-d arrays, or None when one has an unhandled dtype."""
     out = {}
@@ -236,7 +246,7 @@ def _plain(lc: LightCurve) -> dict[str, np.ndarray] | None:
             return None
         if arr.dtype.kind == "u" and arr.dtype.itemsize != 1:
             return None
-        if arr.dtype.kind == "U" and (arr.dtype.itemsize == 0 or not all(s.isascii() for s in arr.tolist())):
+        if arr.dtype.kind == "U" and (arr.dtype.itemsize == 0 or not (_codes(arr) < 128).all()):
             return None
         if arr.dtype.byteorder not in ("=", "|"):
             arr = arr.astype(arr.dtype.newbyteorder("="))
@@ -257,7 +267,7 @@ def fast_csv(lc: LightCurve) -> bytes | None:
     if cols is None or len(cols) < 2:  # csv quotes a lone empty field: leave it to the csv module
         return None
     for arr in cols.values():
-        if arr.dtype.kind == "U" and any(any(c in v for c in ',"\r\n') for v in arr.tolist()):
+        if arr.dtype.kind == "U" and _holds_any(arr, ',"\r\n'):
             return None
     described = _csv_lightcurve(lc)
     empty = replace(described, columns={k: np.asarray(v)[:0] for k, v in described.columns.items()})
@@ -288,7 +298,7 @@ def fast_ecsv(lc: LightCurve) -> bytes | None:
     if cols is None:
         return None
     for arr in cols.values():
-        if arr.dtype.kind == "U" and any(not v or any(c in v for c in ' "\'\t\r\n#,') for v in arr.tolist()):
+        if arr.dtype.kind == "U" and (_holds_any(arr, ' "\'\t\r\n#,') or (_codes(arr)[:, 0] == 0).any()):
             return None  # astropy quotes these; leave them to it
         if arr.dtype.kind == "f" and np.isinf(arr).any():
             return None
@@ -358,7 +368,7 @@ def fast_fits(lc: LightCurve) -> bytes | None:
         if arr.dtype.kind == "b":
             rows[name] = np.where(arr, ord("T"), ord("F"))
         elif arr.dtype.kind == "U":
-            rows[name] = np.char.encode(arr, "ascii")
+            rows[name] = _codes(arr).astype(np.uint8).view(f"S{arr.dtype.itemsize // 4}").ravel()
         else:
             rows[name] = arr
     rowlen = rows.dtype.itemsize
@@ -433,6 +443,16 @@ def _clean(text) -> str:
     return _CONTROL.sub(" ", str(text))
 
 
+def _xml_escapes(arr: np.ndarray) -> bool:
+    """Whether :func:`_xml_text` changes any value of a unicode column: one holds ``&``,
+    ``<``, ``>``, a control character XML forbids, or a NUL before its end."""
+    codes = _codes(arr)
+    nonzero = codes != 0
+    forbidden = (codes < 32) & nonzero & (codes != 9) & (codes != 10) & (codes != 13)
+    return bool(forbidden.any() or np.isin(codes, [ord("&"), ord("<"), ord(">")]).any()
+                or (~nonzero[:, :-1] & nonzero[:, 1:]).any())
+
+
 def _xml_text(text, indent: str | None = None) -> str:
     """Element text escaped as astropy writes it (wrapped at 70 columns with ``indent``)."""
     from astropy.utils.xml._iterparser import escape_xml_cdata
@@ -486,7 +506,8 @@ def fast_votable(lc: LightCurve) -> bytes | None:
         if arr.dtype.kind == "U":
             width = arr.dtype.itemsize // 4
             datatype, arraysize = "unicodeChar", ("*" if width == 1 else str(width))
-            cells.append(pa.array([_xml_text(s) for s in arr.tolist()], pa.string()))
+            cells.append(pa.array([_xml_text(s) for s in arr.tolist()] if _xml_escapes(arr) else arr.tolist(),
+                                  pa.string()))
         elif code in _VODATATYPE:
             datatype, arraysize = _VODATATYPE[code], None
             if rows is None:  # else written already, floats as astropy writes them: 1000.0 as 1000
