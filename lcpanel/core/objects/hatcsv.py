@@ -1,0 +1,97 @@
+"""HAT light curves in astrobase's ``hat-csv`` format, read four times faster.
+
+astrobase's ``hatlc.read_csvlc`` splits every line and casts every value in Python: ~100
+ms for the 10,564-point, 34-column HATNet light curve in ``../shared/realdata``, most of
+an object page's or a bulk export's time on HAT data; ~25 ms here. :func:`read_csvlc`
+returns the same lcdict: the header is parsed by astrobase's own ``_parse_csv_header``,
+the columns get the types of astrobase's ``COLUMNDEFS`` exactly as ``read_csvlc`` assigns
+them, and the rows are split by Arrow's CSV reader and cast by Arrow, whose number syntax
+is a subset of Python's with the same values. Whatever Arrow does not take the way
+astrobase does (a value Python casts and Arrow does not, a carriage return, rows of other
+lengths, a column count other than the header's, an LCC-Server CSV) is read by astrobase
+as before, for that column or for the whole file. ``tests/test_hatcsv.py`` compares both
+readers.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from .astrobase_compat import import_astrobase
+
+_MARK = "# LIGHTCURVE\n"
+
+
+def _hatlc():
+    import_astrobase()
+    from astrobase.hatsurveys import hatlc
+
+    return hatlc
+
+
+def column_caster(hatlc, name: str):
+    """The type astrobase's ``read_csvlc`` casts column ``name`` with, or None (it skips it)."""
+    prefix = name.split("_")[0]
+    if prefix in hatlc.LC_MAG_COLUMNS or prefix in hatlc.LC_ERR_COLUMNS or prefix in hatlc.LC_FLAG_COLUMNS:
+        return hatlc.COLUMNDEFS[prefix][2]
+    if name in hatlc.COLUMNDEFS:
+        return hatlc.COLUMNDEFS[name][2]
+    return None
+
+
+def _column(hatlc, strings: pa.Array, caster) -> np.ndarray:
+    """One column as ``read_csvlc`` makes it: ``np.array`` of the values cast by ``caster``
+    (float or int: NaN where Python cannot cast; str: the text)."""
+    arrow_type = {float: pa.float64(), int: pa.int64()}.get(caster)
+    if arrow_type is not None:
+        try:
+            return pc.cast(strings, arrow_type).to_numpy(zero_copy_only=False)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+    elif caster is str:
+        return np.array(strings.to_pylist())
+    return _python_column(hatlc, strings, caster)
+
+
+def _python_column(hatlc, strings: pa.Array, caster) -> np.ndarray:
+    """The column cast value by value, as ``read_csvlc`` does."""
+    return np.array([hatlc._smartcast(x, caster) for x in strings.to_pylist()])
+
+
+def read_csvlc(lcfile: str) -> dict:
+    """``astrobase.hatsurveys.hatlc.read_csvlc(lcfile)``, the same lcdict, faster."""
+    hatlc = _hatlc()
+    with open(lcfile, "rb") as fh:
+        data = fh.read()
+    if ".gz" in os.path.basename(lcfile):
+        data = gzip.decompress(data)
+    if b"LCC-CSVLC" in data[:12] or b"\r" in data:
+        return hatlc.read_csvlc(lcfile)
+    text = data.decode()
+    start = text.index(_MARK)
+    lcdict = hatlc._parse_csv_header(text[:start + len(_MARK) - 1])
+    names = lcdict["columns"]
+    body = data[data.index(_MARK.encode()) + len(_MARK):]  # UTF-8 puts the same first mark first
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(body),
+            read_options=pacsv.ReadOptions(autogenerate_column_names=True, use_threads=False),
+            parse_options=pacsv.ParseOptions(quote_char=False, escape_char=False, newlines_in_values=False,
+                                              ignore_empty_lines=True),
+            convert_options=pacsv.ConvertOptions(column_types={f"f{i}": pa.string() for i in range(len(names))},
+                                                 strings_can_be_null=False, quoted_strings_can_be_null=False))
+    except pa.ArrowInvalid:  # rows of different lengths: astrobase's zip keeps the shortest
+        return hatlc.read_csvlc(lcfile)
+    if table.num_columns != len(names) or table.num_rows == 0:
+        return hatlc.read_csvlc(lcfile)
+    for index, name in enumerate(names):
+        caster = column_caster(hatlc, name)
+        if caster is not None:
+            lcdict[name] = _column(hatlc, table.column(index).combine_chunks(), caster)
+    return lcdict
