@@ -48,6 +48,9 @@
     .venv/bin/python benchmarks/bench_products.py [--catalog-size 1e5] [--repeat 20]
         [--zip-repeat 3] [--csv-repeat 3] [--nlc 1000] [--workdir DIR]
 
+4. The real HATNet light curve of tests/realdata: reading it (astrobase's reader against
+   lcpanel's) and writing it per format (astropy writers against the fast ones).
+
 With --workdir the work directory is kept (and reused for the example collection);
 otherwise a temporary one is removed at the end.
 
@@ -553,6 +556,49 @@ def bench_formats(workdir: Path, nobjects: int, nlc: int, smoke: bool, formats: 
     store.shutdown()
 
 
+def bench_real(repeat: int) -> None:
+    """The real HATNet light curve of tests/realdata (hat-csv, 10,564 points, 34 columns,
+    6 of them text): ms to read it with astrobase's ``hatlc.read_csvlc`` (baseline) and
+    with lcpanel's reader (:mod:`lcpanel.core.objects.hatcsv`, the one the collection
+    uses), and ms to write it in each text and table format with the astropy writers
+    (baseline, ``lcexport.SLOW_WRITERS``) and with the fast ones; best of ``repeat``."""
+    from lcpanel.core.objects.lcexport import EXPORT_FORMATS, SLOW_WRITERS, export_lightcurve
+    from lcpanel.core.objects.lcrequest import read_lightcurve
+    from lcpanel.plugins.lcformats import AstrobaseFormat
+
+    hat = ROOT / "tests" / "realdata" / "HAT-579-0051858-V0-DR0-e867e20a15f25116548f6cdf8d5105f2-hatlc.csv.gz"
+    if not hat.exists():
+        print(f"\n## 4. real light curve: {hat} is missing; skipped")
+        return
+    from astrobase.hatsurveys import hatlc
+
+    def best(fn) -> float:
+        fn()
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return min(times) * 1e3
+
+    spec = {"kind": "astrobase", "formatkey": "hat-csv", "lcformat_dir": None}
+    fmt = AstrobaseFormat.from_spec(spec, Path("."))
+    lc = read_lightcurve(fmt, spec, hat)
+    print(f"\n## 4. the real HATNet light curve ({hat.name}: {len(lc):,} points, {len(lc.columns)} columns); "
+          f"best of {repeat}; {machine_load()}")
+    print(f"   {'step':<34} {'baseline ms':>12} {'lcpanel ms':>11} {'ratio':>7}")
+    base = best(lambda: hatlc.read_csvlc(str(hat)))
+    ours = best(lambda: read_lightcurve(fmt, spec, hat))
+    print(f"   {'read (astrobase read_csvlc)':<34} {base:>12.1f} {ours:>11.1f} {base / ours:>6.1f}x")
+    for name in ("csv", "ecsv", "votable", "fits"):
+        if name not in EXPORT_FORMATS:
+            continue
+        base = best(lambda: SLOW_WRITERS[name](lc))
+        ours = best(lambda: export_lightcurve(lc, name))
+        print(f"   {'write ' + name + ' (astropy writers)':<34} {base:>12.1f} {ours:>11.1f} {base / ours:>6.1f}x")
+    print("   ratio = baseline ms / lcpanel ms (> 1: lcpanel faster)")
+
+
 def machine_load() -> str:
     """Load average, and the Linux CPU pressure (share of time some runnable task waited)."""
     out = f"load average {os.getloadavg()[0]:.2f}"
@@ -575,7 +621,8 @@ def main() -> None:
     parser.add_argument("--nobjects", type=int, default=60,
                         help="size of the example collection if none is present")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the work files here")
-    parser.add_argument("--skip", choices=("datasets", "zips", "formats"), action="append", default=[])
+    parser.add_argument("--skip", choices=("datasets", "zips", "formats", "real"), action="append", default=[])
+    parser.add_argument("--real-repeat", type=int, default=5, help="runs per step on the real light curve")
     parser.add_argument("--formats-nlc", type=int, default=1000,
                         help="light curves per product in the per-format section (100000: the no-size-wall run)")
     parser.add_argument("--no-before", action="store_true",
@@ -583,7 +630,7 @@ def main() -> None:
     parser.add_argument("--formats", default="original,csv,csv.gz,fits,ecsv,votable,parquet",
                         help="formats of the per-format section, comma-separated")
     add_smoke_option(parser, catalog_size="2e3", repeat=2, zip_repeat=1, csv_repeat=1, nlc=12, nobjects=4,
-                     formats_nlc=12, formats="original,csv.gz,fits,votable,parquet")
+                     formats_nlc=12, formats="original,csv.gz,fits,votable,parquet", real_repeat=1)
     args = parse_args(parser)
     logging.getLogger("astrobase").setLevel(logging.WARNING)
     from astropy import log as astropy_log
@@ -602,6 +649,8 @@ def main() -> None:
         if "formats" not in args.skip:
             bench_formats(workdir, args.nobjects, args.formats_nlc, args.smoke, args.formats.split(","),
                           before=not args.no_before)
+        if "real" not in args.skip:
+            bench_real(args.real_repeat)
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
