@@ -165,10 +165,10 @@ def _numeric_rows(columns: list[np.ndarray], nan: str, integral: str, start: str
     """The rows of :func:`_rows` over :func:`_texts`, written in one orjson pass over the
     whole table when every column is float64 or integer (a light curve's times,
     magnitudes, errors and flags). orjson's ``[a,b,c,d]`` becomes ``a,b\\nc,d\\n`` by
-    setting each row's last comma to a newline; one numpy mask over the bytes cuts out the
-    ``.0`` of integer cells (and of integral floats where ``integral`` is empty) and the
-    rest of orjson's ``null`` once ``nan`` is written over it; separators of more than one
-    character are put in by ``bytes.replace`` (numbers hold no ``,`` or newline).
+    setting each row's last comma to a newline; the ``.0`` of integer cells (and of
+    integral floats where ``integral`` is empty) and the rest of orjson's ``null`` once
+    ``nan`` is written over it are cut out; separators of more than one character are put
+    in by ``bytes.replace`` (numbers hold no ``,`` or newline).
 
     None when a column is of another dtype, holds an infinity, a float outside the band
     where orjson writes ``repr``'s text, or an integer float64 cannot hold: the
@@ -185,9 +185,7 @@ def _numeric_rows(columns: list[np.ndarray], nan: str, integral: str, start: str
     missing = np.isnan(table)
     if not (fast | missing).all():
         return None
-    strip = np.broadcast_to(np.array([c.dtype.kind in "iu" for c in columns]), table.shape)
-    if not integral:
-        strip = strip | (fast & (table == np.trunc(table)))
+    ints = np.array([c.dtype.kind in "iu" for c in columns])
     # one cell after another, a,b,c,d: the ',' ending each row's last cell becomes the newline
     raw = np.frombuffer(orjson.dumps(table.ravel(), option=orjson.OPT_SERIALIZE_NUMPY)[1:-1], np.uint8).copy()
     commas = np.flatnonzero(raw == ord(","))
@@ -195,20 +193,14 @@ def _numeric_rows(columns: list[np.ndarray], nan: str, integral: str, start: str
     if len(between) == 1 and between != ",":
         raw[commas] = ord(between)
     raw[ends[:-1, -1]] = ord("\n")
-    keep = None
-    if strip.any():
-        keep = np.ones(len(raw), bool)
-        cut = ends[strip]
-        keep[cut - 1] = keep[cut - 2] = False
+    # bytes to cut are set to NUL (never in orjson's numbers) and dropped at the end
+    cut = ends[:, ints] if integral else ends[ints | (fast & (table == np.trunc(table)))]
+    raw[cut - 1] = raw[cut - 2] = 0
     if len(nan) <= 4 and missing.any():  # "null" overwritten by nan, the rest of it cut
         cut = ends[missing]
-        keep = np.ones(len(raw), bool) if keep is None else keep
         for back in range(4):
-            if back < len(nan):
-                raw[cut - 4 + back] = ord(nan[back])
-            else:
-                keep[cut - 4 + back] = False
-    body = raw.tobytes() if keep is None else raw[keep].tobytes()
+            raw[cut - 4 + back] = ord(nan[back]) if back < len(nan) else 0
+    body = raw.tobytes().replace(b"\0", b"")
     if len(nan) > 4 and missing.any():
         body = body.replace(b"null", nan.encode())
     if end + start != "\n":
