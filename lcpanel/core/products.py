@@ -25,13 +25,12 @@ import sqlite3
 import threading
 import time
 import zipfile
-import zlib
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from deflate import deflate_compress
+from deflate import crc32, deflate_compress
 
 from ..errors import NotFound, UserError
 from .suggest import did_you_mean
@@ -682,7 +681,7 @@ def _add(zf: zipfile.ZipFile, arcname: str, data: bytes) -> None:
         zf.writestr(info, data)
         return
     packed = deflate_compress(data, ZIP_LEVEL)
-    info.file_size, info.compress_size, info.CRC = len(data), len(packed), zlib.crc32(data)
+    info.file_size, info.compress_size, info.CRC = len(data), len(packed), crc32(data)
     info.header_offset = zf.fp.tell()
     zf.fp.write(info.FileHeader())
     zf.fp.write(packed)

@@ -84,6 +84,16 @@ class LCFormat:
 def lightcurve_to_csv(lc: LightCurve) -> str:
     """CSV text with a ``#`` header stating the object, time system and column units."""
     out = io.StringIO()
+    out.write(csv_header(lc))
+    writer = csv.writer(out, lineterminator="\n")
+    cols = [_formatted(col) for col in lc.columns.values()]
+    writer.writerows(zip(*cols))
+    return out.getvalue()
+
+
+def csv_header(lc: LightCurve) -> str:
+    """The ``#`` lines and the column-name row of :func:`lightcurve_to_csv`."""
+    out = io.StringIO()
     out.write(f"# objectid: {lc.objectid}\n")
     for key in ("ra", "decl"):
         if key in lc.objectinfo:
@@ -95,10 +105,7 @@ def lightcurve_to_csv(lc: LightCurve) -> str:
         unit = f" [{info['unit']}]" if info.get("unit") else ""
         desc = f" {info['description']}" if info.get("description") else ""
         out.write(f"# column {name}{unit}:{desc}\n")
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(list(lc.columns))
-    cols = [_formatted(col) for col in lc.columns.values()]
-    writer.writerows(zip(*cols))
+    csv.writer(out, lineterminator="\n").writerow(list(lc.columns))
     return out.getvalue()
 
 
