@@ -673,14 +673,11 @@ def _info(arcname: str) -> zipfile.ZipInfo:
 
 
 def _add(zf: zipfile.ZipFile, arcname: str, data: bytes) -> None:
-    """Add one member: stored as it is, or deflated by libdeflate and written as
+    """Add one member: stored as it is, or deflated by libdeflate; written as
     ``ZipFile.writestr`` writes a member (local header with CRC and sizes, then the data;
-    zipfile has no call for adding data compressed elsewhere)."""
+    zipfile has no call for adding data compressed elsewhere), the CRC by libdeflate."""
     info = _info(arcname)
-    if info.compress_type == zipfile.ZIP_STORED:
-        zf.writestr(info, data)
-        return
-    packed = deflate_compress(data, ZIP_LEVEL)
+    packed = data if info.compress_type == zipfile.ZIP_STORED else deflate_compress(data, ZIP_LEVEL)
     info.file_size, info.compress_size, info.CRC = len(data), len(packed), crc32(data)
     info.header_offset = zf.fp.tell()
     zf.fp.write(info.FileHeader())
