@@ -387,8 +387,8 @@ class SearchForm(pn.viewable.Viewer):
             self.show_message(refused, "danger")
             return None
         visibility = self.fields["visibility"].value
-        self.button.loading = True
-        self.button.name = "Searching…"
+        # one update for both (apart, CI once saw the error shown and "Searching…" left on the button)
+        self.button.param.update(loading=True, name="Searching…")
         try:
             loop = asyncio.get_running_loop()
             result, ds = await loop.run_in_executor(_EXECUTOR, self._run, spec, viewer, visibility,
@@ -401,8 +401,7 @@ class SearchForm(pn.viewable.Viewer):
             self.show_message("The search failed because of an internal error; it has been logged.", "danger")
             return None
         finally:
-            self.button.loading = False
-            self.button.name = "Search"
+            self.button.param.update(loading=False, name="Search")
         notes = "".join(f"\n- {md(m)}" for m in result.messages[:5])
         if ds is None:
             self.show_message(
