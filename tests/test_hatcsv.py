@@ -155,3 +155,17 @@ def test_the_astrobase_format_reads_hat_csv_with_the_fast_reader():
     fmt = AstrobaseFormat.from_spec({"kind": "astrobase", "formatkey": "hat-csv", "lcformat_dir": None}, Path("."))
     reader = fmt.lcformat[1]
     assert getattr(reader, "func", reader) is hatcsv.read_csvlc
+
+
+def test_bad_utf8_in_the_rows_fails_as_astrobase_fails(tmp_path):
+    """Only the header is decoded by the fast reader: bytes that are not UTF-8 in a row
+    must still give astrobase's UnicodeDecodeError, not an lcdict."""
+    head, rows = _parts()
+    raw = (head + "\n".join(",".join(r) for r in rows) + "\n").encode()
+    at = raw.rindex(b",G,") + 1
+    path = tmp_path / "bad.hatlc.csv.gz"
+    path.write_bytes(gzip.compress(raw[:at] + b"\xff" + raw[at + 1:], mtime=0))
+    with pytest.raises(UnicodeDecodeError):
+        _astrobase_read(path)
+    with pytest.raises(UnicodeDecodeError):
+        hatcsv.read_csvlc(str(path))

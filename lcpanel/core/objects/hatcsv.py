@@ -73,11 +73,12 @@ def read_csvlc(lcfile: str) -> dict:
         data = gzip.decompress(data)
     if b"LCC-CSVLC" in data[:12] or b"\r" in data:
         return hatlc.read_csvlc(lcfile)
-    text = data.decode()
-    start = text.index(_MARK)
-    lcdict = hatlc._parse_csv_header(text[:start + len(_MARK) - 1])
+    # only the header is decoded here: Arrow refuses bad UTF-8 in the rows, and astrobase
+    # then raises its UnicodeDecodeError as before
+    start = data.index(_MARK.encode())
+    lcdict = hatlc._parse_csv_header(data[:start + len(_MARK) - 1].decode())
     names = lcdict["columns"]
-    body = data[data.index(_MARK.encode()) + len(_MARK):]  # UTF-8 puts the same first mark first
+    body = data[start + len(_MARK):]
     try:
         table = pacsv.read_csv(
             pa.py_buffer(body),
