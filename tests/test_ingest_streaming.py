@@ -16,7 +16,7 @@ from support.data import snapshot
 from lcpanel.app import App
 from lcpanel.core.catalogs import build, ingest
 from lcpanel.core.catalogs.ingest import add_catalog_collection
-from lcpanel.core.catalogs.skyindex import SkyIndex, radec_to_hpx29
+from lcpanel.core.catalogs.skyindex import SkyIndex, radec_to_hpx29, radec_to_xyz
 from lcpanel.errors import IngestError
 
 N = 103
@@ -112,6 +112,35 @@ def test_parquet_in_batches_lands_as_in_the_file(basedir, tmp_path, small_batche
         ids = dict(conn.execute(f"SELECT i.norm, c.objectid FROM {TABLE} i JOIN object_catalog c "
                                 "ON c.row_id = i.row_id WHERE i.col = 0"))
     assert ids == {r["objectid"].lower(): r["objectid"] for r in want}
+
+
+@pytest.mark.parametrize("ra_type", [pa.float64(), pa.float32(), pa.int32()])
+def test_the_sky_index_equals_one_made_from_the_catalogs_rows(ra_type, basedir, tmp_path, small_batches):
+    """The sky index is written from the positions as they were staged, not read back from
+    the catalog: it must hold, row for row, what the catalog's rows give (hpx29, the unit
+    vector of the stored ra/decl, the row id), ties in hpx29 (objects at one position, in
+    different batches) in the catalog's order, and ra outside 0..360 as stored."""
+    rng = np.random.default_rng(11)
+    n = 97
+    ra = rng.uniform(-30, 400, n)
+    dec = np.degrees(np.arcsin(rng.uniform(-1, 1, n)))
+    for i in range(0, n, 6):  # objects in one order-29 cell (~0.4 mas), far apart in the file
+        ra[i], dec[i] = ra[3] + i * 1e-10, dec[3]
+    ra[-1], dec[-1] = 0.0, 90.0
+    table = pa.table({"objectid": [f"T-{i:03d}" for i in range(n)],
+                      "ra": pa.array(np.round(ra) if pa.types.is_integer(ra_type) else ra).cast(ra_type),
+                      "decl": pa.array(dec)})
+    info = add_catalog_collection(App(basedir.path), basedir, write_parquet(table, tmp_path / "sky.parquet"),
+                                  show_progress=False)
+    with closing(sqlite3.connect(f"file:{info.catalog_sqlite}?mode=ro", uri=True)) as conn:
+        rows = conn.execute("SELECT row_id, hpx29, ra, decl FROM object_catalog ORDER BY row_id").fetchall()
+    row_id, hpx, ra_db, dec_db = (np.array(c) for c in zip(*rows))
+    assert (np.diff(hpx) >= 0).all() and len(set(hpx.tolist())) < n - 10  # sky order, with ties
+    got = SkyIndex.load(info.skyindex_npy)
+    assert got.hpx29.tolist() == hpx.tolist() == radec_to_hpx29(np.mod(ra_db, 360.0), dec_db).tolist()
+    assert got.order.tolist() == row_id.tolist() == list(range(n))
+    assert np.array_equal(np.asarray(got.xyz), radec_to_xyz(ra_db.astype(np.float64), dec_db))
+    assert not any(p.name.startswith("staging") for p in basedir.path.rglob("*"))
 
 
 def footprint_brute_force(hpx29: np.ndarray) -> dict:

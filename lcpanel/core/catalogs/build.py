@@ -22,10 +22,12 @@ a file. Output, in one directory:
 Ingest streams: batches of rows (a Parquet file's row groups, or slices of columns in
 memory) go in file order into a staging SQLite file next to the catalog, while the next
 batch's values are made in a helper thread; SQLite's external sort then copies them into
-``object_catalog`` in sky order, and the sky index is read back from it chunk by chunk.
-Memory is one batch and SQLite's sort buffers, whatever the catalog's size. While the
-column indexes and the id index are built, the full-text index is built from the staging
-file on the other core (:mod:`lcpanel.core.catalogs.ftsapart`) and then copied in.
+``object_catalog`` in sky order. Each batch's positions also go to a scratch file, from
+which the sky index is written in the same order (a stable sort by ``hpx29``) at the end.
+Memory is one batch and SQLite's sort buffers, and for the sky index's sort 16 bytes per
+object (its keys and their order: 160 MB at 1e7 objects). While the column indexes and
+the id index are built, the full-text index is built from the staging file on the other
+core (:mod:`lcpanel.core.catalogs.ftsapart`) and then copied in.
 """
 
 from __future__ import annotations
@@ -62,10 +64,15 @@ BATCH_ROWS = 50_000
 #: need every value to know their type
 CHUNKED_KINDS = "biufUS"
 STAGING_FILE = "staging.sqlite"
+POSITIONS_FILE = "staging-positions.bin"
 FTS_APART_FILE = "fts-apart.sqlite"
 FOOTPRINT_MAX_CELLS = 768
 #: rows ANALYZE reads per index (SQLite's ``analysis_limit``): enough for the planner
 ANALYSIS_LIMIT = 2000
+#: SQLite's helper threads for the sorts of wide records (the copy into sky order, the id
+#: index); a single-column index sorts no faster with one (1e7 rows: 5.3 s either way) and
+#: spends 3.4 s more CPU, which the full-text index built apart on the other core needs
+SORT_THREADS, INDEX_THREADS = 2, 0
 
 
 @dataclass(frozen=True)
@@ -111,24 +118,27 @@ def build_catalog(
     columns = _columns(source.sqltypes, extra_indexed)
     path, staging = out_dir / CATALOG_SQLITE, out_dir / STAGING_FILE
     fts = None
+    sky = _StagedPositions(out_dir / POSITIONS_FILE)
     try:
         with closing(sqlite3.connect(path)) as conn:
-            for pragma in ("journal_mode=OFF", "synchronous=OFF", "page_size=8192",
-                           "threads=2"):  # index builds sort with a helper thread
+            for pragma in ("journal_mode=OFF", "synchronous=OFF", "page_size=8192", f"threads={SORT_THREADS}"):
                 conn.execute(f"PRAGMA {pragma}")
 
             def staged() -> None:
                 nonlocal fts
                 fts = FTSApart(out_dir / FTS_APART_FILE, staging, [c.name for c in columns if c.fts])
 
-            n = _write_rows(conn, staging, columns, source, show_progress, staged)
+            n = _write_rows(conn, staging, columns, source, show_progress, staged, sky)
             _write_indexes(conn, columns, info or {}, fts, show_progress)
             conn.execute("PRAGMA journal_mode=DELETE")
+        # (in a thread beside the index builds it saved nothing at 1e7: the cores were busy)
+        index = sky.write_index(out_dir / CATALOG_SKYINDEX)
     finally:
         if fts is not None:
             fts.close()
         staging.unlink(missing_ok=True)
-    index, footprint = _write_skyindex(out_dir / CATALOG_SKYINDEX, path, n)
+        sky.close()
+    footprint = sky.cells.footprint()
     if kdtree:
         with open(out_dir / CATALOG_KDTREE, "wb") as fh:
             pickle.dump(cKDTree(np.array(index.xyz)), fh, protocol=pickle.HIGHEST_PROTOCOL)
@@ -209,7 +219,7 @@ def _columns(sqltypes: dict[str, str], extra_indexed: tuple[str, ...]) -> list[C
 
 
 def _write_rows(conn, staging: Path, columns: list[ColumnInfo], source: Batches, show_progress: bool,
-                staged: Callable[[], None]) -> int:
+                staged: Callable[[], None], sky: _StagedPositions) -> int:
     """Stage every row in input order (then call ``staged``: the staging file is
     complete), then copy them into ``object_catalog`` in sky order (``hpx29``, then input
     order); returns the number of rows."""
@@ -226,7 +236,7 @@ def _write_rows(conn, staging: Path, columns: list[ColumnInfo], source: Batches,
 
         def rows(batch: dict) -> list:
             nonlocal offset
-            values = _batch_values(batch, keys, offset)
+            values = _batch_values(batch, keys, offset, sky)
             offset += len(values[0])
             return list(zip(*values))
 
@@ -262,9 +272,10 @@ def _next_rows(batches: Iterator[dict], rows) -> list | None:
     return None if batch is None else rows(batch)
 
 
-def _batch_values(batch: dict, keys: list[str], offset: int) -> list[list]:
+def _batch_values(batch: dict, keys: list[str], offset: int, sky: _StagedPositions) -> list[list]:
     """SQL values of one batch's columns (in ``keys`` order) and its ``hpx29``, after
-    checking its object ids and positions (``offset``: the batch's first row number)."""
+    checking its object ids and positions (``offset``: the batch's first row number);
+    the positions go to ``sky`` too."""
     objectids = _id_strings(batch["objectid"])
     empty = pc.or_kleene(pc.is_null(objectids), pc.equal(pc.utf8_length(objectids), 0))
     if pc.any(empty).as_py():
@@ -278,6 +289,7 @@ def _batch_values(batch: dict, keys: list[str], offset: int) -> list[list]:
             f"objects have missing or invalid coordinates, e.g. {objectids[i].as_py()!r} (row {offset + i}) "
             f"at ra={float(ra[i])!r}, decl={float(decl[i])!r}")
     hpx = skyindex.radec_to_hpx29(np.mod(ra, 360.0), decl)
+    sky.add(hpx, ra, decl)
     values = [objectids.to_pylist()] + [_sql_values(batch[k]) for k in keys[1:]]
     return values + [hpx.tolist()]
 
@@ -340,6 +352,7 @@ def _write_indexes(conn, columns: list[ColumnInfo], info: dict, fts: FTSApart, s
     with progress_bar(total=len(indexed) + 4, desc="indexing catalog", unit="step",
                       disable=not show_progress) as bar:
         bar.set_postfix_str("objectid")
+        conn.execute(f"PRAGMA threads={INDEX_THREADS}")
         try:
             conn.execute('CREATE UNIQUE INDEX object_catalog_objectid ON object_catalog(objectid)')
         except sqlite3.IntegrityError:
@@ -353,6 +366,7 @@ def _write_indexes(conn, columns: list[ColumnInfo], info: dict, fts: FTSApart, s
             bar.set_postfix_str(name)
             conn.execute(f'CREATE INDEX "object_catalog_{name}" ON object_catalog("{name}")')
             bar.update()
+        conn.execute(f"PRAGMA threads={SORT_THREADS}")
         bar.set_postfix_str("id index")
         build_id_index(conn, id_columns(c.name for c in columns))
         bar.update()
@@ -375,26 +389,51 @@ def _write_indexes(conn, columns: list[ColumnInfo], info: dict, fts: FTSApart, s
         bar.update()
 
 
-def _write_skyindex(path: Path, catalog: Path, n: int) -> tuple[skyindex.SkyIndex, dict]:
-    """Write the sky index from the catalog's rows (in sky order, so ``row`` is the row
-    id), chunk by chunk into the memory-mapped file; returns it, mapped read-only, and the
-    catalog's footprint (:func:`footprint_cells`)."""
-    cells = _FootprintCounter()
-    with atomic_path(path) as tmp, closing(sqlite3.connect(f"file:{catalog}?mode=ro", uri=True)) as conn:
-        records = np.lib.format.open_memmap(tmp, mode="w+", dtype=skyindex.RECORD_DTYPE, shape=(n,))
-        cursor = conn.execute("SELECT hpx29, ra, decl FROM object_catalog ORDER BY row_id")
-        start = 0
-        while chunk := cursor.fetchmany(BATCH_ROWS):
-            hpx, ra, decl = (np.array(c) for c in zip(*chunk))
-            part = records[start:start + len(chunk)]
-            part["hpx29"] = hpx
-            part["x"], part["y"], part["z"] = skyindex.radec_to_xyz(ra, decl).T
-            part["row"] = np.arange(start, start + len(chunk))
-            cells.add(hpx)
-            start += len(chunk)
-        records.flush()
-        del records
-    return skyindex.SkyIndex.load(path), cells.footprint()
+class _StagedPositions:
+    """The rows' positions as they are staged (input order), appended to a scratch file;
+    :meth:`write_index` writes the sky index from them in the rows' order in
+    ``object_catalog`` (``hpx29``, then input order: a stable sort), without reading the
+    catalog back (at 1e7 objects that read was 9 s of the ingest), and ``cells`` counts the
+    footprint (:func:`footprint_cells`) as they come."""
+
+    DTYPE = np.dtype([("hpx29", "<i8"), ("ra", "<f8"), ("decl", "<f8")])
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.n = 0
+        self.cells = _FootprintCounter()
+        self._fh = open(path, "wb")
+
+    def add(self, hpx29: np.ndarray, ra: np.ndarray, decl: np.ndarray) -> None:
+        part = np.empty(len(hpx29), self.DTYPE)
+        part["hpx29"], part["ra"], part["decl"] = hpx29, ra, decl
+        self._fh.write(part.tobytes())
+        self.cells.add(hpx29)
+        self.n += len(part)
+
+    def write_index(self, path: Path) -> skyindex.SkyIndex:
+        """Write the sky index (chunk by chunk into the memory-mapped file); return it,
+        mapped read-only."""
+        self._fh.close()
+        staged = np.memmap(self.path, dtype=self.DTYPE, mode="r", shape=(self.n,))
+        order = np.argsort(staged["hpx29"], kind="stable")
+        with atomic_path(path) as tmp:
+            records = np.lib.format.open_memmap(tmp, mode="w+", dtype=skyindex.RECORD_DTYPE, shape=(self.n,))
+            for start in range(0, self.n, BATCH_ROWS):
+                rows = staged[order[start:start + BATCH_ROWS]]
+                part = records[start:start + len(rows)]
+                part["hpx29"] = rows["hpx29"]
+                part["x"], part["y"], part["z"] = skyindex.radec_to_xyz(rows["ra"], rows["decl"]).T
+                part["row"] = np.arange(start, start + len(rows))
+            records.flush()
+            del records
+        del staged
+        return skyindex.SkyIndex.load(path)
+
+    def close(self) -> None:
+        """Close and delete the scratch file."""
+        self._fh.close()
+        self.path.unlink(missing_ok=True)
 
 
 def _bounding_circle(xyz: np.ndarray) -> tuple[float, float, float]:
