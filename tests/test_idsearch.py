@@ -250,3 +250,99 @@ def test_id_index_entries_equal_python_normalisation_of_every_stored_value(tmp_p
     assert got == expected
     assert built == len(expected)
     assert {c for _, c, _ in got} == {0, 1, 2, 3}
+
+
+def _brute_index(conn, columns) -> list[tuple[str, int, int]]:
+    """Every (norm, col, row_id) entry, worked out in Python from the stored values, in
+    the index's order."""
+    from lcpanel.core.catalogs.idindex import normalize_id
+
+    rows = conn.execute(f"SELECT row_id, {', '.join(columns)} FROM object_catalog").fetchall()
+    return sorted({(normalize_id(v), k, r[0]) for r in rows for k, v in enumerate(r[1:])
+                   if v is not None and normalize_id(v) != ""})
+
+
+def _reference_prefix(entries, names, values, text, limit):
+    from lcpanel.core.catalogs.idindex import MAX_CHAR, query_keys
+
+    own, aliases = query_keys(text)
+    if not own:  # nothing typed: no prefix search
+        return [], False
+    rows, more = [], False
+    for key, alias in [(own, False)] + [(a, True) for a in aliases]:
+        got = [e for e in entries if (e[1] != 0) == alias and key <= e[0] < key + MAX_CHAR][:limit + 1]
+        more |= len(got) > limit
+        rows += [(norm != key, norm, row, names[col], values[row][col]) for norm, col, row in got[:limit]]
+    found = {}
+    for _inexact, _norm, row, col, value in sorted(rows):
+        found.setdefault(row, (row, col, value))
+    return list(found.values())[:limit], more or len(found) > limit
+
+
+def _reference_nearest(entries, values, text, n):
+    import difflib
+
+    from lcpanel.core.catalogs.idindex import normalize_id, query_keys
+
+    own, aliases = query_keys(text)
+    candidates = {}
+    for key in dict.fromkeys([own, *aliases]):
+        if not key:
+            continue
+        below = [e for e in entries if e[0] < key][::-1][:2 * n]
+        above = [e for e in entries if e[0] >= key][:2 * n]
+        for _norm, col, row in below + above:
+            value = values[row][col]
+            score = difflib.SequenceMatcher(None, key, normalize_id(value)).ratio()
+            candidates[value] = max(candidates.get(value, 0.0), score)
+    return [v for v, _s in sorted(candidates.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
+
+
+def test_id_lookups_equal_a_brute_force_over_every_id(tmp_path):
+    """exact, exact_many, prefix (with its 'more') and nearest against a Python reference
+    over every id entry, on TEXT and INTEGER id columns with and without an index of their
+    own, with ids shared between columns, many ties, case variants and designations."""
+    from lcpanel.core.catalogs import idindex
+
+    rng = np.random.default_rng(5)
+    n = 900
+    objectid = [f"{rng.choice(['HAT', 'hat', 'Hat', 'LCP', 'A_B'])}-{rng.integers(0, 40):03d}-{i:05d}" for i in range(n)]
+    ticid = [None if i % 9 == 0 else str(rng.integers(0, 400)) for i in range(n)]  # many ties
+    twomass = [None if i % 4 == 0 else f"J{rng.integers(0, 10**4):04d}{rng.choice(['+', '-'])}{rng.integers(0, 99)}"
+               for i in range(n)]
+    gaia = [None if i % 5 == 0 else int(rng.integers(0, 10**5)) for i in range(n)]
+    path = tmp_path / "c.sqlite"
+    columns = ["objectid", "ticid", "twomassid", "gaia_id"]
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("CREATE TABLE object_catalog (row_id INTEGER PRIMARY KEY, objectid TEXT, ticid TEXT, "
+                     "twomassid TEXT, gaia_id INTEGER)")
+        conn.executemany("INSERT INTO object_catalog VALUES (?,?,?,?,?)",
+                         [(i, objectid[i], ticid[i], twomass[i], gaia[i]) for i in range(n)])
+        conn.execute("CREATE UNIQUE INDEX object_catalog_objectid ON object_catalog(objectid)")
+        conn.execute("CREATE INDEX object_catalog_ticid ON object_catalog(ticid)")
+        conn.execute("CREATE INDEX object_catalog_gaia_id ON object_catalog(gaia_id)")
+        built = idindex.build_id_index(conn, columns)
+        conn.commit()
+        entries = _brute_index(conn, columns)
+        assert built == len(entries)
+        assert sorted(conn.execute("SELECT norm, col, row_id FROM object_ids")) == entries
+        names = dict(enumerate(columns))
+        values = {r[0]: [idindex._stored(v) if v is not None else None for v in r[1:]]
+                  for r in conn.execute(f"SELECT row_id, {', '.join(columns)} FROM object_catalog")}
+        texts = ["hat-001", "HAT-0", "h", "2", "12", "TIC 12", "j00", "2MASS J01", "Gaia DR3 4", "a_b-0",
+                 "zzz", "", "  lcp-039-00017 ", objectid[17], ticid[18], twomass[22] or "J1", str(gaia[23])]
+        for text in texts:
+            for limit in (1, 3, 25):
+                assert idindex.prefix(conn, text, limit) == _reference_prefix(entries, names, values, text, limit), text
+            assert idindex.nearest(conn, text, 4) == _reference_nearest(entries, values, text, 4), text
+            own, aliases = idindex.query_keys(text)
+            want = sorted((row, names[col], values[row][col]) for norm, col, row in entries
+                          if (col == 0 and norm == own) or (col != 0 and norm in aliases))
+            assert sorted(idindex.exact(conn, text)) == want, text
+        many = idindex.exact_many(conn, texts)
+        want = set()
+        for text in texts:
+            own, aliases = idindex.query_keys(text)
+            want |= {(row, names[col]) for norm, col, row in entries
+                     if (col == 0 and norm == own) or (col != 0 and norm in aliases)}
+        assert {(row, col) for row, col, _given in many} == want
