@@ -117,8 +117,9 @@ def build_catalog(
     source = arrays if isinstance(arrays, Batches) else in_memory_batches(arrays)
     columns = _columns(source.sqltypes, extra_indexed)
     path, staging = out_dir / CATALOG_SQLITE, out_dir / STAGING_FILE
-    fts = None
+    fts = skywriter = None
     sky = _StagedPositions(out_dir / POSITIONS_FILE)
+    pool = ThreadPoolExecutor(1, thread_name_prefix="sky-index")
     try:
         with closing(sqlite3.connect(path)) as conn:
             for pragma in ("journal_mode=OFF", "synchronous=OFF", "page_size=8192", f"threads={SORT_THREADS}"):
@@ -129,13 +130,17 @@ def build_catalog(
                 fts = FTSApart(out_dir / FTS_APART_FILE, staging, [c.name for c in columns if c.fts])
 
             n = _write_rows(conn, staging, columns, source, show_progress, staged, sky)
+            # the sky index is written on the core the full-text build frees, while this
+            # thread is still building indexes (started at once, beside the full-text
+            # build, it saved nothing at 1e7: both cores were busy)
+            skywriter = pool.submit(_after, fts.wait, sky.write_index, out_dir / CATALOG_SKYINDEX)
             _write_indexes(conn, columns, info or {}, fts, show_progress)
             conn.execute("PRAGMA journal_mode=DELETE")
-        # (in a thread beside the index builds it saved nothing at 1e7: the cores were busy)
-        index = sky.write_index(out_dir / CATALOG_SKYINDEX)
+        index = skywriter.result()
     finally:
         if fts is not None:
             fts.close()
+        pool.shutdown(wait=True)  # the sky index is written before its scratch file goes
         staging.unlink(missing_ok=True)
         sky.close()
     footprint = sky.cells.footprint()
@@ -387,6 +392,11 @@ def _write_indexes(conn, columns: list[ColumnInfo], info: dict, fts: FTSApart, s
         conn.execute("ANALYZE")
         conn.commit()
         bar.update()
+
+
+def _after(first: Callable[[], None], then: Callable, *args):
+    first()
+    return then(*args)
 
 
 class _StagedPositions:

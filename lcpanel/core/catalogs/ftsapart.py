@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import closing
 from pathlib import Path
 
@@ -74,6 +74,11 @@ class FTSApart:
             finally:
                 with self._lock:
                     self._conn = None
+
+    def wait(self) -> None:
+        """Block until the build has ended, whether or not it succeeded (for work that
+        should then use the core it frees; :meth:`copy_into` reports its outcome)."""
+        wait([self._future])
 
     def copy_into(self, conn: sqlite3.Connection) -> None:
         """Wait for the build, then create the catalog's ``object_fts`` in ``conn``'s main
