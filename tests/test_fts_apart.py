@@ -80,9 +80,8 @@ def test_a_refused_ingest_stops_the_build_apart_and_leaves_no_files(tmp_path):
 
     with pytest.raises(IngestError, match="more than once"):
         build_catalog(tmp_path, arrays, show_progress=False, kdtree=False)
-    assert not (tmp_path / STAGING_FILE).exists()
-    assert not (tmp_path / FTS_APART_FILE).exists()
-    assert not [t for t in threading.enumerate() if t.name.startswith("fts-apart")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CATALOG_SQLITE]  # no staging, FTS or sky index file
+    assert not [t for t in threading.enumerate() if t.name.startswith(("fts-apart", "sky-index"))]
 
 
 def test_a_source_that_fails_midway_starts_no_build_apart(tmp_path):

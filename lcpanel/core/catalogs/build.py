@@ -117,7 +117,7 @@ def build_catalog(
     source = arrays if isinstance(arrays, Batches) else in_memory_batches(arrays)
     columns = _columns(source.sqltypes, extra_indexed)
     path, staging = out_dir / CATALOG_SQLITE, out_dir / STAGING_FILE
-    fts = skywriter = None
+    fts = index = None
     sky = _StagedPositions(out_dir / POSITIONS_FILE)
     pool = ThreadPoolExecutor(1, thread_name_prefix="sky-index")
     try:
@@ -138,9 +138,12 @@ def build_catalog(
             conn.execute("PRAGMA journal_mode=DELETE")
         index = skywriter.result()
     finally:
+        sky.abandon()  # a refused catalog's sky index is not written (if not begun)
         if fts is not None:
             fts.close()
         pool.shutdown(wait=True)  # the sky index is written before its scratch file goes
+        if index is None:
+            (out_dir / CATALOG_SKYINDEX).unlink(missing_ok=True)
         staging.unlink(missing_ok=True)
         sky.close()
     footprint = sky.cells.footprint()
@@ -412,6 +415,7 @@ class _StagedPositions:
         self.path = path
         self.n = 0
         self.cells = _FootprintCounter()
+        self.abandoned = False
         self._fh = open(path, "wb")
 
     def add(self, hpx29: np.ndarray, ra: np.ndarray, decl: np.ndarray) -> None:
@@ -421,9 +425,11 @@ class _StagedPositions:
         self.cells.add(hpx29)
         self.n += len(part)
 
-    def write_index(self, path: Path) -> skyindex.SkyIndex:
+    def write_index(self, path: Path) -> skyindex.SkyIndex | None:
         """Write the sky index (chunk by chunk into the memory-mapped file); return it,
-        mapped read-only."""
+        mapped read-only; None when :meth:`abandon` came first."""
+        if self.abandoned:
+            return None
         self._fh.close()
         staged = np.memmap(self.path, dtype=self.DTYPE, mode="r", shape=(self.n,))
         order = np.argsort(staged["hpx29"], kind="stable")
@@ -439,6 +445,10 @@ class _StagedPositions:
             del records
         del staged
         return skyindex.SkyIndex.load(path)
+
+    def abandon(self) -> None:
+        """The catalog is not wanted: a :meth:`write_index` not yet begun writes nothing."""
+        self.abandoned = True
 
     def close(self) -> None:
         """Close and delete the scratch file."""
