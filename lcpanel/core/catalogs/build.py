@@ -130,10 +130,15 @@ def build_catalog(
                 fts = FTSApart(out_dir / FTS_APART_FILE, staging, [c.name for c in columns if c.fts])
 
             n = _write_rows(conn, staging, columns, source, show_progress, staged, sky)
-            # the sky index is written on the core the full-text build frees, while this
-            # thread is still building indexes (started at once, beside the full-text
-            # build, it saved nothing at 1e7: both cores were busy)
-            skywriter = pool.submit(_after, fts.wait, sky.write_index, out_dir / CATALOG_SKYINDEX)
+
+            def write_sky() -> skyindex.SkyIndex | None:
+                # on the core the full-text build frees, while this thread still builds
+                # indexes (started at once, beside the full-text build, it saved nothing
+                # at 1e7: both cores were busy)
+                fts.wait()
+                return sky.write_index(out_dir / CATALOG_SKYINDEX)
+
+            skywriter = pool.submit(write_sky)
             _write_indexes(conn, columns, info or {}, fts, show_progress)
             conn.execute("PRAGMA journal_mode=DELETE")
         index = skywriter.result()
@@ -395,11 +400,6 @@ def _write_indexes(conn, columns: list[ColumnInfo], info: dict, fts: FTSApart, s
         conn.execute("ANALYZE")
         conn.commit()
         bar.update()
-
-
-def _after(first: Callable[[], None], then: Callable, *args):
-    first()
-    return then(*args)
 
 
 class _StagedPositions:
