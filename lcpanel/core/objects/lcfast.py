@@ -9,14 +9,15 @@ HDUs or VOTable trees per light curve. A light curve with a column dtype these w
 do not handle (object, unsigned ints but uint8, multi-dimensional columns, non-ASCII
 strings) is written by the astropy path instead (``None`` from a writer means "use it").
 
-The FITS writer produces the same bytes as the astropy path; the VOTable writer the
-same document (TIMESYS, INFOs, FIELDs with ref/ucd/unit/description) with the data
-rows formatted directly. ``tests/test_lcfast.py`` reads both paths' output back with
-astropy and compares them.
+The CSV, ECSV and FITS writers produce the same bytes as the astropy path; the VOTable
+writer the same document too (TIMESYS, INFOs, FIELDs with ref/ucd/unit/description), its
+BINARY2 stream made from the columns at once. ``tests/test_lcfast.py`` compares the
+bytes and reads both paths' output back with astropy.
 """
 
 from __future__ import annotations
 
+import base64
 import re
 import textwrap
 import warnings
@@ -86,10 +87,9 @@ def _orjson_writes_repr() -> bool:
 _ORJSON_REPR = _orjson_writes_repr()
 
 
-def _float_text(col: np.ndarray, nan: str, integral: str = ".0") -> pa.StringArray:
+def _float_text(col: np.ndarray, nan: str) -> pa.StringArray:
     """Shortest round-trip text of a float column, as ``repr`` (float64) or numpy's
-    ``str`` (float32) writes each value, with ``integral`` in place of the ``.0`` of
-    integral values (astropy's VOTable writer drops it); ``nan`` for non-finite values.
+    ``str`` (float32) writes each value; ``nan`` for non-finite values.
 
     orjson (float64) or Arrow (float32) format the values in compiled code, a fraction of
     the cost of ``repr`` per value; ``tests/test_lcfast.py`` checks the equality on values
@@ -105,31 +105,27 @@ def _float_text(col: np.ndarray, nan: str, integral: str = ".0") -> pa.StringArr
         text = _orjson_text(col)
     else:
         text = pc.cast(pa.array(col), pa.string())
-    if integral != (".0" if by_orjson else ""):
+    if not by_orjson:
         with np.errstate(invalid="ignore"):
             whole = fast & (col == np.trunc(col))
         if whole.any():
-            bare = pc.utf8_slice_codeunits(text, 0, -2) if by_orjson else text
-            text = pc.if_else(pa.array(whole), pc.binary_join_element_wise(bare, integral, ""), text)
+            text = pc.if_else(pa.array(whole), pc.binary_join_element_wise(text, ".0", ""), text)
     python = finite & ~fast
     if python.any():
         write = str if col.dtype == np.float32 else repr
-        values = []
-        for value in col[python].tolist() if col.dtype != np.float32 else col[python]:
-            out = write(value)
-            values.append(out[:-2] if not integral and out.endswith(".0") else out)
+        values = [write(value) for value in (col[python].tolist() if col.dtype != np.float32 else col[python])]
         text = pc.replace_with_mask(text, pa.array(python), pa.array(values, pa.string()))
     if not finite.all():
         text = pc.if_else(pa.array(finite), text, nan)
     return text
 
 
-def _text(col: np.ndarray, nan: str, integral: str = ".0") -> pa.StringArray | None:
+def _text(col: np.ndarray, nan: str) -> pa.StringArray | None:
     """The column's values as text (floats: :func:`_float_text`; ints and bools as
     ``str`` writes them); None for dtypes not handled."""
     kind = col.dtype.kind
     if kind == "f":
-        return _float_text(col if col.dtype.itemsize in (4, 8) else col.astype(np.float64), nan, integral)
+        return _float_text(col if col.dtype.itemsize in (4, 8) else col.astype(np.float64), nan)
     if kind in "iu":
         return pc.cast(pa.array(col), pa.string())
     if kind == "b":
@@ -139,7 +135,7 @@ def _text(col: np.ndarray, nan: str, integral: str = ".0") -> pa.StringArray | N
     return None
 
 
-def _texts(columns: list[np.ndarray], nan: str, integral: str = ".0") -> list[pa.StringArray]:
+def _texts(columns: list[np.ndarray], nan: str) -> list[pa.StringArray]:
     """:func:`_text` of every column (of the kinds :func:`_plain` admits); the float
     columns of one dtype are formatted in one go (one Arrow call for all of them rather
     than one per column)."""
@@ -147,19 +143,20 @@ def _texts(columns: list[np.ndarray], nan: str, integral: str = ".0") -> list[pa
     for dtype in (np.float64, np.float32):
         same = [i for i, c in enumerate(columns) if c.dtype == dtype]
         if len(same) > 1:
-            text = _float_text(np.concatenate([columns[i] for i in same]), nan, integral)
+            text = _float_text(np.concatenate([columns[i] for i in same]), nan)
             start = 0
             for i in same:
                 out[i] = text.slice(start, len(columns[i]))
                 start += len(columns[i])
-    return [text if text is not None else _text(col, nan, integral) for text, col in zip(out, columns)]
+    return [text if text is not None else _text(col, nan) for text, col in zip(out, columns)]
 
 
-def _rows(columns: list[pa.StringArray], start: str, between: str, end: str) -> str:
-    """Every row's cells joined as ``start + c1 + between + c2 ... + end``, rows joined."""
-    parts: list = [start]
-    for i, col in enumerate(columns):
-        parts += [col, between] if i < len(columns) - 1 else [col, end]
+def _rows(columns: list[pa.StringArray], between: str) -> str:
+    """Every row's cells joined by ``between``, each row ending in a newline."""
+    parts: list = []
+    for col in columns:
+        parts += [col, between]
+    parts[-1] = "\n"
     lines = pc.binary_join_element_wise(*parts, "")
     whole = pa.ListArray.from_arrays(pa.array([0, len(lines)], pa.int32()), lines)
     return pc.binary_join(whole, "")[0].as_py()
@@ -170,20 +167,18 @@ def _numeric(col: np.ndarray) -> bool:
     return col.dtype == np.float64 or col.dtype.kind in "iu"
 
 
-def _numeric_rows(columns: list[np.ndarray], nan: str, integral: str, start: str, between: str,
-                  end: str) -> bytes | None:
+def _numeric_rows(columns: list[np.ndarray], nan: str, between: str) -> bytes | None:
     """The rows of :func:`_rows` over :func:`_texts`, written in one orjson pass over the
     whole table when every column is float64 or integer (a light curve's times,
-    magnitudes, errors and flags). orjson's ``[a,b,c,d]`` becomes ``a,b\\nc,d\\n`` by
-    setting each row's last comma to a newline; the ``.0`` of integer cells (and of
-    integral floats where ``integral`` is empty) and the rest of orjson's ``null`` once
-    ``nan`` is written over it are cut out; separators of more than one character are put
-    in by ``bytes.replace`` (numbers hold no ``,`` or newline).
+    magnitudes, errors and flags). orjson's ``[a,b,c,d]`` becomes ``a,b\nc,d\n`` by
+    setting each row's last comma to a newline (the others to the one-character
+    ``between``); the ``.0`` of integer cells and the rest of orjson's ``null`` once
+    ``nan`` (at most four characters) is written over it are cut out.
 
     None when a column is of another dtype, holds an infinity, a float outside the band
     where orjson writes ``repr``'s text, or an integer float64 cannot hold: the
     column-by-column path writes those."""
-    if not _ORJSON_REPR or not columns or integral not in (".0", ""):
+    if not _ORJSON_REPR or not columns or len(nan) > 4 or len(between) != 1:
         return None
     if not all(_numeric(c) for c in columns):
         return None
@@ -200,36 +195,29 @@ def _numeric_rows(columns: list[np.ndarray], nan: str, integral: str, start: str
     raw = np.frombuffer(orjson.dumps(table.ravel(), option=orjson.OPT_SERIALIZE_NUMPY)[1:-1], np.uint8).copy()
     commas = np.flatnonzero(raw == ord(","))
     ends = np.append(commas, len(raw)).reshape(table.shape)
-    if len(between) == 1 and between != ",":
+    if between != ",":
         raw[commas] = ord(between)
     raw[ends[:-1, -1]] = ord("\n")
     # bytes to cut are set to NUL (never in orjson's numbers) and dropped at the end
-    cut = ends[:, ints] if integral else ends[ints | (fast & (table == np.trunc(table)))]
+    cut = ends[:, ints]
     raw[cut - 1] = raw[cut - 2] = 0
-    if len(nan) <= 4 and missing.any():  # "null" overwritten by nan, the rest of it cut
+    if missing.any():  # "null" overwritten by nan, the rest of it cut
         cut = ends[missing]
         for back in range(4):
             raw[cut - 4 + back] = ord(nan[back]) if back < len(nan) else 0
-    body = raw.tobytes().replace(b"\0", b"")
-    if len(nan) > 4 and missing.any():
-        body = body.replace(b"null", nan.encode())
-    if end + start != "\n":
-        body = body.replace(b"\n", (end + start).encode())
-    if len(between) > 1:
-        body = body.replace(b",", between.encode())
-    return start.encode() + body + end.encode()
+    return raw.tobytes().replace(b"\0", b"") + b"\n"
 
 
-def _body(columns: list[np.ndarray], nan: str, start: str, between: str, end: str, integral: str = ".0") -> bytes:
-    """Every row of the table as text: :func:`_numeric_rows` when it can, else
-    :func:`_rows` over :func:`_pieces`."""
-    rows = _numeric_rows(columns, nan, integral, start, between, end)
+def _body(columns: list[np.ndarray], nan: str, between: str) -> bytes:
+    """Every row of the table as text, cells joined by ``between``: :func:`_numeric_rows`
+    when it can, else :func:`_rows` over :func:`_pieces`."""
+    rows = _numeric_rows(columns, nan, between)
     if rows is None:
-        rows = _rows(_pieces(columns, nan, integral, between), start, between, end).encode("utf-8")
+        rows = _rows(_pieces(columns, nan, between), between).encode("utf-8")
     return rows
 
 
-def _pieces(columns: list[np.ndarray], nan: str, integral: str, between: str) -> list[pa.StringArray]:
+def _pieces(columns: list[np.ndarray], nan: str, between: str) -> list[pa.StringArray]:
     """Each row's text column by column (:func:`_texts`), but every run of two or more
     numeric columns between text columns written together by :func:`_numeric_rows` as
     one piece (``a,b,c``): fewer, longer cells for Arrow to join."""
@@ -238,7 +226,7 @@ def _pieces(columns: list[np.ndarray], nan: str, integral: str, between: str) ->
     run: list[np.ndarray] = []
 
     def close_run():
-        text = _numeric_rows(run, nan, integral, "", between, "\n") if len(run) > 1 else None
+        text = _numeric_rows(run, nan, between) if len(run) > 1 else None
         if text is None:
             plain.extend(range(len(out), len(out) + len(run)))
             out.extend(run)
@@ -254,7 +242,7 @@ def _pieces(columns: list[np.ndarray], nan: str, integral: str, between: str) ->
         plain.append(len(out))
         out.append(col)
     close_run()
-    for i, text in zip(plain, _texts([out[i] for i in plain], nan, integral)):
+    for i, text in zip(plain, _texts([out[i] for i in plain], nan)):
         out[i] = text
     return out
 
@@ -304,7 +292,7 @@ def fast_csv(lc: LightCurve) -> bytes | None:
     head = csv_header(_csv_lightcurve(lc))
     if not len(lc):
         return head.encode("utf-8")
-    return head.encode("utf-8") + _body(list(cols.values()), "", "", ",", "\n")
+    return head.encode("utf-8") + _body(list(cols.values()), "", ",")
 
 
 def fast_csv_gz(lc: LightCurve) -> bytes | None:
@@ -335,7 +323,7 @@ def fast_ecsv(lc: LightCurve) -> bytes | None:
     head = ecsv_head(lc) or export_ecsv(replace(lc, columns={k: np.asarray(v)[:0] for k, v in lc.columns.items()}))
     if not len(lc):
         return head
-    return head + _body(list(cols.values()), "nan", "", " ", "\n")
+    return head + _body(list(cols.values()), "nan", " ")
 
 
 # ---------------------------------------------------------------------------
@@ -447,7 +435,7 @@ def _fits_unit(unit: str) -> str:
 # ---------------------------------------------------------------------------
 
 _VODATATYPE = {"f8": "double", "f4": "float", "i8": "long", "i4": "int", "i2": "short", "u1": "unsignedByte",
-               "b1": "bit"}
+               "b1": "boolean"}
 _VOHEAD = ('<?xml version="1.0" encoding="utf-8"?>\n'
            '<!-- Produced with lcpanel -->\n'
            '<VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3" '
@@ -473,16 +461,6 @@ def _clean(text) -> str:
     return _CONTROL.sub(" ", str(text))
 
 
-def _xml_escapes(arr: np.ndarray) -> bool:
-    """Whether :func:`_xml_text` changes any value of a unicode column: one holds ``&``,
-    ``<``, ``>``, a control character XML forbids, or a NUL before its end."""
-    codes = _codes(arr)
-    nonzero = codes != 0
-    forbidden = (codes < 32) & nonzero & (codes != 9) & (codes != 10) & (codes != 13)
-    return bool(forbidden.any() or np.isin(codes, [ord("&"), ord("<"), ord(">")]).any()
-                or (~nonzero[:, :-1] & nonzero[:, 1:]).any())
-
-
 def _xml_text(text, indent: str | None = None) -> str:
     """Element text escaped as astropy writes it (wrapped at 70 columns with ``indent``)."""
     from astropy.utils.xml._iterparser import escape_xml_cdata
@@ -494,8 +472,8 @@ def _xml_text(text, indent: str | None = None) -> str:
 
 
 def fast_votable(lc: LightCurve) -> bytes | None:
-    """The document of :func:`lcexport.export_votable` (same TIMESYS, INFOs, FIELDs),
-    its TABLEDATA rows formatted directly."""
+    """The document of :func:`lcexport.export_votable` (same TIMESYS, INFOs, FIELDs), its
+    BINARY2 stream made by :func:`_binary2` from the columns at once."""
     from .formatinfo import ROLE_UCD
     from .lcexport import (
         IVOA_REFPOS,
@@ -511,11 +489,7 @@ def fast_votable(lc: LightCurve) -> bytes | None:
     cols = _plain(lc)
     if cols is None:
         return None
-    row_parts = ("     <TR>\n      <TD>", "</TD>\n      <TD>", "</TD>\n     </TR>\n")
-    rows = _numeric_rows(list(cols.values()), "NaN", "", *row_parts) if len(lc) else None
-    cells, fields = [], []
-    floats = [name for name, arr in cols.items() if arr.dtype.kind == "f" and rows is None]
-    float_text = dict(zip(floats, _texts([cols[name] for name in floats], "NaN", integral="")))
+    fields = []
     time = _time_info(lc)
     systems: dict[tuple, str] = {}
     column_system = {}
@@ -536,13 +510,8 @@ def fast_votable(lc: LightCurve) -> bytes | None:
         if arr.dtype.kind == "U":
             width = arr.dtype.itemsize // 4
             datatype, arraysize = "unicodeChar", ("*" if width == 1 else str(width))
-            cells.append(pa.array([_xml_text(s) for s in arr.tolist()] if _xml_escapes(arr) else arr.tolist(),
-                                  pa.string()))
         elif code in _VODATATYPE:
             datatype, arraysize = _VODATATYPE[code], None
-            if rows is None:  # else written already, floats as astropy writes them: 1000.0 as 1000
-                cells.append(pc.if_else(pa.array(arr), "1", "0") if arr.dtype.kind == "b" else
-                             float_text[name] if arr.dtype.kind == "f" else _text(arr, "NaN"))
         else:
             return None
         unit, description = _column_unit_description(lc, name)
@@ -561,11 +530,43 @@ def fast_votable(lc: LightCurve) -> bytes | None:
     out.append('  <TABLE name="lightcurve">\n   <DESCRIPTION>\n'
                f"{_xml_text(f'light curve of {lc.objectid}', '    ')}\n   </DESCRIPTION>\n")
     out += [_field_xml(*field) for field in fields]
-    out.append("   <DATA>\n    <TABLEDATA>\n")
-    if rows is None and cells and len(lc):
-        rows = _rows(cells, *row_parts).encode("utf-8")
-    tail = "    </TABLEDATA>\n   </DATA>\n  </TABLE>\n </RESOURCE>\n</VOTABLE>\n"
-    return "".join(out).encode("utf-8") + (rows or b"") + tail.encode("utf-8")
+    out.append('   <DATA>\n    <BINARY2>\n     <STREAM encoding="base64">\n')
+    tail = "     </STREAM>\n    </BINARY2>\n   </DATA>\n  </TABLE>\n </RESOURCE>\n</VOTABLE>\n"
+    return "".join(out).encode("utf-8") + base64.b64encode(_binary2(list(cols.values()))) + tail.encode("utf-8")
+
+
+def _binary2(columns: list[np.ndarray]) -> bytes:
+    """The rows of the columns (of the kinds :func:`_plain` admits) as a VOTable BINARY2
+    stream, as astropy writes it for the FIELDs :func:`fast_votable` declares: per row the
+    null flags (all clear: a NaN is a value, as astropy writes it), then each cell
+    big-endian: numbers as stored, booleans ``T``/``F``, strings UTF-16 (ASCII here),
+    one-character columns (arraysize ``*``) as a count and the characters, wider ones
+    NUL-padded to their width. Built as one byte matrix, a row per row; the bytes of
+    empty one-character cells are dropped at the end."""
+    n = len(columns[0])
+    cells = [np.zeros((n, (len(columns) + 7) // 8), np.uint8)]
+    drop = []
+    for arr in columns:
+        kind = arr.dtype.kind
+        if kind == "b":
+            cells.append(np.where(arr, ord("T"), ord("F")).astype(np.uint8)[:, None])
+        elif kind == "U":
+            codes = _codes(arr)
+            utf16 = codes.astype(">u2").view(np.uint8).reshape(n, -1)
+            if codes.shape[1] == 1:
+                full = codes[:, 0] != 0
+                cells.append(full.astype(">u4").view(np.uint8).reshape(n, 4))
+                drop.append((sum(c.shape[1] for c in cells), ~full))
+            cells.append(utf16)
+        else:
+            cells.append(arr.astype(arr.dtype.newbyteorder(">")).view(np.uint8).reshape(n, arr.dtype.itemsize))
+    matrix = np.hstack(cells)
+    if not drop:
+        return matrix.tobytes()
+    keep = np.ones(matrix.shape, bool)
+    for at, empty in drop:
+        keep[empty, at:at + 2] = False
+    return matrix[keep].tobytes()
 
 
 @lru_cache(maxsize=1024)
