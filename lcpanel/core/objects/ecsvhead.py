@@ -99,6 +99,7 @@ def _comment_lines(notes: tuple[str, ...]) -> tuple[str, ...]:
                        else len(lines)])
 
 
+@lru_cache(maxsize=64)
 def _datatype(dtype: np.dtype) -> str | None:
     if dtype.kind == "U":
         return "string"

@@ -429,8 +429,13 @@ def _unit_text(unit) -> str:
 # header keywords
 # ---------------------------------------------------------------------------
 
-def _words(value) -> list[str]:
-    return [w for w in re.split(r"[\s_,;/()-]+", str(value).upper()) if w] if value is not None else []
+def _words(value) -> tuple[str, ...]:
+    return _upper_words(str(value)) if value is not None else ()
+
+
+@lru_cache(maxsize=1024)
+def _upper_words(text: str) -> tuple[str, ...]:
+    return tuple(w for w in re.split(r"[\s_,;/()-]+", text.upper()) if w)
 
 
 def _meta_time_info(lc: LightCurve) -> dict:
@@ -558,7 +563,12 @@ def _scalar(value):
 
 
 def _keyword(key) -> str:
-    return re.sub(r"[^A-Z0-9_-]", "_", str(key).strip().upper())
+    return _keyword_text(str(key))
+
+
+@lru_cache(maxsize=4096)
+def _keyword_text(key: str) -> str:
+    return re.sub(r"[^A-Z0-9_-]", "_", key.strip().upper())
 
 
 def _header_cards(lc: LightCurve) -> tuple[list[tuple[str, object, str]], list[str]]:
@@ -577,7 +587,8 @@ def _header_cards(lc: LightCurve) -> tuple[list[tuple[str, object, str]], list[s
     add("DEC", info.get("decl", info.get("dec")), "[deg] declination")
 
     time = _time_info(lc)
-    same = [n for n in lc.time_columns if n in lc.columns and _column_time(lc, n) == _column_time(lc, time["column"])]
+    primary = _column_time(lc, time["column"])
+    same = [n for n in lc.time_columns if n in lc.columns and _column_time(lc, n) == primary]
     what = f"of the time columns ({', '.join(dict.fromkeys(same))})" if same else "of the times"
     if time["scale"]:
         add("TIMESYS", time["scale"], f"time scale {what}")

@@ -333,9 +333,15 @@ def fast_ecsv(lc: LightCurve) -> bytes | None:
 _TFORM = {"f8": "D", "f4": "E", "i8": "K", "i4": "J", "i2": "I", "u1": "B", "b1": "L"}
 
 
-@lru_cache(maxsize=4096, typed=True)
 def _card(keyword: str, value, comment: str | None) -> bytes:
-    """One header card's 80-byte image(s), as astropy writes it (CONTINUE cards included)."""
+    """One header card's 80-byte image(s), as astropy writes it (CONTINUE cards included).
+    Made once per distinct card; a float is told apart by its text too (-0.0 and 0.0 are
+    one key to a cache, and astropy writes them differently)."""
+    return _card_image(keyword, value, comment, repr(value) if type(value) is float else None)
+
+
+@lru_cache(maxsize=4096, typed=True)
+def _card_image(keyword: str, value, comment: str | None, _text: str | None) -> bytes:
     from astropy.io import fits
 
     with warnings.catch_warnings():  # comments too long for the card are cut, as in lcexport
@@ -522,11 +528,8 @@ def fast_votable(lc: LightCurve) -> bytes | None:
 
     out = [_VOHEAD, *timesys_xml, ' <RESOURCE type="results">\n']
     cards, notes = _header_cards(lc)
-    for key, value, comment in cards:
-        attrs = _attrs(name=key, unit="deg" if key in ("RA", "DEC") else None, value=_info_value(value))
-        out.append(f"  <INFO{attrs}>{_comment_xml(comment)}</INFO>\n" if comment else f"  <INFO{attrs}/>\n")
-    for note in notes:
-        out.append(f"  <INFO{_attrs(name='COMMENT', value=note)}/>\n")
+    out += [_info_xml(key, _info_value(value), comment) for key, value, comment in cards]
+    out += [_info_xml("COMMENT", note, "") for note in notes]
     out.append('  <TABLE name="lightcurve">\n   <DESCRIPTION>\n'
                f"{_xml_text(f'light curve of {lc.objectid}', '    ')}\n   </DESCRIPTION>\n")
     out += [_field_xml(*field) for field in fields]
@@ -581,9 +584,12 @@ def _field_xml(name: str, datatype: str, arraysize: str | None, unit: str, descr
     return f"   <FIELD{attrs}/>\n"
 
 
-@lru_cache(maxsize=1024)
-def _comment_xml(comment: str) -> str:
-    return _xml_text(comment)
+@lru_cache(maxsize=4096)
+def _info_xml(name: str, value: str, comment: str) -> str:
+    """An INFO element of the RESOURCE (most are the same for every light curve of a
+    collection, so made once)."""
+    attrs = _attrs(name=name, unit="deg" if name in ("RA", "DEC") else None, value=value)
+    return f"  <INFO{attrs}>{_xml_text(comment)}</INFO>\n" if comment else f"  <INFO{attrs}/>\n"
 
 
 @lru_cache(maxsize=256)
