@@ -304,8 +304,8 @@ def export_votable(lc: LightCurve) -> bytes:
 
     for field in element.fields:
         if field.datatype == "bit":
-            # "boolean" (one byte, T or F): astropy writes a single BINARY2 bit as 0x08, not
-            # in the high-order position where the standard and STILTS read it
+            # "boolean" (one byte, T or F): STILTS fails on the lone BINARY2 bit astropy
+            # writes (0x08) for a bool column
             field.datatype = "boolean"
         if field.name in lc.time_columns:
             field.ref = column_system.get(field.name, TIMESYS_ID)
