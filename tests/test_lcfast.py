@@ -276,6 +276,26 @@ def hostile_text(rng, length):
     return "".join(rng.choice(alphabet, size=length))
 
 
+def test_xml_text_wraps_as_textwrap_does():
+    """Element text one line long is not run through ``textwrap`` (its cost in a VOTable
+    header); the text must be what ``textwrap.fill`` gives, on hostile strings of every
+    length around the 70-column wrap: runs of spaces, tabs, Unicode white space, hyphens."""
+    import textwrap
+
+    from astropy.utils.xml._iterparser import escape_xml_cdata
+
+    from lcpanel.core.objects.lcfast import _clean, _xml_text
+
+    rng = np.random.default_rng(5)
+    alphabet = list("ab-_. ") + ["  ", "\t", "\u2028", "\xa0", "\u3000", "<&>", "\n", "\x1f"]
+    for trial in range(3000):
+        size = int(rng.integers(0, 80))
+        text = "".join(rng.choice(alphabet, size))[:size]
+        for indent in ("    ", "     "):
+            want = escape_xml_cdata(textwrap.fill(_clean(text), initial_indent=indent, subsequent_indent=indent))
+            assert _xml_text(text, indent) == want, (trial, text, indent)
+
+
 def test_headers_equal_astropy_on_hostile_metadata():
     """Object ids, catalog values, column descriptions, units and notes anyone may set,
     of every length around the 130-column fold: the ECSV the fast writer makes is

@@ -467,13 +467,20 @@ def _clean(text) -> str:
     return _CONTROL.sub(" ", str(text))
 
 
+#: the width astropy's VOTable writer wraps element text at (``textwrap``'s default)
+_WRAP = 70
+
+
 def _xml_text(text, indent: str | None = None) -> str:
     """Element text escaped as astropy writes it (wrapped at 70 columns with ``indent``)."""
     from astropy.utils.xml._iterparser import escape_xml_cdata
 
     text = _clean(text)
     if indent is not None:
-        text = textwrap.fill(text, initial_indent=indent, subsequent_indent=indent)
+        # one line (no run of spaces, no other white space, short enough) is not rewrapped
+        one_line = text and len(indent) + len(text) <= _WRAP and text == " ".join(text.split())
+        text = indent + text if one_line else textwrap.fill(text, _WRAP, initial_indent=indent,
+                                                            subsequent_indent=indent)
     return escape_xml_cdata(text)
 
 
@@ -506,10 +513,10 @@ def fast_votable(lc: LightCurve) -> bytes | None:
         if key not in systems:
             systems[key] = TIMESYS_ID if not systems else f"{TIMESYS_ID}-{len(systems) + 1}"
             origin = _timeorigin(this)
-            timesys_xml.append(" <TIMESYS" + _attrs(
-                ID=systems[key], refposition=IVOA_REFPOS.get(this["refpos"], "UNKNOWN"),
-                timeorigin=None if origin is None else (origin if isinstance(origin, str) else repr(float(origin))),
-                timescale=this["scale"] if this["scale"] and this["scale"] != "LOCAL" else "UNKNOWN") + "/>\n")
+            timesys_xml.append(_timesys_xml(
+                systems[key], IVOA_REFPOS.get(this["refpos"], "UNKNOWN"),
+                None if origin is None else (origin if isinstance(origin, str) else repr(float(origin))),
+                this["scale"] if this["scale"] and this["scale"] != "LOCAL" else "UNKNOWN"))
         column_system[name] = systems[key]
     for name, arr in cols.items():
         code = f"{arr.dtype.kind}{arr.dtype.itemsize}"
@@ -582,6 +589,11 @@ def _field_xml(name: str, datatype: str, arraysize: str | None, unit: str, descr
         return (f"   <FIELD{attrs}>\n    <DESCRIPTION>\n{_xml_text(description, '     ')}\n"
                 "    </DESCRIPTION>\n   </FIELD>\n")
     return f"   <FIELD{attrs}/>\n"
+
+
+@lru_cache(maxsize=256)
+def _timesys_xml(ID: str, refposition: str, timeorigin: str | None, timescale: str) -> str:
+    return " <TIMESYS" + _attrs(ID=ID, refposition=refposition, timeorigin=timeorigin, timescale=timescale) + "/>\n"
 
 
 @lru_cache(maxsize=4096)
