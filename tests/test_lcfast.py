@@ -184,6 +184,14 @@ def test_the_votable_of_a_light_curve_is_binary2_and_reads_back_bit_for_bit(tmp_
         assert cells[3] == str(bool(columns["good"][0])).lower() and cells[4:] == ["g", "F000<&>"]
 
 
+def test_a_light_curve_with_no_points_left_is_written_in_every_format(tmp_path):
+    """A request can leave no points (a time range or mask that removes them all); the
+    light curve, text columns included (HAT's layout), is still written in every format,
+    the fast writers' output equal to astropy's."""
+    base = synthetic()[1]
+    check_same(replace(base, columns={k: np.asarray(v)[:0] for k, v in base.columns.items()}), tmp_path)
+
+
 @pytest.mark.skipif(not HAT.exists(), reason="no ../shared/realdata")
 def test_fast_writers_equal_astropy_on_the_real_hat_light_curve(tmp_path):
     for lc in real_lightcurves():

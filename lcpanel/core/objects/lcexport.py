@@ -260,12 +260,6 @@ def export_votable(lc: LightCurve) -> bytes:
     cards, notes = _header_cards(lc)
     bare = table.copy(copy_data=False)
     bare.meta.clear()
-    for name in bare.colnames:
-        # astropy writes arraysize="1" for one-character columns, deprecated since VOTable
-        # 1.3 (Erratum 3; votlint warns) and warns (W47) when it is left out: "*" (a
-        # variable-length string, as astropy writes an object column) satisfies both
-        if bare[name].dtype.kind == "U" and bare[name].dtype.itemsize == 4:
-            bare[name] = bare[name].astype(object)
     time = _time_info(lc)
 
     votable = VOTableFile(version="1.4")
@@ -307,6 +301,11 @@ def export_votable(lc: LightCurve) -> bytes:
             # "boolean" (one byte, T or F): STILTS fails on the lone BINARY2 bit astropy
             # writes (0x08) for a bool column
             field.datatype = "boolean"
+        if field.arraysize == "1":
+            # astropy writes arraysize="1" for one-character columns, deprecated since VOTable
+            # 1.3 (Erratum 3; votlint warns) and warns (W47) when it is left out: "*" (a
+            # variable-length string; astropy encodes the rows for it) satisfies both
+            field.arraysize = "*"
         if field.name in lc.time_columns:
             field.ref = column_system.get(field.name, TIMESYS_ID)
         role = (lc.column_info.get(field.name) or {}).get("role")

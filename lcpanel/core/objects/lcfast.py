@@ -170,7 +170,7 @@ def _numeric(col: np.ndarray) -> bool:
 def _numeric_rows(columns: list[np.ndarray], nan: str, between: str) -> bytes | None:
     """The rows of :func:`_rows` over :func:`_texts`, written in one orjson pass over the
     whole table when every column is float64 or integer (a light curve's times,
-    magnitudes, errors and flags). orjson's ``[a,b,c,d]`` becomes ``a,b\nc,d\n`` by
+    magnitudes, errors and flags). orjson's ``[a,b,c,d]`` becomes ``a,b\\nc,d\\n`` by
     setting each row's last comma to a newline (the others to the one-character
     ``between``); the ``.0`` of integer cells and the rest of orjson's ``null`` once
     ``nan`` (at most four characters) is written over it are cut out.
@@ -540,9 +540,12 @@ def fast_votable(lc: LightCurve) -> bytes | None:
     out.append('  <TABLE name="lightcurve">\n   <DESCRIPTION>\n'
                f"{_xml_text(f'light curve of {lc.objectid}', '    ')}\n   </DESCRIPTION>\n")
     out += [_field_xml(*field) for field in fields]
+    end = b"  </TABLE>\n </RESOURCE>\n</VOTABLE>\n"
+    if not len(lc):  # astropy writes no DATA for a table without rows
+        return "".join(out).encode("utf-8") + end
     out.append('   <DATA>\n    <BINARY2>\n     <STREAM encoding="base64">\n')
-    tail = "     </STREAM>\n    </BINARY2>\n   </DATA>\n  </TABLE>\n </RESOURCE>\n</VOTABLE>\n"
-    return "".join(out).encode("utf-8") + base64.b64encode(_binary2(list(cols.values()))) + tail.encode("utf-8")
+    return ("".join(out).encode("utf-8") + base64.b64encode(_binary2(list(cols.values())))
+            + b"     </STREAM>\n    </BINARY2>\n   </DATA>\n" + end)
 
 
 def _binary2(columns: list[np.ndarray]) -> bytes:
@@ -562,7 +565,7 @@ def _binary2(columns: list[np.ndarray]) -> bytes:
             cells.append(np.where(arr, ord("T"), ord("F")).astype(np.uint8)[:, None])
         elif kind == "U":
             codes = _codes(arr)
-            utf16 = codes.astype(">u2").view(np.uint8).reshape(n, -1)
+            utf16 = codes.astype(">u2").view(np.uint8).reshape(n, 2 * codes.shape[1])
             if codes.shape[1] == 1:
                 full = codes[:, 0] != 0
                 cells.append(full.astype(">u4").view(np.uint8).reshape(n, 4))
