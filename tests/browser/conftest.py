@@ -209,6 +209,18 @@ def served(basedir, log: Path):
         yield url
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test that used the shared server gets the server's log tail in its report:
+    pytest keeps only its last three temporary directories, so in CI the log is gone by
+    the time anyone looks."""
+    outcome = yield
+    report = outcome.get_result()
+    server = getattr(item, "funcargs", {}).get("lcpanel_server")
+    if report.failed and isinstance(server, LiveServer):
+        report.sections.append(("lcpanel serve log (last 80 lines)", server.log_tail(80)))
+
+
 @pytest.fixture(scope="session")
 def lcpanel_server(lcpanel_basedir, tmp_path_factory) -> LiveServer:
     basedir, collections, star = lcpanel_basedir

@@ -226,14 +226,21 @@ def test_fold_tools_on_the_demo_and_a_cleared_review_field(page, lcpanel_server,
     page.locator(".lcp-fold-errbars input").check()
 
     # staff: a period in the review form, saved, then cleared: the field shows empty
+    # both saves say "Saved: varperiod": each is waited for through its own line in the
+    # edit history (a save waits up to 30 s for the catalog's write lock: the timeouts
+    # are longer, so a failure shows the form's own message)
     box = page.locator(".lcp-edit-period input")
+    edits = page.locator(".lcp-history tr", has_text="varperiod")
     box.fill("1.2345")
     page.locator(".lcp-save-review button").click()
-    expect(page.locator(".lcp-review-message")).to_contain_text("Saved", timeout=20_000)
+    expect(page.locator(".lcp-review-message")).to_contain_text("Saved: varperiod", timeout=45_000)
+    expect(edits).to_have_count(1, timeout=45_000)
     box.fill("")
     box.press("Tab")
     page.locator(".lcp-save-review button").click()
-    expect(page.locator(".lcp-review-message")).to_contain_text("Saved: varperiod", timeout=20_000)
+    expect(edits).to_have_count(2, timeout=45_000)
+    expect(edits.first.locator("td").last).to_have_text("1.2345 → —")  # the newest first
+    expect(page.locator(".lcp-review-message")).to_contain_text("Saved: varperiod")
     expect(box).to_have_value("")
     page.reload(wait_until="domcontentloaded")
     wait_idle(page)
