@@ -140,6 +140,18 @@ def _give_history(path: Path, owner: str, count: int) -> None:
         book.close()
 
 
+def timed_pair(fa, fb, repeat: int) -> tuple[np.ndarray, np.ndarray]:
+    """``fa(i)`` and ``fb(i)`` timed alternately (which goes first alternates too), so a
+    drift of the machine's speed during the run falls on both alike."""
+    a, b = np.empty(repeat), np.empty(repeat)
+    for i in range(repeat):
+        for fn, out in (((fa, a), (fb, b)) if i % 2 else ((fb, b), (fa, a))):
+            t0 = time.perf_counter()
+            fn(i)
+            out[i] = time.perf_counter() - t0
+    return a * 1e3, b * 1e3
+
+
 def api_rows(saved_ms: np.ndarray, api_ms: np.ndarray) -> None:
     """The in-process and API rows of one search, and their difference."""
     row("  run_search + dataset in process", saved_ms)
@@ -196,8 +208,8 @@ def bench_size(n: int, repeat: int, out: Path = OUT, history: int = 10_000) -> N
             run_ms = timed(lambda i: run_search(app, spec(i)), repeat)
             # what POST /api/search does besides HTTP: the search and its dataset
             # (a search that matched nothing saves no dataset, in the API as here)
-            saved_ms = timed(lambda i: save(run_search(app, spec(i))), repeat)
-            api_ms = timed(lambda i: server.search(spec(i)), repeat)
+            saved_ms, api_ms = timed_pair(lambda i: save(run_search(app, spec(i))),
+                                          lambda i: server.search(spec(i)), repeat)
             nres = np.mean([len(index.cone(centres_ra[i], centres_dec[i], r_deg)[0]) for i in range(20)])
             label = f"cone r={r_arcmin:g}'"
             print(f"  {label}: ~{nres:.0f} rows per cone")
@@ -208,8 +220,8 @@ def bench_size(n: int, repeat: int, out: Path = OUT, history: int = 10_000) -> N
             api_rows(saved_ms, api_ms)
         if history:
             _give_history(path, "user:bench", history)
-            saved_ms = timed(lambda i: save(run_search(app, cone(i, 10.0))), repeat)
-            api_ms = timed(lambda i: server.search(cone(i, 10.0)), repeat)
+            saved_ms, api_ms = timed_pair(lambda i: save(run_search(app, cone(i, 10.0))),
+                                          lambda i: server.search(cone(i, 10.0)), repeat)
             print(f"  cone r=10', the key's owner already holding {history:,} saved datasets:")
             api_rows(saved_ms, api_ms)
         for m in (1_000, 100_000):

@@ -368,3 +368,92 @@ def test_anonymous_rate_limit_and_row_cap(accounts_server):
     # anonymous searches keep at most 50 rows; asking for more is a clear 400
     status, data = anon.json("/api/search", {"type": "cone", "params": {"coords": "290 45 30"}, "limit": 500})
     assert status == 400 and "50 rows for anonymous users" in data["error"] and "API key" in data["error"]
+
+
+def _statements(store: UserStore) -> list[str]:
+    seen: list[str] = []
+    store._connect().set_trace_callback(seen.append)
+    return seen
+
+
+def test_a_key_in_use_costs_no_users_query_until_users_sqlite_changes(tmp_path):
+    """Every API request verifies its key and the owner's current role: once verified, a
+    key and an account are remembered by the thread, and any commit to users.sqlite (this
+    connection's, another connection's, another thread's) is seen by the next request."""
+    import threading
+
+    store = UserStore(tmp_path)
+    store.add_user("alice", "pw-of-alice", "staff")
+    token, key = store.issue_key("user:alice", "staff", days=1)
+    auth = Authenticator(Signer(b"k" * 32), store)
+    assert auth.resolve({}, f"Bearer {token}").viewer.role == "staff"
+    seen = _statements(store)
+    for _ in range(3):
+        assert auth.resolve({}, f"Bearer {token}").viewer.role == "staff"
+    assert not [s for s in seen if "SELECT" in s.upper()], seen  # only PRAGMA data_version
+
+    other = UserStore(tmp_path)  # another connection, as another process has
+    other.set_role("alice", "user")
+    assert auth.resolve({}, f"Bearer {token}").viewer.role == "user"
+    thread = threading.Thread(target=lambda: UserStore(tmp_path).set_role("alice", "staff"))
+    thread.start()
+    thread.join()
+    assert auth.resolve({}, f"Bearer {token}").viewer.role == "staff"
+    with pytest.raises(InvalidKey, match="unknown"):  # a wrong secret is never taken from memory
+        auth.resolve({}, f"Bearer {token[:-1]}{'A' if token[-1] != 'A' else 'B'}")
+    other.revoke_key(key.key_id)
+    with pytest.raises(InvalidKey, match="revoked"):
+        auth.resolve({}, f"Bearer {token}")
+
+    token2, key2 = store.issue_key("user:alice", "staff", days=1)
+    assert auth.resolve({}, f"Bearer {token2}").viewer.identity == "user:alice"
+    store.revoke_key(key2.key_id)  # this very connection
+    with pytest.raises(InvalidKey, match="revoked"):
+        auth.resolve({}, f"Bearer {token2}")
+    token3, _ = store.issue_key("user:alice", "staff", days=1)
+    assert auth.resolve({}, f"Bearer {token3}").viewer.role == "staff"
+    store.remove_user("alice")  # revokes every key of the account
+    with pytest.raises(InvalidKey, match="revoked"):
+        auth.resolve({}, f"Bearer {token3}")
+
+
+def test_the_rate_limiter_is_the_gcra_and_an_allowed_request_is_one_statement(tmp_path, monkeypatch):
+    """Budgets follow the generic cell rate algorithm, computed here apart (a clock that
+    only this test moves, random gaps, bursts and clients); a request that is let through
+    costs the shared counter file one SQL statement."""
+    import random as rnd
+
+    import lcpanel.core.access.ratelimit as ratelimit
+
+    clock = [1.7e9]
+    monkeypatch.setattr(ratelimit.time, "time", lambda: clock[0])
+    monkeypatch.setattr(ratelimit.random, "random", lambda: 0.5)  # no clean-up sweep in this test
+    limiter = RateLimiter(tmp_path, _Limits())
+    tat: dict[str, float] = {}
+
+    def expected(client: str, rpm: float, burst: int) -> float:
+        interval = 60.0 / rpm
+        now = clock[0]
+        t = max(tat.get(client, now), now)
+        wait = t - max(0, burst - 1) * interval - now
+        if wait > 0:
+            return wait
+        tat[client] = t + interval
+        return 0.0
+
+    gen = rnd.Random(7)
+    refused = 0
+    for _ in range(3000):
+        clock[0] += gen.choice([0.0, 0.0, 0.01, 0.3, 1.0, 2.5, 40.0])
+        client = gen.choice(["ip:1", "ip:2", "user:x"])
+        rpm, burst = gen.choice([(60, 5), (60, 5), (120, 1), (7.5, 3)])
+        got = limiter.take(client, rpm, burst)
+        assert got == pytest.approx(expected(client, rpm, burst), abs=1e-9), client
+        refused += got > 0
+    assert 300 < refused < 2700  # both outcomes were exercised
+
+    seen: list[str] = []
+    limiter._connect().set_trace_callback(seen.append)
+    clock[0] += 3600
+    assert limiter.take("ip:9", 60, 5) == 0 and limiter.take("ip:1", 60, 5) == 0
+    assert len(seen) == 2, seen

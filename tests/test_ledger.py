@@ -208,3 +208,48 @@ def test_a_save_over_the_quota_or_a_failed_write_leaves_nothing(field_app, monke
     monkeypatch.undo()
     assert _state(field_app)[:3] == before[:3]  # (a shard directory made for the file may stay)
     assert ledger(field_app).used("ip:10.9.9.9") == used
+
+
+def _charge_many(path, n: int, out) -> None:
+    book = Ledger(path)
+    passed = 0
+    for i in range(n):
+        try:
+            book.charge("dataset", f"{id(book)}-{i}", "user:shared", 1_500, 100_000, "saving")
+            passed += 1
+        except QuotaExceeded:
+            pass
+    out.put(passed)
+
+
+def test_a_charge_is_one_statement_and_racing_processes_never_pass_the_quota(tmp_path):
+    """The check and the row are one statement, so its own transaction: an allowed charge
+    costs one SQL statement, and two processes charging the last bytes of one quota at
+    once pass exactly as many as fit."""
+    import multiprocessing
+
+    book = Ledger(tmp_path)
+    book.connect()
+    seen: list[str] = []
+    book.connect().set_trace_callback(seen.append)
+    book.charge("dataset", "first", "user:one", 10, 1_000, "saving")
+    book.charge("dataset", "second", "user:one", 10, 0, "saving")  # no quota
+    book.connect().set_trace_callback(None)
+    # (a trigger run shows its statement again)
+    assert [s.split()[0] for s in dict.fromkeys(seen)] == ["INSERT", "INSERT"], seen
+    with pytest.raises(QuotaExceeded, match="only 0.0 MB of your 0.0 MB disk quota is left"):
+        book.charge("dataset", "third", "user:one", 981, 1_000, "saving")
+    book.charge("dataset", "third", "user:one", 980, 1_000, "saving")  # exactly the quota
+    assert book.used("user:one") == 1_000 == brute_totals(book.path)["user:one"]
+
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_charge_many, args=(tmp_path, 50, out)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    passed = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert sum(passed) == 100_000 // 1_500, passed
+    assert book.used("user:shared") == sum(passed) * 1_500 == brute_totals(book.path)["user:shared"]
+    book.close()

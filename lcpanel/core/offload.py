@@ -82,8 +82,11 @@ class Offloader:
     async def run(self, fn, *args, **kwargs):
         """``fn(*args, **kwargs)`` on the pool (with the caller's context variables) as
         one heavy request; the caller's coroutine waits without blocking the loop."""
-        async with self.slot():
+        self.admit()
+        try:
             return await self.call(fn, *args, **kwargs)
+        finally:
+            self.release()
 
     @contextlib.asynccontextmanager
     async def slot(self):

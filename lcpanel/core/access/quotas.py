@@ -112,24 +112,22 @@ class Ledger:
 
     def charge(self, kind: str, item: str, owner: str, nbytes: int, quota: int, what: str) -> None:
         """Record ``item`` of ``nbytes`` for ``owner`` if it fits in ``quota`` (0: no
-        quota), in one transaction; :class:`QuotaExceeded` (and nothing recorded) if not.
-        For a write whose exact size is known before it is made. The check and the row
-        are one write transaction: two processes racing for the last megabytes cannot both
-        pass."""
+        quota); :class:`QuotaExceeded` (and nothing recorded) if not. For a write whose
+        exact size is known before it is made. The check and the row are one statement,
+        so one write transaction (SQLite takes the write lock before the statement reads
+        the total): two processes racing for the last megabytes cannot both pass."""
         conn = self.connect()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        t = time.time()
+        cur = conn.execute(
+            "INSERT OR REPLACE INTO usage SELECT ?1, ?2, ?3, ?4, ?5, ?5 WHERE ?6 <= 0 OR "
+            "coalesce((SELECT bytes FROM usage_totals WHERE owner = ?3), 0) + ?4 <= ?6",
+            (kind, item, owner, int(nbytes), t, int(quota)))
+        if cur.rowcount == 0:
             used = _total(conn, owner)
-            if quota > 0 and used + nbytes > quota:
-                raise QuotaExceeded(
-                    f"{what} would need about {mb(nbytes)} but only {mb(max(quota - used, 0))} of your "
-                    f"{mb(quota)} disk quota is left; delete datasets you no longer need"
-                    + (" or log in for a larger quota" if owner.startswith("ip:") else ""))
-            self.record(kind, item, owner, nbytes)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+            raise QuotaExceeded(
+                f"{what} would need about {mb(nbytes)} but only {mb(max(quota - used, 0))} of your "
+                f"{mb(quota)} disk quota is left; delete datasets you no longer need"
+                + (" or log in for a larger quota" if owner.startswith("ip:") else ""))
 
     def record(self, kind: str, item: str, owner: str, nbytes: int) -> None:
         t = time.time()

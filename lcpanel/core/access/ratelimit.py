@@ -103,24 +103,18 @@ class RateLimiter:
 
     @staticmethod
     def _take(conn, client: str, interval: float, tolerance: float) -> float:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            # the clock is read holding the lock: a request that waited for it must not
-            # be compared with a time from before another process's update
-            now = time.time()
-            row = conn.execute("SELECT tat FROM buckets WHERE client = ?", (client,)).fetchone()
-            tat = max(row[0] if row else now, now)
-            wait = tat - tolerance - now
-            if wait > 0:
-                conn.execute("ROLLBACK")
-                return wait
-            conn.execute("INSERT INTO buckets VALUES (?, ?) ON CONFLICT(client) DO UPDATE SET tat = excluded.tat",
-                         (client, tat + interval))
-            if random.random() < 0.001:
-                conn.execute("DELETE FROM buckets WHERE tat < ?", (now - FORGET_AFTER_S,))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+        # one statement, its own transaction: the bucket is moved on only when the
+        # request is allowed (tat - tolerance <= now); a refused one reads the wait. The
+        # clock is read holding the flock: a request that waited for it must not be
+        # compared with a time from before another process's update.
+        now = time.time()
+        # (fetchall: the statement runs to its end, so its transaction is committed here)
+        if not conn.execute(
+                "INSERT INTO buckets VALUES (?1, ?2 + ?3) ON CONFLICT(client) DO UPDATE "
+                "SET tat = max(tat, ?2) + ?3 WHERE max(tat, ?2) - ?4 <= ?2 RETURNING 1",
+                (client, now, interval, tolerance)).fetchall():
+            (tat,) = conn.execute("SELECT tat FROM buckets WHERE client = ?", (client,)).fetchone()
+            return max(tat, now) - tolerance - now
+        if random.random() < 0.001:
+            conn.execute("DELETE FROM buckets WHERE tat < ?", (now - FORGET_AFTER_S,))
         return 0.0

@@ -36,6 +36,8 @@ KEY_PREFIX = "lcp_"
 KEY_TOKEN = re.compile(r"^lcp_([0-9a-f]{16})_([0-9A-Za-z_-]{43})$")
 MAX_KEY_DAYS = 3650
 MAX_LABEL = 200
+#: key rows and accounts a thread remembers at most (then it starts again)
+KNOWN_MAX = 1024
 
 # scrypt cost: ~40 ms and 16 MiB per hash on this class of machine
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
@@ -175,6 +177,23 @@ class UserStore:
         if conn is not None:
             conn.close()
             self._local.conn = None
+            self._local.known = None
+
+    def _exists(self) -> bool:
+        return getattr(self._local, "conn", None) is not None or self.path.exists()
+
+    def _known(self) -> dict:
+        """This thread's memory of key rows and accounts read since users.sqlite last
+        changed: emptied when another connection committed (``PRAGMA data_version``, any
+        process) or this one wrote (``total_changes``), so a revoked key or a changed
+        role counts from the next request on. Every API request verifies its key and
+        its owner's role; this spares it the two queries."""
+        conn = self._connect()
+        version = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
+        local = self._local
+        if getattr(local, "known", None) is None or local.known_version != version or len(local.known) > KNOWN_MAX:
+            local.known, local.known_version = {}, version
+        return local.known
 
     # --- users ------------------------------------------------------------------------
 
@@ -201,11 +220,14 @@ class UserStore:
     def find_user(self, username) -> User | None:
         if not isinstance(username, str) or not USERNAME.match(username):
             return None
-        if not self.path.exists():
+        if not self._exists():
             return None
-        row = self._connect().execute("SELECT username, role, created, session_epoch FROM users WHERE username = ?",
-                                      (username,)).fetchone()
-        return User(**dict(row)) if row else None
+        known = self._known()
+        if ("user", username) not in known:
+            row = self._connect().execute(
+                "SELECT username, role, created, session_epoch FROM users WHERE username = ?", (username,)).fetchone()
+            known["user", username] = User(**dict(row)) if row else None
+        return known["user", username]
 
     def users(self) -> list[User]:
         rows = self._connect().execute("SELECT username, role, created, session_epoch FROM users ORDER BY username")
@@ -310,8 +332,13 @@ class UserStore:
         if not match:
             raise InvalidKey("the bearer token is not an lcpanel API key (lcp_<id>_<secret>)")
         row = None
-        if self.path.exists():
-            row = self._connect().execute("SELECT * FROM api_keys WHERE key_id = ?", (match.group(1),)).fetchone()
+        if self._exists():
+            known = self._known()
+            row = known.get(("key", match.group(1)))
+            if row is None:
+                row = self._connect().execute("SELECT * FROM api_keys WHERE key_id = ?", (match.group(1),)).fetchone()
+                if row is not None:  # only keys that exist are remembered
+                    known["key", match.group(1)] = row
         want = row["secret_sha256"] if row else "0" * 64
         got = hashlib.sha256(match.group(2).encode()).hexdigest()
         if not hmac.compare_digest(got, want) or row is None:
