@@ -457,3 +457,20 @@ def test_the_rate_limiter_is_the_gcra_and_an_allowed_request_is_one_statement(tm
     clock[0] += 3600
     assert limiter.take("ip:9", 60, 5) == 0 and limiter.take("ip:1", 60, 5) == 0
     assert len(seen) == 2, seen
+
+
+def test_a_forked_server_process_opens_its_own_users_connection(tmp_path):
+    """``lcpanel serve --num-procs N`` forks; a SQLite connection (and what the thread
+    remembered through it) must not cross a fork."""
+    import os
+
+    store = UserStore(tmp_path)
+    token, _ = store.issue_key("user:alice", "user", days=1)
+    store.verify_key(token)
+    parent_conn = store._connect()
+    pid = os.fork()
+    if pid == 0:  # the child: exit code 0 only with a connection of its own that works
+        ok = store._connect() is not parent_conn and store.verify_key(token).identity == "user:alice"
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 import secrets
 import sqlite3
@@ -164,12 +165,12 @@ class UserStore:
 
     def _connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
-        if conn is None:
+        if conn is None or self._local.pid != os.getpid():  # never across a fork
             private_file(self.path)
             conn = connect_wal(self.path, isolation_level=None)
             conn.row_factory = sqlite3.Row
             conn.executescript(SCHEMA)
-            self._local.conn = conn
+            self._local.conn, self._local.pid, self._local.known = conn, os.getpid(), None
         return conn
 
     def close(self) -> None:
