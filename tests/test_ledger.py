@@ -210,16 +210,16 @@ def test_a_save_over_the_quota_or_a_failed_write_leaves_nothing(field_app, monke
     assert ledger(field_app).used("ip:10.9.9.9") == used
 
 
-def _charge_many(path, n: int, out) -> None:
+def _charge_many(path, who: str, n: int) -> int:
     book = Ledger(path)
     passed = 0
     for i in range(n):
         try:
-            book.charge("dataset", f"{id(book)}-{i}", "user:shared", 1_500, 100_000, "saving")
+            book.charge("dataset", f"{who}-{i}", "user:shared", 1_500, 100_000, "saving")
             passed += 1
         except QuotaExceeded:
             pass
-    out.put(passed)
+    return passed
 
 
 def test_a_charge_is_one_statement_and_racing_processes_never_pass_the_quota(tmp_path):
@@ -242,14 +242,8 @@ def test_a_charge_is_one_statement_and_racing_processes_never_pass_the_quota(tmp
     book.charge("dataset", "third", "user:one", 980, 1_000, "saving")  # exactly the quota
     assert book.used("user:one") == 1_000 == brute_totals(book.path)["user:one"]
 
-    ctx = multiprocessing.get_context("spawn")
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_charge_many, args=(tmp_path, 50, out)) for _ in range(2)]
-    for p in procs:
-        p.start()
-    passed = [out.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        passed = pool.starmap(_charge_many, [(tmp_path, "p1", 50), (tmp_path, "p2", 50)])
     assert sum(passed) == 100_000 // 1_500, passed
     assert book.used("user:shared") == sum(passed) * 1_500 == brute_totals(book.path)["user:shared"]
     book.close()
