@@ -260,7 +260,7 @@ def _node_name(node: exp.Expression) -> str:
 
 
 def _resolve(tree: exp.Expression, model: TapModel) -> exp.Expression:
-    schema = model.sqlglot_schema()
+    schema = model.qualifier_schema
     known = [t.full_name for t in model.tables]
     for table in tree.find_all(exp.Table):
         name, db = table.name, table.text("db")
@@ -525,13 +525,13 @@ def _rewrite_conditions(node, sources, cone_rows, params: dict, notes: list, mat
             if rows is None or len(rows) > MAX_INDEX_ROWS:
                 notes.append("scan")
                 continue
-            pieces = []
+            names = []
             for start in range(0, max(len(rows), 1), ROWS_PER_PARAM):
                 name = f"lcp_rows_{len(params)}"
                 params[name] = json.dumps([int(r) for r in rows[start:start + ROWS_PER_PARAM]], separators=(",", ":"))
-                pieces.append(f"SELECT value FROM json_each(:{name})")
+                names.append(name)
             parts[i] = exp.In(this=exp.column("row_id", table=cone.alias, quoted=True),
-                              query=exp.Subquery(this=sqlglot.parse_one(" UNION ALL ".join(pieces), read="sqlite")))
+                              query=exp.Subquery(this=_json_each_union(names)))
             notes.append("index")
             changed = True
             continue
@@ -554,6 +554,19 @@ def _rewrite_conditions(node, sources, cone_rows, params: dict, notes: list, mat
     if not changed:
         return None
     return exp.and_(*parts, copy=False) if len(parts) > 1 else parts[0]
+
+
+def _json_each_union(names: list[str]) -> exp.Expression:
+    """``SELECT value FROM json_each(:name) UNION ALL ...`` over ``names``, as the tree
+    sqlglot parses it into (built here: parsing the text took 0.5 ms per cone)."""
+    def select(name: str) -> exp.Select:
+        call = exp.Anonymous(this="json_each", expressions=[exp.Placeholder(this=name)])
+        return exp.Select(expressions=[exp.column("value")], from_=exp.From(this=exp.Table(this=call)))
+
+    tree: exp.Expression = select(names[0])
+    for name in names[1:]:
+        tree = exp.Union(this=tree, expression=select(name), distinct=False)
+    return tree
 
 
 def _upload_join_of(cond, sources: dict):

@@ -22,6 +22,7 @@ import threading
 import unicodedata
 from contextlib import closing
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -270,6 +271,16 @@ class TapModel:
         for t in self.tables:
             out.setdefault(t.schema.lower(), {})[t.name.lower()] = {c.name.lower(): c.sqlglot_type for c in t.columns}
         return out
+
+    @cached_property
+    def qualifier_schema(self):
+        """:meth:`sqlglot_schema` as the ADQL qualifier's ``MappingSchema``, made once per
+        model (normalising it took 0.35 ms, on every query); the qualifier only reads it."""
+        from sqlglot.schema import MappingSchema
+
+        from .adql import ADQLDialect
+
+        return MappingSchema(self.sqlglot_schema(), dialect=ADQLDialect)
 
 
 def obscore_table(path: Path) -> TapTable:
