@@ -284,3 +284,32 @@ def test_tap_answers_every_output_format_with_its_mime_type(vo_server, fmt):
         assert all(f"<td>{oid}</td>" in body.decode() for oid in expected)
     status, _, caps = get(f"{url}/tap/capabilities")
     assert mime.encode() in caps.replace(b"&amp;", b"&")
+
+
+def test_a_small_tap_answer_is_sent_whole_and_a_large_one_streamed(vo_server):
+    """A small synchronous answer goes out in one write with its Content-Length (clients
+    can show progress; no chunk per piece of the VOTable); a large one still streams in
+    chunks, so the server never holds it whole."""
+    import http.client
+
+    url, path, cols = vo_server
+    host, port = urllib.parse.urlsplit(url).netloc.split(":")
+
+    def raw(query: str, maxrec: int):
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        try:
+            conn.request("GET", "/tap/sync?" + urllib.parse.urlencode({"LANG": "ADQL", "QUERY": query,
+                                                                        "MAXREC": maxrec}))
+            resp = conn.getresponse()
+            return resp.status, dict(resp.getheaders()), resp.read()
+        finally:
+            conn.close()
+
+    status, headers, body = raw("SELECT TOP 5 objectid, ra, decl FROM lcpanel.wrap ORDER BY objectid", 10)
+    assert status == 200 and "Transfer-Encoding" not in headers
+    assert int(headers["Content-Length"]) == len(body)
+    assert list(votable_rows(body)["objectid"]) == sorted(cols["wrap"]["objectid"])[:5]
+
+    status, headers, body = raw("SELECT a.*, b.* FROM lcpanel.wrap AS a, lcpanel.wrap AS b", 10_000)
+    assert status == 200 and headers.get("Transfer-Encoding") == "chunked" and len(body) > 1.5 * 2**20, len(body)
+    assert len(votable_rows(body)) == 10_000

@@ -35,6 +35,23 @@ class TapRootHandler(VOHandler):
                        "text/html; charset=utf-8")
 
 
+#: a synchronous answer's pieces are joined up to this many bytes before they are sent (a
+#: small answer goes out whole, with its Content-Length; a large one in pieces as made)
+SEND_BYTES = 64 * 1024
+
+
+def take_pieces(pieces, limit: int) -> tuple[bytes, bool]:
+    """The next pieces of an answer, joined, up to about ``limit`` bytes (at least one
+    piece), and whether more may follow. Run off the loop: each call is one hand-off."""
+    out, size = [], 0
+    for piece in pieces:
+        out.append(piece)
+        size += len(piece)
+        if size >= limit:
+            return b"".join(out), True
+    return b"".join(out), False
+
+
 class TapSyncHandler(VOHandler):
     async def get(self):
         await self._query()
@@ -62,10 +79,13 @@ class TapSyncHandler(VOHandler):
             self.set_header("Content-Type", request.fmt.mime if not request.fmt.mime.endswith("xml")
                             else request.fmt.mime + "; charset=utf-8")
             pieces = iter_answer(out, request.fmt, base, mivot=request.mivot)
-            while (piece := await work.call(next, pieces, None)) is not None:
-                self.write(piece)
+            while True:
+                data, more = await work.call(take_pieces, pieces, SEND_BYTES)
+                self.write(data)
+                if not more:
+                    break
                 await self.flush()
-            self.finish()
+            self.finish()  # an answer taken in one go is sent with its Content-Length
 
 
 class TapAsyncHandler(VOHandler):
