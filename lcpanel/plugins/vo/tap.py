@@ -41,8 +41,9 @@ SEND_BYTES = 64 * 1024
 
 
 def take_pieces(pieces, limit: int) -> tuple[bytes, bool]:
-    """The next pieces of an answer, joined, up to about ``limit`` bytes (at least one
-    piece), and whether more may follow. Run off the loop: each call is one hand-off."""
+    """The next pieces of an answer, joined, until they reach ``limit`` bytes or the
+    answer ends (empty once it has ended), and whether more may follow. Run off the loop:
+    each call is one hand-off."""
     out, size = [], 0
     for piece in pieces:
         out.append(piece)
