@@ -536,3 +536,18 @@ def test_header_cards_are_astropys_byte_for_byte(keyword, value, comment):
                 _card(keyword, value, comment)
             return
     assert _card(keyword, value, comment) == want
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.one_of(st.text(st.characters(min_codepoint=0, max_codepoint=0x3000), max_size=40),
+                 st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40),
+                 st.sampled_from(["", " ", "\t", "a\nb", "x\x7fy", "é", "\u00a0", "\u2028", "\x85"])))
+def test_header_and_xml_text_cleaning_keeps_its_rules(text):
+    """The short cuts for text with nothing to change give what the rules give: FITS
+    header text is printable ASCII (non-ASCII '?', control characters a space), XML text
+    has no control characters but tab, newline and carriage return."""
+    from lcpanel.core.objects.lcexport import _fits_text
+    from lcpanel.core.objects.lcfast import _clean
+
+    assert _fits_text(text) == re.sub(r"[\x00-\x1f\x7f]", " ", text.encode("ascii", "replace").decode("ascii"))
+    assert _clean(text) == re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", " ", text)

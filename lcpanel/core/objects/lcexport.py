@@ -648,7 +648,10 @@ def _header_cards(lc: LightCurve) -> tuple[list[tuple[str, object, str]], list[s
 
 def _fits_text(text: str) -> str:
     """Printable ASCII for FITS headers (non-ASCII becomes '?', control characters spaces)."""
-    text = str(text).encode("ascii", "replace").decode("ascii")
+    text = str(text)
+    if text.isascii() and text.isprintable():  # nearly every header text: nothing to change
+        return text
+    text = text.encode("ascii", "replace").decode("ascii")
     return re.sub(r"[\x00-\x1f\x7f]", " ", text)
 
 

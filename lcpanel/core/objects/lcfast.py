@@ -510,7 +510,8 @@ def _vo_id(name: str) -> str:
 
 def _clean(text) -> str:
     """XML 1.0 allows no control characters but tab, newline and carriage return."""
-    return _CONTROL.sub(" ", str(text))
+    text = str(text)
+    return text if text.isprintable() else _CONTROL.sub(" ", text)
 
 
 #: the width astropy's VOTable writer wraps element text at (``textwrap``'s default)
