@@ -67,6 +67,7 @@ import argparse
 import logging
 import os
 import pickle
+import random
 import shutil
 import statistics
 import sys
@@ -462,6 +463,41 @@ def _build_in_child(index_path: str, dicts: list, target: str, slow: bool) -> di
             "size": os.path.getsize(target)}
 
 
+def distinct_files(demo: Path, files: list[str], n: int, out: Path) -> list[str]:
+    """``n`` light-curve files of ``n`` distinct objects: the collection's own and, past
+    them, copies written by the collection's format module (``write_lightcurve``) under
+    new object ids, with every float of the object's catalog values moved a little. In a
+    real bulk export each object's header values are new, so no writer's cache may hold
+    them; cycling through the same few hundred files would let it."""
+    import importlib.util
+
+    if n <= len(files):
+        return files[:n]
+    module_file = next(iter(sorted((demo / "lcformat").glob("*.py"))), None)
+    module = None
+    if module_file is not None:
+        spec = importlib.util.spec_from_file_location("bench_products_lcformat", module_file)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    if module is None or not hasattr(module, "write_lightcurve"):
+        print(f"# {demo} has no format module that writes light curves: its files are repeated")
+        return [files[i % len(files)] for i in range(n)]
+    out.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(5)
+    paths = list(files)
+    for i in range(len(files), n):
+        source = files[i % len(files)]
+        target = out / f"v{i:06d}-{Path(source).name}"
+        if not target.exists():
+            lcdict = module.read_lightcurve(source, mask_flagged=False)
+            objectid = f"{lcdict['objectid']}-v{i}"
+            info = {k: v + rng.gauss(0, 0.01) if type(v) is float else v for k, v in lcdict["objectinfo"].items()}
+            info["objectid"] = objectid
+            module.write_lightcurve(target, info, {name: lcdict[name] for name, *_ in module.COLUMNS})
+        paths.append(str(target))
+    return paths
+
+
 def _read_in_child(spec: dict, base: str, paths: list[str]) -> dict:
     """The collection's reader alone on ``paths`` in a fresh process (what every converted
     format pays before lcpanel writes a byte); its CPU s and wall s."""
@@ -504,8 +540,10 @@ def bench_formats(workdir: Path, nobjects: int, nlc: int, smoke: bool, formats: 
     index_path = str(store.index_path)
     scratch = workdir / "formats"
     scratch.mkdir(exist_ok=True)
-    # the demo files under many collection ids (as many as it takes to reach nlc)
-    picks = [(f"demo{i // len(files):04d}", files[i % len(files)]) for i in range(nlc)]
+    # nlc distinct objects (the demo's and copies of them), under as many collection ids
+    # as there are passes over the demo's files
+    distinct = distinct_files(demo, files, nlc, workdir / "distinct-lightcurves")
+    picks = [(f"demo{i // len(files):04d}", distinct[i]) for i in range(nlc)]
     npoints = None
     try:
         from lcpanel.plugins.lcformats import AstrobaseFormat
@@ -521,7 +559,8 @@ def bench_formats(workdir: Path, nobjects: int, nlc: int, smoke: bool, formats: 
         with open(f, "rb") as fh:
             fh.read()
     raw_s, raw_cpu = time.perf_counter() - t0, time.process_time() - c0
-    print(f"\n## 3. light-curve zip per format: {nlc:,} light curves ({demo}: {len(files)} files, "
+    print(f"\n## 3. light-curve zip per format: {nlc:,} light curves of as many objects ({demo}: {len(files)} files "
+          f"and {max(0, nlc - len(files)):,} copies under new ids and catalog values, "
           f"~{npoints or 0:.0f} points each, {mb(in_bytes):.1f} MB); each build in a fresh worker process, "
           f"one core; {machine_load()}")
     print(f"   {'format':<9} {'path':<7} {'wall s':>8} {'CPU s':>8} {'LC/s':>7} {'LC/CPU-s':>9} "
