@@ -685,7 +685,9 @@ def main() -> None:
     parser.add_argument("--skip", choices=("datasets", "zips", "formats", "real"), action="append", default=[])
     parser.add_argument("--real-repeat", type=int, default=5, help="runs per step on the real light curve")
     parser.add_argument("--formats-nlc", type=int, default=1000,
-                        help="light curves per product in the per-format section (100000: the no-size-wall run)")
+                        help="light curves (of as many objects) per product in the per-format section (100000: "
+                             "the no-size-wall run; past the demo's files, copies of ~40 kB each are written into "
+                             "the work directory first)")
     parser.add_argument("--no-before", action="store_true",
                         help="only the current writers (the 'before' rows take ~5x as long; for the 100000 run)")
     parser.add_argument("--formats", default="original,csv,csv.gz,fits,ecsv,votable,parquet",
