@@ -358,7 +358,7 @@ def _plain_card(keyword: str, value, comment: str | None) -> bytes | None:
         if not _PRINTABLE.fullmatch(value):
             return None
         # astropy pads a string to 8 characters inside its quotes and 20 outside, an empty one not at all
-        text = f"{f'{chr(39) + value.replace(chr(39), chr(39) * 2):9}{chr(39)}':20}" if value else "''"
+        text = f"{"'{:8}'".format(value.replace("'", "''")):20}" if value else "''"
     elif kind is bool:
         text = f"{'T' if value else 'F':>20}"
     elif kind is int:
