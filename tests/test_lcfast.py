@@ -506,7 +506,8 @@ def test_a_light_curves_own_header_cards_are_written_without_astropy(csv_collect
     assert made == [], "cards made by astropy for new values"
 
 
-_KEYWORDS = st.one_of(st.sampled_from(["OBJECT", "RA", "DEC", "NAXIS2", "TTYPE1", "V-MAG", "A_B", "X" * 8, ""]),
+_KEYWORDS = st.one_of(st.sampled_from(["OBJECT", "RA", "DEC", "NAXIS2", "TTYPE1", "V-MAG", "A_B", "X" * 8, "",
+                                       "END", "COMMENT", "HISTORY", "CONTINUE"]),
                       st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-", min_size=1, max_size=8))
 _PRINTABLE = st.one_of(st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=90),
                        st.text(st.characters(min_codepoint=0, max_codepoint=300), max_size=12))

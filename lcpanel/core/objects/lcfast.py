@@ -335,7 +335,8 @@ _TFORM = {"f8": "D", "f4": "E", "i8": "K", "i4": "J", "i2": "I", "u1": "B", "b1"
 
 _PLAIN_KEYWORD = re.compile(r"[A-Z0-9_-]{1,8}")
 _PRINTABLE = re.compile(r"[ -~]*")
-_COMMENTARY = frozenset(("COMMENT", "HISTORY", "CONTINUE"))
+#: keywords astropy writes otherwise (commentary, long strings) or refuses (END)
+_SPECIAL_KEYWORDS = frozenset(("COMMENT", "HISTORY", "CONTINUE", "END"))
 
 
 def _card(keyword: str, value, comment: str | None) -> bytes:
@@ -351,7 +352,7 @@ def _card(keyword: str, value, comment: str | None) -> bytes:
 def _plain_card(keyword: str, value, comment: str | None) -> bytes | None:
     """astropy's ``Card(keyword, value, comment).image`` (``card._format_image``), for the
     cases it formats in one card without a warning; None for the others."""
-    if not _PLAIN_KEYWORD.fullmatch(keyword) or keyword in _COMMENTARY:
+    if not _PLAIN_KEYWORD.fullmatch(keyword) or keyword in _SPECIAL_KEYWORDS:
         return None
     kind = type(value)
     if kind is str:
