@@ -334,7 +334,6 @@ _TFORM = {"f8": "D", "f4": "E", "i8": "K", "i4": "J", "i2": "I", "u1": "B", "b1"
 
 
 _PLAIN_KEYWORD = re.compile(r"[A-Z0-9_-]{1,8}")
-_PRINTABLE = re.compile(r"[ -~]*")
 #: keywords astropy writes otherwise (commentary, long strings) or refuses (END)
 _SPECIAL_KEYWORDS = frozenset(("COMMENT", "HISTORY", "CONTINUE", "END"))
 
@@ -356,7 +355,7 @@ def _plain_card(keyword: str, value, comment: str | None) -> bytes | None:
         return None
     kind = type(value)
     if kind is str:
-        if not _PRINTABLE.fullmatch(value):
+        if not (value.isascii() and value.isprintable()):  # astropy's text: printable ASCII
             return None
         # astropy pads a string to 8 characters inside its quotes and 20 outside, an empty one not at all
         text = f"{"'{:8}'".format(value.replace("'", "''")):20}" if value else "''"
@@ -371,7 +370,7 @@ def _plain_card(keyword: str, value, comment: str | None) -> bytes | None:
         text = f"{text:>20}"
     else:
         return None
-    if comment and not _PRINTABLE.fullmatch(comment):
+    if comment and not (comment.isascii() and comment.isprintable()):
         return None
     if comment and not comment.isspace():  # astropy tests the comment with trailing blanks stripped
         image = f"{keyword:8}= {text} / {comment}"
