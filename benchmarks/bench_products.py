@@ -568,9 +568,9 @@ def bench_formats(workdir: Path, nobjects: int, nlc: int, smoke: bool, formats: 
         with open(f, "rb") as fh:
             fh.read()
     raw_s, raw_cpu = time.perf_counter() - t0, time.process_time() - c0
-    ncopies = len(set(distinct)) - len(files) if nlc > len(files) else 0
-    print(f"\n## 3. light-curve zip per format: {nlc:,} light curves of {len(set(distinct)):,} objects "
-          f"({demo}: {len(files)} files and {ncopies:,} copies under new ids and catalog values, "
+    ndistinct = len(set(distinct))
+    print(f"\n## 3. light-curve zip per format: {nlc:,} light curves of {ndistinct:,} objects "
+          f"({demo}: {len(files)} files and {max(0, ndistinct - len(files)):,} copies under new ids and catalog values, "
           f"~{npoints or 0:.0f} points each, {mb(in_bytes):.1f} MB); each build in a fresh worker process, "
           f"one core; {machine_load()}")
     print(f"   {'format':<9} {'path':<7} {'wall s':>8} {'CPU s':>8} {'LC/s':>7} {'LC/CPU-s':>9} "
