@@ -284,3 +284,41 @@ def test_fts_syntax_in_plain_mode_is_escaped(sky, query):
         run_search(app, {"type": "fulltext", "params": {"query": query}})
     except UserError as exc:
         assert "no words" in str(exc).lower() or "empty" in str(exc).lower() or "nothing" in str(exc).lower()
+
+
+def test_a_search_is_validated_without_copying_its_parameter_objects(tmp_path):
+    """Every search validates its JSON parameters through ``param``. By default param
+    gives each new instance its own copy of every parameter object it sets (copied with
+    its watchers and slots): 0.45 ms of a cone search's ~1.4 ms on a 2-core machine, for
+    objects a search never changes. Search types, built-in and third-party alike, keep
+    their class's parameter objects; each search still has its own values."""
+    import param
+
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.search import SearchBackend, SearchContext
+    from lcpanel.plugins.search import ColumnFilterSearch, ConeSearch, ObjectIdSearch
+
+    class ThirdParty(SearchBackend):
+        name = param.String(default="third_party_test", constant=True)
+        words = param.List(default=[], item_type=str)
+        near = param.Number(default=1.0, bounds=(0, 10))
+
+    context = SearchContext.of(App(Basedir.init(tmp_path / "b").path))
+    built = [ConeSearch.from_params({"ra": 10.0, "dec": 20.0, "radius_arcmin": 1.0}, context),
+             ConeSearch.from_params({"coords": "30.0 -40.0 2"}, context),
+             ColumnFilterSearch.from_params({"where": "vmag < 9"}, context),
+             ObjectIdSearch.from_params({"ids": ["a", "b"]}, context),
+             ThirdParty.from_params({"words": ["x"], "near": 2.5}, context),
+             ThirdParty.from_params({"near": 3.0}, context)]
+    for inst in built:
+        for key in type(inst).param_names():
+            assert inst.param[key] is type(inst).param[key], (type(inst).__name__, key)
+    assert (built[0].ra, built[0].dec, built[0].radius_arcmin) == (10.0, 20.0, 1.0)
+    assert (built[1].ra, built[1].dec, built[1].radius_arcmin) == (30.0, -40.0, 2.0)
+    assert (built[4].words, built[4].near, built[5].words, built[5].near) == (["x"], 2.5, [], 3.0)
+    built[5].words.append("y")
+    assert ThirdParty.param.words.default == [] and built[4].words == ["x"]
+    with pytest.raises(UserError) as bad:
+        ThirdParty.from_params({"near": 11}, context)
+    assert bad.value.field == "near"
+    assert param.Parameterized.param.name.per_instance  # param's own base parameter is left alone

@@ -392,3 +392,45 @@ def test_empty_index_and_empty_inputs(tmp_path):
 def test_bad_arguments_raise_value_error(call):
     with pytest.raises(ValueError):
         call(SkyIndex.build([1.0, 2.0], [3.0, 4.0]))
+
+
+def test_a_cone_is_covered_without_building_astropy_angles(monkeypatch):
+    """Every cone search covers its cone with HEALPix cells. cdshealpix's Python wrapper
+    turns the centre into astropy ``Longitude``/``Latitude`` objects first, which cost ten
+    times the covering itself (0.39 ms against 0.035 ms per cone on a 2-core machine);
+    lcpanel asks cdshealpix's compiled covering directly, in radians."""
+    import astropy.coordinates.angles.core as angles
+
+    made = []
+    for cls in (angles.Longitude, angles.Latitude):
+        monkeypatch.setattr(cls, "__new__", lambda c, *a, _orig=cls.__new__, **k: made.append(c) or _orig(c, *a, **k))
+    for ra, dec, radius in ((10.0, 20.0, 1 / 60), (359.99, -89.9, 0.5), (0.0, 0.0, 5.0)):
+        cone_hpx29_ranges(ra, dec, radius)
+    assert made == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ra=st.floats(0, 360, exclude_max=True),
+    dec=st.floats(-90, 90),
+    log_radius=st.floats(np.log10(1e-5 / 3600), np.log10(179.0)),
+)
+def test_cone_ranges_are_cdshealpix_public_coverings(ra, dec, log_radius):
+    """The direct covering gives exactly the cells of cdshealpix's public ``cone_search``
+    (with astropy angles), merged into ranges as before."""
+    import astropy.units as u
+    from astropy.coordinates import Latitude, Longitude
+    from cdshealpix import nested
+
+    from lcpanel.core.catalogs import skyindex
+
+    radius = 10**log_radius
+    radius_rad = np.radians(radius)
+    depth = skyindex._cone_covering_depth(radius_rad)
+    cells, depths, _ = nested.cone_search(Longitude(ra, unit=u.deg), Latitude(dec, unit=u.deg), radius_rad * u.rad,
+                                          depth, min(skyindex._CONE_DEPTH_DELTA, skyindex.HPX_DEPTH - depth))
+    shift = 2 * (skyindex.HPX_DEPTH - depths.astype(np.int64))
+    starts, stops = cells.astype(np.int64) << shift, (cells.astype(np.int64) + 1) << shift
+    order = np.argsort(starts)
+    expected = skyindex._merge_ranges(starts[order], stops[order])
+    np.testing.assert_array_equal(cone_hpx29_ranges(ra, dec, radius), expected)

@@ -125,6 +125,15 @@ class SearchBackend(param.Parameterized):
     #: an example spec's params, shown in docs and pre-filled in forms
     example: ClassVar[dict] = {}
 
+    def __init_subclass__(cls, **kwargs):
+        # A search is a validated value made per request and never changes its parameter
+        # objects (bounds, docs): it uses its class's. By default param copies each one an
+        # instance sets, with its slots and watchers: 0.45 of a cone search's ~1.4 ms.
+        super().__init_subclass__(**kwargs)
+        for value in vars(cls).values():
+            if isinstance(value, param.Parameter):
+                value.per_instance = False
+
     @classmethod
     def param_names(cls) -> list[str]:
         return [p for p in cls.param if p != "name"]
