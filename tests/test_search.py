@@ -163,6 +163,75 @@ def test_filter_counts_beyond_the_limit(sky):
     assert res.nreturned == 10 and res.nmatched == int((truth["allsky"]["vmag"] < 12).sum())
 
 
+def _row_ids(app, cid):
+    return dict(app.catalogs.get(cid).query("SELECT objectid, row_id FROM object_catalog"))
+
+
+def test_a_filter_few_objects_pass_is_answered_from_its_index(sky, request):
+    """``vmag < 6`` over a catalog sorted by sky position: with ``ORDER BY row_id LIMIT n``
+    SQLite walks the table in row order hoping to meet n matches soon, and reads every
+    row when a handful pass (138 ms at 1e6 objects, against 0.1 ms through the vmag
+    index). A filter few objects pass is answered from its index, in the same order."""
+    from lcpanel.core.catalogs import sqlsafe
+
+    app, truth = sky
+    cols = truth["allsky"]
+    steps = []
+    safe = app.catalogs.get("allsky").conn()  # this thread's connection, which the searches below use
+    safe.conn.set_progress_handler(lambda: steps.append(1) or safe._progress(), sqlsafe.PROGRESS_STEPS)
+    request.addfinalizer(lambda: safe.conn.set_progress_handler(safe._progress, sqlsafe.PROGRESS_STEPS))
+
+    def run(where, **spec):
+        steps.clear()
+        res = run_search(app, {"type": "filter", "params": {"where": where}, "collections": ["allsky"], **spec})
+        return res, len(steps)
+
+    _, full_scan = run("objecttags = 'no such tag'")  # no index: every row read
+    assert full_scan >= 40  # SQLite's progress callback runs every 1,000 instructions
+    row_id = _row_ids(app, "allsky")
+    third = float(np.sort(cols["vmag"])[2])
+    for where, spec, passing in (
+            (f"vmag <= {third}", {"limit": 100}, cols["vmag"] <= third),
+            ("vmag < 6", {"limit": 10}, cols["vmag"] < 6),
+            ("ndet between 1000 and 1002", {"sort": "-vmag", "limit": 5}, (cols["ndet"] >= 1000) & (cols["ndet"] <= 1002))):
+        res, steps_taken = run(where, **spec)
+        assert steps_taken < full_scan / 10, (where, steps_taken, full_scan)
+        ids = cols["objectid"][passing]
+        if "sort" in spec:
+            expected = sorted(ids, key=lambda o: (-cols["vmag"][cols["objectid"] == o][0], row_id[o]))
+        else:
+            expected = sorted(ids, key=row_id.get)
+        assert ids_of(res) == expected[:spec["limit"]] and res.nmatched == len(ids)
+
+
+@pytest.mark.parametrize("limit", [1, 7, 100])
+@pytest.mark.parametrize("sort", ["", "vmag", "-ndet"])
+def test_filters_from_few_to_every_object_give_the_first_rows_and_the_count(sky, limit, sort):
+    """Whichever way a filter is answered (from its index when few objects pass, in row
+    order when many do), the rows are the first ``limit`` in the sort order (ties in row
+    order) and the count is exact, from no object passing to all of them."""
+    app, truth = sky
+    cols = truth["allsky"]
+    row_id = _row_ids(app, "allsky")
+    rows = np.array([row_id[o] for o in cols["objectid"]])
+    key = {"": (rows,), "vmag": (rows, cols["vmag"]), "-ndet": (rows, -cols["ndet"])}[sort]
+    for cut in (7.0, 8.001, 8.02, 8.3, 9.5, 12.0, 16.5, 18.0):
+        passing = cols["vmag"] < cut
+        res = run_search(app, {"type": "filter", "params": {"where": f"vmag < {cut}"}, "collections": ["allsky"],
+                               "sort": sort, "limit": limit})
+        order = np.lexsort(tuple(k[passing] for k in key))
+        assert ids_of(res) == list(cols["objectid"][passing][order][:limit]), (cut, sort, limit)
+        assert res.nmatched == int(passing.sum())
+        ndet_cut = int(np.sort(cols["ndet"])[min(int(cut * 100), len(rows) - 1)])
+        # an empty tag is stored as NULL, and NULL != 'blend' is not true in SQL
+        passing = (cols["ndet"] < ndet_cut) & (cols["objecttags"] != "blend") & (cols["objecttags"] != "")
+        res = run_search(app, {"type": "filter", "params": {"where": f"ndet < {ndet_cut} and objecttags != 'blend'"},
+                               "collections": ["allsky"], "sort": sort, "limit": limit})
+        order = np.lexsort(tuple(k[passing] for k in key))
+        assert ids_of(res) == list(cols["objectid"][passing][order][:limit]), (ndet_cut, sort, limit)
+        assert res.nmatched == int(passing.sum())
+
+
 # --- full text and object ids -------------------------------------------------------------
 
 

@@ -513,15 +513,17 @@ def _sort_item(item: str, allowed: set[str]) -> tuple[str, str]:
     return name, "DESC" if sign == "-" or word == "DESC" else "ASC"
 
 
-def sort_sql(sort: list[tuple[str, str]]) -> str:
+def sort_sql(sort: list[tuple[str, str]], *, by_index: bool = True) -> str:
     """The ORDER BY terms of a parsed sort (without the words ORDER BY), NULLs last.
 
     Returns "" for no sort. Callers append a tiebreaker such as ``row_id`` when they need
-    a stable order.
+    a stable order. ``by_index=False`` writes each column as ``+column`` (the same value
+    and collation), which SQLite does not read from an index: for a few rows already
+    chosen, sorted after they are read instead of walking a column's whole index in order.
     """
     terms = []
     for name, direction in sort:
         if not IDENTIFIER.match(name) or direction not in ("ASC", "DESC"):
             raise ValueError(f"not a parsed sort key: {(name, direction)!r}")
-        terms.append(f"{qcol(name)} {direction} NULLS LAST")
+        terms.append(f"{'' if by_index else '+'}{qcol(name)} {direction} NULLS LAST")
     return ", ".join(terms)
