@@ -472,3 +472,43 @@ def test_page_timers_leave_the_shared_busy_flag_alone():
     offenders = [str(p.relative_to(package)) for p in package.rglob("*.py")
                  if re.search(r"add_periodic_callback\(", p.read_text())]
     assert offenders == []
+
+
+def test_offloaded_calls_hand_back_results_errors_context_and_cancellation():
+    """What an offloaded call gives its caller: the result, the exception raised (its own
+    type), the caller's context variables; work the pool drops unstarted at shutdown
+    cancels the wait instead of leaving it hanging."""
+    import asyncio
+    import contextvars
+
+    from lcpanel.core.offload import Offloader
+
+    who = contextvars.ContextVar("who", default="nobody")
+    off = Offloader(workers=1, max_heavy=4)
+    gate, started = threading.Event(), threading.Event()
+
+    def blocked():
+        started.set()
+        gate.wait(10)
+        return "blocked done"
+
+    async def main():
+        who.set("alice")
+        assert await off.run(lambda: who.get()) == "alice"
+        assert await off.run(sum, [1, 2, 3]) == 6
+        with pytest.raises(KeyError, match="missing"):
+            await off.run(lambda: {}["missing"])
+        first = asyncio.ensure_future(off.run(blocked))
+        queued = asyncio.ensure_future(off.run(lambda: "never runs"))
+        while not started.is_set():
+            await asyncio.sleep(0.01)
+        off.shutdown()  # the queued call is dropped unstarted
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(queued, 5)
+        gate.set()
+        assert await asyncio.wait_for(first, 5) == "blocked done"
+        assert off.active == 0
+
+    from support import aio
+
+    aio.run(main)

@@ -99,10 +99,28 @@ class Offloader:
             self.release()
 
     async def call(self, fn, *args, **kwargs):
-        """``fn(*args, **kwargs)`` on the pool, inside a :meth:`slot` held by the caller."""
+        """``fn(*args, **kwargs)`` on the pool (with the caller's context variables), inside
+        a :meth:`slot` held by the caller.
+
+        The worker hands its outcome back with one ``call_soon_threadsafe``.
+        (``loop.run_in_executor`` chains a concurrent future to an asyncio one through
+        callbacks on both sides: 0.1 ms more per request on a 2-core machine.) Work the
+        pool drops unstarted (:meth:`shutdown`) cancels the caller's wait."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor(),
-                                          functools.partial(contextvars.copy_context().run, fn, *args, **kwargs))
+        outcome = loop.create_future()
+        run = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+
+        def work():
+            try:
+                result = run()
+            except BaseException as exc:  # noqa: BLE001 -- the caller's to handle, as an awaited call's
+                _to_loop(loop, _settle, outcome, None, exc)
+            else:
+                _to_loop(loop, _settle, outcome, result, None)
+
+        self.executor().submit(work).add_done_callback(
+            lambda submitted: submitted.cancelled() and _to_loop(loop, outcome.cancel))
+        return await outcome
 
     def shutdown(self) -> None:
         """Stop taking work; running calls finish in their threads, queued ones are dropped."""
@@ -110,6 +128,23 @@ class Offloader:
             pool, self._pool = self._pool, None
         if pool is not None and self._pid == os.getpid():
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _settle(outcome: asyncio.Future, result, exc: BaseException | None) -> None:
+    if outcome.cancelled():  # the caller stopped waiting
+        return
+    if exc is not None:
+        outcome.set_exception(exc)
+    else:
+        outcome.set_result(result)
+
+
+def _to_loop(loop: asyncio.AbstractEventLoop, callback, *args) -> None:
+    """``callback(*args)`` on ``loop``'s thread; nothing when the loop has closed (no one waits)."""
+    try:
+        loop.call_soon_threadsafe(callback, *args)
+    except RuntimeError:
+        pass
 
 
 _offloaders: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
