@@ -123,3 +123,51 @@ def stop_server(proc) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
+
+
+_BARE_TORNADO = r"""
+import asyncio, json, sys
+import tornado.web
+
+answer = open(sys.argv[2], "rb").read()
+
+class Echo(tornado.web.RequestHandler):
+    def post(self):
+        json.loads(self.request.body)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(answer)
+
+async def main():
+    tornado.web.Application([(r"/api/search", Echo)]).listen(int(sys.argv[1]), "127.0.0.1")
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
+def bare_tornado(answer: bytes):
+    """A floor for the JSON API: a bare Tornado server (no Bokeh, no lcpanel) whose
+    ``POST /api/search`` parses the JSON body and sends ``answer``; returns (process,
+    port) once it accepts connections. Stop it with :func:`stop_server`."""
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    port = free_port()
+    with tempfile.NamedTemporaryFile(prefix="lcpanel-bench-answer-", delete=False) as fh:
+        fh.write(answer)
+    proc = subprocess.Popen([sys.executable, "-c", _BARE_TORNADO, str(port), fh.name], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            Path(fh.name).unlink(missing_ok=True)
+            return proc, port
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                stop_server(proc)
+                raise RuntimeError("the bare Tornado server did not start") from None
+            time.sleep(0.1)
