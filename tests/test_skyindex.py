@@ -407,6 +407,32 @@ def test_a_cone_is_covered_without_building_astropy_angles(monkeypatch):
     for ra, dec, radius in ((10.0, 20.0, 1 / 60), (359.99, -89.9, 0.5), (0.0, 0.0, 5.0)):
         cone_hpx29_ranges(ra, dec, radius)
     assert made == []
+    # nor does a cross-match (its inputs' cells and their neighbours) or an ingest batch's ids
+    index = SkyIndex.build(*uniform_sky(np.random.default_rng(3), 2000))
+    index.crossmatch(np.array([10.0, 359.999, 180.0]), np.array([20.0, -89.99, 0.0]), 30.0)
+    radec_to_hpx29(np.array([0.0, 120.0]), np.array([90.0, -45.0]))
+    assert made == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), depth=st.integers(0, 29), n=st.integers(1, 50))
+def test_cells_and_neighbours_are_cdshealpix_public_ones(seed, depth, n):
+    """The cells of positions and their neighbours, from cdshealpix's compiled functions,
+    are those of its public ``lonlat_to_healpix`` and ``neighbours``."""
+    import astropy.units as u
+    from astropy.coordinates import Latitude, Longitude
+    from cdshealpix import nested
+
+    from lcpanel.core.catalogs import skyindex
+
+    rng = np.random.default_rng(seed)
+    ra, dec = uniform_sky(rng, n)
+    ra[: n // 4] = rng.choice([0.0, 359.9999999, 180.0], n // 4)
+    dec[n // 4: n // 2] = rng.choice([90.0, -90.0, 0.0, 41.8103149], n // 2 - n // 4)
+    cells = skyindex._healpix_cells(ra, dec, depth)
+    expected = nested.lonlat_to_healpix(Longitude(ra, unit=u.deg), Latitude(dec, unit=u.deg), depth).astype(np.int64)
+    np.testing.assert_array_equal(cells, expected)
+    np.testing.assert_array_equal(skyindex._neighbour_cells(cells, depth), nested.neighbours(expected, depth))
 
 
 @settings(max_examples=300, deadline=None)

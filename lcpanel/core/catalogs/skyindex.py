@@ -50,11 +50,10 @@ import numpy as np
 from astropy.coordinates import Latitude, Longitude
 from cdshealpix import nested
 
-try:
-    from cdshealpix.cdshealpix import cone_search as _compiled_cone_search
-except ImportError:  # a cdshealpix without it: the public function (see _cone_cells)
-    def _compiled_cone_search(*args):
-        raise TypeError("no compiled cone_search")
+try:  # cdshealpix's compiled functions, which its public ones call (see _cone_cells)
+    from cdshealpix import cdshealpix as _compiled
+except ImportError:
+    _compiled = None
 
 from ..atomic import atomic_path
 
@@ -116,11 +115,12 @@ def _cone_cells(lon_rad: float, lat_rad: float, radius_rad: float, depth: int, d
     its compiled ``cone_search``, which its public ``nested.cone_search`` calls after making
     astropy ``Longitude``/``Latitude``/``Quantity`` objects of the arguments: 0.39 against
     0.035 ms per cone on a 2-core machine. The public function is the fallback should a
-    cdshealpix release change the compiled one (tests compare the two)."""
+    cdshealpix release change the compiled one (tests compare the two); so for
+    :func:`_healpix_cells` and :func:`_neighbour_cells`."""
     try:
-        return _compiled_cone_search(np.uint8(depth), np.uint8(depth_delta), np.float64(lon_rad),
+        return _compiled.cone_search(np.uint8(depth), np.uint8(depth_delta), np.float64(lon_rad),
                                      np.float64(lat_rad), np.float64(radius_rad), False)
-    except TypeError:
+    except (AttributeError, TypeError):
         return nested.cone_search(Longitude(lon_rad, unit=u.rad), Latitude(lat_rad, unit=u.rad),
                                   radius_rad * u.rad, depth, depth_delta)
 
@@ -294,10 +294,28 @@ def _validated_radius_deg(radius_deg) -> float:
 
 
 def _healpix_cells(ra_deg, dec_deg, depth: int) -> np.ndarray:
-    cells = nested.lonlat_to_healpix(
-        Longitude(ra_deg, unit=u.deg), Latitude(dec_deg, unit=u.deg), depth
-    )
+    """The cells (int64) at ``depth`` of positions checked by :func:`_validated_positions`."""
+    lon = np.radians(np.asarray(ra_deg, dtype=np.float64))
+    lat = np.radians(np.asarray(dec_deg, dtype=np.float64))
+    cells = np.empty(lon.shape, dtype=np.uint64)
+    offsets = np.empty(lon.shape, dtype=np.float64), np.empty(lon.shape, dtype=np.float64)
+    try:
+        _compiled.lonlat_to_healpix(np.full(lon.shape, depth, dtype=np.uint8), lon, lat, cells, *offsets,
+                                    np.uint16(0))
+    except (AttributeError, TypeError):
+        cells = nested.lonlat_to_healpix(Longitude(ra_deg, unit=u.deg), Latitude(dec_deg, unit=u.deg), depth)
     return cells.astype(np.int64)
+
+
+def _neighbour_cells(cells: np.ndarray, depth: int) -> np.ndarray:
+    """Each cell's 3x3 block at ``depth`` (cdshealpix's ``neighbours``: -1 where a base-cell
+    corner has none)."""
+    block = np.zeros((len(cells), 9), dtype=np.int64)
+    try:
+        _compiled.neighbours(depth, cells.astype(np.uint64), block, np.uint16(0))
+    except (AttributeError, TypeError):
+        block = nested.neighbours(cells, depth)
+    return block
 
 
 def _cell_size_rad(depth: int) -> float:
@@ -330,7 +348,7 @@ def _neighbourhood_runs(ra, dec, depth: int):
     """
     cells = _healpix_cells(ra, dec, depth)
     by_cell = np.argsort(cells)
-    block = nested.neighbours(cells[by_cell], depth)
+    block = _neighbour_cells(cells[by_cell], depth)
     width = block.shape[1]
     # A missing neighbour (-1, next to some base-cell corners) becomes a copy
     # of the centre cell, which the run merging absorbs.
