@@ -204,24 +204,22 @@ class Catalog(CatalogBase):
         SQLite's planner cannot tell how many rows a condition keeps (no histograms), and for
         ``ORDER BY row_id LIMIT n`` it walks the table in row order, hoping to meet ``n``
         matches soon: through every row when a handful pass (``vmag < 6``: 138 ms at 1e6
-        objects, against 0.1 ms through the vmag index). So a filter SQLite answers from
-        its indexes first counts its rows there, up to :func:`few_rows`; when that is all of
-        them, they are read through the indexes and sorted (``+column`` in ORDER BY keeps
-        SQLite from walking an index in order instead). Other filters take the ordered
-        query, as do those SQLite already answers from an index in that query: it then
-        meets ``n`` matches soon (and a filter no index serves reads every row either way)."""
+        objects, against 0.1 ms through the vmag index). So when SQLite would walk, but can
+        find the filter's rows through its indexes, they are counted there first (a count
+        the answer needs whenever ``n`` or more pass); when at most :func:`few_rows` pass,
+        they are read through the indexes and sorted (``+column`` in ORDER BY keeps SQLite
+        from walking an index in order instead); when more do, the walk meets ``n`` of them
+        soon. (A filter no index serves reads every row either way.)"""
         terms = sort_sql([(c, d) for c, d in sort if c in self.columns])
         order = f"ORDER BY {terms}, row_id" if terms else "ORDER BY row_id"
         if flt is not None and self._walks_instead_of_searching(flt.sql, order):
-            cap = few_rows(limit, self.info.nobjects)
-            n = self.query(f"SELECT count(*) FROM (SELECT 1 FROM object_catalog WHERE {flt.sql} LIMIT ?)",
-                           (*flt.params, cap + 1))[0][0]
-            if n <= cap:
+            n = self.query(f"SELECT count(*) FROM object_catalog WHERE {flt.sql}", flt.params)[0][0]
+            if n <= few_rows(limit, self.info.nobjects):
                 after = sort_sql([(c, d) for c, d in sort if c in self.columns], by_index=False)
                 order = f"ORDER BY {after}, +row_id" if after else "ORDER BY +row_id"
-                ids = [r[0] for r in self.query(f"SELECT row_id FROM object_catalog WHERE {flt.sql} {order} LIMIT ?",
-                                                (*flt.params, int(limit)))]
-                return ids, n
+            ids = [r[0] for r in self.query(f"SELECT row_id FROM object_catalog WHERE {flt.sql} {order} LIMIT ?",
+                                            (*flt.params, int(limit)))]
+            return ids, n
         where = f"WHERE {flt.sql}" if flt is not None else ""
         params = flt.params if flt is not None else ()
         ids = [r[0] for r in self.query(f"SELECT row_id FROM object_catalog {where} {order} LIMIT ?",
@@ -230,7 +228,6 @@ class Catalog(CatalogBase):
             return ids, len(ids)
         count = self.query(f"SELECT count(*) FROM object_catalog {where}", params)[0][0]
         return ids, count
-
 
     def _walks_instead_of_searching(self, where_sql: str, order: str) -> bool:
         """Whether SQLite would answer a filter (its SQL with ``?`` placeholders) in ``order``
@@ -253,8 +250,8 @@ class Catalog(CatalogBase):
 
 
 def few_rows(limit: int, nrows: int) -> int:
-    """How many matching rows a filter may have and still be answered from its indexes
-    (:meth:`Catalog.select`). Reading ``m`` matches through an index and sorting them costs
+    """How many matching rows a filter may have and still be read through its indexes and
+    sorted, rather than met in a walk of the table in order (:meth:`Catalog.select`). Reading ``m`` matches through an index and sorting them costs
     about ``m`` steps; the ordered walk of the table meets ``limit`` of them after about
     ``limit * nrows / m`` rows, at ~0.5 of a step each (measured at 1e6 rows). The two meet
     near ``sqrt(limit * nrows / 2)``: 22,000 rows for a limit of 100 at 1e7 objects."""
