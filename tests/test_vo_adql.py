@@ -350,3 +350,47 @@ def test_the_row_id_subquery_is_the_sql_sqlglot_parses(npieces):
     names = [f"lcp_rows_{i}" for i in range(npieces)]
     text = " UNION ALL ".join(f"SELECT value FROM json_each(:{n})" for n in names)
     assert _json_each_union(names).sql("sqlite") == sqlglot.parse_one(text, read="sqlite").sql("sqlite")
+
+
+def test_queries_of_one_shape_are_parsed_and_resolved_once(sky, monkeypatch):
+    """TAP clients send one query with new numbers in it (a cone at each target, another
+    magnitude cut): the query is parsed and its columns resolved (sqlglot's qualify, over
+    half of a translation) once per shape, and each query's numbers go into a copy of that
+    tree. What the numbers decide (the cone's rows, TOP, LOG's base) is decided per query:
+    each translation equals a fresh one, SQL and parameters alike."""
+    from lcpanel.core.vo import adql
+
+    app, engine, cols = sky
+    template = ("SELECT TOP {top} t.objectid, t.vmag + {add} AS v FROM lcpanel.field AS t WHERE 1 = "
+                "CONTAINS(POINT('ICRS', ra, decl), CIRCLE('ICRS', {ra}, {dec}, {r})) AND t.vmag < {vmax} "
+                "ORDER BY v, t.objectid")
+    values = [dict(top=50, add=1, ra=290.0, dec=45.0, r=0.3, vmax=14), dict(top=7, add=2.5, ra=290.4, dec=44.8, r=0.2,
+                                                                             vmax=1e2),
+              dict(top=1000, add=0, ra=289.5, dec=45.5, r=1.5, vmax=13.25), dict(top=3, add=1, ra=290.0, dec=45.0,
+                                                                                  r=0.3, vmax=14)]
+    fresh = []
+    for v in values:
+        adql._SHAPES.clear()
+        fresh.append(run(engine, template.format(**v)))
+    resolved = []
+    qualify = adql.qualify
+    monkeypatch.setattr(adql, "qualify", lambda *a, **k: (resolved.append(1), qualify(*a, **k))[1])
+    adql._SHAPES.clear()
+    for v, want in zip(values, fresh):
+        got = run(engine, template.format(**v))
+        assert got.translation.sql == want.translation.sql and got.translation.params == want.translation.params
+        assert got.rows == want.rows and got.translation.regions == want.translation.regions
+        assert [f.name for f in got.fields] == [f.name for f in want.fields]
+    assert len(resolved) == 1
+    assert len({len(out.rows) for out in fresh}) > 1 and all(out.rows for out in fresh)
+    # a number the checks read: LOG's base must be 10 in every query of the shape
+    assert run(engine, "SELECT TOP 1 LOG(10, vmag) FROM lcpanel.field").rows
+    with pytest.raises(ADQLError, match="LOG takes one argument"):
+        run(engine, "SELECT TOP 1 LOG(2, vmag) FROM lcpanel.field")
+    # numbers that resolving uses (a column's position) make no kept shape
+    for k in (1, 2, 1):
+        for query in (f"SELECT TOP 5 objectid, vmag FROM lcpanel.field ORDER BY {k}, objectid",
+                      f"SELECT ndet > 2000 AS many, vmag > 12 AS faint, count(*) AS n FROM lcpanel.field GROUP BY {k}"):
+            got = run(engine, query)
+            adql._SHAPES.clear()
+            assert got.rows == run(engine, query).rows and got.translation.sql == run(engine, query).translation.sql

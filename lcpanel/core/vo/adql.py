@@ -38,6 +38,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import sqlglot
@@ -140,6 +142,12 @@ class Translation:
 
 def parse(query: str) -> exp.Expression:
     """The checked syntax tree of one ADQL query; :class:`ADQLError` if it is not ADQL."""
+    return _parse_checked(query, _checked_tokens(query))
+
+
+def _checked_tokens(query: str) -> list:
+    """The tokens of a query that passes the checks made before parsing (length, control
+    characters, nesting, refused words); :class:`ADQLError` otherwise."""
     if not isinstance(query, str) or not query.strip():
         raise ADQLError("the query is empty; send QUERY=SELECT ...")
     if len(query) > MAX_QUERY_CHARS:
@@ -161,6 +169,11 @@ def parse(query: str) -> exp.Expression:
         message = _REFUSED_TOKENS.get(tok.token_type)
         if message:
             raise ADQLError(f"{message} (line {tok.line}, column {tok.col})")
+    return toks
+
+
+def _parse_checked(query: str, toks: list) -> exp.Expression:
+    """The checked syntax tree of a query whose tokens passed :func:`_checked_tokens`."""
     try:
         trees = sqlglot.parse(query, read=ADQLDialect)
     except ParseError as exc:
@@ -281,6 +294,58 @@ def _resolve(tree: exp.Expression, model: TapModel) -> exp.Expression:
                        quote_identifiers=True, expand_stars=True, identify=True)
     except OptimizeError as exc:
         raise ADQLError(_column_message(str(exc), tree, model)) from None
+
+
+#: (model id, query shape) -> (model, the resolved tree of a query of that shape); see :func:`_resolved`
+_SHAPES: OrderedDict = OrderedDict()
+_SHAPES_LOCK = threading.Lock()
+SHAPES_KEPT = 256
+_NUMBER = "lcpanel_number"
+
+
+def _resolved(query: str, model: TapModel) -> exp.Expression:
+    """The parsed, checked and resolved tree of ``query`` (:func:`parse`, :func:`_resolve`).
+
+    TAP clients send one query with new numbers in it: a cone at each of their targets.
+    Parsing and resolving (sqlglot's ``qualify``) take over half of a translation and do not
+    depend on the numbers, so the resolved tree of a query *shape* (its tokens, numbers
+    left out) is kept per model, each number literal in it marked with the number's place
+    in the query; a query of a known shape gets a copy with its own numbers put in, and
+    the node checks run again (LOG's base is a number). What else numbers decide (the
+    cone's rows, TOP) is done after, per query. A shape is not kept when one of its numbers
+    is no literal of the resolved tree (resolving used it: ``GROUP BY 2``)."""
+    from ..deadline import check
+
+    toks = _checked_tokens(query)
+    numbers = [t.text for t in toks if t.token_type is TokenType.NUMBER]
+    key = (id(model), tuple(None if t.token_type is TokenType.NUMBER else (t.token_type, t.text) for t in toks))
+    with _SHAPES_LOCK:
+        kept = _SHAPES.get(key)
+        if kept is not None:
+            _SHAPES.move_to_end(key)
+    if kept is not None and kept[0] is model:
+        tree = kept[1].copy()
+        for node in tree.find_all(exp.Literal):
+            place = node.meta.get(_NUMBER)
+            if place is not None:
+                node.set("this", numbers[place])
+        _check_nodes(tree)
+        return tree
+    tree = _parse_checked(query, toks)
+    check("parsing the query")
+    places = {t.start: i for i, t in enumerate(t for t in toks if t.token_type is TokenType.NUMBER)}
+    for node in tree.find_all(exp.Literal):
+        place = places.get(node.meta.get("start")) if not node.is_string else None
+        if place is not None:
+            node.meta[_NUMBER] = place
+    tree = _resolve(tree, model)
+    # a number resolving used up (GROUP BY 2 became the second column) leaves no literal
+    if {n.meta.get(_NUMBER) for n in tree.find_all(exp.Literal)} >= set(range(len(numbers))):
+        with _SHAPES_LOCK:
+            _SHAPES[key] = (model, tree.copy())
+            while len(_SHAPES) > SHAPES_KEPT:
+                _SHAPES.popitem(last=False)
+    return tree
 
 
 def _ctes_in_scope(node: exp.Expression) -> set[str]:
@@ -797,9 +862,7 @@ def translate(query: str, model: TapModel, cone_rows, *, objects_only: bool = Fa
 def _translate(query: str, model: TapModel, cone_rows, objects_only: bool, match_rows=None) -> Translation:
     from ..deadline import check
 
-    tree = parse(query)
-    check("parsing the query")
-    tree = _resolve(tree, model)
+    tree = _resolved(query, model)
     check("resolving the query's tables and columns")
     collection_id = None
     if objects_only:
@@ -812,6 +875,6 @@ def _translate(query: str, model: TapModel, cone_rows, objects_only: bool, match
     check("looking up the query's sky regions")
     tree = tree.transform(_translate_node, copy=False)
     tables = _translate_tables(tree, model)
-    sql = tree.sql(dialect="sqlite")
+    sql = tree.sql(dialect="sqlite", copy=False)  # the tree is this translation's own, used no more
     return Translation(adql=query, sql=sql, params=params, tables=tables, fields=fields, regions=notes,
                        collection_id=collection_id)
