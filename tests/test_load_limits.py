@@ -477,7 +477,8 @@ def test_page_timers_leave_the_shared_busy_flag_alone():
 def test_offloaded_calls_hand_back_results_errors_context_and_cancellation():
     """What an offloaded call gives its caller: the result, the exception raised (its own
     type), the caller's context variables; work the pool drops unstarted at shutdown
-    cancels the wait instead of leaving it hanging."""
+    cancels the wait instead of leaving it hanging, and work whose caller stopped waiting
+    before it started does not run."""
     import asyncio
     import contextvars
 
@@ -485,11 +486,12 @@ def test_offloaded_calls_hand_back_results_errors_context_and_cancellation():
 
     who = contextvars.ContextVar("who", default="nobody")
     off = Offloader(workers=1, max_heavy=4)
-    gate, started = threading.Event(), threading.Event()
+    gates = [threading.Event(), threading.Event()]
+    started = [threading.Event(), threading.Event()]
 
-    def blocked():
-        started.set()
-        gate.wait(10)
+    def blocked(k):
+        started[k].set()
+        gates[k].wait(10)
         return "blocked done"
 
     async def main():
@@ -498,16 +500,28 @@ def test_offloaded_calls_hand_back_results_errors_context_and_cancellation():
         assert await off.run(sum, [1, 2, 3]) == 6
         with pytest.raises(KeyError, match="missing"):
             await off.run(lambda: {}["missing"])
-        first = asyncio.ensure_future(off.run(blocked))
-        queued = asyncio.ensure_future(off.run(lambda: "never runs"))
-        while not started.is_set():
+        # a call whose caller stopped waiting before it started never runs
+        ran = []
+        first = asyncio.ensure_future(off.run(blocked, 0))
+        while not started[0].is_set():
             await asyncio.sleep(0.01)
-        off.shutdown()  # the queued call is dropped unstarted
+        abandoned = asyncio.ensure_future(off.run(lambda: ran.append("abandoned")))
+        await asyncio.sleep(0.05)
+        abandoned.cancel()
+        gates[0].set()
+        assert await asyncio.wait_for(first, 5) == "blocked done"
+        assert await off.run(lambda: "after") == "after" and ran == []
+        # calls the pool drops unstarted at shutdown cancel their callers' waits
+        second = asyncio.ensure_future(off.run(blocked, 1))
+        queued = asyncio.ensure_future(off.run(lambda: ran.append("queued")))
+        while not started[1].is_set():
+            await asyncio.sleep(0.01)
+        off.shutdown()
         with pytest.raises(asyncio.CancelledError):
             await asyncio.wait_for(queued, 5)
-        gate.set()
-        assert await asyncio.wait_for(first, 5) == "blocked done"
-        assert off.active == 0
+        gates[1].set()
+        assert await asyncio.wait_for(second, 5) == "blocked done"
+        assert off.active == 0 and ran == []
 
     from support import aio
 
