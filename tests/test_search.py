@@ -391,3 +391,17 @@ def test_a_search_is_validated_without_copying_its_parameter_objects(tmp_path):
         ThirdParty.from_params({"near": 11}, context)
     assert bad.value.field == "near"
     assert param.Parameterized.param.name.per_instance  # param's own base parameter is left alone
+
+
+def test_a_plugins_filter_with_a_question_mark_in_a_string_still_selects(sky):
+    """``Catalog.select`` reads query plans with one NULL per ``?``; a plugin's filter may hold a
+    ``?`` inside a string, which is no placeholder: the filter then takes the ordered query,
+    as before, and its answer is right."""
+    from lcpanel.plugin_api import Filter
+
+    app, truth = sky
+    cols = truth["allsky"]
+    flt = Filter(sql="vmag < ? AND coalesce(objecttags, '') != 'a?b'", params=(8.2,), columns=frozenset({"vmag"}),
+                 text="bright")
+    ids, count = app.catalogs.get("allsky").select(flt, [], 5)
+    assert count == int((cols["vmag"] < 8.2).sum()) and len(ids) == min(5, count) and ids == sorted(ids)

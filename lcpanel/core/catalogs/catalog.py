@@ -238,8 +238,11 @@ class Catalog(CatalogBase):
             def steps(sql: str) -> list[str]:
                 return [str(r[-1]) for r in self.query(f"EXPLAIN QUERY PLAN {sql}", (None,) * sql.count("?"))]
 
-            unordered = steps(f"SELECT 1 FROM object_catalog WHERE {where_sql}")
-            ordered = steps(f"SELECT row_id FROM object_catalog WHERE {where_sql} {order} LIMIT ?")
+            try:
+                unordered = steps(f"SELECT 1 FROM object_catalog WHERE {where_sql}")
+                ordered = steps(f"SELECT row_id FROM object_catalog WHERE {where_sql} {order} LIMIT ?")
+            except (UserError, sqlite3.Error):  # e.g. a plugin's filter with a '?' in a string: as before
+                unordered = ordered = []
             known = (any(s.startswith("SEARCH object_catalog") for s in unordered)
                      and not any(s.startswith("SCAN") for s in unordered)
                      and any(s.startswith("SCAN object_catalog") for s in ordered))
@@ -251,10 +254,11 @@ class Catalog(CatalogBase):
 
 def few_rows(limit: int, nrows: int) -> int:
     """How many matching rows a filter may have and still be read through its indexes and
-    sorted, rather than met in a walk of the table in order (:meth:`Catalog.select`). Reading ``m`` matches through an index and sorting them costs
-    about ``m`` steps; the ordered walk of the table meets ``limit`` of them after about
-    ``limit * nrows / m`` rows, at ~0.5 of a step each (measured at 1e6 rows). The two meet
-    near ``sqrt(limit * nrows / 2)``: 22,000 rows for a limit of 100 at 1e7 objects."""
+    sorted, rather than met in a walk of the table in order (:meth:`Catalog.select`).
+    Reading ``m`` matches through an index and sorting them costs about ``m`` steps; the
+    ordered walk meets ``limit`` of them after about ``limit * nrows / m`` rows, at ~0.5 of
+    a step each (measured at 1e6 rows). The two meet near ``sqrt(limit * nrows / 2)``:
+    22,000 rows for a limit of 100 at 1e7 objects."""
     return int(min(max(math.sqrt(limit * max(nrows, 1) / 2), limit, 1000), FEW_ROWS_MAX))
 
 
