@@ -210,12 +210,13 @@ class Catalog(CatalogBase):
         they are read through the indexes and sorted (``+column`` in ORDER BY keeps SQLite
         from walking an index in order instead); when more do, the walk meets ``n`` of them
         soon. (A filter no index serves reads every row either way.)"""
-        terms = sort_sql([(c, d) for c, d in sort if c in self.columns])
+        keys = [(c, d) for c, d in sort if c in self.columns]
+        terms = sort_sql(keys)
         order = f"ORDER BY {terms}, row_id" if terms else "ORDER BY row_id"
         if flt is not None and self._walks_instead_of_searching(flt.sql, order):
             n = self.query(f"SELECT count(*) FROM object_catalog WHERE {flt.sql}", flt.params)[0][0]
             if n <= few_rows(limit, self.info.nobjects):
-                after = sort_sql([(c, d) for c, d in sort if c in self.columns], by_index=False)
+                after = sort_sql(keys, by_index=False)
                 order = f"ORDER BY {after}, +row_id" if after else "ORDER BY +row_id"
             ids = [r[0] for r in self.query(f"SELECT row_id FROM object_catalog WHERE {flt.sql} {order} LIMIT ?",
                                             (*flt.params, int(limit)))]

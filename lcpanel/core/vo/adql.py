@@ -173,9 +173,10 @@ def _checked_tokens(query: str) -> list:
 
 
 def _parse_checked(query: str, toks: list) -> exp.Expression:
-    """The checked syntax tree of a query whose tokens passed :func:`_checked_tokens`."""
+    """The checked syntax tree of a query from its tokens, which passed :func:`_checked_tokens`
+    (what ``sqlglot.parse`` does after tokenizing the text again)."""
     try:
-        trees = sqlglot.parse(query, read=ADQLDialect)
+        trees = ADQLDialect().parser().parse(toks, query)
     except ParseError as exc:
         raise ADQLError(f"ADQL syntax error: {_parse_message(exc)}") from None
     except RecursionError:
