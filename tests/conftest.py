@@ -20,6 +20,19 @@ def _load_generator():
     return make_collection
 
 
+def pytest_collection_modifyitems(config, items):
+    """Units of work for pytest-xdist's ``--dist loadgroup`` (``make test`` runs two
+    workers): the browser tests together on one worker, so that one Chromium and one served
+    basedir (session fixtures) serve them all; every other file as a whole, so that its
+    module fixtures (a built collection, a served basedir) are made once. A test that
+    names its own ``xdist_group`` keeps it."""
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        browser = {"page", "browser", "context"} & set(getattr(item, "fixturenames", ()))
+        item.add_marker(pytest.mark.xdist_group("browser" if browser else item.nodeid.split("::")[0]))
+
+
 @pytest.fixture(scope="session")
 def generator():
     return _load_generator()

@@ -22,7 +22,8 @@ def test_every_benchmark_is_found():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(BENCHMARKS))
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.xdist_group(f"bench-{name}"))
+                                  for name in sorted(BENCHMARKS)])
 def test_benchmark_runs_in_smoke_mode(name):
     path = BENCHMARKS[name]
     out = subprocess.run([sys.executable, str(path), "--smoke"], cwd=path.parent, capture_output=True, text=True,
