@@ -12,7 +12,11 @@ patches that fix both, so the rest of lcpanel never patches astrobase itself:
   ``lcformatdir`` (it forgets to pass it on), stops ``get_lcformat`` from
   appending the reader's directory to ``sys.path`` on every call, and makes
   astrobase's own process pools re-apply these patches in their workers, so
-  they also work with the forkserver/spawn start methods.
+  they also work with the forkserver/spawn start methods. Each module's patch
+  is applied when that module is imported (:data:`_PATCHES`, through an import
+  hook), or at once if it already is: reading light curves, which needs only
+  ``astrobase.lcproc``, does not import the checkplot and batch modules
+  (matplotlib, scipy.signal: seconds for every new process that reads one).
 - :func:`offline` replaces every network look-up on the paths lcpanel uses
   (``lcproc.periodsearch.runpf``, ``lcproc.checkplotgen.runcp``,
   ``checkplot.pkl.checkplot_pickle``, ``lcproc.catalogs.make_lclist``,
@@ -26,6 +30,7 @@ and neither is on those paths.
 
 import functools
 import importlib
+import importlib.abc
 import inspect
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -35,33 +40,28 @@ import numpy as np
 # numpy names removed in 2.0 that astrobase still uses (np.bool is back in 2.x)
 _NUMPY_ALIASES = {"unicode_": np.str_, "float_": np.float64, "bool": bool}
 
-# astrobase modules that start their own ProcessPoolExecutor
-_POOL_MODULES = (
-    "astrobase.lcproc.catalogs",
-    "astrobase.lcproc.checkplotgen",
-    "astrobase.lcproc.periodsearch",
-)
-
 _imported = False
 _offline_on = False
 _finder_stamp = None
 
 
 def import_astrobase():
-    """Apply the compatibility patches and import astrobase's lcproc modules.
+    """Apply the compatibility patches and import ``astrobase.lcproc``.
 
-    Idempotent. Call it before importing any astrobase module.
+    Idempotent. Call it before importing any astrobase module. The patches of
+    modules not imported yet are applied when they are (:data:`_PATCHES`).
     """
     global _imported
     if _imported:
         return
     _add_numpy_aliases()
     _add_pillow_antialias()
-    for name in _POOL_MODULES:
-        importlib.import_module(name).ProcessPoolExecutor = _PatchedPoolExecutor
-    _make_checkplot_epochs_scalar()
-    _forward_lcformatdir_to_neighbours()
-    _keep_sys_path_unique()
+    if not any(isinstance(f, _PatchOnImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _PatchOnImport())
+    for name in _PATCHES:
+        if name in sys.modules:
+            _patch(sys.modules[name])
+    importlib.import_module("astrobase.lcproc")
     _imported = True
 
 
@@ -158,18 +158,24 @@ class _PatchedPoolExecutor(ProcessPoolExecutor):
                          **kwargs)
 
 
-def _make_checkplot_epochs_scalar():
-    """Resolve ``varepoch='min'`` to a float before astrobase plots a phased LC.
+def _patch_pool(module):
+    """astrobase's own process pools re-apply these patches in their workers."""
+    module.ProcessPoolExecutor = _PatchedPoolExecutor
+
+
+def _scalar_epoch_plot():
+    """``pkl_utils._pkl_phased_magseries_plot``, made to resolve ``varepoch='min'``
+    to a float before astrobase plots a phased LC (wrapped once).
 
     astrobase's own resolution leaves a one-element array, which numpy >= 2.4
     refuses to format as a scalar. Doing it here gives the same epoch as a
     float on every numpy version.
     """
-    import astrobase.checkplot.pkl as cp_pkl
     import astrobase.checkplot.pkl_utils as pkl_utils
-    import astrobase.lcproc.checkplotgen as checkplotgen
 
     original = pkl_utils._pkl_phased_magseries_plot
+    if hasattr(original, "__wrapped__"):
+        return original
 
     @functools.wraps(original)
     def phased_plot(checkplotdict, lspmethod, periodind, stimes, smags, serrs,
@@ -182,8 +188,17 @@ def _make_checkplot_epochs_scalar():
         return original(checkplotdict, lspmethod, periodind, stimes, smags,
                         serrs, varperiod, varepoch, *args, **kwargs)
 
-    for module in (pkl_utils, cp_pkl, checkplotgen):
-        module._pkl_phased_magseries_plot = phased_plot
+    pkl_utils._pkl_phased_magseries_plot = phased_plot
+    return phased_plot
+
+
+def _make_checkplot_epochs_scalar(module):
+    """Point ``module``'s phased-plot function (pkl_utils' own, or the name
+    ``checkplot.pkl`` and ``lcproc.checkplotgen`` import from it) at
+    :func:`_scalar_epoch_plot`'s wrapper."""
+    wrapper = _scalar_epoch_plot()
+    if getattr(module, "_pkl_phased_magseries_plot", None) is wrapper.__wrapped__:
+        module._pkl_phased_magseries_plot = wrapper
 
 
 def _min_light_epoch(times, mags, errs, period, magsarefluxes):
@@ -203,15 +218,13 @@ def _min_light_epoch(times, mags, errs, period, magsarefluxes):
     return float(np.min(times))
 
 
-def _forward_lcformatdir_to_neighbours():
+def _forward_lcformatdir_to_neighbours(checkplotgen):
     """Make runcp pass its ``lcformatdir`` to the neighbour-LC update.
 
     astrobase's runcp calls ``update_checkplotdict_nbrlcs`` without it, so
     for a format registered outside ``~/.astrobase`` the neighbour light
     curves are silently left out of every checkplot.
     """
-    import astrobase.lcproc.checkplotgen as checkplotgen
-
     original_runcp = checkplotgen.runcp
     original_update = checkplotgen.update_checkplotdict_nbrlcs
     signature = inspect.signature(original_runcp)
@@ -230,15 +243,13 @@ def _forward_lcformatdir_to_neighbours():
     checkplotgen.runcp = runcp
 
 
-def _keep_sys_path_unique():
+def _keep_sys_path_unique(lcproc):
     """Undo the duplicate ``sys.path`` entry astrobase adds per LC-format load.
 
     ``get_lcformat`` imports a reader given by file path after appending its
     directory to ``sys.path``, on every call; a server reading light curves
     would grow ``sys.path`` without bound.
     """
-    import astrobase.lcproc as lcproc
-
     original = lcproc._check_extmodule
 
     @functools.wraps(original)
@@ -250,3 +261,50 @@ def _keep_sys_path_unique():
         return result
 
     lcproc._check_extmodule = check_extmodule
+
+
+#: the patches of each astrobase module, applied once per module object
+_PATCHES = {
+    "astrobase.lcproc": (_keep_sys_path_unique,),
+    "astrobase.lcproc.catalogs": (_patch_pool,),
+    "astrobase.lcproc.periodsearch": (_patch_pool,),
+    "astrobase.lcproc.checkplotgen": (_patch_pool, _forward_lcformatdir_to_neighbours,
+                                      _make_checkplot_epochs_scalar),
+    "astrobase.checkplot.pkl_utils": (_make_checkplot_epochs_scalar,),
+    "astrobase.checkplot.pkl": (_make_checkplot_epochs_scalar,),
+}
+
+
+def _patch(module):
+    if module.__dict__.get("_lcpanel_patched"):
+        return
+    module._lcpanel_patched = True
+    for patch in _PATCHES[module.__name__]:
+        patch(module)
+
+
+class _PatchOnImport(importlib.abc.MetaPathFinder):
+    """Applies :data:`_PATCHES` to a module right after it is first executed: finds
+    it through the other finders and wraps its own loader's ``exec_module``."""
+
+    def find_spec(self, name, path, target=None):
+        if name not in _PATCHES:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
+        if loader is not None and hasattr(loader, "exec_module"):
+            run = loader.exec_module
+
+            def exec_module(module, run=run):
+                run(module)
+                _patch(module)
+
+            loader.exec_module = exec_module
+        return spec

@@ -88,7 +88,7 @@ def targets(basedir: Path, n: int, seed: int) -> str:
                      for i, ((r, d), (dr, dd)) in enumerate(zip(pos, jitter)))
 
 
-def bench(n: int, workers: int, cone_repeat: int, xmatch_repeat: int) -> None:
+def bench(n: int, workers: int, cone_repeat: int, xmatch_repeat: int, xmatch_sizes: list[int]) -> None:
     from lcpanel.plugin_api import run_search
 
     source = sqlite_basedir(n)
@@ -100,9 +100,9 @@ def bench(n: int, workers: int, cone_repeat: int, xmatch_repeat: int) -> None:
     }
     rng = np.random.default_rng(5)
     centres = [(rng.uniform(0, 360), np.degrees(np.arcsin(rng.uniform(-1, 1)))) for _ in range(max(cone_repeat, 1))]
-    lists = {size: targets(source, size, seed=size) for size in (1_000, 100_000)}
-    cases = [("cone r=1'", "cone", 1.0), ("cone r=10'", "cone", 10.0), ("cone r=1 deg", "cone", 60.0),
-             ("xmatch 1e3 r=2\"", "xmatch", 1_000), ("xmatch 1e5 r=2\"", "xmatch", 100_000)]
+    lists = {size: targets(source, size, seed=size) for size in xmatch_sizes}
+    cases = [("cone r=1'", "cone", 1.0), ("cone r=10'", "cone", 10.0), ("cone r=1 deg", "cone", 60.0)]
+    cases += [(f"xmatch {size:,} r=2\"", "xmatch", size) for size in xmatch_sizes]
     print(f"\n## {n:.0e} objects, all sky (p50 ms, run_search end to end; ratio = engine / sqlite)", flush=True)
     print(f"  {'case':<18}" + "".join(f"{name:>22}" for name in engines), flush=True)
     for label, kind, arg in cases:
@@ -137,12 +137,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cone-repeat", type=int, default=15)
     parser.add_argument("--xmatch-repeat", type=int, default=3)
-    add_smoke_option(parser, sizes=[2e4], cone_repeat=2, xmatch_repeat=1)
+    parser.add_argument("--xmatch-sizes", nargs="+", type=int, default=[1_000, 100_000], help="target list lengths")
+    add_smoke_option(parser, sizes=[2e4], cone_repeat=2, xmatch_repeat=1, xmatch_sizes=[100, 1_000])
     args = parse_args(parser)
     global OUT
     OUT = out_dir(args.smoke)
     for n in args.sizes:
-        bench(int(n), args.workers, args.cone_repeat, args.xmatch_repeat)
+        bench(int(n), args.workers, args.cone_repeat, args.xmatch_repeat, args.xmatch_sizes)
 
 
 if __name__ == "__main__":
