@@ -7,4 +7,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh --browser --taplint
 mkdir -p artifacts/screenshots
-exec .venv/bin/python -m pytest -n auto --maxprocesses "${LCPANEL_TEST_WORKERS:-4}" --dist loadgroup "$@"
+exec .venv/bin/python -m pytest -n auto --maxprocesses "${LCPANEL_TEST_WORKERS:-4}" --dist loadfile "$@"

@@ -20,17 +20,24 @@ def _load_generator():
     return make_collection
 
 
-def pytest_collection_modifyitems(config, items):
-    """Units of work for pytest-xdist's ``--dist loadgroup`` (``make test`` runs two
-    workers): the browser tests together on one worker, so that one Chromium and one served
-    basedir (session fixtures) serve them all; every other file as a whole, so that its
-    module fixtures (a built collection, a served basedir) are made once. A test that
-    names its own ``xdist_group`` keeps it."""
-    for item in items:
-        if item.get_closest_marker("xdist_group"):
-            continue
-        browser = {"page", "browser", "context"} & set(getattr(item, "fixturenames", ()))
-        item.add_marker(pytest.mark.xdist_group("browser" if browser else item.nodeid.split("::")[0]))
+def pytest_xdist_make_scheduler(config, log):
+    """How ``make test`` spreads the suite over its pytest-xdist workers (``--dist
+    loadfile``): each test file is one unit of work, so that its module fixtures (a built
+    collection, a served basedir) are made once; the browser tests are one unit together,
+    so that one Chromium and one served basedir (session fixtures) serve them all; each
+    benchmark smoke run is a unit of its own (they are long and share nothing)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Units(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            if "/browser/" in path or path.endswith("_browser.py"):
+                return "browser"
+            return nodeid if path.endswith("/test_benchmarks.py") else path
+
+    return Units(config, log)
 
 
 @pytest.fixture(scope="session")

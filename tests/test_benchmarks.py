@@ -22,8 +22,7 @@ def test_every_benchmark_is_found():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.xdist_group(f"bench-{name}"))
-                                  for name in sorted(BENCHMARKS)])
+@pytest.mark.parametrize("name", sorted(BENCHMARKS))
 def test_benchmark_runs_in_smoke_mode(name):
     path = BENCHMARKS[name]
     out = subprocess.run([sys.executable, str(path), "--smoke"], cwd=path.parent, capture_output=True, text=True,
