@@ -14,7 +14,7 @@ from tornado.web import RequestHandler
 
 from ..jsonapi import APIMixin
 from .escaping import esc
-from .theme import ACCENT, MUTED
+from .colours import ACCENT, MUTED
 
 PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>Search types · lcpanel</title>

@@ -38,19 +38,12 @@ from panel.theme import Bootstrap
 from panel.theme.base import Inherit
 
 from ..visitor import account_links, end_with_login, session_state, session_viewer
+from .colours import ACCENT, ACCENT_DARK, ACCENT_LIGHT, DANGER, MUTED, PALETTE  # noqa: F401  (theme's names)
 from .escaping import LOGIN_WITH_NEXT, esc, handler
 
 log = logging.getLogger(__name__)
 
 APP_NAME = "lcpanel"
-ACCENT = "#1f5f8b"
-ACCENT_DARK = "#17476a"
-ACCENT_LIGHT = "#e8f0f6"
-MUTED = "#5b6770"
-DANGER = "#b3261e"
-#: one colour per collection, in collection order (colour-blind friendly, Okabe-Ito based)
-PALETTE = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#8c6d31", "#7b4f9d",
-           "#c0392b", "#2c7873")
 
 #: below this window width (px) pages take their one-column phone layout
 NARROW_PX = 700

@@ -43,17 +43,10 @@ Distances
 
 from __future__ import annotations
 
+import functools
 import os
 
-import astropy.units as u
 import numpy as np
-from astropy.coordinates import Latitude, Longitude
-from cdshealpix import nested
-
-try:  # cdshealpix's compiled functions, which its public ones call (see _cone_cells)
-    from cdshealpix import cdshealpix as _compiled
-except ImportError:
-    _compiled = None
 
 from ..atomic import atomic_path
 
@@ -110,6 +103,28 @@ def angular_separation_deg(ra1, dec1, ra2, dec2):
     return np.degrees(np.arctan2(np.hypot(num1, num2), denominator))
 
 
+@functools.cache
+def _compiled():
+    """cdshealpix's compiled functions, which its public ones call (see :func:`_cone_cells`),
+    or None. Imported at first use, as is the public fallback (:func:`_public`): the
+    ``cdshealpix`` package imports ``astropy.coordinates``, about a second that a process
+    which never covers the sky (a CLI command) need not pay."""
+    try:
+        from cdshealpix import cdshealpix
+    except ImportError:
+        return None
+    return cdshealpix
+
+
+def _public():
+    """cdshealpix's public ``nested`` functions and astropy's angle classes."""
+    import astropy.units as u
+    from astropy.coordinates import Latitude, Longitude
+    from cdshealpix import nested
+
+    return nested, Longitude, Latitude, u
+
+
 def _cone_cells(lon_rad: float, lat_rad: float, radius_rad: float, depth: int, depth_delta: int):
     """cdshealpix's MOC covering of a cone (cells, their depths, fully-covered flags), from
     its compiled ``cone_search``, which its public ``nested.cone_search`` calls after making
@@ -118,9 +133,10 @@ def _cone_cells(lon_rad: float, lat_rad: float, radius_rad: float, depth: int, d
     cdshealpix release change the compiled one (tests compare the two); so for
     :func:`_healpix_cells` and :func:`_neighbour_cells`."""
     try:
-        return _compiled.cone_search(np.uint8(depth), np.uint8(depth_delta), np.float64(lon_rad),
-                                     np.float64(lat_rad), np.float64(radius_rad), False)
+        return _compiled().cone_search(np.uint8(depth), np.uint8(depth_delta), np.float64(lon_rad),
+                                       np.float64(lat_rad), np.float64(radius_rad), False)
     except (AttributeError, TypeError):
+        nested, Longitude, Latitude, u = _public()
         return nested.cone_search(Longitude(lon_rad, unit=u.rad), Latitude(lat_rad, unit=u.rad),
                                   radius_rad * u.rad, depth, depth_delta)
 
@@ -300,9 +316,10 @@ def _healpix_cells(ra_deg, dec_deg, depth: int) -> np.ndarray:
     cells = np.empty(lon.shape, dtype=np.uint64)
     offsets = np.empty(lon.shape, dtype=np.float64), np.empty(lon.shape, dtype=np.float64)
     try:
-        _compiled.lonlat_to_healpix(np.full(lon.shape, depth, dtype=np.uint8), lon, lat, cells, *offsets,
-                                    np.uint16(0))
+        _compiled().lonlat_to_healpix(np.full(lon.shape, depth, dtype=np.uint8), lon, lat, cells, *offsets,
+                                      np.uint16(0))
     except (AttributeError, TypeError):
+        nested, Longitude, Latitude, u = _public()
         cells = nested.lonlat_to_healpix(Longitude(ra_deg, unit=u.deg), Latitude(dec_deg, unit=u.deg), depth)
     return cells.astype(np.int64)
 
@@ -312,8 +329,9 @@ def _neighbour_cells(cells: np.ndarray, depth: int) -> np.ndarray:
     corner has none)."""
     block = np.zeros((len(cells), 9), dtype=np.int64)
     try:
-        _compiled.neighbours(depth, cells.astype(np.uint64), block, np.uint16(0))
+        _compiled().neighbours(depth, cells.astype(np.uint64), block, np.uint16(0))
     except (AttributeError, TypeError):
+        nested = _public()[0]
         block = nested.neighbours(cells, depth)
     return block
 
