@@ -508,7 +508,9 @@ def test_offloaded_calls_hand_back_results_errors_context_and_cancellation():
         abandoned = asyncio.ensure_future(off.run(lambda: ran.append("abandoned")))
         await asyncio.sleep(0.05)
         abandoned.cancel()
-        gates[0].set()
+        with pytest.raises(asyncio.CancelledError):  # the caller has stopped waiting...
+            await abandoned
+        gates[0].set()  # ...before the pool could start its work
         assert await asyncio.wait_for(first, 5) == "blocked done"
         assert await off.run(lambda: "after") == "after" and ran == []
         # calls the pool drops unstarted at shutdown cancel their callers' waits

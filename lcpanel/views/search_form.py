@@ -32,6 +32,7 @@ calls make it depend on installation order.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 from concurrent.futures import ThreadPoolExecutor
@@ -370,6 +371,18 @@ class SearchForm(pn.viewable.Viewer):
         ds = save_search(self.app, result, viewer, address, visibility=visibility)
         return result, ds
 
+    def _button_state(self, searching: bool) -> None:
+        """"Searching…" (and the loading spinner) on the button, or back to "Search".
+
+        Scheduled on the page's session, one update per change, so that the two reach the
+        browser in the order they were made. Made directly, an update can take either of
+        Panel's two ways to the browser (written at once, or by Bokeh when the event being
+        handled is done): under load the end of a quick search ("Search") was written
+        before its start ("Searching…"), which then stayed on the button."""
+        update = functools.partial(self.button.param.update, loading=searching,
+                                   name="Searching…" if searching else "Search")
+        pn.state.execute(update, schedule=True)
+
     async def _on_click(self, event=None) -> None:
         await self.search()
 
@@ -387,8 +400,7 @@ class SearchForm(pn.viewable.Viewer):
             self.show_message(refused, "danger")
             return None
         visibility = self.fields["visibility"].value
-        # one update for both (apart, CI once saw the error shown and "Searching…" left on the button)
-        self.button.param.update(loading=True, name="Searching…")
+        self._button_state(searching=True)
         try:
             loop = asyncio.get_running_loop()
             result, ds = await loop.run_in_executor(_EXECUTOR, self._run, spec, viewer, visibility,
@@ -401,7 +413,7 @@ class SearchForm(pn.viewable.Viewer):
             self.show_message("The search failed because of an internal error; it has been logged.", "danger")
             return None
         finally:
-            self.button.param.update(loading=False, name="Search")
+            self._button_state(searching=False)
         notes = "".join(f"\n- {md(m)}" for m in result.messages[:5])
         if ds is None:
             self.show_message(
