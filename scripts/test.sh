@@ -10,6 +10,9 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap.sh --browser --taplint
 mkdir -p artifacts/screenshots
 workers="${LCPANEL_TEST_WORKERS:-1}"
+case "$workers" in
+  ''|*[!0-9]*) echo "scripts/test.sh: LCPANEL_TEST_WORKERS must be a whole number, not '$workers'" >&2; exit 2 ;;
+esac
 if [ "$workers" -gt 1 ]; then
   exec .venv/bin/python -m pytest -n "$workers" --dist loadfile "$@"
 fi
