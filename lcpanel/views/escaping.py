@@ -34,7 +34,10 @@ COPY_TOKEN = ("const i=this.parentNode.querySelector('input'); i.select(); const
               "const done=()=>{b.textContent='Copied'; setTimeout(()=>b.textContent='Copy', 1500)}; "
               "if (navigator.clipboard) {navigator.clipboard.writeText(i.value).then(done, "
               "()=>{document.execCommand('copy'); done()})} else {document.execCommand('copy'); done()}")
-INLINE_HANDLERS = frozenset({HIDE_BROKEN_IMAGE, HIDE_BROKEN_FIGURE, SELECT_SELF, LOGIN_WITH_NEXT, COPY_TOKEN})
+#: on a form that leaves the page (log-out): the page's own navigations give way to it
+MARK_LEAVING = "window.lcpLeaving=true"
+INLINE_HANDLERS = frozenset({HIDE_BROKEN_IMAGE, HIDE_BROKEN_FIGURE, SELECT_SELF, LOGIN_WITH_NEXT, COPY_TOKEN,
+                             MARK_LEAVING})
 
 
 def esc(value) -> str:

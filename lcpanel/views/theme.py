@@ -39,7 +39,7 @@ from panel.theme.base import Inherit
 
 from ..visitor import account_links, end_with_login, session_state, session_viewer
 from .colours import ACCENT, ACCENT_DARK, ACCENT_LIGHT, DANGER, MUTED, PALETTE  # noqa: F401  (theme's names)
-from .escaping import LOGIN_WITH_NEXT, esc, handler
+from .escaping import LOGIN_WITH_NEXT, MARK_LEAVING, esc, handler
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +210,8 @@ def plot_look(fig, label_color: str = MUTED) -> None:
 
 def _navigator() -> pn.widgets.TextInput:
     nav = pn.widgets.TextInput(value="", visible=False, name="", css_classes=["lcp-navigator"])
-    nav.jscallback(value="if (cb_obj.value) { window.location.assign(cb_obj.value) }")
+    # a page already leaving through a form (log-out) keeps going where that form leads
+    nav.jscallback(value="if (cb_obj.value && !window.lcpLeaving) { window.location.assign(cb_obj.value) }")
     return nav
 
 
@@ -239,7 +240,8 @@ def _account_html(viewer) -> str:
         return (account + f'<a class="lcp-login" href="/login" onclick="{handler(LOGIN_WITH_NEXT)}">Log in</a>')
     role = f' <span class="lcp-role">{esc(who.role)}</span>' if who.role else ""
     token = f'<input type="hidden" name="csrf_token" value="{esc(who.logout_token)}">'
-    return (f'<span class="lcp-user">{esc(who.name)}{role}</span>{account}<form method="post" action="/logout">'
+    return (f'<span class="lcp-user">{esc(who.name)}{role}</span>{account}<form method="post" action="/logout" '
+            f'onsubmit="{handler(MARK_LEAVING)}">'
             f'{token}<button type="submit">Log out</button></form>')
 
 

@@ -22,6 +22,7 @@ import pytest
 from playwright.sync_api import expect
 
 from lcpanel.core.access.users import UserStore
+from lcpanel.visitor import LOGIN_CHECK_MS
 
 from .conftest import page_api
 
@@ -194,4 +195,36 @@ def test_open_page_leaves_when_its_login_ends(page, lcpanel_server, wait_idle):
     expect(page.locator(".lcp-account .lcp-user")).to_contain_text(user[0])
     assert page.request.post(app + "/api/logout", headers=page_api(app), data="{}").ok
     page.wait_for_url(re.compile(r"/login\?next=(/|%2F)account"), wait_until="commit", timeout=60_000)
+    assert page.request.get(app + "/api/whoami").json()["role"] == "anonymous"
+
+
+def test_log_out_lands_home_even_when_the_server_answers_slowly(page, lcpanel_server, wait_idle):
+    """The header's log-out button ends the login and leaves for the home page, even when
+    the answer takes longer than the page's login check (5 s): the page being left must
+    not send its visitor to the login page instead (the check sees the login ended, and
+    its navigation used to cancel the log-out's)."""
+    app = lcpanel_server.url.rstrip("/")
+    user = ("slowout-" + uuid.uuid4().hex[:6], "pw-of-the-slow-leaver")
+    UserStore(lcpanel_server.basedir).add_user(user[0], user[1], "user")
+    page.goto(app + "/login?next=/account", wait_until="domcontentloaded")
+    page.fill("#username", user[0])
+    page.fill("#password", user[1])
+    page.click("button[type=submit]")
+    page.wait_for_url("**/account", wait_until="commit", timeout=60_000)
+    wait_idle(page, timeout=60)
+    expect(page.locator(".lcp-account .lcp-user")).to_contain_text(user[0])
+
+    answered = []
+
+    def slow_log_out(route):
+        # the server ends the login now; the browser gets its answer 2 login checks later
+        answer = route.fetch(max_redirects=0)
+        answered.append(answer.status)
+        page.wait_for_timeout(2 * LOGIN_CHECK_MS)
+        route.fulfill(response=answer)
+
+    page.route(re.compile(r"/logout$"), slow_log_out)
+    page.locator(".lcp-account button[type=submit]").click()
+    page.wait_for_url(re.compile(r"^[^?#]*://[^/]+/$"), wait_until="commit", timeout=60_000)
+    assert answered == [302]
     assert page.request.get(app + "/api/whoami").json()["role"] == "anonymous"
