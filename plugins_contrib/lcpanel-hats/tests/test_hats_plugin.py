@@ -177,3 +177,20 @@ def test_exported_healpix_ids_are_lcpanels(small):
         hpx = dict(conn.execute("SELECT objectid, hpx29 FROM object_catalog"))
     assert table["_healpix_29"] == [hpx[o] for o in table["objectid"]]
     assert table["_healpix_29"] == sorted(table["_healpix_29"])
+
+
+def test_crossmatch_of_targets_outside_the_catalog_finds_nothing_as_sqlite_does(small):
+    """Targets where the catalog has no object (outside its coverage: LSDB finds no
+    partition to align them with) match nothing, as in the SQLite collection; they used
+    to fail the search (LSDB's RuntimeError "Catalogs do not overlap")."""
+    _, basedir = small
+    app = App(basedir)
+    empty = "a 10.0 20.0\nb 11.0 21.0"
+    with sqlite3.connect(Path(basedir) / "collections" / "sq" / "catalog-objectinfo.sqlite") as conn:
+        ra, dec = conn.execute("SELECT ra, decl FROM object_catalog ORDER BY row_id LIMIT 1").fetchone()
+    for targets, found in ((empty, 0), (empty + f"\nc {ra:.8f} {dec:.8f}", 1)):
+        spec = {"type": "xmatch", "params": {"targets": targets, "radius_arcsec": 2.0}}
+        a = run_search(app, {**spec, "collections": ["sq"]})
+        b = run_search(app, {**spec, "collections": ["hx"]})
+        assert a.nmatched == b.nmatched == found
+        assert _rows(a) == _rows(b)

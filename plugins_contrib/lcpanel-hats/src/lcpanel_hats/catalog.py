@@ -153,8 +153,13 @@ class HatsSkyIndex:
             raise UserError(f"match radius {radius_arcsec:g}\" is over this HATS catalog's margin of "
                             f"{right.margin.hc_structure.catalog_info.margin_threshold:g}\"",
                             field="radius_arcsec")
-        pairs = cat.compute(left.crossmatch(right, algorithm=PairsWithin(radius_arcsec), suffixes=("", ""),
-                                            suffix_method="overlapping_columns", log_changes=False))
+        try:
+            pairs = cat.compute(left.crossmatch(right, algorithm=PairsWithin(radius_arcsec), suffixes=("", ""),
+                                                suffix_method="overlapping_columns", log_changes=False))
+        except RuntimeError as exc:
+            if str(exc) != "Catalogs do not overlap":  # LSDB's only word for "no target is in the coverage"
+                raise
+            pairs = ()
         if len(pairs) == 0:
             return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0)
         pairs = pairs.drop(columns=[c for c in (INPUT_RA, INPUT_DEC) if c in pairs.columns])

@@ -102,6 +102,10 @@ def _run_import(files, build_dir: Path, name: str, margin: float, pixel_threshol
     from hats_import.collection.arguments import CollectionArguments
     from hats_import.pipeline import pipeline_with_client
 
+    from .jitcache import cache_hats_kernels, cache_on_workers
+
+    cache_hats_kernels()
+
     args = (
         CollectionArguments(output_artifact_name=name, output_path=build_dir, progress_bar=show_progress,
                             resume=False, tmp_dir=build_dir / "tmp")
@@ -121,4 +125,5 @@ def _run_import(files, build_dir: Path, name: str, margin: float, pixel_threshol
     logging.getLogger("distributed").setLevel(logging.WARNING)  # progress bars say enough
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                       silence_logs=logging.ERROR) as cluster, Client(cluster) as own:
+        cache_on_workers(own)
         pipeline_with_client(args, own)

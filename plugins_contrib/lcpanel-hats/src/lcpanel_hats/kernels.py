@@ -22,6 +22,10 @@ from lcpanel.plugin_api import angle_between_rad, pairs_within, radec_to_xyz, RE
 from lsdb.core.crossmatch.abstract_crossmatch_algorithm import AbstractCrossmatchAlgorithm
 from lsdb.core.search.abstract_search import AbstractSearch
 
+from .jitcache import cache_hats_kernels
+
+cache_hats_kernels()
+
 #: the input-list position column the cross-match adds to the targets
 INPUT_COLUMN = "_lcp_input"
 INPUT_RA = "_lcp_ra"

@@ -95,13 +95,17 @@ class Runtime:
     def _connect(self):
         from distributed import Client, LocalCluster
 
+        from .jitcache import cache_on_workers
+
         s = self.settings
         if s.scheduler in ("synchronous", "threads", "local"):
             log.info("starting a Dask LocalCluster: %d workers x %d threads", s.workers, s.threads_per_worker)
             self._cluster = LocalCluster(n_workers=s.workers, threads_per_worker=s.threads_per_worker,
                                          processes=True, dashboard_address=None,
                                          silence_logs=logging.ERROR)
-            return Client(self._cluster, set_as_default=False)
+            client = Client(self._cluster, set_as_default=False)
+            cache_on_workers(client)
+            return client
         try:
             return Client(s.scheduler, timeout=s.connect_timeout_s, set_as_default=False)
         except (OSError, TimeoutError) as exc:
