@@ -19,7 +19,7 @@ import urllib.request
 from http.cookiejar import CookieJar
 from pathlib import Path
 
-from common import catalog_basedir, start_server, stop_server
+from common import add_smoke_option, catalog_basedir, parse_args, start_server, stop_server
 
 def make_basedir(root: Path) -> tuple[Path, str]:
     from lcpanel.core.access.users import UserStore
@@ -83,13 +83,14 @@ def in_process(basedir: Path, n: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=300)
-    parser.add_argument("--smoke", action="store_true", help="50 requests per kind")
-    args = parser.parse_args()
-    n = 50 if args.smoke else args.requests
+    parser.add_argument("--requests", type=int, default=300, help="HTTP requests per kind")
+    parser.add_argument("--calls", type=int, default=20000, help="in-process calls per step")
+    add_smoke_option(parser, requests=50, calls=2000)
+    args = parse_args(parser)
+    n = args.requests
     with tempfile.TemporaryDirectory() as tmp:
         basedir, token = make_basedir(Path(tmp))
-        in_process(basedir, 2000 if args.smoke else 20000)
+        in_process(basedir, args.calls)
         proc, url = start_server(basedir)
         try:
             plain = urllib.request.build_opener()

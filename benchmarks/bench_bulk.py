@@ -177,7 +177,7 @@ def main() -> None:
         from lcpanel.core.catalogs.basedir import Basedir
         from lcpanel.core.products import ProductStore
 
-        demo = find_demo(workdir, args.nobjects, args.smoke)
+        demo = find_demo(workdir, args.nobjects, args.smoke, args.example)
         basedir = workdir / "basedir"
         if not basedir.exists():
             Basedir.init(basedir)

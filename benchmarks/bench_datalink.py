@@ -132,7 +132,7 @@ def main() -> None:
     args = parse_args(parser)
     workdir = Path(tempfile.mkdtemp(prefix="lcpanel-bench-datalink-"))
     try:
-        demo = find_demo(workdir, args.nobjects, args.smoke)
+        demo = find_demo(workdir, args.nobjects, args.smoke, args.example)
         path, ids = make_basedir(workdir, demo, args.copies)
         print(f"# DataLink benchmark ({demo}; {len(ids)} objects in {args.copies} collections)")
         bench(path, repeated(ids, args.ids), args.ids, args.repeat,

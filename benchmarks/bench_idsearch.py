@@ -28,9 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import ROOT
-
-OUT = ROOT / "benchmarks" / "out"
+from common import add_smoke_option, out_dir, parse_args
 TOKENIZER = "unicode61 remove_diacritics 2 tokenchars '-+_'"
 
 
@@ -117,13 +115,13 @@ def main() -> int:
     parser.add_argument("--sizes", nargs="+", default=["1e6"])
     parser.add_argument("--repeat", type=int, default=200)
     parser.add_argument("--baseline-repeat", type=int, default=5, help="runs of the full-scan baseline")
-    parser.add_argument("--smoke", action="store_true", help="1e4 objects and a few repeats (checks it runs)")
-    args = parser.parse_args()
-    sizes = [int(1e4)] if args.smoke else [int(float(s)) for s in args.sizes]
-    repeat = 20 if args.smoke else args.repeat
-    OUT.mkdir(parents=True, exist_ok=True)
+    add_smoke_option(parser, sizes=["1e4"], repeat=20, baseline_repeat=3)
+    args = parse_args(parser)
+    sizes = [int(float(s)) for s in args.sizes]
+    out = out_dir(args.smoke)
+    out.mkdir(parents=True, exist_ok=True)
     for n in sizes:
-        path = OUT / f"idsearch-{n}.sqlite"
+        path = out / f"idsearch-{n}.sqlite"
         t0 = time.perf_counter()
         spec = build(path, n)
         size_mb = path.stat().st_size / 1e6
@@ -132,9 +130,7 @@ def main() -> int:
                 if _has_dbstat(conn) else float("nan")
         print(f"\n{n:,} objects: built in {time.perf_counter() - t0:.1f} s (id index {spec['index_s']:.1f} s, "
               f"{idx_mb:.0f} MB of {size_mb:.0f} MB)")
-        run(path, spec["queries"], repeat, args.baseline_repeat if not args.smoke else 3)
-        if args.smoke:
-            path.unlink()
+        run(path, spec["queries"], args.repeat, args.baseline_repeat)
     return 0
 
 

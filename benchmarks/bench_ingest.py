@@ -151,8 +151,8 @@ def main() -> None:
                   f"{_size(cdir / 'catalog-kdtree.pkl'):>11} {peak:>6.0f} MB {peak - before:>4.0f} MB "
                   f"{sum(parts.values()) / n:>6.0f}   (catalog made in {made:.1f} s)")
             print("    bytes per object: " + ", ".join(f"{k} {v / n:.0f}" for k, v in parts.items()))
-        demo = ROOT / "demo" / "collection"
-        if args.smoke or not (demo / "lclist-catalog.pkl").exists():
+        demo = args.example or ROOT / "demo" / "collection"
+        if not args.example and (args.smoke or not (demo / "lclist-catalog.pkl").exists()):
             demo = workdir / "example"
             t0 = time.perf_counter()
             gen.make_collection(demo, nobjects=args.nobjects, seed=42, workers=2)

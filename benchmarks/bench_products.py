@@ -167,7 +167,14 @@ def store_viewer():
 # --- 2. light-curve zips ---------------------------------------------------------------------
 
 
-def find_demo(workdir: Path, nobjects: int, smoke: bool = False) -> Path:
+def find_demo(workdir: Path, nobjects: int, smoke: bool = False, example: Path | None = None) -> Path:
+    """The example collection to use: ``example`` (``--example``) when given, else outside
+    smoke mode an existing one of DEMO_CANDIDATES, else one of ``nobjects`` objects built
+    in ``workdir`` (once)."""
+    if example is not None:
+        if not (example / "collection.json").exists():
+            raise SystemExit(f"--example {example}: no collection.json there (examples/make_collection.py makes one)")
+        return example.resolve()
     for cand in () if smoke else DEMO_CANDIDATES:
         if (cand / "lclist-catalog.pkl").exists() and (cand / "collection.json").exists():
             return cand
@@ -334,10 +341,11 @@ def time_products(zb: ZipBench, store, fmt: str, which: tuple[str, ...]) -> tupl
     return secs, cpu, status
 
 
-def bench_zips(workdir: Path, nobjects: int, nlc: int, zip_repeat: int, csv_repeat: int, smoke: bool = False) -> None:
+def bench_zips(workdir: Path, nobjects: int, nlc: int, zip_repeat: int, csv_repeat: int, smoke: bool = False,
+               example: Path | None = None) -> None:
     from lcpanel.core.products import ProductStore, build_product
 
-    demo = find_demo(workdir, nobjects, smoke)
+    demo = find_demo(workdir, nobjects, smoke, example)
     zb = ZipBench(workdir, demo, nlc)
     print(f"\n## 2. light-curve zips: {nlc:,} light curves per product ({demo}, {zb.per_copy} objects, "
           f"ingested {zb.copies}x in {zb.ingest_s:.1f} s; {machine_load()})")
@@ -523,7 +531,7 @@ def _read_in_child(spec: dict, base: str, paths: list[str]) -> dict:
 
 
 def bench_formats(workdir: Path, nobjects: int, nlc: int, smoke: bool, formats: list[str],
-                  before: bool = True) -> None:
+                  before: bool = True, example: Path | None = None) -> None:
     """LC/s of a light-curve zip per format, each built by ``build_product`` (read, convert,
     zip, SHA256 manifest, progress) in its own fresh worker process, against three floors
     measured in the same run: a raw read of the original files, the collection's reader
@@ -537,7 +545,7 @@ def bench_formats(workdir: Path, nobjects: int, nlc: int, smoke: bool, formats: 
     from lcpanel.core.objects.lcexport import EXPORT_FORMATS
     from lcpanel.core.products import ProductStore
 
-    demo = find_demo(workdir, nobjects, smoke)
+    demo = find_demo(workdir, nobjects, smoke, example)
     import json as _json
 
     spec = _json.loads((demo / "collection.json").read_text())["lcformat"]
@@ -718,10 +726,10 @@ def main() -> None:
         if "datasets" not in args.skip:
             bench_datasets(workdir, int(float(args.catalog_size)), args.repeat)
         if "zips" not in args.skip:
-            bench_zips(workdir, args.nobjects, args.nlc, args.zip_repeat, args.csv_repeat, args.smoke)
+            bench_zips(workdir, args.nobjects, args.nlc, args.zip_repeat, args.csv_repeat, args.smoke, args.example)
         if "formats" not in args.skip:
             bench_formats(workdir, args.nobjects, args.formats_nlc, args.smoke, args.formats.split(","),
-                          before=not args.no_before)
+                          before=not args.no_before, example=args.example)
         if "real" not in args.skip:
             bench_real(args.real_repeat)
     finally:

@@ -42,9 +42,11 @@ def main() -> None:
     from lcpanel.core.catalogs.ingest import add_astrobase_collection
     from lcpanel.core.access.ratelimit import RateLimiter
 
-    root = out_dir(True)  # a fresh temporary directory: the collection is cheap and edited here
-    source = root / "collection"
-    load_generator().make_collection(source, nobjects=args.objects, seed=7, lcformat="lcpanel-demo-csv", workers=2)
+    root = out_dir(True)  # a fresh temporary directory for the basedir (and the collection when built)
+    source = args.example or root / "collection"  # reviews are kept in the basedir, never in the collection
+    if not args.example:
+        load_generator().make_collection(source, nobjects=args.objects, seed=7, lcformat="lcpanel-demo-csv",
+                                         workers=2)
     base = Basedir.init(root / "basedir")
     app = App(base.path)
     info = add_astrobase_collection(app, base, source, collection_id="bench", show_progress=False)

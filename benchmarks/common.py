@@ -32,6 +32,10 @@ def add_smoke_option(parser, **tiny) -> None:
     benchmark in seconds and notice when one stops working. Smoke figures mean nothing."""
     parser.add_argument("--smoke", action="store_true",
                         help="tiny sizes and 1-2 repeats: proves the benchmark runs; its figures mean nothing")
+    parser.add_argument("--example", type=Path, default=None,
+                        help="an example collection already built by examples/make_collection.py (the test "
+                             "suite passes its own) instead of building one; read, never written (benchmarks "
+                             "that use no example collection ignore it)")
     parser.set_defaults(smoke_values=tiny)
 
 
