@@ -11,6 +11,7 @@ now makes, and the export of every reviewed object's checkplot.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import time
 
@@ -43,8 +44,10 @@ def main() -> None:
     from lcpanel.core.access.ratelimit import RateLimiter
 
     root = out_dir(True)  # a fresh temporary directory for the basedir (and the collection when built)
-    source = args.example or root / "collection"  # reviews are kept in the basedir, never in the collection
-    if not args.example:
+    source = root / "collection"
+    if args.example:  # a copy: the last step exports the reviews into the collection's checkplots
+        shutil.copytree(args.example, source)
+    else:
         load_generator().make_collection(source, nobjects=args.objects, seed=7, lcformat="lcpanel-demo-csv",
                                          workers=2)
     base = Basedir.init(root / "basedir")
