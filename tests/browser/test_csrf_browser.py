@@ -117,6 +117,17 @@ def _mallory(app: str, basedir) -> dict:
     return {"name": name, "password": password, "token": token}
 
 
+def _log_in_to_the_account_page(page, app: str, user: tuple[str, str], wait_idle) -> None:
+    """Log ``user`` in through the real form (its CSRF token and same-origin post), landing on /account."""
+    page.goto(app + "/login?next=/account", wait_until="domcontentloaded")
+    page.fill("#username", user[0])
+    page.fill("#password", user[1])
+    page.click("button[type=submit]")
+    page.wait_for_url("**/account", wait_until="commit", timeout=60_000)
+    wait_idle(page, timeout=60)
+    expect(page.locator(".lcp-account .lcp-user")).to_contain_text(user[0])
+
+
 @pytest.mark.parametrize("layout", ["same-site other port", "other site"])
 def test_attacker_pages_change_nothing(page, lcpanel_server, attacker_port, wait_idle, screenshot, layout):
     port = urllib.parse.urlsplit(lcpanel_server.url).port
@@ -128,14 +139,8 @@ def test_attacker_pages_change_nothing(page, lcpanel_server, attacker_port, wait
     UserStore(lcpanel_server.basedir).add_user(victim[0], victim[1], "user")
     mallory = _mallory(app, lcpanel_server.basedir)
 
-    # the victim logs in through the real form (its CSRF token and same-origin post) and makes a dataset
-    page.goto(app + "/login?next=/account", wait_until="domcontentloaded")
-    page.fill("#username", victim[0])
-    page.fill("#password", victim[1])
-    page.click("button[type=submit]")
-    page.wait_for_url("**/account", wait_until="commit", timeout=60_000)
-    wait_idle(page, timeout=60)
-    expect(page.locator(".lcp-account .lcp-user")).to_contain_text(victim[0])
+    # the victim logs in and makes a dataset
+    _log_in_to_the_account_page(page, app, victim, wait_idle)
     made = page.request.post(app + "/api/search?visibility=private&name=victim-set", headers=page_api(app),
                              data=json.dumps({"type": "filter", "params": {"where": "ndet > 0"}, "limit": 2}))
     assert made.ok, made.text()
@@ -186,13 +191,7 @@ def test_open_page_leaves_when_its_login_ends(page, lcpanel_server, wait_idle):
     app = lcpanel_server.url
     user = ("leaver-" + uuid.uuid4().hex[:6], "pw-of-the-leaver")
     UserStore(lcpanel_server.basedir).add_user(user[0], user[1], "user")
-    page.goto(app + "/login?next=/account", wait_until="domcontentloaded")
-    page.fill("#username", user[0])
-    page.fill("#password", user[1])
-    page.click("button[type=submit]")
-    page.wait_for_url("**/account", wait_until="commit", timeout=60_000)
-    wait_idle(page, timeout=60)
-    expect(page.locator(".lcp-account .lcp-user")).to_contain_text(user[0])
+    _log_in_to_the_account_page(page, app, user, wait_idle)
     assert page.request.post(app + "/api/logout", headers=page_api(app), data="{}").ok
     page.wait_for_url(re.compile(r"/login\?next=(/|%2F)account"), wait_until="commit", timeout=60_000)
     assert page.request.get(app + "/api/whoami").json()["role"] == "anonymous"
@@ -206,13 +205,7 @@ def test_log_out_lands_home_even_when_the_server_answers_slowly(page, lcpanel_se
     app = lcpanel_server.url.rstrip("/")
     user = ("slowout-" + uuid.uuid4().hex[:6], "pw-of-the-slow-leaver")
     UserStore(lcpanel_server.basedir).add_user(user[0], user[1], "user")
-    page.goto(app + "/login?next=/account", wait_until="domcontentloaded")
-    page.fill("#username", user[0])
-    page.fill("#password", user[1])
-    page.click("button[type=submit]")
-    page.wait_for_url("**/account", wait_until="commit", timeout=60_000)
-    wait_idle(page, timeout=60)
-    expect(page.locator(".lcp-account .lcp-user")).to_contain_text(user[0])
+    _log_in_to_the_account_page(page, app, user, wait_idle)
 
     answered = []
 
