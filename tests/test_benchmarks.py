@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from conftest import ROOT
+from support.data import snapshot
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from run_all import scripts  # noqa: E402
@@ -21,21 +22,15 @@ def test_every_benchmark_is_found():
     assert {"ingest", "load", "products", "ratelimit", "search", "skyindex", "tap", "hats"} <= set(BENCHMARKS)
 
 
-def _files(root) -> dict:
-    """Every file under ``root``: its size and modification time."""
-    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")
-            if p.is_file()}
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(BENCHMARKS))
 def test_benchmark_runs_in_smoke_mode(name, csv_collection):
     """Each benchmark's smoke run, on the suite's example collection (a benchmark builds
     its own only when run by hand), which it reads and leaves as it was."""
     path = BENCHMARKS[name]
-    before = _files(csv_collection)
+    before = snapshot(csv_collection)
     out = subprocess.run([sys.executable, str(path), "--smoke", "--example", str(csv_collection)], cwd=path.parent,
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, f"{path.name} --smoke failed:\n{out.stdout[-3000:]}\n{out.stderr[-5000:]}"
     assert "Traceback" not in out.stderr, out.stderr[-5000:]
-    assert _files(csv_collection) == before, "the benchmark changed the example collection it was given"
+    assert snapshot(csv_collection) == before, "the benchmark changed the example collection it was given"

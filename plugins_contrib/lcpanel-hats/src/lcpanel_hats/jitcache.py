@@ -40,14 +40,14 @@ def cache_hats_kernels() -> None:
     with _lock:
         if _done:
             return
-        for name in MODULES:
-            for kernel in vars(importlib.import_module(name)).values():
-                if isinstance(kernel, Dispatcher) and isinstance(kernel._cache, NullCache):
-                    try:
-                        kernel.enable_caching()
-                    except RuntimeError as exc:  # no writable cache directory: compiled per process, as before
-                        log.warning("numba cannot cache %s: %s", kernel.py_func.__qualname__, exc)
-                        break
+        kernels = [kernel for name in MODULES for kernel in vars(importlib.import_module(name)).values()
+                   if isinstance(kernel, Dispatcher) and isinstance(kernel._cache, NullCache)]
+        for kernel in kernels:
+            try:
+                kernel.enable_caching()
+            except RuntimeError as exc:  # no writable cache directory: compiled per process, as before
+                log.warning("numba cannot cache hats' kernels (%s): %s", kernel.py_func.__qualname__, exc)
+                break
         _done = True
 
 
