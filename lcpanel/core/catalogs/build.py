@@ -8,7 +8,9 @@ a file. Output, in one directory:
   primary key, every column, and the order-29 HEALPix id ``hpx29``), rows sorted by
   ``hpx29`` so a sky region is a few contiguous row ranges; an FTS5 table ``object_fts``
   over the text columns; the normalised id index ``object_ids`` and its column numbers
-  ``object_id_columns`` (:mod:`lcpanel.core.catalogs.idindex`); indexes on ids and commonly filtered columns;
+  ``object_id_columns`` (:mod:`lcpanel.core.catalogs.idindex`; it also answers equality on
+  an alias id column of text, which gets no index of its own); indexes on the object id
+  and commonly filtered columns;
   tables ``catalog_info`` and ``catalog_columns`` so the file describes itself. (Catalogs
   built by earlier versions also hold the unit vector ``cx, cy, cz`` and an index on ``hpx29``:
   nothing reads them, the sky index has both.)
@@ -53,7 +55,7 @@ from .basedir import CATALOG_KDTREE, CATALOG_SKYINDEX, CATALOG_SQLITE
 from .columns import (ALIAS_COLUMNS, COMMON_INDEXED, ColumnInfo, describe, is_path_column, sql_name,
                       to_sql_values)
 from .ftsapart import FTSApart
-from .idindex import build_id_index, id_columns
+from .idindex import btree_of_its_own, build_id_index, id_columns
 from ..progress import progress_bar
 
 #: rows per batch written (and per chunk read back for the sky index)
@@ -361,7 +363,7 @@ def _write_indexes(conn, columns: list[ColumnInfo], info: dict, fts: FTSApart, s
     """The unique objectid index, the column indexes, the id index, FTS (built apart by
     ``fts`` meanwhile, copied in) and the tables that describe the catalog; a progress bar
     counts the steps (at 1e7 objects each is a minute or so of the ingest)."""
-    indexed = [c.name for c in columns if c.indexed and c.name != "objectid"]
+    indexed = [c.name for c in columns if c.indexed and c.name != "objectid" and btree_of_its_own(c.name, c.sqltype)]
     with progress_bar(total=len(indexed) + 4, desc="indexing catalog", unit="step",
                       disable=not show_progress) as bar:
         bar.set_postfix_str("objectid")

@@ -142,6 +142,7 @@ class Catalog(CatalogBase):
         self._local = threading.local()
         self._skyindex: SkyIndex | None = None
         self._id_index: bool | None = None
+        self._id_numbers: dict[str, int] | None = None
         #: (filter SQL, ORDER BY) -> whether to count through the indexes first (:meth:`select`)
         self._plans: dict[tuple[str, str], bool] = {}
 
@@ -187,15 +188,52 @@ class Catalog(CatalogBase):
                 found[rec[0]] = rec[1:]
         return [found[int(r)] for r in row_ids]
 
+    def _alias_lookup(self, column: str, values) -> tuple[str, tuple] | None:
+        """The id-index condition (SQL, parameters) that finds every row whose alias id
+        ``column`` equals one of ``values`` (:func:`idindex.equality_sql`), or None when
+        the index cannot (not an alias id column of text, a blank value, no index)."""
+        from . import idindex
+
+        if self.columns.get(column) != "TEXT" or column == "objectid" or not self.id_index:
+            return None
+        if self._id_numbers is None:
+            self._id_numbers = idindex.column_numbers(self.conn())
+        col = self._id_numbers.get(column)
+        keys = idindex.equality_keys(values) if col is not None else None
+        return idindex.equality_sql(col, keys) if keys is not None else None
+
+    def where_sql(self, flt) -> tuple[str, tuple]:
+        """The filter's SQL and parameters for ``object_catalog``: its own, and for each
+        equality it requires on an alias id column (``Filter.equalities``) a look-up of
+        the id index, which holds those columns' values (they have no index of their
+        own: :func:`lcpanel.core.catalogs.idindex.btree_of_its_own`)."""
+        terms, params = [f"({flt.sql})"], tuple(flt.params)
+        for column, values in flt.equalities:
+            lookup = self._alias_lookup(column, values)
+            if lookup is not None:
+                terms.append(lookup[0])
+                params += lookup[1]
+        return (" AND ".join(terms), params) if len(terms) > 1 else (flt.sql, tuple(flt.params))
+
+    def id_rows(self, column: str, values) -> list[int] | None:
+        """Row ids (sorted; a superset) of the rows whose alias id ``column`` may equal one
+        of ``values``, from the id index; None when it cannot tell (:meth:`_alias_lookup`)."""
+        lookup = self._alias_lookup(column, values)
+        if lookup is None:
+            return None
+        return [r[0] for r in self.query(f"SELECT row_id FROM object_catalog WHERE {lookup[0]} ORDER BY row_id",
+                                         lookup[1])]
+
     def passing(self, row_ids, flt) -> np.ndarray:
         row_ids = np.asarray(row_ids, dtype=np.int64)
         if flt is None or len(row_ids) == 0:
             return np.ones(len(row_ids), dtype=bool)
         ok: set[int] = set()
+        where, params = self.where_sql(flt)
         for chunk in _chunks(row_ids.tolist(), 20_000):
             ok.update(r[0] for r in self.query(
-                f"SELECT row_id FROM object_catalog WHERE row_id IN (SELECT value FROM json_each(?)) AND ({flt.sql})",
-                (_ids_json(chunk), *flt.params)))
+                f"SELECT row_id FROM object_catalog WHERE row_id IN (SELECT value FROM json_each(?)) AND ({where})",
+                (_ids_json(chunk), *params)))
         return np.fromiter((r in ok for r in row_ids.tolist()), dtype=bool, count=len(row_ids))
 
     def select(self, flt, sort, limit: int) -> tuple[list[int], int]:
@@ -213,16 +251,16 @@ class Catalog(CatalogBase):
         keys = [(c, d) for c, d in sort if c in self.columns]
         terms = sort_sql(keys)
         order = f"ORDER BY {terms}, row_id" if terms else "ORDER BY row_id"
-        if flt is not None and self._walks_instead_of_searching(flt.sql, order):
-            n = self.query(f"SELECT count(*) FROM object_catalog WHERE {flt.sql}", flt.params)[0][0]
+        sql, params = self.where_sql(flt) if flt is not None else ("", ())
+        if flt is not None and self._walks_instead_of_searching(sql, order):
+            n = self.query(f"SELECT count(*) FROM object_catalog WHERE {sql}", params)[0][0]
             if n <= few_rows(limit, self.info.nobjects):
                 after = sort_sql(keys, by_index=False)
                 order = f"ORDER BY {after}, +row_id" if after else "ORDER BY +row_id"
-            ids = [r[0] for r in self.query(f"SELECT row_id FROM object_catalog WHERE {flt.sql} {order} LIMIT ?",
-                                            (*flt.params, int(limit)))]
+            ids = [r[0] for r in self.query(f"SELECT row_id FROM object_catalog WHERE {sql} {order} LIMIT ?",
+                                            (*params, int(limit)))]
             return ids, n
-        where = f"WHERE {flt.sql}" if flt is not None else ""
-        params = flt.params if flt is not None else ()
+        where = f"WHERE {sql}" if flt is not None else ""
         ids = [r[0] for r in self.query(f"SELECT row_id FROM object_catalog {where} {order} LIMIT ?",
                                         (*params, int(limit)))]
         if len(ids) < limit:

@@ -84,12 +84,18 @@ class SortError(UserError):
 
 @dataclass(frozen=True)
 class Filter:
-    """A parsed filter: ``sql`` with ``?`` placeholders for ``params``."""
+    """A parsed filter: ``sql`` with ``?`` placeholders for ``params``.
+
+    ``equalities``: (column, values) of each ``text column = value`` or ``IN (values)``
+    that every passing row must meet (a top-level AND term, not under NOT or OR), for a
+    catalog that can find such rows through an index the SQL does not name (the id index
+    of :meth:`lcpanel.core.catalogs.catalog.Catalog.where_sql`)."""
 
     sql: str
     params: tuple
     columns: frozenset
     text: str
+    equalities: tuple = ()
 
 
 def conjunction(*filters: Filter | None) -> Filter | None:
@@ -99,7 +105,8 @@ def conjunction(*filters: Filter | None) -> Filter | None:
         return given[0] if given else None
     return Filter(sql=" AND ".join(f"({f.sql})" for f in given), params=tuple(p for f in given for p in f.params),
                   columns=frozenset().union(*(f.columns for f in given)),
-                  text=" and ".join(f"({f.text})" for f in given))
+                  text=" and ".join(f"({f.text})" for f in given),
+                  equalities=tuple(e for f in given for e in f.equalities))
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,8 @@ class _Expr:
     sql: str
     text: str
     params: tuple
+    #: (column, values) of the text equalities every passing row meets (Filter.equalities)
+    equalities: tuple = ()
 
 
 def parse_filter(text: str, columns: dict[str, str], *, max_length: int = MAX_LENGTH,
@@ -138,7 +147,8 @@ def parse_filter(text: str, columns: dict[str, str], *, max_length: int = MAX_LE
     tokens = _tokenize(text, columns)
     parser = _Parser(tokens, columns, max_terms)
     expr = parser.parse()
-    return Filter(sql=expr.sql, params=expr.params, columns=frozenset(parser.used), text=expr.text)
+    return Filter(sql=expr.sql, params=expr.params, columns=frozenset(parser.used), text=expr.text,
+                  equalities=expr.equalities)
 
 
 def _check_columns(columns: dict[str, str]) -> dict[str, str]:
@@ -296,8 +306,10 @@ class _Parser:
             items.append(operand(depth))
         if len(items) == 1:
             return items[0]
+        # a row passing an AND meets every term's equalities; one passing an OR, none for sure
+        equalities = tuple(q for e in items for q in e.equalities) if word == "AND" else ()
         return _Expr(f" {word} ".join(e.sql for e in items), f" {word} ".join(e.text for e in items),
-                     tuple(p for e in items for p in e.params))
+                     tuple(p for e in items for p in e.params), equalities)
 
     def not_(self, depth: int) -> _Expr:
         if depth > MAX_DEPTH:
@@ -314,7 +326,7 @@ class _Parser:
                 raise self.error(f"the '(' at character {tok.pos + 1} is not closed; "
                                  f"expected ')' but found {self.peek().describe()}", self.peek())
             self.take()
-            return _Expr(f"({inner.sql})", f"({inner.text})", inner.params)
+            return _Expr(f"({inner.sql})", f"({inner.text})", inner.params, inner.equalities)
         return self.predicate()
 
     def predicate(self) -> _Expr:
@@ -329,7 +341,8 @@ class _Parser:
             self.take()
             op = _SQL_OPERATOR.get(tok.text, tok.text)
             value, vtext = self.value(col, sqltype)
-            return _Expr(f"({q} {op} ?)", f"{col} {op} {vtext}", (value,))
+            equal = ((col, (value,)),) if op == "=" and sqltype == "TEXT" else ()
+            return _Expr(f"({q} {op} ?)", f"{col} {op} {vtext}", (value,), equal)
         if self.keyword("is"):
             negate = self.keyword("not")
             self.expect_keyword("null", f"after '{col} IS{' NOT' if negate else ''}'")
@@ -395,8 +408,9 @@ class _Parser:
             if tok.kind != ",":
                 raise self.error(f"expected ',' or ')' in the IN list but found {tok.describe()}", tok)
         marks = ", ".join("?" * len(values))
+        equal = ((col, tuple(values)),) if not negate and sqltype == "TEXT" else ()
         return _Expr(f"({qcol(col)} {negate}IN ({marks}))", f"{col} {negate}IN ({', '.join(texts)})",
-                     tuple(values))
+                     tuple(values), equal)
 
     def value(self, col: str, sqltype: str) -> tuple[object, str]:
         """The next value, checked against and converted for the column's type."""

@@ -253,3 +253,40 @@ def nearest(conn, text: str, n: int = 5) -> list[str]:
             score = difflib.SequenceMatcher(None, key, normalize_id(value)).ratio()
             candidates[value] = max(candidates.get(value, 0.0), score)
     return [v for v, _s in sorted(candidates.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
+
+
+# --- equality on an alias column, answered by the id index --------------------------------
+
+
+def btree_of_its_own(name: str, sqltype: str) -> bool:
+    """Whether an indexed catalog column gets a B-tree index of its own: every one but the
+    alias id columns of text, whose values this index holds (an equality or IN on one is
+    answered here: :func:`equality_sql`). At 1e6 objects with three such columns that is
+    72 bytes per object and three index builds less."""
+    from .columns import ALIAS_COLUMNS
+
+    return not (name in ALIAS_COLUMNS and sqltype == "TEXT")
+
+
+def equality_keys(values) -> list[str] | None:
+    """The index keys under which a text column's values equal to one of ``values`` (text,
+    compared as SQL does: exactly) are all found, or None when some value has none: an id
+    that normalises to nothing (blank) is not in the index."""
+    keys = [normalize_id(v) for v in values if isinstance(v, str)]
+    if len(keys) != len(values) or not all(keys):
+        return None
+    return list(dict.fromkeys(keys))
+
+
+def equality_sql(col: int, keys: list[str], row_id: str = "row_id") -> tuple[str, tuple]:
+    """A condition (SQL, parameters) true for every row whose id column number ``col``
+    holds a value normalising to one of ``keys``: a superset of an exact SQL equality on
+    the column, to AND with it so that SQLite finds the rows in the index instead of
+    reading the whole table."""
+    return (f"{row_id} IN (SELECT row_id FROM {TABLE} WHERE col = ? AND norm IN "
+            f"(SELECT value FROM json_each(?)))", (col, json.dumps(keys)))
+
+
+def column_numbers(conn) -> dict[str, int]:
+    """The id columns' numbers by name (every id column of the catalog)."""
+    return {name: col for col, name in _columns(conn).items()}

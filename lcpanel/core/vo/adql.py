@@ -561,14 +561,14 @@ def _sources(select: exp.Select, model: TapModel) -> dict:
 
 
 def _rewrite_regions(tree: exp.Expression, model: TapModel, cone_rows, params: dict, notes: list,
-                     match_rows=None) -> None:
+                     match_rows=None, id_rows=None) -> None:
     for select in list(tree.find_all(exp.Select)):
         sources = _sources(select, model)
         if not sources:
             continue
         where = select.args.get("where")
         if where is not None:
-            new = _rewrite_conditions(where.this, sources, cone_rows, params, notes, match_rows)
+            new = _rewrite_conditions(where.this, sources, cone_rows, params, notes, match_rows, id_rows)
             if new is not None:
                 where.set("this", new)
         for join in select.args.get("joins") or []:
@@ -579,8 +579,9 @@ def _rewrite_regions(tree: exp.Expression, model: TapModel, cone_rows, params: d
                     join.set("on", new)
 
 
-def _rewrite_conditions(node, sources, cone_rows, params: dict, notes: list, match_rows):
-    """The conjunction with index-backed cones and upload joins, or None when nothing changed."""
+def _rewrite_conditions(node, sources, cone_rows, params: dict, notes: list, match_rows, id_rows=None):
+    """The conjunction with index-backed cones, alias id equalities and upload joins, or
+    None when nothing changed."""
     parts = _conjuncts(node)
     changed = False
     for i, cond in enumerate(parts):
@@ -591,15 +592,19 @@ def _rewrite_conditions(node, sources, cone_rows, params: dict, notes: list, mat
             if rows is None or len(rows) > MAX_INDEX_ROWS:
                 notes.append("scan")
                 continue
-            names = []
-            for start in range(0, max(len(rows), 1), ROWS_PER_PARAM):
-                name = f"lcp_rows_{len(params)}"
-                params[name] = json.dumps([int(r) for r in rows[start:start + ROWS_PER_PARAM]], separators=(",", ":"))
-                names.append(name)
-            parts[i] = exp.In(this=exp.column("row_id", table=cone.alias, quoted=True),
-                              query=exp.Subquery(this=_json_each_union(names)))
+            parts[i] = _row_ids_in(cone.alias, rows, params)
             notes.append("index")
             changed = True
+            continue
+        equality = _id_equality_of(cond, sources) if id_rows is not None else None
+        if equality is not None:
+            alias, table, column, values = equality
+            rows = id_rows(table, column, values)
+            if rows is not None and len(rows) <= MAX_INDEX_ROWS:
+                # the comparison stays: the id index finds a superset (ids as people type them)
+                parts[i] = exp.and_(_row_ids_in(alias, rows, params), cond)
+                notes.append("index")
+                changed = True
             continue
         join = _upload_join_of(cond, sources) if match_rows is not None else None
         if join is not None:
@@ -620,6 +625,39 @@ def _rewrite_conditions(node, sources, cone_rows, params: dict, notes: list, mat
     if not changed:
         return None
     return exp.and_(*parts, copy=False) if len(parts) > 1 else parts[0]
+
+
+def _row_ids_in(alias: str, rows, params: dict) -> exp.Expression:
+    """``alias.row_id IN (<rows>)``, the rows passed as JSON parameters added to ``params``."""
+    names = []
+    for start in range(0, max(len(rows), 1), ROWS_PER_PARAM):
+        name = f"lcp_rows_{len(params)}"
+        params[name] = json.dumps([int(r) for r in rows[start:start + ROWS_PER_PARAM]], separators=(",", ":"))
+        names.append(name)
+    return exp.In(this=exp.column("row_id", table=alias, quoted=True), query=exp.Subquery(this=_json_each_union(names)))
+
+
+def _id_equality_of(cond, sources: dict):
+    """(alias, table, column, text values) of ``column = 'text'`` (either way round) or
+    ``column IN ('text', ...)`` on a collection table's column, else None."""
+    if isinstance(cond, exp.Paren):
+        cond = cond.this
+    if isinstance(cond, exp.EQ):
+        column, value = cond.this, cond.expression
+        if not isinstance(column, exp.Column):
+            column, value = value, column
+        values = [value]
+    elif isinstance(cond, exp.In) and not cond.args.get("query") and not cond.args.get("field"):
+        column, values = cond.this, list(cond.expressions)
+    else:
+        return None
+    if not (isinstance(column, exp.Column) and column.table in sources and values
+            and all(isinstance(v, exp.Literal) and v.is_string for v in values)):
+        return None
+    table = sources[column.table]
+    if table.collection_id is None:
+        return None
+    return column.table, table, column.name, [v.this for v in values]
 
 
 def _json_each_union(names: list[str]) -> exp.Expression:
@@ -844,7 +882,8 @@ def _objects_only(tree: exp.Expression, model: TapModel) -> tuple[str, list[VOFi
     return table.collection_id, [VOField(name="row_id", datatype="long")]
 
 
-def translate(query: str, model: TapModel, cone_rows, *, objects_only: bool = False, match_rows=None) -> Translation:
+def translate(query: str, model: TapModel, cone_rows, *, objects_only: bool = False, match_rows=None,
+              id_rows=None) -> Translation:
     """ADQL text to a :class:`Translation` for SQLite.
 
     ``cone_rows(table, ra, dec, radius_deg, strict)`` returns the row ids of a collection
@@ -853,14 +892,19 @@ def translate(query: str, model: TapModel, cone_rows, *, objects_only: bool = Fa
     ``match_rows(collection table, upload table, ra column, dec column, radius_deg)`` gives,
     per upload row in rowid order, the collection row ids within the radius (positional
     joins with ``TAP_UPLOAD`` tables then use the sky index, not a row-by-row scan).
+    ``id_rows(table, column, values)`` gives the row ids (a superset) of a collection
+    table whose ``column`` may equal one of the text ``values``, or None when it cannot
+    tell (``column = 'x'`` and ``column IN ('x', 'y')`` then use the id index: alias id
+    columns have no index of their own).
     """
     try:
-        return _translate(query, model, cone_rows, objects_only, match_rows)
+        return _translate(query, model, cone_rows, objects_only, match_rows, id_rows)
     except RecursionError:
         raise ADQLError("the query is nested too deeply to translate; simplify it") from None
 
 
-def _translate(query: str, model: TapModel, cone_rows, objects_only: bool, match_rows=None) -> Translation:
+def _translate(query: str, model: TapModel, cone_rows, objects_only: bool, match_rows=None,
+               id_rows=None) -> Translation:
     from ..deadline import check
 
     tree = _resolved(query, model)
@@ -872,7 +916,7 @@ def _translate(query: str, model: TapModel, cone_rows, objects_only: bool, match
         fields = _output_fields(tree, model)
     params: dict = {}
     notes: list[str] = []
-    _rewrite_regions(tree, model, cone_rows, params, notes, match_rows)
+    _rewrite_regions(tree, model, cone_rows, params, notes, match_rows, id_rows)
     check("looking up the query's sky regions")
     tree = tree.transform(_translate_node, copy=False)
     tables = _translate_tables(tree, model)

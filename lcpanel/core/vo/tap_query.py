@@ -170,7 +170,15 @@ class TapEngine:
         model = self.model()
         if uploads:
             model = TapModel(tables=model.tables + list(uploads), tap_schema_path=model.tap_schema_path)
-        return translate(query, model, self._cone_rows, objects_only=objects_only, match_rows=self._match_rows)
+        return translate(query, model, self._cone_rows, objects_only=objects_only, match_rows=self._match_rows,
+                         id_rows=self._id_rows)
+
+    def _id_rows(self, table: TapTable, column: str, values: list[str]):
+        """Row ids whose alias id ``column`` may hold one of ``values`` (from the id index), or
+        None when the column is not one the index holds."""
+        catalog = self.catalogs.get(table.collection_id)
+        finder = getattr(catalog, "id_rows", None)
+        return finder(column, values) if finder is not None else None
 
     def _match_rows(self, table: TapTable, upload: TapTable, ra_col: str, dec_col: str, radius: float):
         """Per row of an uploaded table (rowid order), the collection rows within ``radius``."""
