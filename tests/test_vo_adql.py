@@ -4,6 +4,7 @@ TAP_SCHEMA, the adql search type, and queries that must be refused without writi
 from __future__ import annotations
 
 import math
+import re
 import sqlite3
 
 import numpy as np
@@ -394,3 +395,40 @@ def test_queries_of_one_shape_are_parsed_and_resolved_once(sky, monkeypatch):
             got = run(engine, query)
             adql._SHAPES.clear()
             assert got.rows == run(engine, query).rows and got.translation.sql == run(engine, query).translation.sql
+
+
+def test_queries_differing_only_in_text_values_share_a_shape(sky, monkeypatch):
+    """TAP clients also look objects up one at a time (``WHERE objectid = '...'``, an alias
+    id, a LIKE pattern): text values are left out of the query's shape as numbers are, so
+    such queries are parsed and resolved once, and each translation equals a fresh one."""
+    from lcpanel.core.vo import adql
+
+    app, engine, cols = sky
+    oids = cols["field"]["objectid"]
+    template = ("SELECT t.objectid, 'a''s {tag}' AS note FROM lcpanel.field AS t WHERE t.objectid = '{oid}' "
+                "OR t.objectid IN ('{other}', 'nothing') OR t.objectid LIKE '{pattern}' ORDER BY t.objectid")
+    values = [dict(tag="first", oid=oids[0], other=oids[5], pattern="%zzz"),
+              dict(tag="Ω ünï", oid=oids[1], other=oids[2], pattern=oids[3][:-1] + "_"),
+              dict(tag="", oid="O''Brien", other=oids[4], pattern="%")]
+    fresh = []
+    for v in values:
+        adql._SHAPES.clear()
+        fresh.append(run(engine, template.format(**v)))
+    resolved = []
+    qualify = adql.qualify
+    monkeypatch.setattr(adql, "qualify", lambda *a, **k: (resolved.append(1), qualify(*a, **k))[1])
+    adql._SHAPES.clear()
+    for v, want in zip(values, fresh):
+        got = run(engine, template.format(**v))
+        assert got.translation.sql == want.translation.sql and got.translation.params == want.translation.params
+        assert got.rows == want.rows
+    assert len(resolved) == 1
+
+    def brute(v):
+        like = re.compile("".join(".*" if ch == "%" else "." if ch == "_" else re.escape(ch) for ch in v["pattern"]),
+                          re.IGNORECASE | re.DOTALL)
+        return sorted(o for o in oids if o in (v["oid"], v["other"]) or like.fullmatch(o))
+
+    assert [[r[0] for r in out.rows] for out in fresh] == [brute(v) for v in values]
+    assert [len(out.rows) for out in fresh] == [2, 10, len(oids)]
+    assert {r[1] for r in fresh[1].rows} == {"a's Ω ünï"}

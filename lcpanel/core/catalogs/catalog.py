@@ -189,9 +189,10 @@ class Catalog(CatalogBase):
         return [found[int(r)] for r in row_ids]
 
     def _alias_lookup(self, column: str, values) -> tuple[str, tuple] | None:
-        """The id-index condition (SQL, parameters) that finds every row whose alias id
-        ``column`` equals one of ``values`` (:func:`idindex.equality_sql`), or None when
-        the index cannot (not an alias id column of text, a blank value, no index)."""
+        """The condition on ``object_ids`` (SQL, parameters) whose entries' rows include
+        every row whose alias id ``column`` equals one of ``values``
+        (:func:`idindex.equality_sql`), or None when the index cannot tell (not an alias
+        id column of text, a blank value, no index)."""
         from . import idindex
 
         if self.columns.get(column) != "TEXT" or column == "objectid" or not self.id_index:
@@ -211,7 +212,7 @@ class Catalog(CatalogBase):
         for column, values in flt.equalities:
             lookup = self._alias_lookup(column, values)
             if lookup is not None:
-                terms.append(lookup[0])
+                terms.append(f"row_id IN (SELECT row_id FROM object_ids WHERE {lookup[0]})")
                 params += lookup[1]
         return (" AND ".join(terms), params) if len(terms) > 1 else (flt.sql, tuple(flt.params))
 
@@ -221,8 +222,8 @@ class Catalog(CatalogBase):
         lookup = self._alias_lookup(column, values)
         if lookup is None:
             return None
-        return [r[0] for r in self.query(f"SELECT row_id FROM object_catalog WHERE {lookup[0]} ORDER BY row_id",
-                                         lookup[1])]
+        sql, params = lookup
+        return [r[0] for r in self.query(f"SELECT DISTINCT row_id FROM object_ids WHERE {sql} ORDER BY row_id", params)]
 
     def passing(self, row_ids, flt) -> np.ndarray:
         row_ids = np.asarray(row_ids, dtype=np.int64)

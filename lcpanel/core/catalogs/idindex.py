@@ -278,13 +278,12 @@ def equality_keys(values) -> list[str] | None:
     return list(dict.fromkeys(keys))
 
 
-def equality_sql(col: int, keys: list[str], row_id: str = "row_id") -> tuple[str, tuple]:
-    """A condition (SQL, parameters) true for every row whose id column number ``col``
-    holds a value normalising to one of ``keys``: a superset of an exact SQL equality on
-    the column, to AND with it so that SQLite finds the rows in the index instead of
-    reading the whole table."""
-    return (f"{row_id} IN (SELECT row_id FROM {TABLE} WHERE col = ? AND norm IN "
-            f"(SELECT value FROM json_each(?)))", (col, json.dumps(keys)))
+def equality_sql(col: int, keys: list[str]) -> tuple[str, tuple]:
+    """A condition on ``object_ids`` (SQL, parameters) that holds for the entries of every
+    row whose id column number ``col`` has a value normalising to one of ``keys``: their
+    row ids are a superset of the rows an exact SQL equality on the column keeps."""
+    marks = ", ".join("?" * len(keys))
+    return f"col = ? AND norm IN ({marks})", (col, *keys)
 
 
 def column_numbers(conn) -> dict[str, int]:

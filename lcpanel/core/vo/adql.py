@@ -302,24 +302,27 @@ _SHAPES: OrderedDict = OrderedDict()
 _SHAPES_LOCK = threading.Lock()
 SHAPES_KEPT = 256
 _NUMBER = "lcpanel_number"
+#: the tokens left out of a query's shape: a number's or a text's value
+_VALUE_TOKENS = frozenset({TokenType.NUMBER, TokenType.STRING})
 
 
 def _resolved(query: str, model: TapModel) -> exp.Expression:
     """The parsed, checked and resolved tree of ``query`` (:func:`parse`, :func:`_resolve`).
 
-    TAP clients send one query with new numbers in it: a cone at each of their targets.
-    Parsing and resolving (sqlglot's ``qualify``) take over half of a translation and do not
-    depend on the numbers, so the resolved tree of a query *shape* (its tokens, numbers
-    left out) is kept per model, each number literal in it marked with the number's place
-    in the query; a query of a known shape gets a copy with its own numbers put in, and
-    the node checks run again (LOG's base is a number). What else numbers decide (the
-    cone's rows, TOP) is done after, per query. A shape is not kept when one of its numbers
-    is no literal of the resolved tree (resolving used it: ``GROUP BY 2``)."""
+    TAP clients send one query with new values in it: a cone at each of their targets, an
+    object looked up by its id. Parsing and resolving (sqlglot's ``qualify``) take over half
+    of a translation and do not depend on the values, so the resolved tree of a query
+    *shape* (its tokens, number and text values left out) is kept per model, each value's
+    literal in it marked with the value's place in the query; a query of a known shape
+    gets a copy with its own values put in, and the node checks run again (LOG's base is a
+    number). What else values decide (the cone's rows, TOP, an id's rows) is done after,
+    per query. A shape is not kept when one of its values is no literal of the resolved
+    tree (resolving used it: ``GROUP BY 2``)."""
     from ..deadline import check
 
     toks = _checked_tokens(query)
-    numbers = [t.text for t in toks if t.token_type is TokenType.NUMBER]
-    key = (id(model), tuple(None if t.token_type is TokenType.NUMBER else (t.token_type, t.text) for t in toks))
+    numbers = [t.text for t in toks if t.token_type in _VALUE_TOKENS]
+    key = (id(model), tuple(t.token_type if t.token_type in _VALUE_TOKENS else (t.token_type, t.text) for t in toks))
     with _SHAPES_LOCK:
         kept = _SHAPES.get(key)
         if kept is not None:
@@ -334,9 +337,10 @@ def _resolved(query: str, model: TapModel) -> exp.Expression:
         return tree
     tree = _parse_checked(query, toks)
     check("parsing the query")
-    places = {t.start: i for i, t in enumerate(t for t in toks if t.token_type is TokenType.NUMBER)}
+    places = {(t.start, t.token_type is TokenType.STRING): i
+              for i, t in enumerate(t for t in toks if t.token_type in _VALUE_TOKENS)}
     for node in tree.find_all(exp.Literal):
-        place = places.get(node.meta.get("start")) if not node.is_string else None
+        place = places.get((node.meta.get("start"), node.is_string))
         if place is not None:
             node.meta[_NUMBER] = place
     tree = _resolve(tree, model)
@@ -602,7 +606,7 @@ def _rewrite_conditions(node, sources, cone_rows, params: dict, notes: list, mat
             rows = id_rows(table, column, values)
             if rows is not None and len(rows) <= MAX_INDEX_ROWS:
                 # the comparison stays: the id index finds a superset (ids as people type them)
-                parts[i] = exp.and_(_row_ids_in(alias, rows, params), cond)
+                parts[i] = exp.and_(_row_ids_in(alias, rows, params), cond, copy=False)
                 notes.append("index")
                 changed = True
             continue
