@@ -353,6 +353,28 @@ def test_the_row_id_subquery_is_the_sql_sqlglot_parses(npieces):
     assert _json_each_union(names).sql("sqlite") == sqlglot.parse_one(text, read="sqlite").sql("sqlite")
 
 
+def _fresh_then_by_shape(engine, monkeypatch, queries):
+    """Each query run translated from scratch (no kept shapes), then all of them again in
+    turn with shapes kept: each second translation and answer must equal the fresh one.
+    Returns the fresh outputs and how many times the second pass resolved a query."""
+    from lcpanel.core.vo import adql
+
+    fresh = []
+    for query in queries:
+        adql._SHAPES.clear()
+        fresh.append(run(engine, query))
+    resolved = []
+    qualify = adql.qualify
+    monkeypatch.setattr(adql, "qualify", lambda *a, **k: (resolved.append(1), qualify(*a, **k))[1])
+    adql._SHAPES.clear()
+    for query, want in zip(queries, fresh):
+        got = run(engine, query)
+        assert got.translation.sql == want.translation.sql and got.translation.params == want.translation.params
+        assert got.rows == want.rows and got.translation.regions == want.translation.regions
+        assert [f.name for f in got.fields] == [f.name for f in want.fields]
+    return fresh, len(resolved)
+
+
 def test_queries_of_one_shape_are_parsed_and_resolved_once(sky, monkeypatch):
     """TAP clients send one query with new numbers in it (a cone at each target, another
     magnitude cut): the query is parsed and its columns resolved (sqlglot's qualify, over
@@ -369,20 +391,8 @@ def test_queries_of_one_shape_are_parsed_and_resolved_once(sky, monkeypatch):
                                                                              vmax=1e2),
               dict(top=1000, add=0, ra=289.5, dec=45.5, r=1.5, vmax=13.25), dict(top=3, add=1, ra=290.0, dec=45.0,
                                                                                   r=0.3, vmax=14)]
-    fresh = []
-    for v in values:
-        adql._SHAPES.clear()
-        fresh.append(run(engine, template.format(**v)))
-    resolved = []
-    qualify = adql.qualify
-    monkeypatch.setattr(adql, "qualify", lambda *a, **k: (resolved.append(1), qualify(*a, **k))[1])
-    adql._SHAPES.clear()
-    for v, want in zip(values, fresh):
-        got = run(engine, template.format(**v))
-        assert got.translation.sql == want.translation.sql and got.translation.params == want.translation.params
-        assert got.rows == want.rows and got.translation.regions == want.translation.regions
-        assert [f.name for f in got.fields] == [f.name for f in want.fields]
-    assert len(resolved) == 1
+    fresh, resolved = _fresh_then_by_shape(engine, monkeypatch, [template.format(**v) for v in values])
+    assert resolved == 1
     assert len({len(out.rows) for out in fresh}) > 1 and all(out.rows for out in fresh)
     # a number the checks read: LOG's base must be 10 in every query of the shape
     assert run(engine, "SELECT TOP 1 LOG(10, vmag) FROM lcpanel.field").rows
@@ -401,8 +411,6 @@ def test_queries_differing_only_in_text_values_share_a_shape(sky, monkeypatch):
     """TAP clients also look objects up one at a time (``WHERE objectid = '...'``, an alias
     id, a LIKE pattern): text values are left out of the query's shape as numbers are, so
     such queries are parsed and resolved once, and each translation equals a fresh one."""
-    from lcpanel.core.vo import adql
-
     app, engine, cols = sky
     oids = cols["field"]["objectid"]
     template = ("SELECT t.objectid, 'a''s {tag}' AS note FROM lcpanel.field AS t WHERE t.objectid = '{oid}' "
@@ -410,19 +418,8 @@ def test_queries_differing_only_in_text_values_share_a_shape(sky, monkeypatch):
     values = [dict(tag="first", oid=oids[0], other=oids[5], pattern="%zzz"),
               dict(tag="Ω ünï", oid=oids[1], other=oids[2], pattern=oids[3][:-1] + "_"),
               dict(tag="", oid="O''Brien", other=oids[4], pattern="%")]
-    fresh = []
-    for v in values:
-        adql._SHAPES.clear()
-        fresh.append(run(engine, template.format(**v)))
-    resolved = []
-    qualify = adql.qualify
-    monkeypatch.setattr(adql, "qualify", lambda *a, **k: (resolved.append(1), qualify(*a, **k))[1])
-    adql._SHAPES.clear()
-    for v, want in zip(values, fresh):
-        got = run(engine, template.format(**v))
-        assert got.translation.sql == want.translation.sql and got.translation.params == want.translation.params
-        assert got.rows == want.rows
-    assert len(resolved) == 1
+    fresh, resolved = _fresh_then_by_shape(engine, monkeypatch, [template.format(**v) for v in values])
+    assert resolved == 1
 
     def brute(v):
         like = re.compile("".join(".*" if ch == "%" else "." if ch == "_" else re.escape(ch) for ch in v["pattern"]),
