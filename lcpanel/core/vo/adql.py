@@ -301,7 +301,7 @@ def _resolve(tree: exp.Expression, model: TapModel) -> exp.Expression:
 _SHAPES: OrderedDict = OrderedDict()
 _SHAPES_LOCK = threading.Lock()
 SHAPES_KEPT = 256
-_NUMBER = "lcpanel_number"
+_VALUE_PLACE = "lcpanel_value_place"
 #: the tokens left out of a query's shape: a number's or a text's value
 _VALUE_TOKENS = frozenset({TokenType.NUMBER, TokenType.STRING})
 
@@ -321,7 +321,7 @@ def _resolved(query: str, model: TapModel) -> exp.Expression:
     from ..deadline import check
 
     toks = _checked_tokens(query)
-    numbers = [t.text for t in toks if t.token_type in _VALUE_TOKENS]
+    values = [t.text for t in toks if t.token_type in _VALUE_TOKENS]
     key = (id(model), tuple(t.token_type if t.token_type in _VALUE_TOKENS else (t.token_type, t.text) for t in toks))
     with _SHAPES_LOCK:
         kept = _SHAPES.get(key)
@@ -330,9 +330,9 @@ def _resolved(query: str, model: TapModel) -> exp.Expression:
     if kept is not None and kept[0] is model:
         tree = kept[1].copy()
         for node in tree.find_all(exp.Literal):
-            place = node.meta.get(_NUMBER)
+            place = node.meta.get(_VALUE_PLACE)
             if place is not None:
-                node.set("this", numbers[place])
+                node.set("this", values[place])
         _check_nodes(tree)
         return tree
     tree = _parse_checked(query, toks)
@@ -342,10 +342,10 @@ def _resolved(query: str, model: TapModel) -> exp.Expression:
     for node in tree.find_all(exp.Literal):
         place = places.get((node.meta.get("start"), node.is_string))
         if place is not None:
-            node.meta[_NUMBER] = place
+            node.meta[_VALUE_PLACE] = place
     tree = _resolve(tree, model)
-    # a number resolving used up (GROUP BY 2 became the second column) leaves no literal
-    if {n.meta.get(_NUMBER) for n in tree.find_all(exp.Literal)} >= set(range(len(numbers))):
+    # a value resolving used up (GROUP BY 2 became the second column) leaves no literal
+    if {n.meta.get(_VALUE_PLACE) for n in tree.find_all(exp.Literal)} >= set(range(len(values))):
         with _SHAPES_LOCK:
             _SHAPES[key] = (model, tree.copy())
             while len(_SHAPES) > SHAPES_KEPT:
