@@ -86,14 +86,31 @@ def read_lightcurve(lcfile, mask_flagged=True):
     With `mask_flagged`, magnitudes and errors of points with a non-zero
     ``qflag`` are set to NaN (astrobase ignores non-finite points).
     """
-    with gzip.open(lcfile, "rt", encoding="utf-8") as fd:
-        lines = fd.read().splitlines()
-    nheader = next(i for i, line in enumerate(lines) if not line.startswith("#"))
-    if lines[0] != "# " + MAGIC:
+    # decompressed and decoded whole, the table parsed from one string: gzip's
+    # text mode and a list of lines cost more than the parse itself
+    with open(lcfile, "rb") as fd:
+        text = gzip.decompress(fd.read()).decode("utf-8")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.startswith("# " + MAGIC + "\n"):
         raise ValueError("%s is not a %s file" % (lcfile, FORMATKEY))
-    meta = json.loads("\n".join(line[2:] for line in lines[1:nheader]))
-    names = lines[nheader].split(",")
-    table = np.loadtxt(lines[nheader + 1:], delimiter=",", ndmin=2)
+    header, start = [], 0
+    while text.startswith("#", start):
+        end = text.index("\n", start)
+        header.append(text[start + 2:end])
+        start = end + 1
+    end = text.find("\n", start)
+    end = len(text) if end < 0 else end
+    names = text[start:end].split(",")
+    meta = json.loads("\n".join(header[1:]))
+    body = text[end + 1:]
+    if body.strip():
+        # comments and quotes are looked for only where there could be any
+        table = np.loadtxt(io.StringIO(body), delimiter=",", ndmin=2, encoding=None,
+                           comments="#" if "#" in body else None,
+                           quotechar='"' if '"' in body else None)
+    else:
+        table = np.empty((0, len(names)))
 
     lcdict = {
         "objectid": meta["objectid"],
