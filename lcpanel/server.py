@@ -73,6 +73,9 @@ def make_server(app: App, *, address: str = "127.0.0.1", port: int = 5006, num_p
     import panel as pn
     from panel.io.server import get_server
 
+    from .warmup import warm_up
+
+    warm_up()  # before forking: the workers share what it loaded
     pages = {page.route: _bind(page.factory, app) for page in app.pages}
     titles = {page.route: page.title for page in app.pages}
     patterns = [(r.pattern, r.handler, r.kwargs) for r in app.routes]
