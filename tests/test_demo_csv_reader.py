@@ -118,3 +118,29 @@ def test_reader_keeps_written_values_to_their_printed_precision(files):
     text = gzip.decompress(files[0].read_bytes()).decode()
     first = next(line for line in io.StringIO(text) if line[:1].isdigit()).strip().split(",")
     assert [f"{lcdict['bjd'][0]:.6f}", f"{lcdict['aep_000'][0]:.5f}"] == first[:2]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "csv.gz", "fits", "ecsv", "votable"])
+def test_a_light_curve_without_points_exports_and_reads_back_empty(tmp_path, fmt):
+    from astropy.table import Table
+
+    from lcpanel.plugins.products import converted_lightcurve
+
+    base = tmp_path / "collection"
+    base.mkdir()
+    lcformat_dir = mc.register_lcformat(base, FORMATKEY)  # the reader and astrobase's description of it
+    path = base / "X-lc.csv.gz"
+    demo.write_lightcurve(path, {"objectid": "X", "ra": 1.0, "decl": 2.0},
+                          {name: np.array([]) for name, *_ in demo.COLUMNS})
+    spec = {"kind": "astrobase", "formatkey": FORMATKEY, "lcformat_dir": lcformat_dir.name}
+    data = converted_lightcurve("lcpanel.plugins.lcformats:AstrobaseFormat", spec, str(base), str(path), fmt)
+    out = tmp_path / f"X.{fmt}"
+    out.write_bytes(data)
+    kind = {"csv": "ascii.csv", "csv.gz": "ascii.csv", "fits": "fits", "ecsv": "ascii.ecsv", "votable": "votable"}[fmt]
+    if fmt in ("csv", "csv.gz"):
+        text = gzip.decompress(data).decode() if fmt == "csv.gz" else data.decode()
+        header = [line for line in text.splitlines() if line and not line.startswith("#")]
+        assert header[0].split(",")[:2] == ["bjd", "aep_000"] and len(header) == 1  # the column names, no rows
+    else:
+        table = Table.read(out, format=kind)
+        assert len(table) == 0 and "bjd" in table.colnames
