@@ -33,15 +33,22 @@ MODULES = ("lcpanel.core.catalogs.catalog", "lcpanel.core.access.ratelimit", "lc
 
 
 def warm_up() -> float:
-    """Import what search and VO requests import lazily; returns the seconds it took."""
+    """Import what search and VO requests import lazily; returns the seconds it took. A
+    step that fails is logged and skipped: a server starts whatever its warm-up does."""
     start = time.perf_counter()
-    for name in MODULES:
-        importlib.import_module(name)
-    _sky()
-    _sql()
+    for step in (_modules, _sky, _sql):
+        try:
+            step()
+        except Exception:  # only an early start: the request that needs it reports its own error
+            log.warning("warm-up step %s failed; requests will load it themselves", step.__name__, exc_info=True)
     seconds = time.perf_counter() - start
     log.info("searches warmed up in %.2f s", seconds)
     return seconds
+
+
+def _modules() -> None:
+    for name in MODULES:
+        importlib.import_module(name)
 
 
 def _sky() -> None:

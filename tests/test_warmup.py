@@ -79,3 +79,20 @@ def test_warm_up_loads_what_the_server_module_does_not():
             "print(before, 'cdshealpix.cdshealpix' in sys.modules, 'sqlglot.dialects.sqlite' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
     assert out.stdout.split() == ["False", "True", "True"]
+
+
+def test_a_failing_warm_up_step_is_logged_and_the_others_run(monkeypatch, caplog):
+    from lcpanel import warmup
+
+    ran = []
+
+    def no_sky():
+        raise ImportError("no cdshealpix here")
+
+    monkeypatch.setattr(warmup, "_modules", lambda: ran.append("modules"))
+    monkeypatch.setattr(warmup, "_sky", no_sky)
+    monkeypatch.setattr(warmup, "_sql", lambda: ran.append("sql"))
+    with caplog.at_level("WARNING", logger="lcpanel.warmup"):
+        seconds = warmup.warm_up()
+    assert ran == ["modules", "sql"] and seconds >= 0
+    assert "warm-up step no_sky failed" in caplog.text and "no cdshealpix here" in caplog.text
