@@ -99,6 +99,36 @@ def test_a_filter_typo_names_the_field_that_has_it(tmp_path):
     assert cone_filter.value.field == "filter"
 
 
+def test_the_home_page_makes_each_search_form_when_its_type_is_first_chosen(tmp_path):
+    """The home page makes the default search type's form only; another type's form is
+    made when the visitor first picks it, once, and keeps what was typed into it."""
+    from support.data import random_catalog, write_table
+
+    from lcpanel.app import App
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_catalog_collection
+    from lcpanel.views.overview import Overview
+
+    base = Basedir.init(tmp_path / "basedir")
+    app = App(base.path)
+    add_catalog_collection(app, base, write_table(random_catalog(40, seed=6, center=(20.0, -5.0), radius_deg=0.5),
+                                                  tmp_path / "f.parquet"), collection_id="f", show_progress=False)
+    page = Overview(app=app)
+    page.__panel__()
+    assert list(page.forms) == ["cone"] and len(page.types.backends) == len(app.search_backends) > 5
+    cone = page.forms["cone"]
+    cone.fields["filter"].value = "vmag < 12"
+    page.types.value = "xmatch"
+    assert list(page.forms) == ["cone", "xmatch"]
+    xmatch = page.forms["xmatch"]
+    page.types.value = "cone"
+    page.types.value = "xmatch"
+    assert page.forms["xmatch"] is xmatch and page.forms["cone"] is cone
+    assert cone.fields["filter"].value == "vmag < 12"
+    shown = [layout.visible for layout in page.types._body.objects]
+    assert shown == [False, True]  # cone's form hidden, the cross-match's shown
+
+
 def test_the_datasets_list_refreshes_after_every_search(tmp_path):
     """The front page's list of datasets shows the one a search from its form just made
     (before, it kept the list as the page was opened)."""
@@ -115,7 +145,7 @@ def test_the_datasets_list_refreshes_after_every_search(tmp_path):
     add_catalog_collection(app, base, write_table(random_catalog(60, seed=4, center=(50.0, 10.0), radius_deg=0.5),
                                                   tmp_path / "f.parquet"), collection_id="f", show_progress=False)
     page = Overview(app=app)
-    form = next(f for f in page.forms if f.backend.name == "cone")
+    form = page.form(page.app.search_backends.get("cone"))
     made = []
     for _ in range(2):  # every search, not only the first
         ds = run(form.search)

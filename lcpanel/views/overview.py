@@ -403,13 +403,20 @@ class Overview(pn.viewable.Viewer):
         self.viewer = session_viewer(self.app)
         self.infos = Basedir(self.app.basedir).collections()
         self.colors = collection_colors([i.collection_id for i in self.infos])
-        self.forms = [SearchForm(app=self.app, backend=b, prefill=self._prefill(b), collections=self.infos,
-                                 example=served_example(self.app, self.infos, b))
-                      for b in self.app.search_backends]
+        self.forms: dict[str, SearchForm] = {}  # search type name -> its form, made when first shown
         self.datasets = DatasetList(app=self.app)
-        for form in self.forms:  # the dataset each search makes joins the list at once
-            form.param.watch(lambda _e: self.datasets._refresh(), "last_dataset")
+        self.types: SearchTypes | None = None
         self._layout = None
+
+    def form(self, backend) -> SearchForm:
+        """The form of search type ``backend`` (a SearchBackend class), made once."""
+        if backend.name not in self.forms:
+            form = SearchForm(app=self.app, backend=backend, prefill=self._prefill(backend), collections=self.infos,
+                              example=served_example(self.app, self.infos, backend))
+            # the dataset each search makes joins the list at once
+            form.param.watch(lambda _e: self.datasets._refresh(), "last_dataset")
+            self.forms[backend.name] = form
+        return self.forms[backend.name]
 
     def _prefill(self, backend) -> dict:
         """The cone form starts on the first collection's field (:func:`default_cone`)."""
@@ -456,11 +463,11 @@ class Overview(pn.viewable.Viewer):
                        flex="1 1 520px")
 
     def _search(self):
-        if not self.forms:
+        if not self.app.search_backends:
             return section("Search", html('<div class="lcp-empty">No search types are registered.</div>',
                                           margin=(0, 10)))
         # starts on the cone search, pre-filled with a field centre: ready to run
-        types = SearchTypes(forms=self.forms)
+        types = self.types = SearchTypes(backends=list(self.app.search_backends), make_form=self.form)
         return section("Search", types, subtitle="Pick a search type; the result opens as a dataset.",
                        flex="1 1 520px" if self.infos else None)
 

@@ -433,22 +433,25 @@ class SearchForm(pn.viewable.Viewer):
 class SearchTypes(pn.viewable.Viewer):
     """The search type picker (a wrapping row of pills) above the chosen type's form.
 
-    A form is put in the page when its type is first chosen (the page loads with one form)
+    A form is made and put in the page when its type is first chosen (the page loads with
+    one form: making all eight took ~0.4-0.6 s of a home page's ~1.3 s on a 2-core machine)
     and is then only hidden and shown, keeping what was typed into it. (Taking a form out
     of the page and putting it back, as ``pn.Tabs(dynamic=True)`` does, left its widgets
     out of sync with the browser after quick switches with the arrow keys.) ``value`` is
     the chosen search type's name.
     """
 
-    forms = param.List(default=[], item_type=SearchForm, doc="one SearchForm per search type, any order")
+    backends = param.List(default=[], doc="the search types (SearchBackend classes), any order")
+    make_form = param.Callable(doc="the SearchForm of a search type, made when the type is first chosen")
     value = param.String(default="", doc="the name of the chosen search type")
 
     def __init__(self, **params):
         super().__init__(**params)
-        backends = order_backends(f.backend for f in self.forms)
-        by_name = {f.backend.name: f for f in self.forms}
-        self.forms = [by_name[b.name] for b in backends]
+        backends = order_backends(self.backends)
+        self.backends = backends
+        by_name = {b.name: b for b in backends}
         self._by_name = by_name
+        self._forms: dict[str, SearchForm] = {}
         labels = type_labels(backends)
         value = self.value
         if value not in by_name:
@@ -468,8 +471,13 @@ class SearchTypes(pn.viewable.Viewer):
 
     @property
     def form(self) -> SearchForm | None:
-        """The chosen search type's form."""
-        return self._by_name.get(self.value)
+        """The chosen search type's form (made now if it was not yet)."""
+        backend = self._by_name.get(self.value)
+        if backend is None:
+            return None
+        if backend.name not in self._forms:
+            self._forms[backend.name] = self.make_form(backend)
+        return self._forms[backend.name]
 
     @param.depends("value", watch=True)
     def _show(self) -> None:
