@@ -7,8 +7,8 @@ for those imports instead: cdshealpix imports ``astropy.coordinates``, and the f
 search, cross-match, Simple Cone Search or TAP region query of a process took ~1 s
 against 10-30 ms for the next ones (demo collection, 2-core machine); sqlglot loads its
 SQLite dialect at the first TAP query. :func:`lcpanel.server.make_server` calls
-:func:`warm_up` before it forks worker processes, so they share what it loaded: 21 MB
-and ~0.85 s of start-up, once.
+:func:`warm_up` before it forks worker processes, so they share what it loaded: 21-24 MB
+and ~0.5-0.85 s of start-up, once.
 
 Pages are not loaded ahead. Their modules (Panel views, Tabulator, finder charts with
 matplotlib, astrobase for light-curve analysis) were 150-200 MB more per process,
@@ -56,7 +56,7 @@ def _sky() -> None:
     and with it ``astropy.coordinates``."""
     from .core.catalogs import skyindex
 
-    skyindex._compiled()
+    skyindex.preload()
 
 
 def _sql() -> None:

@@ -116,6 +116,12 @@ def _compiled():
     return cdshealpix
 
 
+def preload() -> bool:
+    """Import cdshealpix's compiled functions now, as a server does before it answers
+    anyone (:mod:`lcpanel.warmup`); whether they are there."""
+    return _compiled() is not None
+
+
 def _public():
     """cdshealpix's public ``nested`` functions and astropy's angle classes."""
     import astropy.units as u
