@@ -442,7 +442,8 @@ class SearchTypes(pn.viewable.Viewer):
     """
 
     backends = param.List(default=[], doc="the search types (SearchBackend classes), any order")
-    make_form = param.Callable(doc="the SearchForm of a search type, made when the type is first chosen")
+    make_form = param.Callable(doc="the SearchForm of a search type, the same one each time; asked for when "
+                                   "the type is first chosen")
     value = param.String(default="", doc="the name of the chosen search type")
 
     def __init__(self, **params):
@@ -451,7 +452,6 @@ class SearchTypes(pn.viewable.Viewer):
         self.backends = backends
         by_name = {b.name: b for b in backends}
         self._by_name = by_name
-        self._forms: dict[str, SearchForm] = {}
         labels = type_labels(backends)
         value = self.value
         if value not in by_name:
@@ -471,13 +471,9 @@ class SearchTypes(pn.viewable.Viewer):
 
     @property
     def form(self) -> SearchForm | None:
-        """The chosen search type's form (made now if it was not yet)."""
+        """The chosen search type's form (from :attr:`make_form`)."""
         backend = self._by_name.get(self.value)
-        if backend is None:
-            return None
-        if backend.name not in self._forms:
-            self._forms[backend.name] = self.make_form(backend)
-        return self._forms[backend.name]
+        return None if backend is None else self.make_form(backend)
 
     @param.depends("value", watch=True)
     def _show(self) -> None:
