@@ -7,13 +7,14 @@ importtime``): every module a process imports is a line of its log, so the lines
 while it answers are exactly what answering imported.
 """
 
-import http.client
 import importlib.util
 import json
 import subprocess
 import sys
 import time
+import urllib.request
 
+from support.clients import send
 from support.servers import running_server
 
 IMPORT_LINE = "import time:"
@@ -49,18 +50,16 @@ def test_answering_searches_and_vo_requests_first_imports_nothing(demo_app, monk
     log = tmp_path / "serve.log"
     imported, matched = {}, {}
     with running_server(demo_app.basedir, log=log) as (url, _proc):
-        conn = http.client.HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1]), timeout=60)
         for name, request in requests.items():
             time.sleep(0.2)  # the log has every line of what came before
             start = log.stat().st_size
             if isinstance(request, dict):
-                conn.request("POST", "/api/search", body=json.dumps(request),
-                             headers={"Content-Type": "application/json", "Origin": url})
+                req = urllib.request.Request(url + "/api/search", data=json.dumps(request).encode(),
+                                             headers={"Content-Type": "application/json", "Origin": url})
             else:
-                conn.request("GET", request)
-            resp = conn.getresponse()
-            body = resp.read()
-            assert resp.status == 200, (name, body[:300])
+                req = urllib.request.Request(url + request)
+            status, _headers, body = send(req, timeout=60)
+            assert status == 200, (name, body[:300])
             if isinstance(request, dict):
                 matched[name] = json.loads(body)["nmatched"]
             time.sleep(0.2)
