@@ -428,17 +428,47 @@ def test_a_key_in_use_costs_no_users_query_until_users_sqlite_changes(tmp_path):
         auth.resolve({}, f"Bearer {token3}")
 
 
-def test_the_rate_limiter_is_the_gcra_and_an_allowed_request_is_one_statement(tmp_path, monkeypatch):
+def test_a_remembered_key_still_expires_and_still_needs_its_whole_secret(tmp_path, monkeypatch):
+    """A key verified once is remembered by the thread (:meth:`Authenticator._key_principal`),
+    but the remembered answer is never used after the key's expiry, nor for a token
+    that differs from it anywhere."""
+    from datetime import timedelta
+
+    import lcpanel.core.access.auth as auth_module
+    import lcpanel.core.access.users as users_module
+    from lcpanel.core.clock import now
+
+    store = UserStore(tmp_path)
+    store.add_user("alice", "pw-of-alice", "staff")
+    token, _ = store.issue_key("user:alice", "staff", days=1)
+    auth = Authenticator(Signer(b"k" * 32), store)
+    assert auth.resolve({}, f"Bearer {token}").viewer.identity == "user:alice"
+    seen = _statements(store)
+    assert auth.resolve({}, f"Bearer {token}").viewer.role == "staff"
+    assert not [s for s in seen if "SELECT" in s.upper()], seen  # answered from memory
+    for cut in (len(token) - 1, len(token) // 2):  # one changed character of the secret
+        forged = token[:cut] + ("A" if token[cut] != "A" else "B") + token[cut + 1:]
+        with pytest.raises(InvalidKey):
+            auth.resolve({}, f"Bearer {forged}")
+    with pytest.raises(InvalidKey):
+        auth.resolve({}, f"Bearer {token}x")
+    later = now() + timedelta(days=2)
+    monkeypatch.setattr(auth_module, "now_iso", lambda: later.isoformat(timespec="seconds"))
+    monkeypatch.setattr(users_module, "now", lambda: later)
+    with pytest.raises(InvalidKey, match="expired"):
+        auth.resolve({}, f"Bearer {token}")
+
+
+def test_the_rate_limiter_is_the_gcra_and_a_refused_request_writes_nothing(tmp_path, monkeypatch):
     """Budgets follow the generic cell rate algorithm, computed here apart (a clock that
-    only this test moves, random gaps, bursts and clients); a request that is let through
-    costs the shared counter file one SQL statement."""
+    only this test moves, random gaps, bursts and clients); a refused request leaves the
+    shared table as it was."""
     import random as rnd
 
     import lcpanel.core.access.ratelimit as ratelimit
 
     clock = [1.7e9]
     monkeypatch.setattr(ratelimit.time, "time", lambda: clock[0])
-    monkeypatch.setattr(ratelimit.random, "random", lambda: 0.5)  # no clean-up sweep in this test
     limiter = RateLimiter(tmp_path, _Limits())
     tat: dict[str, float] = {}
 
@@ -463,11 +493,12 @@ def test_the_rate_limiter_is_the_gcra_and_an_allowed_request_is_one_statement(tm
         refused += got > 0
     assert 300 < refused < 2700  # both outcomes were exercised
 
-    seen: list[str] = []
-    limiter._connect().set_trace_callback(seen.append)
     clock[0] += 3600
-    assert limiter.take("ip:9", 60, 5) == 0 and limiter.take("ip:1", 60, 5) == 0
-    assert len(seen) == 2, seen
+    assert [limiter.take("ip:9", 60, 2) for _ in range(2)] == [0, 0]
+    before = limiter.path.read_bytes()
+    assert limiter.take("ip:9", 60, 2) == pytest.approx(1.0)
+    assert limiter.path.read_bytes() == before
+    assert limiter.take("ip:10", 60, 2) == 0 and limiter.path.read_bytes() != before
 
 
 def test_a_forked_server_process_opens_its_own_users_connection(tmp_path):

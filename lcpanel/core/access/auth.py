@@ -18,9 +18,11 @@ In order of precedence:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..clock import now_iso
 from ..datasets import Principal
 from .identity import COOKIE_NAME, Signer, anonymous_identity
 from .users import InvalidKey, User, UserStore, role_rank
@@ -56,19 +58,33 @@ class Authenticator:
         """End the login session of this cookie (a no-op if there is none)."""
         self.users.end_session(cookie)
 
+    def _key_principal(self, token: str) -> Principal:
+        """Who API key ``token`` speaks for, with the key's role capped by its account's
+        current role. Once verified, the answer is remembered by the thread under the
+        SHA256 of the whole token (a wrong secret never matches it) until users.sqlite
+        changes or the key expires: a script's requests cost one ``PRAGMA`` each."""
+        memory = self.users.memory()
+        slot = ("principal", hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest())
+        hit = memory.get(slot) if memory is not None else None
+        if hit is not None and hit[1] > now_iso():
+            return hit[0]
+        key = self.users.verify_key(token)
+        role = key.role
+        if key.identity.startswith("user:"):
+            user = self.users.find_user(key.identity[5:])
+            role = min(role, user.role if user else "anonymous", key=role_rank)
+        principal = Principal(key.identity, role)
+        if memory is not None:
+            memory[slot] = (principal, key.expires)
+        return principal
+
     def resolve(self, cookies: Mapping[str, str], authorization: str | None = None,
                 oauth_user: str | None = None) -> Resolved:
         if authorization:
             scheme, _, token = authorization.strip().partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise InvalidKey("send an API key as 'Authorization: Bearer lcp_...'")
-            key = self.users.verify_key(token.strip())
-            role = key.role
-            if key.identity.startswith("user:"):
-                user = self.users.find_user(key.identity[5:])
-                current = user.role if user else "anonymous"
-                role = min(role, current, key=role_rank)
-            return Resolved(Principal(key.identity, role), "key")
+            return Resolved(self._key_principal(token.strip()), "key")
         user = self.login_user(cookies.get(LOGIN_COOKIE))
         if user is not None:
             return Resolved(Principal(user.identity, user.role), "login")

@@ -196,6 +196,12 @@ class UserStore:
             local.known, local.known_version = {}, version
         return local.known
 
+    def memory(self) -> dict | None:
+        """This thread's memory of what it read from users.sqlite (see :meth:`_known`),
+        for callers that remember what they derived from it; None when there is no
+        users.sqlite yet (nothing to remember)."""
+        return self._known() if self._exists() else None
+
     # --- users ------------------------------------------------------------------------
 
     def add_user(self, username: str, password: str | None, role: str = "user") -> User:
