@@ -528,3 +528,39 @@ def test_offloaded_calls_hand_back_results_errors_context_and_cancellation():
     from support import aio
 
     aio.run(main)
+
+
+def test_shutdown_with_wait_lets_running_calls_finish_and_stops_the_workers():
+    """``lcpanel serve`` stops its offloader with ``wait=True``: a search or dataset write
+    under way finishes (its caller gets the answer) before the process exits, and no
+    worker thread is left."""
+    import asyncio
+    import time
+
+    from lcpanel.core.offload import Offloader
+
+    off = Offloader(workers=3, max_heavy=4)
+    started, finished = threading.Event(), []
+
+    def slow():
+        started.set()
+        time.sleep(0.3)
+        finished.append(True)
+        return "written"
+
+    async def main():
+        before = set(threading.enumerate())  # other tests' offloaders may have workers too
+        running = asyncio.ensure_future(off.run(slow))
+        while not started.is_set():
+            await asyncio.sleep(0.01)
+        workers = [t for t in threading.enumerate() if t not in before and t.name.startswith("lcpanel-work")]
+        assert len(workers) == 3
+        off.shutdown(wait=True)
+        assert finished == [True] and not any(t.is_alive() for t in workers)
+        assert await asyncio.wait_for(running, 5) == "written"
+        assert await off.run(lambda: "a new pool after shutdown") == "a new pool after shutdown"
+        off.shutdown(wait=True)
+
+    from support import aio
+
+    aio.run(main)

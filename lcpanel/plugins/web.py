@@ -119,7 +119,7 @@ def _serve(args) -> int:
         pass
     finally:
         terminator.uninstall()
-        offload.shutdown(app)
+        offload.shutdown(app, wait=True)  # a search or dataset write under way finishes
         if "products" in app.__dict__:
             app.products.shutdown(terminate=True)
         app.close()
