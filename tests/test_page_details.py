@@ -129,6 +129,46 @@ def test_the_home_page_makes_each_search_form_when_its_type_is_first_chosen(tmp_
     assert shown == [False, True]  # cone's form hidden, the cross-match's shown
 
 
+def test_a_page_is_attached_to_its_document_in_one_step(tmp_path, monkeypatch):
+    """Bokeh works out a document's models again after each root added to it; an lcpanel
+    page (eight roots) has it done once, and the document still knows every model of
+    every root."""
+    from bokeh.document import Document
+    from bokeh.document.models import DocumentModelManager
+    from support.data import random_catalog, write_table
+
+    import panel as pn
+    from panel.io.state import set_curdoc
+
+    from lcpanel.app import App
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_catalog_collection
+    from lcpanel.views.overview import Overview
+    from lcpanel.views.theme import page
+
+    base = Basedir.init(tmp_path / "basedir")
+    app = App(base.path)
+    add_catalog_collection(app, base, write_table(random_catalog(40, seed=6, center=(20.0, -5.0), radius_deg=0.5),
+                                                  tmp_path / "f.parquet"), collection_id="f", show_progress=False)
+    walks = []
+    recompute = DocumentModelManager.recompute
+    monkeypatch.setattr(DocumentModelManager, "recompute", lambda self: (walks.append(1), recompute(self))[1])
+
+    def attach(template_of):
+        doc = Document()
+        walks.clear()
+        with set_curdoc(doc):
+            template_of().server_doc(doc)
+        return doc, len(walks)
+
+    doc, ours = attach(lambda: page("Collections", [Overview(app=app)], app))
+    assert len(doc.roots) >= 5 and ours == 1
+    reachable = {m.id for root in doc.roots for m in root.references()}
+    assert len(reachable) > 100 and all(doc.get_model_by_id(i) is not None for i in reachable)
+    _, plain = attach(lambda: pn.template.BootstrapTemplate(main=[Overview(app=app)]))
+    assert plain >= len(doc.roots) - 1  # what Panel's own template does: a walk per root
+
+
 def test_the_datasets_list_refreshes_after_every_search(tmp_path):
     """The front page's list of datasets shows the one a search from its form just made
     (before, it kept the list as the page was opened)."""

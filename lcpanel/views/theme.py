@@ -268,7 +268,22 @@ def header_links(extra=(), viewer=None) -> pn.pane.HTML:
                             .lcp-account {{ margin-left: 0; padding-left: 0; border-left: 0; }} }}"""])
 
 
-def page(title: str, main, app, *, links=()) -> pn.template.BootstrapTemplate:
+class PageTemplate(pn.template.BootstrapTemplate):
+    """Panel's Bootstrap template, attached to its document in one step: Bokeh works out
+    the document's models again after each of the template's roots is added (eight
+    roots, each time walking every model of the page: ten walks of ~400 models for an
+    object page); frozen, it does so once at the end. 0.4-0.5 s less server time for
+    each object page view here."""
+
+    def server_doc(self, doc=None, title=None, location=True):
+        doc = doc or pn.state.curdoc
+        if doc is None:
+            return super().server_doc(doc, title, location)
+        with doc.models.freeze():
+            return super().server_doc(doc, title, location)
+
+
+def page(title: str, main, app, *, links=()) -> PageTemplate:
     """The page template every lcpanel page uses.
 
     ``main`` is a viewable or a list of them; ``title`` names the page (the browser tab
@@ -279,7 +294,7 @@ def page(title: str, main, app, *, links=()) -> pn.template.BootstrapTemplate:
     nav = _navigator()
     state["navigator"] = nav
     items = list(main) if isinstance(main, (list, tuple)) else [main]
-    template = pn.template.BootstrapTemplate(
+    template = PageTemplate(
         design=LcpanelDesign,
         site=APP_NAME,  # links home
         site_url="/",
