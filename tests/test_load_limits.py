@@ -564,3 +564,33 @@ def test_shutdown_with_wait_lets_running_calls_finish_and_stops_the_workers():
     from support import aio
 
     aio.run(main)
+
+
+def test_an_idle_worker_keeps_no_answer_alive():
+    """A worker waiting for its next call holds nothing of the last one: a large answer is
+    freed as soon as its caller lets go of it."""
+    import asyncio
+    import gc
+    import weakref
+
+    from lcpanel.core.offload import Offloader
+
+    class Answer:
+        pass
+
+    off = Offloader(workers=1, max_heavy=2)
+
+    async def main():
+        answer = await off.run(Answer)
+        gone = weakref.ref(answer)
+        del answer
+        await asyncio.sleep(0)  # let go of the loop callback that resumed this coroutine (it holds the answer)
+        gc.collect()
+        assert gone() is None
+
+    from support import aio
+
+    try:
+        aio.run(main)
+    finally:
+        off.shutdown(wait=True)

@@ -149,14 +149,13 @@ def _work(jobs: queue.SimpleQueue) -> None:
     while (job := jobs.get()) is not None:
         loop, outcome, run = job
         job = None
-        if outcome.cancelled():  # the caller stopped waiting before the work started
-            continue
-        try:
-            result, error = run(), None
-        except BaseException as exc:  # noqa: BLE001 -- the caller's to handle, as an awaited call's
-            result, error = None, exc
-        _to_loop(loop, _settle, outcome, result, error)
-        result = error = run = None  # an idle worker holds no answer
+        if not outcome.cancelled():  # else the caller stopped waiting before the work started
+            try:
+                result, error = run(), None
+            except BaseException as exc:  # noqa: BLE001 -- the caller's to handle, as an awaited call's
+                result, error = None, exc
+            _to_loop(loop, _settle, outcome, result, error)
+        loop = outcome = run = result = error = None  # an idle worker holds nothing of the last call
 
 
 def _settle(outcome: asyncio.Future, result, exc: BaseException | None) -> None:
