@@ -77,6 +77,7 @@ def test_the_table_file_is_private_made_once_and_repaired_when_damaged(tmp_path)
     assert [limiter.check("ip:1", "anonymous") for _ in range(4)][-1] > 0
     path = limiter.path
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and path.stat().st_size == TABLE_BYTES
+    assert path.stat().st_blocks * 512 <= 64 * 1024  # a new table takes memory only for the slots in use
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     # another limiter (another process's) shares the budget through the same file
     assert RateLimiter(tmp_path, _Limits()).check("ip:1", "anonymous") > 0

@@ -93,11 +93,13 @@ class RateLimiter:
         table = self._table
         if table is None or table[0] != os.getpid():
             with self._table_lock, _flocked(fd):
-                if os.fstat(fd).st_size < TABLE_BYTES:
+                size = os.fstat(fd).st_size
+                if size < TABLE_BYTES:
                     os.ftruncate(fd, TABLE_BYTES)  # only ever grown: shrinking would fault other mappings
                 mem = mmap.mmap(fd, TABLE_BYTES)
                 if mem[:len(MAGIC)] != MAGIC:
-                    mem[HEADER:] = bytes(TABLE_BYTES - HEADER)
+                    if size:  # a damaged table; a new file is all zeros already (and unallocated, kept so)
+                        mem[HEADER:] = bytes(TABLE_BYTES - HEADER)
                     mem[:len(MAGIC) + SALT_BYTES] = MAGIC + secrets.token_bytes(SALT_BYTES)
                 table = self._table = (os.getpid(), mem, bytes(mem[len(MAGIC):len(MAGIC) + SALT_BYTES]))
         return table[1], table[2]
