@@ -10,7 +10,7 @@ The state is a table of fixed-size slots (a 64-bit hash of the client, its bucke
 memory: ``--num-procs`` workers share one budget instead of each granting the full rate,
 and the basedir itself holds only data (counters are not worth keeping across reboots).
 An ``flock`` serialises the read-modify-write of a bucket across processes and threads.
-A request costs two system calls and 16 bytes read and written, against a SQLite
+A request costs two system calls, a 128-byte read and a 16-byte write, against a SQLite
 transaction before (0.2 ms of a served request here).
 
 A client's slot is found by open addressing in :data:`PROBE` slots from its hash (salted
