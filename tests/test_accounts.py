@@ -387,16 +387,22 @@ def _statements(store: UserStore) -> list[str]:
     return seen
 
 
+def _staff_with_key(path):
+    """A user store with staff account alice, a one-day staff key of hers, and an
+    authenticator: (store, authenticator, token, key)."""
+    store = UserStore(path)
+    store.add_user("alice", "pw-of-alice", "staff")
+    token, key = store.issue_key("user:alice", "staff", days=1)
+    return store, Authenticator(Signer(b"k" * 32), store), token, key
+
+
 def test_a_key_in_use_costs_no_users_query_until_users_sqlite_changes(tmp_path):
     """Every API request verifies its key and the owner's current role: once verified, a
     key and an account are remembered by the thread, and any commit to users.sqlite (this
     connection's, another connection's, another thread's) is seen by the next request."""
     import threading
 
-    store = UserStore(tmp_path)
-    store.add_user("alice", "pw-of-alice", "staff")
-    token, key = store.issue_key("user:alice", "staff", days=1)
-    auth = Authenticator(Signer(b"k" * 32), store)
+    store, auth, token, key = _staff_with_key(tmp_path)
     assert auth.resolve({}, f"Bearer {token}").viewer.role == "staff"
     seen = _statements(store)
     for _ in range(3):
@@ -438,10 +444,7 @@ def test_a_remembered_key_still_expires_and_still_needs_its_whole_secret(tmp_pat
     import lcpanel.core.access.users as users_module
     from lcpanel.core.clock import now
 
-    store = UserStore(tmp_path)
-    store.add_user("alice", "pw-of-alice", "staff")
-    token, _ = store.issue_key("user:alice", "staff", days=1)
-    auth = Authenticator(Signer(b"k" * 32), store)
+    store, auth, token, _ = _staff_with_key(tmp_path)
     assert auth.resolve({}, f"Bearer {token}").viewer.identity == "user:alice"
     seen = _statements(store)
     assert auth.resolve({}, f"Bearer {token}").viewer.role == "staff"
