@@ -66,8 +66,10 @@ class Offloader:
                 if self._pid != os.getpid():
                     self._jobs, self._threads, self._active, self._pid = None, [], 0, os.getpid()
 
-    def _queue(self) -> queue.SimpleQueue:
-        """The queue this process's workers take calls from (starting them if need be)."""
+    def _submit(self, job: tuple) -> None:
+        """Queue ``job`` for this process's workers (starting them if need be). Under the
+        lock :meth:`shutdown` takes, so a job is either in the queue it drains or in a new
+        one, never left behind the workers' stop signals."""
         self._own()
         with self._lock:
             if self._jobs is None:
@@ -76,7 +78,7 @@ class Offloader:
                                                   daemon=True) for i in range(self.workers)]
                 for thread in self._threads:
                     thread.start()
-            return self._jobs
+            self._jobs.put(job)
 
     def admit(self) -> None:
         """Count one more heavy request, or raise :class:`ServerBusy`."""
@@ -119,7 +121,7 @@ class Offloader:
         its work if it has not started."""
         loop = asyncio.get_running_loop()
         outcome = loop.create_future()
-        self._queue().put((loop, outcome, functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)))
+        self._submit((loop, outcome, functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)))
         return await outcome
 
     def shutdown(self, wait: bool = False) -> None:
@@ -134,8 +136,7 @@ class Offloader:
                 job = jobs.get_nowait()
             except queue.Empty:
                 break
-            if job is not None:
-                _to_loop(job[0], job[1].cancel)
+            _to_loop(job[0], job[1].cancel)
         for _ in threads:
             jobs.put(None)
         if wait:
