@@ -530,6 +530,22 @@ def _read_in_child(spec: dict, base: str, paths: list[str]) -> dict:
     return {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0}
 
 
+def _cache_in_child(spec: dict, base: str, root: str, paths: list[str]) -> dict:
+    """Fill a light-curve cache at ``root`` with ``paths`` (what ``lcpanel cache-lightcurves``
+    does), then read them all back from it, each timed, in a fresh process."""
+    from lcpanel.core.objects.lccache import LCCache, _fill, reader_token
+    from lcpanel.plugins.lcformats import AstrobaseFormat
+
+    c0, t0 = time.process_time(), time.perf_counter()
+    counts = _fill("lcpanel.plugins.lcformats:AstrobaseFormat", spec, base, root, paths)
+    fill = {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0, **counts}
+    cache, token = LCCache(root), reader_token(AstrobaseFormat.from_spec(spec, Path(base)), spec)
+    c0, t0 = time.process_time(), time.perf_counter()
+    for path in paths:
+        cache.load(path, token)
+    return {"fill": fill, "read": {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0}}
+
+
 def bench_formats(workdir: Path, nobjects: int, nlc: int, smoke: bool, formats: list[str],
                   before: bool = True, example: Path | None = None) -> None:
     """LC/s of a light-curve zip per format, each built by ``build_product`` (read, convert,
@@ -590,16 +606,25 @@ def bench_formats(workdir: Path, nobjects: int, nlc: int, smoke: bool, formats: 
         r = pool.submit(_read_in_child, spec, str(demo), [f for _, f in picks]).result()
     print(f"   {'reader':<9} {'floor':<7} {r['wall']:>8.3f} {r['cpu']:>8.3f} {nlc / r['wall']:>7.0f} "
           f"{nlc / max(r['cpu'], 1e-9):>9.0f} {'':>8} {'':>11} {'':>15}")
+    cache_root = scratch / "lccache"
+    shutil.rmtree(cache_root, ignore_errors=True)
+    with ProcessPoolExecutor(1, mp_context=ctx) as pool:
+        r = pool.submit(_cache_in_child, spec, str(demo), str(cache_root), [f for _, f in picks]).result()
+    cache_mb = mb(sum(f.stat().st_size for f in cache_root.glob("*/*.lcb")))
+    for label, row in (("fill", r["fill"]), ("read", r["read"])):
+        print(f"   {'cache':<9} {label:<7} {row['wall']:>8.3f} {row['cpu']:>8.3f} {nlc / row['wall']:>7.0f} "
+              f"{nlc / max(row['cpu'], 1e-9):>9.0f} {f'{cache_mb:.1f}' if label == 'fill' else '':>8} {'':>11} {'':>15}")
     runs = []
     for fmt in formats:
         if fmt == "original":
             runs.append((fmt, "copy", False))
         elif fmt == "parquet":
-            runs.append((fmt, "fast", False))
+            runs += [(fmt, "fast", False), (fmt, "cached", False)]
         else:
-            runs += [(fmt, "before", True)] * before + [(fmt, "fast", False)]
+            runs += [(fmt, "before", True)] * before + [(fmt, "fast", False), (fmt, "cached", False)]
     base_cpu = None
     for fmt, label, slow in runs:
+        cached = {"cache": str(cache_root)} if label == "cached" else {}
         if fmt == "original":
             dicts = [{"arcname": f"lightcurves/{cid}/{Path(f).name}", "kind": "file", "source": f}
                      for cid, f in picks]
@@ -608,14 +633,16 @@ def bench_formats(workdir: Path, nobjects: int, nlc: int, smoke: bool, formats: 
                       "func": "lcpanel.core.objects.lcparquet:dataset_parquet",
                       "args": {"objects": [[cid, f"{Path(f).name.split('-lc')[0]}", f] for cid, f in picks],
                                "collections": {cid: {"lcformat": spec, "base": str(demo),
-                                                     "reader": "lcpanel.plugins.lcformats:AstrobaseFormat"}
+                                                     "reader": "lcpanel.plugins.lcformats:AstrobaseFormat",
+                                                     **cached}
                                                for cid in dict.fromkeys(c for c, _ in picks)}}}]
         else:
             suffix = EXPORT_FORMATS[fmt].suffix
             reader = "lcpanel.plugins.lcformats:AstrobaseFormat"  # what the lightcurves builder plans
             dicts = [{"arcname": f"lightcurves/{cid}/{Path(f).name.split('-lc')[0]}{suffix}", "kind": "call",
                       "func": "lcpanel.plugins.products:converted_lightcurve",
-                      "args": {"lcformat": reader, "spec": spec, "base": str(demo), "path": f, "fmt": fmt},
+                      "args": {"lcformat": reader, "spec": spec, "base": str(demo), "path": f, "fmt": fmt,
+                               **cached},
                       "inputs": [f]} for cid, f in picks]
         target = scratch / f"{fmt}-{label}.zip"
         target.unlink(missing_ok=True)
@@ -630,7 +657,9 @@ def bench_formats(workdir: Path, nobjects: int, nlc: int, smoke: bool, formats: 
     print("   LC/s = light curves / wall s; LC/CPU-s = per core of CPU actually given to the worker (the figure")
     print("   to read on a loaded machine); 'before' = main before this work (astropy writers, deflate level 6);")
     print("   reader = the collection's own reader alone on the same files (no conversion, no zip): the floor of")
-    print("   every converted format")
+    print("   every converted format; cache fill = `lcpanel cache-lightcurves` on these files (one process),")
+    print("   cache read = loading them back from it; 'cached' rows convert from the cache (zip MB of 'fill': the")
+    print("   cache's size on disk)")
     print("   CPU vs original = CPU s / CPU s of the original copy; peak RSS of the building worker process")
     store.shutdown()
 

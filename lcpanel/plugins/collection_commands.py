@@ -1,9 +1,11 @@
 """Built-in CLI commands for basedirs and collections: ``init``, ``add-collection``,
-``remove-collection``, ``collections``, ``plugins``."""
+``remove-collection``, ``collections``, ``plugins``, ``import-lccserver``,
+``cache-lightcurves``."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from ..extension import Command
@@ -169,6 +171,36 @@ def _import_lcc(args) -> int:
     return 0 if report["imported"] or not report["skipped"] else 1
 
 
+# --- cache-lightcurves --------------------------------------------------------------------
+
+
+def _cache_args(parser):
+    parser.add_argument("basedir", help="an lcpanel basedir")
+    parser.add_argument("collection_id", help="the collection whose light curves to cache")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="processes reading light curves (default: one per core)")
+    parser.add_argument("--drop", action="store_true", help="delete the collection's cache instead")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def _cache(args) -> int:
+    import shutil
+
+    from ..core.objects.lccache import build_cache, cache_dir
+
+    app = _app(args.basedir)
+    if args.drop:
+        root = cache_dir(app.catalogs.get(args.collection_id).info)
+        shutil.rmtree(root, ignore_errors=True)
+        print(f"deleted the light-curve cache of {args.collection_id!r}")
+        return 0
+    counts = build_cache(app, args.collection_id, workers=max(1, args.workers), show_progress=not args.quiet)
+    print(f"light-curve cache of {args.collection_id!r}: {counts['cached']} cached, {counts['fresh']} already "
+          f"fresh, {counts['uncacheable']} not cacheable (read by their format as before), "
+          f"{counts['unreadable']} unreadable; {counts['bytes'] / 1e6:.1f} MB")
+    return 0
+
+
 @hookimpl(trylast=True)
 def register_commands(app):
     return [
@@ -177,6 +209,8 @@ def register_commands(app):
         Command("remove-collection", "unregister a collection and delete its derived catalog", _remove_args, _remove),
         Command("collections", "list the collections of a basedir", _list_args, _list),
         Command("plugins", "list the loaded plugins and what they register", _plugins_args, _plugins),
+        Command("cache-lightcurves", "keep a collection's light curves parsed, for fast bulk exports "
+                "(costs about their uncompressed size in disk)", _cache_args, _cache),
         Command("import-lccserver", "register every collection of an lcc-server basedir (no copying)",
                 _import_lcc_args, _import_lcc),
     ]

@@ -8,6 +8,7 @@ import importlib
 import json
 from pathlib import Path
 
+from ..core.objects.lccache import cache_dir
 from ..core.objects.lcexport import EXPORT_FORMATS, export_lightcurve
 from ..core.objects.lcrequest import REQUEST_KEYS, describe_request, parse_request
 from ..core.objects.magcols import is_checkplot_column
@@ -67,7 +68,7 @@ def _lightcurves(app, dataset, rows, fmt: str, request: dict | None = None) -> l
                             "ask for format 'original'", field="format")
         fmt_cls = app.lc_formats.get(info.lcformat["kind"])
         args = {"lcformat": f"{fmt_cls.__module__}:{fmt_cls.__qualname__}", "spec": info.lcformat,
-                "base": str(info.source), "path": str(path), "fmt": fmt}
+                "base": str(info.source), "path": str(path), "fmt": fmt, "cache": str(cache_dir(info))}
         if request:
             args["request"] = request
         out.append(Entry(arcname=f"lightcurves/{cid}/{dataset.data['objectid'][i]}{suffix}", kind="call",
@@ -79,19 +80,24 @@ _FORMATS: dict = {}
 
 
 def converted_lightcurve(lcformat: str, spec: dict, base: str, path: str, fmt: str,
-                         request: dict | None = None) -> bytes:
-    """One light curve read with its collection's format, prepared as ``request`` asks
-    and exported as ``fmt`` (runs in the product worker: ``lcformat`` is the registered
-    :class:`LCFormat` class as ``"module:Class"``, set by the builder, never by a user)."""
-    from ..core.objects.lcrequest import apply_request, read_lightcurve
+                         request: dict | None = None, cache: str | None = None) -> bytes:
+    """One light curve read with its collection's format (or from the collection's
+    light-curve ``cache`` directory, when it holds a fresh copy), prepared as ``request``
+    asks and exported as ``fmt`` (runs in the product worker: ``lcformat`` is the
+    registered :class:`LCFormat` class as ``"module:Class"``, set by the builder, never by
+    a user)."""
+    from ..core.objects.lccache import cached_read, open_cache
+    from ..core.objects.lcrequest import apply_request
 
-    key = json.dumps([lcformat, spec, base], sort_keys=True)
-    reader = _FORMATS.get(key)
-    if reader is None:
+    key = json.dumps([lcformat, spec, base, cache], sort_keys=True)
+    found = _FORMATS.get(key)
+    if found is None:
         module, _, name = lcformat.partition(":")
         cls = functools.reduce(getattr, name.split("."), importlib.import_module(module))
-        reader = _FORMATS[key] = cls.from_spec(spec, Path(base))
-    lc = read_lightcurve(reader, spec, path)
+        reader = cls.from_spec(spec, Path(base))
+        found = _FORMATS[key] = (reader, *open_cache(cache, reader, spec))
+    reader, lccache, token = found
+    lc = cached_read(reader, spec, path, lccache, token)
     return export_lightcurve(apply_request(lc, request) if request else lc, fmt)
 
 
@@ -111,7 +117,8 @@ def _parquet(app, dataset, rows, request: dict | None = None) -> list[Entry]:
                                 "ask for format 'original'", field="format")
             fmt_cls = app.lc_formats.get(info.lcformat["kind"])
             collections[cid] = {"lcformat": info.lcformat, "base": str(info.source),
-                                "reader": f"{fmt_cls.__module__}:{fmt_cls.__qualname__}"}
+                                "reader": f"{fmt_cls.__module__}:{fmt_cls.__qualname__}",
+                                "cache": str(cache_dir(info))}
         objects.append([cid, str(dataset.data["objectid"][i]), str(path)])
     if not objects:
         return []

@@ -44,7 +44,8 @@ def dataset_parquet(objects: list[list[str]], collections: dict[str, dict], sink
                     request: dict | None = None) -> bytes | None:
     """The Parquet of ``objects`` ([collection, objectid, source file] each) written into
     ``sink`` (a binary file object), or returned as bytes without one; ``collections``:
-    collection id -> {"lcformat": spec, "base": directory, "reader": "module:Class"};
+    collection id -> {"lcformat": spec, "base": directory, "reader": "module:Class", and
+    optionally "cache": its light-curve cache directory (:mod:`lcpanel.core.objects.lccache`)};
     ``request``: the light-curve options (:func:`lcpanel.core.objects.lcrequest.apply_request`).
     (A product ``stream`` entry, so the worker's memory holds one row group at a time:
     see :class:`lcpanel.core.products.Entry`.)"""
@@ -57,14 +58,16 @@ def dataset_parquet(objects: list[list[str]], collections: dict[str, dict], sink
 
 
 def _read_all(objects, collections, request=None):
-    from .lcrequest import apply_request, read_lightcurve
+    from .lccache import cached_read, open_cache
+    from .lcrequest import apply_request
 
-    cache = {}
+    readers = {}
     for cid, objectid, source in objects:
-        if cid not in cache:
-            cache[cid] = (_reader(collections[cid]), collections[cid]["lcformat"])
-        fmt, spec = cache[cid]
-        lc = read_lightcurve(fmt, spec, source)
+        if cid not in readers:
+            fmt, spec = _reader(collections[cid]), collections[cid]["lcformat"]
+            readers[cid] = (fmt, spec, *open_cache(collections[cid].get("cache"), fmt, spec))
+        fmt, spec, lccache, token = readers[cid]
+        lc = cached_read(fmt, spec, source, lccache, token)
         yield cid, objectid, apply_request(lc, request) if request else lc
 
 
