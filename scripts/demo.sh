@@ -15,5 +15,6 @@ if [ ! -f "$demo/basedir/lcc-collections.sqlite" ]; then
   rm -rf "$demo/basedir"
   .venv/bin/lcpanel init "$demo/basedir"
   .venv/bin/lcpanel add-collection "$demo/basedir" "$demo/collection" --id demo_field
+  .venv/bin/lcpanel cache-lightcurves "$demo/basedir" demo_field   # parsed copies for fast exports
 fi
 exec .venv/bin/lcpanel serve "$demo/basedir" --address 127.0.0.1 --port "${PORT:-5006}" "$@"

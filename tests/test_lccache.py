@@ -314,3 +314,27 @@ def test_a_product_built_from_the_cache_is_the_product_built_without_it(csv_coll
             members.append({n: zf.read(n) for n in zf.namelist() if n.startswith("lightcurves/")})
         app.products.shutdown()
     assert len(members[0]) == 10 and members[0] == members[1]
+
+
+def test_object_reads_in_the_server_use_a_cache_built_while_it_runs(csv_collection, tmp_path, monkeypatch):
+    from lcpanel.app import App
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_astrobase_collection
+    from lcpanel.core.objects.lccache import build_cache, read_collection_lightcurve
+    from lcpanel.plugins.lcformats import AstrobaseFormat
+
+    base = tmp_path / "basedir"
+    Basedir.init(base)
+    app = App(base)
+    info = add_astrobase_collection(app, Basedir(base), csv_collection, collection_id="democsv", show_progress=False)
+    fmt, spec, files = _demo(csv_collection)
+    path = info.object_file(app.catalogs.get("democsv").query("SELECT lcfname FROM object_catalog LIMIT 1")[0][0])
+    reads = []
+    real_read = AstrobaseFormat.read
+    monkeypatch.setattr(AstrobaseFormat, "read", lambda self, p: reads.append(p) or real_read(self, p))
+    want = read_collection_lightcurve(fmt, info, path)  # no cache yet: the format reads it
+    assert len(reads) == 1
+    build_cache(app, "democsv", workers=1, show_progress=False)
+    reads.clear()
+    _assert_same(read_collection_lightcurve(fmt, info, path), want)
+    assert reads == []

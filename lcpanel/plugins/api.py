@@ -290,10 +290,11 @@ class ObjectFileHandler(JSONHandler):
                 raise UserError(f"format must be original or one of {', '.join(EXPORT_FORMATS)}", field="format")
             info = catalog.info
             lcfmt = self.app.lc_formats.get(info.lcformat["kind"]).from_spec(info.lcformat, Path(info.source))
-            from ..core.objects.lcrequest import REQUEST_KEYS, apply_request, parse_request, read_lightcurve
+            from ..core.objects.lccache import read_collection_lightcurve
+            from ..core.objects.lcrequest import REQUEST_KEYS, apply_request, parse_request
 
             request = parse_request({k: self.get_query_argument(k, None) for k in REQUEST_KEYS})
-            lc = apply_request(read_lightcurve(lcfmt, info.lcformat, path), request)
+            lc = apply_request(read_collection_lightcurve(lcfmt, info, path), request)
             data = export_lightcurve(lc, fmt)
             name, ctype = f"{objectid}{EXPORT_FORMATS[fmt][0]}", EXPORT_FORMATS[fmt][1]
         else:

@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 import panel as pn
 
-from ..core.objects.lcrequest import mask_keep, read_lightcurve
+from ..core.objects.lccache import read_collection_lightcurve
+from ..core.objects.lcrequest import mask_keep
 from ..core.objects.plotlabels import time_axis_label, time_columns
 from .theme import ACCENT, esc, html, styled
 
@@ -58,7 +59,7 @@ def read_stored(app, info, row: dict, magcol: str | None) -> StoredLightCurve:
         return out
     try:
         fmt = app.lc_formats.get(info.lcformat["kind"]).from_spec(info.lcformat, Path(info.source))
-        lc = read_lightcurve(fmt, info.lcformat, path)  # with the format's column and time facts
+        lc = read_collection_lightcurve(fmt, info, path)  # with the format's column and time facts
     except Exception as exc:  # a broken file or reader: say so, keep the checkplot view
         log.warning("reading %s failed: %s", path, exc)
         out.error = f"the light-curve file could not be read ({type(exc).__name__})"

@@ -360,3 +360,21 @@ def build_cache(app, collection_id: str, workers: int = 1, show_progress: bool =
                 pool.shutdown(cancel_futures=True)
     counts["bytes"] = sum(f.stat().st_size for f in root.glob("*/*.lcb"))
     return counts
+
+
+#: reader tokens per (cache directory, format class, spec): the code they stat is the code
+#: this process runs, so a token stays right for the life of the process
+_TOKENS: dict = {}
+
+
+def read_collection_lightcurve(fmt, info, path) -> LightCurve:
+    """One light curve of a collection (its ``CollectionInfo``) as
+    ``lcrequest.read_lightcurve(fmt, info.lcformat, path)`` gives it, from the collection's
+    cache when that holds a fresh copy (a cache built while the server runs is used
+    from then on)."""
+    root = cache_dir(info)
+    key = (str(root), type(fmt), json.dumps(info.lcformat, sort_keys=True, default=str))
+    token = _TOKENS.get(key)
+    if token is None:
+        token = _TOKENS[key] = reader_token(fmt, info.lcformat)
+    return cached_read(fmt, info.lcformat, path, LCCache(root), token)

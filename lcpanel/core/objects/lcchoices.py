@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...errors import UserError
-from .lcrequest import apply_request, read_lightcurve
+from .lccache import read_collection_lightcurve
+from .lcrequest import apply_request
 from .timeconv import TARGETS
 
 #: points of the first light curve the request is tried on before a build
@@ -35,7 +36,7 @@ def first_lightcurves(app, dataset, rows=None):
             continue
         seen.add(cid)
         reader = app.lc_formats.get(info.lcformat["kind"]).from_spec(info.lcformat, Path(info.source))
-        yield cid, read_lightcurve(reader, info.lcformat, path)
+        yield cid, read_collection_lightcurve(reader, info, path)
 
 
 def check_request(app, dataset, rows, request: dict) -> None:

@@ -768,7 +768,7 @@ def start_search(app, collection_id: str, objectid: str, body, viewer, address: 
     search: the job's status. Every refusal (bad option, unknown object, over a bound or
     the identity's limit) comes before anything is written. Runs on a worker thread."""
     from ..access.quotas import quota_owner
-    from .lcrequest import read_lightcurve
+    from .lccache import read_collection_lightcurve
     from .magcols import choose_magcol
 
     opts = validate_options(body)
@@ -782,7 +782,7 @@ def start_search(app, collection_id: str, objectid: str, body, viewer, address: 
     if not info.lcformat:
         raise NotFound(f"collection {collection_id!r} names no light-curve format")
     fmt = app.lc_formats.get(info.lcformat["kind"]).from_spec(info.lcformat, Path(info.source))
-    lc = read_lightcurve(fmt, info.lcformat, path)
+    lc = read_collection_lightcurve(fmt, info, path)
     try:
         default_magcol = choose_magcol(info.columns, None)
     except UserError:

@@ -258,7 +258,7 @@ def served_collections(catalogs, lc_formats):
     """(info, catalog, read_lightcurve) of every collection with a light-curve format."""
     from functools import partial
 
-    from ..objects.lcrequest import read_lightcurve
+    from ..objects.lccache import read_collection_lightcurve
 
     for cid in catalogs.ids():
         catalog = catalogs.get(cid)
@@ -266,4 +266,4 @@ def served_collections(catalogs, lc_formats):
         if not info.lcformat:
             continue
         fmt = lc_formats.get(info.lcformat["kind"]).from_spec(info.lcformat, Path(info.source))
-        yield info, catalog, partial(read_lightcurve, fmt, info.lcformat)
+        yield info, catalog, partial(read_collection_lightcurve, fmt, info)

@@ -63,10 +63,11 @@ class PreviewHandler(VOHandler):
         magcol = self.params().get("MAGCOL") or None
 
         def render():
-            from ...core.objects.lcrequest import prepare_lightcurve, read_lightcurve
+            from ...core.objects.lccache import read_collection_lightcurve
+            from ...core.objects.lcrequest import prepare_lightcurve
 
             lcfmt = formats.get(info.lcformat["kind"]).from_spec(info.lcformat, Path(info.source))
-            lc = prepare_lightcurve(read_lightcurve(lcfmt, info.lcformat, path), magcol=magcol)
+            lc = prepare_lightcurve(read_collection_lightcurve(lcfmt, info, path), magcol=magcol)
             return preview_png(lc, title=f"{objectid} ({info.name or collection_id})"
                                + (f", {lc.meta['magcol']}" if magcol else ""))
 
