@@ -20,6 +20,25 @@ def _load_generator():
     return make_collection
 
 
+def pytest_configure(config):
+    """Every basedir's runtime directory (the shared rate-limit table: ``/dev/shm`` by
+    default) goes under one temporary directory of this test process, removed at its end;
+    servers started by the tests inherit it. (Each of the suite's hundreds of basedirs
+    used to leave a directory in ``/dev/shm``.)"""
+    import os
+    import tempfile
+
+    config._lcpanel_runtime = tempfile.mkdtemp(prefix="lcpanel-test-runtime-")
+    os.environ["XDG_RUNTIME_DIR"] = config._lcpanel_runtime
+
+
+def pytest_unconfigure(config):
+    import shutil
+
+    if getattr(config, "_lcpanel_runtime", None):
+        shutil.rmtree(config._lcpanel_runtime, ignore_errors=True)
+
+
 def pytest_xdist_make_scheduler(config, log):
     """How ``LCPANEL_TEST_WORKERS=2 make test`` spreads the suite over pytest-xdist
     workers (``--dist loadfile``): each test file is one unit of work, so that its module
