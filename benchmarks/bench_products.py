@@ -668,8 +668,9 @@ def bench_real(repeat: int) -> None:
     """The real HATNet light curve of tests/realdata (hat-csv, 10,564 points, 34 columns,
     6 of them text): ms to read it with astrobase's ``hatlc.read_csvlc`` (baseline) and
     with lcpanel's reader (:mod:`lcpanel.core.objects.hatcsv`, the one the collection
-    uses), and ms to write it in each text and table format with the astropy writers
+    uses), then with that reader against lcpanel's light-curve cache, and ms to write it in each text and table format with the astropy writers
     (baseline, ``lcexport.SLOW_WRITERS``) and with the fast ones; best of ``repeat``."""
+    from lcpanel.core.objects.lccache import LCCache, reader_token
     from lcpanel.core.objects.lcexport import EXPORT_FORMATS, SLOW_WRITERS, export_lightcurve
     from lcpanel.core.objects.lcrequest import read_lightcurve
     from lcpanel.plugins.lcformats import AstrobaseFormat
@@ -698,6 +699,12 @@ def bench_real(repeat: int) -> None:
     base = best(lambda: hatlc.read_csvlc(str(hat)))
     ours = best(lambda: read_lightcurve(fmt, spec, hat))
     print(f"   {'read (astrobase read_csvlc)':<34} {base:>12.1f} {ours:>11.1f} {base / ours:>6.1f}x")
+    with tempfile.TemporaryDirectory() as tmp:
+        cache, token = LCCache(tmp), reader_token(fmt, spec)
+        st = hat.stat()
+        if cache.store(hat, token, lc, (st.st_size, st.st_mtime_ns)):
+            cached = best(lambda: cache.load(hat, token))
+            print(f"   {'read (lcpanel reader; its cache)':<34} {ours:>12.1f} {cached:>11.1f} {ours / cached:>6.1f}x")
     for name in ("csv", "ecsv", "votable", "fits"):
         if name not in EXPORT_FORMATS:
             continue

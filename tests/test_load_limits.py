@@ -594,3 +594,46 @@ def test_an_idle_worker_keeps_no_answer_alive():
         aio.run(main)
     finally:
         off.shutdown(wait=True)
+
+
+def test_a_search_from_the_web_form_counts_against_the_processs_cap(tmp_path, monkeypatch):
+    """The home page's search form runs its search through the app's offloader: when the
+    process already holds its cap of heavy requests, the form says the server is busy and
+    runs and saves nothing; otherwise the search runs on the offloader's threads."""
+    from support import aio
+    from support.data import random_catalog, write_table
+
+    from lcpanel.app import App
+    from lcpanel.core.catalogs.basedir import Basedir
+    from lcpanel.core.catalogs.ingest import add_catalog_collection
+    from lcpanel.core.datasets import Principal
+    from lcpanel.core.offload import offloader, shutdown
+    from lcpanel.views import search_form as sf
+
+    base = Basedir.init(tmp_path / "basedir")
+    app = App(base.path)
+    add_catalog_collection(app, base, write_table(random_catalog(50, seed=3, center=(20.0, -5.0), radius_deg=0.5),
+                                                  tmp_path / "f.parquet"), collection_id="f", show_progress=False)
+    viewer = Principal("anon:carol")
+    monkeypatch.setattr(sf, "session_viewer", lambda _app: viewer)
+    threads = []
+    run = sf.SearchForm._run
+    monkeypatch.setattr(sf.SearchForm, "_run", lambda self, *a: threads.append(
+        __import__("threading").current_thread().name) or run(self, *a))
+    backend = next(b for b in app.search_backends if b.name == "cone")
+    form = sf.SearchForm(app=app, backend=backend, collections=[app.catalogs.get("f").info])
+    form.fields["coords"].value = "20 -5 60"
+    off = offloader(app)
+    try:
+        for _ in range(off.max_heavy):
+            off.admit()
+        assert aio.run(form.search) is None
+        assert "busy" in form.message.object and form.message.alert_type == "danger"
+        assert threads == [] and app.datasets.list(viewer, mine=True) == []
+        for _ in range(off.max_heavy):
+            off.release()
+        ds = aio.run(form.search)
+        assert ds is not None and ds.nobjects > 0
+        assert len(threads) == 1 and threads[0].startswith("lcpanel-work_")
+    finally:
+        shutdown(app)

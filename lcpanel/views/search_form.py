@@ -7,8 +7,10 @@ backend's ``example`` as placeholders and each parameter's doc as its tooltip, p
 fields every search type shares: collections, column filter, sort, limit and the
 visibility of the dataset the search makes.
 
-Search runs :func:`lcpanel.core.search.run_search` in a worker thread (the page stays
-responsive and shows a spinner), makes a dataset owned by the visitor
+Search runs :func:`lcpanel.core.search.run_search` on the app's offload threads
+(:mod:`lcpanel.core.offload`: the page stays responsive and shows a spinner, and the
+search counts against the process's cap of heavy requests, as the API's do; a full
+process says it is busy), makes a dataset owned by the visitor
 (:func:`lcpanel.visitor.session_viewer`, the JSON API's identity; the dataset store
 tells plugins, ``dataset_created``) and sends the browser to ``/datasets/<id>``.
 
@@ -31,17 +33,16 @@ calls make it depend on installation order.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import math
-from concurrent.futures import ThreadPoolExecutor
 
 import panel as pn
 import param
 
 from ..core.datasets import DEFAULT_VISIBILITY, VISIBILITIES
 from ..core.access.quotas import save_search
+from ..core.offload import offloader
 from ..core.search import SearchSpec, run_search
 from ..errors import UserError
 from .budget import spend
@@ -58,9 +59,6 @@ from .theme import (
 )
 
 log = logging.getLogger(__name__)
-
-#: searches run here, off the server's event loop (catalog connections are per thread)
-_EXECUTOR = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lcpanel-search")
 
 COMMON_FIELDS = ("collections", "filter", "sort", "limit", "visibility")
 VISIBILITY_LABELS = {
@@ -402,9 +400,7 @@ class SearchForm(pn.viewable.Viewer):
         visibility = self.fields["visibility"].value
         self._button_state(searching=True)
         try:
-            loop = asyncio.get_running_loop()
-            result, ds = await loop.run_in_executor(_EXECUTOR, self._run, spec, viewer, visibility,
-                                                    client_address())
+            result, ds = await offloader(self.app).run(self._run, spec, viewer, visibility, client_address())
         except UserError as exc:
             self.show_error(exc.message, exc.field)
             return None

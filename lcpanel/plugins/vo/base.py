@@ -5,14 +5,11 @@ and the base request handler."""
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ClassVar
 
-from tornado.ioloop import IOLoop
 from tornado.web import HTTPError, RequestHandler
 
 from ...core.jobqueue import FairQueue
@@ -95,7 +92,6 @@ class VOService:
                                  max_duration_s=int(self.settings.async_max_timeout_s),
                                  lifetime_s=int(self.settings.job_lifetime_days * 86400),
                                  max_parameter_chars=self.settings.max_job_parameter_chars)
-        self._pools: dict = {}
         self._lock = threading.Lock()
         self.queue = FairQueue(self.settings.async_workers, self.settings.max_running_jobs_per_owner,
                                "lcpanel-vo-async")
@@ -146,22 +142,10 @@ class VOService:
         path = obscore_file(self.app.basedir, served_collections(self.app.catalogs, self.app.lc_formats))
         return [obscore_table(path)] if path else []
 
-    def pool(self, kind: str) -> ThreadPoolExecutor:
-        with self._lock:
-            key = (kind, os.getpid())
-            pool = self._pools.get(key)
-            if pool is None:
-                pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"lcpanel-vo-{kind}")
-                self._pools[key] = pool
-            return pool
-
     def shutdown(self) -> None:
         self.queue.shutdown()
         for job_id in list(self._running):
             self.interrupt(job_id)
-        for pool in self._pools.values():
-            pool.shutdown(wait=False, cancel_futures=True)
-        self._pools.clear()
 
 
 SERVICE = StashKey[VOService]()
@@ -385,5 +369,3 @@ class VOHandler(APIMixin, RequestHandler):
             out[name] = data
         return out
 
-    async def in_pool(self, kind: str, fn, *args):
-        return await IOLoop.current().run_in_executor(self.vo.pool(kind), fn, *args)
