@@ -45,6 +45,19 @@ def _demo(root: Path):
     return AstrobaseFormat.from_spec(spec, root), spec, sorted((root / "lightcurves").glob("*"))
 
 
+def _cached_copy(collection: Path, tmp_path: Path):
+    """A copy of the collection's first light-curve file in ``tmp_path``, cached: its
+    format, spec, the collection's files, the copy, the cache, the token and the light
+    curve as read."""
+    fmt, spec, files = _demo(collection)
+    source = tmp_path / files[0].name
+    source.write_bytes(files[0].read_bytes())
+    cache, token = LCCache(tmp_path / "cache"), reader_token(fmt, spec)
+    lc = read_lightcurve(fmt, spec, source)
+    assert cache.store(source, token, lc, _stat(source))
+    return fmt, spec, files, source, cache, token, lc
+
+
 def _roundtrip(lc: LightCurve, tmp_path: Path) -> LightCurve | None:
     source = tmp_path / f"source-{lc.objectid}"
     source.write_bytes(b"x")
@@ -149,13 +162,7 @@ def test_what_cannot_be_stored_exactly_is_not_cached(change, tmp_path):
 
 
 def test_a_changed_source_or_reader_is_read_again(csv_collection, tmp_path):
-    fmt, spec, files = _demo(csv_collection)
-    source = tmp_path / files[0].name
-    source.write_bytes(files[0].read_bytes())
-    cache = LCCache(tmp_path / "cache")
-    token = reader_token(fmt, spec)
-    first = read_lightcurve(fmt, spec, source)
-    assert cache.store(source, token, first, _stat(source))
+    fmt, spec, files, source, cache, token, first = _cached_copy(csv_collection, tmp_path)
     assert cache.load(source, token) is not None
     # another token (another spec, or the code that reads changed) is not fresh
     assert cache.load(source, reader_token(fmt, {**spec, "declared": {"x": 1}})) is None
@@ -170,27 +177,39 @@ def test_a_changed_source_or_reader_is_read_again(csv_collection, tmp_path):
     assert cache.load(source, token) is None
 
 
-def test_the_reader_token_follows_the_code_that_reads(csv_collection, tmp_path, monkeypatch):
-    fmt, spec, _ = _demo(csv_collection)
+def test_the_reader_token_follows_the_code_that_reads(csv_collection, tmp_path):
+    """An edit to the collection's own reader module (an astrobase format's, an lcc-server
+    description and the reader it names) makes every cached copy stale."""
+    import shutil
+
+    from lcpanel.plugins.lcformats import AstrobaseFormat, DescriptionFormat
+
+    collection = tmp_path / "collection"
+    shutil.copytree(csv_collection / "lcformat", collection / "lcformat")
+    for found in (collection / "lcformat").glob("*.json"):  # the copy's JSON names the copy's reader
+        described = json.loads(found.read_text())
+        described["lcreader_module"] = str(collection / "lcformat" / Path(described["lcreader_module"]).name)
+        found.write_text(json.dumps(described))
+    spec = {**json.loads((csv_collection / "collection.json").read_text())["lcformat"]}
+    fmt = AstrobaseFormat.from_spec(spec, collection)
+    reader_file, = [p for p in fmt.source_files() if p.suffix == ".py" and p.parent == collection / "lcformat"]
     token = reader_token(fmt, spec)
-    assert reader_token(fmt, spec) == token
-    module = tmp_path / "reader_module.py"
-    module.write_text("# v1\n")
-    monkeypatch.setattr(type(fmt), "source_files", lambda self: [module], raising=False)
-    with_module = reader_token(fmt, spec)
-    assert with_module != token
-    module.write_text("# version 2\n")
-    assert reader_token(fmt, spec) != with_module
+    assert reader_token(AstrobaseFormat.from_spec(spec, collection), spec) == token
+    reader_file.write_text(reader_file.read_text() + "\n# edited\n")
+    assert reader_token(AstrobaseFormat.from_spec(spec, collection), spec) != token
+
+    description = tmp_path / "format.json"
+    description.write_text(json.dumps({"lc_formatkey": "x", "lc_readermodule": f"{reader_file}:read_lightcurve",
+                                       "column_keys": {}}))
+    desc = DescriptionFormat(description)
+    assert {str(reader_file), str(description)} <= {str(p) for p in desc.source_files()}
+    token = reader_token(desc, None)
+    description.write_text(description.read_text() + " ")
+    assert reader_token(DescriptionFormat(description), None) != token
 
 
 def test_a_damaged_cache_file_is_never_believed(csv_collection, tmp_path):
-    fmt, spec, files = _demo(csv_collection)
-    source = tmp_path / files[0].name
-    source.write_bytes(files[0].read_bytes())
-    cache = LCCache(tmp_path / "cache")
-    token = reader_token(fmt, spec)
-    want = read_lightcurve(fmt, spec, source)
-    assert cache.store(source, token, want, _stat(source))
+    fmt, spec, _files, source, cache, token, want = _cached_copy(csv_collection, tmp_path)
     target = cache.path_for(source)
     good = target.read_bytes()
     length = int.from_bytes(good[len(lccache.MAGIC):len(lccache.MAGIC) + 8], "little")

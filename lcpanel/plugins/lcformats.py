@@ -100,6 +100,25 @@ def _builtin_with_fixed_reader(formatkey: str):
             bool(spec["magsarefluxes"]), None)
 
 
+def _function_files(*functions) -> list[Path]:
+    """The source files of the Python functions among ``functions`` (partials and
+    decorated functions followed to what they call)."""
+    import functools
+    import inspect
+
+    out = []
+    for func in functions:
+        while isinstance(func, functools.partial):
+            func = func.func
+        try:
+            found = inspect.getsourcefile(inspect.unwrap(func)) if func is not None else None
+        except TypeError:  # a built-in
+            found = None
+        if found:
+            out.append(Path(found))
+    return out
+
+
 def _accepted_kwargs(reader):
     """The reader without keyword arguments its function does not take: astrobase's own
     ``hat-csv`` format passes ``verbose`` to ``hatlc.read_csvlc``, which has no such argument."""
@@ -185,6 +204,23 @@ class AstrobaseFormat(LCFormat):
     @property
     def fileglob(self) -> str:
         return self.lcformat[0]
+
+    def source_files(self) -> list[Path]:
+        """The reader function's module and, from an lcformat directory, the format's JSON
+        and the reader and normalisation modules it names (a process that imported a
+        module of the same name before runs that one: both are counted)."""
+        out = _function_files(self.lcformat[1])
+        if self.lcformat_dir:
+            for described in sorted(Path(self.lcformat_dir).glob("*.json")):
+                out.append(described)
+                try:
+                    named = json.loads(described.read_text())
+                except (OSError, ValueError):
+                    continue
+                if isinstance(named, dict):
+                    out += [Path(named[k]) for k in ("lcreader_module", "lcnorm_module")
+                            if isinstance(named.get(k), str) and named[k].endswith(".py")]
+        return out
 
     def read(self, path) -> LightCurve:
         _glob, reader, timecols, magcols, errcols, magsarefluxes, _norm = self.lcformat
@@ -325,6 +361,9 @@ class DescriptionFormat(LCFormat):
     @property
     def fileglob(self) -> str:
         return self.desc.get("lc_fileglob", "*")
+
+    def source_files(self) -> list[Path]:
+        return [self.path, *_function_files(self.reader)]
 
     def column_names(self) -> list[str]:
         joiner = self.desc.get("aperture_joiner", "_")

@@ -197,12 +197,12 @@ def reader_token(fmt, spec: dict | None) -> str:
     """What the cached light curves of ``fmt`` depend on besides their source files:
     lcpanel's version, the format's class and spec, the collection's declarations
     (``spec``) and the size and modification time of the modules that read and describe
-    light curves (the format's own and, if it names any, its ``source_files()``)."""
+    light curves (the format class's module and the format's ``source_files()``)."""
     from ... import __version__
     from . import formatinfo, lcformats, lcrequest
 
     modules = [inspect.getfile(type(fmt)), formatinfo.__file__, lcformats.__file__, lcrequest.__file__]
-    modules += [str(p) for p in getattr(fmt, "source_files", lambda: ())()]
+    modules += [str(p) for p in fmt.source_files()]
     stats = []
     for path in modules:
         try:

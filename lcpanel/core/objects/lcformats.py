@@ -65,6 +65,13 @@ class LCFormat:
     def read(self, path: str | Path) -> LightCurve:
         raise NotImplementedError
 
+    def source_files(self) -> list[Path]:
+        """Files besides a light curve's own whose contents decide what :meth:`read` returns
+        (a reader module, a format description): the light-curve cache
+        (:mod:`lcpanel.core.objects.lccache`) stops using its copies when one of them, or
+        the module of the format's class, changes. None by default."""
+        return []
+
     def check(self, path: str | Path) -> LightCurve:
         """Read one file, turning any failure into a clear error for the operator."""
         try:
