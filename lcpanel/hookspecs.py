@@ -64,7 +64,8 @@ def register_lc_formats(app):
     turns one light-curve file into a ``LightCurve`` (columns, units, time system) so any
     collection's light curves can be exported as CSV, FITS, ECSV or VOTable. The class is
     re-imported by name (``module:Class``) in product worker processes, so define it at
-    module level.
+    module level. ``source_files()`` names other files ``read`` depends on (the
+    light-curve cache treats its copies as stale when one changes).
     """
 
 
