@@ -357,3 +357,25 @@ def test_object_reads_in_the_server_use_a_cache_built_while_it_runs(csv_collecti
     reads.clear()
     _assert_same(read_collection_lightcurve(fmt, info, path), want)
     assert reads == []
+
+
+def test_a_product_worker_uses_a_cache_built_after_its_first_build(csv_collection, tmp_path, monkeypatch):
+    """Product workers live across builds: one that converted a collection before its cache
+    existed reads from the cache once it is built."""
+    from lcpanel.plugins import products
+    from lcpanel.plugins.lcformats import AstrobaseFormat
+
+    fmt, spec, files = _demo(csv_collection)
+    root = tmp_path / "lccache"
+    args = {"lcformat": "lcpanel.plugins.lcformats:AstrobaseFormat", "spec": spec, "base": str(csv_collection),
+            "cache": str(root)}
+    monkeypatch.setattr(products, "_FORMATS", {})
+    want = products.converted_lightcurve(**args, path=str(files[0]), fmt="csv")  # no cache yet
+    cache, token = LCCache(root), reader_token(fmt, spec)
+    assert cache.store(files[0], token, read_lightcurve(fmt, spec, files[0]), _stat(files[0]))
+
+    def refuse(self, path):
+        raise AssertionError(f"the format read {path} although the cache holds it")
+
+    monkeypatch.setattr(AstrobaseFormat, "read", refuse)
+    assert products.converted_lightcurve(**args, path=str(files[0]), fmt="csv") == want

@@ -238,8 +238,8 @@ class LCCache:
     def load(self, source: str | Path, token: str) -> LightCurve | None:
         """The cached light curve of ``source`` if there is a fresh one, else None."""
         try:
-            st = os.stat(source)
             with open(self.path_for(source), "rb") as fd:
+                st = os.stat(source)
                 size = os.fstat(fd.fileno()).st_size
                 raw = bytearray(size)
                 if fd.readinto(raw) != size:
@@ -268,9 +268,9 @@ class LCCache:
 
 
 def open_cache(root: str | Path | None, fmt, spec: dict | None) -> tuple[LCCache | None, str | None]:
-    """The cache at ``root`` and the token of ``fmt``'s light curves, or ``(None, None)``
-    when there is no cache there (nothing is computed for a collection without one)."""
-    if root is None or not Path(root).is_dir():
+    """The cache at ``root`` (which need not exist yet: a cache built later is used from
+    then on) and the token of ``fmt``'s light curves; ``(None, None)`` without a root."""
+    if root is None:
         return None, None
     return LCCache(root), reader_token(fmt, spec)
 
