@@ -379,3 +379,15 @@ def test_a_product_worker_uses_a_cache_built_after_its_first_build(csv_collectio
 
     monkeypatch.setattr(AstrobaseFormat, "read", refuse)
     assert products.converted_lightcurve(**args, path=str(files[0]), fmt="csv") == want
+
+
+def test_a_cache_that_cannot_be_written_stops_the_command_with_a_clear_error(csv_collection, tmp_path):
+    from lcpanel.core.objects.lccache import _fill
+    from lcpanel.errors import UserError
+
+    _fmt, spec, files = _demo(csv_collection)
+    root = tmp_path / "lccache"
+    root.mkdir()
+    (root / LCCache(root).path_for(files[0]).parent.name).write_text("a file where a directory goes")
+    with pytest.raises(UserError, match="cannot write the light-curve cache"):
+        _fill("lcpanel.plugins.lcformats:AstrobaseFormat", spec, str(csv_collection), str(root), [str(files[0])])

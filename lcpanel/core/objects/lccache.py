@@ -166,8 +166,8 @@ def decode(raw: bytearray, token: str | None = None, source_stat: tuple[int, int
 
 
 def same_lightcurve(a: LightCurve, b: LightCurve) -> bool:
-    """Whether two light curves hold the same columns (names, order, dtypes, values; NaN equal
-    to NaN) and the same metadata, value for value and type for type."""
+    """Whether two light curves hold the same columns (names, order, dtypes, values bit for
+    bit) and the same metadata, value for value and type for type (NaN equal to NaN)."""
     if list(a.columns) != list(b.columns):
         return False
     for name, col in a.columns.items():
@@ -300,6 +300,7 @@ def _fill(reader: str, spec: dict, base: str, root: str, paths: list[str]) -> di
     fmt = cls.from_spec(spec, Path(base))
     cache, token = LCCache(root), reader_token(fmt, spec)
     counts = {"cached": 0, "fresh": 0, "uncacheable": 0, "unreadable": 0}
+    from ...errors import UserError
     from .lcrequest import read_lightcurve
 
     for path in paths:
@@ -316,7 +317,11 @@ def _fill(reader: str, spec: dict, base: str, root: str, paths: list[str]) -> di
         except Exception:
             counts["unreadable"] += 1
             continue
-        counts["cached" if cache.store(path, token, lc, (st.st_size, st.st_mtime_ns)) else "uncacheable"] += 1
+        try:
+            stored = cache.store(path, token, lc, (st.st_size, st.st_mtime_ns))
+        except OSError as exc:  # a full disk, a directory made read-only
+            raise UserError(f"cannot write the light-curve cache in {root}: {exc.strerror or exc}") from None
+        counts["cached" if stored else "uncacheable"] += 1
     return counts
 
 
