@@ -249,7 +249,7 @@ def test_exports_from_the_cache_are_the_same_bytes_and_skip_the_format(csv_colle
     def refuse(self, path):
         raise AssertionError(f"the format read {path} although the cache holds it")
 
-    monkeypatch.setattr(products, "_FORMATS", {})
+    monkeypatch.setattr(lccache, "_WORKER_READERS", {})
     monkeypatch.setattr(AstrobaseFormat, "read", refuse)
     for (path, name), data in want.items():
         assert products.converted_lightcurve(**args, path=str(path), fmt=name, cache=str(root)) == data
@@ -369,7 +369,7 @@ def test_a_product_worker_uses_a_cache_built_after_its_first_build(csv_collectio
     root = tmp_path / "lccache"
     args = {"lcformat": "lcpanel.plugins.lcformats:AstrobaseFormat", "spec": spec, "base": str(csv_collection),
             "cache": str(root)}
-    monkeypatch.setattr(products, "_FORMATS", {})
+    monkeypatch.setattr(lccache, "_WORKER_READERS", {})
     want = products.converted_lightcurve(**args, path=str(files[0]), fmt="csv")  # no cache yet
     cache, token = LCCache(root), reader_token(fmt, spec)
     assert cache.store(files[0], token, read_lightcurve(fmt, spec, files[0]), _stat(files[0]))

@@ -3,8 +3,6 @@ whole dataset; and the event listeners that keep products in step with dataset e
 
 from __future__ import annotations
 
-import functools
-import importlib
 import json
 from pathlib import Path
 
@@ -76,9 +74,6 @@ def _lightcurves(app, dataset, rows, fmt: str, request: dict | None = None) -> l
     return out
 
 
-_FORMATS: dict = {}
-
-
 def converted_lightcurve(lcformat: str, spec: dict, base: str, path: str, fmt: str,
                          request: dict | None = None, cache: str | None = None) -> bytes:
     """One light curve read with its collection's format (or from the collection's
@@ -86,17 +81,10 @@ def converted_lightcurve(lcformat: str, spec: dict, base: str, path: str, fmt: s
     asks and exported as ``fmt`` (runs in the product worker: ``lcformat`` is the
     registered :class:`LCFormat` class as ``"module:Class"``, set by the builder, never by
     a user)."""
-    from ..core.objects.lccache import cached_read, open_cache
+    from ..core.objects.lccache import cached_read, worker_reader
     from ..core.objects.lcrequest import apply_request
 
-    key = json.dumps([lcformat, spec, base, cache], sort_keys=True)
-    found = _FORMATS.get(key)
-    if found is None:
-        module, _, name = lcformat.partition(":")
-        cls = functools.reduce(getattr, name.split("."), importlib.import_module(module))
-        reader = cls.from_spec(spec, Path(base))
-        found = _FORMATS[key] = (reader, *open_cache(cache, reader, spec))
-    reader, lccache, token = found
+    reader, lccache, token = worker_reader(lcformat, spec, base, cache)
     lc = cached_read(reader, spec, path, lccache, token)
     return export_lightcurve(apply_request(lc, request) if request else lc, fmt)
 

@@ -267,12 +267,29 @@ class LCCache:
         return True
 
 
-def open_cache(root: str | Path | None, fmt, spec: dict | None) -> tuple[LCCache | None, str | None]:
-    """The cache at ``root`` (which need not exist yet: a cache built later is used from
-    then on) and the token of ``fmt``'s light curves; ``(None, None)`` without a root."""
-    if root is None:
-        return None, None
-    return LCCache(root), reader_token(fmt, spec)
+#: what :func:`worker_reader` made, per (format class, spec, base, cache directory)
+_WORKER_READERS: dict = {}
+
+
+def worker_reader(reader: str, spec: dict, base: str, cache: str | None = None
+                  ) -> tuple[object, LCCache | None, str | None]:
+    """In a worker process (product builds, the cache's own build), which has no app: the
+    collection's format, its class named ``"module:Class"`` by the builder (never by a
+    user) and made from ``spec`` and ``base``, with the cache at ``cache`` (which need not
+    exist yet: a cache built later is used from then on) and the token of the format's
+    light curves, or ``None, None`` without a cache directory. Remembered for the life of
+    the process."""
+    import functools
+    import importlib
+
+    key = json.dumps([reader, spec, base, cache], sort_keys=True)
+    found = _WORKER_READERS.get(key)
+    if found is None:
+        module, _, name = reader.partition(":")
+        cls = functools.reduce(getattr, name.split("."), importlib.import_module(module))
+        fmt = cls.from_spec(spec, Path(base))
+        found = _WORKER_READERS[key] = (fmt, *((LCCache(cache), reader_token(fmt, spec)) if cache else (None, None)))
+    return found
 
 
 def cached_read(fmt, spec: dict | None, path, cache: LCCache | None, token: str | None):
@@ -292,13 +309,7 @@ def cached_read(fmt, spec: dict | None, path, cache: LCCache | None, token: str 
 
 def _fill(reader: str, spec: dict, base: str, root: str, paths: list[str]) -> dict:
     """Cache ``paths`` (in a worker process); counts of what happened to them."""
-    import functools
-    import importlib
-
-    module, _, name = reader.partition(":")
-    cls = functools.reduce(getattr, name.split("."), importlib.import_module(module))
-    fmt = cls.from_spec(spec, Path(base))
-    cache, token = LCCache(root), reader_token(fmt, spec)
+    fmt, cache, token = worker_reader(reader, spec, base, root)
     counts = {"cached": 0, "fresh": 0, "uncacheable": 0, "unreadable": 0}
     from ...errors import UserError
     from .lcrequest import read_lightcurve

@@ -19,25 +19,12 @@ from __future__ import annotations
 
 import io
 import json
-from pathlib import Path
 
 import numpy as np
 
 ROW_GROUP_OBJECTS = 256
 SUFFIX = ".parquet"
 _FIELD_KEYS = ("role", "timescale", "refpos", "timeorigin", "flags", "bits")
-
-
-def _reader(collection: dict):
-    """The collection's LCFormat: its class as "module:Class", set by the builder (never
-    by a user), so the worker needs no app to find it."""
-    import functools
-    import importlib
-
-    spec, base = collection["lcformat"], Path(collection["base"])
-    module, _, name = collection["reader"].partition(":")
-    cls = functools.reduce(getattr, name.split("."), importlib.import_module(module))
-    return cls.from_spec(spec, base)
 
 
 def dataset_parquet(objects: list[list[str]], collections: dict[str, dict], sink=None,
@@ -58,16 +45,16 @@ def dataset_parquet(objects: list[list[str]], collections: dict[str, dict], sink
 
 
 def _read_all(objects, collections, request=None):
-    from .lccache import cached_read, open_cache
+    from .lccache import cached_read, worker_reader
     from .lcrequest import apply_request
 
     readers = {}
     for cid, objectid, source in objects:
+        about = collections[cid]
         if cid not in readers:
-            fmt, spec = _reader(collections[cid]), collections[cid]["lcformat"]
-            readers[cid] = (fmt, spec, *open_cache(collections[cid].get("cache"), fmt, spec))
-        fmt, spec, lccache, token = readers[cid]
-        lc = cached_read(fmt, spec, source, lccache, token)
+            readers[cid] = worker_reader(about["reader"], about["lcformat"], about["base"], about.get("cache"))
+        fmt, lccache, token = readers[cid]
+        lc = cached_read(fmt, about["lcformat"], source, lccache, token)
         yield cid, objectid, apply_request(lc, request) if request else lc
 
 
