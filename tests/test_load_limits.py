@@ -535,16 +535,15 @@ def test_shutdown_with_wait_lets_running_calls_finish_and_stops_the_workers():
     under way finishes (its caller gets the answer) before the process exits, and no
     worker thread is left."""
     import asyncio
-    import time
 
     from lcpanel.core.offload import Offloader
 
     off = Offloader(workers=3, max_heavy=4)
-    started, finished = threading.Event(), []
+    started, release, finished = threading.Event(), threading.Event(), []
 
     def slow():
         started.set()
-        time.sleep(0.3)
+        release.wait(30)
         finished.append(True)
         return "written"
 
@@ -555,7 +554,14 @@ def test_shutdown_with_wait_lets_running_calls_finish_and_stops_the_workers():
             await asyncio.sleep(0.01)
         workers = [t for t in threading.enumerate() if t not in before and t.name.startswith("lcpanel-work")]
         assert len(workers) == 3
-        off.shutdown(wait=True)
+        stopper = threading.Thread(target=off.shutdown, kwargs={"wait": True})
+        stopper.start()
+        while sum(t.is_alive() for t in workers) > 1:  # the idle workers take their stop signals
+            await asyncio.sleep(0.01)
+        assert stopper.is_alive() and finished == []  # shutdown waits for the call under way
+        release.set()
+        stopper.join(30)
+        assert not stopper.is_alive()
         assert finished == [True] and not any(t.is_alive() for t in workers)
         assert await asyncio.wait_for(running, 5) == "written"
         assert await off.run(lambda: "a new pool after shutdown") == "a new pool after shutdown"
