@@ -113,8 +113,8 @@ def write_parquet(objects, collections, sink, request: dict | None = None) -> No
         count = 0
         for cid, objectid, lc in _read_all(objects, collections, request):
             n = len(lc)
-            batch["collection"].append(pa.array([cid] * n, pa.string()) if n else pa.array([], pa.string()))
-            batch["objectid"].append(pa.array([objectid] * n, pa.string()))
+            batch["collection"].append((cid, n))
+            batch["objectid"].append((objectid, n))
             for name, field in fields.items():
                 if name in lc.columns:
                     values = np.asarray(lc.columns[name])
@@ -145,8 +145,12 @@ def _flush(writer, schema, batch: dict[str, list]) -> None:
 
     if not batch["objectid"]:
         return
-    table = pa.table({name: pa.chunked_array(parts, schema.field(name).type) for name, parts in batch.items()},
-                     schema=schema)
+    columns = {name: pa.chunked_array(parts, schema.field(name).type) for name, parts in batch.items()
+               if name not in ("collection", "objectid")}
+    for name in ("collection", "objectid"):  # (value, rows) per light curve, repeated in one take
+        values, counts = zip(*batch[name])
+        columns[name] = pa.array(values, pa.string()).take(np.repeat(np.arange(len(values)), counts))
+    table = pa.table(columns, schema=schema)
     writer.write_table(table.combine_chunks(), row_group_size=max(1, table.num_rows))
     for parts in batch.values():
         parts.clear()
