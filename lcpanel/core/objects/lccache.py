@@ -230,15 +230,20 @@ class LCCache:
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
+        self._root = os.fspath(self.root)
 
     def path_for(self, source: str | Path) -> Path:
+        return Path(self._file(source))
+
+    def _file(self, source: str | Path) -> str:
+        # (strings, not pathlib: a Path made and printed per read was a fifth of a cached read)
         name = hashlib.sha256(os.fsencode(os.path.abspath(source))).hexdigest()
-        return self.root / name[:2] / f"{name}.lcb"
+        return os.path.join(self._root, name[:2], name + ".lcb")
 
     def load(self, source: str | Path, token: str) -> LightCurve | None:
         """The cached light curve of ``source`` if there is a fresh one, else None."""
         try:
-            with open(self.path_for(source), "rb") as fd:
+            with open(self._file(source), "rb") as fd:
                 st = os.stat(source)
                 size = os.fstat(fd.fileno()).st_size
                 raw = bytearray(size)
