@@ -14,7 +14,7 @@ fi
 if [ ! -f "$demo/basedir/lcc-collections.sqlite" ]; then
   rm -rf "$demo/basedir"
   .venv/bin/lcpanel init "$demo/basedir"
-  .venv/bin/lcpanel add-collection "$demo/basedir" "$demo/collection" --id demo_field
-  .venv/bin/lcpanel cache-lightcurves "$demo/basedir" demo_field   # parsed copies for fast exports
+  # --cache-lightcurves: parsed copies of the light curves, for fast exports
+  .venv/bin/lcpanel add-collection "$demo/basedir" "$demo/collection" --id demo_field --cache-lightcurves
 fi
 exec .venv/bin/lcpanel serve "$demo/basedir" --address 127.0.0.1 --port "${PORT:-5006}" "$@"

@@ -391,3 +391,33 @@ def test_a_cache_that_cannot_be_written_stops_the_command_with_a_clear_error(csv
     (root / LCCache(root).path_for(files[0]).parent.name).write_text("a file where a directory goes")
     with pytest.raises(UserError, match="cannot write the light-curve cache"):
         _fill("lcpanel.plugins.lcformats:AstrobaseFormat", spec, str(csv_collection), str(root), [str(files[0])])
+
+
+def test_add_collection_can_build_the_cache_and_otherwise_says_how(csv_collection, tmp_path, capsys):
+    """``add-collection --cache-lightcurves`` ingests and then caches every light curve;
+    without it, a collection with light curves gets a one-line hint naming the command,
+    and a plain catalog (no light curves) refuses the option before ingesting anything."""
+    from lcpanel.cli import main
+    from lcpanel.core.catalogs.basedir import Basedir
+
+    base = tmp_path / "basedir"
+    Basedir.init(base)
+    assert main(["add-collection", str(base), str(csv_collection), "--id", "cached", "-q",
+                 "--cache-lightcurves"]) == 0
+    out = capsys.readouterr().out
+    info = Basedir(base).collection("cached")
+    assert f"{info.nobjects} cached, 0 already fresh, 0 not cacheable" in out
+    assert len(list(lccache.cache_dir(info).rglob("*.lcb"))) == info.nobjects
+
+    assert main(["add-collection", str(base), str(csv_collection), "--id", "plain", "-q"]) == 0
+    out = capsys.readouterr().out
+    assert f"lcpanel cache-lightcurves {base} plain" in out and " cached, " not in out
+    assert not lccache.cache_dir(Basedir(base).collection("plain")).exists()
+
+    catalog = tmp_path / "sky.csv"
+    catalog.write_text("objectid,ra,decl\na,10.0,20.0\nb,11.0,21.0\n")
+    assert main(["add-collection", str(base), str(catalog), "-q", "--cache-lightcurves"]) == 2
+    assert "no light curves" in capsys.readouterr().err
+    assert [c.collection_id for c in Basedir(base).collections()] == ["cached", "plain"]
+    assert main(["add-collection", str(base), str(catalog), "-q"]) == 0
+    assert "cache-lightcurves" not in capsys.readouterr().out

@@ -55,6 +55,9 @@ def _add_args(parser):
     cat.add_argument("--id-column", help="object id column (default: objectid, id, source_id, name)")
     cat.add_argument("--ra-column", help="right ascension column in degrees (default: ra, ra_deg, raj2000)")
     cat.add_argument("--dec-column", help="declination column in degrees (default: decl, dec, dec_deg, dej2000)")
+    parser.add_argument("--cache-lightcurves", action="store_true",
+                        help="then keep its light curves parsed, for fast bulk exports (as 'lcpanel "
+                             "cache-lightcurves' does; costs about their uncompressed size in disk)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -79,6 +82,8 @@ def _add(args) -> int:
         info = add_astrobase_collection(app, basedir, source, lcformat=lcformat, field_fits=args.field_fits,
                                         **common)
     elif source.is_file():
+        if args.cache_lightcurves:
+            raise UserError(f"{args.source} is a catalog file: it has no light curves to cache")
         info = add_catalog_collection(app, basedir, source, id_column=args.id_column, ra_column=args.ra_column,
                                       dec_column=args.dec_column, **common)
     else:
@@ -89,6 +94,12 @@ def _add(args) -> int:
 
     for note in ingest_notes(info):
         print(f"note: {note}")
+    if info.lcformat is not None:
+        if args.cache_lightcurves:
+            _report_cache(info.collection_id, _build_cache(app, info.collection_id, os.cpu_count() or 1, args.quiet))
+        else:
+            print(f"tip: for fast bulk exports, keep its light curves parsed: "
+                  f"lcpanel cache-lightcurves {args.basedir} {info.collection_id}")
     return 0
 
 
@@ -186,7 +197,7 @@ def _cache_args(parser):
 def _cache(args) -> int:
     import shutil
 
-    from ..core.objects.lccache import build_cache, cache_dir
+    from ..core.objects.lccache import cache_dir
 
     app = _app(args.basedir)
     if args.drop:
@@ -194,11 +205,20 @@ def _cache(args) -> int:
         shutil.rmtree(root, ignore_errors=True)
         print(f"deleted the light-curve cache of {args.collection_id!r}")
         return 0
-    counts = build_cache(app, args.collection_id, workers=max(1, args.workers), show_progress=not args.quiet)
-    print(f"light-curve cache of {args.collection_id!r}: {counts['cached']} cached, {counts['fresh']} already "
+    _report_cache(args.collection_id, _build_cache(app, args.collection_id, args.workers, args.quiet))
+    return 0
+
+
+def _build_cache(app, collection_id: str, workers: int, quiet: bool) -> dict:
+    from ..core.objects.lccache import build_cache
+
+    return build_cache(app, collection_id, workers=max(1, workers), show_progress=not quiet)
+
+
+def _report_cache(collection_id: str, counts: dict) -> None:
+    print(f"light-curve cache of {collection_id!r}: {counts['cached']} cached, {counts['fresh']} already "
           f"fresh, {counts['uncacheable']} not cacheable (read by their format as before), "
           f"{counts['unreadable']} unreadable; {counts['bytes'] / 1e6:.1f} MB")
-    return 0
 
 
 @hookimpl(trylast=True)
