@@ -17,6 +17,22 @@ def test_dataset_from_an_id_list_has_a_readable_name():
     assert default_name({"type": "filter", "params": {}}) == "filter"
 
 
+def test_a_search_of_several_numbers_is_named_by_all_of_them():
+    """A cone asked for as ``ra``, ``dec`` and a radius (the API's and pyvo's way) was
+    named "cone: 290" after its first number alone."""
+    from lcpanel.core.datasets import default_name
+
+    assert default_name({"type": "cone", "params": {"ra": 290.0, "dec": 45, "radius_arcmin": 60}}) == \
+        "cone: ra=290, dec=45, radius_arcmin=60"
+    assert default_name({"type": "cone", "params": {"coords": "", "ra": 10.5, "dec": -3.25,
+                                                    "radius_arcmin": None}}) == "cone: ra=10.5, dec=-3.25"
+    assert default_name({"type": "cone", "params": {"coords": "290 45", "radius_arcmin": 5}}) == \
+        "cone: coords=290 45, radius_arcmin=5"
+    assert len(default_name({"type": "cone", "params": {f"p{i}": 1.0 / 3 for i in range(20)}})) <= 90
+    assert default_name({"type": "cone", "params": {"ra": 0, "dec": 0.0, "radius_arcmin": 1}}) == \
+        "cone: ra=0, dec=0, radius_arcmin=1"  # zero is a value (it equals False in Python)
+
+
 def test_objectisvar_in_words_on_the_dataset_page():
     from lcpanel.views.dataset_page import variability_words
 

@@ -402,11 +402,17 @@ def _no_listeners(event: str, **kwargs) -> None:
 
 def default_name(spec: dict) -> str:
     """A dataset's name when none is given: the search type and its first parameter, a
-    list as its first items ("objectid: HAT-1, HAT-2 and 8 more")."""
+    list as its first items ("objectid: HAT-1, HAT-2 and 8 more"), or several numbers
+    and short texts by name ("cone: ra=290, dec=45, radius_arcmin=60")."""
     params = spec.get("params") or {}
     kind = spec.get("type", "search")
-    value = next((v for v in params.values() if v not in (None, "", [], False)), "")
-    if isinstance(value, (list, tuple)):
+    given = {k: v for k, v in params.items()
+             if not (v is None or v is False or (isinstance(v, (str, list, tuple)) and not v))}
+    value = next(iter(given.values()), "")
+    scalars = {k: v for k, v in given.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)}
+    if len(scalars) > 1 and len(scalars) == len(given):
+        detail = ", ".join(f"{k}={_short(v)}" for k, v in scalars.items())
+    elif isinstance(value, (list, tuple)):
         items = [str(v).strip() for v in value if str(v).strip()]
         shown = []
         for item in items:
@@ -418,6 +424,14 @@ def default_name(spec: dict) -> str:
     else:
         detail = str(value).splitlines()[0] if str(value).strip() else ""
     return f"{kind}: {detail[:80]}" if detail else kind
+
+
+def _short(value) -> str:
+    """A parameter as people write it: a number without a whole one's ``.0`` (at most 10
+    significant digits), a text's first line."""
+    if isinstance(value, str):
+        return value.strip().splitlines()[0] if value.strip() else ""
+    return f"{value:.10g}"
 
 
 def _check_visibility(visibility: str) -> None:

@@ -137,6 +137,8 @@ body {{ font-family: {FONT}; background: #f4f6f8; }}
   #header .title {{ font-size: 1.2em; line-height: 1.7em; white-space: normal; }}
   #header-items {{ margin-left: 0; flex: 1 1 100%; min-width: 0; white-space: normal; }}
   #header .pn-busy-container {{ position: absolute; right: 12px; top: 12px; }}  /* no row of its own */
+  /* the title wraps before the busy indicator, in the header's corner */
+  #header .app-header > .title:last-child {{ margin-right: 64px; }}
   #main {{ padding-left: 6px; padding-right: 6px; }}
 }}
 """

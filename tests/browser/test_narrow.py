@@ -153,3 +153,36 @@ def test_plain_pages_at_420(phone, lcpanel_server, screenshot, path):
             expect(phone.locator(f"section#{t['type']} h2")).to_contain_text(t["title"])
     screenshot(phone, "narrow-" + path.strip("/").replace("/", "-"))
     assert_fits(phone)
+
+
+#: the header's title text (each line's box) against the busy indicator's box
+HEADER_JS = """() => {
+    const title = document.querySelector('#header .app-header')
+    const busy = document.querySelector('#header .pn-busy-container')
+    if (!title || !busy) return {missing: true}
+    const range = document.createRange()
+    range.selectNodeContents(title)
+    const lines = [...range.getClientRects()].filter(r => r.width > 0)
+    const b = busy.getBoundingClientRect()
+    const hits = lines.filter(r => r.left < b.right && r.right > b.left && r.top < b.bottom && r.bottom > b.top)
+    return {hits: hits.length, busy: [b.left, b.top, b.right, b.bottom].map(Math.round),
+            lines: lines.map(r => [r.left, r.top, r.right, r.bottom].map(Math.round))}
+}"""
+
+
+def test_a_long_title_never_runs_under_the_busy_indicator(phone, lcpanel_server, wait_idle):
+    """On an object page (the longest titles: object id and collection name) at the widths
+    of common phones, the title wraps before the busy indicator in the header's corner
+    instead of running under it (at 390 px its last letter did)."""
+    _open(phone, lcpanel_server.url + "/", wait_idle)
+    resp = phone.request.post(f"{lcpanel_server.url}/api/search", headers=page_api(lcpanel_server.url),
+                              data=json.dumps({"type": "filter", "collections": ["demo"], "sort": "objectid",
+                                               "params": {"where": "ndet > 0"}, "limit": 1}))
+    row = resp.json()["rows"][0]
+    _open(phone, f"{lcpanel_server.url}/objects/demo/{row['objectid']}", wait_idle)
+    for width in (360, 375, 390, 412, 420):
+        phone.set_viewport_size({"width": width, "height": 900})
+        phone.wait_for_timeout(100)
+        m = phone.evaluate(HEADER_JS)
+        assert not m.get("missing") and m["lines"], m
+        assert m["hits"] == 0, (width, m)
