@@ -125,13 +125,17 @@ def test_dataset_page_at_420(phone, lcpanel_server, wait_idle, screenshot):
     assert_account_link_works(phone)
 
 
+def _open_object(page, server, wait_idle) -> None:
+    """The object page of the demo's first object (by id) with a period."""
+    _open(page, server.url + "/", wait_idle)
+    resp = page.request.post(f"{server.url}/api/search", headers=page_api(server.url),
+                             data=json.dumps({"type": "filter", "collections": ["demo"], "sort": "objectid",
+                                              "params": {"where": "aep_000_varperiod > 0"}, "limit": 1}))
+    _open(page, f"{server.url}/objects/demo/{resp.json()['rows'][0]['objectid']}", wait_idle)
+
+
 def test_object_page_at_420(phone, lcpanel_server, wait_idle, screenshot):
-    _open(phone, lcpanel_server.url + "/", wait_idle)
-    resp = phone.request.post(f"{lcpanel_server.url}/api/search", headers=page_api(lcpanel_server.url),
-                              data=json.dumps({"type": "filter", "collections": ["demo"], "sort": "objectid",
-                                               "params": {"where": "aep_000_varperiod > 0"}, "limit": 1}))
-    row = resp.json()["rows"][0]
-    _open(phone, f"{lcpanel_server.url}/objects/demo/{row['objectid']}", wait_idle)
+    _open_object(phone, lcpanel_server, wait_idle)
     screenshot(phone, "narrow-object")
     assert_fits(phone, min_plots=3)  # light curve, periodogram, fold
     assert_account_link_works(phone)
@@ -174,12 +178,7 @@ def test_a_long_title_never_runs_under_the_busy_indicator(phone, lcpanel_server,
     """On an object page (the longest titles: object id and collection name) at the widths
     of common phones, the title wraps before the busy indicator in the header's corner
     instead of running under it (at 390 px its last letter did)."""
-    _open(phone, lcpanel_server.url + "/", wait_idle)
-    resp = phone.request.post(f"{lcpanel_server.url}/api/search", headers=page_api(lcpanel_server.url),
-                              data=json.dumps({"type": "filter", "collections": ["demo"], "sort": "objectid",
-                                               "params": {"where": "ndet > 0"}, "limit": 1}))
-    row = resp.json()["rows"][0]
-    _open(phone, f"{lcpanel_server.url}/objects/demo/{row['objectid']}", wait_idle)
+    _open_object(phone, lcpanel_server, wait_idle)
     for width in (360, 375, 390, 412, 420):
         phone.set_viewport_size({"width": width, "height": 900})
         phone.wait_for_timeout(100)
