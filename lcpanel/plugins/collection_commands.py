@@ -12,6 +12,10 @@ from ..extension import Command
 from ..hookspecs import hookimpl
 
 
+#: processes reading light curves into the cache: one per core
+CACHE_WORKERS = os.cpu_count() or 1
+
+
 def _app(basedir):
     from ..app import App
 
@@ -96,7 +100,7 @@ def _add(args) -> int:
         print(f"note: {note}")
     if info.lcformat is not None:
         if args.cache_lightcurves:
-            _report_cache(info.collection_id, _build_cache(app, info.collection_id, os.cpu_count() or 1, args.quiet))
+            _report_cache(info.collection_id, _build_cache(app, info.collection_id, CACHE_WORKERS, args.quiet))
         else:
             print(f"tip: for fast bulk exports, keep its light curves parsed: "
                   f"lcpanel cache-lightcurves {args.basedir} {info.collection_id}")
@@ -188,7 +192,7 @@ def _import_lcc(args) -> int:
 def _cache_args(parser):
     parser.add_argument("basedir", help="an lcpanel basedir")
     parser.add_argument("collection_id", help="the collection whose light curves to cache")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+    parser.add_argument("--workers", type=int, default=CACHE_WORKERS,
                         help="processes reading light curves (default: one per core)")
     parser.add_argument("--drop", action="store_true", help="delete the collection's cache instead")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

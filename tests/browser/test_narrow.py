@@ -181,7 +181,7 @@ def test_a_long_title_never_runs_under_the_busy_indicator(phone, lcpanel_server,
     _open_object(phone, lcpanel_server, wait_idle)
     for width in (360, 375, 390, 412, 420):
         phone.set_viewport_size({"width": width, "height": 900})
-        phone.wait_for_timeout(100)
+        phone.wait_for_function("w => window.innerWidth === w", arg=width)  # (measuring lays the page out)
         m = phone.evaluate(HEADER_JS)
         assert not m.get("missing") and m["lines"], m
         assert m["hits"] == 0, (width, m)
