@@ -39,7 +39,8 @@ def _serve_args(parser):
     parser.add_argument("--num-procs", type=int, default=1,
                         help="independent server processes sharing the port (0: one per CPU)")
     parser.add_argument("--allow-websocket-origin", action="append", default=[],
-                        help="extra host:port allowed to open the app's websocket (behind a proxy)")
+                        help="extra host:port allowed to open the app's websocket (behind a proxy); a server on a "
+                             "loopback address also answers requests naming this host")
     parser.add_argument("--use-xheaders", action="store_true",
                         help="behind a reverse proxy: take client addresses (login and request limits) from "
                              "its X-Real-Ip / X-Forwarded-For headers")
