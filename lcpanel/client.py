@@ -53,6 +53,8 @@ from typing import Any
 
 import numpy as np
 
+from .core.urls import object_path, segment
+
 __all__ = ["Client", "ClientError", "Dataset", "SearchResult", "rows_to_table"]
 
 #: rows fetched per request when reading a whole dataset (the server's maximum)
@@ -574,8 +576,7 @@ class Client:
         checkplot) and ``mask`` (a name or names of the format's quality masks) removes
         the points it rejects (``masked="flag"``: keeps them, flagged in a column
         ``masked``); the file's header states what was done."""
-        path = (f"/api/collections/{urllib.parse.quote(collection_id, safe='')}/objects/"
-                f"{urllib.parse.quote(objectid, safe='')}/{urllib.parse.quote(kind, safe='')}")
+        path = f"{object_path(collection_id, objectid)}/{segment(kind)}"
         query = {"format": format, "times": times, "masked": masked,
                  "magcol": ",".join(magcol) if isinstance(magcol, (list, tuple)) else magcol,
                  "mask": ",".join(mask) if isinstance(mask, (list, tuple)) else mask}

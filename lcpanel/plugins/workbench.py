@@ -21,10 +21,9 @@ JSON errors), like every other API write:
 
 from __future__ import annotations
 
-from tornado.escape import url_escape
-
 from ..core.objects import periodsearch as ps
 from ..core.offload import offloader
+from ..core.urls import object_path
 from ..errors import NotFound
 from ..extension import Route
 from ..hookspecs import hookimpl
@@ -34,8 +33,7 @@ MAX_BODY_BYTES = 20_000
 
 
 def _url(collection_id: str, objectid: str, job_id: str | None = None) -> str:
-    base = f"/api/collections/{url_escape(collection_id, plus=False)}/objects/{url_escape(objectid, plus=False)}" \
-           "/periodsearch"
+    base = f"{object_path(collection_id, objectid)}/periodsearch"
     return f"{base}/{job_id}" if job_id else base
 
 

@@ -35,6 +35,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from ..urls import object_path
 from .votable import VOField, text
 
 STANDARD_ID = "ivo://ivoa.net/std/DataLink#links-1.1"
@@ -228,7 +229,7 @@ def object_links(ident: str, cid: str, row: dict, base_url: str, info, twins=(),
                  magcol: str | None = None) -> list[Link]:
     """The links of one found object (``row`` from its catalog), or of its series ``magcol``."""
     oid = row["objectid"]
-    obj = f"{base_url}/api/collections/{quote(cid, safe='')}/objects/{quote(oid, safe='')}"
+    obj = base_url + object_path(cid, oid)
     links: list[Link] = []
     label = f"{oid} in {info.name or cid}"
     series = f"&magcol={quote(magcol, safe='')}" if magcol else ""
