@@ -62,7 +62,7 @@ def http_server_kwargs(settings) -> dict:
 
 
 def make_server(app: App, *, address: str = "127.0.0.1", port: int = 5006, num_procs: int = 1,
-                allow_websocket_origin=(), show: bool = False, start: bool = False, threaded: bool = False,
+                allow_websocket_origin=(), show: bool = False, start: bool = False,
                 auth: dict | None = None, use_xheaders: bool = False):
     """A Panel/Bokeh server for ``app``'s pages and routes (not started unless asked).
 
@@ -70,7 +70,6 @@ def make_server(app: App, *, address: str = "127.0.0.1", port: int = 5006, num_p
     ``use_xheaders`` takes client addresses from a reverse proxy's headers. lcpanel's
     cookies stay out of Bokeh's session tokens and pages set theirs HttpOnly
     (:mod:`lcpanel.pagecookies`)."""
-    import panel as pn
     from panel.io.server import get_server
 
     from .warmup import warm_up
@@ -89,8 +88,6 @@ def make_server(app: App, *, address: str = "127.0.0.1", port: int = 5006, num_p
         use_xheaders=use_xheaders, **(auth or {}),
     )
     set_heap_limit(app.config.requests.sqlite_heap_bytes)
-    if threaded:
-        return pn.serve(pages, threaded=True, start=False, **kwargs)  # no security headers (tests only)
     from .plugins.retention import schedule_gc
 
     server = get_server(pages, start=False, **kwargs)  # with num_procs > 1, in a forked child from here

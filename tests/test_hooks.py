@@ -7,7 +7,6 @@ without a test here fails :func:`test_every_hook_has_a_fake_plugin_test`.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import hashlib
 import io
@@ -25,7 +24,7 @@ import numpy as np
 import param
 import pytest
 from support.data import random_catalog, write_table
-from support.servers import free_port, wait_live
+from support.servers import server_in_thread
 
 from lcpanel.plugin_api import (
     OPERATOR, App, Basedir, CatalogBase, Catalog, Command, Entry, Hits, JSONHandler, LCFormat, LightCurve, Page,
@@ -271,31 +270,12 @@ class WebPlugin:
 @pytest.fixture(scope="module")
 def web(field):
     """The web server (in a thread) of an app with :class:`WebPlugin`; yields (url, app, plugin)."""
-    from lcpanel.server import make_server
-
     plugin = WebPlugin()
     app = App(field.path, plugins=(plugin,)).start()
-    port = free_port()
-    servers = []
-
-    def serve():
-        asyncio.set_event_loop(asyncio.new_event_loop())
-        servers.append(make_server(app, port=port))
-        servers[0].start()
-        servers[0].io_loop.start()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
     try:
-        wait_live(url, None, timeout=90.0)
-        yield url, app, plugin
+        with server_in_thread(app) as url:
+            yield url, app, plugin
     finally:
-        if servers:
-            loop = servers[0].io_loop
-            loop.add_callback(servers[0].stop)
-            loop.add_callback(loop.stop)
-        thread.join(timeout=30)
         app.close()
 
 

@@ -269,39 +269,52 @@ def _manifest(app, dataset_id, viewer, base: str, kinds, fmt: str) -> str:
 
 
 class ObjectFileHandler(JSONHandler):
-    def get(self, collection_id, objectid, kind):
-        from ..core.objects.lcexport import EXPORT_FORMATS, export_lightcurve
+    async def get(self, collection_id, objectid, kind):
+        from ..core.objects.lcexport import EXPORT_FORMATS
 
         if kind not in FILE_KINDS:
             raise NotFound(f"no such file kind {kind!r}; use lightcurve, checkplot or periodfinding")
         catalog = self.app.catalogs.get(collection_id)
         column = _magcol_column(self, catalog) if kind == "checkplot" else FILE_KINDS[kind]
-        path = catalog.object_file(objectid, column)
-        if path is None:
-            raise NotFound(f"no {kind} for object {objectid!r} in {collection_id!r}")
         fmt = self.get_query_argument("format", "original")
         if fmt == "original" and any(self.get_query_argument(k, None)
                                      for k in ("times", "mask") + (("magcol",) if kind == "lightcurve" else ())):
             raise UserError("times, mask and magcol apply to converted light curves: add format=csv, fits, ecsv or "
                             "votable", field="format")
-        if kind == "lightcurve" and fmt != "original":
-            if fmt not in EXPORT_FORMATS:
-                raise UserError(f"format must be original or one of {', '.join(EXPORT_FORMATS)}", field="format")
-            info = catalog.info
-            lcfmt = self.app.lc_formats.get(info.lcformat["kind"]).from_spec(info.lcformat, Path(info.source))
-            from ..core.objects.lccache import read_collection_lightcurve
-            from ..core.objects.lcrequest import REQUEST_KEYS, apply_request, parse_request
+        convert = kind == "lightcurve" and fmt != "original"
+        if convert and fmt not in EXPORT_FORMATS:
+            raise UserError(f"format must be original or one of {', '.join(EXPORT_FORMATS)}", field="format")
+        from ..core.objects.lcrequest import REQUEST_KEYS, parse_request
 
-            request = parse_request({k: self.get_query_argument(k, None) for k in REQUEST_KEYS})
-            lc = apply_request(read_collection_lightcurve(lcfmt, info, path), request)
-            data = export_lightcurve(lc, fmt)
-            name, ctype = f"{objectid}{EXPORT_FORMATS[fmt][0]}", EXPORT_FORMATS[fmt][1]
-        else:
-            data, name, ctype = path.read_bytes(), path.name, "application/octet-stream"
+        request = parse_request({k: self.get_query_argument(k, None) for k in REQUEST_KEYS}) if convert else None
+        data, name, ctype, sha256 = await _off_loop(self, _object_file, self.app, catalog, objectid, kind, column,
+                                                    fmt if convert else None, request)
         self.set_header("Content-Type", ctype)
         self.set_header("Content-Disposition", f'attachment; filename="{name}"')
-        self.set_header("X-Content-SHA256", hashlib.sha256(data).hexdigest())
+        self.set_header("X-Content-SHA256", sha256)
         self.finish(data)
+
+
+def _object_file(app, catalog, objectid: str, kind: str, column: str, fmt: str | None, request) -> tuple:
+    """(bytes, file name, content type, SHA256) of an object's file: as it is, or its light
+    curve converted to ``fmt`` as ``request`` asks."""
+    from ..core.objects import lcexport
+
+    path = catalog.object_file(objectid, column)
+    if path is None:
+        raise NotFound(f"no {kind} for object {objectid!r} in {catalog.info.collection_id!r}")
+    if fmt is None:
+        data, name, ctype = path.read_bytes(), path.name, "application/octet-stream"
+        return data, name, ctype, hashlib.sha256(data).hexdigest()
+    from ..core.objects.lccache import read_collection_lightcurve
+    from ..core.objects.lcrequest import apply_request
+
+    info = catalog.info
+    lcfmt = app.lc_formats.get(info.lcformat["kind"]).from_spec(info.lcformat, Path(info.source))
+    lc = apply_request(read_collection_lightcurve(lcfmt, info, path), request)
+    suffix, ctype = lcexport.EXPORT_FORMATS[fmt][:2]
+    data = lcexport.export_lightcurve(lc, fmt)
+    return data, f"{objectid}{suffix}", ctype, hashlib.sha256(data).hexdigest()
 
 
 class PNGHandler(JSONHandler):

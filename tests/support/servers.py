@@ -96,3 +96,35 @@ def server_log(proc) -> str:
         with open(path, "rb") as fh:
             return fh.read().decode("utf-8", "replace")
     return proc.stderr.read().decode() if proc.stderr else ""
+
+
+@contextlib.contextmanager
+def server_in_thread(app, timeout: float = 90.0):
+    """``lcpanel.server.make_server`` for ``app`` on a thread of this process (so that a
+    test can watch what the server's code does); yields its URL."""
+    import asyncio
+    import threading
+
+    from lcpanel.server import make_server
+
+    port = free_port()
+    servers = []
+
+    def serve():
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        servers.append(make_server(app, port=port))
+        servers[0].start()
+        servers[0].io_loop.start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_live(url, None, timeout=timeout)
+        yield url
+    finally:
+        if servers:
+            loop = servers[0].io_loop
+            loop.add_callback(servers[0].stop)
+            loop.add_callback(loop.stop)
+        thread.join(timeout=30)
