@@ -46,3 +46,14 @@ def test_an_object_file_is_made_on_a_worker_thread(served, monkeypatch, query, c
         assert resp.status == 200 and resp.read()
     assert looked_up and all(name.startswith("lcpanel-work") for name in looked_up), looked_up
     assert len(exported) == converts and all(name.startswith("lcpanel-work") for name in exported), exported
+
+
+def test_an_objects_tiles_are_listed_from_a_worker_thread(served, monkeypatch):
+    import lcpanel.core.objects.checkplots as checkplots
+
+    url, app = served
+    oid = app.catalogs.get("demo").query("SELECT objectid FROM object_catalog LIMIT 1")[0][0]
+    loaded = _where(monkeypatch, checkplots, "load_checkplot")
+    with urllib.request.urlopen(f"{url}/api/collections/demo/objects/{oid}/tiles", timeout=60) as resp:
+        assert resp.status == 200 and b"phased" in resp.read()
+    assert loaded and all(name.startswith("lcpanel-work") for name in loaded), loaded

@@ -319,9 +319,7 @@ def _object_file(app, catalog, objectid: str, kind: str, column: str, fmt: str |
 
 class PNGHandler(JSONHandler):
     async def send_png(self, render) -> None:
-        from tornado.ioloop import IOLoop
-
-        png = await IOLoop.current().run_in_executor(None, render)
+        png = await _off_loop(self, render)
         self.set_header("Content-Type", "image/png")
         self.set_header("Cache-Control", "private, max-age=300")
         self.finish(png)
@@ -347,14 +345,16 @@ class DatasetFinderHandler(PNGHandler):
         cid = self.get_query_argument("collection", with_field[0] if with_field else None)
         if cid is None or cid not in ds.collections:
             raise NotFound("none of this dataset's collections has a field image")
-        field = _field(self.app, cid)
         size = _int_arg(self, "size", 800, 128, 2000)
-        idx = [i for i, c in enumerate(ds.data["collection"]) if c == cid]
-        ra = [ds.data["ra"][i] for i in idx]
-        dec = [ds.data["decl"][i] for i in idx]
-        labels = [ds.data["objectid"][i] for i in idx]
-        await self.send_png(lambda: finder_chart(field, ra, dec, labels=labels, size_px=size,
-                                                 title=ds.name[:80]).png)
+
+        def render():
+            idx = [i for i, c in enumerate(ds.data["collection"]) if c == cid]
+            ra = [ds.data["ra"][i] for i in idx]
+            dec = [ds.data["decl"][i] for i in idx]
+            labels = [ds.data["objectid"][i] for i in idx]
+            return finder_chart(_field(self.app, cid), ra, dec, labels=labels, size_px=size, title=ds.name[:80]).png
+
+        await self.send_png(render)
 
 
 class ObjectFinderHandler(PNGHandler):
@@ -362,12 +362,15 @@ class ObjectFinderHandler(PNGHandler):
         from ..core.objects.finder import object_stamp
 
         catalog = self.app.catalogs.get(collection_id)
-        rows = catalog.query("SELECT ra, decl FROM object_catalog WHERE objectid = ?", (objectid,))
-        if not rows:
-            raise NotFound(f"no object {objectid!r} in {collection_id!r}")
-        field = _field(self.app, collection_id)
         size = _int_arg(self, "size", 300, 64, 1200)
-        await self.send_png(lambda: object_stamp(field, rows[0][0], rows[0][1], size_px=size))
+
+        def render():
+            rows = catalog.query("SELECT ra, decl FROM object_catalog WHERE objectid = ?", (objectid,))
+            if not rows:
+                raise NotFound(f"no object {objectid!r} in {collection_id!r}")
+            return object_stamp(_field(self.app, collection_id), rows[0][0], rows[0][1], size_px=size)
+
+        await self.send_png(render)
 
 
 def _magcol_column(handler, catalog) -> str:
@@ -397,7 +400,6 @@ class ObjectTileHandler(PNGHandler):
     async def get(self, collection_id, objectid, name):
         from ..core.objects.checkplots import tiles
 
-
         def render():
             found = tiles(_checkplot(self.app, collection_id, objectid, self))
             if name in ("finder", "unphased"):
@@ -416,12 +418,11 @@ class ObjectTileHandler(PNGHandler):
 class ObjectTilesHandler(JSONHandler):
     """Which tiles an object has, with the period of each phased one."""
 
-    def get(self, collection_id, objectid):
+    async def get(self, collection_id, objectid):
         from ..core.objects.checkplots import tiles
-
         from ..core.objects.magcols import choose_magcol
 
-        found = tiles(_checkplot(self.app, collection_id, objectid, self))
+        found = await _off_loop(self, lambda: tiles(_checkplot(self.app, collection_id, objectid, self)))
         magcol = choose_magcol(self.app.catalogs.get(collection_id).info.columns,
                                self.get_query_argument("magcol", None))
         base = f"{object_path(collection_id, objectid)}/tiles"
