@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from . import hostcheck, security_headers
+from . import hostcheck, pagebudget, security_headers
 from .app import App
 from .core.catalogs.sqlsafe import set_heap_limit
 from .errors import NotFound
@@ -92,6 +92,7 @@ def make_server(app: App, *, address: str = "127.0.0.1", port: int = 5006, num_p
 
     server = get_server(pages, start=False, **kwargs)  # with num_procs > 1, in a forked child from here
     security_headers.install(server._tornado)
+    pagebudget.install(server._tornado, app)
     hostcheck.install(server._tornado, address, allow_websocket_origin)
     schedule_gc(app, server.io_loop)
     if start:

@@ -1,0 +1,69 @@
+"""A budget of page sessions per client address.
+
+Opening a page makes a Bokeh session on the server: about 0.4 s of CPU to build the page
+and ~5 MB kept until the session is dropped, 15-30 s after its browser goes away. API
+requests spend a per-client budget (:mod:`lcpanel.core.access.ratelimit`); pages did not,
+so one address asking for pages in a loop could keep a server's cores busy and its
+memory growing. Each page request (a GET that Bokeh answers with a new session) spends
+one from its address's budget of ``[limits] page_views_per_minute`` (``page_burst`` at
+once); a page's websocket, which can also make a session, spends from a second budget of
+the same size. Over budget, the answer is 429 with ``Retry-After``.
+
+Addresses are the clients' own (behind a reverse proxy, with ``--use-xheaders``), and
+budgets are shared by every server process of the basedir, as the API's are.
+:func:`install` puts the check in front of the Tornado application's routing.
+"""
+
+from __future__ import annotations
+
+import math
+
+from bokeh.server.views.session_handler import SessionHandler
+from bokeh.server.views.ws import WSHandler
+from tornado.web import RequestHandler
+
+
+class TooManyPages(RequestHandler):
+    """The answer to a page or websocket request over its address's budget."""
+
+    def initialize(self, wait: float, rpm: int):
+        self.wait, self.rpm = wait, rpm
+
+    def prepare(self):
+        seconds = max(1, math.ceil(self.wait))
+        self.set_status(429)
+        self.set_header("Retry-After", str(seconds))
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish(f"429: too many pages opened from your address (at most {self.rpm} a minute); "
+                    f"retry in {seconds} s\n")
+
+
+def _budget(handler_class) -> str | None:
+    """Which budget a request to ``handler_class`` spends from: ``page``, ``websocket`` or none."""
+    if not isinstance(handler_class, type):
+        return None
+    if issubclass(handler_class, WSHandler):
+        return "websocket"
+    return "page" if issubclass(handler_class, SessionHandler) else None
+
+
+def install(tornado_app, app) -> None:
+    """Budget the page sessions of ``tornado_app``'s clients with ``app``'s rate limiter."""
+    limits = app.config.limits
+    if limits.page_views_per_minute <= 0 or getattr(tornado_app, "_lcpanel_pagebudget", False):
+        return
+    find_handler = tornado_app.find_handler
+
+    def budgeted_find_handler(request, **kwargs):
+        delegate = find_handler(request, **kwargs)
+        budget = _budget(getattr(delegate, "handler_class", None)) if request.method == "GET" else None
+        if budget is not None:
+            wait = app.rate_limiter.take(f"{budget}:{request.remote_ip}", limits.page_views_per_minute,
+                                         limits.page_burst)
+            if wait > 0:
+                return tornado_app.get_handler_delegate(request, TooManyPages,
+                                                        {"wait": wait, "rpm": limits.page_views_per_minute})
+        return delegate
+
+    tornado_app.find_handler = budgeted_find_handler
+    tornado_app._lcpanel_pagebudget = True
