@@ -24,7 +24,10 @@ private datasets stay visible to it (and only to it)::
 
 Any error the API reports (a 4xx JSON answer ``{"error", "type", "field"}``), and any
 failure to reach the server, is raised as :class:`ClientError` with ``status``,
-``message`` and ``field`` (the request field at fault, e.g. ``"coords"``).
+``message`` and ``field`` (the request field at fault, e.g. ``"coords"``). Over the
+server's rate limit (429) or while it is busy (503), a request waits as long as the
+answer's ``Retry-After`` asks and is sent again, for up to ``max_wait_s`` (600 s) in all;
+``Client(url, max_wait_s=0)`` raises at once instead.
 
 Downloads go to ``<filename>.part`` first and are renamed to their final name only once
 their SHA256 matches the server's (the ``X-Content-SHA256`` header and the product's
@@ -64,6 +67,8 @@ SPEC_KEYS = ("collections", "filter", "sort", "limit")
 #: keywords of :meth:`Client.search` that go to the query string (dataset settings)
 QUERY_KEYS = ("visibility", "name", "description")
 CHUNK = 1 << 20
+#: answers that mean "not now": the server did nothing and says (Retry-After) when to come back
+RETRY_STATUSES = (429, 503)
 
 
 class ClientError(Exception):
@@ -88,6 +93,16 @@ class ClientError(Exception):
         prefix = f"[{self.status}] " if self.status is not None else ""
         suffix = f" (field: {self.field})" if self.field else ""
         return f"{prefix}{self.message}{suffix}"
+
+
+def _retry_after(exc: urllib.error.HTTPError) -> float | None:
+    """The seconds an answer's ``Retry-After`` asks for (a number of seconds; lcpanel
+    never sends a date), or None without a usable one."""
+    try:
+        wait = float((exc.headers.get("Retry-After") or "").strip())
+    except ValueError:
+        return None
+    return wait if 0 <= wait < 3600 else None
 
 
 # --- tables ---------------------------------------------------------------------------------
@@ -225,8 +240,13 @@ class Client:
     page_size: int = PAGE_SIZE
 
     def __init__(self, url: str = "http://127.0.0.1:5006", *, timeout: float = 60.0,
-                 cookie_file: str | os.PathLike | None = None):
+                 cookie_file: str | os.PathLike | None = None, max_wait_s: float = 600.0):
         self.url = url.rstrip("/")
+        #: the longest one request waits, over all its retries, when the server answers 429
+        #: or 503 with Retry-After (over its rate limit, or busy); 0: raise at once
+        self.max_wait_s = max_wait_s
+        #: how many times, and how long in all, this client waited so
+        self.waits, self.waited_s = 0, 0.0
         parts = urllib.parse.urlsplit(self.url)
         self.origin = f"{parts.scheme}://{parts.netloc}"
         self.timeout = timeout
@@ -266,16 +286,26 @@ class Client:
             # origin (lcpanel.csrf); this client is that origin's own tool
             headers["Content-Type"] = "application/json"
             headers["Origin"] = self.origin
-        req = urllib.request.Request(url, data=data, method=method, headers=headers)
         before = len(self.cookies)
-        try:
-            resp = self.opener.open(req, timeout=self.timeout)
-        except urllib.error.HTTPError as exc:
-            raise self._http_error(exc, url) from None
-        except urllib.error.URLError as exc:
-            raise ClientError(f"cannot reach the lcpanel server at {self.url}: {exc.reason}", url=url) from None
-        except (ConnectionError, TimeoutError, OSError) as exc:
-            raise ClientError(f"cannot reach the lcpanel server at {self.url}: {exc}", url=url) from None
+        waited = 0.0
+        while True:
+            req = urllib.request.Request(url, data=data, method=method, headers=headers)
+            try:
+                resp = self.opener.open(req, timeout=self.timeout)
+                break
+            except urllib.error.HTTPError as exc:
+                wait = _retry_after(exc) if exc.code in RETRY_STATUSES else None
+                if wait is None or waited + wait > self.max_wait_s:
+                    raise self._http_error(exc, url) from None
+                exc.close()
+                time.sleep(wait)
+                waited += wait
+                self.waits += 1
+                self.waited_s += wait
+            except urllib.error.URLError as exc:
+                raise ClientError(f"cannot reach the lcpanel server at {self.url}: {exc.reason}", url=url) from None
+            except (ConnectionError, TimeoutError, OSError) as exc:
+                raise ClientError(f"cannot reach the lcpanel server at {self.url}: {exc}", url=url) from None
         if self.cookie_file and len(self.cookies) != before:
             self._save_cookies()
         return resp
