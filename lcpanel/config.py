@@ -59,7 +59,7 @@ class LimitSettings:
     burst: int = 120
     #: pages (each a server-side session: ~0.4 s of CPU, ~5 MB) one client address may open
     #: per minute, and at once; websocket connections are counted apart, by the same rule
-    page_views_per_minute: int = 120
+    page_views_per_minute: int = 60
     page_burst: int = 30
     anonymous_max_rows: int = 10_000
     user_max_rows: int = 100_000

@@ -1,7 +1,7 @@
 """A budget of page sessions per client address.
 
 Opening a page makes a Bokeh session on the server: about 0.4 s of CPU to build the page
-and ~5 MB kept until the session is dropped, 15-30 s after its browser goes away. API
+and ~5 MB kept until the session is dropped, 15-20 s after its browser goes away. API
 requests spend a per-client budget (:mod:`lcpanel.core.access.ratelimit`); pages did not,
 so one address asking for pages in a loop could keep a server's cores busy and its
 memory growing. Each page request (a GET that Bokeh answers with a new session) spends

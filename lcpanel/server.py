@@ -52,6 +52,11 @@ def _bind(factory, app):
     return make_page
 
 
+#: how often sessions whose page never connected (Bokeh drops them 15 s after they were
+#: made) are looked for: Bokeh's 17 s kept each such session ~5 MB for up to 32 s
+UNUSED_SESSIONS_CHECK_MS = 5000
+
+
 def http_server_kwargs(settings) -> dict:
     """Tornado's limits from ``[requests]``: a body over ``max_body_bytes`` is refused from
     its Content-Length before any of it is buffered; a connection whose request head is
@@ -85,7 +90,7 @@ def make_server(app: App, *, address: str = "127.0.0.1", port: int = 5006, num_p
         show=show, title=titles, extra_patterns=patterns, liveness=True, num_procs=num_procs,
         http_server_kwargs=http_server_kwargs(app.config.requests),
         exclude_cookies=TOKEN_EXCLUDED_COOKIES, exclude_headers=TOKEN_EXCLUDED_HEADERS, transforms=[PageCookies],
-        use_xheaders=use_xheaders, **(auth or {}),
+        use_xheaders=use_xheaders, check_unused_sessions_milliseconds=UNUSED_SESSIONS_CHECK_MS, **(auth or {}),
     )
     set_heap_limit(app.config.requests.sqlite_heap_bytes)
     from .plugins.retention import schedule_gc

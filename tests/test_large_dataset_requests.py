@@ -88,5 +88,8 @@ def test_large_dataset_requests_leave_the_server_answering(big):
     assert len(took) == len(heavy)
     print(f"heavy requests {', '.join(f'{t * 1e3:.0f}' for t in took)} ms; {len(probes)} probes, "
           f"slowest {max(probes) * 1e3:.0f} ms")
-    assert max(probes) < 0.3, (probes, took)
+    # a probe that waits for the event loop waits as long as the slowest heavy request
+    # (before: 912-953 ms against 899-967 ms); the unpickling of the dataset still holds the
+    # GIL for ~55 ms at a time (after: 86-106 ms against 478-514 ms)
+    assert max(probes) < max(took) / 2, (probes, took)
     assert json.loads(_get(f"{url}/api/datasets/{dsid}?start=99990")[1])["rows"][-1]["objectid"] == f"big {NROWS - 1}/x"

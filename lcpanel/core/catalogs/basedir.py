@@ -309,7 +309,7 @@ DEFAULT_CONFIG_TEXT = """\
 # burst = 120
 # pages one client address may open per minute (each is a session on the server), and at
 # once; its websocket connections are counted apart, by the same rule (0 = unlimited)
-# page_views_per_minute = 120
+# page_views_per_minute = 60
 # page_burst = 30
 # rows one search may keep in its dataset, per role
 # anonymous_max_rows = 10000
