@@ -57,8 +57,9 @@ class LimitSettings:
     admin_requests_per_minute: int = 0
     #: requests a client may make at once above the steady rate
     burst: int = 120
-    #: pages (each a server-side session: ~0.4 s of CPU, ~5 MB) one client address may open
-    #: per minute, and at once; websocket connections are counted apart, by the same rule
+    #: pages (each a server-side session: ~0.4 s of CPU, ~5 MB) one client (a logged-in
+    #: account, else an address) may open per minute, and at once; websocket connections
+    #: are counted apart, by the same rule
     page_views_per_minute: int = 60
     page_burst: int = 30
     anonymous_max_rows: int = 10_000

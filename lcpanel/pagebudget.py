@@ -5,10 +5,12 @@ and ~5 MB kept until the session is dropped, 15-20 s after its browser goes away
 requests spend a per-client budget (:mod:`lcpanel.core.access.ratelimit`); pages did not,
 so one address asking for pages in a loop could keep a server's cores busy and its
 memory growing. Each page request (a GET that Bokeh answers with a new session) spends
-one from its address's budget of ``[limits] page_views_per_minute`` (``page_burst`` at
+one from its client's budget of ``[limits] page_views_per_minute`` (``page_burst`` at
 once); a page's websocket, which can also make a session, spends from a second budget of
 the same size. Over budget, the answer is 429 with ``Retry-After``.
 
+A client is a logged-in account (its login cookie), else an address, as for the API: the
+members of a department behind one NAT address have a budget each once logged in.
 Addresses are the clients' own (behind a reverse proxy, with ``--use-xheaders``), and
 budgets are shared by every server process of the basedir, as the API's are.
 :func:`install` puts the check in front of the Tornado application's routing.
@@ -22,6 +24,8 @@ from bokeh.server.views.session_handler import SessionHandler
 from bokeh.server.views.ws import WSHandler
 from tornado.web import RequestHandler
 
+from .core.access.auth import LOGIN_COOKIE
+
 
 class TooManyPages(RequestHandler):
     """The answer to a page or websocket request over its address's budget."""
@@ -34,8 +38,8 @@ class TooManyPages(RequestHandler):
         self.set_status(429)
         self.set_header("Retry-After", str(seconds))
         self.set_header("Content-Type", "text/plain; charset=utf-8")
-        self.finish(f"429: too many pages opened from your address (at most {self.rpm} a minute); "
-                    f"retry in {seconds} s\n")
+        self.finish(f"429: too many pages opened (at most {self.rpm} a minute from one address, or one "
+                    f"account once logged in); retry in {seconds} s\n")
 
 
 def _budget(handler_class) -> str | None:
@@ -45,6 +49,13 @@ def _budget(handler_class) -> str | None:
     if issubclass(handler_class, WSHandler):
         return "websocket"
     return "page" if issubclass(handler_class, SessionHandler) else None
+
+
+def _client(app, request) -> str:
+    """Whose budget a request spends: its login's account, else its address."""
+    cookie = request.cookies.get(LOGIN_COOKIE)
+    user = app.auth.login_user(cookie.value) if cookie is not None else None
+    return user.identity if user is not None else f"ip:{request.remote_ip}"
 
 
 def install(tornado_app, app) -> None:
@@ -58,7 +69,7 @@ def install(tornado_app, app) -> None:
         delegate = find_handler(request, **kwargs)
         budget = _budget(getattr(delegate, "handler_class", None)) if request.method == "GET" else None
         if budget is not None:
-            wait = app.rate_limiter.take(f"{budget}:{request.remote_ip}", limits.page_views_per_minute,
+            wait = app.rate_limiter.take(f"{budget}:{_client(app, request)}", limits.page_views_per_minute,
                                          limits.page_burst)
             if wait > 0:
                 return tornado_app.get_handler_delegate(request, TooManyPages,

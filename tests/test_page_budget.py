@@ -22,18 +22,24 @@ from support.servers import running_server
 from support.vo_data import build_basedir
 
 from lcpanel.config import LimitSettings
+from lcpanel.core.access.auth import LOGIN_COOKIE
+from lcpanel.core.access.users import UserStore
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     path, _cols = build_basedir(tmp_path_factory.mktemp("pages"))
     set_config(path, "[limits]\npage_views_per_minute = 6\npage_burst = 2\n")
+    users = UserStore(path)
+    for name in ("ana", "ben"):
+        users.add_user(name, "a long enough password")
     with running_server(path, "--use-xheaders") as (url, _proc):
-        yield url
+        yield url, {name: users.start_session(name, 3600) for name in ("ana", "ben")}
 
 
-def _get(url: str, address: str):
-    return send(urllib.request.Request(url, headers={"X-Real-Ip": address}), timeout=120)
+def _get(url: str, address: str, login: str | None = None):
+    headers = {"X-Real-Ip": address} | ({"Cookie": f"{LOGIN_COOKIE}={login}"} if login else {})
+    return send(urllib.request.Request(url, headers=headers), timeout=120)
 
 
 def _websocket_handshake(url: str, address: str) -> bytes:
@@ -49,6 +55,7 @@ def _websocket_handshake(url: str, address: str) -> bytes:
 
 
 def test_an_address_opening_pages_beyond_its_budget_is_told_to_wait(server):
+    server, _logins = server
     statuses = [_get(server + "/", "10.0.0.1") for _ in range(3)]
     assert [s for s, _h, _b in statuses[:2]] == [200, 200]
     status, headers, body = statuses[2]
@@ -61,9 +68,21 @@ def test_an_address_opening_pages_beyond_its_budget_is_told_to_wait(server):
 
 
 def test_websocket_connections_have_a_budget_too(server):
+    server, _logins = server
     lines = [_websocket_handshake(server, "10.0.0.3") for _ in range(3)]
     assert not any(b" 429 " in line for line in lines[:2]), lines
     assert b" 429 " in lines[2], lines
+
+
+def test_people_logged_in_behind_one_address_have_a_budget_each(server):
+    """A department behind one NAT address: its logged-in members are counted apart, as
+    the API counts them; a forged or expired login cookie counts as the address's."""
+    server, logins = server
+    address = "10.0.0.4"
+    assert [_get(server + "/", address)[0] for _ in range(3)] == [200, 200, 429]
+    assert _get(server + "/", address, login="not-a-login-secret")[0] == 429
+    for name in ("ana", "ben"):
+        assert [_get(server + "/", address, login=logins[name])[0] for _ in range(3)] == [200, 200, 429]
 
 
 def test_the_default_budget_lets_a_person_browse():

@@ -307,8 +307,9 @@ DEFAULT_CONFIG_TEXT = """\
 # staff_requests_per_minute = 6000
 # admin_requests_per_minute = 0
 # burst = 120
-# pages one client address may open per minute (each is a session on the server), and at
-# once; its websocket connections are counted apart, by the same rule (0 = unlimited)
+# pages one client (a logged-in account, else an address) may open per minute (each is a
+# session on the server), and at once; websocket connections are counted apart, by the
+# same rule (0 = unlimited)
 # page_views_per_minute = 60
 # page_burst = 30
 # rows one search may keep in its dataset, per role
