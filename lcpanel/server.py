@@ -57,6 +57,13 @@ def _bind(factory, app):
 UNUSED_SESSIONS_CHECK_MS = 5000
 
 
+def websocket_max_message_bytes(search) -> int:
+    """The largest message a page's websocket takes (Bokeh's default: 20 MB, parsed on the
+    event loop). A page's largest is a cross-match list typed into the search form, at
+    most ``max_upload_bytes`` of text, which JSON may write up to ~4x longer (escapes)."""
+    return max(4 << 20, 4 * search.max_upload_bytes + (1 << 20))
+
+
 def http_server_kwargs(settings) -> dict:
     """Tornado's limits from ``[requests]``: a body over ``max_body_bytes`` is refused from
     its Content-Length before any of it is buffered; a connection whose request head is
@@ -90,7 +97,8 @@ def make_server(app: App, *, address: str = "127.0.0.1", port: int = 5006, num_p
         show=show, title=titles, extra_patterns=patterns, liveness=True, num_procs=num_procs,
         http_server_kwargs=http_server_kwargs(app.config.requests),
         exclude_cookies=TOKEN_EXCLUDED_COOKIES, exclude_headers=TOKEN_EXCLUDED_HEADERS, transforms=[PageCookies],
-        use_xheaders=use_xheaders, check_unused_sessions_milliseconds=UNUSED_SESSIONS_CHECK_MS, **(auth or {}),
+        use_xheaders=use_xheaders, check_unused_sessions_milliseconds=UNUSED_SESSIONS_CHECK_MS,
+        websocket_max_message_size=websocket_max_message_bytes(app.config.search), **(auth or {}),
     )
     set_heap_limit(app.config.requests.sqlite_heap_bytes)
     from .plugins.retention import schedule_gc
