@@ -28,7 +28,7 @@ from .core.access.auth import LOGIN_COOKIE
 
 
 class TooManyPages(RequestHandler):
-    """The answer to a page or websocket request over its address's budget."""
+    """The answer to a page or websocket request over its client's budget."""
 
     def initialize(self, wait: float, rpm: int):
         self.wait, self.rpm = wait, rpm
