@@ -37,6 +37,7 @@ from tornado.web import StaticFileHandler
 
 from ..core.catalogs.basedir import Basedir
 from ..core.manifest import FILE_KINDS, url_manifest
+from ..core.offload import offloader
 from ..core.urls import object_path, segment
 from ..core.access.quotas import NO_MATCH, ledger, product_check, save_search
 from ..errors import NotFound, UserError
@@ -69,8 +70,6 @@ class SearchTypesHandler(JSONHandler):
 
 class SearchHandler(JSONHandler):
     async def post(self):
-        from ..core.offload import offloader
-
         settings = self.app.config.search
         spec = self.json_body(max_bytes=settings.max_upload_bytes + 64_000)
         viewer = self.viewer()
@@ -130,14 +129,6 @@ class DatasetsHandler(JSONHandler):
         self.send_json({"datasets": items})
 
 
-def _off_loop(handler, fn, *args):
-    """``fn(*args)`` on the app's worker threads: reading a dataset (100,000 rows: 55-75 ms)
-    must not hold up the process's other requests."""
-    from ..core.offload import offloader
-
-    return offloader(handler.app).run(fn, *args)
-
-
 def _page(app, dataset_id, viewer, start: int, stop: int) -> dict:
     ds = app.datasets.get(dataset_id, viewer)
     return {**ds.to_dict(start, stop), "can_edit": viewer.owns(ds)}
@@ -147,22 +138,20 @@ class DatasetHandler(JSONHandler):
     async def get(self, dataset_id):
         start = _int_arg(self, "start", 0, 0, 10**9)
         stop = _int_arg(self, "stop", start + 100, start, start + 10_000)
-        self.send_json(await _off_loop(self, _page, self.app, dataset_id, self.viewer(), start, stop))
+        self.send_json(await offloader(self.app).run(_page, self.app, dataset_id, self.viewer(), start, stop))
 
     async def post(self, dataset_id):
         changes = self.json_body(max_bytes=200_000)
-        ds, changed = await _off_loop(self, self.app.datasets.edit, dataset_id, self.viewer(), changes)
+        ds, changed = await offloader(self.app).run(self.app.datasets.edit, dataset_id, self.viewer(), changes)
         self.send_json({"dataset": ds.summary(), "changed": sorted(changed)})
 
     async def delete(self, dataset_id):
-        await _off_loop(self, self.app.datasets.delete, dataset_id, self.viewer())
+        await offloader(self.app).run(self.app.datasets.delete, dataset_id, self.viewer())
         self.send_json({"deleted": dataset_id})
 
 
 class FreezeHandler(JSONHandler):
     async def post(self, dataset_id):
-        from ..core.offload import offloader
-
         frozen = await offloader(self.app).run(self.app.datasets.freeze, dataset_id, self.viewer())
         self.send_json({"dataset": frozen.summary(), "permalink": f"/datasets/{frozen.dataset_id}"})
 
@@ -181,14 +170,12 @@ def _product_links(handler, dataset_id: str, status: dict) -> dict:
 
 class DatasetProductsHandler(JSONHandler):
     async def get(self, dataset_id):
-        ds = await _off_loop(self, self.app.datasets.get, dataset_id, self.viewer())
+        ds = await offloader(self.app).run(self.app.datasets.get, dataset_id, self.viewer())
         self.send_json({"products": [_product_links(self, ds.dataset_id, p)
                                      for p in self.app.products.for_dataset(ds.dataset_id)]})
 
     async def post(self, dataset_id):
-        from ..core.offload import offloader
-
-        ds = await _off_loop(self, self.app.datasets.get, dataset_id, self.viewer())
+        ds = await offloader(self.app).run(self.app.datasets.get, dataset_id, self.viewer())
         body = self.json_body(max_bytes=2_000_000)
         unknown = set(body) - {"builder", "options", "objects"}
         if unknown:
@@ -202,7 +189,7 @@ class DatasetProductsHandler(JSONHandler):
 
 
 async def _checked_product(handler, dataset_id: str, key: str):
-    ds = await _off_loop(handler, handler.app.datasets.get, dataset_id, handler.viewer())
+    ds = await offloader(handler.app).run(handler.app.datasets.get, dataset_id, handler.viewer())
     if not re.fullmatch(r"[0-9a-f]{64}", key) or not handler.app.products.linked(ds.dataset_id, key):
         raise NotFound("this dataset has no such product")
     return ds, handler.app.products.status(key)
@@ -254,7 +241,7 @@ class DatasetURLsHandler(JSONHandler):
             raise UserError(f"format must be original or one of {', '.join(EXPORT_FORMATS)} (one file per object)",
                             field="format")
         base = f"{self.request.protocol}://{self.request.host}"
-        body = await _off_loop(self, _manifest, self.app, dataset_id, self.viewer(), base, kinds, fmt)
+        body = await offloader(self.app).run(_manifest, self.app, dataset_id, self.viewer(), base, kinds, fmt)
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.finish(body)
 
@@ -287,8 +274,8 @@ class ObjectFileHandler(JSONHandler):
         from ..core.objects.lcrequest import REQUEST_KEYS, parse_request
 
         request = parse_request({k: self.get_query_argument(k, None) for k in REQUEST_KEYS}) if convert else None
-        data, name, ctype, sha256 = await _off_loop(self, _object_file, self.app, catalog, objectid, kind, column,
-                                                    fmt if convert else None, request)
+        data, name, ctype, sha256 = await offloader(self.app).run(
+            _object_file, self.app, catalog, objectid, kind, column, fmt if convert else None, request)
         self.set_header("Content-Type", ctype)
         self.set_header("Content-Disposition", f'attachment; filename="{name}"')
         self.set_header("X-Content-SHA256", sha256)
@@ -319,7 +306,7 @@ def _object_file(app, catalog, objectid: str, kind: str, column: str, fmt: str |
 
 class PNGHandler(JSONHandler):
     async def send_png(self, render) -> None:
-        png = await _off_loop(self, render)
+        png = await offloader(self.app).run(render)
         self.set_header("Content-Type", "image/png")
         self.set_header("Cache-Control", "private, max-age=300")
         self.finish(png)
@@ -340,7 +327,7 @@ class DatasetFinderHandler(PNGHandler):
     async def get(self, dataset_id):
         from ..core.objects.finder import finder_chart
 
-        ds = await _off_loop(self, self.app.datasets.get, dataset_id, self.viewer())
+        ds = await offloader(self.app).run(self.app.datasets.get, dataset_id, self.viewer())
         with_field = [c for c in ds.collections if self.app.catalogs.get(c).info.field_fits]
         cid = self.get_query_argument("collection", with_field[0] if with_field else None)
         if cid is None or cid not in ds.collections:
@@ -422,7 +409,7 @@ class ObjectTilesHandler(JSONHandler):
         from ..core.objects.checkplots import tiles
         from ..core.objects.magcols import choose_magcol
 
-        found = await _off_loop(self, lambda: tiles(_checkplot(self.app, collection_id, objectid, self)))
+        found = await offloader(self.app).run(lambda: tiles(_checkplot(self.app, collection_id, objectid, self)))
         magcol = choose_magcol(self.app.catalogs.get(collection_id).info.columns,
                                self.get_query_argument("magcol", None))
         base = f"{object_path(collection_id, objectid)}/tiles"
