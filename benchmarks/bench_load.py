@@ -1,6 +1,7 @@
 """Fair share under load (issue 15): how long a trivial request waits while heavy queries
-run, how much the server grows for a memory-bomb query and for the widest cross join the
-time limit allows, and what moving work off the event loop costs per request.
+run, and while a large dataset is read (its URL manifest, a page of its rows, its
+products: issue 18), how much the server grows for a memory-bomb query and for the widest
+cross join the time limit allows, and what moving work off the event loop costs per request.
 
     .venv/bin/python benchmarks/bench_load.py [--heavy 4] [--probes 40] [--compare DIR] [--smoke]
 
@@ -116,6 +117,25 @@ def under_load(url: str, heavy: int, nprobes: int) -> tuple[list[float], list[in
     return lat, statuses, time.perf_counter() - started
 
 
+def under_dataset_requests(url: str, dataset_id: str) -> tuple[list[float], list[float]]:
+    """Probe latencies (ms) while a large dataset's manifest, a page of its rows and its
+    products are asked for twice in turn; those requests' own times (ms)."""
+    took, done = [], threading.Event()
+
+    def run():
+        for part in ("/urls", "", "/products") * 2:
+            status, _body, secs = get(f"{url}/api/datasets/{dataset_id}{part}")
+            assert status == 200, status
+            took.append(secs * 1000)
+        done.set()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    lat = probes(url, 10_000, stop=done)
+    thread.join()
+    return lat, took
+
+
 def memory(server: Server, query: str, maxrec: int | None = None) -> tuple[int, float, float, float]:
     """(status, seconds, RSS growth at peak MiB, RSS growth held afterwards MiB)."""
     pid = server.proc.pid
@@ -167,11 +187,12 @@ def hop_cost(calls: int) -> tuple[float, float]:
     return direct, hopped
 
 
-def measure(label: str, basedir: Path, source: Path | None, args, bomb_sizes: list[int]) -> dict:
+def measure(label: str, basedir: Path, source: Path | None, args, bomb_sizes: list[int], dataset_id: str) -> dict:
     server = Server(basedir, source)
     try:
         idle = probes(server.url, args.probes)
         loaded, statuses, wall = under_load(server.url, args.heavy, args.probes)
+        with_dataset, dataset_took = under_dataset_requests(server.url, dataset_id)
         bombs = {terms: memory(server, bomb(terms)) for terms in bomb_sizes}
         join_out = memory(server, WIDEST_JOIN, maxrec=100_000)
         tracebacks = 0
@@ -185,13 +206,15 @@ def measure(label: str, basedir: Path, source: Path | None, args, bomb_sizes: li
           f"{wall:.1f} s)")
     if idle and loaded:
         print(f"  ratio loaded/idle median:     {statistics.median(loaded) / statistics.median(idle):7.1f} x")
+    print(f"probe while a {args.dataset_rows:,}-object dataset is read: {stats(with_dataset)}  (manifest, page, "
+          f"products, twice: {', '.join(f'{t:.0f}' for t in dataset_took)} ms)")
     for terms, bomb_out in bombs.items():
         print(f"memory bomb ({terms} x 40,000 chars): HTTP {bomb_out[0]} in {bomb_out[1]:.1f} s, "
               f"RSS +{bomb_out[2]:.0f} MiB at peak, +{bomb_out[3]:.0f} MiB held after")
     print(f"widest join (TOP 100000 a.*, b.*): HTTP {join_out[0]} in {join_out[1]:.1f} s, RSS +{join_out[2]:.0f} MiB"
           f" at peak, +{join_out[3]:.0f} MiB held after")
     print(f"tracebacks in the server log:   {tracebacks}")
-    return {"idle": idle, "loaded": loaded, "bombs": bombs, "join": join_out}
+    return {"idle": idle, "loaded": loaded, "dataset": with_dataset, "bombs": bombs, "join": join_out}
 
 
 def main() -> int:
@@ -202,17 +225,21 @@ def main() -> int:
     parser.add_argument("--compare", type=Path, help="an older lcpanel source tree to measure first ('before')")
     parser.add_argument("--compare-bomb-terms", type=int, default=250)
     parser.add_argument("--hop-calls", type=int, default=5000)
-    add_smoke_option(parser, heavy=1, probes=3, hop_calls=200, bomb_terms=120, compare_bomb_terms=50)
+    parser.add_argument("--dataset-rows", type=int, default=100_000, help="objects in the large dataset")
+    add_smoke_option(parser, heavy=1, probes=3, hop_calls=200, bomb_terms=120, compare_bomb_terms=50,
+                     dataset_rows=2000)
     args = parse_args(parser)
 
     from support.data import set_config
-    from support.vo_data import build_basedir
+    from support.vo_data import add_large_dataset, build_basedir
 
     with tempfile.TemporaryDirectory() as tmp:
         basedir, _cols = build_basedir(Path(tmp))
         set_config(basedir, f"[limits]\nanonymous_requests_per_minute = 0\n[search]\nquery_timeout_s = {TIMEOUT_S}\n")
-        before = measure("before", basedir, args.compare, args, [args.compare_bomb_terms]) if args.compare else None
-        after = measure("after", basedir, None, args, sorted({args.compare_bomb_terms, args.bomb_terms}))
+        dataset_id = add_large_dataset(basedir, args.dataset_rows)
+        before = (measure("before", basedir, args.compare, args, [args.compare_bomb_terms], dataset_id)
+                  if args.compare else None)
+        after = measure("after", basedir, None, args, sorted({args.compare_bomb_terms, args.bomb_terms}), dataset_id)
     direct, hopped = hop_cost(args.hop_calls)
     print(f"\nexecutor hop: direct call {direct:.2f} µs, through the offloader {hopped:.1f} µs "
           f"(+{hopped - direct:.1f} µs per offloaded request)")
@@ -222,6 +249,9 @@ def main() -> int:
         print(f"probe max under load:    before {max(before['loaded']):.1f} ms, after {max(after['loaded']):.1f} ms")
     elif before:
         print("before: no probe finished while the heavy queries ran (each waited for all of them)")
+    if before and before["dataset"] and after["dataset"]:
+        print(f"probe max while the dataset is read: before {max(before['dataset']):.1f} ms, "
+              f"after {max(after['dataset']):.1f} ms")
     return 0
 
 

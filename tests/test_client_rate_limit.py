@@ -9,8 +9,6 @@ had said when to come back.
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from support.data import set_config
 from support.servers import running_server
@@ -31,13 +29,10 @@ def server(tmp_path_factory):
 
 def test_the_client_waits_as_the_server_asks_and_gets_every_answer(server):
     client = Client(server)
-    started = time.monotonic()
     answers = [client.search_types() for _ in range(BURST + 3)]
-    took = time.monotonic() - started
     assert all(answers) and len(answers) == BURST + 3
-    # three requests over the burst, one a second: the client waited for them
-    assert took >= 2.0, took
-    assert client.waited_s >= 2.0 and client.waits >= 3
+    # three requests over the burst: each was told to come back (Retry-After: 1) and did
+    assert client.waits >= 3 and client.waited_s >= client.waits
 
 
 def test_a_client_told_not_to_wait_reports_the_limit(server):

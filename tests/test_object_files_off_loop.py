@@ -8,11 +8,11 @@ and 25 ms to write it as CSV, during which the process answered nobody else.
 
 from __future__ import annotations
 
-import threading
 import urllib.request
 
 import pytest
 from support.servers import server_in_thread
+from support.threads import all_on_workers, record_threads
 
 import lcpanel.core.catalogs.catalog as catalog_module
 import lcpanel.core.objects.lcexport as lcexport
@@ -24,28 +24,16 @@ def served(demo_app):
         yield url, demo_app
 
 
-def _where(monkeypatch, module, name) -> list[str]:
-    """Record the thread each call of ``module.name`` runs on."""
-    threads, original = [], getattr(module, name)
-
-    def recorded(*args, **kwargs):
-        threads.append(threading.current_thread().name)
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(module, name, recorded)
-    return threads
-
-
 @pytest.mark.parametrize("query, converts", [("", False), ("?format=csv", True), ("?format=fits&times=bjd_tdb", True)])
 def test_an_object_file_is_made_on_a_worker_thread(served, monkeypatch, query, converts):
     url, app = served
     oid = app.catalogs.get("demo").query("SELECT objectid FROM object_catalog LIMIT 1")[0][0]
-    looked_up = _where(monkeypatch, catalog_module.Catalog, "object_file")
-    exported = _where(monkeypatch, lcexport, "export_lightcurve")
+    looked_up = record_threads(monkeypatch, catalog_module.Catalog, "object_file")
+    exported = record_threads(monkeypatch, lcexport, "export_lightcurve")
     with urllib.request.urlopen(f"{url}/api/collections/demo/objects/{oid}/lightcurve{query}", timeout=60) as resp:
         assert resp.status == 200 and resp.read()
-    assert looked_up and all(name.startswith("lcpanel-work") for name in looked_up), looked_up
-    assert len(exported) == converts and all(name.startswith("lcpanel-work") for name in exported), exported
+    assert all_on_workers(looked_up), looked_up
+    assert len(exported) == converts and (not converts or all_on_workers(exported)), exported
 
 
 def test_an_objects_tiles_are_listed_from_a_worker_thread(served, monkeypatch):
@@ -53,7 +41,7 @@ def test_an_objects_tiles_are_listed_from_a_worker_thread(served, monkeypatch):
 
     url, app = served
     oid = app.catalogs.get("demo").query("SELECT objectid FROM object_catalog LIMIT 1")[0][0]
-    loaded = _where(monkeypatch, checkplots, "load_checkplot")
+    loaded = record_threads(monkeypatch, checkplots, "load_checkplot")
     with urllib.request.urlopen(f"{url}/api/collections/demo/objects/{oid}/tiles", timeout=60) as resp:
         assert resp.status == 200 and b"phased" in resp.read()
-    assert loaded and all(name.startswith("lcpanel-work") for name in loaded), loaded
+    assert all_on_workers(loaded), loaded

@@ -51,3 +51,27 @@ def brute_cone(cols: dict, ra: float, dec: float, radius: float, *, strict: bool
 def near_boundary(cols: dict, ra: float, dec: float, radius: float) -> set[str]:
     d = separation_deg(cols["ra"], cols["decl"], ra, dec)
     return set(cols["objectid"][np.abs(d - radius) < 1e-9].tolist())
+
+
+#: the files a large dataset's objects have: (file kind, catalog column)
+FILE_KINDS = (("lightcurve", "lcfname"), ("checkplot", "cpfname"), ("periodfinding", "pffname"))
+
+
+def add_large_dataset(basedir, nrows: int) -> str:
+    """A public dataset of ``nrows`` objects (copies of one object of ``field`` named
+    ``big <i>/x``), each with a light curve, a checkplot and a period-finding file (names
+    only: a manifest lists URLs, it opens no file); returns its id."""
+    import dataclasses
+
+    from lcpanel.app import App
+    from lcpanel.core.catalogs.columns import ColumnInfo
+    from lcpanel.core.search import run_search
+
+    app = App(basedir)
+    result = run_search(app, {"type": "cone", "params": {"coords": "290 45 10"}, "collections": ["field"],
+                              "limit": 1})
+    first = result.rows[0]
+    files = [ColumnInfo(name=col, key=col, sqltype="TEXT") for _kind, col in FILE_KINDS]
+    rows = [{**first, "objectid": f"big {i}/x", **{col: f"{col}-{i}" for _k, col in FILE_KINDS}} for i in range(nrows)]
+    return app.datasets.create(dataclasses.replace(result, rows=rows, columns=[*result.columns, *files]),
+                               owner="anon:test", visibility="public").dataset_id
