@@ -354,7 +354,7 @@ class Client:
 
     def collection(self, collection_id: str) -> dict:
         """One collection with full column metadata (units, UCDs, descriptions)."""
-        return self.get(f"/api/collections/{urllib.parse.quote(collection_id, safe='')}")
+        return self.get(f"/api/collections/{segment(collection_id)}")
 
     def search_types(self) -> list[dict]:
         """The search types and the JSON schema of their parameters."""
@@ -400,7 +400,7 @@ class Client:
     # --- datasets ---------------------------------------------------------------------------
 
     def _dataset_path(self, dataset_id: str) -> str:
-        return f"/api/datasets/{urllib.parse.quote(str(dataset_id), safe='')}"
+        return f"/api/datasets/{segment(dataset_id)}"
 
     def datasets(self, mine: bool = False, q: str | None = None, limit: int = 100, offset: int = 0) -> list[dict]:
         """Public datasets and your own, newest first (only your own with ``mine=True``;
@@ -477,7 +477,7 @@ class Client:
         return self.get(self._dataset_path(dataset_id) + "/products")["products"]
 
     def product_status(self, dataset_id: str, key: str) -> dict:
-        return self.get(f"{self._dataset_path(dataset_id)}/products/{urllib.parse.quote(key, safe='')}")
+        return self.get(f"{self._dataset_path(dataset_id)}/products/{segment(key)}")
 
     def product(self, dataset_id: str, builder: str, *, objects: list[str] | None = None,
                 options: dict | None = None, wait: bool = True, timeout: float = 600.0, poll: float = 0.5,

@@ -35,7 +35,7 @@ from urllib.parse import quote
 
 import numpy as np
 
-from ..urls import object_path
+from ..urls import object_path, segment
 from .votable import VOField, text
 
 STANDARD_ID = "ivo://ivoa.net/std/DataLink#links-1.1"
@@ -232,7 +232,7 @@ def object_links(ident: str, cid: str, row: dict, base_url: str, info, twins=(),
     obj = base_url + object_path(cid, oid)
     links: list[Link] = []
     label = f"{oid} in {info.name or cid}"
-    series = f"&magcol={quote(magcol, safe='')}" if magcol else ""
+    series = f"&magcol={segment(magcol)}" if magcol else ""
     if row.get("lcfname"):
         what = f"series {magcol} (times, {magcol} and its errors and flags) of the light curve" if magcol \
             else "light curve"
@@ -257,7 +257,7 @@ def object_links(ident: str, cid: str, row: dict, base_url: str, info, twins=(),
     checkplots = [(m, row[checkplot_column(m)]) for m in magcols] or (
         [(None, row["cpfname"])] if row.get("cpfname") and not magcol else [])
     for magcol, cpfname in checkplots:
-        query = f"?magcol={quote(magcol, safe='')}" if magcol else ""
+        query = f"?magcol={segment(magcol)}" if magcol else ""
         which = f" for magnitude column {magcol}" if magcol else ""
         suffix = f"-{magcol}" if magcol else ""
         links.append(Link(ID=ident, access_url=f"{obj}/checkplot{query}", semantics="#auxiliary",
@@ -337,7 +337,7 @@ def result_services(base_url: str, field_names, collection_ids) -> list[ServiceD
     names = set(field_names)
     collections = {c for c in collection_ids if c}
     if len(collections) == 1 and "objectid" in names:
-        return [ServiceDescriptor(f"{base_url}/datalink/{quote(next(iter(collections)), safe='')}", "objectid")]
+        return [ServiceDescriptor(f"{base_url}/datalink/{segment(next(iter(collections)))}", "objectid")]
     for column in ("obs_publisher_did", "id"):
         if column in names:
             return [ServiceDescriptor(f"{base_url}/datalink", column)]
