@@ -16,15 +16,16 @@ A server bound to another address (``--address 0.0.0.0``) is reachable from the 
 by the operator's choice and answers to any name, as Jupyter's servers do
 (``allow_remote_access``).
 
-:func:`install` puts the check in front of the Tornado application's routing, so Bokeh's
-pages and websocket, static files, the JSON API and the VO services are all covered.
+:func:`install` puts the check in front of the Tornado application's routing
+(:mod:`lcpanel.routegate`), so Bokeh's pages and websocket, static files, the JSON API and
+the VO services are all covered.
 """
 
 from __future__ import annotations
 
 import ipaddress
 
-from tornado.web import RequestHandler
+from .routegate import add_gate
 
 LOCAL_NAMES = ("localhost",)
 
@@ -61,33 +62,20 @@ def allowed_host(host: str, named: set[str] | frozenset[str] = frozenset()) -> b
             or name in named)
 
 
-class RefusedHost(RequestHandler):
-    """The answer to a request naming a host this server does not answer to."""
-
-    def initialize(self, name: str):
-        self.name = name
-
-    def prepare(self):
-        self.set_status(403)
-        self.set_header("Content-Type", "text/plain; charset=utf-8")
-        self.finish(f"403: this server listens on this machine only and does not answer requests for the host "
-                    f"{self.name[:100]!r}; open it as http://localhost or http://127.0.0.1, or start it with "
-                    "--allow-websocket-origin NAME to answer to another name\n")
-
-
 def install(tornado_app, address: str, allow_origins=()) -> None:
     """Refuse requests naming another host when ``address`` is a loopback address (see the
     module docstring); ``allow_origins``: the ``--allow-websocket-origin`` values
     (``host[:port]``), whose host names are answered too."""
-    if not listens_on_loopback(address) or getattr(tornado_app, "_lcpanel_hostcheck", False):
+    if not listens_on_loopback(address):
         return
     named = frozenset(host_name(origin) for origin in allow_origins)
-    find_handler = tornado_app.find_handler
 
-    def checked_find_handler(request, **kwargs):
-        if "Host" in request.headers and not allowed_host(request.host, named):
-            return tornado_app.get_handler_delegate(request, RefusedHost, {"name": host_name(request.host)})
-        return find_handler(request, **kwargs)
+    def gate(request, _delegate):
+        if "Host" not in request.headers or allowed_host(request.host, named):
+            return None
+        return {"status": 403, "text": (
+            f"403: this server listens on this machine only and does not answer requests for the host "
+            f"{host_name(request.host)[:100]!r}; open it as http://localhost or http://127.0.0.1, or start it with "
+            "--allow-websocket-origin NAME to answer to another name\n")}
 
-    tornado_app.find_handler = checked_find_handler
-    tornado_app._lcpanel_hostcheck = True
+    add_gate(tornado_app, "hostcheck", gate)

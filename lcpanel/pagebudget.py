@@ -13,7 +13,8 @@ A client is a logged-in account (its login cookie), else an address, as for the 
 members of a department behind one NAT address have a budget each once logged in.
 Addresses are the clients' own (behind a reverse proxy, with ``--use-xheaders``), and
 budgets are shared by every server process of the basedir, as the API's are.
-:func:`install` puts the check in front of the Tornado application's routing.
+:func:`install` puts the check in front of the Tornado application's routing
+(:mod:`lcpanel.routegate`).
 """
 
 from __future__ import annotations
@@ -22,24 +23,8 @@ import math
 
 from bokeh.server.views.session_handler import SessionHandler
 from bokeh.server.views.ws import WSHandler
-from tornado.web import RequestHandler
-
 from .core.access.auth import LOGIN_COOKIE
-
-
-class TooManyPages(RequestHandler):
-    """The answer to a page or websocket request over its client's budget."""
-
-    def initialize(self, wait: float, rpm: int):
-        self.wait, self.rpm = wait, rpm
-
-    def prepare(self):
-        seconds = max(1, math.ceil(self.wait))
-        self.set_status(429)
-        self.set_header("Retry-After", str(seconds))
-        self.set_header("Content-Type", "text/plain; charset=utf-8")
-        self.finish(f"429: too many pages opened (at most {self.rpm} a minute from one address, or one "
-                    f"account once logged in); retry in {seconds} s\n")
+from .routegate import add_gate
 
 
 def _budget(handler_class) -> str | None:
@@ -61,20 +46,20 @@ def _client(app, request) -> str:
 def install(tornado_app, app) -> None:
     """Budget the page sessions of ``tornado_app``'s clients with ``app``'s rate limiter."""
     limits = app.config.limits
-    if limits.page_views_per_minute <= 0 or getattr(tornado_app, "_lcpanel_pagebudget", False):
+    if limits.page_views_per_minute <= 0:
         return
-    find_handler = tornado_app.find_handler
 
-    def budgeted_find_handler(request, **kwargs):
-        delegate = find_handler(request, **kwargs)
+    def gate(request, delegate):
         budget = _budget(getattr(delegate, "handler_class", None)) if request.method == "GET" else None
-        if budget is not None:
-            wait = app.rate_limiter.take(f"{budget}:{_client(app, request)}", limits.page_views_per_minute,
-                                         limits.page_burst)
-            if wait > 0:
-                return tornado_app.get_handler_delegate(request, TooManyPages,
-                                                        {"wait": wait, "rpm": limits.page_views_per_minute})
-        return delegate
+        if budget is None:
+            return None
+        wait = app.rate_limiter.take(f"{budget}:{_client(app, request)}", limits.page_views_per_minute,
+                                     limits.page_burst)
+        if wait <= 0:
+            return None
+        seconds = max(1, math.ceil(wait))
+        return {"status": 429, "headers": {"Retry-After": str(seconds)}, "text": (
+            f"429: too many pages opened (at most {limits.page_views_per_minute} a minute from one address, or one "
+            f"account once logged in); retry in {seconds} s\n")}
 
-    tornado_app.find_handler = budgeted_find_handler
-    tornado_app._lcpanel_pagebudget = True
+    add_gate(tornado_app, "pagebudget", gate)

@@ -105,8 +105,8 @@ def make_server(app: App, *, address: str = "127.0.0.1", port: int = 5006, num_p
 
     server = get_server(pages, start=False, **kwargs)  # with num_procs > 1, in a forked child from here
     security_headers.install(server._tornado)
+    hostcheck.install(server._tornado, address, allow_websocket_origin)  # first: a refused host spends no budget
     pagebudget.install(server._tornado, app)
-    hostcheck.install(server._tornado, address, allow_websocket_origin)
     schedule_gc(app, server.io_loop)
     if start:
         server.start()
