@@ -4,6 +4,7 @@ deletion, and concurrent writers in several processes."""
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import pickle
 
 import pytest
@@ -43,6 +44,26 @@ def test_create_stores_rows_and_files(app):
     assert again.data == ds.data and again.spec["type"] == "cone"
     assert again.rows(0, 2)[0]["collection"] == "field"
     assert make(app).dataset_id != ds.dataset_id, "the same search twice gets two unguessable ids"
+
+
+def test_a_dataset_is_one_file(app):
+    """Creating a file is the dearest step of saving a small dataset, which every search
+    does: edits lock the dataset's own file, so there is no lock file to make."""
+    ds = make(app)
+    path = app.datasets.path(ds.dataset_id)
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+    assert path.stat().st_mode & 0o777 == 0o666 & ~_umask()
+    app.datasets.edit(ds.dataset_id, ALICE, {"name": "renamed"})
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+    assert app.datasets.get(ds.dataset_id, BOB).name == "renamed"
+    app.datasets.delete(ds.dataset_id, ALICE)
+    assert list(path.parent.iterdir()) == []
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @pytest.mark.parametrize("visibility,bob_sees,listed", [("public", True, True), ("unlisted", True, False),

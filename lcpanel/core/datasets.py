@@ -10,9 +10,9 @@ Dataset files are replaced by rename (a process dying mid-write leaves the old v
 without fsync, and the index runs with ``synchronous=NORMAL``: creating a dataset costs
 well under a millisecond instead of several, and only a power cut can lose the last few.
 
-Edits take an exclusive lock on the dataset (``fcntl.flock`` on ``<id>.lock``), re-read
-it, change it and replace it, so several server processes can edit at once without
-losing a change. A frozen dataset never changes: editing it makes a new version.
+Edits take an exclusive lock on the dataset (``fcntl.flock`` on its file, taken again if
+the file was replaced meanwhile), re-read it, change it and replace it, so several server
+processes can edit at once without losing a change. A frozen dataset never changes: editing it makes a new version.
 
 Events: the store announces what it did (``dataset_created``, ``dataset_updated``,
 ``dataset_frozen``, ``dataset_deleted``) through the ``notify(event, **kwargs)`` it is
@@ -42,7 +42,7 @@ from pathlib import Path
 
 from ..config import Config
 from ..errors import Forbidden, NotFound, TooLarge, UserError
-from .atomic import atomic_path
+from .atomic import write_bytes
 from .clock import now_iso
 from .wal import connect_wal
 
@@ -217,15 +217,22 @@ class DatasetStore:
 
     @contextmanager
     def _locked(self, dataset_id: str):
+        """Hold the dataset's lock: ``flock`` on its file, taken again if an edit replaced
+        the file while this waited (the lock is then on a file nobody reads any more)."""
         path = self.path(dataset_id)
-        if not path.exists():
-            raise NotFound("no such dataset")
-        with open(path.with_suffix(".lock"), "a+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        while True:
             try:
-                yield path
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+                fh = open(path, "rb")
+            except FileNotFoundError:
+                raise NotFound("no such dataset") from None
+            with fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                try:
+                    if _same_file(fh, path):
+                        yield path
+                        return
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
 
     def _read(self, path: Path) -> Dataset:
         try:
@@ -238,11 +245,7 @@ class DatasetStore:
         payload = pickle.dumps(dict(vars(ds)), protocol=pickle.HIGHEST_PROTOCOL)
         if charge is not None:
             charge(ds.dataset_id, len(payload))
-        path = self.path(ds.dataset_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.with_suffix(".lock").touch(exist_ok=True)
-        with atomic_path(path, durable=False) as tmp:
-            tmp.write_bytes(payload)
+        write_bytes(self.path(ds.dataset_id), payload, durable=False)
         with self._connect() as conn:
             self._index(conn, ds)
 
@@ -392,8 +395,16 @@ class DatasetStore:
             with self._connect() as conn:
                 conn.execute("DELETE FROM datasets WHERE dataset_id = ?", (ds.dataset_id,))
             path.unlink()
-        path.with_suffix(".lock").unlink(missing_ok=True)
+        path.with_suffix(".lock").unlink(missing_ok=True)  # left by versions that locked a file of its own
         self._notify("dataset_deleted", dataset_id=ds.dataset_id)
+
+
+def _same_file(fh, path: Path) -> bool:
+    """Whether ``path`` still names the file open as ``fh``."""
+    try:
+        return os.stat(path).st_ino == os.fstat(fh.fileno()).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def _no_listeners(event: str, **kwargs) -> None:
