@@ -257,3 +257,22 @@ def test_opening(tmp_path, catalog):
 def test_function_allow_list_is_documented():
     assert {"count", "like", "match", "bm25", "highlight", "snippet"} <= ALLOWED_FUNCTIONS
     assert not {"load_extension", "randomblob", "zeroblob", "printf", "readfile", "writefile"} & ALLOWED_FUNCTIONS
+
+
+def test_text_that_is_not_utf8_is_read_with_replacement_characters(tmp_path):
+    """A catalog written by another tool may hold text that is not UTF-8: it is read with
+    U+FFFD for the bad bytes, with a byte cap or without one (which SQLite decodes itself),
+    and the rows around it are unchanged."""
+    path = tmp_path / "catalog-objectinfo.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE object_catalog (row_id INTEGER PRIMARY KEY, objectid TEXT, tags TEXT)")
+        conn.executemany("INSERT INTO object_catalog VALUES (?, ?, ?)", [(i, f"LCP-{i}", "ok") for i in range(300)])
+        conn.execute("UPDATE object_catalog SET tags = CAST(x'52522083ff4c7972' AS TEXT) WHERE row_id = 250")
+    conn.close()
+    expected = [(i, f"LCP-{i}", "RR \ufffd\ufffdLyr" if i == 250 else "ok") for i in range(300)]
+    with connect_readonly(path, allowed_tables={"object_catalog"}, timeout_s=2.0, max_rows=1000) as safe:
+        sql = "SELECT row_id, objectid, tags FROM object_catalog ORDER BY row_id"
+        assert safe.execute(sql).rows == expected
+        assert safe.execute(sql, max_bytes=10**6).rows == expected
+        # the next query on the connection decodes as usual
+        assert safe.execute("SELECT objectid FROM object_catalog WHERE row_id = 3").rows == [("LCP-3",)]

@@ -161,6 +161,10 @@ def connect_readonly(path: str | Path, *, allowed_tables: set[str], timeout_s: f
         raise
 
 
+class _NotUTF8(Exception):
+    """A text value SQLite's own decoding refused."""
+
+
 class SafeConnection:
     """A read-only connection with an authorizer, a time limit and a row cap."""
 
@@ -256,6 +260,22 @@ class SafeConnection:
         self._denied = None
         self._deadline = min(time.monotonic() + self.timeout_s, deadline.current())
         self._text_bytes, self._byte_budget = 0, math.inf if max_bytes is None else max_bytes
+        # text is counted only against a byte cap: SQLite's own decoding is several times
+        # faster than a call into Python per value (a quarter of a 77-row cone search's time)
+        self.conn.text_factory = str if max_bytes is None else self._text
+        try:
+            return self._fetch(sql, params, cap)
+        except _NotUTF8:
+            # text that is not UTF-8 (a catalog written by another tool): read again, its
+            # bad bytes replaced by U+FFFD
+            self.conn.text_factory = self._text
+            return self._fetch(sql, params, cap)
+        finally:
+            self._deadline = math.inf
+            self._byte_budget = math.inf
+            self.conn.text_factory = self._text
+
+    def _fetch(self, sql: str, params, cap: int) -> QueryResult:
         rows: list[tuple] = []
         byte_capped = False
         try:
@@ -275,6 +295,8 @@ class SafeConnection:
                 byte_capped = True
             cur.close()
         except sqlite3.Error as exc:
+            if self.conn.text_factory is str and str(exc).startswith("Could not decode to UTF-8"):
+                raise _NotUTF8 from None
             error = self._user_error(exc)
             if error is exc:
                 raise
@@ -282,9 +304,6 @@ class SafeConnection:
         except MemoryError:
             raise QueryTooLarge("the query needs more memory than this server allows; select fewer or "
                                 "smaller columns, or fewer rows") from None
-        finally:
-            self._deadline = math.inf
-            self._byte_budget = math.inf
         if byte_capped:  # the rows read so far: the cap, give or take one batch
             return QueryResult(columns, rows[:cap], True, byte_capped=True)
         return QueryResult(columns, rows[:cap], len(rows) > cap)
