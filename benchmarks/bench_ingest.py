@@ -58,24 +58,51 @@ def _rss_mb() -> float:
         return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:")) / 1024
 
 
-def _ingest_child(source: str, workdir: str, name: str) -> tuple[float, str, float, float]:
+def _ingest_child(source: str, workdir: str, name: str) -> tuple[float, str, float, float, list]:
+
+    import logging
 
     import astropy.table  # noqa: F401 -- imported before the 'before' figure, as any ingest would
     import scipy.spatial  # noqa: F401
 
+    steps = []
+
+    class Steps(logging.Handler):
+        def emit(self, record):
+            steps.extend(getattr(record, "steps", ()))
+
+    logger = logging.getLogger("lcpanel.core.catalogs.build")
+    logger.addHandler(Steps())
+    logger.setLevel(logging.DEBUG)
     before = _rss_mb()
     secs, cdir = ingest(Path(source), Path(workdir), name)
-    return secs, str(cdir), before, peak_rss_mb()
+    return secs, str(cdir), before, peak_rss_mb(), steps
 
 
-def ingest_in_child(source: Path, workdir: Path, name: str) -> tuple[float, Path, float, float]:
-    """``ingest`` in a fresh process: seconds, catalog dir, RSS before (MB), peak RSS (MB)."""
+def ingest_in_child(source: Path, workdir: Path, name: str) -> tuple[float, Path, float, float, list]:
+    """``ingest`` in a fresh process: seconds, catalog dir, RSS before (MB), peak RSS (MB)
+    and the build's steps (:class:`lcpanel.core.catalogs.timeline.Step`)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        secs, cdir, before, peak = pool.submit(_ingest_child, str(source), str(workdir), name).result()
-    return secs, Path(cdir), before, peak
+        secs, cdir, before, peak, steps = pool.submit(_ingest_child, str(source), str(workdir), name).result()
+    return secs, Path(cdir), before, peak, steps
+
+
+def print_steps(steps: list) -> None:
+    """The build's timeline: each step's start and end (s from the build's start), by thread;
+    and how long each thread was busy (a core idle at the end is time to win back)."""
+    if not steps:
+        return
+    threads = list(dict.fromkeys(s.thread for s in sorted(steps, key=lambda s: s.start_s)))
+    end = max(s.end_s for s in steps)
+    print(f"    timeline ({len(threads)} threads; {end:.1f} s):")
+    for s in sorted(steps, key=lambda s: s.start_s):
+        print(f"      {s.thread:<14} {s.name:<24} {s.start_s:7.1f} -> {s.end_s:7.1f}  ({s.seconds:6.1f} s)")
+    for t in threads:
+        busy = sum(s.seconds for s in steps if s.thread == t)
+        print(f"      {t:<14} busy {busy:6.1f} s of {end:.1f} s")
 
 
 def disk_parts(cdir: Path) -> dict[str, int]:
@@ -143,7 +170,7 @@ def main() -> None:
                 gen.make_plain_catalog(catalog, n, seed=1, allsky=True)
             made = time.perf_counter() - t0
             base_s = baseline_seconds(catalog, workdir)
-            secs, cdir, before, peak = ingest_in_child(catalog, workdir, f"allsky_{n}")
+            secs, cdir, before, peak, steps = ingest_in_child(catalog, workdir, f"allsky_{n}")
             parts = disk_parts(cdir)
             print(f"{'catalog ' + f'{n:.0e}':<28} {n:>9} {secs:>9.2f} {base_s:>10.2f} {secs / base_s:>6.2f} "
                   f"{human((cdir / 'catalog-objectinfo.sqlite').stat().st_size):>11} "
@@ -151,13 +178,14 @@ def main() -> None:
                   f"{_size(cdir / 'catalog-kdtree.pkl'):>11} {peak:>6.0f} MB {peak - before:>4.0f} MB "
                   f"{sum(parts.values()) / n:>6.0f}   (catalog made in {made:.1f} s)")
             print("    bytes per object: " + ", ".join(f"{k} {v / n:.0f}" for k, v in parts.items()))
+            print_steps(steps)
         demo = args.example or ROOT / "demo" / "collection"
         if not args.example and (args.smoke or not (demo / "lclist-catalog.pkl").exists()):
             demo = workdir / "example"
             t0 = time.perf_counter()
             gen.make_collection(demo, nobjects=args.nobjects, seed=42, workers=2)
             print(f"# built an example collection of {args.nobjects} objects in {time.perf_counter() - t0:.1f} s")
-        secs, cdir, _, _ = ingest_in_child(demo, workdir, "example")
+        secs, cdir, _, _, _ = ingest_in_child(demo, workdir, "example")
         from lcpanel.core.catalogs.basedir import Basedir
 
         n = Basedir(workdir / "basedir-example").collection("example").nobjects

@@ -119,3 +119,22 @@ def test_a_failed_build_apart_is_reported_by_copy_into_and_close_hides_nothing(t
             apart.copy_into(conn)
     apart.close()
     assert not (tmp_path / "fts.sqlite").exists()
+
+
+def test_the_build_reports_when_each_step_ran_and_on_which_core(tmp_path):
+    """The build's timeline (logged, and printed by bench_ingest.py): every step, in the
+    order the build runs them: the full-text index is built on a thread of its own once
+    the rows are staged, beside the main thread's indexes, and copied in after it ends."""
+    built = build_catalog(tmp_path, _arrays(3_000, seed=5), show_progress=False, kdtree=True)
+    steps = {s.name: s for s in built.steps}
+    assert set(steps) == {"stage rows", "sort into sky order", "index objectid", "index vmag", "id index",
+                          "full text, built apart", "copy of the full text", "sky index", "statistics", "kd-tree"}
+    assert all(0 <= s.start_s <= s.end_s for s in built.steps)
+    main = threading.current_thread().name
+    assert {s.thread for s in built.steps if s.name not in ("full text, built apart", "sky index")} == {main}
+    assert steps["full text, built apart"].thread != main and steps["sky index"].thread != main
+    assert steps["stage rows"].end_s <= steps["sort into sky order"].start_s
+    assert steps["stage rows"].end_s <= steps["full text, built apart"].start_s
+    assert steps["full text, built apart"].end_s <= steps["copy of the full text"].start_s
+    assert steps["full text, built apart"].end_s <= steps["sky index"].start_s
+    assert steps["index objectid"].start_s < steps["index vmag"].start_s < steps["id index"].start_s

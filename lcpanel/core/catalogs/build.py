@@ -35,8 +35,10 @@ core (:mod:`lcpanel.core.catalogs.ftsapart`) and then copied in.
 from __future__ import annotations
 
 import json
+import logging
 import pickle
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
@@ -56,6 +58,7 @@ from .columns import (ALIAS_COLUMNS, COMMON_INDEXED, ColumnInfo, describe, is_pa
                       to_sql_values)
 from .ftsapart import FTSApart
 from .idindex import btree_of_its_own, build_id_index, id_columns
+from .timeline import Step, Timeline
 from ..progress import progress_bar
 
 #: rows per batch written (and per chunk read back for the sky index)
@@ -76,6 +79,8 @@ ANALYSIS_LIMIT = 2000
 #: spends 3.4 s more CPU, which the full-text index built apart on the other core needs
 SORT_THREADS, INDEX_THREADS = 2, 0
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class BuiltCatalog:
@@ -85,6 +90,8 @@ class BuiltCatalog:
     center_decl: float
     radius_deg: float
     footprint: dict
+    #: when each step of the build ran (:mod:`lcpanel.core.catalogs.timeline`)
+    steps: tuple[Step, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,7 @@ def build_catalog(
     """
     source = arrays if isinstance(arrays, Batches) else in_memory_batches(arrays)
     columns = _columns(source.sqltypes, extra_indexed)
+    timeline = Timeline()
     path, staging = out_dir / CATALOG_SQLITE, out_dir / STAGING_FILE
     fts = index = None
     sky = _StagedPositions(out_dir / POSITIONS_FILE)
@@ -129,19 +137,20 @@ def build_catalog(
 
             def staged() -> None:
                 nonlocal fts
-                fts = FTSApart(out_dir / FTS_APART_FILE, staging, [c.name for c in columns if c.fts])
+                fts = FTSApart(out_dir / FTS_APART_FILE, staging, [c.name for c in columns if c.fts], timeline)
 
-            n = _write_rows(conn, staging, columns, source, show_progress, staged, sky)
+            n = _write_rows(conn, staging, columns, source, show_progress, staged, sky, timeline)
 
             def write_sky() -> skyindex.SkyIndex | None:
                 # on the core the full-text build frees, while this thread still builds
                 # indexes (started at once, beside the full-text build, it saved nothing
                 # at 1e7: both cores were busy)
                 fts.wait()
-                return sky.write_index(out_dir / CATALOG_SKYINDEX)
+                with timeline.step("sky index"):
+                    return sky.write_index(out_dir / CATALOG_SKYINDEX)
 
             skywriter = pool.submit(write_sky)
-            _write_indexes(conn, columns, info or {}, fts, show_progress)
+            _write_indexes(conn, columns, info or {}, fts, show_progress, timeline)
             conn.execute("PRAGMA journal_mode=DELETE")
         index = skywriter.result()
     finally:
@@ -155,11 +164,14 @@ def build_catalog(
         sky.close()
     footprint = sky.cells.footprint()
     if kdtree:
-        with open(out_dir / CATALOG_KDTREE, "wb") as fh:
+        with timeline.step("kd-tree"), open(out_dir / CATALOG_KDTREE, "wb") as fh:
             pickle.dump(cKDTree(np.array(index.xyz)), fh, protocol=pickle.HIGHEST_PROTOCOL)
     center_ra, center_decl, radius = _bounding_circle(index.xyz)
+    total = time.perf_counter() - timeline.origin
+    log.debug("catalog of %d objects built in %.1f s: %s", n, total, timeline.summary(),
+             extra={"steps": tuple(timeline.steps)})
     return BuiltCatalog(columns=tuple(columns), nobjects=n, center_ra=center_ra, center_decl=center_decl,
-                        radius_deg=radius, footprint=footprint)
+                        radius_deg=radius, footprint=footprint, steps=tuple(timeline.steps))
 
 
 def in_memory_batches(arrays: dict, rows: int = BATCH_ROWS) -> Batches:
@@ -234,7 +246,7 @@ def _columns(sqltypes: dict[str, str], extra_indexed: tuple[str, ...]) -> list[C
 
 
 def _write_rows(conn, staging: Path, columns: list[ColumnInfo], source: Batches, show_progress: bool,
-                staged: Callable[[], None], sky: _StagedPositions) -> int:
+                staged: Callable[[], None], sky: _StagedPositions, timeline: Timeline) -> int:
     """Stage every row in input order (then call ``staged``: the staging file is
     complete), then copy them into ``object_catalog`` in sky order (``hpx29``, then input
     order); returns the number of rows."""
@@ -256,26 +268,27 @@ def _write_rows(conn, staging: Path, columns: list[ColumnInfo], source: Batches,
             return list(zip(*values))
 
         # the next batch is read and made into Python values while SQLite writes this one
-        with progress_bar(total=source.nrows, desc="writing catalog", unit="obj", disable=not show_progress) as bar, \
-                ThreadPoolExecutor(1) as pool:
-            batches = iter(source.batches)
-            pending = pool.submit(_next_rows, batches, rows)
-            while (batch := pending.result()) is not None:
+        with progress_bar(total=source.nrows, desc="writing catalog", unit="obj", disable=not show_progress) as bar:
+            with ThreadPoolExecutor(1) as pool, timeline.step("stage rows"):
+                batches = iter(source.batches)
                 pending = pool.submit(_next_rows, batches, rows)
-                conn.executemany(insert, batch)
-                bar.update(len(batch))
-            if offset == 0:
-                raise IngestError("the catalog has no objects")
-            conn.commit()
+                while (batch := pending.result()) is not None:
+                    pending = pool.submit(_next_rows, batches, rows)
+                    conn.executemany(insert, batch)
+                    bar.update(len(batch))
+                if offset == 0:
+                    raise IngestError("the catalog has no objects")
+                conn.commit()
             staged()
             bar.set_postfix_str("sorting into sky order")
-            names = ", ".join(f'"{c.name}"' for c in columns) + ', "hpx29"'
-            # row ids from 0: SQLite numbers new rows from the largest row id + 1
-            conn.execute("INSERT INTO object_catalog (row_id) VALUES (-1)")
-            conn.execute(f"INSERT INTO object_catalog ({names}) SELECT {names} FROM staging.rows "
-                         "ORDER BY hpx29, rowid")
-            conn.execute("DELETE FROM object_catalog WHERE row_id = -1")
-            conn.commit()
+            with timeline.step("sort into sky order"):
+                names = ", ".join(f'"{c.name}"' for c in columns) + ', "hpx29"'
+                # row ids from 0: SQLite numbers new rows from the largest row id + 1
+                conn.execute("INSERT INTO object_catalog (row_id) VALUES (-1)")
+                conn.execute(f"INSERT INTO object_catalog ({names}) SELECT {names} FROM staging.rows "
+                             "ORDER BY hpx29, rowid")
+                conn.execute("DELETE FROM object_catalog WHERE row_id = -1")
+                conn.commit()
     finally:
         conn.rollback()  # nothing when committed; a refused catalog's partial rows otherwise
         conn.execute("DETACH DATABASE staging")
@@ -359,7 +372,8 @@ def _sql_values(values) -> list:
     return values.to_pylist()
 
 
-def _write_indexes(conn, columns: list[ColumnInfo], info: dict, fts: FTSApart, show_progress: bool) -> None:
+def _write_indexes(conn, columns: list[ColumnInfo], info: dict, fts: FTSApart, show_progress: bool,
+                   timeline: Timeline) -> None:
     """The unique objectid index, the column indexes, the id index, FTS (built apart by
     ``fts`` meanwhile, copied in) and the tables that describe the catalog; a progress bar
     counts the steps (at 1e7 objects each is a minute or so of the ingest)."""
@@ -369,7 +383,8 @@ def _write_indexes(conn, columns: list[ColumnInfo], info: dict, fts: FTSApart, s
         bar.set_postfix_str("objectid")
         conn.execute(f"PRAGMA threads={INDEX_THREADS}")
         try:
-            conn.execute('CREATE UNIQUE INDEX object_catalog_objectid ON object_catalog(objectid)')
+            with timeline.step("index objectid"):
+                conn.execute('CREATE UNIQUE INDEX object_catalog_objectid ON object_catalog(objectid)')
         except sqlite3.IntegrityError:
             ndup, = conn.execute("SELECT count(*) FROM (SELECT 1 FROM object_catalog GROUP BY objectid "
                                  "HAVING count(*) > 1)").fetchone()
@@ -379,14 +394,16 @@ def _write_indexes(conn, columns: list[ColumnInfo], info: dict, fts: FTSApart, s
         bar.update()
         for name in indexed:
             bar.set_postfix_str(name)
-            conn.execute(f'CREATE INDEX "object_catalog_{name}" ON object_catalog("{name}")')
+            with timeline.step(f"index {name}"):
+                conn.execute(f'CREATE INDEX "object_catalog_{name}" ON object_catalog("{name}")')
             bar.update()
         conn.execute(f"PRAGMA threads={SORT_THREADS}")
         bar.set_postfix_str("id index")
-        build_id_index(conn, id_columns(c.name for c in columns))
+        with timeline.step("id index"):
+            build_id_index(conn, id_columns(c.name for c in columns))
         bar.update()
         bar.set_postfix_str("full text")
-        fts.copy_into(conn)
+        fts.copy_into(conn)  # its wait is not a step: the build apart is one
         bar.update()
         bar.set_postfix_str("statistics")
         conn.execute("CREATE TABLE catalog_info (key TEXT PRIMARY KEY, value TEXT)")
@@ -398,9 +415,10 @@ def _write_indexes(conn, columns: list[ColumnInfo], info: dict, fts: FTSApart, s
             [(i, c.name, c.key, c.sqltype, c.unit, c.ucd, c.description, int(c.indexed), int(c.fts))
              for i, c in enumerate(columns)])
         # statistics from a sample of each index: the planner needs their shape, not exact counts
-        conn.execute(f"PRAGMA analysis_limit={ANALYSIS_LIMIT}")
-        conn.execute("ANALYZE")
-        conn.commit()
+        with timeline.step("statistics"):
+            conn.execute(f"PRAGMA analysis_limit={ANALYSIS_LIMIT}")
+            conn.execute("ANALYZE")
+            conn.commit()
         bar.update()
 
 

@@ -23,6 +23,7 @@ from contextlib import closing
 from pathlib import Path
 
 from .fts import FTS_TOKENIZER
+from .timeline import Timeline
 
 TABLE = "object_fts"
 #: FTS5's shadow tables of an external-content or contentless table (no ``_content``)
@@ -44,8 +45,9 @@ class FTSApart:
     """Build the full-text index of ``columns`` of the rows in ``staging`` (table
     ``rows``) into ``path``, in a thread started at once."""
 
-    def __init__(self, path: Path, staging: Path, columns: list[str]):
+    def __init__(self, path: Path, staging: Path, columns: list[str], timeline: Timeline | None = None):
         self.path = path
+        self.timeline = timeline or Timeline()
         self.columns = list(columns)
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
@@ -67,10 +69,11 @@ class FTSApart:
                 conn.execute("ATTACH DATABASE ? AS staging", (str(staging),))
                 conn.execute(fts_ddl(self.columns, content="content=''"))
                 names = _names(self.columns)
-                conn.execute(f"INSERT INTO {TABLE}(rowid, {names}) "
-                             f"SELECT row_number() OVER (ORDER BY hpx29, rowid) - 1, {names} "
-                             "FROM staging.rows ORDER BY hpx29, rowid")
-                conn.commit()
+                with self.timeline.step("full text, built apart"):
+                    conn.execute(f"INSERT INTO {TABLE}(rowid, {names}) "
+                                 f"SELECT row_number() OVER (ORDER BY hpx29, rowid) - 1, {names} "
+                                 "FROM staging.rows ORDER BY hpx29, rowid")
+                    conn.commit()
             finally:
                 with self._lock:
                     self._conn = None
@@ -89,10 +92,11 @@ class FTSApart:
         conn.commit()
         conn.execute("ATTACH DATABASE ? AS fts_apart", (str(self.path),))
         try:
-            for name in SHADOW_TABLES:
-                conn.execute(f"DELETE FROM main.{TABLE}_{name}")
-                conn.execute(f"INSERT INTO main.{TABLE}_{name} SELECT * FROM fts_apart.{TABLE}_{name}")
-            conn.commit()
+            with self.timeline.step("copy of the full text"):
+                for name in SHADOW_TABLES:
+                    conn.execute(f"DELETE FROM main.{TABLE}_{name}")
+                    conn.execute(f"INSERT INTO main.{TABLE}_{name} SELECT * FROM fts_apart.{TABLE}_{name}")
+                conn.commit()
         finally:
             conn.rollback()
             conn.execute("DETACH DATABASE fts_apart")
