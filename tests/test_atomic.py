@@ -50,3 +50,11 @@ def test_atomic_path_gives_a_library_a_path_to_write(tmp_path):
         tmp.write_text("a,b\n1,2\n")
     assert target.read_text() == "a,b\n1,2\n"
     assert target.stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def test_write_bytes_can_keep_a_files_own_mode(tmp_path):
+    target = tmp_path / "checkplot.pkl"
+    write_bytes(target, b"old")
+    target.chmod(0o600)
+    write_bytes(target, b"new", mode=0o600)
+    assert target.read_bytes() == b"new" and target.stat().st_mode & 0o777 == 0o600

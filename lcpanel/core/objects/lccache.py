@@ -257,7 +257,7 @@ class LCCache:
         """Cache ``lc`` as read from ``source`` (whose size and modification time were
         ``source_stat`` before it was read); False, and nothing written, when it cannot be
         stored exactly (checked by reading the bytes back)."""
-        from ..atomic import atomic_path
+        from ..atomic import write_bytes
 
         try:
             data = encode(lc, token, source_stat)
@@ -267,8 +267,7 @@ class LCCache:
         if back is None or not same_lightcurve(lc, back):
             return False
         # renamed into place whole, not fsynced: a copy lost to a power cut is read again
-        with atomic_path(self.path_for(source), durable=False) as tmp:
-            tmp.write_bytes(data)
+        write_bytes(self.path_for(source), data, durable=False)
         return True
 
 

@@ -23,14 +23,13 @@ atomically (temp file + ``os.replace``), keeping its gzip-ness, pickle protocol 
 from __future__ import annotations
 
 import gzip
-import os
 import pickle
 import stat
 from pathlib import Path
 
 from ...errors import Forbidden, NotFound, UserError
 from . import annotations
-from ..atomic import atomic_path
+from ..atomic import write_bytes
 from ..catalogs.basedir import Basedir, CollectionInfo
 from .checkplots import read_checkplot_bytes
 
@@ -208,7 +207,4 @@ def _replace_checkplot(path: Path, cp: dict, gzipped: bool, protocol: int) -> No
     data = pickle.dumps(cp, protocol=protocol)
     if gzipped:
         data = gzip.compress(data, compresslevel=CHECKPLOT_GZIP_LEVEL, mtime=0)
-    mode = stat.S_IMODE(path.stat().st_mode)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-        os.chmod(tmp, mode)
+    write_bytes(path, data, mode=stat.S_IMODE(path.stat().st_mode))
