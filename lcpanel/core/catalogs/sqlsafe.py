@@ -261,7 +261,7 @@ class SafeConnection:
         self._deadline = min(time.monotonic() + self.timeout_s, deadline.current())
         self._text_bytes, self._byte_budget = 0, math.inf if max_bytes is None else max_bytes
         # text is counted only against a byte cap: SQLite's own decoding is several times
-        # faster than a call into Python per value (a quarter of a 77-row cone search's time)
+        # faster than a call into Python per value (a seventh of a 77-row cone search's time)
         self.conn.text_factory = str if max_bytes is None else self._text
         try:
             return self._fetch(sql, params, cap)
