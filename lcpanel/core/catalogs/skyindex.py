@@ -3,8 +3,9 @@
 Every catalogue row is keyed by its order-29 NESTED HEALPix id (``hpx29``, the
 key HATS partitions on) and carries its unit vector (x, y, z).  Rows are kept
 sorted by ``hpx29`` in one structured ``.npy`` file (fields hpx29, x, y, z,
-row) that server processes memory-map, so they share the pages and start
-without building anything.
+row) that server processes open without building anything: cones read the
+rows they need from it, cross-matches map it; either way the pages are the
+system's file cache, shared by every process.
 
 Cone search
     ``cdshealpix`` covers the cone with a MOC whose finest cells are a quarter
