@@ -494,7 +494,8 @@ def test_cones_on_a_saved_index_do_not_map_it_into_the_process(tmp_path):
 def test_fence_windows_hold_every_searchsorted_position(values, keys, stride):
     hpx = np.array(values, dtype=np.int64)
     keys = np.array(keys, dtype=np.int64)
-    lo, hi = skyindex._fence_windows(hpx[::stride].copy(), keys, stride, len(hpx))
+    places = np.searchsorted(hpx[::stride], keys)
+    lo, hi = np.array([skyindex._fence_window(place, stride, len(hpx)) for place in places], dtype=int).reshape(-1, 2).T
     exact = np.searchsorted(hpx, keys)
     assert np.all(lo <= exact) and np.all(exact <= hi)
     assert np.all(hi - lo <= stride)

@@ -73,6 +73,8 @@ _MAX_PAIRS_PER_CHUNK = 1 << 21
 
 # Rows per fence entry: a range end is found in a window of this many rows (2.5 kB).
 FENCE_STRIDE = 64
+# Reads of a cone's rows closer than this are made one.
+_READ_GAP_ROWS = 1024
 # Rows read at a time while the fence of a saved index is built.
 _FENCE_READ_ROWS = 1 << 16
 
@@ -283,11 +285,14 @@ class SkyIndex:
 
     def _rows_near(self, ranges: np.ndarray) -> np.ndarray:
         """Records, in index order, holding every row of the sorted, disjoint ``[start, stop)``
-        id ranges: each range widened to fence windows, overlapping reads merged."""
-        lo, hi = (a.tolist() for a in _fence_windows(self._fence, ranges.ravel(), self._stride, len(self)))
+        id ranges: each range widened to fence windows, and reads fewer than
+        ``_READ_GAP_ROWS`` apart made one (a ``pread`` costs more than 40 kB more of it)."""
+        places = np.searchsorted(self._fence, ranges.ravel()).tolist()
+        n, stride = len(self), self._stride
         spans: list[list[int]] = []
-        for start, stop in zip(lo[0::2], hi[1::2]):  # a cone has a few ranges: numpy calls cost more
-            if spans and start <= spans[-1][1]:
+        for first, last in zip(places[0::2], places[1::2]):  # a cone has a few ranges: numpy calls cost more
+            start, stop = _fence_window(first, stride, n)[0], _fence_window(last, stride, n)[1]
+            if spans and start <= spans[-1][1] + _READ_GAP_ROWS:
                 spans[-1][1] = max(spans[-1][1], stop)
             else:
                 spans.append([start, stop])
@@ -350,12 +355,11 @@ def _xyz(records: np.ndarray) -> np.ndarray:
     )
 
 
-def _fence_windows(fence: np.ndarray, keys: np.ndarray, stride: int, n: int):
-    """``(lo, hi)``: for each key, the positions between which ``np.searchsorted`` of the
-    whole sorted id column would put it (``lo <= p <= hi``, ``hi - lo < stride``), from the
-    fence ``ids[::stride]`` alone."""
-    j = np.searchsorted(fence, keys)
-    return np.maximum((j - 1) * stride + 1, 0), np.minimum(j * stride, n)
+def _fence_window(place: int, stride: int, n: int) -> tuple[int, int]:
+    """``(lo, hi)``: where ``np.searchsorted`` of the whole sorted id column puts a key whose
+    place among the fence's ids (``ids[::stride]``) is ``place``: ``lo <= p <= hi``, and
+    ``hi - lo < stride``."""
+    return max((place - 1) * stride + 1, 0), min(place * stride, n)
 
 
 def _pread_rows(fd: int, offset: int, lo: int, hi: int) -> bytes:
