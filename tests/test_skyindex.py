@@ -517,3 +517,23 @@ def test_saved_and_in_memory_cones_agree_for_any_fence_stride(tmp_path, monkeypa
         assert_same_rows(rows, sep, radius)
         for got, expected in zip(saved.cone(centre_ra, centre_dec, radius), (rows, dist), strict=True):
             np.testing.assert_array_equal(got, expected)
+
+
+def test_opening_a_saved_index_reads_it_a_block_at_a_time(tmp_path, monkeypatch):
+    """The fence is read from the whole file when the index is opened: one block of it in
+    memory at a time, not all of it (a server process would keep the freed heap)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(22)
+    path = tmp_path / "sky.npy"
+    built = SkyIndex.build(*uniform_sky(rng, 200_000))  # 8 MB
+    built.save(path)
+    monkeypatch.setattr(skyindex, "_FENCE_READ_ROWS", 4096)  # 160 kB
+    tracemalloc.start()
+    try:
+        index = SkyIndex.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(index._fence, built.hpx29[::skyindex.FENCE_STRIDE])
+    assert peak < 1_000_000, f"opening an 8 MB index held {peak / 1e6:.1f} MB at once"

@@ -374,7 +374,8 @@ def _pread_rows(fd: int, offset: int, lo: int, hi: int) -> bytes:
 def _file_fence(read, n: int, stride: int) -> np.ndarray:
     """Every ``stride``-th id of a saved index, read in blocks (20 ms for 1e7 rows cached)."""
     block = max(stride, _FENCE_READ_ROWS // stride * stride)
-    return np.concatenate([np.frombuffer(read(lo, min(lo + block, n)), dtype=RECORD_DTYPE)["hpx29"][::stride]
+    # each block's every stride-th id is copied out, so the block itself is freed at once
+    return np.concatenate([np.frombuffer(read(lo, min(lo + block, n)), dtype=RECORD_DTYPE)["hpx29"][::stride].copy()
                            for lo in range(0, n, block)] or [np.empty(0, dtype=np.int64)])
 
 
