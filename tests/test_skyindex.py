@@ -501,10 +501,15 @@ def test_fence_windows_hold_every_searchsorted_position(values, keys, stride):
     assert np.all(hi - lo <= stride)
 
 
+@pytest.mark.parametrize("one_read,gap", [(4096, 1024), (0, 0), (0, 1024)])
 @pytest.mark.parametrize("stride", [1, 3, 64])
 @pytest.mark.parametrize("n", [0, 1, 5, 2_001])
-def test_saved_and_in_memory_cones_agree_for_any_fence_stride(tmp_path, monkeypatch, stride, n):
+def test_saved_and_in_memory_cones_agree_for_any_fence_stride(tmp_path, monkeypatch, stride, n, one_read, gap):
+    """Whatever the stride, and whether a cone's rows are read at once, range by range or in
+    merged reads."""
     monkeypatch.setattr(skyindex, "FENCE_STRIDE", stride)
+    monkeypatch.setattr(skyindex, "_ONE_READ_ROWS", one_read)
+    monkeypatch.setattr(skyindex, "_READ_GAP_ROWS", gap)
     rng = np.random.default_rng(n)
     ra, dec = np.concatenate([uniform_sky(rng, n // 2), around(rng, 30.0, -60.0, n - n // 2, 2.0)], axis=1)
     built = SkyIndex.build(ra, dec)

@@ -73,7 +73,9 @@ _MAX_PAIRS_PER_CHUNK = 1 << 21
 
 # Rows per fence entry: a range end is found in a window of this many rows (2.5 kB).
 FENCE_STRIDE = 64
-# Reads of a cone's rows closer than this are made one.
+# A cone's rows are read at once when they span at most this many rows (160 kB), and
+# otherwise in reads fewer than _READ_GAP_ROWS apart.
+_ONE_READ_ROWS = 4096
 _READ_GAP_ROWS = 1024
 # Rows read at a time while the fence of a saved index is built.
 _FENCE_READ_ROWS = 1 << 16
@@ -285,10 +287,14 @@ class SkyIndex:
 
     def _rows_near(self, ranges: np.ndarray) -> np.ndarray:
         """Records, in index order, holding every row of the sorted, disjoint ``[start, stop)``
-        id ranges: each range widened to fence windows, and reads fewer than
-        ``_READ_GAP_ROWS`` apart made one (a ``pread`` costs more than 40 kB more of it)."""
+        id ranges: each range widened to fence windows; one read where they all lie within
+        ``_ONE_READ_ROWS``, else reads fewer than ``_READ_GAP_ROWS`` apart made one (a
+        ``pread`` costs more than 40 kB more of it)."""
         places = np.searchsorted(self._fence, ranges.ravel()).tolist()
         n, stride = len(self), self._stride
+        start, stop = _fence_window(places[0], stride, n)[0], _fence_window(places[-1], stride, n)[1]
+        if stop - start <= _ONE_READ_ROWS:  # most cones: one read, no loop
+            return np.frombuffer(self._read(start, stop), dtype=RECORD_DTYPE)
         spans: list[list[int]] = []
         for first, last in zip(places[0::2], places[1::2]):  # a cone has a few ranges: numpy calls cost more
             start, stop = _fence_window(first, stride, n)[0], _fence_window(last, stride, n)[1]
@@ -346,13 +352,15 @@ class SkyIndex:
 
 
 def _xyz(records: np.ndarray) -> np.ndarray:
-    """The (n, 3) unit vectors of sky-index records, a view."""
-    return np.lib.stride_tricks.as_strided(
-        records["x"],
-        shape=(len(records), 3),
-        strides=(records.strides[0], RECORD_DTYPE["x"].itemsize),
-        writeable=False,
-    )
+    """The (n, 3) unit vectors of sky-index records, a read-only view."""
+    if not len(records):
+        return np.empty((0, 3))
+    if not records.flags.c_contiguous:
+        records = np.ascontiguousarray(records)
+    xyz = np.ndarray((len(records), 3), dtype=np.float64, buffer=records, offset=RECORD_DTYPE.fields["x"][1],
+                     strides=(records.strides[0], RECORD_DTYPE["x"].itemsize))
+    xyz.flags.writeable = False
+    return xyz
 
 
 def _fence_window(place: int, stride: int, n: int) -> tuple[int, int]:
