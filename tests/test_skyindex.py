@@ -542,3 +542,9 @@ def test_opening_a_saved_index_reads_it_a_block_at_a_time(tmp_path, monkeypatch)
         tracemalloc.stop()
     np.testing.assert_array_equal(index._fence, built.hpx29[::skyindex.FENCE_STRIDE])
     assert peak < 1_000_000, f"opening an 8 MB index held {peak / 1e6:.1f} MB at once"
+
+
+def test_no_ranges_read_no_rows(tmp_path):
+    SkyIndex.build(*uniform_sky(np.random.default_rng(3), 100)).save(tmp_path / "sky.npy")
+    for index in (SkyIndex.load(tmp_path / "sky.npy"), SkyIndex.load(tmp_path / "sky.npy", mmap=False)):
+        assert len(index._rows_near(np.empty((0, 2), dtype=np.int64))) == 0

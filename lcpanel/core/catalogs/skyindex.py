@@ -291,6 +291,8 @@ class SkyIndex:
         ``_ONE_READ_ROWS``, else reads fewer than ``_READ_GAP_ROWS`` apart made one (a
         ``pread`` costs more than 40 kB more of it)."""
         places = np.searchsorted(self._fence, ranges.ravel()).tolist()
+        if not places:
+            return np.empty(0, dtype=RECORD_DTYPE)
         n, stride = len(self), self._stride
         start, stop = _fence_window(places[0], stride, n)[0], _fence_window(places[-1], stride, n)[1]
         if stop - start <= _ONE_READ_ROWS:  # most cones: one read, no loop
