@@ -14,8 +14,8 @@ a file. Output, in one directory:
   tables ``catalog_info`` and ``catalog_columns`` so the file describes itself. (Catalogs
   built by earlier versions also hold the unit vector ``cx, cy, cz`` and an index on ``hpx29``:
   nothing reads them, the sky index has both.)
-- ``catalog-skyindex.npy``: the sky index (:mod:`lcpanel.core.catalogs.skyindex`), memory-mapped
-  by server processes; every position search uses it.
+- ``catalog-skyindex.npy``: the sky index (:mod:`lcpanel.core.catalogs.skyindex`), read by
+  server processes through the file cache; every position search uses it.
 - ``catalog-kdtree.pkl`` (astrobase collections only): a scipy cKDTree on the unit
   vectors, tree index = ``row_id``, for astrobase tools that expect one next to an
   lclist. Plain catalogs have no astrobase tools and do not get one (at 1e7 objects it

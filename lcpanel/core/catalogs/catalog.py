@@ -4,8 +4,8 @@
 :class:`Catalog` of an ingested collection and the catalogs that plugins open through
 the ``open_catalog`` hook (e.g. HATS) are siblings under it.
 :class:`Catalogs` (one per app) opens each collection once per process: its SQLite
-catalog on read-only, guarded connections (one per thread) and its sky index
-memory-mapped, so server processes share the pages and start fast. A collection added
+catalog on read-only, guarded connections (one per thread) and its sky index (read
+through the system's file cache, so server processes share the pages and start fast). A collection added
 or removed while the server runs is seen at the next search.
 """
 
