@@ -4,9 +4,17 @@ waited for and stopped."""
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# A benchmark measures the checkout it is in, not the lcpanel installed in the environment
+# (an editable install of another checkout, when an older worktree is measured to compare):
+# here, and in the servers and processes it starts.
+sys.path.insert(0, str(ROOT))
+os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
 
 
 def load_generator():
@@ -68,8 +76,6 @@ def out_dir(smoke: bool) -> Path:
 def catalog_basedir(root: Path, n: int, seed: int, center=(290.0, 45.0), radius_deg: float = 1.0, **add) -> Path:
     """The path of a new basedir under ``root`` holding one random catalog of ``n`` objects
     (the tests' :func:`support.data.catalog_basedir`, which says what the arguments mean)."""
-    import sys
-
     sys.path.insert(0, str(ROOT / "tests"))
     from support.data import catalog_basedir as make
 
@@ -91,7 +97,6 @@ def start_server(basedir: Path, *extra: str, command=None, timeout: float = 90.0
     file; None: discarded); returns (process, url) once ``/liveness`` answers, or raises
     after ``timeout`` s."""
     import subprocess
-    import sys
     import time
     import urllib.request
 
@@ -115,7 +120,6 @@ def start_server(basedir: Path, *extra: str, command=None, timeout: float = 90.0
 
 def stop_server(proc) -> None:
     """Stop the server's whole process group (SIGTERM, then SIGKILL after 30 s)."""
-    import os
     import signal
     import subprocess
 
@@ -155,7 +159,6 @@ def bare_tornado(answer: bytes):
     port) once it accepts connections. Stop it with :func:`stop_server`."""
     import socket
     import subprocess
-    import sys
     import tempfile
     import time
 

@@ -34,3 +34,25 @@ def test_benchmark_runs_in_smoke_mode(name, csv_collection):
     assert out.returncode == 0, f"{path.name} --smoke failed:\n{out.stdout[-3000:]}\n{out.stderr[-5000:]}"
     assert "Traceback" not in out.stderr, out.stderr[-5000:]
     assert snapshot(csv_collection) == before, "the benchmark changed the example collection it was given"
+
+
+def test_a_benchmark_measures_the_checkout_it_is_in(tmp_path):
+    """Run from another checkout (a worktree of older code, to compare), a benchmark and the
+    servers and processes it starts import that checkout's lcpanel, not the installed one:
+    an old-versus-new comparison once measured the new code twice."""
+    other = tmp_path / "checkout"
+    (other / "benchmarks").mkdir(parents=True)
+    (other / "lcpanel").mkdir()
+    (other / "lcpanel" / "__init__.py").write_text("")
+    (other / "benchmarks" / "common.py").write_text((ROOT / "benchmarks" / "common.py").read_text())
+    (other / "benchmarks" / "bench_where.py").write_text(
+        "import subprocess, sys\n"
+        "import common  # noqa: F401\n"
+        "import lcpanel\n"
+        "print(lcpanel.__file__)\n"
+        "print(subprocess.run([sys.executable, '-c', 'import lcpanel; print(lcpanel.__file__)'],\n"
+        "                     capture_output=True, text=True, check=True).stdout.strip())\n")
+    out = subprocess.run([sys.executable, str(other / "benchmarks" / "bench_where.py")], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [str(other / "lcpanel" / "__init__.py")] * 2
