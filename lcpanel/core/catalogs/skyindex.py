@@ -16,7 +16,8 @@ Cone search
     The ranges are turned into row spans through a *fence* held in memory (every
     ``FENCE_STRIDE``-th id, 1.25 MB for 1e7 rows), which narrows each range end to
     a window of 64 rows; the windows are read with ``pread`` into memory that is
-    freed after the search.  A binary search on the mapped file touched ~24 pages
+    freed after the search, in blocks of at most 10 MB searched one at a time (a
+    cone of the whole sky holds its answer and one block).  A binary search on the mapped file touched ~24 pages
     per range end, each mapping 16 neighbours (the kernel's fault-around): 250
     random cones on 1e7 rows left all 400 MB of the index mapped into the process,
     counted in its RSS, and in every server process's.
@@ -77,6 +78,8 @@ FENCE_STRIDE = 64
 # otherwise in reads fewer than _READ_GAP_ROWS apart.
 _ONE_READ_ROWS = 4096
 _READ_GAP_ROWS = 1024
+# A cone is cut in blocks of at most this many rows (10 MB), read and searched one at a time.
+_MAX_BLOCK_ROWS = 1 << 18
 # Rows read at a time while the fence of a saved index is built.
 _FENCE_READ_ROWS = 1 << 16
 
@@ -273,30 +276,31 @@ class SkyIndex:
         """
         ranges = cone_hpx29_ranges(ra_deg, dec_deg, radius_deg)
         radius_rad = np.radians(float(radius_deg))
-        near = self._rows_near(ranges)
-        bounds = np.searchsorted(near["hpx29"], ranges.ravel())
-        _, positions = _expand_spans(bounds[0::2], bounds[1::2])
         centre = radec_to_xyz(ra_deg, dec_deg)
-        candidates = _xyz(near)[positions]
-        kept, dist_rad = pairs_within(
-            candidates, np.broadcast_to(centre, candidates.shape), radius_rad
-        )
-        rows = near["row"][positions[kept]]
+        found = [_cone_in(block, ranges.ravel(), centre, radius_rad) for block in self._blocks_near(ranges)]
+        if len(found) == 1:
+            rows, dist_rad = found[0]
+        else:
+            rows = np.concatenate([f[0] for f in found] or [np.empty(0, dtype=np.int64)])
+            dist_rad = np.concatenate([f[1] for f in found] or [np.empty(0)])
         by_distance = np.lexsort((rows, dist_rad))
         return rows[by_distance], np.degrees(dist_rad[by_distance])
 
-    def _rows_near(self, ranges: np.ndarray) -> np.ndarray:
-        """Records, in index order, holding every row of the sorted, disjoint ``[start, stop)``
-        id ranges: each range widened to fence windows; one read where they all lie within
-        ``_ONE_READ_ROWS``, else reads fewer than ``_READ_GAP_ROWS`` apart made one (a
-        ``pread`` costs more than 40 kB more of it)."""
+    def _blocks_near(self, ranges: np.ndarray):
+        """Blocks of records, in index order and of at most ``_MAX_BLOCK_ROWS`` rows, that
+        together hold every row of the sorted, disjoint ``[start, stop)`` id ranges, each range
+        widened to fence windows; read one at a time, so a cone of the whole sky holds one
+        block of the index, not all of it. One read where the rows lie within
+        ``_ONE_READ_ROWS``; otherwise reads fewer than ``_READ_GAP_ROWS`` apart are made one
+        (a ``pread`` costs more than 40 kB more of it)."""
         places = np.searchsorted(self._fence, ranges.ravel()).tolist()
         if not places:
-            return np.empty(0, dtype=RECORD_DTYPE)
+            return
         n, stride = len(self), self._stride
         start, stop = _fence_window(places[0], stride, n)[0], _fence_window(places[-1], stride, n)[1]
-        if stop - start <= _ONE_READ_ROWS:  # most cones: one read, no loop
-            return np.frombuffer(self._read(start, stop), dtype=RECORD_DTYPE)
+        if stop - start <= min(_ONE_READ_ROWS, _MAX_BLOCK_ROWS):  # most cones: one read, no loop
+            yield np.frombuffer(self._read(start, stop), dtype=RECORD_DTYPE)
+            return
         spans: list[list[int]] = []
         for first, last in zip(places[0::2], places[1::2]):  # a cone has a few ranges: numpy calls cost more
             start, stop = _fence_window(first, stride, n)[0], _fence_window(last, stride, n)[1]
@@ -304,8 +308,18 @@ class SkyIndex:
                 spans[-1][1] = max(spans[-1][1], stop)
             else:
                 spans.append([start, stop])
-        # bytes, not arrays, are joined: concatenating structured arrays costs 10 us of dtype checks
-        return np.frombuffer(b"".join(self._read(a, b) for a, b in spans), dtype=RECORD_DTYPE)
+        parts, size = [], 0
+        for lo, b in spans:
+            while lo < b:
+                hi = min(lo + _MAX_BLOCK_ROWS - size, b)
+                parts.append(self._read(lo, hi))
+                size, lo = size + hi - lo, hi
+                if size == _MAX_BLOCK_ROWS:
+                    # bytes, not arrays, are joined: concatenating structured arrays costs 10 us of dtype checks
+                    yield np.frombuffer(b"".join(parts), dtype=RECORD_DTYPE)
+                    parts, size = [], 0
+        if parts:
+            yield np.frombuffer(b"".join(parts), dtype=RECORD_DTYPE)
 
     def crossmatch(self, ra_deg, dec_deg, radius_arcsec, nearest: bool = True):
         """Match many positions: ``(input_index, rows, dist_arcsec)``.
@@ -363,6 +377,16 @@ def _xyz(records: np.ndarray) -> np.ndarray:
                      strides=(records.strides[0], RECORD_DTYPE["x"].itemsize))
     xyz.flags.writeable = False
     return xyz
+
+
+def _cone_in(block: np.ndarray, keys: np.ndarray, centre: np.ndarray, radius_rad: float):
+    """The rows of ``block`` within the id ranges ``keys`` (starts and stops, interleaved) and
+    within ``radius_rad`` of ``centre``: (row ids, distances in radians), unsorted."""
+    bounds = np.searchsorted(block["hpx29"], keys)
+    _, positions = _expand_spans(bounds[0::2], bounds[1::2])
+    candidates = _xyz(block)[positions]
+    kept, dist_rad = pairs_within(candidates, np.broadcast_to(centre, candidates.shape), radius_rad)
+    return block["row"][positions[kept]], dist_rad
 
 
 def _fence_window(place: int, stride: int, n: int) -> tuple[int, int]:
