@@ -12,7 +12,7 @@ from contextlib import closing
 import numpy as np
 import pytest
 
-from lcpanel.core.catalogs.build import CATALOG_SQLITE, FTS_APART_FILE, STAGING_FILE, Batches, build_catalog
+from lcpanel.core.catalogs.build import CATALOG_SQLITE, Batches, build_catalog
 from lcpanel.errors import IngestError
 
 SHADOWS = {"object_fts_data": "id", "object_fts_idx": "segid, term", "object_fts_docsize": "id",
