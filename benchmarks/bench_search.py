@@ -318,10 +318,14 @@ def _group_rss_mb(leader: int) -> dict[int, tuple[float, float, float]]:
     return out
 
 
+XMATCH_LINES = 5000  # the default [search] xmatch_max_lines
+
+
 def bench_serving_rss(n: int, searches: int, out: Path = OUT, num_procs: int = 2) -> None:
     """RSS of each ``lcpanel serve --num-procs 2`` process, idle after start and after
     ``searches`` mixed JSON API searches (cones of 1-60', object ids, full text, column
-    filters; 100 rows each at most), sent over 4 keep-alive connections."""
+    filters; 100 rows each at most), sent over 4 keep-alive connections; and again after 4
+    cross-matches of uploaded lists as long as a list may be."""
     import http.client
     from concurrent.futures import ThreadPoolExecutor
 
@@ -369,16 +373,30 @@ def bench_serving_rss(n: int, searches: int, out: Path = OUT, num_procs: int = 2
             list(pool.map(worker, [specs[i::4] for i in range(4)]))
         wall = time.perf_counter() - t0
         after = _group_rss_mb(proc.pid)
+        # then cross-matches, which the mix above does not send: uploaded lists of the most
+        # positions a list may hold, one over each of 4 connections
+        xra, xdec = rng.uniform(0, 360, XMATCH_LINES), np.degrees(np.arcsin(rng.uniform(-1, 1, XMATCH_LINES)))
+        targets = "\n".join(f"t{i} {a:.6f} {d:.6f}" for i, (a, d) in enumerate(zip(xra, xdec)))
+        xspec = {"type": "xmatch", "params": {"targets": targets, "radius_arcsec": 2.0}, "limit": 100}
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(worker, [[xspec]] * 4))
+        after_xmatch = _group_rss_mb(proc.pid)
     finally:
         stop_server(proc)
     print(f"\n## serving RSS, {n:.0e} objects, lcpanel serve --num-procs {num_procs}: {searches} mixed searches "
-          f"in {wall:.1f} s (statuses: {dict(sorted(Counter(statuses).items()))})")
+          f"in {wall:.1f} s (statuses: {dict(sorted(Counter(statuses[:searches]).items()))})")
     nan = (float("nan"),) * 3
     for pid in sorted(after):
         role = "parent" if pid == proc.pid else "process"
         (rss0, anon0, file0), (rss1, anon1, file1) = idle.get(pid, nan), after[pid]
         print(f"  {role} {pid}: idle {rss0:5.0f} MB (own {anon0:4.0f} + shared file pages {file0:4.0f}), "
               f"after {rss1:5.0f} MB (own {anon1:4.0f} + shared file pages {file1:4.0f})")
+    print(f"  then 4 cross-matches of {XMATCH_LINES:,} positions (statuses: {dict(sorted(Counter(statuses[searches:]).items()))}; "
+          "a cross-match maps the pages of the sky index it reads):")
+    for pid in sorted(after_xmatch):
+        rss2, anon2, file2 = after_xmatch[pid]
+        print(f"  {'parent' if pid == proc.pid else 'process'} {pid}: {rss2:5.0f} MB (own {anon2:4.0f} "
+              f"+ shared file pages {file2:4.0f})")
 
 
 def main() -> None:
