@@ -12,7 +12,8 @@ well under a millisecond instead of several, and only a power cut can lose the l
 
 Edits take an exclusive lock on the dataset (``fcntl.flock`` on its file, taken again if
 the file was replaced meanwhile), re-read it, change it and replace it, so several server
-processes can edit at once without losing a change. A frozen dataset never changes: editing it makes a new version.
+processes can edit at once without losing a change. A frozen dataset never changes:
+editing it makes a new version.
 
 Events: the store announces what it did (``dataset_created``, ``dataset_updated``,
 ``dataset_frozen``, ``dataset_deleted``) through the ``notify(event, **kwargs)`` it is

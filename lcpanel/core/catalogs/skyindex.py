@@ -219,11 +219,10 @@ class SkyIndex:
         # self._read(lo, hi): the bytes of records [lo, hi), from memory or from the file
         if fd is None:
             self._read = lambda lo, hi: records[lo:hi].tobytes()
-            self._fence = np.array(self.hpx29[::self._stride])
         else:
             weakref.finalize(self, os.close, fd)
             self._read = functools.partial(_pread_rows, fd, records.offset)
-            self._fence = _file_fence(self._read, len(records), self._stride)
+        self._fence = _read_fence(self._read, len(records), self._stride)
 
     @classmethod
     def build(cls, ra_deg, dec_deg) -> SkyIndex:
@@ -276,8 +275,8 @@ class SkyIndex:
         """
         ranges = cone_hpx29_ranges(ra_deg, dec_deg, radius_deg)
         radius_rad = np.radians(float(radius_deg))
-        centre = radec_to_xyz(ra_deg, dec_deg)
-        found = [_cone_in(block, ranges.ravel(), centre, radius_rad) for block in self._blocks_near(ranges)]
+        centre, keys = radec_to_xyz(ra_deg, dec_deg), ranges.ravel()
+        found = [_cone_in(block, keys, centre, radius_rad) for block in self._blocks_near(ranges)]
         if len(found) == 1:
             rows, dist_rad = found[0]
         else:
@@ -405,8 +404,9 @@ def _pread_rows(fd: int, offset: int, lo: int, hi: int) -> bytes:
     return data
 
 
-def _file_fence(read, n: int, stride: int) -> np.ndarray:
-    """Every ``stride``-th id of a saved index, read in blocks (20 ms for 1e7 rows cached)."""
+def _read_fence(read, n: int, stride: int) -> np.ndarray:
+    """Every ``stride``-th id of an index, read in blocks (20 ms for 1e7 rows of a saved
+    index in the file cache)."""
     block = max(stride, _FENCE_READ_ROWS // stride * stride)
     # each block's every stride-th id is copied out, so the block itself is freed at once
     return np.concatenate([np.frombuffer(read(lo, min(lo + block, n)), dtype=RECORD_DTYPE)["hpx29"][::stride].copy()
