@@ -75,7 +75,10 @@ def _bench_catalogue(size: int, args, rng) -> None:
         rows = _bench_cones(index, baselines, args, rng)
         print(f"  index pages left mapped into this process by the cones: {_rss_file_mb() - mapped_before:.1f} MB "
               f"(RssFile growth; the index file is {os.path.getsize(path) / 2**20:.0f} MB)", flush=True)
+        mapped_before = _rss_file_mb()
         rows += _bench_crossmatches(index, baselines, args, rng)
+        print(f"  index pages left mapped into this process by the cross-matches: "
+              f"{_rss_file_mb() - mapped_before:.1f} MB", flush=True)
         _print_table(rows)
 
 
