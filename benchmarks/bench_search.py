@@ -392,7 +392,7 @@ def bench_serving_rss(n: int, searches: int, out: Path = OUT, num_procs: int = 2
         print(f"  {role} {pid}: idle {rss0:5.0f} MB (own {anon0:4.0f} + shared file pages {file0:4.0f}), "
               f"after {rss1:5.0f} MB (own {anon1:4.0f} + shared file pages {file1:4.0f})")
     print(f"  then 4 cross-matches of {XMATCH_LINES:,} positions (statuses: {dict(sorted(Counter(statuses[searches:]).items()))}; "
-          "a cross-match maps the pages of the sky index it reads):")
+          "a cross-match maps the sky index while it runs):")
     for pid in sorted(after_xmatch):
         rss2, anon2, file2 = after_xmatch[pid]
         print(f"  {'parent' if pid == proc.pid else 'process'} {pid}: {rss2:5.0f} MB (own {anon2:4.0f} "
