@@ -35,8 +35,9 @@ Cross-match
     distance cut follows. The file is mapped for the call and unmapped after
     it: a mapping kept open left all 400 MB of a 1e7-row index in the RSS of
     every process that had answered a large cross-match. Mapping again costs a
-    1,000-position match ~0.9 ms (1.0-1.8 -> 1.9-2.7 ms at 1e7 rows) and a
-    100,000-position one nothing measurable.
+    1,000-position match 0.7-1.6 ms (1e7 rows: 1.0-1.8 -> 1.9-2.7 ms; 1e6 rows:
+    1.6 -> 2.3-3.2 ms) and a 100,000-position one nothing measurable at 1e7 rows,
+    4-12 ms (62-63 -> 67-76 ms) at 1e6 rows, where it touches the whole index.
 
     This was measured against a scipy ``cKDTree`` on the unit vectors
     (``benchmarks/bench_skyindex.py``; 1e5 inputs, 1e7 rows, r = 2", 2 cores):
