@@ -18,8 +18,8 @@ text, and for alias columns also without a catalog's designation prefix (``TIC 2
 Catalogs built before this index existed, or with its first layout (``col`` the column
 name, and a ``value`` column), get it when a process starts (the ``startup``
 hook of :mod:`lcpanel.plugins.search`) or, failing that, when first searched
-(:func:`ensure_id_index`): a one-off build of about 10 µs per id on a loaded 2-core
-machine (3e5 ids: 2.7 s; 3e6 ids: 130 s with the machine busy; benchmarks/bench_idsearch.py).
+(:func:`ensure_id_index`): a one-off build (the 4e6 ids of the benchmarks' 1e6-object
+catalog: 2.8 s; benchmarks/bench_idsearch.py times it on catalogs of its own).
 """
 
 from __future__ import annotations
