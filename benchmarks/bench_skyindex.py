@@ -1,9 +1,11 @@
 """Benchmark the sky index (cone search, cross-match) against astropy and brute-force numpy.
 
 Builds uniform all-sky catalogues, saves each index and queries the saved copy,
-as a server process would (cones read it with ``pread``, cross-matches map it), and
-prints how much of the index file the cones left mapped into the process (RssFile).  Prints one table per catalogue size with
-p50/p95 latencies (after a warm-up pass that maps the pages a query reads) and
+as a server process would (cones read it with ``pread``, a cross-match maps it for the
+call), and prints how much of the index file the cones and the cross-matches left mapped
+into the process (RssFile).  Prints one table per catalogue size with
+p50/p95 latencies (after a warm-up pass that brings the pages a query reads into the
+system's file cache) and
 the speed-up of the index over each baseline: astropy ``search_around_sky`` /
 ``match_to_catalog_sky`` (kd-tree built once, not timed per query), brute-force
 numpy dot products, and a scipy cKDTree on unit vectors (the alternative
@@ -29,7 +31,7 @@ import numpy as np
 from astropy.coordinates import SkyCoord
 from scipy.spatial import cKDTree
 
-from common import add_smoke_option, parse_args
+from common import add_smoke_option, parse_args, status_mb
 from lcpanel.core.catalogs.skyindex import SkyIndex, radec_to_xyz
 
 CONE_RADII_ARCMIN = (1.0, 10.0, 60.0)
@@ -71,14 +73,14 @@ def _bench_catalogue(size: int, args, rng) -> None:
         for name, seconds in setup.items():
             _print_setup(name, seconds)
         baselines = _Baselines(ra, dec, args.astropy_max_rows, rng)
-        mapped_before = _rss_file_mb()
+        mapped_before = status_mb("RssFile")
         rows = _bench_cones(index, baselines, args, rng)
-        print(f"  index pages left mapped into this process by the cones: {_rss_file_mb() - mapped_before:.1f} MB "
+        print(f"  index pages left mapped into this process by the cones: {status_mb("RssFile") - mapped_before:.1f} MB "
               f"(RssFile growth; the index file is {os.path.getsize(path) / 2**20:.0f} MB)", flush=True)
-        mapped_before = _rss_file_mb()
+        mapped_before = status_mb("RssFile")
         rows += _bench_crossmatches(index, baselines, args, rng)
         print(f"  index pages left mapped into this process by the cross-matches: "
-              f"{_rss_file_mb() - mapped_before:.1f} MB", flush=True)
+              f"{status_mb("RssFile") - mapped_before:.1f} MB", flush=True)
         _print_table(rows)
 
 
@@ -165,15 +167,6 @@ class _Baselines:
 # Cone search
 
 
-def _rss_file_mb() -> float:
-    """File pages mapped into this process (Linux; nan elsewhere)."""
-    try:
-        with open("/proc/self/status") as fh:
-            return next(int(line.split()[1]) for line in fh if line.startswith("RssFile:")) / 1024
-    except OSError:
-        return float("nan")
-
-
 def _bench_cones(index, baselines, args, rng):
     baselines.ensure_astropy_tree()
     _print_setup("astropy catalogue kd-tree build", baselines.astropy_tree_s, baselines.astropy_note)
@@ -229,7 +222,7 @@ def _bench_crossmatches(index, baselines, args, rng):
         repeats = 5 if n_inputs <= 10_000 else 3
         brute_times, brute_note = baselines.brute_crossmatch_times(len(q_ra), radius)
         for nearest in (True, False):
-            index.crossmatch(q_ra, q_dec, radius, nearest=nearest)  # warm-up: page in the rows it reads
+            index.crossmatch(q_ra, q_dec, radius, nearest=nearest)  # warm-up: the rows it reads in the file cache
             ours = _repeat(lambda: index.crossmatch(q_ra, q_dec, radius, nearest=nearest), repeats)
             n_matched = len(index.crossmatch(q_ra, q_dec, radius, nearest=nearest)[0])
             astropy_times = _astropy_crossmatch_times(baselines, q_ra, q_dec, radius, nearest)

@@ -25,13 +25,22 @@ def load_generator():
     return make_collection
 
 
+def status_mb(field: str) -> float:
+    """One ``kB`` field of this process's ``/proc/self/status`` (``VmHWM``, ``RssFile``...) in
+    MB; nan where the system has no such file."""
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(line.split()[1]) for line in fh if line.startswith(field + ":")) / 1024
+    except OSError:
+        return float("nan")
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident set size in MB: ``VmHWM``, the high-water mark of its
     own memory map. (``getrusage().ru_maxrss`` is not: Linux carries the parent's figure
     into a child started by fork + exec, so a benchmark child spawned by a parent holding
     3 GB reported a 3 GB peak of its own.)"""
-    with open("/proc/self/status") as fh:
-        return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:")) / 1024
+    return status_mb("VmHWM")
 
 
 def add_smoke_option(parser, **tiny) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from support.data import set_config
+from support.procstatus import rss_kib
 from support.servers import free_port, running_server, server_log, spawn_server, wait_live
 from support.vo_data import build_basedir
 
@@ -64,13 +65,6 @@ def request(url: str, body=None, raw: bytes | None = None, timeout: float = 60.0
 
 def tap(url: str, query: str, **params):
     return request(url + "/tap/sync?" + urllib.parse.urlencode({"QUERY": query, **params}))
-
-
-def rss_kib(pid: int, field: str = "VmRSS") -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise LookupError(field)
 
 
 # --- 1. nothing slow on the event loop -----------------------------------------------------------

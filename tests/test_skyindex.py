@@ -9,6 +9,7 @@ from astropy.coordinates import Latitude, Longitude, SkyCoord
 from cdshealpix import nested
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.procstatus import rss_kib
 
 from lcpanel.core.catalogs import skyindex
 from lcpanel.core.catalogs.skyindex import (
@@ -466,11 +467,6 @@ def test_cone_ranges_are_cdshealpix_public_coverings(ra, dec, log_radius):
 # Cone reads on a saved index
 
 
-def _rss_file_kb() -> int:
-    with open("/proc/self/status") as fh:
-        return next(int(line.split()[1]) for line in fh if line.startswith("RssFile:"))
-
-
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads RssFile from /proc")
 def test_cones_on_a_saved_index_do_not_map_it_into_the_process(tmp_path):
     """A server answers cones all day: mapped pages of the index would count in each process's
@@ -481,9 +477,9 @@ def test_cones_on_a_saved_index_do_not_map_it_into_the_process(tmp_path):
     index = SkyIndex.load(path)
     centres = uniform_sky(rng, 300)
     index.cone(10.0, 10.0, 1.0)
-    before = _rss_file_kb()
+    before = rss_kib("self", "RssFile")
     found = sum(len(index.cone(ra, dec, 1.0)[0]) for ra, dec in zip(*centres))
-    grown = _rss_file_kb() - before
+    grown = rss_kib("self", "RssFile") - before
     assert found > 300 * 5
     assert grown < 1024, f"RssFile grew by {grown} kB over 300 cones on an 8 MB index"
 
@@ -587,12 +583,12 @@ def test_a_crossmatch_on_a_saved_index_leaves_none_of_it_mapped(tmp_path):
     q_ra, q_dec = uniform_sky(rng, 20_000)
     in_memory = SkyIndex.load(path, mmap=False)
     in_memory.crossmatch(q_ra[:10], q_dec[:10], 1800.0)  # imports and compiled kernels
-    before = _rss_file_kb()
+    before = rss_kib("self", "RssFile")
     for nearest in (True, False):
         got = index.crossmatch(q_ra, q_dec, 1800.0, nearest=nearest)
         want = in_memory.crossmatch(q_ra, q_dec, 1800.0, nearest=nearest)
         for a, b in zip(got, want, strict=True):
             np.testing.assert_array_equal(a, b)
     assert len(got[0]) > 1000
-    grown = _rss_file_kb() - before
+    grown = rss_kib("self", "RssFile") - before
     assert grown < 1024, f"RssFile grew by {grown} kB over a cross-match of 20,000 positions on an 8 MB index"
