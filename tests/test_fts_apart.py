@@ -1,6 +1,7 @@
-"""The full-text index built apart (lcpanel.core.catalogs.ftsapart) equals SQLite's own
-'rebuild' then 'optimize' of object_fts from the catalog's rows, byte for byte, and a
-refused ingest leaves neither its thread nor its files behind."""
+"""The parts of a catalog built apart: the full-text index (lcpanel.core.catalogs.ftsapart)
+equals SQLite's own 'rebuild' then 'optimize' of object_fts from the catalog's rows, byte
+for byte; the id index (lcpanel.core.catalogs.idapart) equals the one built in the catalog
+itself; a refused ingest leaves neither their threads nor their files behind."""
 
 from __future__ import annotations
 
@@ -97,14 +98,33 @@ def test_the_index_built_apart_passes_fts5s_integrity_check_and_finds_rows(built
         assert conn.execute("SELECT count(*) FROM object_fts WHERE object_fts MATCH 'scuti'").fetchone()[0] == expected
 
 
+def test_the_id_index_built_apart_equals_the_one_built_in_the_catalog(built, tmp_path):
+    from lcpanel.core.catalogs.idindex import COLUMNS_TABLE, TABLE, build_id_index, id_columns
+
+    copy = tmp_path / "rebuilt.sqlite"
+    shutil.copy(built / CATALOG_SQLITE, copy)
+    with closing(sqlite3.connect(copy)) as conn:
+        names = [r[1] for r in conn.execute("PRAGMA table_info(object_catalog)")]
+        assert id_columns(names) == ["objectid", "twomassid", "ticid"]
+        build_id_index(conn, id_columns(names))
+        conn.commit()
+    tables = {}
+    for path in (built / CATALOG_SQLITE, copy):
+        with closing(sqlite3.connect(path)) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+            tables[path] = [conn.execute(f"SELECT * FROM {t}").fetchall() for t in (TABLE, COLUMNS_TABLE)]
+    apart, rebuilt = tables.values()
+    assert apart == rebuilt and len(apart[0]) == 40_000 + 32_000 + 40_000  # every objectid, 2MASS id, TIC id
+
+
 def test_a_refused_ingest_stops_the_build_apart_and_leaves_no_files(tmp_path):
     arrays = _arrays(30_000, seed=5)
     arrays["objectid"][-1] = arrays["objectid"][0]  # found at the objectid index, while FTS is being built
 
     with pytest.raises(IngestError, match="more than once"):
         build_catalog(tmp_path, arrays, show_progress=False, kdtree=False)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [CATALOG_SQLITE]  # no staging, FTS or sky index file
-    assert not [t for t in threading.enumerate() if t.name.startswith(("fts-apart", "sky-index"))]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [CATALOG_SQLITE]  # no staging, copy, part or sky index file
+    assert not [t for t in threading.enumerate() if t.name.startswith(("fts-apart", "ids-apart", "sky-index"))]
 
 
 def test_a_source_that_fails_midway_starts_no_build_apart(tmp_path):
@@ -121,17 +141,17 @@ def test_a_source_that_fails_midway_starts_no_build_apart(tmp_path):
 
 @pytest.mark.parametrize("failure", ["not a database", "disk full"])
 def test_a_failed_build_apart_is_reported_by_copy_into_and_close_hides_nothing(tmp_path, monkeypatch, failure):
-    """A build apart that fails (its staging file is not a database; its disk is full)
+    """A build apart that fails (the catalog's copy is not a database; its disk is full)
     raises when its index is wanted; close() afterwards raises nothing over the error the
     caller is already raising."""
     from lcpanel.core.catalogs import ftsapart
 
-    staging = tmp_path / "staging.sqlite"
+    staging = tmp_path / "staging-catalog.sqlite"
     staging.write_bytes(b"not a database" * 100)
     if failure == "disk full":
         staging.unlink()
         with closing(sqlite3.connect(staging)) as conn:
-            conn.execute("CREATE TABLE rows (objectid TEXT, hpx29 INTEGER)")
+            conn.execute("CREATE TABLE object_catalog (row_id INTEGER PRIMARY KEY, objectid TEXT)")
 
         def full(*args, **kwargs):
             raise OSError(28, "No space left on device")
@@ -146,18 +166,23 @@ def test_a_failed_build_apart_is_reported_by_copy_into_and_close_hides_nothing(t
 
 def test_the_build_reports_when_each_step_ran_and_on_which_core(tmp_path):
     """The build's timeline (logged, and printed by bench_ingest.py): every step, in the
-    order the build runs them: the full-text index is built on a thread of its own once
-    the rows are staged, beside the main thread's indexes, and copied in after it ends."""
+    order the build runs them: the full-text and id indexes are built on threads of their
+    own once the rows are written, beside the main thread's indexes, and copied in after
+    they end."""
     built = build_catalog(tmp_path, _arrays(3_000, seed=5), show_progress=False, kdtree=True)
     steps = {s.name: s for s in built.steps}
-    assert set(steps) == {"stage rows", "sort into sky order", "index objectid", "index vmag", "id index",
-                          "full text, built apart", "copy of the full text", "sky index", "statistics", "kd-tree"}
+    apart = ("full text, built apart", "id index, built apart")
+    assert set(steps) == {"stage rows", "sort into sky order", "write rows", "copy for the builds apart",
+                          "index objectid", "index vmag", *apart, "copy of the id index",
+                          "copy of the full text", "sky index", "statistics", "kd-tree"}
     assert all(0 <= s.start_s <= s.end_s for s in built.steps)
     main = threading.current_thread().name
-    assert {s.thread for s in built.steps if s.name not in ("full text, built apart", "sky index")} == {main}
-    assert steps["full text, built apart"].thread != main and steps["sky index"].thread != main
-    assert steps["stage rows"].end_s <= steps["sort into sky order"].start_s
-    assert steps["stage rows"].end_s <= steps["full text, built apart"].start_s
-    assert steps["full text, built apart"].end_s <= steps["copy of the full text"].start_s
+    assert {s.thread for s in built.steps if s.name not in (*apart, "sky index")} == {main}
+    assert len({main, steps["sky index"].thread, *(steps[a].thread for a in apart)}) == 4
+    order = ["stage rows", "sort into sky order", "write rows", "copy for the builds apart", "index objectid",
+             "index vmag"]
+    assert all(steps[a].end_s <= steps[b].start_s for a, b in zip(order, order[1:]))
+    for name, copy in zip(apart, ("copy of the full text", "copy of the id index")):
+        assert steps["copy for the builds apart"].end_s <= steps[name].start_s
+        assert steps[name].end_s <= steps[copy].start_s and steps["index vmag"].end_s <= steps[copy].start_s
     assert steps["full text, built apart"].end_s <= steps["sky index"].start_s
-    assert steps["index objectid"].start_s < steps["index vmag"].start_s < steps["id index"].start_s

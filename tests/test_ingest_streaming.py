@@ -14,7 +14,7 @@ import pytest
 from support.data import snapshot
 
 from lcpanel.app import App
-from lcpanel.core.catalogs import build, ingest
+from lcpanel.core.catalogs import build, ingest, skyorder
 from lcpanel.core.catalogs.ingest import add_catalog_collection
 from lcpanel.core.catalogs.skyindex import SkyIndex, radec_to_hpx29, radec_to_xyz
 from lcpanel.errors import IngestError
@@ -69,8 +69,10 @@ def write_parquet(table: pa.Table, path, row_group_size: int = 40):
 
 @pytest.fixture
 def small_batches(monkeypatch):
-    """Batches of 9 rows, so a 103-row file is read in 12 batches across 3 row groups."""
+    """Batches of 9 rows, so a 103-row file is read in 12 batches across 3 row groups, and
+    sorted into sky order through 11 bucket files."""
     monkeypatch.setattr(ingest, "BATCH_ROWS", 9)
+    monkeypatch.setattr(skyorder, "BUCKET_ROWS", 10)
 
 
 def test_parquet_in_batches_lands_as_in_the_file(basedir, tmp_path, small_batches):
@@ -79,7 +81,7 @@ def test_parquet_in_batches_lands_as_in_the_file(basedir, tmp_path, small_batche
     info = add_catalog_collection(App(basedir.path), basedir, path, show_progress=False)
     files = {p.name for p in (basedir.path / "collections" / info.collection_id).iterdir()}
     assert {"catalog-objectinfo.sqlite", "catalog-skyindex.npy"} <= files
-    assert build.STAGING_FILE not in files and "catalog-kdtree.pkl" not in files
+    assert not any(f.startswith("staging") or "apart" in f for f in files) and "catalog-kdtree.pkl" not in files
     with closing(sqlite3.connect(f"file:{info.catalog_sqlite}?mode=ro", uri=True)) as conn:
         conn.row_factory = sqlite3.Row
         got = [dict(r) for r in conn.execute("SELECT * FROM object_catalog ORDER BY row_id")]

@@ -22,14 +22,16 @@ a file. Output, in one directory:
   was 7% of the disk and 5-9 s of the ingest).
 
 Ingest streams: batches of rows (a Parquet file's row groups, or slices of columns in
-memory) go in file order into a staging SQLite file next to the catalog, while the next
-batch's values are made in a helper thread; SQLite's external sort then copies them into
-``object_catalog`` in sky order. Each batch's positions also go to a scratch file, from
-which the sky index is written in the same order (a stable sort by ``hpx29``) at the end.
-Memory is one batch and SQLite's sort buffers, and for the sky index's sort 16 bytes per
-object (its keys and their order: 160 MB at 1e7 objects). While the column indexes and
-the id index are built, the full-text index is built from the staging file on the other
-core (:mod:`lcpanel.core.catalogs.ftsapart`) and then copied in.
+memory) become their SQL values as Arrow arrays in a helper thread and are staged in file
+order; every row's rank in sky order comes from the positions staged with them, and the
+rows come back in that order, a bucket of ranks at a time
+(:mod:`lcpanel.core.catalogs.skyorder`), to be inserted into ``object_catalog`` once.
+The sky index is written from the staged positions in the same order (a stable sort by
+``hpx29``). Memory is one batch, then one bucket, and for the sort 24 bytes per object
+(its keys, their order and the ranks: 240 MB at 1e7 objects). The table written, a copy
+of the file is read by two threads that build the full-text index and the id index on
+the other core (:mod:`lcpanel.core.catalogs.apart`) while this one builds the column
+indexes; both are then copied in.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -57,7 +60,9 @@ from .basedir import CATALOG_KDTREE, CATALOG_SKYINDEX, CATALOG_SQLITE
 from .columns import (ALIAS_COLUMNS, COMMON_INDEXED, ColumnInfo, describe, is_path_column, sql_name,
                       to_sql_values)
 from .ftsapart import FTSApart
-from .idindex import btree_of_its_own, build_id_index, id_columns
+from .idapart import IdIndexApart
+from .idindex import btree_of_its_own, id_columns
+from .skyorder import ARROW_TYPES, SkyOrderStaging
 from .timeline import Step, Timeline
 from ..progress import progress_bar
 
@@ -68,16 +73,14 @@ BATCH_ROWS = 50_000
 #: Python objects took ~1 KB per object); other columns (astrobase's mixed object arrays)
 #: need every value to know their type
 CHUNKED_KINDS = "biufUS"
-STAGING_FILE = "staging.sqlite"
+STAGING_PREFIX = "staging"
+SNAPSHOT_FILE = "staging-catalog.sqlite"
 POSITIONS_FILE = "staging-positions.bin"
 FTS_APART_FILE = "fts-apart.sqlite"
+IDS_APART_FILE = "ids-apart.sqlite"
 FOOTPRINT_MAX_CELLS = 768
 #: rows ANALYZE reads per index (SQLite's ``analysis_limit``): enough for the planner
 ANALYSIS_LIMIT = 2000
-#: SQLite's helper threads for the sorts of wide records (the copy into sky order, the id
-#: index); a single-column index sorts no faster with one (1e7 rows: 5.3 s either way) and
-#: spends 3.4 s more CPU, which the full-text index built apart on the other core needs
-SORT_THREADS, INDEX_THREADS = 2, 0
 
 log = logging.getLogger(__name__)
 
@@ -126,20 +129,24 @@ def build_catalog(
     source = arrays if isinstance(arrays, Batches) else in_memory_batches(arrays)
     columns = _columns(source.sqltypes, extra_indexed)
     timeline = Timeline()
-    path, staging = out_dir / CATALOG_SQLITE, out_dir / STAGING_FILE
-    fts = index = None
+    path, snapshot = out_dir / CATALOG_SQLITE, out_dir / SNAPSHOT_FILE
+    fts = ids = index = None
     sky = _StagedPositions(out_dir / POSITIONS_FILE)
     pool = ThreadPoolExecutor(1, thread_name_prefix="sky-index")
     try:
         with closing(sqlite3.connect(path)) as conn:
-            for pragma in ("journal_mode=OFF", "synchronous=OFF", "page_size=8192", f"threads={SORT_THREADS}"):
+            # no sort helper threads (SQLite's default): a single-column index sorts no
+            # faster with one (1e7 rows: 5.3 s either way) and spends 3.4 s more CPU, which
+            # the builds apart on the other core need
+            for pragma in ("journal_mode=OFF", "synchronous=OFF", "page_size=8192"):
                 conn.execute(f"PRAGMA {pragma}")
 
-            def staged() -> None:
-                nonlocal fts
-                fts = FTSApart(out_dir / FTS_APART_FILE, staging, [c.name for c in columns if c.fts], timeline)
-
-            n = _write_rows(conn, staging, columns, source, show_progress, staged, sky, timeline)
+            n = _write_rows(conn, out_dir, columns, source, show_progress, sky, timeline)
+            # the builds apart read the rows from a copy: this connection writes the catalog meanwhile
+            with timeline.step("copy for the builds apart"):
+                shutil.copyfile(path, snapshot)
+            fts = FTSApart(out_dir / FTS_APART_FILE, snapshot, [c.name for c in columns if c.fts], timeline)
+            ids = IdIndexApart(out_dir / IDS_APART_FILE, snapshot, id_columns(c.name for c in columns), timeline)
 
             def write_sky() -> skyindex.SkyIndex | None:
                 # on the core the full-text build frees, while this thread still builds
@@ -150,17 +157,18 @@ def build_catalog(
                     return sky.write_index(out_dir / CATALOG_SKYINDEX)
 
             skywriter = pool.submit(write_sky)
-            _write_indexes(conn, columns, info or {}, fts, show_progress, timeline)
+            _write_indexes(conn, columns, info or {}, fts, ids, show_progress, timeline)
             conn.execute("PRAGMA journal_mode=DELETE")
         index = skywriter.result()
     finally:
         sky.abandon()  # a refused catalog's sky index is not written (if not begun)
-        if fts is not None:
-            fts.close()
+        for apart in (fts, ids):
+            if apart is not None:
+                apart.close()
         pool.shutdown(wait=True)  # the sky index is written before its scratch file goes
         if index is None:
             (out_dir / CATALOG_SKYINDEX).unlink(missing_ok=True)
-        staging.unlink(missing_ok=True)
+        snapshot.unlink(missing_ok=True)
         sky.close()
     footprint = sky.cells.footprint()
     if kdtree:
@@ -245,65 +253,72 @@ def _columns(sqltypes: dict[str, str], extra_indexed: tuple[str, ...]) -> list[C
     return out
 
 
-def _write_rows(conn, staging: Path, columns: list[ColumnInfo], source: Batches, show_progress: bool,
-                staged: Callable[[], None], sky: _StagedPositions, timeline: Timeline) -> int:
-    """Stage every row in input order (then call ``staged``: the staging file is
-    complete), then copy them into ``object_catalog`` in sky order (``hpx29``, then input
-    order); returns the number of rows."""
+def _write_rows(conn, out_dir: Path, columns: list[ColumnInfo], source: Batches, show_progress: bool,
+                sky: _StagedPositions, timeline: Timeline) -> int:
+    """Stage every row in input order (:mod:`lcpanel.core.catalogs.skyorder`), then write
+    them into ``object_catalog`` in sky order (``hpx29``, then input order); returns the
+    number of rows."""
     decl = ", ".join(f'"{c.name}" {c.sqltype}' for c in columns) + ', "hpx29" INTEGER'
     conn.execute(f"CREATE TABLE object_catalog (row_id INTEGER PRIMARY KEY, {decl})")
-    conn.execute("ATTACH DATABASE ? AS staging", (str(staging),))
+    schema = pa.schema([pa.field(f"c{i}", ARROW_TYPES[c.sqltype]) for i, c in enumerate(columns)]
+                       + [pa.field("hpx29", pa.int64())])
+    staging = SkyOrderStaging(out_dir, STAGING_PREFIX, schema)
+    offset = 0
+
+    def arrays(batch: dict) -> pa.RecordBatch:
+        nonlocal offset
+        values = _batch_arrays(batch, columns, schema, offset, sky)
+        offset += values.num_rows
+        return values
+
     try:
-        for pragma in ("journal_mode=OFF", "synchronous=OFF", "page_size=8192"):
-            conn.execute(f"PRAGMA staging.{pragma}")
-        conn.execute(f"CREATE TABLE staging.rows ({decl})")
-        insert = f"INSERT INTO staging.rows VALUES ({','.join('?' * (len(columns) + 1))})"
-        keys = [c.key for c in columns]
-        offset = 0
-
-        def rows(batch: dict) -> list:
-            nonlocal offset
-            values = _batch_values(batch, keys, offset, sky)
-            offset += len(values[0])
-            return list(zip(*values))
-
-        # the next batch is read and made into Python values while SQLite writes this one
-        with progress_bar(total=source.nrows, desc="writing catalog", unit="obj", disable=not show_progress) as bar:
+        # the next batch is read and converted while this one is written
+        with progress_bar(total=source.nrows, desc="staging catalog", unit="obj", disable=not show_progress) as bar:
             with ThreadPoolExecutor(1) as pool, timeline.step("stage rows"):
                 batches = iter(source.batches)
-                pending = pool.submit(_next_rows, batches, rows)
+                pending = pool.submit(_next, batches, arrays)
                 while (batch := pending.result()) is not None:
-                    pending = pool.submit(_next_rows, batches, rows)
-                    conn.executemany(insert, batch)
-                    bar.update(len(batch))
+                    pending = pool.submit(_next, batches, arrays)
+                    staging.add(batch)
+                    bar.update(batch.num_rows)
                 if offset == 0:
                     raise IngestError("the catalog has no objects")
-                conn.commit()
-            staged()
-            bar.set_postfix_str("sorting into sky order")
-            with timeline.step("sort into sky order"):
-                names = ", ".join(f'"{c.name}"' for c in columns) + ', "hpx29"'
+        with timeline.step("sort into sky order"):
+            staging.sort(sky.ranks())
+        insert = (f"INSERT INTO object_catalog ({', '.join(f'{chr(34)}{c.name}{chr(34)}' for c in columns)}, hpx29) "
+                  f"VALUES ({','.join('?' * (len(columns) + 1))})")
+        with progress_bar(total=offset, desc="writing catalog", unit="obj", disable=not show_progress) as bar:
+            with ThreadPoolExecutor(1) as pool, timeline.step("write rows"):
                 # row ids from 0: SQLite numbers new rows from the largest row id + 1
                 conn.execute("INSERT INTO object_catalog (row_id) VALUES (-1)")
-                conn.execute(f"INSERT INTO object_catalog ({names}) SELECT {names} FROM staging.rows "
-                             "ORDER BY hpx29, rowid")
+                batches = staging.sorted_batches(BATCH_ROWS)
+                pending = pool.submit(_next, batches, _python_rows)
+                while (rows := pending.result()) is not None:
+                    pending = pool.submit(_next, batches, _python_rows)
+                    conn.executemany(insert, rows)
+                    bar.update(len(rows))
                 conn.execute("DELETE FROM object_catalog WHERE row_id = -1")
                 conn.commit()
     finally:
         conn.rollback()  # nothing when committed; a refused catalog's partial rows otherwise
-        conn.execute("DETACH DATABASE staging")
+        staging.close()
     return offset
 
 
-def _next_rows(batches: Iterator[dict], rows) -> list | None:
+def _next(batches: Iterator, convert: Callable):
     batch = next(batches, None)
-    return None if batch is None else rows(batch)
+    return None if batch is None else convert(batch)
 
 
-def _batch_values(batch: dict, keys: list[str], offset: int, sky: _StagedPositions) -> list[list]:
-    """SQL values of one batch's columns (in ``keys`` order) and its ``hpx29``, after
-    checking its object ids and positions (``offset``: the batch's first row number);
-    the positions go to ``sky`` too."""
+def _python_rows(batch: pa.RecordBatch) -> list[tuple]:
+    return list(zip(*(column.to_pylist() for column in batch.columns)))
+
+
+def _batch_arrays(batch: dict, columns: list[ColumnInfo], schema: pa.Schema, offset: int,
+                  sky: _StagedPositions) -> pa.RecordBatch:
+    """One batch's columns as their SQL values, and its ``hpx29``, after checking its
+    object ids and positions (``offset``: the batch's first row number); the positions go
+    to ``sky`` too."""
     objectids = _id_strings(batch["objectid"])
     empty = pc.or_kleene(pc.is_null(objectids), pc.equal(pc.utf8_length(objectids), 0))
     if pc.any(empty).as_py():
@@ -318,8 +333,8 @@ def _batch_values(batch: dict, keys: list[str], offset: int, sky: _StagedPositio
             f"at ra={float(ra[i])!r}, decl={float(decl[i])!r}")
     hpx = skyindex.radec_to_hpx29(np.mod(ra, 360.0), decl)
     sky.add(hpx, ra, decl)
-    values = [objectids.to_pylist()] + [_sql_values(batch[k]) for k in keys[1:]]
-    return values + [hpx.tolist()]
+    values = [objectids.cast(pa.string())] + [_sql_array(batch[c.key], c.sqltype) for c in columns[1:]]
+    return pa.RecordBatch.from_arrays(values + [pa.array(hpx, pa.int64())], schema=schema)
 
 
 def _flat(values):
@@ -353,35 +368,38 @@ def _float64(values) -> np.ndarray:
         raise IngestError("ra and decl must be numbers in decimal degrees") from None
 
 
-def _sql_values(values) -> list:
-    """One batch of one column as SQL values (NULL for NaN, nulls and empty strings)."""
-    if isinstance(values, list):
-        return values
+def _sql_array(values, sqltype: str) -> pa.Array:
+    """One batch of one column as its SQL values (``sqltype``'s Arrow type; null for NaN,
+    infinities, nulls and empty strings)."""
+    typ = ARROW_TYPES[sqltype]
+    if isinstance(values, list):  # SQL values already (columns.to_sql_values)
+        return pa.array(values, typ)
     if isinstance(values, np.ndarray):
-        return to_sql_values(values)[1]
+        if values.dtype.kind in "biu":
+            return pa.array(values.astype(np.int64), typ)
+        if values.dtype.kind == "f":
+            values = values.astype(np.float64)
+            return pa.array(values, typ, mask=~np.isfinite(values))
+        return pa.array(to_sql_values(values)[1], typ)
     values = _flat(values)
-    typ = values.type
-    if pa.types.is_floating(typ) or pa.types.is_decimal(typ):
-        return to_sql_values(pc.fill_null(values.cast(pa.float64()), np.nan).to_numpy())[1]
-    if pa.types.is_boolean(typ):
-        return values.cast(pa.int64()).to_pylist()
-    if pa.types.is_temporal(typ):
-        values, typ = values.cast(pa.string()), pa.string()
-    if pa.types.is_string(typ) or pa.types.is_large_string(typ):
-        values = pc.if_else(pc.equal(pc.utf8_length(values), 0), pa.scalar(None, typ), values)
-    return values.to_pylist()
+    if pa.types.is_floating(values.type) or pa.types.is_decimal(values.type):
+        floats = pc.fill_null(values.cast(pa.float64()), np.nan).to_numpy(zero_copy_only=False)
+        return pa.array(floats, typ, mask=~np.isfinite(floats))
+    if pa.types.is_boolean(values.type) or pa.types.is_integer(values.type):
+        return values.cast(typ)
+    values = values.cast(typ)  # text, or dates and times written as text
+    return pc.if_else(pc.equal(pc.utf8_length(values), 0), pa.scalar(None, typ), values)
 
 
-def _write_indexes(conn, columns: list[ColumnInfo], info: dict, fts: FTSApart, show_progress: bool,
-                   timeline: Timeline) -> None:
-    """The unique objectid index, the column indexes, the id index, FTS (built apart by
-    ``fts`` meanwhile, copied in) and the tables that describe the catalog; a progress bar
-    counts the steps (at 1e7 objects each is a minute or so of the ingest)."""
+def _write_indexes(conn, columns: list[ColumnInfo], info: dict, fts: FTSApart, ids: IdIndexApart,
+                   show_progress: bool, timeline: Timeline) -> None:
+    """The unique objectid index, the column indexes, the id index and FTS (built apart by
+    ``ids`` and ``fts`` meanwhile, copied in) and the tables that describe the catalog; a
+    progress bar counts the steps."""
     indexed = [c.name for c in columns if c.indexed and c.name != "objectid" and btree_of_its_own(c.name, c.sqltype)]
     with progress_bar(total=len(indexed) + 4, desc="indexing catalog", unit="step",
                       disable=not show_progress) as bar:
         bar.set_postfix_str("objectid")
-        conn.execute(f"PRAGMA threads={INDEX_THREADS}")
         try:
             with timeline.step("index objectid"):
                 conn.execute('CREATE UNIQUE INDEX object_catalog_objectid ON object_catalog(objectid)')
@@ -397,10 +415,8 @@ def _write_indexes(conn, columns: list[ColumnInfo], info: dict, fts: FTSApart, s
             with timeline.step(f"index {name}"):
                 conn.execute(f'CREATE INDEX "object_catalog_{name}" ON object_catalog("{name}")')
             bar.update()
-        conn.execute(f"PRAGMA threads={SORT_THREADS}")
         bar.set_postfix_str("id index")
-        with timeline.step("id index"):
-            build_id_index(conn, id_columns(c.name for c in columns))
+        ids.copy_into(conn)
         bar.update()
         bar.set_postfix_str("full text")
         fts.copy_into(conn)  # its wait is not a step: the build apart is one
@@ -436,6 +452,7 @@ class _StagedPositions:
         self.n = 0
         self.cells = _FootprintCounter()
         self.abandoned = False
+        self._order: np.ndarray | None = None
         self._fh = open(path, "wb")
 
     def add(self, hpx29: np.ndarray, ra: np.ndarray, decl: np.ndarray) -> None:
@@ -445,14 +462,30 @@ class _StagedPositions:
         self.cells.add(hpx29)
         self.n += len(part)
 
+    def order(self) -> np.ndarray:
+        """The rows' input numbers in sky order (``hpx29``, then input order); once every
+        row is added."""
+        if self._order is None:
+            self._fh.close()
+            staged = np.memmap(self.path, dtype=self.DTYPE, mode="r", shape=(self.n,))
+            self._order = np.argsort(staged["hpx29"], kind="stable")
+            del staged
+        return self._order
+
+    def ranks(self) -> np.ndarray:
+        """Each row's position in sky order, by input number."""
+        order = self.order()
+        ranks = np.empty_like(order)
+        ranks[order] = np.arange(len(order))
+        return ranks
+
     def write_index(self, path: Path) -> skyindex.SkyIndex | None:
         """Write the sky index (chunk by chunk into the memory-mapped file); return it,
         mapped read-only; None when :meth:`abandon` came first."""
         if self.abandoned:
             return None
-        self._fh.close()
+        order = self.order()
         staged = np.memmap(self.path, dtype=self.DTYPE, mode="r", shape=(self.n,))
-        order = np.argsort(staged["hpx29"], kind="stable")
         with atomic_path(path) as tmp:
             records = np.lib.format.open_memmap(tmp, mode="w+", dtype=skyindex.RECORD_DTYPE, shape=(self.n,))
             for start in range(0, self.n, BATCH_ROWS):

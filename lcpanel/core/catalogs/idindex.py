@@ -72,9 +72,10 @@ def _stored(value) -> str:
     return str(value).strip()
 
 
-def build_id_index(conn: sqlite3.Connection, columns: list[str]) -> int:
-    """(Re)build ``object_ids`` from ``object_catalog``'s ``columns`` (objectid first, then
-    aliases); returns the number of ids indexed. Runs in the caller's transaction."""
+def build_id_index(conn: sqlite3.Connection, columns: list[str], source: str = "object_catalog") -> int:
+    """(Re)build ``object_ids`` from ``columns`` (objectid first, then aliases) of table
+    ``source`` (``row_id`` and those columns); returns the number of ids indexed. Runs in
+    the caller's transaction."""
     conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
     conn.execute(f"DROP TABLE IF EXISTS {COLUMNS_TABLE}")
     conn.execute(SCHEMA)
@@ -84,18 +85,18 @@ def build_id_index(conn: sqlite3.Connection, columns: list[str]) -> int:
     # the ids go into the index sorted: appending to a B-tree in key order is many times
     # faster than inserting in catalog order. Ids that normalise to nothing are taken out
     # afterwards (they sort first): a filter on the expression made SQLite work it out twice
-    inserted = conn.execute(f"INSERT OR IGNORE INTO {TABLE} {entries_sql(columns)}").rowcount
+    inserted = conn.execute(f"INSERT OR IGNORE INTO {TABLE} {entries_sql(columns, source)}").rowcount
     return inserted - conn.execute(f"DELETE FROM {TABLE} WHERE norm = ''").rowcount
 
 
-def entries_sql(columns: list[str]) -> str:
+def entries_sql(columns: list[str], source: str = "object_catalog") -> str:
     """The SELECT of every (norm, col, row_id) entry of ``columns``, in index order. Each
     alias column is read from the table itself (``NOT INDEXED``): with a catalog's
     statistics SQLite walked a column index instead and fetched each row by its id, in
     random order (1e6 objects: 7.4 s against 2.9 s); the objectid is read from its own
     unique index (narrower than the table)."""
     return " UNION ALL ".join(
-        f'SELECT {_norm_sql(c)} AS norm, {i} AS col, row_id FROM object_catalog{"" if i == 0 else " NOT INDEXED"} '
+        f'SELECT {_norm_sql(c)} AS norm, {i} AS col, row_id FROM {source}{"" if i == 0 else " NOT INDEXED"} '
         f'WHERE "{c}" IS NOT NULL' for i, c in enumerate(columns)) + " ORDER BY norm, col, row_id"
 
 
