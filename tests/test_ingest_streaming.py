@@ -174,6 +174,7 @@ def test_footprint_added_chunk_by_chunk_equals_all_at_once(nchunks):
     ("empty_id_in_a_later_batch", r"empty objectid \(first at row 58\)"),
     ("bad_position_in_a_later_batch", r"'OBJ-0077' \(row 77\) at ra=nan"),
     ("dec_out_of_range", r"'OBJ-0031' \(row 31\) at ra=.*decl=95\.0"),
+    ("integer_beyond_sqlite", r"column 'ndet' has a value that is not INTEGER \(rows 63 to 71\)"),
 ])
 def test_a_problem_in_any_batch_refuses_the_catalog(problem, message, basedir, tmp_path, small_batches):
     cols = tricky_table().to_pydict()
@@ -183,9 +184,12 @@ def test_a_problem_in_any_batch_refuses_the_catalog(problem, message, basedir, t
         cols["source_id"][58] = "   "
     elif problem == "bad_position_in_a_later_batch":
         cols["RA_ICRS"][77] = None
-    else:
+    elif problem == "dec_out_of_range":
         cols["DE_ICRS"][31] = 95.0
-    table = pa.table({k: pa.array(v) for k, v in cols.items() if k not in ("kind", "spectrum")})
+    types = {}
+    if problem == "integer_beyond_sqlite":  # SQLite's integers are 64-bit signed
+        cols["ndet"][66], types["ndet"] = 2**64 - 1, pa.uint64()
+    table = pa.table({k: pa.array(v, types.get(k)) for k, v in cols.items() if k not in ("kind", "spectrum")})
     path = write_parquet(table, tmp_path / "broken.parquet")
     before = snapshot(basedir.path)
     with pytest.raises(IngestError, match=message):

@@ -333,7 +333,13 @@ def _batch_arrays(batch: dict, columns: list[ColumnInfo], schema: pa.Schema, off
             f"at ra={float(ra[i])!r}, decl={float(decl[i])!r}")
     hpx = skyindex.radec_to_hpx29(np.mod(ra, 360.0), decl)
     sky.add(hpx, ra, decl)
-    values = [objectids.cast(pa.string())] + [_sql_array(batch[c.key], c.sqltype) for c in columns[1:]]
+    values = [objectids.cast(pa.string())]
+    for c in columns[1:]:
+        try:
+            values.append(_sql_array(batch[c.key], c.sqltype))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+            raise IngestError(f"column {c.key!r} has a value that is not {c.sqltype} (rows {offset} to "
+                              f"{offset + len(hpx) - 1}): {exc}") from None
     return pa.RecordBatch.from_arrays(values + [pa.array(hpx, pa.int64())], schema=schema)
 
 
