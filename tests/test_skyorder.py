@@ -24,9 +24,13 @@ def _batches(n: int, sizes, rng) -> list[pa.RecordBatch]:
     return [table.slice(lo, hi - lo).to_batches()[0] for lo, hi in zip(np.r_[0, cuts[:-1]], cuts)]
 
 
-@pytest.mark.parametrize("bucket_rows", [1, 13, 64, 10_000])
-def test_rows_come_back_in_the_order_of_their_ranks(tmp_path, monkeypatch, bucket_rows):
+@pytest.mark.parametrize("bucket_rows, bucket_bytes, nbuckets", [
+    (1, 1 << 30, 1_000), (13, 1 << 30, 77), (64, 1 << 30, 16), (10_000, 1 << 30, 1),
+    (10_000, 2_000, None),  # wide rows: buckets of ~2,000 bytes
+])
+def test_rows_come_back_in_the_order_of_their_ranks(tmp_path, monkeypatch, bucket_rows, bucket_bytes, nbuckets):
     monkeypatch.setattr(skyorder, "BUCKET_ROWS", bucket_rows)
+    monkeypatch.setattr(skyorder, "BUCKET_BYTES", bucket_bytes)
     rng = np.random.default_rng(bucket_rows)
     n = 1_000
     batches = _batches(n, [1, 499, 100, 7, 393], rng)
@@ -39,7 +43,13 @@ def test_rows_come_back_in_the_order_of_their_ranks(tmp_path, monkeypatch, bucke
     staging = SkyOrderStaging(tmp_path, "staging", SCHEMA)
     for batch in batches:
         staging.add(batch)
+    staged_bytes = (tmp_path / "staging.arrows").stat().st_size
     staging.sort(rank)
+    buckets = list(tmp_path.glob("staging-*.arrows"))
+    if nbuckets is None:  # as many as the bytes need, each of about the bytes asked
+        nbuckets = -(-n // int(bucket_bytes / (staged_bytes / n)))
+        assert nbuckets > 10
+    assert len(buckets) == nbuckets
     got = list(staging.sorted_batches(97))
     staging.close()
 

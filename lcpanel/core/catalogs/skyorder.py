@@ -9,13 +9,14 @@ nulls for SQL NULL) and sorts them in two passes over files, in bounded memory:
 1. :meth:`~SkyOrderStaging.add` appends each batch to one file, in input order.
 2. :meth:`~SkyOrderStaging.sort` is given every row's rank in sky order (from the
    positions alone: :class:`numpy.argsort` of ``hpx29``, stable) and deals the rows into
-   buckets of :data:`BUCKET_ROWS` consecutive ranks, one file each, with their ranks.
+   buckets of consecutive ranks (:data:`BUCKET_ROWS`, fewer for wide rows:
+   :data:`BUCKET_BYTES`), one file each, with their ranks.
 3. :meth:`~SkyOrderStaging.sorted_batches` reads one bucket at a time, puts its rows in
    rank order (the ranks of a bucket are a permutation of its range: no sort) and yields
    them in batches.
 
-Memory is one input batch, then one bucket twice (as read and as sorted): at 1e7 rows of
-the benchmark's all-sky catalog a bucket is ~100 MB. It replaced staging the rows in a
+Memory is one input batch, then one bucket twice (as read and as sorted): at most ~128 MB
+of staged rows, ~90 MB at 1e7 rows of the benchmark's all-sky catalog. It replaced staging the rows in a
 SQLite table and copying them out with ``ORDER BY hpx29``: at 1e7 rows that was 43-65 s
 of the ingest's main thread, inserting every row twice and sorting them on disk.
 """
@@ -28,8 +29,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-#: consecutive sky-order ranks per bucket file
+#: consecutive sky-order ranks per bucket file, at most; and at most about this many bytes
+#: of staged rows (a catalog of wide rows gets smaller buckets)
 BUCKET_ROWS = 500_000
+BUCKET_BYTES = 128 << 20
 #: the Arrow type holding each SQL type's values
 ARROW_TYPES = {"INTEGER": pa.int64(), "REAL": pa.float64(), "TEXT": pa.string()}
 RANK = "__rank"
@@ -45,6 +48,7 @@ class SkyOrderStaging:
         self._sink = pa.OSFile(str(self._input), "wb")
         self._writer = pa.ipc.new_stream(self._sink, schema)
         self._buckets: list[Path] = []
+        self.bucket_rows = BUCKET_ROWS
 
     def add(self, batch: pa.RecordBatch) -> None:
         """Append one batch (of ``schema``), in input order."""
@@ -55,7 +59,9 @@ class SkyOrderStaging:
         """Deal the staged rows into bucket files; ``rank[i]`` is the sky-order position
         (0 to nrows - 1, each once) of the i-th row added."""
         self._close_input()
-        nbuckets = max(1, -(-self.nrows // BUCKET_ROWS))
+        row_bytes = self._input.stat().st_size / max(1, self.nrows)
+        self.bucket_rows = max(1, min(BUCKET_ROWS, int(BUCKET_BYTES / row_bytes)))
+        nbuckets = max(1, -(-self.nrows // self.bucket_rows))
         self._buckets = [self.directory / f"{self.prefix}-{k:05d}.arrows" for k in range(nbuckets)]
         schema = self.schema.append(pa.field(RANK, pa.int64()))
         sinks = [pa.OSFile(str(p), "wb") for p in self._buckets]
@@ -66,7 +72,7 @@ class SkyOrderStaging:
                 for batch in pa.ipc.open_stream(fh):
                     ranks = rank[start:start + batch.num_rows]
                     start += batch.num_rows
-                    buckets = ranks // BUCKET_ROWS
+                    buckets = ranks // self.bucket_rows
                     by_bucket = np.argsort(buckets, kind="stable")
                     buckets = buckets[by_bucket]
                     dealt = pa.RecordBatch.from_arrays(
@@ -87,7 +93,7 @@ class SkyOrderStaging:
             with pa.OSFile(str(path), "rb") as fh:
                 table = pa.ipc.open_stream(fh).read_all()
             path.unlink()
-            positions = table.column(RANK).to_numpy() - k * BUCKET_ROWS
+            positions = table.column(RANK).to_numpy() - k * self.bucket_rows
             order = np.empty(len(positions), dtype=np.int64)
             order[positions] = np.arange(len(positions))
             table = table.drop_columns([RANK]).take(pa.array(order))
