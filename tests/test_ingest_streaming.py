@@ -219,3 +219,38 @@ def test_a_second_column_named_like_a_role_is_refused(suffix, basedir, tmp_path)
     with pytest.raises(IngestError, match="has a column 'objectid' besides 'source_id'"):
         add_catalog_collection(App(basedir.path), basedir, path, id_column="source_id", show_progress=False)
     assert snapshot(basedir.path) == before
+
+
+def test_a_catalog_of_wide_rows_is_written_in_batches_bounded_in_bytes(tmp_path, monkeypatch):
+    """The batches written into the catalog are bounded in bytes of staged rows, not only
+    in rows: a catalog of 100 columns is written holding a fraction of the Python values
+    it holds when they are bounded in rows only, and the catalog is the same. (The
+    buckets' bound: tests/test_skyorder.py.)"""
+    import tracemalloc
+
+    from lcpanel.core.catalogs.build import build_catalog
+
+    rng = np.random.default_rng(3)
+    n = 12_000
+    arrays = {"objectid": np.array([f"W-{i}" for i in range(n)]), "ra": rng.uniform(0, 360, n),
+              "decl": np.degrees(np.arcsin(rng.uniform(-1, 1, n)))}
+    arrays.update({f"m{j}": rng.normal(12, 2, n) for j in range(100)})  # ~830 bytes a row staged
+
+    def peak_bytes(out, write_bytes, bucket_bytes):
+        monkeypatch.setattr(build, "WRITE_BATCH_BYTES", write_bytes)
+        monkeypatch.setattr(skyorder, "BUCKET_BYTES", bucket_bytes)
+        out.mkdir()
+        tracemalloc.start()
+        try:
+            build_catalog(out, dict(arrays), show_progress=False, kdtree=False)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    rows_only = peak_bytes(tmp_path / "rows", 1 << 40, 1 << 40)
+    bounded = peak_bytes(tmp_path / "bytes", 1 << 20, 1 << 40)  # one bucket: the write batches alone
+    assert bounded < rows_only / 3, (bounded, rows_only)
+    with closing(sqlite3.connect(tmp_path / "rows" / build.CATALOG_SQLITE)) as a, \
+            closing(sqlite3.connect(tmp_path / "bytes" / build.CATALOG_SQLITE)) as b:
+        sql = "SELECT * FROM object_catalog ORDER BY row_id"
+        assert a.execute(sql).fetchall() == b.execute(sql).fetchall()

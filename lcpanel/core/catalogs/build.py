@@ -68,6 +68,10 @@ from ..progress import progress_bar
 
 #: rows per batch written (and per chunk read back for the sky index)
 BATCH_ROWS = 50_000
+#: at most about this many bytes of staged rows per batch written into the catalog: made
+#: Python values (a few times larger), two are in memory at once; a batch of the all-sky
+#: benchmark's rows is ~9 MB
+WRITE_BATCH_BYTES = 10 << 20
 #: numpy kinds whose SQL type follows from the dtype alone: such a column stays a numpy
 #: array until written, turned into Python values one batch at a time (a whole catalog as
 #: Python objects took ~1 KB per object); other columns (astrobase's mixed object arrays)
@@ -285,13 +289,14 @@ def _write_rows(conn, out_dir: Path, columns: list[ColumnInfo], source: Batches,
                     raise IngestError("the catalog has no objects")
         with timeline.step("sort into sky order"):
             staging.sort(sky.ranks())
-        insert = (f"INSERT INTO object_catalog ({', '.join(f'{chr(34)}{c.name}{chr(34)}' for c in columns)}, hpx29) "
-                  f"VALUES ({','.join('?' * (len(columns) + 1))})")
+        names = ", ".join(f'"{c.name}"' for c in columns)
+        insert = f"INSERT INTO object_catalog ({names}, hpx29) VALUES ({','.join('?' * (len(columns) + 1))})"
         with progress_bar(total=offset, desc="writing catalog", unit="obj", disable=not show_progress) as bar:
             with ThreadPoolExecutor(1) as pool, timeline.step("write rows"):
                 # row ids from 0: SQLite numbers new rows from the largest row id + 1
                 conn.execute("INSERT INTO object_catalog (row_id) VALUES (-1)")
-                batches = staging.sorted_batches(BATCH_ROWS)
+                batch_rows = max(1, min(BATCH_ROWS, int(WRITE_BATCH_BYTES / staging.row_bytes)))
+                batches = staging.sorted_batches(batch_rows)
                 pending = pool.submit(_next, batches, _python_rows)
                 while (rows := pending.result()) is not None:
                     pending = pool.submit(_next, batches, _python_rows)

@@ -49,6 +49,8 @@ class SkyOrderStaging:
         self._writer = pa.ipc.new_stream(self._sink, schema)
         self._buckets: list[Path] = []
         self.bucket_rows = BUCKET_ROWS
+        #: the mean bytes of a staged row (once :meth:`sort` ran)
+        self.row_bytes = 0.0
 
     def add(self, batch: pa.RecordBatch) -> None:
         """Append one batch (of ``schema``), in input order."""
@@ -59,8 +61,8 @@ class SkyOrderStaging:
         """Deal the staged rows into bucket files; ``rank[i]`` is the sky-order position
         (0 to nrows - 1, each once) of the i-th row added."""
         self._close_input()
-        row_bytes = self._input.stat().st_size / max(1, self.nrows)
-        self.bucket_rows = max(1, min(BUCKET_ROWS, int(BUCKET_BYTES / row_bytes)))
+        self.row_bytes = self._input.stat().st_size / max(1, self.nrows)
+        self.bucket_rows = max(1, min(BUCKET_ROWS, int(BUCKET_BYTES / self.row_bytes)))
         nbuckets = max(1, -(-self.nrows // self.bucket_rows))
         self._buckets = [self.directory / f"{self.prefix}-{k:05d}.arrows" for k in range(nbuckets)]
         schema = self.schema.append(pa.field(RANK, pa.int64()))
