@@ -24,13 +24,16 @@ def _batches(n: int, sizes, rng) -> list[pa.RecordBatch]:
     return [table.slice(lo, hi - lo).to_batches()[0] for lo, hi in zip(np.r_[0, cuts[:-1]], cuts)]
 
 
-@pytest.mark.parametrize("bucket_rows, bucket_bytes, nbuckets", [
-    (1, 1 << 30, 1_000), (13, 1 << 30, 77), (64, 1 << 30, 16), (10_000, 1 << 30, 1),
-    (10_000, 2_000, None),  # wide rows: buckets of ~2,000 bytes
+@pytest.mark.parametrize("bucket_rows, bucket_bytes, max_buckets, nbuckets", [
+    (1, 1 << 30, 1_000, 1_000), (13, 1 << 30, 1_000, 77), (64, 1 << 30, 1_000, 16), (10_000, 1 << 30, 1_000, 1),
+    (10_000, 2_000, 1_000, None),  # wide rows: buckets of ~2,000 bytes
+    (1, 1 << 30, 30, 30),  # no more files open at once than that: buckets of 34 rows
 ])
-def test_rows_come_back_in_the_order_of_their_ranks(tmp_path, monkeypatch, bucket_rows, bucket_bytes, nbuckets):
+def test_rows_come_back_in_the_order_of_their_ranks(tmp_path, monkeypatch, bucket_rows, bucket_bytes, max_buckets,
+                                                    nbuckets):
     monkeypatch.setattr(skyorder, "BUCKET_ROWS", bucket_rows)
     monkeypatch.setattr(skyorder, "BUCKET_BYTES", bucket_bytes)
+    monkeypatch.setattr(skyorder, "MAX_BUCKETS", max_buckets)
     rng = np.random.default_rng(bucket_rows)
     n = 1_000
     batches = _batches(n, [1, 499, 100, 7, 393], rng)
