@@ -42,7 +42,7 @@ import pickle
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
@@ -276,13 +276,9 @@ def _write_rows(conn, out_dir: Path, columns: list[ColumnInfo], source: Batches,
         return values
 
     try:
-        # the next batch is read and converted while this one is written
         with progress_bar(total=source.nrows, desc="staging catalog", unit="obj", disable=not show_progress) as bar:
-            with ThreadPoolExecutor(1) as pool, timeline.step("stage rows"):
-                batches = iter(source.batches)
-                pending = pool.submit(_next, batches, arrays)
-                while (batch := pending.result()) is not None:
-                    pending = pool.submit(_next, batches, arrays)
+            with timeline.step("stage rows"), closing(_ahead(source.batches, arrays)) as batches:
+                for batch in batches:
                     staging.add(batch)
                     bar.update(batch.num_rows)
                 if offset == 0:
@@ -291,17 +287,14 @@ def _write_rows(conn, out_dir: Path, columns: list[ColumnInfo], source: Batches,
             staging.sort(sky.ranks())
         names = ", ".join(f'"{c.name}"' for c in columns)
         insert = f"INSERT INTO object_catalog ({names}, hpx29) VALUES ({','.join('?' * (len(columns) + 1))})"
+        batch_rows = max(1, min(BATCH_ROWS, int(WRITE_BATCH_BYTES / staging.row_bytes)))
         with progress_bar(total=offset, desc="writing catalog", unit="obj", disable=not show_progress) as bar:
-            with ThreadPoolExecutor(1) as pool, timeline.step("write rows"):
+            with timeline.step("write rows"), closing(_ahead(staging.sorted_batches(batch_rows), _python_rows)) as rows:
                 # row ids from 0: SQLite numbers new rows from the largest row id + 1
                 conn.execute("INSERT INTO object_catalog (row_id) VALUES (-1)")
-                batch_rows = max(1, min(BATCH_ROWS, int(WRITE_BATCH_BYTES / staging.row_bytes)))
-                batches = staging.sorted_batches(batch_rows)
-                pending = pool.submit(_next, batches, _python_rows)
-                while (rows := pending.result()) is not None:
-                    pending = pool.submit(_next, batches, _python_rows)
-                    conn.executemany(insert, rows)
-                    bar.update(len(rows))
+                for batch in rows:
+                    conn.executemany(insert, batch)
+                    bar.update(len(batch))
                 conn.execute("DELETE FROM object_catalog WHERE row_id = -1")
                 conn.commit()
     finally:
@@ -310,9 +303,21 @@ def _write_rows(conn, out_dir: Path, columns: list[ColumnInfo], source: Batches,
     return offset
 
 
-def _next(batches: Iterator, convert: Callable):
-    batch = next(batches, None)
-    return None if batch is None else convert(batch)
+def _ahead(items: Iterable, convert: Callable) -> Iterator:
+    """``convert`` of each item; the next item is read and converted in a helper thread
+    while the caller uses this one. Close it (:func:`contextlib.closing`) so that a caller
+    leaving early waits for that thread."""
+    items = iter(items)
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(_next, items, convert)
+        while (item := pending.result()) is not None:
+            pending = pool.submit(_next, items, convert)
+            yield item
+
+
+def _next(items: Iterator, convert: Callable):
+    item = next(items, None)
+    return None if item is None else convert(item)
 
 
 def _python_rows(batch: pa.RecordBatch) -> list[tuple]:
