@@ -30,6 +30,7 @@ import panel as pn
 from ..core.objects.lccache import read_collection_lightcurve
 from ..core.objects.lcrequest import mask_keep
 from ..core.objects.plotlabels import time_axis_label, time_columns
+from .bokeh_edits import edits_plots
 from .theme import ACCENT, esc, html, styled
 
 log = logging.getLogger(__name__)
@@ -160,6 +161,7 @@ class LightCurvePlot:
         words = f"checkplot: the {len(self.cp_times):,} points{more} period finding used ({clipped})"
         return self.cp_times, self.cp_mags, st.checkplot_time_column, words, none, none
 
+    @edits_plots
     def _update(self, *_events) -> None:
         times, mags, col, words, mtimes, mmags = self._series()
         self.timecol.disabled = self.series.value != STORED

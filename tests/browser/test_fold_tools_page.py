@@ -248,3 +248,34 @@ def test_fold_tools_on_the_demo_and_a_cleared_review_field(page, lcpanel_server,
     assert "NaN" not in page.locator(".lcp-object-header").inner_text()
     screenshot(page, "object-fold-tools-demo-1400")
     assert not [m for m in page.lcp_console if m.startswith(("error", "pageerror"))], page.lcp_console
+
+
+def test_a_click_that_arrives_with_a_pending_change_is_not_lost(page, lcpanel_server, wait_idle):
+    """The error-bar box and ×2 clicked in one tick: Panel holds the box's change for
+    50 ms and, when the click arrives meanwhile, applies it outside the document's lock;
+    a plot change made then must not fail and take the click with it (before: Bokeh's
+    "_pending_writes should be non-None" in the server log, the click lost)."""
+    import json
+
+    from .conftest import page_api
+
+    url = lcpanel_server.url
+    page.goto(url + "/", wait_until="domcontentloaded")
+    wait_idle(page)
+    resp = page.request.post(f"{url}/api/search", headers=page_api(url), data=json.dumps(
+        {"type": "filter", "collections": ["demo"], "sort": "objectid", "params": {"where": "ndet > 0"}}))
+    assert resp.ok, resp.text()
+    oid = resp.json()["rows"][0]["objectid"]
+    page.goto(f"{url}/objects/demo/{oid}", wait_until="domcontentloaded")
+    wait_idle(page)
+    expect(page.locator(".lcp-fold-status")).to_contain_text("folded at P = ")
+    assert page.evaluate(ERRBARS_JS) is False
+    box = page.locator(".lcp-fold-errbars input").element_handle()
+    double = page.locator(".lcp-fold-double button").element_handle()
+    for shown in (False, True, False):
+        p0 = period_shown(page)
+        page.evaluate("([box, double]) => { box.click(); double.click() }", [box, double])
+        wait_period(page, 2 * p0)
+        page.wait_for_function(f"() => ({ERRBARS_JS})() === {'false' if shown else 'true'}", timeout=20_000)
+    log = lcpanel_server.log_tail(400)
+    assert "_pending_writes should be non-None" not in log, log

@@ -19,6 +19,7 @@ from ...core.objects.checkplots import check_period, minimum_light_epoch, phase_
 from ...core.objects.lcanalysis import MAX_ORDER, fourier_fit
 from ...core.offload import offloader
 from ...errors import UserError
+from ..bokeh_edits import edits_plots
 from ..theme import esc, section, styled
 from .context import ObjectContext
 from .style import (
@@ -168,9 +169,11 @@ class FoldPanel:
             return
         self.set_period(float(f"{self.current_fold[0] * factor:.12g}"))
 
+    @edits_plots
     def _on_errbars(self, _event) -> None:
         self.err_renderer.visible = bool(self.errbars.value)
 
+    @edits_plots
     def _clear_fit(self, why: str = "") -> None:
         self.fit = None
         self.fit_src.data = {"phase": [], "mag": []}
@@ -190,22 +193,13 @@ class FoldPanel:
             fit = await offloader(self.ctx.app).run(fourier_fit, self.ctx.times, self.ctx.mags, self.ctx.errs, period,
                                                     order=int(order or 3))
         except UserError as exc:
-            self._in_document(self._clear_fit, exc.message)
+            self._clear_fit(exc.message)
             return
         finally:
             self.fit_btn.disabled = not self.has_errs
-        self._in_document(self._show_fit, fit, period, epoch)
+        self._show_fit(fit, period, epoch)
 
-    def _in_document(self, fn, *args) -> None:
-        """Run ``fn(*args)`` where it may change the plot's Bokeh models: after an ``await``
-        a callback no longer holds the document's lock, so on a served page it goes to
-        the document's next tick."""
-        doc = self.fit_src.document
-        if doc is not None and doc.session_context is not None:
-            doc.add_next_tick_callback(lambda: fn(*args))
-        else:
-            fn(*args)
-
+    @edits_plots
     def _show_fit(self, fit: dict, period: float, epoch) -> None:
         if self.current_fold != (period, epoch):
             self._clear_fit("The fold changed while fitting: press Fit again.")
@@ -293,6 +287,7 @@ class FoldPanel:
         self._say_field(self.bins_err, None)
         self._show_fold(result, nbins)
 
+    @edits_plots
     def _show_fold(self, result: dict, nbins: int) -> None:
         phase = np.where(result["phase"] >= 0.5, result["phase"] - 1.0, result["phase"])  # [-0.5, 0.5)
         mags2 = np.concatenate([result["mags"], result["mags"]])
