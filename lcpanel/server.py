@@ -52,6 +52,28 @@ def _bind(factory, app):
     return make_page
 
 
+class _ClosedPageWrites(logging.Filter):
+    """Drops asyncio's "Task exception was never retrieved" for a write to a page's
+    websocket after the visitor closed the page: Panel writes some updates without
+    awaiting them, and a closed page is not a server error (Bokeh already logs a one-line
+    warning for it)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from tornado.iostream import StreamClosedError
+        from tornado.websocket import WebSocketClosedError
+
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(exc, (WebSocketClosedError, StreamClosedError))
+                    and record.getMessage().startswith("Task exception was never retrieved"))
+
+
+def quiet_closed_pages() -> None:
+    """Install :class:`_ClosedPageWrites` on asyncio's logger (once)."""
+    logger = logging.getLogger("asyncio")
+    if not any(isinstance(f, _ClosedPageWrites) for f in logger.filters):
+        logger.addFilter(_ClosedPageWrites())
+
+
 #: how often sessions whose page never connected (Bokeh drops them 15 s after they were
 #: made) are looked for: Bokeh's 17 s kept each such session ~5 MB for up to 32 s
 UNUSED_SESSIONS_CHECK_MS = 5000
@@ -87,6 +109,7 @@ def make_server(app: App, *, address: str = "127.0.0.1", port: int = 5006, num_p
     from .warmup import warm_up
 
     warm_up()  # before forking: the workers share what it loaded
+    quiet_closed_pages()
     pages = {page.route: _bind(page.factory, app) for page in app.pages}
     titles = {page.route: page.title for page in app.pages}
     patterns = [(r.pattern, r.handler, r.kwargs) for r in app.routes]

@@ -1,0 +1,69 @@
+"""A visitor closing a page while the server writes it an update is not an error: Panel
+writes some updates to the page's websocket without awaiting them, so asyncio reports the
+closed socket as "Task exception was never retrieved" with a traceback, at ERROR, once
+per closed page. The server drops exactly those; any other lost task exception is still
+logged."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+
+import pytest
+from tornado.iostream import StreamClosedError
+from tornado.websocket import WebSocketClosedError
+
+from lcpanel.server import quiet_closed_pages
+
+
+def _lose_a_task_failing_with(exc: BaseException) -> None:
+    """A task that fails with ``exc`` and that nobody awaits: asyncio logs it when it is
+    collected, as it does for Panel's unawaited websocket writes."""
+    async def fail():
+        raise exc
+
+    loop = asyncio.new_event_loop()
+    try:
+        task = loop.create_task(fail())
+        loop.run_until_complete(asyncio.sleep(0.01))
+        assert task.done()
+        del task
+        gc.collect()
+    finally:
+        loop.close()
+
+
+@pytest.fixture
+def quieted():
+    logger = logging.getLogger("asyncio")
+    before = list(logger.filters)
+    quiet_closed_pages()
+    quiet_closed_pages()  # twice: one filter
+    added = [f for f in logger.filters if f not in before]
+    assert len(added) == 1
+    yield
+    for f in added:
+        logger.removeFilter(f)
+
+
+@pytest.mark.parametrize("exc", [WebSocketClosedError(), StreamClosedError()])
+def test_a_closed_page_is_not_logged_as_an_error(caplog, quieted, exc):
+    with caplog.at_level(logging.DEBUG, logger="asyncio"):
+        _lose_a_task_failing_with(exc)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+
+
+def test_other_lost_task_errors_are_still_logged(caplog, quieted):
+    with caplog.at_level(logging.DEBUG, logger="asyncio"):
+        _lose_a_task_failing_with(ValueError("a real bug"))
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "never retrieved" in errors[0].getMessage()
+    assert isinstance(errors[0].exc_info[1], ValueError)
+
+
+def test_without_the_filter_asyncio_logs_the_closed_page(caplog):
+    """The case the filter is for happens: asyncio logs a closed page's lost write as an error."""
+    with caplog.at_level(logging.DEBUG, logger="asyncio"):
+        _lose_a_task_failing_with(WebSocketClosedError())
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR and "never retrieved" in r.getMessage()]
