@@ -15,8 +15,9 @@ nulls for SQL NULL) and sorts them in two passes over files, in bounded memory:
    rank order (the ranks of a bucket are a permutation of its range: no sort) and yields
    them in batches.
 
-Memory is one input batch, then one bucket twice (as read and as sorted): at most ~128 MB
-of staged rows, ~90 MB at 1e7 rows of the benchmark's all-sky catalog. It replaced staging
+Memory is one input batch, then one bucket twice (as read and as sorted): at most ~32 MB
+of staged rows, ~22 MB (125,000 rows) of the benchmark's all-sky catalog; larger buckets
+(500,000 rows, ~90 MB) made the 1e6 ingest's peak RSS 200 MB higher and no ingest faster. It replaced staging
 the rows in a SQLite table and copying them out with ``ORDER BY hpx29``: at 1e7 rows that
 was 41-65 s of the ingest's main thread, inserting every row twice and sorting them on
 disk; now 7-10 s, and the one insert into the catalog.
@@ -32,8 +33,8 @@ import pyarrow as pa
 
 #: consecutive sky-order ranks per bucket file, at most; and at most about this many bytes
 #: of staged rows (a catalog of wide rows gets smaller buckets)
-BUCKET_ROWS = 500_000
-BUCKET_BYTES = 128 << 20
+BUCKET_ROWS = 125_000
+BUCKET_BYTES = 32 << 20
 #: bucket files open at once while rows are dealt, at most (larger buckets beyond that:
 #: 1e9 rows of the benchmark's all-sky catalog)
 MAX_BUCKETS = 1000
