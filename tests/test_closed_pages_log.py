@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import threading
 
 import pytest
 from tornado.iostream import StreamClosedError
@@ -19,19 +20,25 @@ from lcpanel.server import quiet_closed_pages
 
 def _lose_a_task_failing_with(exc: BaseException) -> None:
     """A task that fails with ``exc`` and that nobody awaits: asyncio logs it when it is
-    collected, as it does for Panel's unawaited websocket writes."""
+    collected, as it does for Panel's unawaited websocket writes. In a thread of its own:
+    the test's thread may have a running loop (Playwright's sync API leaves one)."""
     async def fail():
         raise exc
 
-    loop = asyncio.new_event_loop()
-    try:
-        task = loop.create_task(fail())
-        loop.run_until_complete(asyncio.sleep(0.01))
-        assert task.done()
-        del task
-        gc.collect()
-    finally:
-        loop.close()
+    def run():
+        loop = asyncio.new_event_loop()
+        try:
+            task = loop.create_task(fail())
+            loop.run_until_complete(asyncio.sleep(0.01))
+            assert task.done()
+            del task
+            gc.collect()
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
 
 
 @pytest.fixture
