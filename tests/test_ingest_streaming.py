@@ -254,3 +254,27 @@ def test_a_catalog_of_wide_rows_is_written_in_batches_bounded_in_bytes(tmp_path,
             closing(sqlite3.connect(tmp_path / "bytes" / build.CATALOG_SQLITE)) as b:
         sql = "SELECT * FROM object_catalog ORDER BY row_id"
         assert a.execute(sql).fetchall() == b.execute(sql).fetchall()
+
+
+def test_an_unsigned_integer_beyond_sqlite_in_a_fits_catalog_is_refused(basedir, tmp_path):
+    """A FITS catalog's columns reach the build as numpy arrays (a Parquet file's as Arrow)
+    and meet the same rule: a uint64 value over SQLite's 64-bit signed integers refuses
+    the catalog, naming the column and the rows, and changes nothing, rather than being
+    stored wrapped round to a negative number; the largest one that fits is stored as it is."""
+    from astropy.table import Table
+
+    def catalog(big, name):
+        path = tmp_path / name
+        Table({"objectid": ["A", "B", "C"], "ra": [1.0, 2.0, 3.0], "decl": [4.0, 5.0, 6.0],
+               "ndet": np.array([1, big, 3], dtype=np.uint64)}).write(path)
+        return path
+
+    before = snapshot(basedir.path)
+    with pytest.raises(IngestError, match=r"column 'ndet' has a value that is not INTEGER \(rows 0 to 2\)"):
+        add_catalog_collection(App(basedir.path), basedir, catalog(2**64 - 1, "over.fits"), show_progress=False)
+    assert snapshot(basedir.path) == before
+    info = add_catalog_collection(App(basedir.path), basedir, catalog(2**63 - 1, "fits.fits"), show_progress=False)
+    path = basedir.path / "collections" / info.collection_id / build.CATALOG_SQLITE
+    with closing(sqlite3.connect(path)) as conn:
+        stored = conn.execute("SELECT ndet FROM object_catalog ORDER BY objectid").fetchall()
+    assert stored == [(1,), (2**63 - 1,), (3,)]

@@ -391,8 +391,10 @@ def _sql_array(values, sqltype: str) -> pa.Array:
     if isinstance(values, list):  # SQL values already (columns.to_sql_values)
         return pa.array(values, typ)
     if isinstance(values, np.ndarray):
-        if values.dtype.kind in "biu":
+        if values.dtype.kind == "b":
             return pa.array(values.astype(np.int64), typ)
+        if values.dtype.kind in "iu":  # Arrow's cast refuses a uint64 over int64's range
+            return pa.array(values.astype(values.dtype.newbyteorder("="), copy=False)).cast(typ)
         if values.dtype.kind == "f":
             values = values.astype(np.float64)
             return pa.array(values, typ, mask=~np.isfinite(values))
