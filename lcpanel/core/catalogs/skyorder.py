@@ -17,10 +17,11 @@ nulls for SQL NULL) and sorts them in two passes over files, in bounded memory:
 
 Memory is one input batch, then one bucket twice (as read and as sorted): at most ~32 MB
 of staged rows, ~22 MB (125,000 rows) of the benchmark's all-sky catalog; larger buckets
-(500,000 rows, ~90 MB) made the 1e6 ingest's peak RSS 200 MB higher and no ingest faster. It replaced staging
-the rows in a SQLite table and copying them out with ``ORDER BY hpx29``: at 1e7 rows that
-was 41-65 s of the ingest's main thread, inserting every row twice and sorting them on
-disk; now 7-10 s, and the one insert into the catalog.
+(500,000 rows, ~90 MB) made the 1e6 ingest's peak RSS 200 MB higher and no ingest faster.
+
+It replaced staging the rows in a SQLite table and copying them out with ``ORDER BY
+hpx29``: at 1e7 rows that was 41-65 s of the ingest's main thread, inserting every row
+twice and sorting them on disk; now 7-10 s, and the one insert into the catalog.
 """
 
 from __future__ import annotations
