@@ -94,7 +94,8 @@ def entries_sql(columns: list[str], source: str = "object_catalog") -> str:
     alias column is read from the table itself (``NOT INDEXED``): with a catalog's
     statistics SQLite walked a column index instead and fetched each row by its id, in
     random order (1e6 objects: 7.4 s against 2.9 s); the objectid is read from its own
-    unique index (narrower than the table)."""
+    unique index where ``source`` has it (narrower than the table; the ingest's copy of
+    the catalog is made before that index)."""
     return " UNION ALL ".join(
         f'SELECT {_norm_sql(c)} AS norm, {i} AS col, row_id FROM {source}{"" if i == 0 else " NOT INDEXED"} '
         f'WHERE "{c}" IS NOT NULL' for i, c in enumerate(columns)) + " ORDER BY norm, col, row_id"
