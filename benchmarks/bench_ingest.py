@@ -58,30 +58,33 @@ def _rss_mb() -> float:
         return next(int(line.split()[1]) for line in fh if line.startswith("VmRSS:")) / 1024
 
 
-def _ingest_child(source: str, workdir: str, name: str) -> tuple[float, str, float, float, list]:
+def _ingest_child(source: str, workdir: str, name: str) -> tuple[float, str, float, tuple, list]:
 
     import logging
 
     import astropy.table  # noqa: F401 -- imported before the 'before' figure, as any ingest would
     import scipy.spatial  # noqa: F401
 
-    steps = []
+    steps, apart_rss = [], []
 
     class Steps(logging.Handler):
         def emit(self, record):
             steps.extend(getattr(record, "steps", ()))
+            apart_rss.append(getattr(record, "rows_apart_peak_rss_mb", 0.0))
 
     logger = logging.getLogger("lcpanel.core.catalogs.build")
     logger.addHandler(Steps())
     logger.setLevel(logging.DEBUG)
     before = _rss_mb()
     secs, cdir = ingest(Path(source), Path(workdir), name)
-    return secs, str(cdir), before, peak_rss_mb(), steps
+    return secs, str(cdir), before, (peak_rss_mb(), max(apart_rss, default=0.0)), steps
 
 
-def ingest_in_child(source: Path, workdir: Path, name: str) -> tuple[float, Path, float, float, list]:
+def ingest_in_child(source: Path, workdir: Path, name: str) -> tuple[float, Path, float, tuple, list]:
     """``ingest`` in a fresh process: seconds, catalog dir, RSS before (MB), peak RSS (MB)
-    and the build's steps (:class:`lcpanel.core.catalogs.timeline.Step`)."""
+    of that process and of the one writing half the rows (0 if none ran,
+    :mod:`lcpanel.core.catalogs.rowsapart`), and the build's steps
+    (:class:`lcpanel.core.catalogs.timeline.Step`)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -170,7 +173,7 @@ def main() -> None:
                 gen.make_plain_catalog(catalog, n, seed=1, allsky=True)
             made = time.perf_counter() - t0
             base_s = baseline_seconds(catalog, workdir)
-            secs, cdir, before, peak, steps = ingest_in_child(catalog, workdir, f"allsky_{n}")
+            secs, cdir, before, (peak, apart_peak), steps = ingest_in_child(catalog, workdir, f"allsky_{n}")
             parts = disk_parts(cdir)
             print(f"{'catalog ' + f'{n:.0e}':<28} {n:>9} {secs:>9.2f} {base_s:>10.2f} {secs / base_s:>6.2f} "
                   f"{human((cdir / 'catalog-objectinfo.sqlite').stat().st_size):>11} "
@@ -178,6 +181,9 @@ def main() -> None:
                   f"{_size(cdir / 'catalog-kdtree.pkl'):>11} {peak:>6.0f} MB {peak - before:>4.0f} MB "
                   f"{sum(parts.values()) / n:>6.0f}   (catalog made in {made:.1f} s)")
             print("    bytes per object: " + ", ".join(f"{k} {v / n:.0f}" for k, v in parts.items()))
+            if apart_peak:
+                print(f"    peak RSS of the process writing half the rows: {apart_peak:.0f} MB "
+                      f"(both processes at most {peak + apart_peak:.0f} MB)")
             print_steps(steps)
         demo = args.example or ROOT / "demo" / "collection"
         if not args.example and (args.smoke or not (demo / "lclist-catalog.pkl").exists()):

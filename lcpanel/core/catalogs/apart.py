@@ -24,6 +24,10 @@ from pathlib import Path
 
 from .timeline import Timeline
 
+#: the settings of every connection writing a catalog file or a part of one: nothing to
+#: recover from (a failed ingest leaves no catalog), so no journal and no syncs
+PRAGMAS = ("journal_mode=OFF", "synchronous=OFF", "page_size=8192")
+
 
 class Apart:
     """Build a part of ``columns`` into ``path`` from the rows of a copy of the catalog,
@@ -66,7 +70,7 @@ class Apart:
                     return
                 self._conn = conn
             try:
-                for pragma in ("journal_mode=OFF", "synchronous=OFF", "page_size=8192"):
+                for pragma in PRAGMAS:
                     conn.execute(f"PRAGMA {pragma}")
                 conn.execute("ATTACH DATABASE ? AS catalog", (str(catalog),))
                 self.build(conn)

@@ -42,7 +42,7 @@ import pickle
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
@@ -59,9 +59,11 @@ from . import skyindex
 from .basedir import CATALOG_KDTREE, CATALOG_SKYINDEX, CATALOG_SQLITE
 from .columns import (ALIAS_COLUMNS, COMMON_INDEXED, ColumnInfo, describe, is_path_column, sql_name,
                       to_sql_values)
+from .apart import PRAGMAS
 from .ftsapart import FTSApart
 from .idapart import IdIndexApart
 from .idindex import btree_of_its_own, id_columns
+from .rowsapart import RowsApart, ahead, insert_rows, second_writer_from
 from .skyorder import ARROW_TYPES, SkyOrderStaging
 from .timeline import Step, Timeline
 from ..progress import progress_bar
@@ -82,6 +84,7 @@ SNAPSHOT_FILE = "staging-catalog.sqlite"
 POSITIONS_FILE = "staging-positions.bin"
 FTS_APART_FILE = "fts-apart.sqlite"
 IDS_APART_FILE = "ids-apart.sqlite"
+ROWS_APART_FILE = "rows-apart.sqlite"
 FOOTPRINT_MAX_CELLS = 768
 #: rows ANALYZE reads per index (SQLite's ``analysis_limit``): enough for the planner
 ANALYSIS_LIMIT = 2000
@@ -142,10 +145,10 @@ def build_catalog(
             # no sort helper threads (SQLite's default): a single-column index sorts no
             # faster with one (1e7 rows: 5.3 s either way) and spends 3.4 s more CPU, which
             # the builds apart on the other core need
-            for pragma in ("journal_mode=OFF", "synchronous=OFF", "page_size=8192"):
+            for pragma in PRAGMAS:
                 conn.execute(f"PRAGMA {pragma}")
 
-            n = _write_rows(conn, out_dir, columns, source, show_progress, sky, timeline)
+            n, apart_rss_mb = _write_rows(conn, out_dir, columns, source, show_progress, sky, timeline)
             # the builds apart read the rows from a copy: this connection writes the catalog meanwhile
             with timeline.step("copy for the builds apart"):
                 shutil.copyfile(path, snapshot)
@@ -181,7 +184,7 @@ def build_catalog(
     center_ra, center_decl, radius = _bounding_circle(index.xyz)
     total = time.perf_counter() - timeline.origin
     log.debug("catalog of %d objects built in %.1f s: %s", n, total, timeline.summary(),
-             extra={"steps": tuple(timeline.steps)})
+              extra={"steps": tuple(timeline.steps), "rows_apart_peak_rss_mb": apart_rss_mb})
     return BuiltCatalog(columns=tuple(columns), nobjects=n, center_ra=center_ra, center_decl=center_decl,
                         radius_deg=radius, footprint=footprint, steps=tuple(timeline.steps))
 
@@ -258,16 +261,19 @@ def _columns(sqltypes: dict[str, str], extra_indexed: tuple[str, ...]) -> list[C
 
 
 def _write_rows(conn, out_dir: Path, columns: list[ColumnInfo], source: Batches, show_progress: bool,
-                sky: _StagedPositions, timeline: Timeline) -> int:
+                sky: _StagedPositions, timeline: Timeline) -> tuple[int, float]:
     """Stage every row in input order (:mod:`lcpanel.core.catalogs.skyorder`), then write
-    them into ``object_catalog`` in sky order (``hpx29``, then input order); returns the
-    number of rows."""
+    them into ``object_catalog`` in sky order (``hpx29``, then input order), a large
+    catalog's later half by a second process (:mod:`lcpanel.core.catalogs.rowsapart`);
+    returns the number of rows and that process's peak RSS in MB (0 if none ran)."""
     decl = ", ".join(f'"{c.name}" {c.sqltype}' for c in columns) + ', "hpx29" INTEGER'
-    conn.execute(f"CREATE TABLE object_catalog (row_id INTEGER PRIMARY KEY, {decl})")
+    create = f"CREATE TABLE object_catalog (row_id INTEGER PRIMARY KEY, {decl})"
+    conn.execute(create)
     schema = pa.schema([pa.field(f"c{i}", ARROW_TYPES[c.sqltype]) for i, c in enumerate(columns)]
                        + [pa.field("hpx29", pa.int64())])
     staging = SkyOrderStaging(out_dir, STAGING_PREFIX, schema)
     offset = 0
+    apart: RowsApart | None = None
 
     def arrays(batch: dict) -> pa.RecordBatch:
         nonlocal offset
@@ -277,7 +283,7 @@ def _write_rows(conn, out_dir: Path, columns: list[ColumnInfo], source: Batches,
 
     try:
         with progress_bar(total=source.nrows, desc="staging catalog", unit="obj", disable=not show_progress) as bar:
-            with timeline.step("stage rows"), closing(_ahead(source.batches, arrays)) as batches:
+            with timeline.step("stage rows"), closing(ahead(source.batches, arrays)) as batches:
                 for batch in batches:
                     staging.add(batch)
                     bar.update(batch.num_rows)
@@ -288,40 +294,28 @@ def _write_rows(conn, out_dir: Path, columns: list[ColumnInfo], source: Batches,
         names = ", ".join(f'"{c.name}"' for c in columns)
         insert = f"INSERT INTO object_catalog ({names}, hpx29) VALUES ({','.join('?' * (len(columns) + 1))})"
         batch_rows = max(1, min(BATCH_ROWS, int(WRITE_BATCH_BYTES / staging.row_bytes)))
+        split = second_writer_from(offset, len(staging.buckets()))
         with progress_bar(total=offset, desc="writing catalog", unit="obj", disable=not show_progress) as bar:
-            with timeline.step("write rows"), closing(_ahead(staging.sorted_batches(batch_rows), _python_rows)) as rows:
-                # row ids from 0: SQLite numbers new rows from the largest row id + 1
-                conn.execute("INSERT INTO object_catalog (row_id) VALUES (-1)")
-                for batch in rows:
-                    conn.executemany(insert, batch)
-                    bar.update(len(batch))
-                conn.execute("DELETE FROM object_catalog WHERE row_id = -1")
-                conn.commit()
+            mine = 0
+
+            def written(n: int) -> None:
+                nonlocal mine
+                mine += n
+                bar.update(mine + (apart.rows_written if apart else 0) - bar.n)
+
+            with timeline.step("write rows"):
+                if split is not None:
+                    apart = RowsApart(out_dir / ROWS_APART_FILE, staging.buckets(split), staging.bucket_rows,
+                                      batch_rows, create, insert, split * staging.bucket_rows)
+                insert_rows(conn, insert, staging.sorted_batches(batch_rows, 0, split), 0, written)
+            if apart is not None:
+                apart.append_to(conn, timeline, lambda: written(0))
     finally:
         conn.rollback()  # nothing when committed; a refused catalog's partial rows otherwise
+        if apart is not None:
+            apart.close()
         staging.close()
-    return offset
-
-
-def _ahead(items: Iterable, convert: Callable) -> Iterator:
-    """``convert`` of each item; the next item is read and converted in a helper thread
-    while the caller uses this one. Close it (:func:`contextlib.closing`) so that a caller
-    leaving early waits for that thread."""
-    items = iter(items)
-    with ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(_next, items, convert)
-        while (item := pending.result()) is not None:
-            pending = pool.submit(_next, items, convert)
-            yield item
-
-
-def _next(items: Iterator, convert: Callable):
-    item = next(items, None)
-    return None if item is None else convert(item)
-
-
-def _python_rows(batch: pa.RecordBatch) -> list[tuple]:
-    return list(zip(*(column.to_pylist() for column in batch.columns)))
+    return offset, apart.peak_rss_mb if apart else 0.0
 
 
 def _batch_arrays(batch: dict, columns: list[ColumnInfo], schema: pa.Schema, offset: int,

@@ -94,20 +94,14 @@ class SkyOrderStaging:
                 sink.close()
         self._input.unlink()
 
-    def sorted_batches(self, rows: int) -> Iterator[pa.RecordBatch]:
+    def sorted_batches(self, rows: int, first: int = 0, stop: int | None = None) -> Iterator[pa.RecordBatch]:
         """The staged rows in sky order, ``rows`` at a time (each bucket file is deleted
-        once read)."""
-        for k, path in enumerate(self._buckets):
-            with pa.OSFile(str(path), "rb") as fh:
-                table = pa.ipc.open_stream(fh).read_all()
-            path.unlink()
-            positions = table.column(RANK).to_numpy() - k * self.bucket_rows
-            order = np.empty(len(positions), dtype=np.int64)
-            order[positions] = np.arange(len(positions))
-            table = table.drop_columns([RANK]).take(pa.array(order))
-            for batch in table.to_batches(max_chunksize=rows):
-                yield batch
-            del table
+        once read); with ``first`` and ``stop``, only those of buckets ``first`` to ``stop - 1``."""
+        return bucket_batches(self.buckets(first, stop), self.bucket_rows, rows)
+
+    def buckets(self, first: int = 0, stop: int | None = None) -> list[tuple[int, Path]]:
+        """The bucket files ``first`` to ``stop - 1`` (once :meth:`sort` ran), with their numbers."""
+        return list(enumerate(self._buckets))[first:stop]
 
     def _close_input(self) -> None:
         if not self._sink.closed:
@@ -119,3 +113,20 @@ class SkyOrderStaging:
         self._close_input()
         for path in [self._input, *self._buckets]:
             path.unlink(missing_ok=True)
+
+
+def bucket_batches(buckets: list[tuple[int, Path]], bucket_rows: int, rows: int) -> Iterator[pa.RecordBatch]:
+    """The rows of bucket files (:meth:`SkyOrderStaging.buckets`: numbers and paths, of
+    ``bucket_rows`` ranks each) in sky order, ``rows`` at a time, each file deleted once
+    read (a function of its own: a second process writing rows reads its buckets with it)."""
+    for k, path in buckets:
+        with pa.OSFile(str(path), "rb") as fh:
+            table = pa.ipc.open_stream(fh).read_all()
+        Path(path).unlink()
+        positions = table.column(RANK).to_numpy() - k * bucket_rows
+        order = np.empty(len(positions), dtype=np.int64)
+        order[positions] = np.arange(len(positions))
+        table = table.drop_columns([RANK]).take(pa.array(order))
+        for batch in table.to_batches(max_chunksize=rows):
+            yield batch
+        del table
