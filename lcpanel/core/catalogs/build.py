@@ -25,7 +25,9 @@ Ingest streams: batches of rows (a Parquet file's row groups, or slices of colum
 memory) become their SQL values as Arrow arrays in a helper thread and are staged in file
 order; every row's rank in sky order comes from the positions staged with them, and the
 rows come back in that order, a bucket of ranks at a time
-(:mod:`lcpanel.core.catalogs.skyorder`), to be inserted into ``object_catalog`` once.
+(:mod:`lcpanel.core.catalogs.skyorder`), to be inserted into ``object_catalog`` once; a
+large catalog's later half of them by a second process, into a file of its own, then
+appended (:mod:`lcpanel.core.catalogs.rowsapart`).
 The sky index is written from the staged positions in the same order (a stable sort by
 ``hpx29``). Memory is one batch, then one bucket, and for the sort 24 bytes per object
 (its keys, their order and the ranks: 240 MB at 1e7 objects). The table written, a copy
@@ -59,11 +61,12 @@ from . import skyindex
 from .basedir import CATALOG_KDTREE, CATALOG_SKYINDEX, CATALOG_SQLITE
 from .columns import (ALIAS_COLUMNS, COMMON_INDEXED, ColumnInfo, describe, is_path_column, sql_name,
                       to_sql_values)
+from .ahead import ahead
 from .apart import PRAGMAS
 from .ftsapart import FTSApart
 from .idapart import IdIndexApart
 from .idindex import btree_of_its_own, id_columns
-from .rowsapart import RowsApart, ahead, insert_rows, second_writer_from
+from .rowsapart import RowsApart, insert_rows, second_writer_from
 from .skyorder import ARROW_TYPES, SkyOrderStaging
 from .timeline import Step, Timeline
 from ..progress import progress_bar

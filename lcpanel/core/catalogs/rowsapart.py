@@ -23,14 +23,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 from contextlib import closing
 from pathlib import Path
 
 import pyarrow as pa
 
 from ...errors import IngestError
+from .ahead import ahead
 from .apart import PRAGMAS
 from .skyorder import bucket_batches
 from .timeline import Step, Timeline
@@ -47,23 +47,6 @@ def second_writer_from(nrows: int, nbuckets: int) -> int | None:
     if nrows < SPLIT_MIN_ROWS or nbuckets < 2 or (os.cpu_count() or 1) < 2:
         return None
     return (nbuckets + 1) // 2
-
-
-def ahead(items: Iterable, convert: Callable) -> Iterator:
-    """``convert`` of each item; the next item is read and converted in a helper thread
-    while the caller uses this one. Close it (:func:`contextlib.closing`) so that a caller
-    leaving early waits for that thread."""
-    items = iter(items)
-    with ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(_next, items, convert)
-        while (item := pending.result()) is not None:
-            pending = pool.submit(_next, items, convert)
-            yield item
-
-
-def _next(items: Iterator, convert: Callable):
-    item = next(items, None)
-    return None if item is None else convert(item)
 
 
 def python_rows(batch: pa.RecordBatch) -> list[tuple]:
