@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 import sqlite3
 from contextlib import closing
 
@@ -218,3 +219,23 @@ def test_a_script_that_ingests_at_its_top_level_runs_once(tmp_path):
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "['write rows apart'] 1000"
     assert runs.read_text() == "ran\n"
+
+
+def test_ctrl_c_in_the_terminal_is_left_to_the_ingest(tmp_path):
+    """SIGINT reaches the whole process group: the second process ignores it (no traceback
+    of its own), and the ingest, stopping, kills it (:meth:`RowsApart.close`)."""
+    staging, create, insert = _staged(tmp_path, rows=100_000)
+    apart = RowsApart(tmp_path / "rows.sqlite", staging.buckets(), staging.bucket_rows, 50, create, insert, 0)
+    try:
+        deadline = time.monotonic() + 60
+        while apart.rows_written == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert apart.rows_written > 0
+        os.kill(apart._process.pid, signal.SIGINT)
+        with closing(sqlite3.connect(tmp_path / "catalog.sqlite")) as conn:
+            conn.execute(create)
+            apart.append_to(conn, Timeline(), lambda: None)
+            assert conn.execute("SELECT count(*), max(row_id) FROM object_catalog").fetchone() == (100_000, 99_999)
+    finally:
+        apart.close()
+        staging.close()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -43,8 +44,8 @@ TABLE = "object_catalog"
 
 def second_writer_from(nrows: int, nbuckets: int) -> int | None:
     """The first bucket a second process writes, or None when one process writes them all
-    (a small catalog, one bucket, or one core)."""
-    if nrows < SPLIT_MIN_ROWS or nbuckets < 2 or (os.cpu_count() or 1) < 2:
+    (a small catalog, one bucket, one core, or no Python executable to start)."""
+    if nrows < SPLIT_MIN_ROWS or nbuckets < 2 or (os.cpu_count() or 1) < 2 or not sys.executable:
         return None
     return (nbuckets + 1) // 2
 
@@ -179,6 +180,8 @@ def _peak_rss_mb() -> float:
 
 
 def _main() -> None:
+    # Ctrl-C in a terminal reaches the whole process group: the ingest stops this process
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     out = sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but reports on the pipe
 
