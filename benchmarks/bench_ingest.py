@@ -10,9 +10,10 @@ streaming ingest it read with astropy, as ingest then did: 8.0 s instead of ~6 s
     .venv/bin/python benchmarks/bench_ingest.py [--sizes 1e5 1e6] [--nobjects 60]
 
 Each ingest runs in a fresh process: its peak RSS (and the growth over its RSS before the
-ingest) is printed, with the bytes per object on disk and their breakdown per part
-(the columns' table, the column indexes, the id index, FTS, the sky index, the kd-tree;
-SQLite parts measured with its dbstat table).
+ingest) is printed, and that of the process writing half the rows of a large catalog
+(:mod:`lcpanel.core.catalogs.rowsapart`), with the bytes per object on disk and their
+breakdown per part (the columns' table, the column indexes, the id index, FTS, the sky
+index, the kd-tree; SQLite parts measured with its dbstat table).
 
 Targets (issue 2): 1e6 objects ingested in under 60 s on 2 cores; (issue 18) 1e7 in
 <= 120 s, peak RSS <= 2 GB, <= 250 bytes per object on disk.

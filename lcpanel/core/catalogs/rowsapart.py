@@ -10,8 +10,8 @@ catalog of :data:`SPLIT_MIN_ROWS` rows or more, on two cores or more, :class:`Ro
 writes the later half of the sky-order buckets into a file of its own, in a process of its own,
 while the ingest writes the first half into the catalog; that half is then appended to the
 catalog (SQLite's transfer optimisation: the records are copied, not re-encoded, ~0.3 s per
-million rows). The table is the same, row for row, as one process writes it
-(tests/test_rows_apart.py).
+million rows). The catalog file is the same page for page as one process writes it, but
+for the header's commit counters (tests/test_rows_apart.py).
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ def second_writer_from(nrows: int, nbuckets: int) -> int | None:
 
 
 def python_rows(batch: pa.RecordBatch) -> list[tuple]:
+    """The batch's rows as tuples of Python values, for ``executemany``."""
     return list(zip(*(column.to_pylist() for column in batch.columns)))
 
 
