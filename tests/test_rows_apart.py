@@ -194,9 +194,9 @@ def test_rows_written_apart_are_appended_with_their_row_ids(tmp_path):
     assert not (tmp_path / "rows.sqlite").exists()
 
 
-def test_a_script_that_ingests_at_its_top_level_runs_once(tmp_path):
-    """The second process does not run the caller's main script again (as a process of
-    :mod:`multiprocessing` would: a script with no ``if __name__ == "__main__"`` then failed)."""
+def _ingest_script(tmp_path):
+    """A script that ingests a catalog split between two processes at its top level, with
+    no ``if __name__ == "__main__"``; it counts its runs in ``runs.txt``."""
     out, runs = tmp_path / "catalog", tmp_path / "runs.txt"
     out.mkdir()
     script = tmp_path / "ingest_script.py"
@@ -215,10 +215,29 @@ def test_a_script_that_ingests_at_its_top_level_runs_once(tmp_path):
         built = build_catalog(Path({str(out)!r}), arrays, show_progress=False, kdtree=False)
         print([s.name for s in built.steps if s.thread == "rows-apart (process)"], built.nobjects)
     """))
+    return script, runs
+
+
+def test_a_script_that_ingests_at_its_top_level_runs_once(tmp_path):
+    """The second process does not run the caller's main script again (as a process of
+    :mod:`multiprocessing` would: a script with no ``if __name__ == "__main__"`` then failed)."""
+    script, runs = _ingest_script(tmp_path)
     run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "['write rows apart'] 1000"
     assert runs.read_text() == "ran\n"
+
+
+def test_the_working_directory_does_not_change_what_the_second_process_imports(tmp_path):
+    """Run from a directory holding a package of the same name (a checkout of another
+    version, say), the second process imports what the ingest imported."""
+    script, _ = _ingest_script(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "lcpanel").mkdir(parents=True)
+    (elsewhere / "lcpanel" / "__init__.py").write_text('raise SystemExit("the working directory\'s lcpanel")\n')
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=elsewhere)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "['write rows apart'] 1000"
 
 
 def test_ctrl_c_in_the_terminal_is_left_to_the_ingest(tmp_path):

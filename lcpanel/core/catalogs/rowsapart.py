@@ -88,8 +88,9 @@ class RowsApart:
         #: rows written so far by the process
         self.rows_written = 0
         self._outcome: list | None = None
+        # this process's import path, and not the working directory's packages (-P)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        self._process = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
+        self._process = subprocess.Popen([sys.executable, "-P", "-m", __name__], stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, env=env)
         self._reader = threading.Thread(target=self._read, name="rows-apart-reader", daemon=True)
         self._reader.start()
