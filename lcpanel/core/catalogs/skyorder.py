@@ -93,7 +93,7 @@ class SkyOrderStaging:
             return dealt, buckets, np.flatnonzero(np.diff(buckets)) + 1
 
         try:
-            # the next batch is read and dealt while this one is written (1e7 rows: 2.5 -> 1.5 s)
+            # the next batch is read and dealt while this one is written (3.1e6 rows: 0.8 -> 0.4-0.6 s)
             with pa.OSFile(str(self._input), "rb") as fh, closing(ahead(pa.ipc.open_stream(fh), deal)) as batches:
                 for dealt, buckets, cuts in batches:
                     for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(buckets)]):
