@@ -132,7 +132,7 @@ def bucket_batches(buckets: list[tuple[int, Path]], bucket_rows: int, rows: int)
     for k, path in buckets:
         with pa.OSFile(str(path), "rb") as fh:
             table = pa.ipc.open_stream(fh).read_all()
-        Path(path).unlink()
+        path.unlink()
         positions = table.column(RANK).to_numpy() - k * bucket_rows
         order = np.empty(len(positions), dtype=np.int64)
         order[positions] = np.arange(len(positions))
