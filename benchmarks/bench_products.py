@@ -562,23 +562,23 @@ def _floor_in_child(spec: dict, base: str, root: str, paths: list[str], fmt: str
     makes of it (made beforehand, not timed)."""
     import hashlib
 
-    from deflate import crc32, deflate_compress, gzip_compress
+    from isal.isal_zlib import crc32
 
     from lcpanel.core import products
     from lcpanel.core.objects.lccache import LCCache, reader_token
     from lcpanel.core.objects.lcexport import EXPORT_FORMATS, export_lightcurve
-    from lcpanel.core.objects.lcfast import CSV_GZ_LEVEL
+    from lcpanel.core.objects.lcfast import gzipped
     from lcpanel.plugins.lcformats import AstrobaseFormat
 
     cache, token = LCCache(root), reader_token(AstrobaseFormat.from_spec(spec, Path(base)), spec)
     members = [export_lightcurve(cache.load(path, token), fmt) for path in paths]
     if fmt == "csv.gz":  # its compression is the writer's gzip of the CSV text, then stored
         texts = [export_lightcurve(cache.load(path, token), "csv") for path in paths]
-        squeeze = partial(gzip_compress, compresslevel=CSV_GZ_LEVEL)
+        squeeze = gzipped
     else:
         texts = members
         stored = products._info(f"x{EXPORT_FORMATS[fmt].suffix}").compress_type == zipfile.ZIP_STORED
-        squeeze = None if stored else partial(deflate_compress, compresslevel=products.ZIP_LEVEL)
+        squeeze = None if stored else products.deflated
     c0, t0 = time.process_time(), time.perf_counter()
     for path, text, data in zip(paths, texts, members):
         cache.load(path, token)
@@ -711,7 +711,7 @@ def bench_formats(workdir: Path, nobjects: int, nlc: int, smoke: bool, formats: 
     print("   cache read = loading them back from it; 'cached' rows convert from the cache (zip MB of 'fill': the")
     print("   cache's size on disk)")
     print("   floor = what a 'cached' build does per member but converting: the cache read, then compressing")
-    print("   (libdeflate at the zip's level; for csv.gz, its gzip of the CSV text), CRC-32 and SHA-256 of the")
+    print("   (the zip's deflate, ISA-L; for csv.gz, its gzip of the CSV text), CRC-32 and SHA-256 of the")
     print("   same member bytes: no faster writer can bring a converted format's CPU below its floor")
     print("   CPU vs original = CPU s / CPU s of the original copy; peak RSS of the building worker process")
     store.shutdown()

@@ -5,9 +5,11 @@ Info-ZIP's ``unzip -t``; and the same members give the same bytes."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import struct
 import subprocess
+import sys
 import zipfile
 import zlib
 
@@ -72,31 +74,63 @@ def test_unzip_accepts_the_zip(tmp_path):
 
 
 _DIGEST = """
-import hashlib, io, sys, zipfile
+import hashlib, io, zipfile
 import numpy as np
 from lcpanel.core import products
-from lcpanel.core.objects.lcfast import CSV_GZ_LEVEL, gzip_compress
+from lcpanel.core.objects.lcfast import gzipped
 rng = np.random.default_rng(11)
 h = hashlib.sha256()
-for i in range(120):
-    n = int(rng.integers(0, 4000))
+for i in range(130):
+    n = int(rng.integers(0, 4000)) if i < 120 else int(rng.integers(20_000, 200_000))
     text = b"\\n".join(b"%.6f,%.4f,%d" % (t, m, f) for t, m, f in
                        zip(rng.uniform(0, 3e3, n), rng.normal(12, 0.01 * (i % 7 + 1), n), rng.integers(0, 3, n)))
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         products._add(zf, f"m/{i:04d}.csv", text)
     h.update(buf.getvalue())
-    h.update(gzip_compress(text, CSV_GZ_LEVEL))
+    h.update(gzipped(text))
 print(h.hexdigest())
 """
 
 
-def test_every_fresh_process_deflates_the_same_input_to_the_same_bytes():
-    """A split build's workers must write what one worker writes. ISA-L's deflate did not
-    (3 of 40 fresh processes differed, while it was stable within one process), so this
-    runs the zip members and the csv.gz of the same inputs in several fresh processes."""
-    import sys
+def _digest(env=None) -> str:
+    out = subprocess.run([sys.executable, "-c", _DIGEST], capture_output=True, text=True, check=True,
+                         env=None if env is None else {**os.environ, **env})
+    return out.stdout.strip()
 
-    digests = {subprocess.run([sys.executable, "-c", _DIGEST], capture_output=True, text=True,
-                              check=True).stdout.strip() for _ in range(6)}
+
+def test_every_fresh_process_deflates_the_same_input_to_the_same_bytes():
+    """A split build's workers must write what one worker writes: the zip members and the
+    csv.gz of the same inputs (empty to ~4 MB) in several fresh processes."""
+    digests = {_digest() for _ in range(6)}
     assert len(digests) == 1 and len(next(iter(digests))) == 64
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc tunables")
+def test_the_bytes_do_not_depend_on_what_the_compressor_memory_held():
+    """ISA-L compresses in a buffer it is given uncleared (python-isal allocates it per
+    call). glibc fills every allocation with a chosen byte under ``malloc.perturb`` (and a
+    high mmap threshold makes even large ones come from the reused heap): a compressor
+    that read memory it had not written would give other bytes under another filling."""
+    tunables = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.perturb="
+    digests = {_digest(), _digest({"GLIBC_TUNABLES": tunables + "165"}),
+               _digest({"GLIBC_TUNABLES": tunables + "90"})}
+    assert len(digests) == 1
+
+
+_UNINITIALISED = """
+import ctypes, hashlib
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+print(hashlib.sha256(ctypes.string_at(libc.malloc(1 << 20), 1 << 20)).hexdigest())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc tunables")
+def test_the_memory_filling_changes_what_uninitialised_memory_holds():
+    """The check above can fail: under the same tunables, memory read before it is written
+    differs from one filling to the other."""
+    tunables = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.perturb="
+    seen = {subprocess.run([sys.executable, "-c", _UNINITIALISED], capture_output=True, text=True, check=True,
+                           env={**os.environ, "GLIBC_TUNABLES": tunables + fill}).stdout for fill in ("165", "90")}
+    assert len(seen) == 2

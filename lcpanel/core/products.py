@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from deflate import crc32, deflate_compress
+from isal import isal_zlib
 
 from ..errors import NotFound, UserError
 from .suggest import did_you_mean
@@ -45,13 +45,14 @@ log = logging.getLogger(__name__)
 STALE_AFTER_S = 20.0
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 STORED_SUFFIXES = (".gz", ".zip", ".png", ".jpg", ".fz", ".parquet")
-#: libdeflate level of the other members: at 1 it takes 0.16 ms for a 37 kB light curve
-#: against zlib's 0.27 ms at its level 1 (and ~1.4 ms at 6), for output 8 % smaller than
-#: zlib's; bulk exports are bound by deflate otherwise (benchmarks/bench_products.py).
-#: Not ISA-L, though cheaper still: its output for the same input differed between
-#: processes, and a split build must equal a one-worker build byte for byte.
+#: ISA-L level (0-3) of the other members: at 2 it takes 0.08-0.10 ms for a 35-43 kB light
+#: curve against libdeflate's 0.14-0.24 ms at its level 1, for output 2-3 % larger (level 1:
+#: 3-6 % larger, hardly cheaper); bulk exports are bound by deflate otherwise
+#: (benchmarks/bench_products.py). The same input gives the same bytes in every process (a
+#: split build must equal a one-worker build byte for byte): tests/test_zip_members.py
+#: checks it in fresh processes and with the memory ISA-L is given filled differently.
 #: ``stream`` members are deflated by zipfile (zlib) at the same level
-ZIP_LEVEL = 1
+ZIP_LEVEL = 2
 #: a build of this many members or more is split over the worker pool (see ProductStore._submit),
 #: in at most PARTS_PER_WORKER slices per worker (a busy worker does not hold the others back)
 #: of at least SPLIT_MIN // 2 members
@@ -672,13 +673,19 @@ def _info(arcname: str) -> zipfile.ZipInfo:
     return info
 
 
+def deflated(data: bytes) -> bytes:
+    """A member's bytes as the zip holds them when deflated: raw deflate by ISA-L at
+    :data:`ZIP_LEVEL`."""
+    return isal_zlib.compress(data, ZIP_LEVEL, wbits=-15)
+
+
 def _add(zf: zipfile.ZipFile, arcname: str, data: bytes) -> None:
-    """Add one member: stored as it is, or deflated by libdeflate; written as
+    """Add one member: stored as it is, or :func:`deflated`; written as
     ``ZipFile.writestr`` writes a member (local header with CRC and sizes, then the data;
-    zipfile has no call for adding data compressed elsewhere), the CRC by libdeflate."""
+    zipfile has no call for adding data compressed elsewhere)."""
     info = _info(arcname)
-    packed = data if info.compress_type == zipfile.ZIP_STORED else deflate_compress(data, ZIP_LEVEL)
-    info.file_size, info.compress_size, info.CRC = len(data), len(packed), crc32(data)
+    packed = data if info.compress_type == zipfile.ZIP_STORED else deflated(data)
+    info.file_size, info.compress_size, info.CRC = len(data), len(packed), isal_zlib.crc32(data)
     info.header_offset = zf.fp.tell()
     zf.fp.write(info.FileHeader())
     zf.fp.write(packed)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import orjson
-from deflate import crc32
+from isal.isal_zlib import crc32
 
 from .lcformats import LightCurve
 
