@@ -121,6 +121,19 @@ def test_irregular_files_read_as_astrobase_reads_them(tmp_path, case):
         assert_same_lcdict(got, want)
 
 
+@pytest.mark.parametrize("damage", ["truncated", "deflate stream", "junk after", "crc"])
+def test_a_damaged_gzip_fails_as_astrobase_fails(tmp_path, damage):
+    """The fast reader decompresses with ISA-L; a damaged file must still raise the error
+    astrobase (Python's gzip) raises for it."""
+    raw = HAT.read_bytes()
+    raw = {"truncated": raw[:len(raw) // 2], "deflate stream": raw[:20] + bytes(64) + raw[84:],
+           "junk after": raw + b"junk", "crc": raw[:-8] + bytes(4) + raw[-4:]}[damage]
+    path = tmp_path / f"{damage.replace(' ', '-')}.hatlc.csv.gz"
+    path.write_bytes(raw)
+    got, want = _both(path)
+    assert got is None and want is None  # both failed, with the same error (checked in _both)
+
+
 def test_random_rows_read_as_astrobase_reads_them(tmp_path):
     """Rows whose values are drawn from what each column's cast accepts, rejects or reads
     differently from Arrow; the fast reader must give astrobase's lcdict every time."""

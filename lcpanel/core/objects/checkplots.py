@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gzip
 import io
 import math
 import pickle
@@ -44,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import UserError
+from ..gunzip import GZIP_ERRORS, gunzip
 
 CACHE_SIZE = 8
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -107,11 +107,11 @@ def read_checkplot_bytes(raw: bytes, name: str = "checkplot") -> tuple[dict, boo
     """Decode a checkplot file's bytes: (dict, was it gzipped, pickle protocol)."""
     gzipped = raw[:2] == GZIP_MAGIC
     try:
-        data = gzip.decompress(raw) if gzipped else raw
+        data = gunzip(raw) if gzipped else raw
         protocol = data[1] if data[:1] == b"\x80" and len(data) > 1 else 0
         cp = _unpickle(data)
     except (OSError, EOFError, ValueError, TypeError, AttributeError, ImportError, IndexError, KeyError,
-            pickle.UnpicklingError, MemoryError, gzip.BadGzipFile) as exc:
+            pickle.UnpicklingError, MemoryError, *GZIP_ERRORS) as exc:
         raise CheckplotError(f"cannot read {name}: {type(exc).__name__}: {exc}") from None
     if not isinstance(cp, dict) or "objectid" not in cp:
         raise CheckplotError(f"{name} is not an astrobase checkplot (no objectid)")

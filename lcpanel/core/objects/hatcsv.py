@@ -15,7 +15,6 @@ readers.
 
 from __future__ import annotations
 
-import gzip
 import os
 
 import numpy as np
@@ -23,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from ..gunzip import gunzip
 from .astrobase_compat import import_astrobase
 
 _MARK = "# LIGHTCURVE\n"
@@ -70,7 +70,7 @@ def read_csvlc(lcfile: str) -> dict:
     with open(lcfile, "rb") as fh:
         data = fh.read()
     if ".gz" in os.path.basename(lcfile):
-        data = gzip.decompress(data)
+        data = gunzip(data)
     if b"LCC-CSVLC" in data[:12] or b"\r" in data:
         return hatlc.read_csvlc(lcfile)
     # only the header is decoded here: Arrow refuses bad UTF-8 in the rows, and astrobase
