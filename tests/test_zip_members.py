@@ -93,6 +93,10 @@ print(h.hexdigest())
 """
 
 
+#: glibc's malloc filling every allocation with the byte appended (large ones from the heap too)
+_FILLED = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.perturb="
+
+
 def _digest(env=None) -> str:
     out = subprocess.run([sys.executable, "-c", _DIGEST], capture_output=True, text=True, check=True,
                          env=None if env is None else {**os.environ, **env})
@@ -112,9 +116,7 @@ def test_the_bytes_do_not_depend_on_what_the_compressor_memory_held():
     call). glibc fills every allocation with a chosen byte under ``malloc.perturb`` (and a
     high mmap threshold makes even large ones come from the reused heap): a compressor
     that read memory it had not written would give other bytes under another filling."""
-    tunables = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.perturb="
-    digests = {_digest(), _digest({"GLIBC_TUNABLES": tunables + "165"}),
-               _digest({"GLIBC_TUNABLES": tunables + "90"})}
+    digests = {_digest(), _digest({"GLIBC_TUNABLES": _FILLED + "165"}), _digest({"GLIBC_TUNABLES": _FILLED + "90"})}
     assert len(digests) == 1
 
 
@@ -130,7 +132,6 @@ print(hashlib.sha256(ctypes.string_at(libc.malloc(1 << 20), 1 << 20)).hexdigest(
 def test_the_memory_filling_changes_what_uninitialised_memory_holds():
     """The check above can fail: under the same tunables, memory read before it is written
     differs from one filling to the other."""
-    tunables = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.perturb="
     seen = {subprocess.run([sys.executable, "-c", _UNINITIALISED], capture_output=True, text=True, check=True,
-                           env={**os.environ, "GLIBC_TUNABLES": tunables + fill}).stdout for fill in ("165", "90")}
+                           env={**os.environ, "GLIBC_TUNABLES": _FILLED + fill}).stdout for fill in ("165", "90")}
     assert len(seen) == 2
