@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from support.data import snapshot
+from support.gzdamage import DAMAGES, damaged
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -309,20 +310,12 @@ def test_load_checkplot_gzip_cache_and_refusal(tmp_path):
         load_checkplot(junk)
 
 
-@pytest.mark.parametrize("damage", ["deflate stream", "truncated", "trailing bytes", "crc"])
+@pytest.mark.parametrize("damage", DAMAGES)
 def test_a_damaged_gzip_checkplot_is_refused_with_a_checkplot_error(tmp_path, damage):
     """A gzipped checkplot whose compressed bytes are damaged is a CheckplotError (the
     object page says the checkplot cannot be read), whatever the decompressor raises."""
     cp = {"objectid": "OBJ-1", "magseries": {"times": np.arange(2000.0), "mags": np.random.default_rng(2).normal(size=2000)}}
-    raw = gzip.compress(pickle.dumps(cp, protocol=4), mtime=0)
-    if damage == "deflate stream":
-        raw = raw[:20] + bytes(64) + raw[84:]  # the first block's header: zlib.error, not OSError
-    elif damage == "truncated":
-        raw = raw[:len(raw) // 2]
-    elif damage == "trailing bytes":
-        raw = raw + b"junk"
-    else:
-        raw = raw[:-8] + bytes(4) + raw[-4:]
+    raw = damaged(gzip.compress(pickle.dumps(cp, protocol=4), mtime=0), damage)
     path = tmp_path / "checkplot-OBJ-1-aep_000.pkl.gz"
     path.write_bytes(raw)
     with pytest.raises(CheckplotError, match="cannot read"):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from lcpanel.core.objects import hatcsv
+from support.gzdamage import DAMAGES, damaged
 from test_formats_real import HAT
 
 pytestmark = pytest.mark.skipif(not HAT.exists(), reason="no ../shared/realdata")
@@ -121,15 +122,12 @@ def test_irregular_files_read_as_astrobase_reads_them(tmp_path, case):
         assert_same_lcdict(got, want)
 
 
-@pytest.mark.parametrize("damage", ["truncated", "deflate stream", "junk after", "crc"])
+@pytest.mark.parametrize("damage", DAMAGES)
 def test_a_damaged_gzip_fails_as_astrobase_fails(tmp_path, damage):
     """The fast reader decompresses with ISA-L; a damaged file must still raise the error
     astrobase (Python's gzip) raises for it."""
-    raw = HAT.read_bytes()
-    raw = {"truncated": raw[:len(raw) // 2], "deflate stream": raw[:20] + bytes(64) + raw[84:],
-           "junk after": raw + b"junk", "crc": raw[:-8] + bytes(4) + raw[-4:]}[damage]
     path = tmp_path / f"{damage.replace(' ', '-')}.hatlc.csv.gz"
-    path.write_bytes(raw)
+    path.write_bytes(damaged(HAT.read_bytes(), damage))
     got, want = _both(path)
     assert got is None and want is None  # both failed, with the same error (checked in _both)
 
