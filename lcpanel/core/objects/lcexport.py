@@ -440,9 +440,20 @@ def _upper_words(text: str) -> tuple[str, ...]:
 def _meta_time_info(lc: LightCurve) -> dict:
     """The time system stated in ``lc.meta`` (the older, whole-light-curve way)."""
     meta = lc.meta
+    stated = (meta.get("timesys"), meta.get("timeref"), meta.get("timeformat"), meta.get("timeoffset"))
+    try:
+        return dict(_meta_time(*stated))
+    except TypeError:  # a value that cannot be a cache key
+        return _meta_time.__wrapped__(*stated)
+
+
+@lru_cache(maxsize=256, typed=True)
+def _meta_time(timesys, timeref, timeformat, offset) -> dict:
+    """:func:`_meta_time_info` of these four meta values (the same for every light curve
+    of a collection, and asked for several times per light curve written)."""
     scale = refpos = form = None
-    for key in ("timesys", "timeref", "timeformat"):
-        for word in _words(meta.get(key)):
+    for value in (timesys, timeref, timeformat):
+        for word in _words(value):
             if word in FITS_TIME_SCALES and scale is None:
                 scale = word
             elif word in REFPOS and refpos is None:
@@ -450,7 +461,6 @@ def _meta_time_info(lc: LightCurve) -> dict:
             elif word in TIME_FORMATS:
                 form = form or TIME_FORMATS[word][0]
                 refpos = refpos or TIME_FORMATS[word][1]
-    offset = meta.get("timeoffset")
     try:
         offset = float(offset) if offset is not None and offset != "" else None
     except (TypeError, ValueError):
@@ -548,6 +558,11 @@ def _timeorigin(time: dict):
 
 def _scalar(value):
     """A header-safe Python scalar, or None to leave the value out."""
+    kind = type(value)
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is str or kind is bool:
+        return value
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, bool):
@@ -633,13 +648,22 @@ def _header_cards(lc: LightCurve) -> tuple[list[tuple[str, object, str]], list[s
         value = _scalar(value)
         if value is None:
             continue
-        keyword = _keyword(key)
-        if not keyword or keyword in taken or _STRUCTURAL.match(keyword):
+        keyword, reserved, comment = _extra_card(key, source)
+        if reserved or keyword in taken:
             notes.append(f"{source} {key!r} not written: its keyword {keyword!r} is reserved or taken")
             continue
         taken.add(keyword)
-        cards.append((keyword, value, f"{source} {key}" if keyword != str(key) else source))
+        cards.append((keyword, value, comment))
     return cards, notes
+
+
+@lru_cache(maxsize=4096, typed=True)
+def _extra_card(key, source: str) -> tuple[str, bool, str]:
+    """The keyword of an objectinfo or meta ``key`` (from ``source``), whether FITS or
+    this module reserves it, and its card's comment."""
+    keyword = _keyword(key)
+    reserved = not keyword or _STRUCTURAL.match(keyword) is not None
+    return keyword, reserved, (f"{source} {key}" if keyword != str(key) else source)
 
 
 # ---------------------------------------------------------------------------

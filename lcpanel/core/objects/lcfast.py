@@ -348,16 +348,20 @@ def _card(keyword: str, value, comment: str | None) -> bytes:
     """One header card's 80-byte image(s), as astropy writes it (CONTINUE cards included).
     A plain keyword with a bool, int, finite float or short string is formatted here, as
     astropy's ``Card`` does (each object's own values are new to any cache, and a ``Card``
-    costs ~0.02 ms); any other card is astropy's. Cards are kept, so the ones every light
-    curve of a collection has are made once."""
+    costs ~0.02 ms); any other card is astropy's, kept, so the ones every light curve of a
+    collection has are made by it once."""
+    image = _plain_card(keyword, value, comment)
+    if image is not None:
+        return image
     # a float is told apart by its text too: -0.0 and 0.0 are one key to a cache
-    return _card_image(keyword, value, comment, repr(value) if type(value) is float else None)
+    return _astropy_card(keyword, value, comment, repr(value) if type(value) is float else None)
 
 
 def _plain_card(keyword: str, value, comment: str | None) -> bytes | None:
     """astropy's ``Card(keyword, value, comment).image`` (``card._format_image``), for the
     cases it formats in one card without a warning; None for the others."""
-    if not _PLAIN_KEYWORD.fullmatch(keyword) or keyword in _SPECIAL_KEYWORDS:
+    frame = _frame(keyword, comment)
+    if frame is None:
         return None
     kind = type(value)
     if kind is str:
@@ -365,23 +369,18 @@ def _plain_card(keyword: str, value, comment: str | None) -> bytes | None:
             return None
         # astropy pads a string to 8 characters inside its quotes and 20 outside, an empty one not at all
         text = f"{"'{:8}'".format(value.replace("'", "''")):20}" if value else "''"
-    elif kind is bool:
-        text = f"{'T' if value else 'F':>20}"
-    elif kind is int:
-        text = f"{value:>20d}"
     elif kind is float:
         text = repr(value).replace("e", "E")
         if len(text) > 20 or text in ("nan", "inf", "-inf"):
             return None
         text = f"{text:>20}"
+    elif kind is bool:
+        text = f"{'T' if value else 'F':>20}"
+    elif kind is int:
+        text = f"{value:>20d}"
     else:
         return None
-    if comment and not (comment.isascii() and comment.isprintable()):
-        return None
-    if comment and not comment.isspace():  # astropy tests the comment with trailing blanks stripped
-        image = f"{keyword:8}= {text} / {comment}"
-    else:
-        image = f"{keyword:8}= {text}"
+    image = frame[0] + text + frame[1]
     if len(image) > 80:
         if kind is str and len(text) > 70:  # astropy continues the string on CONTINUE cards
             return None
@@ -389,11 +388,21 @@ def _plain_card(keyword: str, value, comment: str | None) -> bytes | None:
     return f"{image:80}".encode("ascii")
 
 
-@lru_cache(maxsize=8192, typed=True)
-def _card_image(keyword: str, value, comment: str | None, _text: str | None) -> bytes:
-    image = _plain_card(keyword, value, comment)
-    if image is not None:
-        return image
+@lru_cache(maxsize=4096)
+def _frame(keyword: str, comment: str | None) -> tuple[str, str] | None:
+    """What a plain card holds before and after its value (``KEYWORD = `` and `` / comment``),
+    or None when astropy writes the card otherwise (commentary or not a plain keyword) or
+    the comment is not printable ASCII."""
+    if not _PLAIN_KEYWORD.fullmatch(keyword) or keyword in _SPECIAL_KEYWORDS:
+        return None
+    if comment and not (comment.isascii() and comment.isprintable()):
+        return None
+    # astropy tests the comment with trailing blanks stripped
+    return f"{keyword:8}= ", (f" / {comment}" if comment and not comment.isspace() else "")
+
+
+@lru_cache(maxsize=1024, typed=True)
+def _astropy_card(keyword: str, value, comment: str | None, _text: str | None) -> bytes:
     from astropy.io import fits
 
     with warnings.catch_warnings():  # comments too long for the card are cut, as in lcexport
@@ -402,8 +411,19 @@ def _card_image(keyword: str, value, comment: str | None, _text: str | None) -> 
         return card.image.encode("ascii")
 
 
+def _kept_card(keyword: str, value, comment: str | None) -> bytes:
+    """:func:`_card`, kept: for the cards every light curve of a collection has (its columns',
+    the fixed keywords), a look-up costs less than formatting."""
+    return _kept_card_image(keyword, value, comment, repr(value) if type(value) is float else None)
+
+
+@lru_cache(maxsize=8192, typed=True)
+def _kept_card_image(keyword: str, value, comment: str | None, _text: str | None) -> bytes:
+    return _card(keyword, value, comment)
+
+
 def _comment(text: str) -> bytes:
-    return _card("COMMENT", text, None)
+    return _kept_card("COMMENT", text, None)
 
 
 def _block(cards: list[bytes]) -> bytes:
@@ -449,32 +469,32 @@ def fast_fits(lc: LightCurve) -> bytes | None:
             rows[name] = arr
     rowlen = rows.dtype.itemsize
 
-    cards = [_card("XTENSION", "BINTABLE", "binary table extension"), _card("BITPIX", 8, "array data type"),
-             _card("NAXIS", 2, "number of array dimensions"), _card("NAXIS1", rowlen, "length of dimension 1"),
-             _card("NAXIS2", nrows, "length of dimension 2"), _card("PCOUNT", 0, "number of group parameters"),
-             _card("GCOUNT", 1, "number of groups"), _card("TFIELDS", len(cols), "number of table fields")]
+    cards = [_kept_card("XTENSION", "BINTABLE", "binary table extension"), _kept_card("BITPIX", 8, "array data type"),
+             _kept_card("NAXIS", 2, "number of array dimensions"), _kept_card("NAXIS1", rowlen, "length of dimension 1"),
+             _card("NAXIS2", nrows, "length of dimension 2"), _kept_card("PCOUNT", 0, "number of group parameters"),
+             _kept_card("GCOUNT", 1, "number of groups"), _kept_card("TFIELDS", len(cols), "number of table fields")]
     descriptions = []
     for index, (name, form) in enumerate(zip(cols, forms), start=1):
         unit, description = _column_unit_description(lc, name)
         text = _fits_text(description) if description else None
         descriptions.append(text)
-        cards.append(_card(f"TTYPE{index}", name, text) if text else _card(f"TTYPE{index}", name, None))
-        cards.append(_card(f"TFORM{index}", form, None))
+        cards.append(_kept_card(f"TTYPE{index}", name, text) if text else _kept_card(f"TTYPE{index}", name, None))
+        cards.append(_kept_card(f"TFORM{index}", form, None))
         if unit:
-            cards.append(_card(f"TUNIT{index}", _fits_unit(unit), None))
+            cards.append(_kept_card(f"TUNIT{index}", _fits_unit(unit), None))
     # after every column's TTYPE/TFORM/TUNIT, per column: TCTYP, TRPOS, TCOMM (astropy's order)
     time = _time_info(lc)
     for index, (name, text) in enumerate(zip(cols, descriptions), start=1):
         for prefix, value, comment in _column_time_keywords(lc, name, time):
-            cards.append(_card(f"{prefix}{index}", value, comment))
+            cards.append(_kept_card(f"{prefix}{index}", value, comment))
         if text:
-            cards.append(_card(f"TCOMM{index}", text, None))
-    cards.append(_card("EXTNAME", EXTNAME, "extension name"))
+            cards.append(_kept_card(f"TCOMM{index}", text, None))
+    cards.append(_kept_card("EXTNAME", EXTNAME, "extension name"))
     _write_header_keywords(lc, lambda key, value, comment: cards.append(_card(key, value, comment)),
                            lambda text: cards.append(_comment(text)))
 
-    primary = _block([_card("SIMPLE", True, "conforms to FITS standard"), _card("BITPIX", 8, "array data type"),
-                      _card("NAXIS", 0, "number of array dimensions"), _card("EXTEND", True, None),
+    primary = _block([_kept_card("SIMPLE", True, "conforms to FITS standard"), _kept_card("BITPIX", 8, "array data type"),
+                      _kept_card("NAXIS", 0, "number of array dimensions"), _kept_card("EXTEND", True, None),
                       _card("OBJECT", _fits_text(str(lc.objectid)), "object identifier"),
                       _comment(f"the light curve is in the binary table extension {EXTNAME}")])
     data = rows.tobytes()
