@@ -680,6 +680,11 @@ def _fits_text(text: str) -> str:
 
 
 def _info_value(value) -> str:
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind is float:
+        return repr(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):

@@ -630,6 +630,12 @@ def _binary2(columns: list[np.ndarray]) -> bytes:
     NUL-padded to their width. Built as one byte matrix, a row per row; the bytes of
     empty one-character cells are dropped at the end."""
     n = len(columns[0])
+    if all(arr.dtype.kind in "fiu" for arr in columns):  # numbers only: one record per row
+        rows = np.zeros(n, [("", "u1", ((len(columns) + 7) // 8,))]
+                        + [(f"c{i}", arr.dtype.newbyteorder(">")) for i, arr in enumerate(columns)])
+        for i, arr in enumerate(columns):
+            rows[f"c{i}"] = arr
+        return rows.tobytes()
     cells = [np.zeros((n, (len(columns) + 7) // 8), np.uint8)]
     drop = []
     for arr in columns:
@@ -672,12 +678,21 @@ def _timesys_xml(ID: str, refposition: str, timeorigin: str | None, timescale: s
     return " <TIMESYS" + _attrs(ID=ID, refposition=refposition, timeorigin=timeorigin, timescale=timescale) + "/>\n"
 
 
-@lru_cache(maxsize=4096)
 def _info_xml(name: str, value: str, comment: str) -> str:
-    """An INFO element of the RESOURCE (most are the same for every light curve of a
-    collection, so made once)."""
-    attrs = _attrs(name=name, unit="deg" if name in ("RA", "DEC") else None, value=value)
-    return f"  <INFO{attrs}>{_xml_text(comment)}</INFO>\n" if comment else f"  <INFO{attrs}/>\n"
+    """An INFO element of the RESOURCE: its value escaped here, what surrounds it kept
+    per name and comment (the same for every light curve of a collection)."""
+    from astropy.utils.xml._iterparser import escape_xml
+
+    start, end = _info_frame(name, comment)
+    return f"{start}{escape_xml(_clean(value))}{end}"
+
+
+@lru_cache(maxsize=4096)
+def _info_frame(name: str, comment: str) -> tuple[str, str]:
+    """What an INFO element holds before and after its value, as :func:`_attrs` writes the
+    attributes (sorted: name, unit, value)."""
+    head = _attrs(name=name, unit="deg" if name in ("RA", "DEC") else None)
+    return f"  <INFO{head} value=\"", (f"\">{_xml_text(comment)}</INFO>\n" if comment else "\"/>\n")
 
 
 @lru_cache(maxsize=256)
