@@ -382,3 +382,19 @@ def test_real_collection_light_curve_exports(csv_collection):
 
     for fmt_name in FORMATS:
         assert export_lightcurve(lc, fmt_name) == export_lightcurve(fmt.check(lcfile), fmt_name)
+
+
+@pytest.mark.parametrize("offset, origin", [(2400000.0, 2400000.0), ("2400000.5", 2400000.5), ("", 0.0),
+                                            (float("nan"), 0.0), ([2400000.0], 0.0), ({"jd": 1.0}, 0.0)])
+def test_the_meta_time_system_is_the_same_whatever_the_offset_is(offset, origin):
+    """The time system stated in a light curve's meta is worked out once per set of values
+    and kept; a value that cannot be kept (a list, a dict) is worked out all the same, and
+    each light curve gets its own copy (changing one changes no other's)."""
+    from lcpanel.core.objects.lcexport import _meta_time_info
+
+    lc = LightCurve("x", {"t": np.arange(3.0)},
+                    meta={"timesys": "TDB", "timeref": "SOLARSYSTEM", "timeformat": "BJD", "timeoffset": offset})
+    first = _meta_time_info(lc)
+    assert first == {"scale": "TDB", "refpos": "BARYCENTER", "form": "JD", "origin": origin}
+    first["scale"] = "changed"
+    assert _meta_time_info(lc)["scale"] == "TDB"

@@ -552,3 +552,17 @@ def test_header_and_xml_text_cleaning_keeps_its_rules(text):
 
     assert _fits_text(text) == re.sub(r"[\x00-\x1f\x7f]", " ", text.encode("ascii", "replace").decode("ascii"))
     assert _clean(text) == re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", " ", text)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.one_of(st.floats(), st.floats(-1e3, 1e3), st.floats(-1e-3, 1e-3),
+                 st.sampled_from([0.0, -0.0, 1e16, 1e17, 1.5e-7, 5e-324, 1.7976931348623157e308])))
+def test_ecsv_header_floats_are_written_as_astropys_yaml_dumper_writes_them(value):
+    """A catalog value in the ECSV header (``- {VMAG: 12.5}``) is the text astropy's YAML
+    dumper gives it: ``.nan``, ``.inf``, ``1.0e+17`` for an exponent without a point, and
+    the plain ``repr`` otherwise."""
+    from astropy.io.misc.yaml import AstropyDumper
+
+    from lcpanel.core.objects.ecsvhead import _float_text
+
+    assert _float_text(value) == AstropyDumper(io.StringIO()).represent_float(value).value

@@ -124,7 +124,7 @@ def ecsv_head(lc: LightCurve) -> bytes | None:
     cards, notes = _header_cards(lc)
     meta = OrderedDict((key, value) for key, value, _ in cards)
     for key, value in meta.items():
-        if not _SAFE_KEY.match(key) or type(value) not in _SCALARS:
+        if type(value) not in _SCALARS or not _safe_key(key):
             return None
     if not all(type(note) is str for note in notes):
         return None
@@ -187,6 +187,11 @@ _PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+./()\-]*(?: [A-Za-z0-9_+./()\-]+)*\
 _STR_TAG = "tag:yaml.org,2002:str"
 
 
+@lru_cache(maxsize=4096)
+def _safe_key(key: str) -> bool:
+    return _SAFE_KEY.match(key) is not None
+
+
 def _meta_items(meta: OrderedDict) -> list[str] | None:
     """The ``- {KEY: value}`` lines of the meta, written here when every value is a bool,
     int, float or text of :data:`_PLAIN`'s characters (the cards of survey light curves);
@@ -213,6 +218,9 @@ def _meta_items(meta: OrderedDict) -> list[str] | None:
 
 def _float_text(value: float) -> str:
     """A float as astropy's YAML dumper represents it (``AstropyDumper.represent_float``)."""
+    text = repr(value)
+    if "." in text and "e" not in text:  # finite, written without an exponent: as it is
+        return text
     if value != value:
         return ".nan"
     if value in (float("inf"), float("-inf")):
