@@ -469,10 +469,11 @@ def fast_fits(lc: LightCurve) -> bytes | None:
             rows[name] = arr
     rowlen = rows.dtype.itemsize
 
-    cards = [_kept_card("XTENSION", "BINTABLE", "binary table extension"), _kept_card("BITPIX", 8, "array data type"),
-             _kept_card("NAXIS", 2, "number of array dimensions"), _kept_card("NAXIS1", rowlen, "length of dimension 1"),
-             _card("NAXIS2", nrows, "length of dimension 2"), _kept_card("PCOUNT", 0, "number of group parameters"),
-             _kept_card("GCOUNT", 1, "number of groups"), _kept_card("TFIELDS", len(cols), "number of table fields")]
+    cards = [_kept_card("XTENSION", "BINTABLE", "binary table extension"),
+             _kept_card("BITPIX", 8, "array data type"), _kept_card("NAXIS", 2, "number of array dimensions"),
+             _kept_card("NAXIS1", rowlen, "length of dimension 1"), _card("NAXIS2", nrows, "length of dimension 2"),
+             _kept_card("PCOUNT", 0, "number of group parameters"), _kept_card("GCOUNT", 1, "number of groups"),
+             _kept_card("TFIELDS", len(cols), "number of table fields")]
     descriptions = []
     for index, (name, form) in enumerate(zip(cols, forms), start=1):
         unit, description = _column_unit_description(lc, name)
@@ -493,8 +494,9 @@ def fast_fits(lc: LightCurve) -> bytes | None:
     _write_header_keywords(lc, lambda key, value, comment: cards.append(_card(key, value, comment)),
                            lambda text: cards.append(_comment(text)))
 
-    primary = _block([_kept_card("SIMPLE", True, "conforms to FITS standard"), _kept_card("BITPIX", 8, "array data type"),
-                      _kept_card("NAXIS", 0, "number of array dimensions"), _kept_card("EXTEND", True, None),
+    primary = _block([_kept_card("SIMPLE", True, "conforms to FITS standard"),
+                      _kept_card("BITPIX", 8, "array data type"), _kept_card("NAXIS", 0, "number of array dimensions"),
+                      _kept_card("EXTEND", True, None),
                       _card("OBJECT", _fits_text(str(lc.objectid)), "object identifier"),
                       _comment(f"the light curve is in the binary table extension {EXTNAME}")])
     data = rows.tobytes()
