@@ -88,7 +88,7 @@ from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
-from common import ROOT, add_smoke_option, load_generator, parse_args, peak_rss_mb  # noqa: E402
+from common import ROOT, add_smoke_option, load_generator, parse_args, peak_rss_mb, settle  # noqa: E402
 DEMO_CANDIDATES = (Path("/tmp/demo300"), ROOT / "demo" / "collection")
 OWNER = "cli:bench"
 
@@ -471,6 +471,7 @@ def _build_in_child(index_path: str, dicts: list, target: str, slow: bool) -> di
         products._add = _zlib_level6_add
     # warm the imports and the format cache on a few members (not timed)
     build_product(index_path, "bench-warm", dicts[:3], target + ".warm.zip")
+    settle()
     c0, t0 = time.process_time(), time.perf_counter()
     build_product(index_path, "bench-formats", dicts, target)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -533,6 +534,7 @@ def _read_in_child(spec: dict, base: str, paths: list[str]) -> dict:
     reader = AstrobaseFormat.from_spec(spec, Path(base))
     for path in paths[:3]:  # warm the imports and the format (not timed)
         read_lightcurve(reader, spec, path)
+    settle()
     c0, t0 = time.process_time(), time.perf_counter()
     for path in paths:
         read_lightcurve(reader, spec, path)
@@ -545,10 +547,12 @@ def _cache_in_child(spec: dict, base: str, root: str, paths: list[str]) -> dict:
     from lcpanel.core.objects.lccache import LCCache, _fill, reader_token
     from lcpanel.plugins.lcformats import AstrobaseFormat
 
+    settle()
     c0, t0 = time.process_time(), time.perf_counter()
     counts = _fill("lcpanel.plugins.lcformats:AstrobaseFormat", spec, base, root, paths)
     fill = {"wall": time.perf_counter() - t0, "cpu": time.process_time() - c0, **counts}
     cache, token = LCCache(root), reader_token(AstrobaseFormat.from_spec(spec, Path(base)), spec)
+    settle()
     c0, t0 = time.process_time(), time.perf_counter()
     for path in paths:
         cache.load(path, token)
@@ -579,6 +583,7 @@ def _floor_in_child(spec: dict, base: str, root: str, paths: list[str], fmt: str
         texts = members
         stored = products._info(f"x{EXPORT_FORMATS[fmt].suffix}").compress_type == zipfile.ZIP_STORED
         squeeze = None if stored else products.deflated
+    settle()
     c0, t0 = time.process_time(), time.perf_counter()
     for path, text, data in zip(paths, texts, members):
         cache.load(path, token)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +42,21 @@ def peak_rss_mb() -> float:
     into a child started by fork + exec, so a benchmark child spawned by a parent holding
     3 GB reported a 3 GB peak of its own.)"""
     return status_mb("VmHWM")
+
+
+def settle(window: float = 0.05, timeout: float = 3.0) -> float:
+    """Wait until this process is idle: at most 5 % of a core used over ``window`` seconds
+    (or ``timeout`` passed); the seconds waited. Call it before timing the CPU of a process
+    that has just started: the helper threads of what it loaded keep running for a while
+    (OpenBLAS's workers spin ~0.1 s after numpy loads, on another core), and
+    ``time.process_time()`` counts every thread of the process."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        c0 = time.process_time()
+        time.sleep(window)
+        if time.process_time() - c0 < 0.05 * window:
+            break
+    return time.perf_counter() - start
 
 
 def add_smoke_option(parser, **tiny) -> None:

@@ -56,3 +56,21 @@ def test_a_benchmark_measures_the_checkout_it_is_in(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == [str(other / "lcpanel" / "__init__.py")] * 2
+
+
+def test_a_benchmark_child_measures_its_cpu_once_the_library_threads_are_idle():
+    """A benchmark process that has just loaded numpy has OpenBLAS's worker threads spinning
+    for ~0.1 s, counted in the process's CPU time: measured in that window, the copy of
+    1,000 light curves (0.05 s) once cost twice its CPU, and every ratio against it was off.
+    ``common.settle()`` waits until the process is idle; after it, a quiet 0.1 s costs next
+    to no CPU."""
+    code = ("import time, numpy\n"
+            "from common import settle\n"
+            "settle()\n"
+            "c0 = time.process_time()\n"
+            "time.sleep(0.1)\n"
+            "print(time.process_time() - c0)\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT / "benchmarks", capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout) < 0.01
