@@ -180,3 +180,31 @@ def test_bad_utf8_in_the_rows_fails_as_astrobase_fails(tmp_path):
         _astrobase_read(path)
     with pytest.raises(UnicodeDecodeError):
         hatcsv.read_csvlc(str(path))
+
+
+def test_fixed_width_text_columns_are_made_from_arrows_bytes_as_python_makes_them():
+    """A text column whose values are ASCII of one length (the real file's network, field and
+    quality columns) is made from Arrow's buffers: the same array as ``np.array`` of the
+    values, sliced arrays included; any other column is left to ``np.array``."""
+    import pyarrow as pa
+
+    rng = np.random.default_rng(5)
+    taken = 0
+    for trial in range(3000):
+        n = int(rng.integers(1, 40))
+        width = int(rng.integers(0, 6))
+        alphabet = list("ab1-_ .'") + (["é"] if trial % 7 == 0 else []) + (["\x00"] if trial % 11 == 0 else [])
+        values = ["".join(rng.choice(alphabet, width if rng.random() < 0.99 else int(rng.integers(0, 6))))
+                  for _ in range(n)]
+        array = pa.array(values, pa.string())
+        skip = int(rng.integers(0, n)) if rng.random() < 0.3 else 0
+        array, values = array.slice(skip), values[skip:]
+        got = hatcsv._fixed_width_ascii(array)
+        lengths = {len(v) for v in values}
+        if got is None:
+            assert not values or len(lengths) > 1 or lengths == {0} or not all(v.isascii() for v in values), values
+            continue
+        taken += 1
+        want = np.array(values)
+        assert got.dtype == want.dtype and got.shape == want.shape and got.tobytes() == want.tobytes(), values
+    assert taken > 1000

@@ -2,7 +2,7 @@
 
 astrobase's ``hatlc.read_csvlc`` splits every line and casts every value in Python: ~100
 ms for the 10,564-point, 34-column HATNet light curve in ``../shared/realdata``, most of
-an object page's or a bulk export's time on HAT data; ~25 ms here. :func:`read_csvlc`
+an object page's or a bulk export's time on HAT data; ~11 ms here. :func:`read_csvlc`
 returns the same lcdict: the header is parsed by astrobase's own ``_parse_csv_header``,
 the columns get the types of astrobase's ``COLUMNDEFS`` exactly as ``read_csvlc`` assigns
 them, and the rows are split by Arrow's CSV reader and cast by Arrow, whose number syntax
@@ -55,8 +55,27 @@ def _column(hatlc, strings: pa.Array, caster) -> np.ndarray:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass
     elif caster is str:
-        return np.array(strings.to_pylist())
+        fixed = _fixed_width_ascii(strings)
+        return fixed if fixed is not None else np.array(strings.to_pylist())
     return _python_column(hatlc, strings, caster)
+
+
+def _fixed_width_ascii(strings: pa.Array) -> np.ndarray | None:
+    """``np.array(strings.to_pylist())`` made from Arrow's bytes when every value is ASCII
+    text of one length (a HAT light curve's network, field and quality columns), else None:
+    the Python strings of 10,000 values cost ~0.6 ms a column."""
+    if strings.null_count or not len(strings):
+        return None
+    _, offsets_buf, data_buf = strings.buffers()
+    n = len(strings)
+    offsets = np.frombuffer(offsets_buf, np.int32, n + 1, strings.offset * 4)
+    width = int(offsets[1] - offsets[0])
+    if width == 0 or not (np.diff(offsets) == width).all():
+        return None
+    data = np.frombuffer(data_buf, np.uint8, n * width, int(offsets[0]))
+    if data.max() >= 128:
+        return None
+    return data.astype(np.uint32).view(f"<U{width}")
 
 
 def _python_column(hatlc, strings: pa.Array, caster) -> np.ndarray:
