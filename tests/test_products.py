@@ -365,3 +365,50 @@ def test_call_entries_run_in_the_worker(demo_app, tmp_path):
         assert failed["status"] == "failed" and "returned str, not bytes" in failed["error"]
     finally:
         app.products.shutdown()
+
+
+def test_members_made_ahead_are_written_in_entry_order_around_a_stream(demo_app):
+    """The builder makes a few members before it writes them; a ``stream`` member between
+    them is written in its place, each member once, with its SHA-256, and progress counts
+    every member; a member that cannot be made fails the build with its name, whatever was
+    made before it."""
+    from lcpanel.app import App
+    from lcpanel.core.products import Entry, ProductBuilder
+    from lcpanel.hookspecs import hookimpl
+
+    class Mixed(ProductBuilder):
+        name, title = "mixed", "Mixed"
+        options = {"fail": ("no", "yes")}
+
+        def plan(self, app, dataset, rows, options):
+            out = [Entry(arcname=f"a/{i:02d}.txt", kind="call", func="codecs:encode", args={"obj": f"a{i} " * i})
+                   for i in range(products_mod.MADE_AHEAD + 3)]
+            out.append(Entry(arcname="stream.txt", kind="stream", func="support.streams:repeat",
+                             args={"text": "abc", "times": 1000}))
+            out += [Entry(arcname=f"b/{i:02d}.gz", kind="bytes", data=f"b{i}".encode()) for i in range(5)]
+            if options["fail"] == "yes":
+                out.insert(4, Entry(arcname="a/bad.txt", kind="call", func="codecs:encode", args={"obj": 12}))
+            return out
+
+    class Plugin:
+        @hookimpl
+        def register_product_builders(self, app):
+            return [Mixed]
+
+    app = App(demo_app.basedir, plugins=(Plugin(),))
+    try:
+        res = run_search(app, {"type": "filter", "params": {"where": "ndet > 0"}, "limit": 3})
+        ds = app.datasets.create(res, ALICE.identity)
+        status = app.products.request(app, ds, "mixed", {}, wait=True)
+        assert status["status"] == "done", status
+        names = [f"a/{i:02d}.txt" for i in range(products_mod.MADE_AHEAD + 3)] + ["stream.txt"]
+        names += [f"b/{i:02d}.gz" for i in range(5)]
+        zf = read_zip(app, status)
+        assert zf.namelist() == names + ["SHA256SUMS"]
+        assert zf.read("a/03.txt") == b"a3 a3 a3 " and zf.read("stream.txt") == b"abc" * 1000
+        assert zf.read("b/04.gz") == b"b4"
+        assert status["done"] == status["total"] == len(names)
+        failed = app.products.request(app, ds, "mixed", {"fail": "yes"}, wait=True)
+        assert failed["status"] == "failed" and failed["error"].startswith("a/bad.txt could not be made")
+    finally:
+        app.products.shutdown()

@@ -625,14 +625,15 @@ def _write_members(conn, key: str, zf: zipfile.ZipFile, entries: list[Entry]) ->
             _add(zf, entry.arcname, data)
             manifest.append((entry.arcname, hashlib.sha256(data).hexdigest(), len(data)))
         made.clear()
-        if time.monotonic() - last > 0.25 or len(manifest) == len(entries):
+        if len(manifest) > reported and (time.monotonic() - last > 0.25 or len(manifest) == len(entries)):
             _advance(conn, key, len(manifest) - reported)
             reported, last = len(manifest), time.monotonic()
 
     for entry in entries:
+        if entry.kind == "stream":
+            add_made()  # the members before it, first
         try:
             if entry.kind == "stream":
-                add_made()
                 manifest.append((entry.arcname, *_add_stream(zf, entry, lambda: _set(conn, key))))
             else:
                 made.append((entry, _member_bytes(entry)))
