@@ -1,4 +1,4 @@
-"""HAT light curves in astrobase's ``hat-csv`` format, read four times faster.
+"""HAT light curves in astrobase's ``hat-csv`` format, read about nine times faster.
 
 astrobase's ``hatlc.read_csvlc`` splits every line and casts every value in Python: ~100
 ms for the 10,564-point, 34-column HATNet light curve in ``../shared/realdata``, most of
