@@ -53,6 +53,24 @@ def read_zip(app, status) -> zipfile.ZipFile:
     return zf
 
 
+
+def app_with_builder(demo_app, builder):
+    """An App over the demo basedir with ``builder`` registered as a plugin registers it."""
+    from lcpanel.app import App
+    from lcpanel.hookspecs import hookimpl
+
+    class Plugin:
+        @hookimpl
+        def register_product_builders(self, app):
+            return [builder]
+
+    return App(demo_app.basedir, plugins=(Plugin(),))
+
+
+def small_dataset(app, n: int):
+    return app.datasets.create(run_search(app, {"type": "filter", "params": {"where": "ndet > 0"}, "limit": n}),
+                               ALICE.identity)
+
 @pytest.mark.parametrize("builder,options,folder,suffix", [
     ("lightcurves", {}, "lightcurves", ".csv.gz"),
     ("lightcurves", {"format": "csv"}, "lightcurves", ".csv"),
@@ -328,9 +346,7 @@ def test_call_entries_run_in_the_worker(demo_app, tmp_path):
     """A builder's ``call`` entry runs its function in the worker process; its inputs'
     size and time join the content key; a function that returns no bytes fails the build
     with a message."""
-    from lcpanel.app import App
     from lcpanel.core.products import Entry, ProductBuilder
-    from lcpanel.hookspecs import hookimpl
 
     note = tmp_path / "input.txt"
     note.write_text("v1")
@@ -344,17 +360,11 @@ def test_call_entries_run_in_the_worker(demo_app, tmp_path):
             args = {"obj": f"{len(rows)} objects"} if options["good"] == "yes" else {"text": "not bytes"}
             return [Entry(arcname="notes.txt", kind="call", func=func, args=args, inputs=(str(note),))]
 
-    class Plugin:
-        @hookimpl
-        def register_product_builders(self, app):
-            return [Notes]
-
     with pytest.raises(ValueError, match="package.module:function"):
         Entry(arcname="x", kind="call", func="os.system")
-    app = App(demo_app.basedir, plugins=(Plugin(),))
+    app = app_with_builder(demo_app, Notes)
     try:
-        res = run_search(app, {"type": "filter", "params": {"where": "ndet > 0"}, "limit": 5})
-        ds = app.datasets.create(res, ALICE.identity)
+        ds = small_dataset(app, 5)
         status = app.products.request(app, ds, "notes", {}, wait=True)
         assert status["status"] == "done", status
         assert read_zip(app, status).read("notes.txt") == b"5 objects"
@@ -372,9 +382,7 @@ def test_members_made_ahead_are_written_in_entry_order_around_a_stream(demo_app)
     them is written in its place, each member once, with its SHA-256, and progress counts
     every member; a member that cannot be made fails the build with its name, whatever was
     made before it."""
-    from lcpanel.app import App
     from lcpanel.core.products import Entry, ProductBuilder
-    from lcpanel.hookspecs import hookimpl
 
     class Mixed(ProductBuilder):
         name, title = "mixed", "Mixed"
@@ -390,15 +398,9 @@ def test_members_made_ahead_are_written_in_entry_order_around_a_stream(demo_app)
                 out.insert(4, Entry(arcname="a/bad.txt", kind="call", func="codecs:encode", args={"obj": 12}))
             return out
 
-    class Plugin:
-        @hookimpl
-        def register_product_builders(self, app):
-            return [Mixed]
-
-    app = App(demo_app.basedir, plugins=(Plugin(),))
+    app = app_with_builder(demo_app, Mixed)
     try:
-        res = run_search(app, {"type": "filter", "params": {"where": "ndet > 0"}, "limit": 3})
-        ds = app.datasets.create(res, ALICE.identity)
+        ds = small_dataset(app, 3)
         status = app.products.request(app, ds, "mixed", {}, wait=True)
         assert status["status"] == "done", status
         names = [f"a/{i:02d}.txt" for i in range(products_mod.MADE_AHEAD + 3)] + ["stream.txt"]
