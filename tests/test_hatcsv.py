@@ -208,3 +208,4 @@ def test_fixed_width_text_columns_are_made_from_arrows_bytes_as_python_makes_the
         want = np.array(values)
         assert got.dtype == want.dtype and got.shape == want.shape and got.tobytes() == want.tobytes(), values
     assert taken > 1000
+    assert hatcsv._fixed_width_ascii(pa.array(["ab", "cd"], pa.large_string())) is None  # 64-bit offsets

@@ -64,7 +64,7 @@ def _fixed_width_ascii(strings: pa.Array) -> np.ndarray | None:
     """``np.array(strings.to_pylist())`` made from Arrow's bytes when every value is ASCII
     text of one length (a HAT light curve's network, field and quality columns), else None:
     the Python strings of 10,000 values cost ~0.6 ms a column."""
-    if strings.null_count or not len(strings):
+    if strings.type != pa.string() or strings.null_count or not len(strings):
         return None
     _, offsets_buf, data_buf = strings.buffers()
     n = len(strings)
