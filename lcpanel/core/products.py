@@ -55,7 +55,7 @@ STORED_SUFFIXES = (".gz", ".zip", ".png", ".jpg", ".fz", ".parquet")
 ZIP_LEVEL = 2
 #: members made before they are compressed and written: converting a few light curves, then
 #: deflating and hashing them, keeps each step's code and tables in the CPU's caches
-#: (3-5 % less CPU per converted light curve than one member at a time; ~8 x 45 kB held)
+#: (2-5 % less CPU per converted light curve than one member at a time; ~8 x 45 kB held)
 MADE_AHEAD = 8
 #: a build of this many members or more is split over the worker pool (see ProductStore._submit),
 #: in at most PARTS_PER_WORKER slices per worker (a busy worker does not hold the others back)
@@ -630,16 +630,17 @@ def _write_members(conn, key: str, zf: zipfile.ZipFile, entries: list[Entry]) ->
             reported, last = len(manifest), time.monotonic()
 
     for entry in entries:
-        if entry.kind == "stream":
+        stream = entry.kind == "stream"
+        if stream:
             add_made()  # the members before it, first
         try:
-            if entry.kind == "stream":
+            if stream:
                 manifest.append((entry.arcname, *_add_stream(zf, entry, lambda: _set(conn, key))))
             else:
                 made.append((entry, _member_bytes(entry)))
         except Exception as exc:
             raise MemberFailed(f"{entry.arcname} could not be made: {describe_failure(exc)}") from exc
-        if len(made) == MADE_AHEAD or entry.kind == "stream":
+        if stream or len(made) == MADE_AHEAD:
             add_made()
     add_made()
     return manifest
