@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from urllib.parse import quote
 
 import pandas as pd
@@ -43,6 +44,29 @@ TILES_CSS = """
                              background: #e8f0f6; border-radius: 999px; padding: 1px 7px; margin-left: 4px; }
 .lcp-tile .comments { font-size: 0.85em; color: #5b6770; margin: 4px 0 0 0; }
 """
+
+
+def build_status_line(status: dict) -> str:
+    """The line beside a running product build's progress bar: files done of the total,
+    the rate (files per second since the request, as the status gives it) and the time
+    left at that rate; escaped HTML."""
+    done, total, rate = status.get("done") or 0, status.get("total") or 0, status.get("rate")
+    line = f"{esc(status['status'])}: {done:,} of {total:,} files"
+    if rate:
+        left = math.ceil(max(total - done, 0) / rate) or 1
+        speed = f"{rate:,.0f}" if rate >= 10 else f"{rate:.2g}"
+        line += f" · {speed} files/s · about {_duration(left)} left"
+    return line
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        minutes, secs = divmod(seconds, 60)
+        return f"{minutes} min" + (f" {secs} s" if secs else "")
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h" + (f" {minutes} min" if minutes else "")
 
 
 def object_url(collection: str, objectid: str) -> str:
@@ -364,7 +388,7 @@ class DatasetPage(pn.viewable.Viewer):
             self.progress.visible = False
             self.status.object = f'<p class="lcp-field-error">The build failed: {esc(status["error"])}</p>'
         else:
-            self.status.object = (f'{esc(status["status"])}: {status["done"]} of {status["total"]} files')
+            self.status.object = build_status_line(status)
 
     def _show_existing(self) -> None:
         done = [s for s in self.app.products.for_dataset(self.ds.dataset_id) if s["status"] == "done"]
