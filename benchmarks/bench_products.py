@@ -58,7 +58,8 @@
    rows show how much of it the zip's compression alone takes.
 
 4. The real HATNet light curve of tests/realdata: reading it (astrobase's reader against
-   lcpanel's) and writing it per format (astropy writers against the fast ones).
+   lcpanel's) and writing it per format (astropy writers against the fast ones); and the
+   real TESS CDIPS light curve: reading it (astropy against lcpanel's fits-table reader).
 
 With --workdir the work directory is kept (and reused for the example collection);
 otherwise a temporary one is removed at the end.
@@ -771,7 +772,46 @@ def bench_real(repeat: int) -> None:
         base = best(lambda: SLOW_WRITERS[name](lc))
         ours = best(lambda: export_lightcurve(lc, name))
         print(f"   {'write ' + name + ' (astropy writers)':<34} {base:>12.1f} {ours:>11.1f} {base / ours:>6.1f}x")
+    bench_real_cdips(best)
     print("   ratio = baseline ms / lcpanel ms (> 1: lcpanel faster)")
+
+
+def bench_real_cdips(best) -> None:
+    """The TESS CDIPS light curve of tests/realdata (the fits-table format): ms to read it
+    with astropy (``Table.read``, and the open, ``data`` and columns of ``astropy.io.fits``
+    the fits-table reader used before it read plain tables itself) and with lcpanel's
+    reader, the collection's own description applied; best of the section's repeats."""
+    import importlib.util
+
+    from astropy.table import Table
+
+    from lcpanel.core.objects.fitsread import _astropy_columns
+    from lcpanel.core.objects.lcrequest import read_lightcurve
+    from lcpanel.plugins.lcformats import FitsTableFormat
+
+    paths = sorted((ROOT / "tests" / "realdata").glob("hlsp_cdips_*_llc.fits"))
+    if not paths:
+        print("   (no CDIPS light curve in tests/realdata: skipped)")
+        return
+    example = importlib.util.spec_from_file_location("cdips_example", ROOT / "examples" / "cdips_collection.py")
+    module = importlib.util.module_from_spec(example)
+    example.loader.exec_module(module)
+    spec = module.CDIPS_JSON["lcformat"]
+    fmt = FitsTableFormat.from_spec(spec, ROOT)
+    lc = read_lightcurve(fmt, spec, paths[0])
+
+    def with_astropy_io():
+        from astropy.io import fits
+
+        with fits.open(paths[0], memmap=False) as hdul:
+            return _astropy_columns(hdul[1])
+
+    print(f"   the TESS CDIPS light curve ({paths[0].name}: {len(lc):,} points, {len(lc.columns)} columns)")
+    ours = best(lambda: read_lightcurve(fmt, spec, paths[0]))
+    for label, fn in (("read (astropy Table.read)", lambda: Table.read(paths[0], hdu=1)),
+                      ("read (astropy.io.fits columns)", with_astropy_io)):
+        base = best(fn)
+        print(f"   {label:<34} {base:>12.1f} {ours:>11.1f} {base / ours:>6.1f}x")
 
 
 def machine_load() -> str:

@@ -468,21 +468,15 @@ class FitsTableFormat(LCFormat):
     def read(self, path) -> LightCurve:
         from astropy.io import fits
 
+        from ..core.objects.fitsread import table_columns
         from ..core.objects.formatinfo import fits_column_info
 
         with fits.open(path, memmap=False) as hdul:
-            hdu = hdul[self.spec.get("hdu", 1)]
+            index = self.spec.get("hdu", 1)
+            hdu = hdul[index]
             primary = hdul[0].header
             info, timeinfo = fits_column_info(primary, hdu.header)
-            data = hdu.data
-            columns = {}
-            for col in hdu.columns:
-                values = np.asarray(data[col.name])
-                if values.ndim != 1:
-                    continue
-                if values.dtype.kind == "S":
-                    values = np.char.decode(values, "ascii", errors="replace")
-                columns[col.name] = values.astype(values.dtype.newbyteorder("="))
+            columns = table_columns(path, hdul, index)
             objectinfo = {}
             wanted = ((self.spec.get("objectid_key", "OBJECT"), "objectid"), (self.spec.get("ra_key", "RA_OBJ"), "ra"),
                       (self.spec.get("dec_key", "DEC_OBJ"), "decl"))
