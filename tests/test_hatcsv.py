@@ -209,3 +209,40 @@ def test_fixed_width_text_columns_are_made_from_arrows_bytes_as_python_makes_the
         assert got.dtype == want.dtype and got.shape == want.shape and got.tobytes() == want.tobytes(), values
     assert taken > 1000
     assert hatcsv._fixed_width_ascii(pa.array(["ab", "cd"], pa.large_string())) is None  # 64-bit offsets
+
+
+def test_numbers_arrow_parses_read_as_astrobase_reads_them(tmp_path, monkeypatch):
+    """Rows of numbers Arrow's CSV reader parses itself (signs, NaN, infinities, out of
+    range, leading zeros, no digit before or after the point): the columns it parses
+    as numbers give astrobase's lcdict, and that way is taken (not the text one)."""
+    head, rows = _parts()
+    names = _astrobase_read(HAT)["columns"]
+    from astrobase.hatsurveys import hatlc
+
+    floats = ["1.5", "-2.25", "nan", "NaN", "-nan", "inf", "-inf", "Infinity", "1e-5", "1E5", "0", "+4", ".5", "5.",
+              "-0.0", "1e400", "-1e-400", "0.1", "2455000.123456789", "007.25", "1.7976931348623157e308"]
+    ints = ["1", "-3", "0", "012", "9223372036854775807", "-9223372036854775808"]  # "+2": Arrow refuses it
+    pools = {float: floats, int: ints}
+    typed = []
+    read_rows = hatcsv._read_rows
+
+    def spy(body, types, fail=False):
+        table = read_rows(body, types, fail)
+        typed.append(table is not None and any(t != hatcsv.pa.string() for t in types))
+        return table
+
+    monkeypatch.setattr(hatcsv, "_read_rows", spy)
+    rng = np.random.default_rng(41)
+    for trial in range(25):
+        out = []
+        for _ in range(int(rng.integers(1, 40))):
+            row = []
+            for name in names:
+                pool = pools.get(hatcsv.column_caster(hatlc, name))
+                keep = pool is None or rng.random() < 0.5
+                row.append(str(rows[0][names.index(name)]) if keep else pool[int(rng.integers(len(pool)))])
+            out.append(",".join(row))
+        typed.clear()
+        got, want = _both(_write(tmp_path, f"numbers{trial}", head + "\n".join(out) + "\n"))
+        assert_same_lcdict(got, want)
+        assert typed[0], trial  # the numbers were parsed by Arrow's CSV reader

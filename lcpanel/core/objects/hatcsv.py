@@ -2,11 +2,12 @@
 
 astrobase's ``hatlc.read_csvlc`` splits every line and casts every value in Python: ~100
 ms for the 10,564-point, 34-column HATNet light curve in ``../shared/realdata``, most of
-an object page's or a bulk export's time on HAT data; ~11 ms here. :func:`read_csvlc`
+an object page's or a bulk export's time on HAT data; ~10.5 ms here. :func:`read_csvlc`
 returns the same lcdict: the header is parsed by astrobase's own ``_parse_csv_header``,
 the columns get the types of astrobase's ``COLUMNDEFS`` exactly as ``read_csvlc`` assigns
-them, and the rows are split by Arrow's CSV reader and cast by Arrow, whose number syntax
-is a subset of Python's with the same values. Whatever Arrow does not take the way
+them, and the rows are split by Arrow's CSV reader, which parses the numbers as it goes
+(or, when one does not parse, reads every cell as text, cast by Arrow column by column);
+Arrow's number syntax is a subset of Python's with the same values. Whatever Arrow does not take the way
 astrobase does (a value Python casts and Arrow does not, a carriage return, rows of other
 lengths, a column count other than the header's, an LCC-Server CSV) is read by astrobase
 as before, for that column or for the whole file. ``tests/test_hatcsv.py`` compares both
@@ -97,21 +98,45 @@ def read_csvlc(lcfile: str) -> dict:
     start = data.index(_MARK.encode())
     lcdict = hatlc._parse_csv_header(data[:start + len(_MARK) - 1].decode())
     names = lcdict["columns"]
-    body = data[start + len(_MARK):]
+    body = pa.py_buffer(data[start + len(_MARK):])
+    casters = [column_caster(hatlc, name) for name in names]
+    table = _read_rows(body, [_ARROW_TYPES.get(c, pa.string()) for c in casters])
+    typed = table is not None
+    if not typed:  # a value Arrow does not parse as a number: every column as text, cast one by one
+        try:
+            table = _read_rows(body, [pa.string()] * len(names), fail=True)
+        except pa.ArrowInvalid:  # rows of different lengths: astrobase's zip keeps the shortest
+            return hatlc.read_csvlc(lcfile)
+    if table.num_columns != len(names) or table.num_rows == 0:
+        return hatlc.read_csvlc(lcfile)
+    for index, (name, caster) in enumerate(zip(names, casters)):
+        if caster is None:
+            continue
+        values = table.column(index).combine_chunks()
+        if typed and caster in _ARROW_TYPES:
+            lcdict[name] = values.to_numpy(zero_copy_only=False)
+        else:
+            lcdict[name] = _column(hatlc, values, caster)
+    return lcdict
+
+
+_ARROW_TYPES = {float: pa.float64(), int: pa.int64()}
+
+
+def _read_rows(body: pa.Buffer, types: list, fail: bool = False) -> pa.Table | None:
+    """The rows split by Arrow's CSV reader, column ``i`` parsed as ``types[i]``; None
+    when a value does not parse (or the rows are irregular) unless ``fail``. Arrow parses
+    numbers as its cast from text does (no null values: an empty cell does not parse)."""
     try:
-        table = pacsv.read_csv(
-            pa.py_buffer(body),
+        return pacsv.read_csv(
+            body,
             read_options=pacsv.ReadOptions(autogenerate_column_names=True, use_threads=False),
             parse_options=pacsv.ParseOptions(quote_char=False, escape_char=False, newlines_in_values=False,
                                               ignore_empty_lines=True),
-            convert_options=pacsv.ConvertOptions(column_types={f"f{i}": pa.string() for i in range(len(names))},
-                                                 strings_can_be_null=False, quoted_strings_can_be_null=False))
-    except pa.ArrowInvalid:  # rows of different lengths: astrobase's zip keeps the shortest
-        return hatlc.read_csvlc(lcfile)
-    if table.num_columns != len(names) or table.num_rows == 0:
-        return hatlc.read_csvlc(lcfile)
-    for index, name in enumerate(names):
-        caster = column_caster(hatlc, name)
-        if caster is not None:
-            lcdict[name] = _column(hatlc, table.column(index).combine_chunks(), caster)
-    return lcdict
+            convert_options=pacsv.ConvertOptions(column_types={f"f{i}": t for i, t in enumerate(types)},
+                                                 null_values=[], strings_can_be_null=False,
+                                                 quoted_strings_can_be_null=False))
+    except pa.ArrowInvalid:
+        if fail:
+            raise
+        return None
