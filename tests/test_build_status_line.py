@@ -4,9 +4,16 @@ long is left, from the product status the JSON API also returns (``done``, ``tot
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from lcpanel.views.dataset_page import build_status_line
+from lcpanel.views.dataset_page import build_status_line as html_line
+
+
+def build_status_line(status: dict) -> str:
+    """The line as read (its markup left out)."""
+    return re.sub(r"<[^>]+>", "", html_line(status))
 
 
 def running(done, total, rate, status="running"):
@@ -44,4 +51,9 @@ def test_before_the_first_file_there_is_no_rate_nor_estimate():
 
 
 def test_the_status_word_is_escaped():
-    assert "<b>" not in build_status_line(running(1, 2, 1.0, status="<b>x</b>"))
+    assert "<b>" not in html_line(running(1, 2, 1.0, status="<b>x</b>"))
+
+
+def test_a_narrow_screen_wraps_the_line_only_between_its_parts():
+    parts = re.findall(r'<span class="lcp-nowrap">([^<]*)</span>', html_line(running(5, 10, 2.0)))
+    assert parts == ["running: 5 of 10 files", "2 files/s", "about 3 s left"]

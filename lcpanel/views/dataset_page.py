@@ -51,12 +51,13 @@ def build_status_line(status: dict) -> str:
     the rate (files per second since the request, as the status gives it) and the time
     left at that rate; escaped HTML."""
     done, total, rate = status.get("done") or 0, status.get("total") or 0, status.get("rate")
-    line = f"{esc(status['status'])}: {done:,} of {total:,} files"
+    parts = [f"{esc(status['status'])}: {done:,} of {total:,} files"]
     if rate:
         left = math.ceil(max(total - done, 0) / rate) or 1
         speed = f"{rate:,.0f}" if rate >= 10 else f"{rate:.2g}"
-        line += f" · {speed} files/s · about {_duration(left)} left"
-    return line
+        parts += [f"{speed} files/s", f"about {_duration(left)} left"]
+    # a narrow screen wraps the line between its parts, not inside one
+    return " · ".join(f'<span class="lcp-nowrap">{part}</span>' for part in parts)
 
 
 def _duration(seconds: int) -> str:
@@ -277,7 +278,8 @@ class DatasetPage(pn.viewable.Viewer):
         self.scope = pn.widgets.RadioButtonGroup(options=[f"All {self.ds.nobjects} objects"], button_type="light")
         self.build = pn.widgets.Button(name="Build zip", button_type="primary", width=110,
                                        css_classes=["lcp-build"])
-        self.progress = pn.indicators.Progress(value=0, max=100, width=240, visible=False, bar_color="primary")
+        self.progress = pn.indicators.Progress(value=0, max=100, width=240, visible=False, bar_color="primary",
+                                               margin=(4, 0))  # flush with the status line under it
         self.status = html("", css_classes=["lcp-product-status"])
         self.existing = html("")
         self._key = None
@@ -305,7 +307,8 @@ class DatasetPage(pn.viewable.Viewer):
         self._show_existing()
         return section("Downloads", pn.Row(self.builder, self.fmt, pn.Column(pn.Spacer(height=18), self.scope),
                                            pn.Column(pn.Spacer(height=18), self.build)),
-                       self.lc_options, pn.Row(self.progress, self.status), self.existing,
+                       self.lc_options, pn.Column(self.progress, self.status, margin=0),
+                       self.existing,
                        subtitle="Zips are built in the background; each holds a SHA256SUMS manifest. "
                                 f'<a href="/api/datasets/{self.ds.dataset_id}/urls">Per-object URLs</a> '
                                 "for wget/curl.")

@@ -97,7 +97,9 @@ table.lcp-table td.num {{ text-align: right; font-variant-numeric: tabular-nums;
 table.lcp-table th.num {{ text-align: right; }}
 table.lcp-table .lcp-name {{ font-weight: 500; }}
 .lcp-error-text {{ color: {DANGER}; font-size: 0.9em; margin: 0; }}
+.lcp-nowrap {{ white-space: nowrap; }}
 @media (max-width: {NARROW_PX}px) {{
+  table.lcp-table a, table.lcp-table code {{ overflow-wrap: anywhere; }}
   :host > div {{ max-width: 100% !important; min-width: 0 !important; }}  /* a fixed width set inline */
   .lcp-cards {{ grid-template-columns: minmax(0, 1fr); }}
   .lcp-facts {{ grid-template-columns: auto minmax(0, 1fr); }}
