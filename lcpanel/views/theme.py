@@ -97,6 +97,7 @@ table.lcp-table td.num {{ text-align: right; font-variant-numeric: tabular-nums;
 table.lcp-table th.num {{ text-align: right; }}
 table.lcp-table .lcp-name {{ font-weight: 500; }}
 .lcp-error-text {{ color: {DANGER}; font-size: 0.9em; margin: 0; }}
+.lcp-field-error, :host(.lcp-field-error) {{ color: {DANGER}; }}
 .lcp-nowrap {{ white-space: nowrap; }}
 @media (max-width: {NARROW_PX}px) {{
   table.lcp-table a, table.lcp-table code {{ overflow-wrap: anywhere; }}

@@ -157,6 +157,7 @@ def test_bad_coordinates_show_an_error_next_to_the_field(page, lcpanel_server, w
     error = form.locator(".lcp-field-coords .lcp-field-error")
     expect(error).to_be_visible()
     expect(error).to_contain_text(re.compile(r"\w{4,}"))
+    expect(error).to_have_css("color", "rgb(179, 38, 30)")  # the theme's DANGER: it reads as an error
     expect(form.locator(".lcp-field-filter .lcp-field-error")).to_be_hidden()
     expect(form.locator(".lcp-form-message")).to_be_hidden()
     assert page.url.rstrip("/") == lcpanel_server.url
