@@ -91,6 +91,22 @@ def test_each_product(app, dataset, builder, options, folder, suffix):
         assert text.startswith("# objectid:") and "timesys" in text
 
 
+@pytest.mark.parametrize("options", [{}, {"format": "csv"}, {"format": "csv.gz"}, {"format": "fits"},
+                                     {"format": "ecsv"}, {"format": "votable"}, {"format": "parquet"}])
+def test_the_size_estimate_bounds_the_zip(app, options):
+    """The estimate a product's size cap and disk quota are checked against, before the
+    build, is not below the zip the build writes: for every light-curve format, for the
+    whole demo dataset and for a single object (where the fixed parts of a member weigh most)."""
+    builder = app.product_builders.get("lightcurves")
+    for n in (1000, 1):
+        ds = small_dataset(app, n)
+        entries = builder().plan(app, ds, list(range(ds.nobjects)), builder.validate_options(options))
+        status = app.products.request(app, ds, "lightcurves", options, wait=True)
+        app.datasets.delete(ds.dataset_id, ALICE)  # its zips stay no other test's
+        assert status["status"] == "done", status
+        assert status["size"] <= products_mod.estimate_bytes(entries), (options, n, status["size"])
+
+
 def test_dataset_zip_and_selection(app, dataset):
     keys = dataset.keys()[:3]
     status = app.products.request(app, dataset, "dataset", objects=keys, wait=True)
