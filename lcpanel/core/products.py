@@ -111,6 +111,12 @@ class Entry:
     passed as ``sink`` (``function(sink=..., **args)``) instead of returning it: the
     worker streams it into the zip, so a member larger than memory can be made (a
     dataset's Parquet: :func:`lcpanel.core.objects.lcparquet.dataset_parquet`).
+
+    A ``call`` or ``stream`` member's size is estimated, before the build, at ``growth``
+    times its inputs' size and ``overhead`` bytes more (:func:`estimate_bytes`; size caps
+    and disk quotas are checked against it): a conversion that may be larger than its
+    input says so (converted light curves: :data:`CONVERTED_GROWTH`,
+    :data:`CONVERTED_FIXED`); a summary of many inputs keeps the default, once its inputs.
     """
 
     arcname: str
@@ -120,6 +126,8 @@ class Entry:
     func: str | None = None
     args: dict | None = None
     inputs: tuple[str, ...] = ()
+    growth: float = 1.0
+    overhead: int = 0
 
     def __post_init__(self):
         if self.kind not in ENTRY_KINDS:
@@ -175,11 +183,12 @@ class ProductBuilder:
         raise NotImplementedError
 
 
-#: what a computed member may grow to, relative to its input files, in a size estimate
-#: (converted light curves, deflated, measured at up to 1.9x their survey file: VOTable of
-#: the demo's gzipped CSV; 1.8x for the real HAT file, 0.6x for the CDIPS FITS files) ...
-CONVERTED_GROWTH = 2
-#: ... and the bytes it may hold besides (headers: a FITS file is 2,880-byte blocks)
+#: what a converted light curve may grow to, relative to its survey file, in a size
+#: estimate (deflated, measured at up to 1.9x: VOTable of the demo's gzipped CSV; 1.8x for
+#: the real HAT file, 0.6x for the CDIPS FITS files; an :class:`Entry`'s ``growth``) ...
+CONVERTED_GROWTH = 2.0
+#: ... and the bytes it may hold besides (headers: a FITS file is 2,880-byte blocks; its
+#: ``overhead``)
 CONVERTED_FIXED = 8_000
 #: the size estimate of a computed member that names no input files
 CALL_ESTIMATE = 64_000
@@ -194,9 +203,9 @@ ZIP_FIXED = 22 + 56 + 20 + ZIP_PER_MEMBER + 3 * len("SHA256SUMS")
 def estimate_bytes(entries: list[Entry]) -> int:
     """An upper estimate of a product zip's size, known at planning time, which size caps
     and disk quotas are checked against: files and bytes as they are (a member is never
-    stored larger), a computed member (a converted light curve, a Parquet table) at
-    :data:`CONVERTED_GROWTH` times its input files and :data:`CONVERTED_FIXED` more, and
-    each member's share of the zip's headers and of SHA256SUMS."""
+    stored larger), a computed member at its entry's ``growth`` times its input files and
+    ``overhead`` more (:data:`CALL_ESTIMATE` when it names no input), and each member's
+    share of the zip's headers and of SHA256SUMS."""
     total = ZIP_FIXED
     for e in entries:
         if e.kind == "file":
@@ -205,7 +214,7 @@ def estimate_bytes(entries: list[Entry]) -> int:
             total += len(e.data or b"")
         else:
             inputs = sum(os.stat(p).st_size for p in e.inputs)
-            total += CONVERTED_GROWTH * inputs + CONVERTED_FIXED if inputs else CALL_ESTIMATE
+            total += int(e.growth * inputs) + e.overhead if inputs else max(CALL_ESTIMATE, e.overhead)
         total += ZIP_PER_MEMBER + 3 * len(e.arcname.encode("utf-8"))
     return total
 

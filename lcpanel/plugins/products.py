@@ -10,7 +10,7 @@ from ..core.objects.lccache import cache_dir
 from ..core.objects.lcexport import EXPORT_FORMATS, export_lightcurve
 from ..core.objects.lcrequest import REQUEST_KEYS, describe_request, parse_request
 from ..core.objects.magcols import is_checkplot_column
-from ..core.products import Entry, ProductBuilder, summary_csv
+from ..core.products import CONVERTED_FIXED, CONVERTED_GROWTH, Entry, ProductBuilder, summary_csv
 from ..errors import UserError
 from ..hookspecs import hookimpl
 
@@ -70,7 +70,8 @@ def _lightcurves(app, dataset, rows, fmt: str, request: dict | None = None) -> l
         if request:
             args["request"] = request
         out.append(Entry(arcname=f"lightcurves/{cid}/{dataset.data['objectid'][i]}{suffix}", kind="call",
-                         func=f"{__name__}:converted_lightcurve", args=args, inputs=(str(path),)))
+                         func=f"{__name__}:converted_lightcurve", args=args, inputs=(str(path),),
+                         growth=CONVERTED_GROWTH, overhead=CONVERTED_FIXED))
     return out
 
 
@@ -114,7 +115,8 @@ def _parquet(app, dataset, rows, request: dict | None = None) -> list[Entry]:
     if request:
         args["request"] = request
     return [Entry(arcname="lightcurves.parquet", kind="stream", func="lcpanel.core.objects.lcparquet:dataset_parquet",
-                  args=args, inputs=tuple(source for _, _, source in objects))]
+                  args=args, inputs=tuple(source for _, _, source in objects), growth=CONVERTED_GROWTH,
+                  overhead=CONVERTED_FIXED)]
 
 
 def readme(dataset, rows, options: dict, request: dict) -> bytes:
