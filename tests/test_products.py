@@ -92,11 +92,13 @@ def test_each_product(app, dataset, builder, options, folder, suffix):
 
 
 @pytest.mark.parametrize("options", [{}, {"format": "csv"}, {"format": "csv.gz"}, {"format": "fits"},
-                                     {"format": "ecsv"}, {"format": "votable"}, {"format": "parquet"}])
+                                     {"format": "ecsv"}, {"format": "votable"}, {"format": "parquet"},
+                                     {"format": "votable", "times": "BJD_TDB"}])  # a column added
 def test_the_size_estimate_bounds_the_zip(app, options):
     """The estimate a product's size cap and disk quota are checked against, before the
-    build, is not below the zip the build writes: for every light-curve format, for the
-    whole demo dataset and for a single object (where the fixed parts of a member weigh most)."""
+    build, is not below the zip the build writes: for every light-curve format (and one with
+    a time column added by the request), for the whole demo dataset and for a single object
+    (where the fixed parts of a member weigh most)."""
     builder = app.product_builders.get("lightcurves")
     for n in (1000, 1):
         ds = small_dataset(app, n)
