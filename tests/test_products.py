@@ -190,6 +190,52 @@ def test_killed_build_leaves_nothing_and_can_be_retried(app, dataset, monkeypatc
     assert retried["status"] == "done"
 
 
+def test_a_build_killed_after_its_zip_is_in_place_is_completed_on_recovery(app, dataset, monkeypatch):
+    """A worker killed between renaming the zip into place and marking the product done
+    (the window the SIGKILL test of test_resilience.py once hit): the zip at the final path
+    already has its SHA256, size and manifest recorded, and the next start's recovery
+    checks the file against them and marks the product done; a file that does not match is
+    removed and the product is rebuilt on request."""
+    from dataclasses import asdict
+
+    entries = [asdict(e) for e in app.product_builders.get("lightcurves")().plan(
+        app, dataset, list(range(dataset.nobjects)), {"format": "fits"})][:3]
+    real_set = products_mod._set
+
+    class Killed(BaseException):
+        pass
+
+    def kill_before_done(conn, key, **fields):
+        if fields.get("status") == "done":
+            raise Killed  # as SIGKILL would: nothing after this runs
+        real_set(conn, key, **fields)
+
+    for tamper in (False, True):
+        key = ("e" if tamper else "d") * 64
+        target = app.products.file_path(key, "lightcurves")
+        with app.products.connect() as conn:
+            conn.execute("INSERT OR REPLACE INTO products (key, builder, options, filename, status, done, total, "
+                         "heartbeat, created, updated) VALUES (?, 'lightcurves', '{}', 'x.zip', 'queued', 0, ?, ?, "
+                         "'', '')", (key, len(entries), time.time()))
+        monkeypatch.setattr(products_mod, "_set", kill_before_done)
+        with pytest.raises(Killed):
+            products_mod.build_product(str(app.products.index_path), key, entries, str(target))
+        monkeypatch.setattr(products_mod, "_set", real_set)
+        with app.products.connect() as conn:
+            row = conn.execute("SELECT * FROM products WHERE key = ?", (key,)).fetchone()
+        assert target.exists() and row["status"] == "running"
+        assert row["sha256"] == hashlib.sha256(target.read_bytes()).hexdigest()
+        assert row["size"] == target.stat().st_size and len(json.loads(row["manifest"])) == len(entries)
+        if tamper:
+            target.write_bytes(target.read_bytes()[:-1])
+        app.products.recover()
+        status = app.products.status(key)
+        if tamper:
+            assert not target.exists() and status["status"] != "done"
+        else:
+            assert status["status"] == "done" and status["sha256"] == row["sha256"]
+
+
 # --- over HTTP ----------------------------------------------------------------------------
 
 

@@ -266,9 +266,24 @@ class ProductStore:
         return self._pool
 
     def recover(self) -> int:
-        """Remove temporary zips older than an hour (left by killed builds)."""
+        """Remove temporary zips older than an hour (left by killed builds); complete a
+        build killed after its zip was renamed into place (the zip matches the SHA256
+        recorded before the rename: done; it does not: removed, to be built again).
+        Returns the temporary files removed."""
         from .atomic import clean_stale_temps
 
+        with self.connect() as conn:
+            pending = conn.execute("SELECT key, builder, sha256 FROM products WHERE status IN ('queued', 'running') "
+                                   "AND sha256 IS NOT NULL").fetchall()
+        for row in pending:
+            target = self.file_path(row["key"], row["builder"])
+            if not target.exists():
+                continue
+            if _file_sha256(target) == row["sha256"]:
+                with self.connect() as conn:
+                    _set(conn, row["key"], status="done")
+            else:
+                target.unlink(missing_ok=True)
         return sum(clean_stale_temps(sub) for sub in self.root.glob("[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]"))
 
     def shutdown(self, *, terminate: bool = False) -> None:
@@ -615,16 +630,18 @@ def _quietly_wait(future) -> None:
 
 def _write_zip(conn, key: str, target: str, fill) -> None:
     """The product zip at ``target``: ``fill(zf)`` adds the members and returns their
-    manifest rows, then ``SHA256SUMS``; written beside and renamed into place."""
+    manifest rows, then ``SHA256SUMS``; written beside and renamed into place. Its SHA256,
+    size and manifest are recorded before the rename, so a zip at ``target`` always has
+    them; a worker killed between the rename and "done" leaves a zip that
+    :meth:`ProductStore.recover` checks against them and completes."""
     with atomic_path(target, suffix=".zip") as tmp:
         with zipfile.ZipFile(tmp, "w") as zf:
             manifest = fill(zf)
             sums = "".join(f"{digest}  {name}\n" for name, digest, _ in manifest)
             _add(zf, "SHA256SUMS", sums.encode())
-        digest = _file_sha256(tmp)
-        size = tmp.stat().st_size
-    _set(conn, key, status="done", sha256=digest, size=size,
-         manifest=json.dumps([{"name": n, "sha256": d, "size": s} for n, d, s in manifest]))
+        _set(conn, key, sha256=_file_sha256(tmp), size=tmp.stat().st_size,
+             manifest=json.dumps([{"name": n, "sha256": d, "size": s} for n, d, s in manifest]))
+    _set(conn, key, status="done")
 
 
 def _failed(conn, key: str, exc: Exception) -> None:
