@@ -59,25 +59,29 @@ def test_a_benchmark_measures_the_checkout_it_is_in(tmp_path):
 
 
 
-def test_settle_returns_once_the_process_threads_have_stopped_working():
+def test_settle_waits_while_the_process_works_and_stops_when_it_is_idle():
     """A benchmark process that has just loaded numpy has OpenBLAS's worker spinning for
     ~0.1 s, counted in the process's CPU time: timed in that window, the copy of 1,000 light
     curves once cost twice its CPU, and every ratio against it was off. ``common.settle()``
-    waits until no thread of the process works: a thread still busy when it is called has
-    finished by the time it returns."""
-    import threading
-    import time
-
+    waits window after window while the process uses CPU, returns after the first quiet
+    window, and gives up at its timeout (a process that never idles). Run on a process
+    of simulated clocks: how much CPU each window costs is set, not measured."""
     from common import settle
 
-    finished = threading.Event()
+    class Process:
+        def __init__(self, busy_windows: int):
+            self.now = self.used = 0.0
+            self.busy_windows = busy_windows
 
-    def busy():
-        end = time.monotonic() + 0.3
-        while time.monotonic() < end:
-            pass
-        finished.set()
+        def sleep(self, seconds):
+            self.now += seconds
+            if self.busy_windows:  # another thread spins through this window
+                self.used += seconds
+                self.busy_windows -= 1
 
-    threading.Thread(target=busy, daemon=True).start()
-    settle()
-    assert finished.is_set()
+    window = 1 / 16  # exact in binary: the simulated clock adds up without rounding
+    for busy, waited in ((0, window), (1, 2 * window), (4, 5 * window), (10_000, 3.0)):
+        proc = Process(busy)
+        got = settle(window, 3.0, cpu=lambda: proc.used, sleep=proc.sleep, clock=lambda: proc.now)
+        assert got == pytest.approx(waited), busy
+    assert proc.busy_windows > 0  # the busy process was still busy when settle gave up
