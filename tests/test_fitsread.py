@@ -152,49 +152,20 @@ def test_the_real_cdips_light_curves_are_plain_and_read_as_astropy_reads_them():
         assert len(got) == 34 and len(got["TMID_BJD"]) == 985
 
 
-def column_info_by_every_card(header, table_header):
-    """fits_column_info's answer worked out from every card of both headers, read into one
-    dict (the table's cards over the primary's), as it was first written."""
-    import re
-
-    from lcpanel.core.objects.formatinfo import REFPOS_WORDS, TIME_SCALES
-
+def every_card(header, table_header) -> dict:
+    """Every card of both headers read into one dict, the table's over the primary's: what
+    fits_column_info read before it looked up only the time keywords."""
     merged = {}
     for hdr in (header, table_header):
         merged.update({k: hdr[k] for k in hdr if k and k not in ("COMMENT", "HISTORY", "")})
-    scale = str(merged.get("TIMESYS", "")).strip().upper() or None
-    refpos = REFPOS_WORDS.get(str(merged.get("TREFPOS", merged.get("TIMEREF", ""))).strip().upper())
-    origin = None
-    if "BJDREFI" in merged or "BJDREFF" in merged:
-        origin = float(merged.get("BJDREFI", 0) or 0) + float(merged.get("BJDREFF", 0) or 0)
-    elif "JDREFI" in merged or "JDREFF" in merged:
-        origin = float(merged.get("JDREFI", 0) or 0) + float(merged.get("JDREFF", 0) or 0)
-    elif "JDREF" in merged:
-        origin = float(merged["JDREF"])
-    elif "MJDREF" in merged or "MJDREFI" in merged:
-        origin = 2400000.5 + float(merged.get("MJDREF", 0) or 0) + float(merged.get("MJDREFI", 0) or 0) \
-            + float(merged.get("MJDREFF", 0) or 0)
-    columns = {}
-    for key in table_header:
-        m = re.match(r"^TTYPE(\d+)$", key or "")
-        if not m:
-            continue
-        n, name = m.group(1), str(table_header[key]).strip()
-        entry = {}
-        if table_header.comments[key]:
-            entry["description"] = table_header.comments[key]
-        unit = str(table_header.get(f"TUNIT{n}", "")).strip()
-        if unit and unit.lower() not in ("unitless", "none", "-"):
-            entry["unit"] = {"day": "d", "days": "d", "pixels": "pix", "degcelcius": "deg_C"}.get(unit, unit)
-        columns[name] = entry
-    return columns, {"timescale": scale if scale in TIME_SCALES else None, "refpos": refpos, "timeorigin": origin}
+    return merged
 
 
-def test_column_and_time_facts_equal_those_of_every_card_read():
+def test_time_keywords_equal_those_of_every_card_read():
     """Time keywords in either header or both (the table's win), in each of their forms,
-    columns with and without units and descriptions: fits_column_info, which looks up only
-    the keywords it uses, answers as reading every card did."""
-    from lcpanel.core.objects.formatinfo import fits_column_info
+    among column and other cards: the keywords fits_column_info's time facts come from,
+    looked up one by one, are those reading every card found."""
+    from lcpanel.core.objects.formatinfo import _TIME_KEYWORDS, fits_time_keywords
 
     rng = np.random.default_rng(37)
     time_keys = {"TIMESYS": ["TDB", "utc", " TT ", "GPS", "MARS", ""], "TIMEREF": ["SOLARSYSTEM", "LOCAL", "x"],
@@ -215,7 +186,8 @@ def test_column_and_time_facts_equal_those_of_every_card_read():
                 table[f"TUNIT{i}"] = str(rng.choice(units))
         primary["OBJECT"] = "x"
         table["HISTORY"] = "made here"
-        assert fits_column_info(primary, table) == column_info_by_every_card(primary, table), trial
+        want = {k: v for k, v in every_card(primary, table).items() if k in _TIME_KEYWORDS}
+        assert fits_time_keywords(primary, table) == want, trial
 
 
 def test_a_table_longer_than_its_file_is_left_to_astropy(tmp_path):

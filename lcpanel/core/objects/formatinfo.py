@@ -362,18 +362,24 @@ _TIME_KEYWORDS = ("TIMESYS", "TREFPOS", "TIMEREF", "BJDREFI", "BJDREFF", "JDREFI
                   "MJDREFI", "MJDREFF")
 
 
-def fits_column_info(header, table_header=None) -> tuple[dict, dict]:
-    """(column info, global time info) from a FITS light curve's headers: units from TUNITn,
-    descriptions from the TTYPEn comments, time keywords TIMESYS, TIMEREF/TREFPOS,
-    BJDREFI/F, JDREF, MJDREF (the table header wins over the primary). Only these
-    keywords' values are read: astropy parses a card's value when it is asked for, at
-    ~10 us a card (a TESS light curve's headers hold over 200)."""
-    merged = {}
+def fits_time_keywords(header, table_header=None) -> dict:
+    """The time keywords (TIMESYS, TIMEREF/TREFPOS, BJDREFI/F, JDREF, MJDREF...) either
+    header holds, the table header's over the primary's. Only these keywords' values are
+    read: astropy parses a card's value when it is asked for, at ~10 us a card (a TESS
+    light curve's headers hold over 200)."""
+    found = {}
     for key in _TIME_KEYWORDS:
         for hdr in (table_header, header):
             if hdr is not None and key in hdr:
-                merged[key] = hdr[key]
+                found[key] = hdr[key]
                 break
+    return found
+
+
+def fits_column_info(header, table_header=None) -> tuple[dict, dict]:
+    """(column info, global time info) from a FITS light curve's headers: units from TUNITn,
+    descriptions from the TTYPEn comments, time facts from :func:`fits_time_keywords`."""
+    merged = fits_time_keywords(header, table_header)
     scale = str(merged.get("TIMESYS", "")).strip().upper() or None
     refpos = REFPOS_WORDS.get(str(merged.get("TREFPOS", merged.get("TIMEREF", ""))).strip().upper())
     origin = None
