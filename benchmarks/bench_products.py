@@ -717,7 +717,7 @@ def bench_formats(workdir: Path, nobjects: int, nlc: int, smoke: bool, formats: 
     print("   cache read = loading them back from it; 'cached' rows convert from the cache (zip MB of 'fill': the")
     print("   cache's size on disk)")
     print("   floor = what a 'cached' build does per member but converting: the cache read, then compressing")
-    print("   (the zip's deflate, ISA-L; for csv.gz, its gzip of the CSV text), CRC-32 and SHA-256 of the")
+    print("   (the zip's deflate, libdeflate; for csv.gz, its gzip of the CSV text), CRC-32 and SHA-256 of the")
     print("   same member bytes: no faster writer can bring a converted format's CPU below its floor")
     print("   CPU vs original = CPU s / CPU s of the original copy; peak RSS of the building worker process;")
     print("   each child times its work once its process is idle (common.settle: OpenBLAS spins ~0.1 s after")

@@ -112,10 +112,11 @@ def test_every_fresh_process_deflates_the_same_input_to_the_same_bytes():
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc tunables")
 def test_the_bytes_do_not_depend_on_what_the_compressor_memory_held():
-    """ISA-L compresses in a buffer it is given uncleared (python-isal allocates it per
-    call). glibc fills every allocation with a chosen byte under ``malloc.perturb`` (and a
-    high mmap threshold makes even large ones come from the reused heap): a compressor
-    that read memory it had not written would give other bytes under another filling."""
+    """A compressor given memory uncleared may read what it did not write (python-isal
+    gives ISA-L such memory, and its bytes once differed between the workers of a CI run).
+    glibc fills every allocation with a chosen byte under ``malloc.perturb`` (and a high
+    mmap threshold makes even large ones come from the reused heap): a compressor that
+    read memory it had not written would give other bytes under another filling."""
     digests = {_digest(), _digest({"GLIBC_TUNABLES": _FILLED + "165"}), _digest({"GLIBC_TUNABLES": _FILLED + "90"})}
     assert len(digests) == 1
 

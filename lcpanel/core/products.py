@@ -30,7 +30,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from isal import isal_zlib
+from deflate import deflate_compress
+from isal.isal_zlib import crc32
 
 from ..errors import NotFound, UserError
 from .suggest import did_you_mean
@@ -45,14 +46,15 @@ log = logging.getLogger(__name__)
 STALE_AFTER_S = 20.0
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 STORED_SUFFIXES = (".gz", ".zip", ".png", ".jpg", ".fz", ".parquet")
-#: ISA-L level (0-3) of the other members: at 2 it takes 0.08-0.10 ms for a 35-43 kB light
-#: curve against libdeflate's 0.14-0.24 ms at its level 1, for output 2-3 % larger (level 1:
-#: 3-6 % larger, hardly cheaper); bulk exports are bound by deflate otherwise
-#: (benchmarks/bench_products.py). The same input gives the same bytes in every process (a
-#: split build must equal a one-worker build byte for byte): tests/test_zip_members.py
-#: checks it in fresh processes and with the memory ISA-L is given filled differently.
+#: libdeflate level of the other members: at 1 it takes 0.14-0.24 ms for a 35-43 kB light
+#: curve against zlib's 0.27 ms at its level 1 (and ~1.4 ms at 6), for output 8 % smaller
+#: than zlib's; bulk exports are bound by deflate otherwise (benchmarks/bench_products.py).
+#: Not ISA-L, though it takes half the time: twice a clean-clone CI run found a split build
+#: whose zip was not the one-worker zip, one member ISA-L had deflated to other bytes
+#: (README, "Back to libdeflate"). tests/test_zip_members.py checks that fresh processes and
+#: other fillings of the compressor's memory give the same bytes.
 #: ``stream`` members are deflated by zipfile (zlib) at the same level
-ZIP_LEVEL = 2
+ZIP_LEVEL = 1
 #: members made before they are compressed and written: converting a few light curves, then
 #: deflating and hashing them, keeps each step's code and tables in the CPU's caches
 #: (2-5 % less CPU per converted light curve than one member at a time; ~8 x 45 kB held)
@@ -728,9 +730,9 @@ def _info(arcname: str) -> zipfile.ZipInfo:
 
 
 def deflated(data: bytes) -> bytes:
-    """A member's bytes as the zip holds them when deflated: raw deflate by ISA-L at
+    """A member's bytes as the zip holds them when deflated: raw deflate by libdeflate at
     :data:`ZIP_LEVEL`."""
-    return isal_zlib.compress(data, ZIP_LEVEL, wbits=-15)
+    return deflate_compress(data, ZIP_LEVEL)
 
 
 def _add(zf: zipfile.ZipFile, arcname: str, data: bytes) -> None:
@@ -739,7 +741,7 @@ def _add(zf: zipfile.ZipFile, arcname: str, data: bytes) -> None:
     zipfile has no call for adding data compressed elsewhere)."""
     info = _info(arcname)
     packed = data if info.compress_type == zipfile.ZIP_STORED else deflated(data)
-    info.file_size, info.compress_size, info.CRC = len(data), len(packed), isal_zlib.crc32(data)
+    info.file_size, info.compress_size, info.CRC = len(data), len(packed), crc32(data)
     info.header_offset = zf.fp.tell()
     zf.fp.write(info.FileHeader())
     zf.fp.write(packed)
