@@ -15,6 +15,7 @@ from .core.catalogs.sqlsafe import set_heap_limit
 from .errors import NotFound
 from .jsonapi import JSONHandler
 from .pagecookies import TOKEN_EXCLUDED_COOKIES, TOKEN_EXCLUDED_HEADERS, PageCookies
+from .pagestatus import PageStatus
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +120,8 @@ def make_server(app: App, *, address: str = "127.0.0.1", port: int = 5006, num_p
         port=port, address=address, websocket_origin=websocket_origins(address, port, allow_websocket_origin),
         show=show, title=titles, extra_patterns=patterns, liveness=True, num_procs=num_procs,
         http_server_kwargs=http_server_kwargs(app.config.requests),
-        exclude_cookies=TOKEN_EXCLUDED_COOKIES, exclude_headers=TOKEN_EXCLUDED_HEADERS, transforms=[PageCookies],
+        exclude_cookies=TOKEN_EXCLUDED_COOKIES, exclude_headers=TOKEN_EXCLUDED_HEADERS,
+        transforms=[PageCookies, PageStatus],
         use_xheaders=use_xheaders, check_unused_sessions_milliseconds=UNUSED_SESSIONS_CHECK_MS,
         websocket_max_message_size=websocket_max_message_bytes(app.config.search), **(auth or {}),
     )

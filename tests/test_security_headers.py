@@ -133,7 +133,7 @@ def test_pages_carry_a_policy_allowing_only_their_own_inline_scripts(demo_server
     objectid = demo_app.catalogs.get("demo").query("SELECT objectid FROM object_catalog LIMIT 1")[0][0]
     url = demo_server + path.format(dataset=hostile_dataset, objectid=objectid)
     status, headers, body = fetch(url)
-    assert status == 200, (url, status)
+    assert status == (404 if path.endswith("0" * 64) else 200), (url, status)  # no such dataset: 404, same page
     assert headers.get("Content-Type", "").startswith("text/html")
     policy = assert_common(headers, path)
     script_src = policy["script-src"]

@@ -22,6 +22,7 @@ from ..core.datasets import object_key
 from ..core.objects.magcols import checkplot_column, collection_magcols
 from ..core.access.quotas import product_check
 from ..errors import UserError
+from ..pagestatus import answer_not_found
 from .budget import spend
 from .periodic import every
 from .escaping import HIDE_BROKEN_IMAGE, handler, md
@@ -97,6 +98,14 @@ def variability_words(values) -> list[str]:
         except (TypeError, ValueError):  # None, NaN
             out.append("")
     return out
+
+
+
+def every_object_label(nobjects: int) -> str:
+    """The choice of a product of every object of a dataset, as its button reads."""
+    if nobjects == 1:
+        return "The 1 object"
+    return f"All {nobjects:,} objects" if nobjects else "No objects"
 
 
 class DatasetPage(pn.viewable.Viewer):
@@ -260,7 +269,7 @@ class DatasetPage(pn.viewable.Viewer):
     def _on_selection(self, event) -> None:
         n = len(event.new)
         self.selection_note.object = f"{n} selected" if n else "none selected: products cover every object"
-        self.scope.options = [f"All {self.ds.nobjects} objects"] + ([f"{n} selected"] if n else [])
+        self.scope.options = [every_object_label(self.ds.nobjects)] + ([f"{n} selected"] if n else [])
         self.scope.value = self.scope.options[-1]
 
     def _objects(self):
@@ -275,7 +284,8 @@ class DatasetPage(pn.viewable.Viewer):
         self.builder = pn.widgets.Select(name="Product", options=list(builders), width=200)
         self._builders = builders
         self.fmt = pn.widgets.Select(name="Light-curve format", options=["original"], width=170)
-        self.scope = pn.widgets.RadioButtonGroup(options=[f"All {self.ds.nobjects} objects"], button_type="light")
+        self.scope = pn.widgets.RadioButtonGroup(options=[every_object_label(self.ds.nobjects)],
+                                                button_type="light")
         self.build = pn.widgets.Button(name="Build zip", button_type="primary", width=110,
                                        css_classes=["lcp-build"])
         self.progress = pn.indicators.Progress(value=0, max=100, width=240, visible=False, bar_color="primary",
@@ -505,5 +515,6 @@ class DatasetPage(pn.viewable.Viewer):
         return pn.Column(*parts, tabs, sizing_mode="stretch_width")
 
     def servable_page(self):
-        title = self.ds.name if self.ds is not None else "Dataset not found"
-        return page(title, [self], self.app)
+        if self.ds is None:
+            answer_not_found()
+        return page(self.ds.name if self.ds is not None else "Dataset not found", [self], self.app)

@@ -95,6 +95,7 @@ from .object.record import RecordView
 from .object.review import ReviewForm
 from .object.saved import SavedPeriodsView
 from .object.style import LC_HEIGHT, mag_range, object_html, plot_column, sexagesimal, style_figure  # noqa: F401
+from ..pagestatus import answer_not_found
 from ..visitor import session_viewer
 from .theme import page, section
 
@@ -174,6 +175,7 @@ class ObjectPage(pn.viewable.Viewer):
     def servable_page(self):
         if self.rec.error:
             title = "No such object"
+            answer_not_found()
         else:
             title = f"{self.objectid} · {self.rec.info.name}"
         return page(title, [self], self.app)

@@ -132,8 +132,9 @@ def test_private_dataset_invisible_to_another_browser(page, browser, lcpanel_ser
     other = browser.new_context()
     try:
         stranger = other.new_page()
-        stranger.goto(f"{lcpanel_server.url}/datasets/{ds}", wait_until="domcontentloaded")
+        answer = stranger.goto(f"{lcpanel_server.url}/datasets/{ds}", wait_until="domcontentloaded")
         wait_idle(stranger)
+        assert answer.status == 404
         expect(stranger.get_by_role("heading", name="Dataset not found")).to_be_visible()
         assert stranger.request.get(f"{lcpanel_server.url}/api/datasets/{ds}").status == 404
     finally:

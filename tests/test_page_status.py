@@ -1,0 +1,55 @@
+"""Pages answer with the HTTP status of what they show, over HTTP against ``lcpanel serve``:
+an object page of an object or collection that does not exist, and a dataset page of a
+dataset that does not exist or is someone else's private one, are still the page saying
+so (with its links and suggestions) but answered 404, so link checkers, scripts and
+crawlers see a dead link as dead; the pages that exist stay 200."""
+
+from __future__ import annotations
+
+import urllib.request
+
+import pytest
+from support.clients import send
+
+from lcpanel.core.datasets import Principal
+from lcpanel.core.search import run_search
+
+
+def get(url: str):
+    return send(urllib.request.Request(url, headers={"Accept": "text/html"}), timeout=60)
+
+
+@pytest.fixture(scope="module")
+def subjects(demo_app):
+    """An object id of the demo collection, a public dataset and a private one (of someone
+    the requests below are not)."""
+    objectid = demo_app.catalogs.get("demo").query("SELECT objectid FROM object_catalog LIMIT 1")[0][0]
+    res = run_search(demo_app, {"type": "filter", "params": {"where": "ndet > 0"}, "limit": 3})
+    owner = Principal("anon:page-status").identity
+    public = demo_app.datasets.create(res, owner, visibility="public", name="Bright stars, public")
+    private = demo_app.datasets.create(res, owner, visibility="private", name="Bright stars, private")
+    return {"objectid": objectid, "public": public.dataset_id, "private": private.dataset_id}
+
+
+@pytest.mark.parametrize("path,status,shown", [
+    ("/objects/demo/{objectid}", 200, "{objectid}"),
+    ("/objects/demo/NO-SUCH-OBJECT", 404, "No such object"),
+    ("/objects/nosuchcollection/{objectid}", 404, "No such object"),
+    ("/datasets/{public}", 200, "Bright stars, public"),
+    ("/datasets/" + "0" * 64, 404, "Dataset not found"),
+    ("/datasets/{private}", 404, "Dataset not found"),
+    ("/", 200, "lcpanel"),
+])
+def test_a_page_answers_the_status_of_what_it_shows(demo_server, subjects, path, status, shown):
+    url = demo_server + path.format(**subjects)
+    got, headers, body = get(url)
+    assert got == status, (url, got)
+    assert headers.get("Content-Type", "").startswith("text/html")
+    assert shown.format(**subjects) in body.decode(), "the page itself is still shown"
+
+
+def test_a_missing_page_is_still_the_working_page_with_its_security_headers(demo_server):
+    got, headers, body = get(demo_server + "/objects/demo/NO-SUCH-OBJECT")
+    assert got == 404
+    assert "Content-Security-Policy" in headers and headers.get("X-Frame-Options")
+    assert b"<script" in body, "the Bokeh page (its scripts) is served, not a bare error text"
