@@ -1,4 +1,4 @@
-"""The API addresses of objects: one way to put a collection id and an object id in a path.
+"""The addresses of objects (API and pages): one way to put a collection id and an object id in a path.
 
 Ids are quoted whole as path segments (``quote(..., safe="")``): a space is ``%20``, not
 ``+`` (which a path keeps as a plus sign), and ``/``, ``?``, ``#`` and ``%`` cannot end the
@@ -30,3 +30,8 @@ def objects_path(collection_id: str) -> str:
 def object_path(collection_id: str, objectid: str) -> str:
     """``/api/collections/<id>/objects/<objectid>``, each id quoted."""
     return f"{objects_path(collection_id)}/{segment(objectid)}"
+
+
+def object_page_path(collection_id: str, objectid: str) -> str:
+    """``/objects/<id>/<objectid>``, the object's web page, each id quoted."""
+    return f"/objects/{segment(collection_id)}/{segment(objectid)}"

@@ -19,6 +19,7 @@ import panel as pn
 import param
 
 from ..core.datasets import object_key
+from ..core.urls import object_page_path, object_path
 from ..core.objects.magcols import checkplot_column, collection_magcols
 from ..core.access.quotas import product_check
 from ..errors import UserError
@@ -72,11 +73,11 @@ def _duration(seconds: int) -> str:
 
 
 def object_url(collection: str, objectid: str) -> str:
-    return f"/objects/{quote(collection, safe='')}/{quote(objectid, safe='')}"
+    return object_page_path(collection, objectid)
 
 
 def tile_url(collection: str, objectid: str, name: str) -> str:
-    return f"/api/collections/{quote(collection, safe='')}/objects/{quote(objectid, safe='')}/tiles/{name}.png"
+    return f"{object_path(collection, objectid)}/tiles/{name}.png"
 
 
 def tile_names(found: dict) -> list[str]:

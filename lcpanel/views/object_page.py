@@ -86,6 +86,7 @@ import param
 
 from ..core.objects import reviews
 from ..core.objects.record import ObjectRecord, find_object  # noqa: F401  (the page's look-up)
+from ..core.urls import object_page_path, segment
 from .lightcurve_plot import LightCurvePlot, read_stored
 from .object.context import ObjectContext
 from .object.features import FeaturesView
@@ -95,7 +96,7 @@ from .object.record import RecordView
 from .object.review import ReviewForm
 from .object.saved import SavedPeriodsView
 from .object.style import LC_HEIGHT, mag_range, object_html, plot_column, sexagesimal, style_figure  # noqa: F401
-from ..pagestatus import answer_not_found
+from ..pagestatus import answer_not_found, answer_redirect
 from ..visitor import session_viewer
 from .theme import page, section
 
@@ -173,7 +174,11 @@ class ObjectPage(pn.viewable.Viewer):
                          self.features.panel(), self.review.panel(), sizing_mode="stretch_width")
 
     def servable_page(self):
-        if self.rec.error:
+        if self.rec.canonical:
+            title = self.rec.canonical
+            query = f"?magcol={segment(self.magcol)}" if self.magcol else ""
+            answer_redirect(object_page_path(self.collection, self.rec.canonical) + query)
+        elif self.rec.error:
             title = "No such object"
             answer_not_found()
         else:

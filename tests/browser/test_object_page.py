@@ -182,5 +182,20 @@ def test_object_without_checkplot_and_unknown_object(page, lcpanel_server, wait_
         wait_idle(page)  # the page works (its Bokeh session came up) though answered 404
         assert answer.status == 404
         expect(page.locator(".lcp-object-missing")).to_contain_text(said)
+    # a mistyped id: the nearest ids, as links that open their objects
+    known = search(page, lcpanel_server, {"type": "filter", "params": {"where": "ndet > 0"},
+                                          "collections": ["demo"], "sort": "objectid", "limit": 1})[0]["objectid"]
+    typo = known[:-2] + known[-1]
+    assert page.goto(object_url(lcpanel_server, "demo", typo), wait_until="domcontentloaded").status == 404
+    wait_idle(page)
+    nearest = page.locator(".lcp-object-missing a", has_text=known)
+    expect(nearest).to_have_attribute("href", f"/objects/demo/{quote(known, safe='')}")
+    nearest.click()
+    expect(page.locator(".lcp-objectid")).to_have_text(known, timeout=60_000)
+    # another writing of an id: sent to the object's own page
+    answer = page.goto(object_url(lcpanel_server, "demo", known.lower()), wait_until="domcontentloaded")
+    wait_idle(page)
+    assert answer.url.endswith(f"/objects/demo/{quote(known, safe='')}") and answer.status == 200
+    expect(page.locator(".lcp-objectid")).to_have_text(known)
     for m in page.lcp_console:
         assert "Traceback" not in m

@@ -203,6 +203,17 @@ def exact(conn, text: str) -> list[tuple[int, str, str]]:
     return out
 
 
+def owners(conn, text: str) -> list[str]:
+    """The object ids (sorted, each once) of the objects whose id or an alias is ``text`` as
+    typed (:func:`exact`)."""
+    row_ids = sorted({r[0] for r in exact(conn, text)})
+    if not row_ids:
+        return []
+    rows = _rows(conn, "SELECT objectid FROM object_catalog WHERE row_id IN (SELECT value FROM json_each(?))",
+                 (json.dumps(row_ids),))
+    return sorted({str(r[0]) for r in rows})
+
+
 def exact_many(conn, texts: list[str]) -> list[tuple[int, str, str]]:
     """(row_id, column, the text as given) of every object whose id or an alias is one of
     ``texts`` (as :func:`exact`), in two queries."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ...errors import UserError
+from ..catalogs import idindex
 from .annotations import varinfo_columns
 from .checkplots import CheckplotError, load_checkplot
 from .magcols import checkplot_column, choose_magcol, collection_magcols
@@ -30,6 +31,8 @@ class ObjectRecord:
     magcol: str | None = None  # the magcol shown (None: the collection has one checkplot per object)
     magcols: list = field(default_factory=list)  # the collection's magcols, default first
     varprefix: str = ""  # the catalog prefix of the variability columns edited here
+    canonical: str | None = None  # the object's own id when the one asked for is another way of writing it
+    suggestions: list = field(default_factory=list)  # the ids nearest one that names no object
 
     @property
     def info(self):
@@ -55,6 +58,7 @@ def find_object(catalogs, collection_id: str, objectid: str, magcol: str = "") -
     rec.row = rec.catalog.object_row(objectid)
     if rec.row is None:
         rec.error = f"There is no object {objectid!r} in {rec.catalog.info.name}"
+        _as_typed(rec, objectid)
         return rec
     cpfname = rec.row.get(checkplot_column(rec.magcol) if rec.magcol else "cpfname")
     rec.varprefix, rec.varcols = varinfo_columns(list(rec.row), cpfname, objectid)
@@ -71,3 +75,21 @@ def find_object(catalogs, collection_id: str, objectid: str, magcol: str = "") -
     except OSError as exc:
         rec.no_checkplot = f"The checkplot of this object cannot be read: {exc.strerror or exc}"
     return rec
+
+
+#: ids suggested for one that names no object
+NEAREST = 5
+
+
+def _as_typed(rec: ObjectRecord, written: str) -> None:
+    """The object ``written`` names in another case or spacing, or as one of its aliases
+    (``rec.canonical``); else the ids nearest it (``rec.suggestions``), each an object's."""
+    if not getattr(rec.catalog, "id_index", False):
+        return
+    conn = rec.catalog.conn()
+    named = idindex.owners(conn, written)
+    if len(named) == 1:
+        rec.canonical = named[0]
+        return
+    rec.suggestions = named[:NEAREST] or [oid for near in idindex.nearest(conn, written, NEAREST)
+                                          for oid in idindex.owners(conn, near)][:NEAREST]

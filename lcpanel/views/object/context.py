@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from urllib.parse import quote
 
 import numpy as np
 
 from ...core.objects import reviews
 from ...core.objects.checkplots import magseries, object_summary
 from ...core.objects.record import ObjectRecord
+from ...core.urls import object_page_path, object_path
 
 
 @dataclass
@@ -75,7 +75,7 @@ class ObjectContext:
         return p if self.values.get("objectisvar") == 1 and p is not None and p > 0 else None
 
     def api_base(self) -> str:
-        return f"/api/collections/{quote(self.collection, safe='')}/objects/{quote(self.objectid, safe='')}"
+        return object_path(self.collection, self.objectid)
 
     def here(self) -> str:
-        return f"/objects/{quote(self.collection, safe='')}/{quote(self.objectid, safe='')}"
+        return object_page_path(self.collection, self.objectid)

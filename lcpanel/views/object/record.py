@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 
 from ...core.objects.annotations import OBJECTISVAR
+from ...core.urls import object_page_path
 from ..escaping import HIDE_BROKEN_FIGURE, handler
 from ..theme import esc, section
 from .context import ObjectContext
@@ -129,11 +130,21 @@ class RecordView:
             f'<p class="lcp-sub">{self._back()}</p>{self._facts()}{self._downloads()}</div>{finder}</div>')
 
     def message_page(self):
-        if self.ctx.rec.error:
-            title = "No such object"
-            body = (f'<p class="lcp-empty lcp-object-missing">{esc(self.ctx.rec.error)}. The link may be mistyped. '
+        rec = self.ctx.rec
+        if rec.canonical:
+            href = object_page_path(self.ctx.collection, rec.canonical)
+            body = (f'<p class="lcp-empty lcp-object-moved">{esc(self.ctx.objectid)} is '
+                    f'<a href="{esc(href)}">{esc(rec.canonical)}</a>.</p>')
+            return section("Object", object_html(body, margin=(0, 10)))
+        if rec.error:
+            near = ""
+            if rec.suggestions:
+                links = ", ".join(f'<a class="lcp-nowrap" href="{esc(object_page_path(self.ctx.collection, oid))}">'
+                                  f'{esc(oid)}</a>' for oid in rec.suggestions)
+                near = f" Nearest ids: {links}."
+            body = (f'<p class="lcp-empty lcp-object-missing">{esc(rec.error)}. The link may be mistyped.{near} '
                     '<a href="/">Back to the collections</a>.</p>')
-            return section(title, object_html(body, margin=(0, 10)))
+            return section("No such object", object_html(body, margin=(0, 10)))
         facts = self._facts(with_var=False) if self.ctx.rec.row else ""
         body = (f'<div class="lcp-object-head" style="display:block"><h1 class="lcp-objectid">'
                 f'{esc(self.ctx.objectid)}</h1><p class="lcp-sub">{self._back()}</p>{facts}{self._downloads()}</div>'

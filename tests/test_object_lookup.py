@@ -1,0 +1,56 @@
+"""The object page finds an object as people write its id (issue: ids not found as people
+type them): an id in another case or spacing, or one of the object's aliases (a 2MASS or
+TIC id, with or without its designation), names the object the page then sends the
+visitor to; an id that names nothing brings the nearest ids as suggestions, each of them
+an object of the collection. Checked against the catalog itself (brute force over every
+row)."""
+
+from __future__ import annotations
+
+import difflib
+
+import pytest
+
+from lcpanel.core.objects.record import find_object
+
+
+@pytest.fixture(scope="module")
+def rows(demo_app):
+    cat = demo_app.catalogs.get("demo")
+    return [dict(zip(("objectid", "twomassid", "ticid"), r))
+            for r in cat.query("SELECT objectid, twomassid, ticid FROM object_catalog ORDER BY objectid")]
+
+
+def test_the_exact_id_is_the_object_itself(demo_app, rows):
+    rec = find_object(demo_app.catalogs, "demo", rows[0]["objectid"])
+    assert rec.error is None and rec.canonical is None and rec.row["objectid"] == rows[0]["objectid"]
+
+
+@pytest.mark.parametrize("written", [
+    lambda r: r["objectid"].lower(),
+    lambda r: f"  {r['objectid']}  ",
+    lambda r: r["twomassid"],
+    lambda r: "2MASS " + r["twomassid"],
+    lambda r: "TIC " + str(r["ticid"]),
+])
+def test_another_writing_of_an_id_names_the_object(demo_app, rows, written):
+    row = rows[3]
+    rec = find_object(demo_app.catalogs, "demo", written(row))
+    assert rec.row is None and rec.error  # no page of its own under that id
+    assert rec.canonical == row["objectid"]
+
+
+def test_an_id_naming_nothing_gets_the_nearest_ids(demo_app, rows):
+    wanted = rows[5]["objectid"]
+    typo = wanted[:-2] + wanted[-1]  # one digit left out
+    rec = find_object(demo_app.catalogs, "demo", typo)
+    assert rec.canonical is None and "no object" in rec.error
+    ids = {r["objectid"] for r in rows}
+    assert rec.suggestions and set(rec.suggestions) <= ids
+    best = max(ids, key=lambda i: (difflib.SequenceMatcher(None, typo.lower(), i.lower()).ratio(), i))
+    assert best in rec.suggestions
+
+
+def test_an_unknown_collection_suggests_nothing(demo_app):
+    rec = find_object(demo_app.catalogs, "nosuchcollection", "x")
+    assert rec.error and rec.canonical is None and rec.suggestions == []
