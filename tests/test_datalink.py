@@ -45,6 +45,9 @@ def dl_server(tmp_path_factory, csv_collection):
         add_astrobase_collection(app, base, make_cdips_collection(root), collection_id="cdips", show_progress=False)
     unlimited_requests(base.path / "lcpanel.toml")
     with running_server(base.path) as (url, _proc):
+        # the basedir's one-time state (its secret, made at the first anonymous request) exists
+        # before a test compares the basedir before and after a request of its own
+        assert get(f"{url}/api/collections")[0] == 200
         yield url, base.path, rows, twins
 
 

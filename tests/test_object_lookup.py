@@ -54,3 +54,25 @@ def test_an_id_naming_nothing_gets_the_nearest_ids(demo_app, rows):
 def test_an_unknown_collection_suggests_nothing(demo_app):
     rec = find_object(demo_app.catalogs, "nosuchcollection", "x")
     assert rec.error and rec.canonical is None and rec.suggestions == []
+
+
+@pytest.mark.parametrize("route", ["lightcurve", "checkplot", "finder.png", "periodsearch", "reviews/periods"])
+def test_the_api_names_the_object_an_id_written_another_way_means(demo_server, rows, route):
+    """The JSON API stays exact (an id is a key), but its 404 says what the id is written
+    as, or the nearest ids: a client learns the right id from the error."""
+    import json
+    import urllib.request
+    from urllib.parse import quote
+
+    from support.clients import send
+
+    row = rows[4]
+    for written, said in [(row["objectid"].lower(), f"its id is {row['objectid']!r}"),
+                          (row["objectid"][:-2] + row["objectid"][-1], "nearest ids: ")]:
+        url = f"{demo_server}/api/collections/demo/objects/{quote(written, safe='')}/{route}"
+        status, _headers, body = send(urllib.request.Request(url), timeout=60)
+        assert status == 404, (url, status, body[:200])
+        error = json.loads(body)["error"]
+        assert f"no object {written!r} in 'demo'" in error and said in error, error
+    nearest = error.split("nearest ids: ", 1)[1].split(", ")
+    assert set(nearest) <= {r["objectid"] for r in rows}

@@ -84,5 +84,6 @@ def test_an_id_written_another_way_is_sent_to_the_object_page(demo_server, demo_
 def test_a_mistyped_id_is_404(demo_server, demo_app):
     """(Its page, which lists the nearest ids, is checked in tests/browser/test_object_page.py.)"""
     objectid = demo_app.catalogs.get("demo").query("SELECT objectid FROM object_catalog ORDER BY objectid LIMIT 1")[0][0]
-    got, _headers, _body = get_unfollowed(demo_server + f"/objects/demo/{quote(objectid[:-2] + objectid[-1], safe='')}")
+    typo = objectid[:-2] + objectid[-1]
+    got, _headers, _body = get_unfollowed(demo_server + f"/objects/demo/{quote(typo, safe='')}")
     assert got == 404

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ...errors import UserError
+from ...errors import NotFound, UserError
 from ..catalogs import idindex
 from .annotations import varinfo_columns
 from .checkplots import CheckplotError, load_checkplot
@@ -58,7 +58,7 @@ def find_object(catalogs, collection_id: str, objectid: str, magcol: str = "") -
     rec.row = rec.catalog.object_row(objectid)
     if rec.row is None:
         rec.error = f"There is no object {objectid!r} in {rec.catalog.info.name}"
-        _as_typed(rec, objectid)
+        rec.canonical, rec.suggestions = written_as(rec.catalog, objectid)
         return rec
     cpfname = rec.row.get(checkplot_column(rec.magcol) if rec.magcol else "cpfname")
     rec.varprefix, rec.varcols = varinfo_columns(list(rec.row), cpfname, objectid)
@@ -81,15 +81,24 @@ def find_object(catalogs, collection_id: str, objectid: str, magcol: str = "") -
 NEAREST = 5
 
 
-def _as_typed(rec: ObjectRecord, written: str) -> None:
-    """The object ``written`` names in another case or spacing, or as one of its aliases
-    (``rec.canonical``); else the ids nearest it (``rec.suggestions``), each an object's."""
-    if not getattr(rec.catalog, "id_index", False):
-        return
-    conn = rec.catalog.conn()
+def written_as(catalog, written: str) -> tuple[str | None, list[str]]:
+    """What ``written``, an id that is no object's own, means in ``catalog``: the object
+    it names in another case or spacing, or as one of its aliases (its own id, else None);
+    else the ids nearest it, each an object's (none without the catalog's id index)."""
+    if not getattr(catalog, "id_index", False):
+        return None, []
+    conn = catalog.conn()
     named = idindex.owners(conn, written)
     if len(named) == 1:
-        rec.canonical = named[0]
-        return
-    rec.suggestions = named[:NEAREST] or [oid for near in idindex.nearest(conn, written, NEAREST)
-                                          for oid in idindex.owners(conn, near)][:NEAREST]
+        return named[0], []
+    near = dict.fromkeys(oid for value in idindex.nearest(conn, written, NEAREST)
+                         for oid in idindex.owners(conn, value))
+    return None, (named or list(near))[:NEAREST]
+
+
+def no_such_object(catalog, objectid: str) -> NotFound:
+    """The error for an object id that names no object of ``catalog``, saying what it is
+    written as or the nearest ids (an API stays exact: a client learns the right id)."""
+    canonical, near = written_as(catalog, objectid)
+    hint = f"; its id is {canonical!r}" if canonical else (f"; nearest ids: {', '.join(near)}" if near else "")
+    return NotFound(f"no object {objectid!r} in {catalog.info.collection_id!r}{hint}")

@@ -32,6 +32,7 @@ from ...errors import Forbidden, NotFound, TooManyRequests, UserError
 from ..clock import now
 from ..wal import connect_wal
 from . import annotations
+from .record import no_such_object
 
 PERIODS_FILE = "saved_periods.sqlite"
 MAX_LABEL = 80
@@ -117,8 +118,10 @@ def check_label(value) -> str:
 
 
 def _must_exist(catalog, objectid: str) -> None:
-    if not isinstance(objectid, str) or not objectid.strip() or catalog.object_row(objectid, ["objectid"]) is None:
+    if not isinstance(objectid, str) or not objectid.strip():
         raise NotFound(f"there is no object {objectid!r} in {catalog.info.collection_id!r}")
+    if catalog.object_row(objectid, ["objectid"]) is None:
+        raise no_such_object(catalog, objectid)
 
 
 def _row(r) -> dict:
