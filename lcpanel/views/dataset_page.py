@@ -502,8 +502,8 @@ class DatasetPage(pn.viewable.Viewer):
     def __panel__(self):
         if self.ds is None:
             return section("Dataset not found", html(
-                f'<p class="lcp-empty">{esc(self.error)}. It may be private, deleted, or the link may be '
-                'mistyped. <a href="/">Back to the collections</a>.</p>'))
+                f'<p class="lcp-empty lcp-dataset-missing">{esc(self.error[:1].upper() + self.error[1:])}. It may '
+                'be private, deleted, or the link may be mistyped. <a href="/">Back to the collections</a>.</p>'))
         parts = [self._header(), self._objects(), self.products]
         finder = self._finder()
         tabs = pn.Tabs(("Tiles", section("Tiles", self.magcol_select, self.tiles,

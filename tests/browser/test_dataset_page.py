@@ -136,6 +136,7 @@ def test_private_dataset_invisible_to_another_browser(page, browser, lcpanel_ser
         wait_idle(stranger)
         assert answer.status == 404
         expect(stranger.get_by_role("heading", name="Dataset not found")).to_be_visible()
+        expect(stranger.locator(".lcp-dataset-missing")).to_contain_text("No such dataset. It may be private")
         assert stranger.request.get(f"{lcpanel_server.url}/api/datasets/{ds}").status == 404
     finally:
         other.close()
