@@ -2,8 +2,9 @@
 
 A page is built inside Bokeh's own Tornado handler, which always answers 200. A page whose
 subject does not exist (an unknown object, someone else's private dataset) still shows
-itself, saying so with its links and suggestions, but calls :func:`answer_not_found`, so
-that link checkers, scripts and crawlers see a dead link as dead. A page asked for under
+itself, saying so with its links and suggestions, but calls :func:`answer_status` (404,
+or 400 for a query it cannot take), so that link checkers, scripts and crawlers see a dead
+link as dead. A page asked for under
 another name of its subject (an object id in another case, or an alias) calls
 :func:`answer_redirect` to send the browser to the subject's own address. The status is kept on
 the Tornado request that opened the session (as :mod:`lcpanel.pagecookies` keeps cookies)
@@ -21,13 +22,13 @@ _STATUS = "_lcpanel_page_status"
 _LOCATION = "_lcpanel_page_location"
 
 
-def answer_not_found(doc=None) -> bool:
-    """Answer the request that opened the current session with 404 instead of 200; False
-    outside a served session (nothing to answer)."""
+def answer_status(status: int, doc=None) -> bool:
+    """Answer the request that opened the current session with ``status`` (a 4xx) instead of
+    200; False outside a served session (nothing to answer)."""
     request = raw_request(doc)
-    if request is None:
+    if request is None or not 400 <= status < 500:
         return False
-    setattr(request, _STATUS, 404)
+    setattr(request, _STATUS, status)
     return True
 
 
@@ -44,7 +45,7 @@ def answer_redirect(path: str, doc=None) -> bool:
 
 
 class PageStatus(OutputTransform):
-    """Gives an answer of 200 the status its page set (:func:`answer_not_found`,
+    """Gives an answer of 200 the status its page set (:func:`answer_status`,
     :func:`answer_redirect`)."""
 
     def __init__(self, request):

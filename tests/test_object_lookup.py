@@ -51,6 +51,12 @@ def test_an_id_naming_nothing_gets_the_nearest_ids(demo_app, rows):
     assert best in rec.suggestions
 
 
+def test_a_magcol_the_collection_lacks_is_the_page_s_error_not_the_object_s(demo_app, rows):
+    rec = find_object(demo_app.catalogs, "demo", rows[0]["objectid"], "nosuchmagcol")
+    assert rec.bad_magcol and "no magnitude column 'nosuchmagcol'" in rec.error and rec.canonical is None
+    assert not find_object(demo_app.catalogs, "demo", "NO-SUCH-OBJECT").bad_magcol
+
+
 def test_an_unknown_collection_suggests_nothing(demo_app):
     rec = find_object(demo_app.catalogs, "nosuchcollection", "x")
     assert rec.error and rec.canonical is None and rec.suggestions == []

@@ -50,6 +50,7 @@ def subjects(demo_app):
     ("/objects/demo/{objectid}", 200, "{objectid}"),
     ("/objects/demo/NO-SUCH-OBJECT", 404, "No such object"),
     ("/objects/nosuchcollection/{objectid}", 404, "No such object"),
+    ("/objects/demo/{objectid}?magcol=nosuchmagcol", 400, "No such magnitude column"),
     ("/datasets/{public}", 200, "Bright stars, public"),
     ("/datasets/" + "0" * 64, 404, "Dataset not found"),
     ("/datasets/{private}", 404, "Dataset not found"),

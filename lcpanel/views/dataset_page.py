@@ -23,7 +23,7 @@ from ..core.urls import object_page_path, object_path
 from ..core.objects.magcols import checkplot_column, collection_magcols
 from ..core.access.quotas import product_check
 from ..errors import UserError
-from ..pagestatus import answer_not_found
+from ..pagestatus import answer_status
 from .budget import spend
 from .periodic import every
 from .escaping import HIDE_BROKEN_IMAGE, handler, md
@@ -517,5 +517,5 @@ class DatasetPage(pn.viewable.Viewer):
 
     def servable_page(self):
         if self.ds is None:
-            answer_not_found()
+            answer_status(404)
         return page(self.ds.name if self.ds is not None else "Dataset not found", [self], self.app)

@@ -92,11 +92,11 @@ from .object.context import ObjectContext
 from .object.features import FeaturesView
 from .object.fold import FoldPanel
 from .object.periodograms import CheckplotPeriodograms
-from .object.record import RecordView
+from .object.record import RecordView, problem_title
 from .object.review import ReviewForm
 from .object.saved import SavedPeriodsView
 from .object.style import LC_HEIGHT, mag_range, object_html, plot_column, sexagesimal, style_figure  # noqa: F401
-from ..pagestatus import answer_not_found, answer_redirect
+from ..pagestatus import answer_redirect, answer_status
 from ..visitor import session_viewer
 from .theme import page, section
 
@@ -179,8 +179,8 @@ class ObjectPage(pn.viewable.Viewer):
             query = f"?magcol={segment(self.magcol)}" if self.magcol else ""
             answer_redirect(object_page_path(self.collection, self.rec.canonical) + query)
         elif self.rec.error:
-            title = "No such object"
-            answer_not_found()
+            title = problem_title(self.rec)
+            answer_status(400 if self.rec.bad_magcol else 404)
         else:
             title = f"{self.objectid} · {self.rec.info.name}"
         return page(title, [self], self.app)

@@ -31,6 +31,7 @@ class ObjectRecord:
     magcol: str | None = None  # the magcol shown (None: the collection has one checkplot per object)
     magcols: list = field(default_factory=list)  # the collection's magcols, default first
     varprefix: str = ""  # the catalog prefix of the variability columns edited here
+    bad_magcol: bool = False  # the error is the page's magcol, not the object
     canonical: str | None = None  # the object's own id when the one asked for is another way of writing it
     suggestions: list = field(default_factory=list)  # the ids nearest one that names no object
 
@@ -53,7 +54,7 @@ def find_object(catalogs, collection_id: str, objectid: str, magcol: str = "") -
     try:
         rec.magcol = choose_magcol(rec.catalog.info.columns, magcol)
     except UserError as exc:
-        rec.error = exc.message
+        rec.error, rec.bad_magcol = exc.message, True
         return rec
     rec.row = rec.catalog.object_row(objectid)
     if rec.row is None:

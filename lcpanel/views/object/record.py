@@ -17,6 +17,11 @@ from .context import ObjectContext
 from .style import CROSS_IDS, ISVAR_BADGE, MAGNITUDES, fmt_period, num, object_html, sexagesimal
 
 
+def problem_title(rec) -> str:
+    """The heading of an object page that shows no object, by what went wrong."""
+    return "No such magnitude column" if rec.bad_magcol else "No such object"
+
+
 class RecordView:
     """The header of the object page; :meth:`render` again after a review changes it."""
 
@@ -144,7 +149,7 @@ class RecordView:
                 near = f" Nearest ids: {links}."
             body = (f'<p class="lcp-empty lcp-object-missing">{esc(rec.error)}. The link may be mistyped.{near} '
                     '<a href="/">Back to the collections</a>.</p>')
-            return section("No such object", object_html(body, margin=(0, 10)))
+            return section(problem_title(rec), object_html(body, margin=(0, 10)))
         facts = self._facts(with_var=False) if self.ctx.rec.row else ""
         body = (f'<div class="lcp-object-head" style="display:block"><h1 class="lcp-objectid">'
                 f'{esc(self.ctx.objectid)}</h1><p class="lcp-sub">{self._back()}</p>{facts}{self._downloads()}</div>'
