@@ -2,14 +2,13 @@
 
 A page is built inside Bokeh's own Tornado handler, which always answers 200. A page whose
 subject does not exist (an unknown object, someone else's private dataset) still shows
-itself, saying so with its links and suggestions, but calls :func:`answer_status` (404,
-or 400 for a query it cannot take), so that link checkers, scripts and crawlers see a dead
-link as dead. A page asked for under
-another name of its subject (an object id in another case, or an alias) calls
-:func:`answer_redirect` to send the browser to the subject's own address. The status is kept on
-the Tornado request that opened the session (as :mod:`lcpanel.pagecookies` keeps cookies)
-and the :class:`PageStatus` output transform, installed by
-:func:`lcpanel.server.make_server`, puts it on that request's answer.
+itself, saying so with its links and suggestions, but calls :func:`answer_status` (404, or
+400 for a query it cannot take), so that link checkers, scripts and crawlers see a dead
+link as dead. A page asked for under another name of its subject (an object id in another
+case, or an alias) calls :func:`answer_redirect` to send the browser to the subject's own
+address. The status is kept on the Tornado request that opened the session (as
+:mod:`lcpanel.pagecookies` keeps cookies) and the :class:`PageStatus` output transform,
+installed by :func:`lcpanel.server.make_server`, puts it on that request's answer.
 """
 
 from __future__ import annotations
