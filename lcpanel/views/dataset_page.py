@@ -72,10 +72,6 @@ def _duration(seconds: int) -> str:
     return f"{hours} h" + (f" {minutes} min" if minutes else "")
 
 
-def object_url(collection: str, objectid: str) -> str:
-    return object_page_path(collection, objectid)
-
-
 def tile_url(collection: str, objectid: str, name: str) -> str:
     return f"{object_path(collection, objectid)}/tiles/{name}.png"
 
@@ -99,7 +95,6 @@ def variability_words(values) -> list[str]:
         except (TypeError, ValueError):  # None, NaN
             out.append("")
     return out
-
 
 
 def every_object_label(nobjects: int) -> str:
@@ -148,7 +143,7 @@ class DatasetPage(pn.viewable.Viewer):
     def _frame(self) -> pd.DataFrame:
         data = self.ds.data
         frame = pd.DataFrame({name: data[name] for name in self.ds.column_names()})
-        frame.insert(0, "object", [f'<a href="{object_url(c, o)}">{esc(o)}</a>'
+        frame.insert(0, "object", [f'<a href="{object_page_path(c, o)}">{esc(o)}</a>'
                                    for c, o in zip(data["collection"], data["objectid"])])
         for name in frame.columns:
             if name.endswith("objectisvar"):
@@ -466,7 +461,7 @@ class DatasetPage(pn.viewable.Viewer):
                                        sizing_mode="stretch_width", css_classes=["lcp-comment"])
             box.param.watch(lambda e, key=key: self._comment(key, e.new), "value")
             head = pn.pane.HTML(
-                f'<div class="lcp-tile"><h4><a href="{object_url(cid, oid)}{q}">{esc(oid)}</a> '
+                f'<div class="lcp-tile"><h4><a href="{object_page_path(cid, oid)}{q}">{esc(oid)}</a> '
                 f'<span class="lcp-muted">{esc(cid)}</span>'
                 + (f' <span class="lcp-badge lcp-tile-magcol">{esc(magcol)}</span>' if magcol else "") + '</h4>'
                 f'<div class="imgs">{imgs}</div>{comments}</div>',
