@@ -82,3 +82,17 @@ def test_the_api_names_the_object_an_id_written_another_way_means(demo_server, r
         assert f"no object {written!r} in 'demo'" in error and said in error, error
     nearest = error.split("nearest ids: ", 1)[1].split(", ")
     assert set(nearest) <= {r["objectid"] for r in rows}
+
+
+def test_must_exist_passes_an_exact_id_and_explains_every_other(demo_app, rows):
+    """The one existence check the API, the workbench and saved periods share."""
+    from lcpanel.errors import NotFound
+    from lcpanel.core.objects.record import must_exist
+
+    cat = demo_app.catalogs.get("demo")
+    must_exist(cat, rows[2]["objectid"])
+    with pytest.raises(NotFound, match=f"its id is '{rows[2]['objectid']}'"):
+        must_exist(cat, rows[2]["objectid"].lower())
+    for blank in ("", "   ", None):
+        with pytest.raises(NotFound, match="there is no object"):
+            must_exist(cat, blank)

@@ -38,7 +38,7 @@ from tornado.web import StaticFileHandler
 from ..core.catalogs.basedir import Basedir
 from ..core.manifest import FILE_KINDS, url_manifest
 from ..core.offload import offloader
-from ..core.objects.record import no_such_object
+from ..core.objects.record import must_exist, no_such_object
 from ..core.urls import object_path, segment
 from ..core.access.quotas import NO_MATCH, ledger, product_check, save_search
 from ..errors import NotFound, UserError
@@ -290,8 +290,7 @@ def _object_file(app, catalog, objectid: str, kind: str, column: str, fmt: str |
 
     path = catalog.object_file(objectid, column)
     if path is None:
-        if catalog.object_row(objectid, ["objectid"]) is None:
-            raise no_such_object(catalog, objectid)
+        must_exist(catalog, objectid)
         raise NotFound(f"no {kind} for object {objectid!r} in {catalog.info.collection_id!r}")
     if fmt is None:
         data, name, ctype = path.read_bytes(), path.name, "application/octet-stream"
@@ -378,8 +377,7 @@ def _checkplot(app, collection_id: str, objectid: str, handler) -> dict:
     catalog = app.catalogs.get(collection_id)
     path = catalog.object_file(objectid, _magcol_column(handler, catalog))
     if path is None:
-        if catalog.object_row(objectid, ["objectid"]) is None:
-            raise no_such_object(catalog, objectid)
+        must_exist(catalog, objectid)
         raise NotFound(f"no checkplot for object {objectid!r} in {collection_id!r}")
     return load_checkplot(path)
 

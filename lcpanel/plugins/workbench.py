@@ -22,7 +22,7 @@ JSON errors), like every other API write:
 from __future__ import annotations
 
 from ..core.objects import periodsearch as ps
-from ..core.objects.record import no_such_object
+from ..core.objects.record import must_exist
 from ..core.offload import offloader
 from ..core.urls import object_path
 from ..errors import NotFound
@@ -48,8 +48,7 @@ class PeriodSearchesHandler(JSONHandler):
             self.send_json(ps.describe_methods())
             return
         catalog = self.app.catalogs.get(collection_id)
-        if not catalog.query("SELECT 1 FROM object_catalog WHERE objectid = ?", (objectid,)):
-            raise no_such_object(catalog, objectid)
+        must_exist(catalog, objectid)
         magcol = self.get_query_argument("magcol", None) or None
         results = [_linked(r) for r in ps.list_results(self.app.basedir, collection_id, objectid, magcol)]
         running = [_linked(j) for j in ps.service(self.app).jobs_of(collection_id, objectid)

@@ -79,7 +79,7 @@ from ..atomic import write_text
 from ..clock import now_iso
 from ..suggest import did_you_mean
 from ..wal import connect_wal
-from .record import no_such_object
+from .record import must_exist
 
 log = logging.getLogger(__name__)
 
@@ -777,9 +777,8 @@ def start_search(app, collection_id: str, objectid: str, body, viewer, address: 
     info = catalog.info
     path = catalog.object_file(objectid, "lcfname") if "lcfname" in catalog.columns else None
     if path is None:
-        rows = catalog.query("SELECT 1 FROM object_catalog WHERE objectid = ?", (objectid,))
-        raise no_such_object(catalog, objectid) if not rows else NotFound(
-            f"object {objectid!r} has no light curve to search")
+        must_exist(catalog, objectid)
+        raise NotFound(f"object {objectid!r} has no light curve to search")
     if not info.lcformat:
         raise NotFound(f"collection {collection_id!r} names no light-curve format")
     fmt = app.lc_formats.get(info.lcformat["kind"]).from_spec(info.lcformat, Path(info.source))

@@ -103,3 +103,11 @@ def no_such_object(catalog, objectid: str) -> NotFound:
     canonical, near = written_as(catalog, objectid)
     hint = f"; its id is {canonical!r}" if canonical else (f"; nearest ids: {', '.join(near)}" if near else "")
     return NotFound(f"no object {objectid!r} in {catalog.info.collection_id!r}{hint}")
+
+
+def must_exist(catalog, objectid: str) -> None:
+    """Raise :func:`no_such_object` unless ``objectid`` is exactly an object id of ``catalog``."""
+    if not isinstance(objectid, str) or not objectid.strip():
+        raise NotFound(f"there is no object {objectid!r} in {catalog.info.collection_id!r}")
+    if catalog.object_row(objectid, ["objectid"]) is None:
+        raise no_such_object(catalog, objectid)

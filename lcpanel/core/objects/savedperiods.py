@@ -32,7 +32,7 @@ from ...errors import Forbidden, NotFound, TooManyRequests, UserError
 from ..clock import now
 from ..wal import connect_wal
 from . import annotations
-from .record import no_such_object
+from .record import must_exist
 
 PERIODS_FILE = "saved_periods.sqlite"
 MAX_LABEL = 80
@@ -117,13 +117,6 @@ def check_label(value) -> str:
     return text
 
 
-def _must_exist(catalog, objectid: str) -> None:
-    if not isinstance(objectid, str) or not objectid.strip():
-        raise NotFound(f"there is no object {objectid!r} in {catalog.info.collection_id!r}")
-    if catalog.object_row(objectid, ["objectid"]) is None:
-        raise no_such_object(catalog, objectid)
-
-
 def _row(r) -> dict:
     return {"period_id": r[0], "magcol": r[1] or None, "period": r[2], "label": r[3], "author": r[4],
             "time": r[5], "adopted": False}
@@ -133,7 +126,7 @@ def object_periods(basedir, catalog, objectid: str, *, magcol: str | None = None
     """``{"epoch": {"epoch", "author", "time", "source"} | None, "periods": [...]}``: the
     adopted period first (``adopted: True``, no ``period_id``), then saved ones, oldest
     first."""
-    _must_exist(catalog, objectid)
+    must_exist(catalog, objectid)
     cid = catalog.info.collection_id
     periods, epoch = [], None
     try:
@@ -164,7 +157,7 @@ def object_periods(basedir, catalog, objectid: str, *, magcol: str | None = None
 def save_period(basedir, catalog, objectid: str, viewer, period, *, label=None, magcol: str | None = None,
                 epoch=None) -> dict:
     """Save ``viewer``'s period of an object (see the module docstring); the saved row."""
-    _must_exist(catalog, objectid)
+    must_exist(catalog, objectid)
     period = check_period_value(period)
     label = check_label(label)
     epoch = check_epoch(epoch) if epoch is not None else None
@@ -210,7 +203,7 @@ def set_epoch(basedir, catalog, objectid: str, viewer, epoch) -> dict:
     """Set or replace the object's shared epoch (staff and admins)."""
     if not viewer.staff:
         raise Forbidden("only staff may change the shared epoch; everyone may save periods")
-    _must_exist(catalog, objectid)
+    must_exist(catalog, objectid)
     epoch = check_epoch(epoch)
     author = annotations.validate_author(viewer.identity)
     stamp = now().isoformat(timespec="microseconds")
