@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support.data import random_catalog, set_config, snapshot, write_table  # noqa: F401  (also imported from here)
+from support.data import example_collection, random_catalog, set_config, snapshot, write_table  # noqa: F401  (also imported from here)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,20 +66,17 @@ def generator():
 
 
 @pytest.fixture(scope="session")
-def csv_collection(tmp_path_factory, generator) -> Path:
+def csv_collection(tmp_path_factory) -> Path:
     """An astrobase collection (gzipped-text light curves) of 24 objects."""
-    out = tmp_path_factory.mktemp("coll") / "demo_csv"
-    generator.make_collection(out, nobjects=24, seed=7, lcformat="lcpanel-demo-csv", workers=2)
-    return out
+    return example_collection(tmp_path_factory, "demo_csv", nobjects=24, seed=7, lcformat="lcpanel-demo-csv",
+                              workers=2)
 
 
 @pytest.fixture(scope="session")
-def fits_collection(tmp_path_factory, generator) -> Path:
+def fits_collection(tmp_path_factory) -> Path:
     """An astrobase collection whose light curves use another registered format (FITS)."""
-    out = tmp_path_factory.mktemp("coll") / "demo_fits"
-    generator.make_collection(out, nobjects=12, seed=11, lcformat="lcpanel-demo-fits", workers=2,
-                              center_ra=2.0, center_dec=-30.0)
-    return out
+    return example_collection(tmp_path_factory, "demo_fits", nobjects=12, seed=11, lcformat="lcpanel-demo-fits",
+                              workers=2, center_ra=2.0, center_dec=-30.0)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ import pytest
 
 from lcpanel.core.datasets import Principal
 from lcpanel.core.search import run_search
+from support.data import example_collection
 
 pytestmark = pytest.mark.slow
 MAGCOLS = ["aep_000", "aep_001"]
@@ -27,10 +28,9 @@ ALICE = Principal("anon:alice")
 
 
 @pytest.fixture(scope="module")
-def two_magcols(tmp_path_factory, generator):
-    out = tmp_path_factory.mktemp("coll") / "two_magcols"
-    generator.make_collection(out, nobjects=6, seed=5, workers=2, nmagcols=2, progress=False)
-    return out
+def two_magcols(tmp_path_factory):
+    return example_collection(tmp_path_factory, "two_magcols", nobjects=6, seed=5, workers=2, nmagcols=2,
+                              progress=False)
 
 
 @pytest.fixture(scope="module")

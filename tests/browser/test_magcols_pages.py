@@ -10,6 +10,7 @@ import json
 import numpy as np
 import pytest
 from playwright.sync_api import expect
+from support.data import example_collection
 
 from .conftest import page_api, served
 
@@ -33,13 +34,13 @@ AXIS_LABELS_JS = """() => {
 
 
 @pytest.fixture(scope="module")
-def two_server(tmp_path_factory, generator):
+def two_server(tmp_path_factory):
     from lcpanel.app import App
     from lcpanel.core.catalogs.basedir import Basedir
     from lcpanel.core.catalogs.ingest import add_astrobase_collection
 
-    coll = tmp_path_factory.mktemp("coll") / "two_magcols"
-    generator.make_collection(coll, nobjects=6, seed=5, workers=2, nmagcols=2, progress=False)
+    coll = example_collection(tmp_path_factory, "two_magcols", nobjects=6, seed=5, workers=2, nmagcols=2,
+                              progress=False)
     base = Basedir.init(tmp_path_factory.mktemp("b2") / "basedir")
     add_astrobase_collection(App(base.path), base, coll, collection_id="two", show_progress=False)
     with served(base.path, tmp_path_factory.mktemp("log") / "serve.log") as url:

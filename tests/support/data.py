@@ -1,6 +1,6 @@
 """Test data: random catalogs (uniform on the sphere or in a cap), written as tables;
-a basedir's configuration replaced; and a snapshot of a basedir to prove that a failed
-operation changed nothing."""
+a basedir's configuration replaced; a snapshot of a basedir to prove that a failed
+operation changed nothing; and example collections built once per test session."""
 
 from __future__ import annotations
 
@@ -35,6 +35,25 @@ def random_catalog(n: int, seed: int = 0, *, center=None, radius_deg=None, allsk
         "ndet": rng.integers(10, 5000, n),
         "objecttags": np.where(rng.random(n) < 0.05, "flare star", np.where(rng.random(n) < 0.1, "blend", "")),
     }
+
+
+def example_collection(tmp_path_factory, name: str, **options) -> Path:
+    """The example generator's collection ``name`` (``make_collection(**options)``), built
+    once per test session: fixtures of other test trees (the contrib plugins' conftests
+    load lcpanel's as modules of their own, so pytest sees separate fixtures) and of
+    several modules find the one already built. Tests read it and leave it as it was."""
+    import shutil
+
+    import make_collection  # examples/, installed (pip install -e examples)
+
+    shared = tmp_path_factory.getbasetemp() / "example-collections"
+    out, done = shared / name, shared / f"{name}.built"
+    if not done.exists():
+        shutil.rmtree(out, ignore_errors=True)  # a build interrupted by a failing fixture
+        out.parent.mkdir(exist_ok=True)
+        make_collection.make_collection(out, **options)
+        done.write_text("")
+    return out
 
 
 def write_table(columns: dict, path: Path) -> Path:
