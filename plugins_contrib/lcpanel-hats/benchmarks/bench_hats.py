@@ -138,7 +138,7 @@ def main() -> None:
     parser.add_argument("--cone-repeat", type=int, default=15)
     parser.add_argument("--xmatch-repeat", type=int, default=3)
     parser.add_argument("--xmatch-sizes", nargs="+", type=int, default=[1_000, 100_000], help="target list lengths")
-    add_smoke_option(parser, sizes=[2e4], cone_repeat=2, xmatch_repeat=1, xmatch_sizes=[100, 1_000])
+    add_smoke_option(parser, sizes=[2e4], cone_repeat=2, xmatch_repeat=1, xmatch_sizes=[100])
     args = parse_args(parser)
     global OUT
     OUT = out_dir(args.smoke)
