@@ -15,7 +15,7 @@ import pytest
 from tornado.iostream import StreamClosedError
 from tornado.websocket import WebSocketClosedError
 
-from lcpanel.server import quiet_closed_pages
+from lcpanel.server import _ClosedPageWrites, quiet_closed_pages
 
 
 def _lose_a_task_failing_with(exc: BaseException) -> None:
@@ -42,16 +42,23 @@ def _lose_a_task_failing_with(exc: BaseException) -> None:
 
 
 @pytest.fixture
-def quieted():
+def unquieted():
+    """asyncio's logger without the filter, whatever ran before in this process (a server
+    started on a thread by another test installs it), and as it was afterwards."""
     logger = logging.getLogger("asyncio")
     before = list(logger.filters)
+    for f in before:
+        if isinstance(f, _ClosedPageWrites):
+            logger.removeFilter(f)
+    yield logger
+    logger.filters[:] = before
+
+
+@pytest.fixture
+def quieted(unquieted):
     quiet_closed_pages()
     quiet_closed_pages()  # twice: one filter
-    added = [f for f in logger.filters if f not in before]
-    assert len(added) == 1
-    yield
-    for f in added:
-        logger.removeFilter(f)
+    assert sum(isinstance(f, _ClosedPageWrites) for f in unquieted.filters) == 1
 
 
 @pytest.mark.parametrize("exc", [WebSocketClosedError(), StreamClosedError()])
@@ -69,7 +76,7 @@ def test_other_lost_task_errors_are_still_logged(caplog, quieted):
     assert isinstance(errors[0].exc_info[1], ValueError)
 
 
-def test_without_the_filter_asyncio_logs_the_closed_page(caplog):
+def test_without_the_filter_asyncio_logs_the_closed_page(caplog, unquieted):
     """The case the filter is for happens: asyncio logs a closed page's lost write as an error."""
     with caplog.at_level(logging.DEBUG, logger="asyncio"):
         _lose_a_task_failing_with(WebSocketClosedError())
