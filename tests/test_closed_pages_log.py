@@ -29,7 +29,7 @@ def _lose_a_task_failing_with(exc: BaseException) -> None:
         loop = asyncio.new_event_loop()
         try:
             task = loop.create_task(fail())
-            loop.run_until_complete(asyncio.sleep(0.01))
+            loop.run_until_complete(asyncio.sleep(0))  # one pass of the loop runs the task
             assert task.done()
             del task
             gc.collect()
