@@ -22,7 +22,7 @@ What the page policy allows, and why (measured with Panel 1.10 / Bokeh 3.10, Chr
   in the page by BokehJS, where an injected ``<script>``, event handler or
   ``javascript:`` URL has no nonce and is blocked.
 - ``'unsafe-hashes'`` with the hashes of lcpanel's own few inline event handlers
-  (:data:`lcpanel.views.escaping.INLINE_HANDLERS`: hide a missing tile image, copy a new
+  (:data:`lcpanel.views.escaping.INLINE_HANDLERS`: hide a missing figure, copy a new
   API key...): an injected handler with any other text is refused.
 - ``'unsafe-eval'``: Panel's bundle evaluates code when it loads and Bokeh compiles every
   ``CustomJS`` callback (Panel's ``jscallback``, the plots' tick formatters, lcpanel's

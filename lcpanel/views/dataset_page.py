@@ -26,9 +26,11 @@ from ..errors import UserError
 from ..pagestatus import answer_status
 from .budget import spend
 from .periodic import every
-from .escaping import HIDE_BROKEN_IMAGE, handler, md
+from .escaping import md
 from ..visitor import client_address, session_viewer
-from .theme import esc, html, page, section, styled
+from .colours import ACCENT
+from .theme import STYLESHEET, esc, html, page, section, styled
+from .tile_grid import Tile, TileGrid, take_comment
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +38,20 @@ PAGE_SIZE = 25
 #: columns shown in the table when the dataset has them (the rest are in downloads)
 PREFERRED = ("ra", "decl", "dist_arcsec", "input_id", "matched_id", "fts_rank", "vmag", "sdssr", "jmag", "ndet")
 VAR_SUFFIXES = ("objectisvar", "varperiod", "vartags")
-TILES_CSS = """
-.lcp-tiles { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: 12px; }
-.lcp-tile { background: #fff; border: 1px solid #dde3e8; border-radius: 8px; padding: 8px; }
-.lcp-tile h4 { margin: 0 0 6px 0; font-size: 0.98em; }
-.lcp-tile .imgs { display: grid; grid-template-columns: 1fr 1fr; gap: 4px; }
-.lcp-tile img { width: 100%; border: 1px solid #eef1f4; border-radius: 4px; background: #fafbfc; min-height: 60px; }
-.lcp-tile .lcp-tile-magcol { font: 0.8em ui-monospace, SFMono-Regular, Menlo, monospace; color: #17476a;
-                             background: #e8f0f6; border-radius: 999px; padding: 1px 7px; margin-left: 4px; }
-.lcp-tile .comments { font-size: 0.85em; color: #5b6770; margin: 4px 0 0 0; }
+TILES_CSS = f"""
+.lcp-tiles {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(min(300px, 100%), 1fr)); gap: 12px; }}
+.lcp-tile-card {{ display: flex; flex-direction: column; gap: 6px; min-width: 0; }}
+.lcp-tile {{ background: #fff; border: 1px solid #dde3e8; border-radius: 8px; padding: 8px; flex: 1 1 auto; }}
+.lcp-tile h4 {{ margin: 0 0 6px 0; font-size: 0.98em; overflow-wrap: anywhere; }}
+.lcp-tile .imgs {{ display: grid; grid-template-columns: 1fr 1fr; gap: 4px; }}
+.lcp-tile img {{ width: 100%; border: 1px solid #eef1f4; border-radius: 4px; background: #fafbfc; min-height: 60px; }}
+.lcp-tile .lcp-tile-magcol {{ font: 0.8em ui-monospace, SFMono-Regular, Menlo, monospace; color: #17476a;
+                             background: #e8f0f6; border-radius: 999px; padding: 1px 7px; margin-left: 4px; }}
+.lcp-tile .comments {{ font-size: 0.85em; color: #5b6770; margin: 4px 0 0 0; overflow-wrap: anywhere; }}
+.lcp-comment-box {{ width: 100%; box-sizing: border-box; padding: 6px 10px; font: inherit; font-size: 0.9em;
+                    background: #fff; color: #1d2a33; border: 1px solid #b8c3cc; border-radius: 6px; }}
+.lcp-comment-box:focus {{ border-color: {ACCENT}; box-shadow: 0 0 0 3px rgba(31, 95, 139, 0.18); outline: none; }}
+.lcp-comment-box::placeholder {{ color: #8a959e; }}
 """
 
 
@@ -127,7 +134,9 @@ class DatasetPage(pn.viewable.Viewer):
             css_classes=["lcp-objects"])
         self.selection_note = html("", css_classes=["lcp-muted"])
         self.table.param.watch(self._on_selection, "selection")
-        self.tiles = pn.Column(sizing_mode="stretch_width")
+        self.tiles = TileGrid(sizing_mode="stretch_width", stylesheets=[STYLESHEET, TILES_CSS], margin=0,
+                              max_chars=self.app.datasets.max_comment_chars)
+        self.tiles.param.watch(lambda e: self._on_tile_comment(e.new), "comment")
         self.collection_magcols = self._collection_magcols()
         choices = list(dict.fromkeys(m for ms in self.collection_magcols.values() for m in ms))
         self.magcol_select = styled(pn.widgets.Select(
@@ -443,7 +452,7 @@ class DatasetPage(pn.viewable.Viewer):
 
     def _render_tiles(self) -> None:
         data = self.ds.data
-        cards = []
+        tiles = []
         for i in self._page_rows():
             cid, oid = data["collection"][i], data["objectid"][i]
             key = object_key(cid, oid)
@@ -451,25 +460,16 @@ class DatasetPage(pn.viewable.Viewer):
             q = f"?magcol={quote(magcol, safe='')}" if magcol else ""
             column = checkplot_column(magcol) if magcol and checkplot_column(magcol) in data else "cpfname"
             names = self._tile_names(cid, oid, column) if data.get(column, [None] * self.ds.nobjects)[i] else []
-            imgs = "".join(
-                f'<img loading="lazy" alt="{esc(name)}" src="{tile_url(cid, oid, name)}{q}" '
-                f'onerror="{handler(HIDE_BROKEN_IMAGE)}">' for name in names
-            ) or '<p class="lcp-muted">no checkplot</p>'
-            comments = "".join(f"<p class='comments'><b>{esc(c['author'][:14])}</b>: {esc(c['text'])}</p>"
-                               for c in self.ds.object_comments.get(key, [])[-3:])
-            box = pn.widgets.TextInput(placeholder="comment… (saved when you leave the box)",
-                                       sizing_mode="stretch_width", css_classes=["lcp-comment"])
-            box.param.watch(lambda e, key=key: self._comment(key, e.new), "value")
-            head = pn.pane.HTML(
-                f'<div class="lcp-tile"><h4><a href="{object_page_path(cid, oid)}{q}">{esc(oid)}</a> '
-                f'<span class="lcp-muted">{esc(cid)}</span>'
-                + (f' <span class="lcp-badge lcp-tile-magcol">{esc(magcol)}</span>' if magcol else "") + '</h4>'
-                f'<div class="imgs">{imgs}</div>{comments}</div>',
-                stylesheets=[TILES_CSS], sizing_mode="stretch_width", margin=0)
-            cards.append(pn.Column(head, box, sizing_mode="stretch_width", css_classes=["lcp-tile-card"],
-                                   styles={"min-width": "300px", "flex": "1 1 300px", "max-width": "440px"}))
-        self.tiles[:] = [pn.FlexBox(*cards, gap="12px", sizing_mode="stretch_width")] if cards else [
-            html('<p class="lcp-empty">No objects on this page.</p>')]
+            comments = [(str(c["author"])[:14], str(c["text"])) for c in self.ds.object_comments.get(key, [])[-3:]]
+            tiles.append(Tile(key, str(oid), str(cid), object_page_path(cid, oid) + q, magcol or "",
+                              [(name, tile_url(cid, oid, name) + q) for name in names], comments))
+        self._tile_keys = {t.key for t in tiles}
+        self.tiles.tiles = [[*t[:5], [list(x) for x in t.images], [list(x) for x in t.comments]] for t in tiles]
+
+    def _on_tile_comment(self, raw: str) -> None:
+        taken = take_comment(raw, self._tile_keys)
+        if taken is not None:
+            self._comment(*taken)
 
     def _tile_names(self, cid: str, oid: str, column: str) -> list[str]:
         """The tile images this object's checkplot has, of finder, unphased, phased-0 and

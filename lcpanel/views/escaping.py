@@ -25,7 +25,6 @@ import re
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
 
 #: the inline event handlers lcpanel's pages use (their exact text; see the docstring)
-HIDE_BROKEN_IMAGE = "this.style.display='none'"
 HIDE_BROKEN_FIGURE = "this.style.visibility='hidden'"
 SELECT_SELF = "this.select()"
 LOGIN_WITH_NEXT = "this.href='/login?next='+encodeURIComponent(location.pathname+location.search)"
@@ -36,7 +35,7 @@ COPY_TOKEN = ("const i=this.parentNode.querySelector('input'); i.select(); const
               "()=>{document.execCommand('copy'); done()})} else {document.execCommand('copy'); done()}")
 #: on a form that leaves the page (log-out): the page's own navigations give way to it
 MARK_LEAVING = "window.lcpLeaving=true"
-INLINE_HANDLERS = frozenset({HIDE_BROKEN_IMAGE, HIDE_BROKEN_FIGURE, SELECT_SELF, LOGIN_WITH_NEXT, COPY_TOKEN,
+INLINE_HANDLERS = frozenset({HIDE_BROKEN_FIGURE, SELECT_SELF, LOGIN_WITH_NEXT, COPY_TOKEN,
                              MARK_LEAVING})
 
 
