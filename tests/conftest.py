@@ -40,8 +40,9 @@ def pytest_unconfigure(config):
 
 
 def pytest_xdist_make_scheduler(config, log):
-    """How ``LCPANEL_TEST_WORKERS=2 make test`` spreads the suite over pytest-xdist
-    workers (``--dist loadfile``): each test file is one unit of work, so that its module
+    """How ``make test`` spreads the suite over its pytest-xdist workers (two unless
+    ``LCPANEL_TEST_WORKERS`` says otherwise; ``--dist loadfile``): each test file is one
+    unit of work, so that its module
     fixtures (a built collection, a served basedir) are made once; the browser tests are
     one unit together, so that one Chromium and one served basedir (session fixtures) serve
     them all; each benchmark smoke run is a unit of its own (they are long and share

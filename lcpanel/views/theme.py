@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 
 import panel as pn
+from bokeh.models import ImportedStyleSheet
 from panel.io.resources import LOCAL_DIST
 from panel.layout import Column, FlexBox, Row
 from panel.theme import Bootstrap
@@ -285,7 +286,32 @@ class PageTemplate(pn.template.BootstrapTemplate):
         if doc is None:
             return super().server_doc(doc, title, location)
         with doc.models.freeze():
-            return super().server_doc(doc, title, location)
+            out = super().server_doc(doc, title, location)
+        share_stylesheets(doc)
+        return out
+
+
+def share_stylesheets(doc) -> None:
+    """One ``ImportedStyleSheet`` model per URL in ``doc``.
+
+    Panel gives each component its own stylesheet models (``loading.css``, the design's
+    files) and swaps them for the document's shared ones only when the component's model
+    already belongs to the document: in :class:`PageTemplate`'s frozen build none does, and
+    an object page carried 163 copies of ``loading.css`` among its 562 models. (Components
+    rendered later in the session belong to the document and share Panel's own copies.)"""
+    shared: dict[str, ImportedStyleSheet] = {}
+    changes = []
+    for model in doc.models:
+        sheets = getattr(model, "stylesheets", None)
+        if not sheets:
+            continue
+        kept = [shared.setdefault(s.url, s) if isinstance(s, ImportedStyleSheet) else s for s in sheets]
+        if any(a is not b for a, b in zip(kept, sheets)):
+            changes.append((model, kept))
+    if changes:
+        with doc.models.freeze():  # one walk of the document's models for all changes
+            for model, kept in changes:
+                model.stylesheets = kept
 
 
 def page(title: str, main, app, *, links=()) -> PageTemplate:
