@@ -43,9 +43,9 @@ def pytest_xdist_make_scheduler(config, log):
     """How ``make test`` spreads the suite over its pytest-xdist workers (two unless
     ``LCPANEL_TEST_WORKERS`` says otherwise; ``--dist loadfile``): each test file is one
     unit of work, so that its module fixtures (a built collection, a served basedir) are
-    made once; the browser tests are one unit together, so that one Chromium and one served basedir (session fixtures) serve
-    them all; each benchmark smoke run is a unit of its own (they are long and share
-    nothing)."""
+    made once; the browser tests are one unit together, so that one Chromium and one
+    served basedir (session fixtures) serve them all; each benchmark smoke run is a unit
+    of its own (they are long and share nothing)."""
     if config.getvalue("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadScopeScheduling
