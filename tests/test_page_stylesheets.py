@@ -3,8 +3,9 @@
 Panel gives every component its own ``ImportedStyleSheet`` of ``loading.css`` (and of its
 design's files) and shares them through a per-document cache, but lcpanel's
 :class:`~lcpanel.views.theme.PageTemplate` builds its document with the model graph
-frozen, where the components' models have no document yet and Panel's cache is skipped:
-an object page carried 163 copies of ``loading.css`` among its 562 models.
+frozen, where the components' models have no document yet and Panel's cache was skipped:
+an object page carried 163 copies of ``loading.css`` among its 562 models
+(:meth:`lcpanel.views.theme.LcpanelDesign.apply`).
 """
 
 from __future__ import annotations

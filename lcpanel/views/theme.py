@@ -32,11 +32,10 @@ from __future__ import annotations
 import logging
 
 import panel as pn
-from bokeh.models import ImportedStyleSheet
 from panel.io.resources import LOCAL_DIST
 from panel.layout import Column, FlexBox, Row
 from panel.theme import Bootstrap
-from panel.theme.base import Inherit
+from panel.theme.base import Inherit, _stylesheet_cache
 
 from ..visitor import account_links, end_with_login, session_state, session_viewer
 from .colours import ACCENT, ACCENT_DARK, ACCENT_LIGHT, DANGER, MUTED, PALETTE  # noqa: F401  (theme's names)
@@ -173,6 +172,23 @@ class LcpanelDesign(Bootstrap):
                  Column: {"stylesheets": [Inherit, NARROW_LAYOUT_CSS]},
                  FlexBox: {"stylesheets": [Inherit, NARROW_FLEX_CSS]}}
 
+    def apply(self, viewable, root, isolated: bool = True):
+        """Panel's ``Design.apply``, telling the design pass which document it works in.
+
+        Panel swaps each component's stylesheet models (``loading.css``, the design's
+        files) for its document's shared ones only when the component's model already
+        belongs to the document; in :class:`PageTemplate`'s frozen build none does yet
+        (Bokeh attaches models when the freeze ends), so every component kept copies of
+        its own: 163 of ``loading.css`` among an object page's 562 models. Given the
+        document, the pass shares them, at no cost of its own."""
+        doc = root.document
+        if doc is None:
+            return super().apply(viewable, root, isolated=isolated)
+        with doc.models.freeze():
+            self._reapply(viewable, root, isolated=isolated, cache=_stylesheet_cache(doc), document=doc)
+            if self.theme and self.theme.bokeh_theme:
+                doc.theme = self.theme.bokeh_theme
+
 
 #: (label, href) links in every page's header, after "lcpanel" (which links home)
 HEADER_LINKS = (
@@ -286,32 +302,8 @@ class PageTemplate(pn.template.BootstrapTemplate):
         if doc is None:
             return super().server_doc(doc, title, location)
         with doc.models.freeze():
-            out = super().server_doc(doc, title, location)
-        share_stylesheets(doc)
-        return out
+            return super().server_doc(doc, title, location)
 
-
-def share_stylesheets(doc) -> None:
-    """One ``ImportedStyleSheet`` model per URL in ``doc``.
-
-    Panel gives each component its own stylesheet models (``loading.css``, the design's
-    files) and swaps them for the document's shared ones only when the component's model
-    already belongs to the document: in :class:`PageTemplate`'s frozen build none does, and
-    an object page carried 163 copies of ``loading.css`` among its 562 models. (Components
-    rendered later in the session belong to the document and share Panel's own copies.)"""
-    shared: dict[str, ImportedStyleSheet] = {}
-    changes = []
-    for model in doc.models:
-        sheets = getattr(model, "stylesheets", None)
-        if not sheets:
-            continue
-        kept = [shared.setdefault(s.url, s) if isinstance(s, ImportedStyleSheet) else s for s in sheets]
-        if any(a is not b for a, b in zip(kept, sheets)):
-            changes.append((model, kept))
-    if changes:
-        with doc.models.freeze():  # one walk of the document's models for all changes
-            for model, kept in changes:
-                model.stylesheets = kept
 
 
 def page(title: str, main, app, *, links=()) -> PageTemplate:
