@@ -464,7 +464,7 @@ class DatasetPage(pn.viewable.Viewer):
             tiles.append(Tile(key, str(oid), str(cid), object_page_path(cid, oid) + q, magcol or "",
                               [(name, tile_url(cid, oid, name) + q) for name in names], comments))
         self._tile_keys = {t.key for t in tiles}
-        self.tiles.tiles = [[*t[:5], [list(x) for x in t.images], [list(x) for x in t.comments]] for t in tiles]
+        self.tiles.tiles = [t.as_list() for t in tiles]
 
     def _on_tile_comment(self, raw: str) -> None:
         taken = take_comment(raw, self._tile_keys)

@@ -305,7 +305,6 @@ class PageTemplate(pn.template.BootstrapTemplate):
             return super().server_doc(doc, title, location)
 
 
-
 def page(title: str, main, app, *, links=()) -> PageTemplate:
     """The page template every lcpanel page uses.
 

@@ -38,11 +38,15 @@ class Tile(NamedTuple):
     images: list[tuple[str, str]]
     comments: list[tuple[str, str]]
 
+    def as_list(self) -> list:
+        """The tile as :class:`TileGrid` takes it: lists all the way down."""
+        return [*self[:5], [list(x) for x in self.images], [list(x) for x in self.comments]]
+
 
 class TileGrid(ReactiveHTML):
     """A grid of :class:`Tile`; ``comment`` is the last box a visitor left with text in it."""
 
-    tiles = param.List(default=[], doc="the tiles, each a Tile as a list")
+    tiles = param.List(default=[], doc="the tiles, each a Tile.as_list()")
     max_chars = param.Integer(default=2000, doc="most characters a comment box takes")
     comment = param.String(default="", doc='JSON text {"key": ..., "text": ..., "n": ...} sent by the browser')
 
