@@ -252,7 +252,7 @@ def test_fold_panel_doubles_halves_saves_periods_and_fits(renv, monkeypatch):
     assert [p["period"] for p in saved["periods"][1:]] == [pytest.approx(p0 / 2), pytest.approx(3 * p0)]
     assert saved["periods"][1]["label"] == "half" and saved["periods"][1]["author"] == "user:ann"
     assert saved["epoch"] is not None
-    shown = " ".join(b.name for b in page.saved.saved_box.objects if hasattr(b, "name"))
+    shown = " ".join(page.saved.saved_box.labels)
     assert f"{p0 / 2:.8g}" in shown and f"{3 * p0:.8g}" in shown
     # the Fourier fit overlay at the fold's period, with its chi2 stated
     from support import aio

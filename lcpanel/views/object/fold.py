@@ -11,6 +11,8 @@ else.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import panel as pn
 
@@ -21,6 +23,7 @@ from ...core.offload import offloader
 from ...errors import UserError
 from ..bokeh_edits import edits_plots
 from ..theme import esc, section, styled
+from .chips import Chip, ChipRow
 from .context import ObjectContext
 from .style import (
     BIN_COLOR,
@@ -30,7 +33,6 @@ from .style import (
     fmt_period,
     mag_range,
     object_html,
-    pick_button,
     plot_column,
     round_epoch,
     style_figure,
@@ -135,9 +137,8 @@ class FoldPanel:
         add.on_click(self._add_candidate)
         adopt.on_click(self._adopt)
         self.fold_buttons = pn.Row(add, adopt, margin=(6, 0))
-        self.candidates_box = pn.FlexBox(sizing_mode="stretch_width", css_classes=["lcp-candidates"],
-                                         margin=(0, 10))
-        self.tried_box = pn.FlexBox(sizing_mode="stretch_width", css_classes=["lcp-tried"], margin=(0, 10))
+        self.candidates_box = ChipRow(sizing_mode="stretch_width", css_classes=["lcp-candidates"], margin=(0, 10))
+        self.tried_box = ChipRow(sizing_mode="stretch_width", css_classes=["lcp-tried"], margin=(0, 10))
 
     def panel(self):
         period_row = pn.Row(self.period_in, self.half_btn, self.double_btn, margin=0)
@@ -334,34 +335,26 @@ class FoldPanel:
         self._render_candidates()
 
     def _render_candidates(self) -> None:
-        items = []
-        for p, e in self.candidates:
-            btn = pick_button(f"{p:.8g} d", "lcp-candidate", f"fold at {fmt_period(p)} d, epoch {e}")
-            btn.on_click(lambda _ev, p=p, e=e: self.fold_at(p, e))
-            items.append(btn)
-        self.candidates_box.objects = items or [
-            object_html('<span class="lcp-muted">none yet: "Add to candidates" keeps the current fold here while this '
-                 'page is open</span>', sizing_mode=None, width=600)]
+        self.candidates_box.show(
+            [Chip(f"{p:.8g} d", "lcp-candidate", f"fold at {fmt_period(p)} d, epoch {e}", partial(self.fold_at, p, e))
+             for p, e in self.candidates],
+            empty='none yet: "Add to candidates" keeps the current fold here while this page is open')
 
     def render_tried(self) -> None:
         rows = [r for r in history(self.ctx.app.basedir, self.ctx.collection, self.ctx.objectid) if r["field"] == "varperiod"
                 and isinstance(r["new_value"], (int, float)) and r["new_value"] > 0]
-        items = []
+        chips = []
         adopted = self.ctx.adopted()
         if adopted is not None:
-            btn = pick_button(f"current: {adopted:.8g} d", "lcp-tried-period", "the object's adopted period")
-            epoch = self.ctx.values.get("varepoch")
-            btn.on_click(lambda _ev, p=adopted, e=epoch: self.fold_at(p, e))
-            items.append(btn)
+            chips.append(Chip(f"current: {adopted:.8g} d", "lcp-tried-period", "the object's adopted period",
+                              partial(self.fold_at, adopted, self.ctx.values.get("varepoch"))))
         for r in reversed(rows[-12:]):
             p = float(r["new_value"])
             label = f"{p:.8g} d · {'you' if r['author'] == self.ctx.viewer.identity else r['author'][:12]}"
-            btn = pick_button(label, "lcp-tried-period", f"adopted {r['time'][:19].replace('T', ' ')} UTC")
-            btn.on_click(lambda _ev, p=p: self.set_period(p))
-            items.append(btn)
-        self.tried_box.objects = items or [
-            object_html('<span class="lcp-muted">none recorded: "Adopt period" saves the fold\'s period and epoch as the '
-                 "object's varperiod and varepoch</span>", sizing_mode=None, width=600)]
+            chips.append(Chip(label, "lcp-tried-period", f"adopted {r['time'][:19].replace('T', ' ')} UTC",
+                              partial(self.set_period, p)))
+        self.tried_box.show(chips, empty='none recorded: "Adopt period" saves the fold\'s period and epoch as the '
+                                         "object's varperiod and varepoch")
 
     def fold_at(self, period: float, epoch: float | None) -> None:
         self._quiet = True

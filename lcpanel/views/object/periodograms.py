@@ -12,6 +12,7 @@ in :meth:`lcpanel.views.object_page.ObjectPage.periodogram_panels`.
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 import panel as pn
@@ -19,6 +20,7 @@ import panel as pn
 from ...core.objects.checkplots import decode_png, periodogram_peaks, pf_entries
 from ...errors import UserError
 from ..theme import ACCENT, esc, section
+from .chips import Chip, ChipRow
 from .context import ObjectContext
 from .style import (
     BIN_COLOR,
@@ -29,7 +31,6 @@ from .style import (
     POWER_LABELS,
     fmt_period,
     object_html,
-    pick_button,
     plot_column,
     style_figure,
 )
@@ -112,14 +113,9 @@ class CheckplotPeriodograms:
 
     def _method_row(self, method: dict, entry: dict):
         peaks = self._peaks(method, entry)
-        buttons = []
-        for i, p in enumerate(peaks):
-            btn = pick_button(f"{p:.6g} d", "lcp-pick", f"fold at {fmt_period(p)} d")
-            btn.on_click(lambda _e, p=p: self.on_period(p))
-            buttons.append(btn)
-        picks = pn.FlexBox(object_html('<span class="lcp-muted">pick</span>', sizing_mode=None, width=34,
-                                       margin=(7, 4, 0, 0)),
-                           *buttons, flex_wrap="wrap", gap="0", margin=(4, 0, 0, 0), css_classes=["lcp-picks"])
+        picks = ChipRow(lead=["pick"], sizing_mode="stretch_width", margin=(4, 0, 0, 0), css_classes=["lcp-picks"])
+        picks.show([Chip(f"{p:.6g} d", "lcp-pick", f"fold at {fmt_period(p)} d", partial(self.on_period, p))
+                    for p in peaks])
         npts = f"{method['npoints']:,} trial periods"
         best = method["bestperiod"]
         title = object_html(f'<p class="lcp-method-title">{esc(method["label"])}'

@@ -8,12 +8,15 @@ review form's."""
 
 from __future__ import annotations
 
+from functools import partial
+
 import panel as pn
 
 from ...core.objects import savedperiods
 from ..theme import esc, styled
 from .context import ObjectContext
-from .style import fmt_period, object_html, pick_button, who
+from .chips import Chip, ChipRow
+from .style import fmt_period, object_html, who
 
 
 class SavedPeriodsView:
@@ -36,7 +39,7 @@ class SavedPeriodsView:
         self.epoch_btn.on_click(self._share_epoch)
         self.message = object_html("", css_classes=["lcp-saved-message"], margin=(0, 10))
         self.epoch_pane = object_html("", css_classes=["lcp-shared-epoch"], margin=(0, 10))
-        self.saved_box = pn.FlexBox(sizing_mode="stretch_width", css_classes=["lcp-saved-periods"], margin=(0, 10))
+        self.saved_box = ChipRow(sizing_mode="stretch_width", css_classes=["lcp-saved-periods"], margin=(0, 10))
         self.data = {"epoch": None, "periods": []}
         self.render()
 
@@ -59,7 +62,7 @@ class SavedPeriodsView:
                 f'set by {who(epoch["author"], self.ctx.viewer)}')
             self.epoch_pane.object = (f'<p style="margin:0">Shared epoch <span class="lcp-mono lcp-shared-epoch-value">'
                                       f'{epoch["epoch"]:.6f}</span> <span class="lcp-muted">({by})</span></p>')
-        items = []
+        chips = []
         for p in self.data["periods"]:
             label = f'{p["period"]:.8g} d'
             if p["adopted"]:
@@ -67,15 +70,12 @@ class SavedPeriodsView:
             elif p["label"]:
                 label += f' · {p["label"][:24]}'
             author = "a reviewer's adopted period" if p["adopted"] else f'saved by {p["author"]} {p["time"][:16]} UTC'
-            btn = pick_button(label, "lcp-saved-period", f'fold at {fmt_period(p["period"])} d; {author}')
-            btn.on_click(lambda _e, period=p["period"]: self._fold(period))
-            items.append(btn)
+            chips.append(Chip(label, "lcp-saved-period", f'fold at {fmt_period(p["period"])} d; {author}',
+                              partial(self._fold, p["period"])))
             if savedperiods.can_delete(self.ctx.viewer, p):
-                rm = pick_button("×", "lcp-delete-period", "delete this saved period")
-                rm.on_click(lambda _e, pid=p["period_id"]: self._delete(pid))
-                items.append(rm)
-        self.saved_box.objects = items or [object_html('<span class="lcp-muted">none yet</span>', sizing_mode=None,
-                                                       width=300)]
+                chips.append(Chip("×", "lcp-delete-period", "delete this saved period",
+                                  partial(self._delete, p["period_id"])))
+        self.saved_box.show(chips, empty="none yet")
 
     def _fold(self, period: float) -> None:
         epoch = self.data["epoch"]["epoch"] if self.data["epoch"] else None

@@ -58,11 +58,6 @@ OBJECT_CSS = f"""
 .lcp-method-title span {{ font-weight: 400; color: {MUTED}; font-size: 0.9em; margin-left: 8px; }}
 .lcp-small-title {{ font-weight: 600; color: #34414b; margin: 6px 0 2px 0; font-size: 0.95em; }}
 """
-PICK_CSS = """
-.bk-btn { font-size: 12.5px; padding: 2px 9px; font-variant-numeric: tabular-nums; border-radius: 999px;
-          border: 1px solid #c9dbe8; background: #f3f8fb; color: #17476a; }
-.bk-btn:hover { background: #dcebf5; }
-"""
 
 
 # --- formatting -----------------------------------------------------------------------------
@@ -166,14 +161,6 @@ def plot_column(fig, css: str, margin) -> pn.Column:
     reach the page's DOM)."""
     return pn.Column(pn.pane.Bokeh(fig, sizing_mode="stretch_width", margin=0), sizing_mode="stretch_width",
                      margin=margin, css_classes=[css])
-
-
-def pick_button(label: str, css: str, tooltip: str = "") -> pn.widgets.Button:
-    kwargs = {"description": tooltip} if tooltip else {}
-    return pn.widgets.Button(name=label, button_type="light", css_classes=[css], margin=(2, 3),
-                             stylesheets=[PICK_CSS], **kwargs)
-
-
 
 
 class NumberField(pn.widgets.FloatInput):

@@ -1,0 +1,118 @@
+"""Rows of period chips on the object page (periodogram picks, fold candidates, adopted
+and saved periods) as one Bokeh model per row.
+
+A Panel ``Button`` per chip, each with its ``Tooltip``, was ~10 % of an object page's
+models. :class:`ChipRow` takes the chips as plain values; the browser builds them with
+``textContent`` (the tooltip is the ``title`` attribute) and a click sends the chip's
+index back as JSON text; the action runs on the server, looked up by that index among
+the chips it last gave (:meth:`ChipRow.take_click`), so a visitor can only press a chip
+that is shown.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Callable, NamedTuple
+
+import param
+from panel.reactive import ReactiveHTML
+
+from ..colours import ACCENT_DARK
+
+CHIPS_CSS = f"""
+.lcp-chips {{ display: flex; flex-wrap: wrap; align-items: center; }}
+.lcp-chips button {{ font: inherit; font-size: 12.5px; padding: 2px 9px; margin: 2px 3px; cursor: pointer;
+  font-variant-numeric: tabular-nums; border-radius: 999px; border: 1px solid #c9dbe8; background: #f3f8fb;
+  color: {ACCENT_DARK}; line-height: 1.5; }}
+.lcp-chips button:hover {{ background: #dcebf5; }}
+.lcp-chips button:focus-visible {{ outline: 2px solid {ACCENT_DARK}; outline-offset: 1px; }}
+.lcp-chips .lcp-chips-lead, .lcp-chips .lcp-chips-empty {{ color: #6b7780; margin: 0 4px 0 0; font-size: 13px; }}
+"""
+
+
+class Chip(NamedTuple):
+    """One chip: its text, a CSS class for its holder (what pages and tests find it by),
+    its tooltip, and what pressing it does."""
+
+    label: str
+    css: str
+    tooltip: str
+    action: Callable[[], None]
+
+
+class ChipRow(ReactiveHTML):
+    """Chips in a wrapping row, after an optional lead word; ``empty`` when there are none."""
+
+    chips = param.List(default=[], doc="[label, css, tooltip] of each chip")
+    lead = param.List(default=[], doc="[text] shown before the chips, or []")
+    empty = param.List(default=[], doc="[text] shown when there are no chips, or []")
+    clicked = param.String(default="", doc='JSON text {"i": index, "n": count} sent by the browser')
+
+    _template = '<div id="row" class="lcp-chips"></div>'
+
+    # lists, not strings: Panel sanitizes a ReactiveHTML's string parameters as HTML
+    _scripts = {
+        "render": """
+            state.draw = () => {
+              const span = (cls, text) => {
+                const e = document.createElement('span');
+                e.className = cls;
+                e.textContent = text;
+                return e;
+              };
+              const items = [];
+              if (data.chips.length && data.lead.length) items.push(span('lcp-chips-lead', data.lead[0]));
+              data.chips.forEach(([label, css, tooltip], i) => {
+                const holder = document.createElement('span');
+                holder.className = css;
+                const button = document.createElement('button');
+                button.type = 'button';
+                button.textContent = label;
+                if (tooltip) button.title = tooltip;
+                button.addEventListener('click', () => {
+                  state.n = (state.n || 0) + 1;
+                  data.clicked = JSON.stringify({i: i, n: state.n});
+                });
+                holder.append(button);
+                items.push(holder);
+              });
+              if (!data.chips.length && data.empty.length) items.push(span('lcp-chips-empty', data.empty[0]));
+              row.replaceChildren(...items);
+            };
+            state.draw();
+        """,
+        "chips": "state.draw();",
+        "lead": "state.draw();",
+        "empty": "state.draw();",
+    }
+
+    def __init__(self, **params):
+        params.setdefault("stylesheets", [CHIPS_CSS])
+        super().__init__(**params)
+        self._actions: list[Callable[[], None]] = []
+        self.param.watch(lambda e: self.take_click(e.new), "clicked")
+
+    def show(self, chips: list[Chip], empty: str = "") -> None:
+        """Show ``chips`` (``empty`` when there are none)."""
+        self._actions = [c.action for c in chips]
+        self.param.update(chips=[[c.label, c.css, c.tooltip] for c in chips], empty=[empty] if empty else [])
+
+    @property
+    def labels(self) -> list[str]:
+        return [c[0] for c in self.chips]
+
+    def press(self, index: int) -> None:
+        """What a click on chip ``index`` does (as the browser's message would)."""
+        self.take_click(json.dumps({"i": index, "n": 0}))
+
+    def take_click(self, raw: str) -> None:
+        """Run the action of the chip a browser message names, if it is one shown; else nothing."""
+        if not isinstance(raw, str) or not raw or len(raw) > 200:
+            return
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            return
+        index = message.get("i") if isinstance(message, dict) else None
+        if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(self._actions):
+            self._actions[index]()
