@@ -22,22 +22,30 @@ def test_a_click_runs_the_action_of_the_chip_shown():
     row, pressed = _row(3)
     assert row.labels == ["0.5 d", "1.5 d", "2.5 d"]
     assert row.chips[1] == ["1.5 d", "lcp-pick", "fold at 1.5 d"] and row.empty == ["none yet"]
-    row.clicked = json.dumps({"i": 2, "n": 1})
-    row.clicked = json.dumps({"i": 2, "n": 2})  # the same chip again: a new message
+    row.clicked = json.dumps({"i": 2, "v": row.version, "n": 1})
+    row.clicked = json.dumps({"i": 2, "v": row.version, "n": 2})  # the same chip again: a new message
     row.press(0)
     assert pressed == [2, 2, 0]
 
 
 def test_nothing_else_a_browser_sends_does_anything():
     row, pressed = _row(3)
-    for n, bad in enumerate(({"i": 3}, {"i": -1}, {"i": True}, {"i": "1"}, {"i": 1.0}, [1], {"x": 1})):
-        row.clicked = json.dumps({**bad, "n": n} if isinstance(bad, dict) else bad)
-    for raw in ("{not json", "", json.dumps({"i": 1, "pad": "x" * 300})):
+    v = row.version
+    for n, bad in enumerate(({"i": 3}, {"i": -1}, {"i": True}, {"i": "1"}, {"i": 1.0}, {"x": 1},
+                             {"i": 1, "v": None}, {"i": 1, "v": v + 1}, {"i": 1, "v": v - 1})):
+        row.clicked = json.dumps({"v": v, **bad, "n": n})
+    for raw in ("{not json", "", json.dumps([1]), json.dumps({"i": 1, "v": v, "pad": "x" * 300})):
         row.take_click(raw)
     assert pressed == []
+    # redrawn since the browser drew its row (the chips may have moved): its click does nothing
+    row.show([Chip("9 d", "lcp-pick", "", lambda: pressed.append("new"))])
+    row.take_click(json.dumps({"i": 0, "v": v, "n": 99}))
+    assert pressed == []
+    row.press(0)
+    assert pressed == ["new"]
     row.show([], empty="none yet")  # fewer chips: an index of the old ones is no chip now
     row.press(1)
-    assert pressed == [] and row.chips == []
+    assert pressed == ["new"] and row.chips == []
 
 
 def test_a_row_is_one_bokeh_model_whatever_its_chips():

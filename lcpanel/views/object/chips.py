@@ -4,9 +4,11 @@ and saved periods) as one Bokeh model per row.
 A Panel ``Button`` per chip, each with its ``Tooltip``, was ~10 % of an object page's
 models. :class:`ChipRow` takes the chips as plain values; the browser builds them with
 ``textContent`` (the tooltip is the ``title`` attribute) and a click sends the chip's
-index back as JSON text; the action runs on the server, looked up by that index among
-the chips it last gave (:meth:`ChipRow.take_click`), so a visitor can only press a chip
-that is shown.
+index back as JSON text, with the version of the row it was drawn from; the action runs
+on the server, looked up by that index among the chips it last gave
+(:meth:`ChipRow.take_click`), so a visitor can only press a chip that is shown, and a
+click on a row the server has redrawn since (a second click on a saved period's "x" after
+the first deleted it and the chips moved) does nothing rather than press another chip.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ class ChipRow(ReactiveHTML):
     chips = param.List(default=[], doc="[label, css, tooltip] of each chip")
     lead = param.List(default=[], doc="[text] shown before the chips, or []")
     empty = param.List(default=[], doc="[text] shown when there are no chips, or []")
-    clicked = param.String(default="", doc='JSON text {"i": index, "n": count} sent by the browser')
+    version = param.Integer(default=0, doc="how many times the chips were given (a click names the one it saw)")
+    clicked = param.String(default="", doc='JSON text {"i": index, "v": version, "n": count} sent by the browser')
 
     _template = '<div id="row" class="lcp-chips"></div>'
 
@@ -60,7 +63,7 @@ class ChipRow(ReactiveHTML):
                 e.textContent = text;
                 return e;
               };
-              const items = [];
+              const items = [], version = data.version;
               if (data.chips.length && data.lead.length) items.push(span('lcp-chips-lead', data.lead[0]));
               data.chips.forEach(([label, css, tooltip], i) => {
                 const holder = document.createElement('span');
@@ -71,7 +74,7 @@ class ChipRow(ReactiveHTML):
                 if (tooltip) button.title = tooltip;
                 button.addEventListener('click', () => {
                   state.n = (state.n || 0) + 1;
-                  data.clicked = JSON.stringify({i: i, n: state.n});
+                  data.clicked = JSON.stringify({i: i, v: version, n: state.n});
                 });
                 holder.append(button);
                 items.push(holder);
@@ -84,6 +87,7 @@ class ChipRow(ReactiveHTML):
         "chips": "state.draw();",
         "lead": "state.draw();",
         "empty": "state.draw();",
+        "version": "state.draw();",
     }
 
     def __init__(self, **params):
@@ -95,7 +99,8 @@ class ChipRow(ReactiveHTML):
     def show(self, chips: list[Chip], empty: str = "") -> None:
         """Show ``chips`` (``empty`` when there are none)."""
         self._actions = [c.action for c in chips]
-        self.param.update(chips=[[c.label, c.css, c.tooltip] for c in chips], empty=[empty] if empty else [])
+        self.param.update(chips=[[c.label, c.css, c.tooltip] for c in chips], empty=[empty] if empty else [],
+                          version=self.version + 1)
 
     @property
     def labels(self) -> list[str]:
@@ -103,7 +108,7 @@ class ChipRow(ReactiveHTML):
 
     def press(self, index: int) -> None:
         """What a click on chip ``index`` does (as the browser's message would)."""
-        self.take_click(json.dumps({"i": index, "n": 0}))
+        self.take_click(json.dumps({"i": index, "v": self.version, "n": 0}))
 
     def take_click(self, raw: str) -> None:
         """Run the action of the chip a browser message names, if it is one shown; else nothing."""
@@ -113,6 +118,8 @@ class ChipRow(ReactiveHTML):
             message = json.loads(raw)
         except ValueError:
             return
-        index = message.get("i") if isinstance(message, dict) else None
+        if not isinstance(message, dict) or message.get("v") != self.version or isinstance(message.get("v"), bool):
+            return
+        index = message.get("i")
         if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(self._actions):
             self._actions[index]()
