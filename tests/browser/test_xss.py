@@ -4,8 +4,9 @@ anonymous visitor: no script may run (issue 12, finding 1).
 A rogue staff member ("mallory", with an API key) and a rogue operator fill every field
 with :data:`PAYLOADS` through the real paths: the operator's collection metadata and
 object ids (``add_catalog_collection``), the JSON API (searches echoing the ids, dataset
-names and descriptions, per-object comments on datasets), API key labels (the user
-store), the object page's review form (comments and tags, as mallory in the browser).
+names and descriptions, per-object comments on datasets, saved periods' labels), API key
+labels (the user store), the object page's review form (comments and tags, as mallory in
+the browser).
 Then an admin ("boss", who sees every key) and an anonymous visitor open every page:
 overview, each dataset, each object, account, login (with a hostile ``next``).
 
@@ -146,6 +147,10 @@ def hostile(csv_collection, tmp_path_factory):
             _api(url, f"/api/datasets/{ds}", token, {"name": p[:200], "comment": p,
                                                      "object_comment": {"key": f"hostile/{p}", "text": p}})
             datasets.append(ds)
+        # saved periods' labels are shown on the object page, in its period chips
+        periods = f"/api/collections/demo/objects/{urllib.parse.quote(demo_oid, safe='')}/reviews/periods"
+        for i, p in enumerate(PAYLOADS[:12]):
+            _api(url, periods, token, {"period": 1.0 + i / 10, "label": p[:80]})
         yield {"url": url, "datasets": datasets, "demo_oid": demo_oid, "token": token}
 
 
@@ -215,6 +220,9 @@ def test_no_payload_runs_on_any_page(page, hostile, who):
         _check(page, url + path, dialogs, f"{what} as {who}")
 
     # the payloads are there, shown as text
+    page.goto(f"{url}/objects/demo/{hostile['demo_oid']}", wait_until="domcontentloaded")
+    wait_idle(page, timeout=60)
+    expect(page.locator(".lcp-saved-periods")).to_contain_text(PAYLOADS[1][:24])
     page.goto(f"{url}/datasets/{hostile['datasets'][1]}", wait_until="domcontentloaded")
     wait_idle(page, timeout=60)
     expect(page.locator(".lcp-dataset-header h1")).to_have_text(PAYLOADS[1])
