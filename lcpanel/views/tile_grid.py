@@ -116,15 +116,21 @@ class TileGrid(ReactiveHTML):
 def take_comment(raw: str, keys) -> tuple[str, str] | None:
     """``(key, text)`` from what a tile's box sent, if it names one of ``keys`` (the tiles
     shown) and has text; else None."""
-    if not isinstance(raw, str) or not raw or len(raw) > MAX_MESSAGE_CHARS:
-        return None
-    try:
-        message = json.loads(raw)
-    except ValueError:
-        return None
-    if not isinstance(message, dict):
+    message = browser_message(raw, MAX_MESSAGE_CHARS)
+    if message is None:
         return None
     key, text = message.get("key"), message.get("text")
     if not isinstance(key, str) or key not in keys or not isinstance(text, str) or not text.strip():
         return None
     return key, text.strip()
+
+
+def browser_message(raw, max_chars: int) -> dict | None:
+    """A JSON object a component's script sent (at most ``max_chars``), or None for anything else."""
+    if not isinstance(raw, str) or not raw or len(raw) > max_chars:
+        return None
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        return None
+    return message if isinstance(message, dict) else None

@@ -20,6 +20,7 @@ import param
 from panel.reactive import ReactiveHTML
 
 from ..colours import ACCENT_DARK
+from ..tile_grid import browser_message
 
 CHIPS_CSS = f"""
 .lcp-chips {{ display: flex; flex-wrap: wrap; align-items: center; }}
@@ -112,13 +113,8 @@ class ChipRow(ReactiveHTML):
 
     def take_click(self, raw: str) -> None:
         """Run the action of the chip a browser message names, if it is one shown; else nothing."""
-        if not isinstance(raw, str) or not raw or len(raw) > 200:
-            return
-        try:
-            message = json.loads(raw)
-        except ValueError:
-            return
-        if not isinstance(message, dict) or message.get("v") != self.version or isinstance(message.get("v"), bool):
+        message = browser_message(raw, 200)
+        if message is None or message.get("v") != self.version or isinstance(message.get("v"), bool):
             return
         index = message.get("i")
         if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(self._actions):
