@@ -22,7 +22,8 @@
 - ``GET /api/datasets/<id>/finder.png[?collection=&size=]``: the dataset's objects on the field
   image; ``GET /api/collections/<id>/objects/<objectid>/finder.png``: one object's stamp
 - ``GET /api/collections/<id>/objects/<objectid>/tiles``: the checkplot's images (finder,
-  unphased and phased light curves) as ``.../tiles/<name>.png``
+  unphased and phased light curves, the tiles' ``phased-<n>`` and each period-finding
+  method's ``method-<n>``) as ``.../tiles/<name>.png``
 """
 
 from __future__ import annotations
@@ -382,22 +383,34 @@ def _checkplot(app, collection_id: str, objectid: str, handler) -> dict:
     return load_checkplot(path)
 
 
+def _numbered(name: str, prefix: str, count: int) -> int | None:
+    """n of ``<prefix>-<n>`` when 0 <= n < count, else None."""
+    tail = name[len(prefix) + 1:] if name.startswith(prefix + "-") else ""
+    return int(tail) if tail.isdigit() and len(tail) < 6 and int(tail) < count else None
+
+
 class ObjectTileHandler(PNGHandler):
     """Images from an object's checkplot: ``finder``, ``unphased``, ``phased-<n>`` (the n-th
     of the tiles' phased light curves: the adopted period when reviewed, else one per
-    period-finding method)."""
+    period-finding method) and ``method-<n>`` (the n-th period-finding method's phased
+    light curve at its best period, whatever the review says: the object page's)."""
 
     async def get(self, collection_id, objectid, name):
-        from ..core.objects.checkplots import tiles
+        from ..core.objects.checkplots import method_plots, tiles
 
         def render():
-            found = tiles(_checkplot(self.app, collection_id, objectid, self))
+            cp = _checkplot(self.app, collection_id, objectid, self)
+            found = tiles(cp)
+            methods = method_plots(cp)
             if name in ("finder", "unphased"):
                 png = found[name]
-            elif name.startswith("phased-") and name[7:].isdigit() and int(name[7:]) < len(found["phased"]):
-                png = found["phased"][int(name[7:])]["png"]
+            elif (n := _numbered(name, "phased", len(found["phased"]))) is not None:
+                png = found["phased"][n]["png"]
+            elif (n := _numbered(name, "method", len(methods))) is not None:
+                png = methods[n]["png"] if methods[n] is not None else None
             else:
-                raise NotFound(f"no tile {name!r}; use finder, unphased or phased-0..{len(found['phased']) - 1}")
+                raise NotFound(f"no tile {name!r}; use finder, unphased, phased-0..{len(found['phased']) - 1} or "
+                               f"method-0..{len(methods) - 1}")
             if png is None:
                 raise NotFound(f"the checkplot has no {name} image")
             return png
@@ -409,10 +422,14 @@ class ObjectTilesHandler(JSONHandler):
     """Which tiles an object has, with the period of each phased one."""
 
     async def get(self, collection_id, objectid):
-        from ..core.objects.checkplots import tiles
+        from ..core.objects.checkplots import method_plots, tiles
         from ..core.objects.magcols import choose_magcol
 
-        found = await offloader(self.app).run(lambda: tiles(_checkplot(self.app, collection_id, objectid, self)))
+        def read():
+            cp = _checkplot(self.app, collection_id, objectid, self)
+            return tiles(cp), method_plots(cp)
+
+        found, methods = await offloader(self.app).run(read)
         magcol = choose_magcol(self.app.catalogs.get(collection_id).info.columns,
                                self.get_query_argument("magcol", None))
         base = f"{object_path(collection_id, objectid)}/tiles"
@@ -424,6 +441,9 @@ class ObjectTilesHandler(JSONHandler):
             "unphased": f"{base}/unphased.png{q}" if found["unphased"] else None,
             "phased": [{"label": p["label"], "period": p["period"], "url": f"{base}/phased-{i}.png{q}"}
                        for i, p in enumerate(found["phased"])],
+            "methods": [{"key": p["key"], "label": p["label"], "period": p["period"],
+                         "url": f"{base}/method-{i}.png{q}" if p["png"] is not None else None}
+                        for i, p in enumerate(methods) if p is not None],
         })
 
 

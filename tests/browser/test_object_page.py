@@ -85,6 +85,14 @@ def test_object_page_fold_and_review(page, lcpanel_server, wait_idle, screenshot
     assert nmethods >= 1
     assert page.locator(".lcp-periodogram canvas").count() >= nmethods
     expect(page.locator(".lcp-folded canvas").first).to_be_visible()
+    # each method's phased plot from the checkplot, fetched by URL beside the page, loaded
+    phased = page.locator(".lcp-phased-png img")
+    assert phased.count() == nmethods
+    for i in range(nmethods):
+        img = phased.nth(i)
+        img.scroll_into_view_if_needed()
+        assert img.get_attribute("src").startswith(f"/api/collections/demo/objects/{quote(oid)}/tiles/method-{i}.png")
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=img.element_handle())
     status = page.locator(".lcp-fold-status")
     expect(status).to_contain_text(f"P = {period:.10g} d")  # starts at the adopted period
     screenshot(page, "object")

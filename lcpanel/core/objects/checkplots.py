@@ -289,6 +289,23 @@ def adopted_period(cp: dict) -> float | None:
     return None
 
 
+def method_plots(cp: dict) -> list[dict | None]:
+    """Per period-finding method, in :func:`pf_entries` order, the checkplot's own phased
+    light curve at the method's best period (its phased entry 0) as a
+    ``{key, method, label, index, period, epoch, png}`` (png None when the entry holds no
+    PNG); None for a method without a phased entry. Position n is the API's
+    ``tiles/method-<n>.png``."""
+    return [_phased_tile(key, 0, entry[0]) if isinstance(entry.get(0), dict) else None
+            for key, entry in pf_entries(cp)]
+
+
+def png_dimensions(png: bytes) -> tuple[int, int] | None:
+    """(width, height) of PNG bytes, from their IHDR chunk; None when it is not there."""
+    if len(png) < 24 or png[:8] != PNG_MAGIC or png[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
 def tiles(cp: dict) -> dict:
     """PNG images for the object's tile.
 
@@ -322,10 +339,7 @@ def tiles(cp: dict) -> dict:
             tile["matches_varperiod"] = bool(best[0] <= PERIOD_MATCH_RTOL)
             phased.append(tile)
     else:
-        for key, entry in entries:
-            ph = entry.get(0)
-            if isinstance(ph, dict):
-                phased.append(_phased_tile(key, 0, ph))
+        phased = [tile for tile in method_plots(cp) if tile is not None]
     ms = cp.get("magseries") or {}
     return {
         "objectid": _text(cp.get("objectid")),

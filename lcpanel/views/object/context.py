@@ -12,7 +12,7 @@ import numpy as np
 from ...core.objects import reviews
 from ...core.objects.checkplots import magseries, object_summary
 from ...core.objects.record import ObjectRecord
-from ...core.urls import object_page_path, object_path
+from ...core.urls import object_page_path, object_path, segment
 
 
 @dataclass
@@ -76,6 +76,11 @@ class ObjectContext:
 
     def api_base(self) -> str:
         return object_path(self.collection, self.objectid)
+
+    def magcol_query(self) -> str:
+        """``?magcol=...`` naming the magcol the page shows, for the API's file and image
+        URLs ('' for a collection with one)."""
+        return f"?magcol={segment(self.rec.magcol)}" if self.rec.magcol else ""
 
     def here(self) -> str:
         return object_page_path(self.collection, self.objectid)

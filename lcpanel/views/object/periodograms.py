@@ -17,8 +17,9 @@ from functools import partial
 import numpy as np
 import panel as pn
 
-from ...core.objects.checkplots import decode_png, periodogram_peaks, pf_entries
+from ...core.objects.checkplots import method_plots, periodogram_peaks, pf_entries, png_dimensions
 from ...errors import UserError
+from ..escaping import HIDE_BROKEN_FIGURE, handler
 from ..theme import ACCENT, esc, section
 from .chips import Chip, ChipRow
 from .context import ObjectContext
@@ -68,7 +69,9 @@ class CheckplotPeriodograms:
                      tools="pan,box_zoom,wheel_zoom,reset,save,tap", toolbar_location="above",
                      x_axis_label="period [d]", y_axis_label=POWER_LABELS.get(method["method"], "power"),
                      output_backend="canvas")
-        src = ColumnDataSource({"period": method["periods"], "power": method["lspvals"]})
+        # arrays, not lists: Bokeh sends them as binary buffers, not as JSON numbers in text
+        src = ColumnDataSource({"period": np.asarray(method["periods"], dtype=np.float64),
+                                "power": np.asarray(method["lspvals"], dtype=np.float64)})
         line = fig.line("period", "power", source=src, color=ACCENT, line_width=1.3)
         best = [(p, v) for p, v in zip(method["nbestperiods"], method["nbestlspvals"]) if p and v is not None]
         if best:
@@ -111,7 +114,22 @@ class CheckplotPeriodograms:
         fig.on_event(Tap, on_tap)
         return plot_column(fig, "lcp-periodogram", margin=0)
 
-    def _method_row(self, method: dict, entry: dict):
+    def _phased_image(self, n: int, label: str, plot: dict) -> str:
+        """The checkplot's phased light curve of the n-th method as an ``<img>`` of the API's
+        ``tiles/method-<n>.png``: the browser fetches it beside the page (the page's
+        document stays small), sized from the PNG's header so nothing moves when it
+        arrives."""
+        size = png_dimensions(plot["png"])
+        height = f' height="{round(PHASED_PNG_WIDTH * size[1] / size[0])}"' if size and size[0] > 0 else ""
+        src = f"{self.ctx.api_base()}/tiles/method-{n}.png{self.ctx.magcol_query()}"
+        return (f'<figure style="margin:0"><img src="{esc(src)}" width="{PHASED_PNG_WIDTH}"{height} '
+                f'style="max-width:100%;height:auto" '
+                f'alt="{esc(label)} phased light curve" onerror="{handler(HIDE_BROKEN_FIGURE)}">'
+                f'<figcaption class="lcp-muted" style="font-size:0.85em">checkplot: phased at its best period '
+                f'{fmt_period(plot["period"])} d</figcaption></figure>')
+
+    def _method_row(self, method: dict, entry: dict, n: int = 0, plot: dict | None = None):
+        """One method's row; ``plot`` (the checkplot's phased plot of the n-th method) beside it when given."""
         peaks = self._peaks(method, entry)
         picks = ChipRow(lead=["pick"], sizing_mode="stretch_width", margin=(4, 0, 0, 0), css_classes=["lcp-picks"])
         picks.show([Chip(f"{p:.6g} d", "lcp-pick", f"fold at {fmt_period(p)} d", partial(self.on_period, p))
@@ -122,22 +140,20 @@ class CheckplotPeriodograms:
                      f'<span>best {fmt_period(best) if best else "—"} d · {npts}</span></p>', margin=(0, 0, 4, 0))
         left = pn.Column(title, self._periodogram_plot(method, entry), picks, sizing_mode="stretch_width",
                          margin=(0, 10))
-        png = decode_png((entry.get(0) or {}).get("plot")) if isinstance(entry.get(0), dict) else None
-        if png is not None:
-            ph = entry[0]
-            cap = object_html(f'<p class="lcp-muted" style="font-size:0.85em;margin:0">checkplot: phased at its best '
-                       f'period {fmt_period(ph.get("period"))} d</p>', sizing_mode=None, width=PHASED_PNG_WIDTH)
-            right = pn.Column(pn.pane.PNG(png, width=PHASED_PNG_WIDTH, margin=0, css_classes=["lcp-phased-png"],
-                                          alt_text=f"{method['label']} phased light curve"),
-                              cap, width=PHASED_PNG_WIDTH + 10, margin=(0, 10, 0, 0))
+        if plot is not None and plot["png"] is not None:
+            right = object_html(self._phased_image(n, method["label"], plot), sizing_mode=None,
+                                width=PHASED_PNG_WIDTH + 10, margin=(0, 10, 0, 0), css_classes=["lcp-phased-png"])
             left.styles = {"flex": "1 1 420px", "min-width": "0"}  # the PNG goes below on a narrow screen
             return pn.FlexBox(left, right, flex_wrap="wrap", gap="0", sizing_mode="stretch_width",
                               css_classes=["lcp-method"], margin=(0, 0, 14, 0))
         return pn.Row(left, sizing_mode="stretch_width", css_classes=["lcp-method"], margin=(0, 0, 14, 0))
 
     def panel(self):
-        entries = dict(pf_entries(self.ctx.rec.checkplot))
-        rows = [self._method_row(m, entries[m["key"]]) for m in self.ctx.summary["pfmethods"] if m["key"] in entries]
+        cp = self.ctx.rec.checkplot
+        keys = [key for key, _ in pf_entries(cp)]
+        entries, plots = dict(pf_entries(cp)), dict(zip(keys, method_plots(cp)))
+        rows = [self._method_row(m, entries[m["key"]], keys.index(m["key"]), plots[m["key"]])
+                for m in self.ctx.summary["pfmethods"] if m["key"] in entries]
         if not rows:
             return section("Period finding", object_html('<p class="lcp-empty">The checkplot has no period-finding '
                                                   'results.</p>', margin=(0, 10)))

@@ -84,9 +84,6 @@ class RecordView:
                          else '<span class="lcp-muted lcp-comments">none from the survey</span>'))
         return '<dl class="lcp-facts">' + "".join(f"<dt>{esc(k)}</dt><dd>{v}</dd>" for k, v in rows) + "</dl>"
 
-    def _magcol_query(self) -> str:
-        return f"?magcol={quote(self.ctx.rec.magcol, safe='')}" if self.ctx.rec.magcol else ""
-
     def _magcol_chooser(self) -> str:
         """Links to this page for each of the collection's magcols (the URL names it)."""
         here = self.ctx.here()
@@ -108,7 +105,7 @@ class RecordView:
             links += [(f"{base}/lightcurve", "light curve (as stored)"), (f"{base}/lightcurve?format=csv", "CSV"),
                       (f"{base}/lightcurve?format=fits", "FITS"), (f"{base}/lightcurve?format=votable", "VOTable")]
         if row.get("cpfname"):
-            links.append((f"{base}/checkplot{self._magcol_query()}",
+            links.append((f"{base}/checkplot{self.ctx.magcol_query()}",
                           f"checkplot ({self.ctx.rec.magcol})" if self.ctx.rec.magcol else "checkplot"))
         if row.get("pffname"):
             links.append((f"{base}/periodfinding", "period finding"))
@@ -128,7 +125,7 @@ class RecordView:
         finder = ""
         if self.ctx.rec.checkplot is not None and self.ctx.rec.checkplot.get("finderchart") is not None:
             finder = (f'<figure><img class="lcp-finder" alt="finder chart of {esc(self.ctx.objectid)}" '
-                      f'src="{self.ctx.api_base()}/tiles/finder.png{self._magcol_query()}" onerror="{handler(HIDE_BROKEN_FIGURE)}">'
+                      f'src="{self.ctx.api_base()}/tiles/finder.png{self.ctx.magcol_query()}" onerror="{handler(HIDE_BROKEN_FIGURE)}">'
                       '<figcaption>finder chart (from the checkplot)</figcaption></figure>')
         self.pane.object = (
             f'<div class="lcp-object-head"><div><h1 class="lcp-objectid">{esc(self.ctx.objectid)}</h1>'
