@@ -11,6 +11,12 @@ and the same client:
   per tile, the dataset page's layout until 2026-12-07) and the same 25 tiles as one
   :class:`lcpanel.views.tile_grid.TileGrid` (the layout since).
 
+It also prints the bytes of each page's document as the server sends it over the
+websocket (Bokeh's PULL-DOC-REPLY: JSON and binary buffers, built in this process), and
+what the same document would weigh with lcpanel's CSS as text in every component and the
+checkplot's phased PNGs embedded as base64 (the pages until 2026-12-07; see
+:mod:`lcpanel.views.stylesheets` and ``tiles/method-<n>.png``).
+
     .venv/bin/python benchmarks/bench_pages.py [--objects 30] [--repeat 30]
 """
 
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import statistics
 import sys
 import tempfile
@@ -110,6 +117,39 @@ def row(label: str, ms: list[float], base: float | None = None, note: str = "") 
     return p50
 
 
+def document_bytes(make_page, checkplot=None) -> tuple[int, int, int]:
+    """(bytes sent, bytes of lcpanel's CSS had it been text in each component, bytes of
+    the phased PNGs of ``checkplot`` had they been embedded) of the page ``make_page()``
+    builds."""
+    import base64
+
+    import panel as pn
+    from bokeh.document import Document
+    from bokeh.models import ImportedStyleSheet
+    from bokeh.protocol import Protocol
+
+    from lcpanel.core.objects.checkplots import method_plots
+    from lcpanel.views.stylesheets import PREFIX, css_file
+
+    doc = Document()
+    pn.state.curdoc = doc
+    try:
+        template = make_page()
+        template.server_doc(doc)
+    finally:
+        pn.state.curdoc = None
+    msg = Protocol().create("PULL-DOC-REPLY", "bench", doc)
+    sent = len(msg.content_json) + sum(len(b.data) for b in msg.buffers)
+    css = 0
+    for model in doc.models:
+        for sheet in getattr(model, "stylesheets", None) or []:
+            if isinstance(sheet, ImportedStyleSheet) and sheet.url.startswith(PREFIX):
+                css += len(json.dumps(css_file(sheet.url[len(PREFIX):]).decode()))
+    # as Panel's PNG pane sent them: base64 in an <img> of an HTML pane
+    pngs = sum(len(base64.b64encode(p["png"])) + 60 for p in method_plots(checkplot or {}) if p and p["png"])
+    return sent, css, pngs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--objects", type=int, default=30, help="objects in the example collection (>= 25: a full "
@@ -162,6 +202,22 @@ def main() -> None:
             grid = timed(pclient, "/grid", args.repeat)
         finally:
             stop_server(proc)
+
+    from lcpanel.views.dataset_page import DatasetPage
+    from lcpanel.views.object_page import ObjectPage
+    from lcpanel.views.overview import Overview
+
+    print("page documents as sent over the websocket (built in this process; before = lcpanel's CSS as text in each "
+          "component and the phased PNGs embedded, as until 2026-12-07):")
+    obj = ObjectPage(app=app, collection="bench", objectid=oid)
+    for label, make, cp in (("overview /", lambda: Overview(app=app).servable_page(), None),
+                            (f"dataset page ({shown} tiles)",
+                             lambda: DatasetPage(app=app, dataset_id=ds.dataset_id).servable_page(), None),
+                            ("object page", obj.servable_page, obj.rec.checkplot)):
+        sent, css, pngs = document_bytes(make, cp)
+        before = sent + css + pngs
+        print(f"  {label:<52s} {sent / 1e3:8.1f} KB  before {before / 1e3:8.1f} KB  ({before / sent:.1f}x; CSS "
+              f"{css / 1e3:.1f} KB, PNGs {pngs / 1e3:.1f} KB)", flush=True)
 
     base_ms = statistics.median(floor)
     for label, ms in measured.items():

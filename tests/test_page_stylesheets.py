@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 
 import panel as pn
+import pytest
 from bokeh.document import Document
 from bokeh.models import ImportedStyleSheet
 
@@ -60,3 +61,54 @@ def test_components_added_later_share_one_copy():
         pn.state.curdoc = None
     after = _sheets(doc)
     assert set(before) <= set(after) and max(after.values()) <= 2, after
+
+
+def _inline_css(doc: Document) -> list[str]:
+    """The CSS texts a document's models carry themselves (not as shared stylesheet models)."""
+    return [s for m in doc.models for s in (getattr(m, "stylesheets", None) or []) if isinstance(s, str)]
+
+
+def test_an_object_pages_css_is_shared_files_not_copies(demo_app, monkeypatch):
+    """lcpanel's CSS reaches a page as one stylesheet model per file
+    (:mod:`lcpanel.views.stylesheets`), not as text in every component: an object page's
+    document carried 282 KB of CSS text (its pane stylesheet 46 times) in 394 KB."""
+    from test_reviews import ANON, object_page
+
+    from lcpanel.views.stylesheets import PREFIX, css_file
+
+    doc = _build([object_page(demo_app, "LCP-000003", ANON, monkeypatch)])
+    assert sum(map(len, _inline_css(doc))) < 500, _inline_css(doc)[:3]
+    sheets = _sheets(doc)
+    assert set(sheets.values()) == {1}
+    ours = [url for url in sheets if url.startswith(PREFIX)]
+    assert {url.split("/")[-1].split(".")[0] for url in ours} >= {"panes", "widgets", "object", "chips",
+                                                                  "loading-spinner", "narrow-layout"}
+    for url in ours:
+        assert css_file(url[len(PREFIX):]), url
+
+
+def test_stylesheets_over_http(demo_server):
+    """Each stylesheet URL answers its CSS, cached for good (its digest changes with the
+    text); any other name under /css/ is a 404."""
+    import hashlib
+    import urllib.error
+    import urllib.request
+
+    from lcpanel.views.account_page import ACCOUNT_CSS
+    from lcpanel.views.object.style import OBJECT_CSS
+    from lcpanel.views.stylesheets import PREFIX
+    from lcpanel.views.theme import STYLESHEET
+
+    # asked first (no page built yet in that server): the server loads the views to find them
+    for url, marker in ((OBJECT_CSS, b".lcp-object-head"), (ACCOUNT_CSS, b"lcp-"), (STYLESHEET, b".lcp-card")):
+        assert url.startswith(PREFIX)
+        with urllib.request.urlopen(demo_server + url, timeout=30) as r:
+            body = r.read()
+            assert r.headers["Content-Type"].startswith("text/css")
+            assert "immutable" in r.headers["Cache-Control"]
+            assert r.headers["Content-Security-Policy"]  # the server's headers on this route too
+        assert marker in body and hashlib.sha256(body).hexdigest()[:16] == url.split(".")[-2]
+    for bad in ("panes.0000000000000000.css", "nope.css", "../theme.py", "panes." + STYLESHEET.split(".")[-2]):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(demo_server + PREFIX + bad, timeout=30)
+        assert err.value.code == 404

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import UserError
-from ..extension import Command, Page
+from ..extension import Command, Page, Route
 from ..hookspecs import hookimpl
 
 
@@ -147,6 +147,13 @@ def register_views(app):
     return [Page("overview", "/", "lcpanel", _overview),
             Page("dataset", "/datasets/{dataset_id}", "dataset", _dataset),
             Page("object", "/objects/{collection}/{objectid}", "object", _object)]
+
+
+@hookimpl(trylast=True)
+def register_routes(app):
+    from ..views.stylesheets import ROUTE, StylesheetHandler
+
+    return [Route("stylesheets", ROUTE, StylesheetHandler)]
 
 
 @hookimpl(trylast=True)

@@ -23,6 +23,7 @@ from ..errors import UserError
 from .escaping import COPY_TOKEN, SELECT_SELF, handler
 from ..visitor import login_url, session_viewer
 from .theme import esc, html, page, section, styled
+from .stylesheets import stylesheet
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ DEFAULT_DAYS = 90
 #: width of the column holding the Revoke buttons (the header keeps the same space)
 ACTION_WIDTH = 92
 
-ACCOUNT_CSS = """
+ACCOUNT_CSS = stylesheet("account", """
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.92em; color: #1d2a33;
        background: #eef1f4; padding: 1px 6px; border-radius: 4px; }
 .lcp-whoami { display: grid; grid-template-columns: max-content minmax(0, 1fr); column-gap: 18px; row-gap: 6px;
@@ -63,7 +64,7 @@ code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; fo
 .lcp-token-box pre { margin: 0; padding: 8px 10px; background: #1d2a33; color: #e8eef3; border-radius: 6px;
                      font-size: 0.88em; white-space: pre-wrap; word-break: break-all; }
 .lcp-ok-text { color: #1e6b35; font-size: 0.9em; margin: 0 0 6px 0; }
-"""
+""")
 
 def _html(text: str, **kwargs) -> pn.pane.HTML:
     pane = html(text, **kwargs)

@@ -31,6 +31,7 @@ from ..visitor import client_address, session_viewer
 from .colours import ACCENT
 from .theme import STYLESHEET, esc, html, page, section, styled
 from .tile_grid import Tile, TileGrid, take_comment
+from .stylesheets import stylesheet
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ PAGE_SIZE = 25
 #: columns shown in the table when the dataset has them (the rest are in downloads)
 PREFERRED = ("ra", "decl", "dist_arcsec", "input_id", "matched_id", "fts_rank", "vmag", "sdssr", "jmag", "ndet")
 VAR_SUFFIXES = ("objectisvar", "varperiod", "vartags")
-TILES_CSS = f"""
+TILES_CSS = stylesheet("tiles", f"""
 .lcp-tiles {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(min(300px, 100%), 1fr)); gap: 12px; }}
 .lcp-tile-card {{ display: flex; flex-direction: column; gap: 6px; min-width: 0; }}
 .lcp-tile {{ background: #fff; border: 1px solid #dde3e8; border-radius: 8px; padding: 8px; flex: 1 1 auto; }}
@@ -52,7 +53,7 @@ TILES_CSS = f"""
                     background: #fff; color: #1d2a33; border: 1px solid #b8c3cc; border-radius: 6px; }}
 .lcp-comment-box:focus {{ border-color: {ACCENT}; box-shadow: 0 0 0 3px rgba(31, 95, 139, 0.18); outline: none; }}
 .lcp-comment-box::placeholder {{ color: #8a959e; }}
-"""
+""")
 
 
 def build_status_line(status: dict) -> str:

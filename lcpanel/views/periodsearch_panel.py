@@ -32,6 +32,7 @@ from .budget import spend
 from .periodic import every
 from ..visitor import client_address
 from .theme import esc, html, section, styled
+from .stylesheets import stylesheet
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +41,11 @@ MAX_SHOWN = 12
 POLL_MS = 700
 FIELDS = ("method", "magcol", "timecol", "startp", "endp", "stepsize", "nbestpeaks", "sigclip", "tmin", "tmax",
           "magmin", "magmax")
-CSS = """
+CSS = stylesheet("period-search", """
 .lcp-ps-job { display: flex; gap: 10px; align-items: center; font-size: 0.93em; }
 .lcp-ps-job .lcp-ps-state { color: #17476a; }
 .lcp-ps-job.lcp-failed .lcp-ps-state { color: #b42318; }
-"""
+""")
 
 
 class PeriodSearchPanel:

@@ -57,6 +57,7 @@ from .theme import (
     navigate,
     styled,
 )
+from .stylesheets import stylesheet
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ DEFAULT_TYPE = "cone"
 #: the search-type picker: Bokeh's inline radio group as a wrapping row of pills; the radio
 #: input covers its pill, invisible, so a click anywhere on the pill selects and keyboard
 #: focus stays on a real radio button (its outline is drawn around the pill)
-PILLS_CSS = f"""
+PILLS_CSS = stylesheet("search-pills", f"""
 .bk-input-group.bk-inline {{ flex-wrap: wrap; gap: 8px 6px; white-space: normal; height: auto; }}
 .bk-input-group.bk-inline > *:not(:first-child) {{ margin-left: 0; }}
 .bk-input-group > label {{ position: relative; display: inline-flex; margin: 0; max-width: 100%; }}
@@ -97,13 +98,13 @@ PILLS_CSS = f"""
 .bk-input-group > label > input[type="radio"]:focus-visible + span {{ outline: 2px solid {ACCENT};
   outline-offset: 2px; }}
 .bk-input-group > label > input[type="radio"]:disabled + span {{ opacity: 0.5; }}
-"""
+""")
 
 #: added to a widget's stylesheets while its field has an error
-INVALID_CSS = """
+INVALID_CSS = stylesheet("invalid-input", """
 .bk-input, .bk-input-group .bk-input, .choices__inner { border-color: #b3261e !important;
   box-shadow: 0 0 0 1px #b3261e33; }
-"""
+""")
 
 
 def param_label(name: str) -> str:

@@ -40,6 +40,7 @@ from panel.theme.base import Inherit, _stylesheet_cache
 from ..visitor import account_links, end_with_login, session_state, session_viewer
 from .colours import ACCENT, ACCENT_DARK, ACCENT_LIGHT, DANGER, MUTED, PALETTE  # noqa: F401  (theme's names)
 from .escaping import LOGIN_WITH_NEXT, MARK_LEAVING, esc, handler
+from .stylesheets import stylesheet
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ FONT = ("-apple-system, BlinkMacSystemFont, 'Segoe UI', Roboto, 'Helvetica Neue'
         "'Noto Sans', sans-serif")
 
 #: the shared stylesheet for HTML panes and custom-styled widgets (shadow DOM)
-STYLESHEET = f"""
+STYLESHEET = stylesheet("panes", f"""
 :host {{ --lcp-accent: {ACCENT}; --lcp-muted: {MUTED}; font-family: {FONT}; font-size: 14px; }}
 a {{ color: {ACCENT}; text-decoration: none; }}
 a:hover {{ text-decoration: underline; }}
@@ -109,10 +110,10 @@ table.lcp-table .lcp-name {{ font-weight: 500; }}
   .lcp-object-head figure {{ justify-self: start; }}
   .lcp-object-head .lcp-facts {{ grid-template-columns: 110px minmax(0, 1fr) !important; }}
 }}
-"""
+""")
 
 #: the look of inputs and buttons (added to each widget's stylesheets: shadow DOM again)
-WIDGET_CSS = f"""
+WIDGET_CSS = stylesheet("widgets", f"""
 :host {{ --bs-primary: {ACCENT}; --bs-primary-rgb: 31, 95, 139; --panel-primary-color: {ACCENT}; }}
 .bk-input, select.bk-input, textarea.bk-input, .choices__inner {{
   background-color: #ffffff !important; border: 1px solid #b8c3cc; border-radius: 6px; color: #1d2a33; }}
@@ -122,7 +123,7 @@ WIDGET_CSS = f"""
 .bk-btn-primary {{ background-color: {ACCENT}; border-color: {ACCENT}; color: #fff; font-weight: 500; }}
 .bk-btn-primary:hover, .bk-btn-primary:focus {{ background-color: {ACCENT_DARK}; border-color: {ACCENT_DARK}; }}
 label, .bk-input-group > label {{ color: #34414b; font-weight: 500; }}
-"""
+""")
 
 
 def styled(widget):
@@ -149,28 +150,34 @@ body {{ font-family: {FONT}; background: #f4f6f8; }}
 #: rows and columns on a phone: a row's columns stack at full width, and nothing in a
 #: column is wider than the column (a fixed-width image or form shrinks to it). Outer
 #: shadow-root rules beat a child's own ``:host`` sizes, so these reach every layout.
-NARROW_LAYOUT_CSS = f"""
+NARROW_LAYOUT_CSS = stylesheet("narrow-layout", f"""
 @media (max-width: {NARROW_PX}px) {{
   :host(.bk-Row) {{ flex-wrap: wrap; }}
   :host(.bk-Row) > .bk-panel-models-layout-Column {{ flex: 1 1 100%; width: auto; max-width: 100%; }}
   :host(.bk-Row) > .bk-panel-models-widgets-TextInput {{ min-width: min(100%, 200px); }}  /* wraps, not 0 px */
   :host(.bk-Column) > div {{ max-width: 100%; min-width: 0; }}
 }}
-"""
+""")
 #: the same for a FlexBox (a ReactiveHTML: its items sit in a div of its shadow root and
 #: carry their sizes inline)
-NARROW_FLEX_CSS = (f"@media (max-width: {NARROW_PX}px) {{ div > div {{ max-width: 100% !important; "
-                   "min-width: 0 !important; } }")
+NARROW_FLEX_CSS = stylesheet("narrow-flex", f"@media (max-width: {NARROW_PX}px) {{ div > div {{ max-width: 100% "
+                             "!important; min-width: 0 !important; } }")
 
 
 class LcpanelDesign(Bootstrap):
     """Panel's Bootstrap design with :data:`NARROW_LAYOUT_CSS` on every row and column
-    (:data:`NARROW_FLEX_CSS` on every FlexBox)."""
+    (:data:`NARROW_FLEX_CSS` on every FlexBox), every stylesheet a shared file."""
 
     modifiers = {**Bootstrap.modifiers,
                  Row: {"stylesheets": [Inherit, NARROW_LAYOUT_CSS]},
                  Column: {"stylesheets": [Inherit, NARROW_LAYOUT_CSS]},
                  FlexBox: {"stylesheets": [Inherit, NARROW_FLEX_CSS]}}
+
+    @classmethod
+    def loading_css(cls) -> str:
+        """Panel's loading-spinner CSS, which it gives every component as text, as one
+        file (:mod:`lcpanel.views.stylesheets`)."""
+        return stylesheet("loading-spinner", super().loading_css())
 
     def apply(self, viewable, root, isolated: bool = True):
         """Panel's ``Design.apply``, telling the design pass which document it works in.
@@ -267,27 +274,31 @@ def _account_html(viewer) -> str:
             f'{token}<button type="submit">Log out</button></form>')
 
 
+#: the header's links and account box
+HEADER_CSS = stylesheet("header", f"""
+.lcp-header-links {{ display: flex; flex-wrap: wrap; gap: 4px 20px; font-size: 15px; align-items: center; }}
+.lcp-header-links a {{ color: #fff; opacity: 0.88; text-decoration: none; }}
+.lcp-header-links a:hover {{ opacity: 1; text-decoration: underline; }}
+.lcp-account {{ display: flex; gap: 10px; align-items: center; margin-left: 18px; padding-left: 18px;
+                border-left: 1px solid rgba(255,255,255,.35); color: #fff; }}
+.lcp-role {{ font-size: 12px; background: rgba(255,255,255,.2); border-radius: 8px; padding: 1px 7px; }}
+.lcp-account form {{ margin: 0; }}
+.lcp-account button {{ background: transparent; color: #fff; border: 1px solid rgba(255,255,255,.6);
+                       border-radius: 4px; padding: 2px 10px; cursor: pointer; font-size: 14px; }}
+@media (max-width: {NARROW_PX}px) {{
+  .lcp-header-links {{ column-gap: 14px; font-size: 14px; }}
+  .lcp-account {{ margin-left: 0; padding-left: 0; border-left: 0; }}
+}}
+""")
+
+
 def header_links(extra=(), viewer=None) -> pn.pane.HTML:
     links = "".join(f'<a href="{esc(href)}">{esc(label)}</a>' for label, href in (*HEADER_LINKS, *extra))
     account = _account_html(viewer) if viewer is not None else ""
     return pn.pane.HTML(
         f'<nav class="lcp-header-links">{links}<span class="lcp-account">{account}</span></nav>', margin=(0, 10),
         align="center", sizing_mode="stretch_width",
-        stylesheets=[""".lcp-header-links { display: flex; flex-wrap: wrap; gap: 4px 20px; font-size: 15px;
-                                           align-items: center; }
-                        .lcp-header-links a { color: #fff; opacity: 0.88; text-decoration: none; }
-                        .lcp-header-links a:hover { opacity: 1; text-decoration: underline; }
-                        .lcp-account { display: flex; gap: 10px; align-items: center; margin-left: 18px;
-                                       padding-left: 18px; border-left: 1px solid rgba(255,255,255,.35); color: #fff; }
-                        .lcp-role { font-size: 12px; background: rgba(255,255,255,.2); border-radius: 8px;
-                                    padding: 1px 7px; }
-                        .lcp-account form { margin: 0; }
-                        .lcp-account button { background: transparent; color: #fff; border: 1px solid
-                                              rgba(255,255,255,.6); border-radius: 4px; padding: 2px 10px;
-                                              cursor: pointer; font-size: 14px; }""",
-                     f"""@media (max-width: {NARROW_PX}px) {{
-                            .lcp-header-links {{ column-gap: 14px; font-size: 14px; }}
-                            .lcp-account {{ margin-left: 0; padding-left: 0; border-left: 0; }} }}"""])
+        stylesheets=[HEADER_CSS])
 
 
 class PageTemplate(pn.template.BootstrapTemplate):

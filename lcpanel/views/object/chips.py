@@ -21,8 +21,9 @@ from panel.reactive import ReactiveHTML
 
 from ..colours import ACCENT_DARK
 from ..tile_grid import browser_message
+from ..stylesheets import stylesheet
 
-CHIPS_CSS = f"""
+CHIPS_CSS = stylesheet("chips", f"""
 .lcp-chips {{ display: flex; flex-wrap: wrap; align-items: center; }}
 .lcp-chips button {{ font: inherit; font-size: 12.5px; padding: 2px 9px; margin: 2px 3px; cursor: pointer;
   font-variant-numeric: tabular-nums; border-radius: 999px; border: 1px solid #c9dbe8; background: #f3f8fb;
@@ -30,7 +31,7 @@ CHIPS_CSS = f"""
 .lcp-chips button:hover {{ background: #dcebf5; }}
 .lcp-chips button:focus-visible {{ outline: 2px solid {ACCENT_DARK}; outline-offset: 1px; }}
 .lcp-chips .lcp-chips-lead, .lcp-chips .lcp-chips-empty {{ color: #6b7780; margin: 0 4px 0 0; font-size: 13px; }}
-"""
+""")
 
 
 class Chip(NamedTuple):

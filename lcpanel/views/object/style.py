@@ -10,6 +10,7 @@ import panel as pn
 
 from ...core.objects.annotations import OBJECTISVAR
 from ..theme import ACCENT, DANGER, MUTED, esc, html, plot_look
+from ..stylesheets import stylesheet
 
 #: how many "pick" buttons a periodogram gets at most
 NPICKS = 5
@@ -36,7 +37,7 @@ BIN_COLOR = "#d55e00"
 FIT_COLOR = "#009e73"
 CANDIDATE_COLOR = DANGER
 
-OBJECT_CSS = f"""
+OBJECT_CSS = stylesheet("object", f"""
 .lcp-object-head {{ display: grid; grid-template-columns: 1fr auto; gap: 18px; align-items: start; }}
 .lcp-object-head h1 {{ font-size: 1.6em; font-weight: 600; margin: 0; color: #1d2a33;
                        font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }}
@@ -57,7 +58,7 @@ OBJECT_CSS = f"""
 .lcp-method-title {{ font-weight: 600; font-size: 1.05em; color: #1d2a33; margin: 0; }}
 .lcp-method-title span {{ font-weight: 400; color: {MUTED}; font-size: 0.9em; margin-left: 8px; }}
 .lcp-small-title {{ font-weight: 600; color: #34414b; margin: 6px 0 2px 0; font-size: 0.95em; }}
-"""
+""")
 
 
 # --- formatting -----------------------------------------------------------------------------

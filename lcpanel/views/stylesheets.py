@@ -1,0 +1,99 @@
+"""lcpanel's CSS served as files: one URL per stylesheet, so a page carries each once.
+
+Panel puts a component's stylesheets into its Bokeh model. Given CSS *text*, every
+component carries its own copy over the websocket and the browser parses it in every
+shadow root: an object page sent 282 KB of CSS text (of its 394 KB document), the
+shared pane stylesheet 46 times. Given a URL ending in ``.css``, Panel makes an
+``ImportedStyleSheet`` shared by the whole document (:class:`~lcpanel.views.theme.LcpanelDesign`),
+the document holds the URL once and the browser fetches and parses the file once,
+caching it across pages.
+
+:func:`stylesheet` registers CSS text under a name and gives its URL,
+``/css/<name>.<digest>.css``: the digest (of the text) changes with the text, so the
+answer is cached for a year (``immutable``), and a server started with other CSS never
+serves an old page the new text under the same URL. :class:`StylesheetHandler` answers
+those URLs from memory. CSS is registered when its module is imported; a server process
+asked for a URL it has not registered (a page built by another process) imports
+lcpanel's view modules once and looks again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import logging
+import pkgutil
+import re
+import threading
+
+from tornado.web import HTTPError, RequestHandler
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/css/"
+#: the route's pattern: a name and a 16-hex-digit digest
+ROUTE = r"/css/([a-z0-9-]{1,40}\.[0-9a-f]{16}\.css)"
+_NAME = re.compile(r"[a-z0-9-]{1,40}")
+
+_by_file: dict[str, bytes] = {}  # "<name>.<digest>.css" -> CSS bytes
+_by_text: dict[tuple[str, str], str] = {}  # (name, text) -> URL
+_lock = threading.Lock()
+_views_loaded = False
+
+
+def stylesheet(name: str, css: str) -> str:
+    """The URL serving ``css``, registered under ``name`` (lower-case letters, digits
+    and dashes). The same (name, text) always gives the same URL."""
+    url = _by_text.get((name, css))
+    if url is not None:
+        return url
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"stylesheet name {name!r}: use 1-40 lower-case letters, digits and dashes")
+    data = css.encode("utf-8")
+    file = f"{name}.{hashlib.sha256(data).hexdigest()[:16]}.css"
+    with _lock:
+        _by_file[file] = data
+        _by_text[(name, css)] = url = PREFIX + file
+    return url
+
+
+def css_file(file: str) -> bytes | None:
+    """The CSS served as ``file`` (``<name>.<digest>.css``), loading lcpanel's views once
+    when it is not registered yet; None when no view registers it."""
+    global _views_loaded
+    data = _by_file.get(file)
+    if data is None and not _views_loaded:
+        _load_views()
+        _views_loaded = True
+        data = _by_file.get(file)
+    return data
+
+
+def _load_views() -> None:
+    from .. import views
+
+    for module in pkgutil.walk_packages(views.__path__, views.__name__ + "."):
+        try:
+            importlib.import_module(module.name)
+        except Exception:  # a view that cannot load has no stylesheet to serve
+            log.warning("loading %s for its stylesheets failed", module.name, exc_info=True)
+
+
+class StylesheetHandler(RequestHandler):
+    """``GET /css/<name>.<digest>.css``: a registered stylesheet, cached for a year."""
+
+    def get(self, file: str) -> None:
+        data = css_file(file)
+        if data is None:
+            raise HTTPError(404)
+        self.set_header("Content-Type", "text/css; charset=utf-8")
+        self.set_header("Cache-Control", "public, max-age=31536000, immutable")
+        self.finish(data)
+
+    def head(self, file: str) -> None:
+        data = css_file(file)
+        if data is None:
+            raise HTTPError(404)
+        self.set_header("Content-Type", "text/css; charset=utf-8")
+        self.set_header("Content-Length", str(len(data)))
+        self.set_header("Cache-Control", "public, max-age=31536000, immutable")
