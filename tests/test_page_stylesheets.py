@@ -10,6 +10,7 @@ an object page carried 163 copies of ``loading.css`` among its 562 models
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import panel as pn
@@ -87,28 +88,42 @@ def test_an_object_pages_css_is_shared_files_not_copies(demo_app, monkeypatch):
         assert css_file(url[len(PREFIX):]), url
 
 
-def test_stylesheets_over_http(demo_server):
-    """Each stylesheet URL answers its CSS, cached for good (its digest changes with the
-    text); any other name under /css/ is a 404."""
+def test_stylesheets_over_http(demo_app, demo_server, monkeypatch):
+    """Every stylesheet URL of an object page (its components' and its head's) answers its
+    CSS, cached for good (the digest in the URL changes with the text), from a server
+    process that has built no page yet (as another process of a ``--num-procs`` server
+    would be asked); any other name under /css/ is a 404."""
     import hashlib
     import urllib.error
     import urllib.request
 
-    from lcpanel.views.account_page import ACCOUNT_CSS
-    from lcpanel.views.object.style import OBJECT_CSS
-    from lcpanel.views.stylesheets import PREFIX
-    from lcpanel.views.theme import STYLESHEET
+    from test_reviews import ANON, object_page
 
-    # asked first (no page built yet in that server): the server loads the views to find them
-    for url, marker in ((OBJECT_CSS, b".lcp-object-head"), (ACCOUNT_CSS, b"lcp-"), (STYLESHEET, b".lcp-card")):
-        assert url.startswith(PREFIX)
+    from lcpanel.views.stylesheets import PREFIX
+    from lcpanel.views.theme import LOADING_CSS, STYLESHEET
+
+    doc = _build([object_page(demo_app, "LCP-000003", ANON, monkeypatch)])
+    head = LcpanelDesign.loading_resources()
+    urls = {url for url in [*_sheets(doc), *head["css"]] if url.startswith(PREFIX)}
+    assert not any(PREFIX in css for css in head["raw_css"])  # a URL is not CSS text
+    names = {url.split("/")[-1].split(".")[0] for url in urls}
+    assert {"panes", "object", "widgets", "chips", "loading-spinner", "narrow-layout"} <= names
+    for url in sorted(urls):
         with urllib.request.urlopen(demo_server + url, timeout=30) as r:
             body = r.read()
             assert r.headers["Content-Type"].startswith("text/css")
             assert "immutable" in r.headers["Cache-Control"]
             assert r.headers["Content-Security-Policy"]  # the server's headers on this route too
-        assert marker in body and hashlib.sha256(body).hexdigest()[:16] == url.split(".")[-2]
+        assert b"{" in body and hashlib.sha256(body).hexdigest()[:16] == url.split(".")[-2], url
     for bad in ("panes.0000000000000000.css", "nope.css", "../theme.py", "panes." + STYLESHEET.split(".")[-2]):
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(demo_server + PREFIX + bad, timeout=30)
         assert err.value.code == 404
+    # a served page names the same spinner file as this process made (a session's Panel
+    # settings are not the ones lcpanel set when it loaded: a URL of its own would be
+    # unknown to a process that has built no page)
+    served = set()
+    for _ in range(3):  # (Panel's settings changed after a process's first page)
+        with urllib.request.urlopen(demo_server + "/", timeout=60) as r:
+            served |= set(re.findall(r'/css/loading-spinner\.[0-9a-f]{16}\.css', r.read().decode()))
+    assert served == {LOADING_CSS}, served

@@ -40,7 +40,7 @@ from panel.theme.base import Inherit, _stylesheet_cache
 from ..visitor import account_links, end_with_login, session_state, session_viewer
 from .colours import ACCENT, ACCENT_DARK, ACCENT_LIGHT, DANGER, MUTED, PALETTE  # noqa: F401  (theme's names)
 from .escaping import LOGIN_WITH_NEXT, MARK_LEAVING, esc, handler
-from .stylesheets import stylesheet
+from .stylesheets import PREFIX, shared, stylesheet, url_of
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,8 @@ pn.config.loading_color = ACCENT
 FONT = ("-apple-system, BlinkMacSystemFont, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, "
         "'Noto Sans', sans-serif")
 
-#: the shared stylesheet for HTML panes and custom-styled widgets (shadow DOM)
-STYLESHEET = stylesheet("panes", f"""
+#: the CSS of HTML panes and custom-styled widgets (shadow DOM)
+PANE_CSS = f"""
 :host {{ --lcp-accent: {ACCENT}; --lcp-muted: {MUTED}; font-family: {FONT}; font-size: 14px; }}
 a {{ color: {ACCENT}; text-decoration: none; }}
 a:hover {{ text-decoration: underline; }}
@@ -110,7 +110,9 @@ table.lcp-table .lcp-name {{ font-weight: 500; }}
   .lcp-object-head figure {{ justify-self: start; }}
   .lcp-object-head .lcp-facts {{ grid-template-columns: 110px minmax(0, 1fr) !important; }}
 }}
-""")
+"""
+#: the shared stylesheet of HTML panes (:data:`PANE_CSS` as a file)
+STYLESHEET = stylesheet("panes", PANE_CSS)
 
 #: the look of inputs and buttons (added to each widget's stylesheets: shadow DOM again)
 WIDGET_CSS = stylesheet("widgets", f"""
@@ -164,6 +166,12 @@ NARROW_FLEX_CSS = stylesheet("narrow-flex", f"@media (max-width: {NARROW_PX}px) 
                              "!important; min-width: 0 !important; } }")
 
 
+#: Panel's loading-spinner CSS for the settings above, as a file: made when this module
+#: loads (Panel's settings read in a page's session are its defaults, not the ones set
+#: here), so every server process has the same one, whether or not it has built a page
+LOADING_CSS = stylesheet("loading-spinner", Bootstrap.loading_css())
+
+
 class LcpanelDesign(Bootstrap):
     """Panel's Bootstrap design with :data:`NARROW_LAYOUT_CSS` on every row and column
     (:data:`NARROW_FLEX_CSS` on every FlexBox), every stylesheet a shared file."""
@@ -174,10 +182,20 @@ class LcpanelDesign(Bootstrap):
                  FlexBox: {"stylesheets": [Inherit, NARROW_FLEX_CSS]}}
 
     @classmethod
-    def loading_css(cls) -> str:
-        """Panel's loading-spinner CSS, which it gives every component as text, as one
-        file (:mod:`lcpanel.views.stylesheets`)."""
-        return stylesheet("loading-spinner", super().loading_css())
+    def loading_css(cls):
+        """Panel's loading-spinner CSS, which it gives every component as text:
+        :data:`LOADING_CSS`, the page's one shared stylesheet of it
+        (:mod:`lcpanel.views.stylesheets`)."""
+        return shared(LOADING_CSS)
+
+    @classmethod
+    def loading_resources(cls, inline: bool = False, include_base: bool = True, dist_path: str | None = None):
+        """Panel's, for the page's ``<head>``: the spinner's CSS as a file there too."""
+        resources = super().loading_resources(inline=inline, include_base=include_base, dist_path=dist_path)
+        raw, files = [], []
+        for css in map(url_of, resources["raw_css"]):
+            (files if css.startswith(PREFIX) else raw).append(css)
+        return {"css": [*resources["css"], *files], "raw_css": raw}
 
     def apply(self, viewable, root, isolated: bool = True):
         """Panel's ``Design.apply``, telling the design pass which document it works in.
@@ -197,6 +215,7 @@ class LcpanelDesign(Bootstrap):
                 doc.theme = self.theme.bokeh_theme
 
 
+
 #: (label, href) links in every page's header, after "lcpanel" (which links home)
 HEADER_LINKS = (
     ("JSON API", "/api/collections"),
@@ -205,11 +224,12 @@ HEADER_LINKS = (
 )
 
 
-def html(text: str, *, css_classes=(), **kwargs) -> pn.pane.HTML:
-    """An HTML pane with the shared stylesheet (stretching to the width by default)."""
+def html(text: str, *, css_classes=(), sheet: str = STYLESHEET, **kwargs) -> pn.pane.HTML:
+    """An HTML pane with the shared stylesheet (stretching to the width by default);
+    ``sheet``: a stylesheet that includes :data:`PANE_CSS` instead (one file per pane)."""
     kwargs.setdefault("sizing_mode", "stretch_width")
     kwargs.setdefault("margin", (0, 0))
-    return pn.pane.HTML(text, stylesheets=[STYLESHEET], css_classes=list(css_classes), **kwargs)
+    return pn.pane.HTML(text, stylesheets=[sheet], css_classes=list(css_classes), **kwargs)
 
 
 def collection_colors(collection_ids) -> dict[str, str]:

@@ -9,7 +9,7 @@ import numpy as np
 import panel as pn
 
 from ...core.objects.annotations import OBJECTISVAR
-from ..theme import ACCENT, DANGER, MUTED, esc, html, plot_look
+from ..theme import ACCENT, DANGER, MUTED, PANE_CSS, esc, html, plot_look
 from ..stylesheets import stylesheet
 
 #: how many "pick" buttons a periodogram gets at most
@@ -37,7 +37,8 @@ BIN_COLOR = "#d55e00"
 FIT_COLOR = "#009e73"
 CANDIDATE_COLOR = DANGER
 
-OBJECT_CSS = stylesheet("object", f"""
+#: the object page's panes: the shared pane CSS and the page's own, one file
+OBJECT_CSS = stylesheet("object", PANE_CSS + f"""
 .lcp-object-head {{ display: grid; grid-template-columns: 1fr auto; gap: 18px; align-items: start; }}
 .lcp-object-head h1 {{ font-size: 1.6em; font-weight: 600; margin: 0; color: #1d2a33;
                        font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }}
@@ -136,9 +137,7 @@ def style_figure(fig) -> None:
 
 def object_html(text: str, **kwargs) -> pn.pane.HTML:
     """:func:`theme.html` with this page's extra classes."""
-    pane = html(text, **kwargs)
-    pane.stylesheets = [*pane.stylesheets, OBJECT_CSS]
-    return pane
+    return html(text, sheet=OBJECT_CSS, **kwargs)
 
 
 def mag_range(mags) -> tuple[float, float, int]:
