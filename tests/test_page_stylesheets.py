@@ -115,6 +115,9 @@ def test_stylesheets_over_http(demo_app, demo_server, monkeypatch):
             assert "immutable" in r.headers["Cache-Control"]
             assert r.headers["Content-Security-Policy"]  # the server's headers on this route too
         assert b"{" in body and hashlib.sha256(body).hexdigest()[:16] == url.split(".")[-2], url
+        with urllib.request.urlopen(urllib.request.Request(demo_server + url, method="HEAD"), timeout=30) as h:
+            assert h.read() == b"" and int(h.headers["Content-Length"]) == len(body)
+            assert h.headers["ETag"] == r.headers["ETag"] == f'"{url.split(".")[-2]}"'
     for bad in ("panes.0000000000000000.css", "nope.css", "../theme.py", "panes." + STYLESHEET.split(".")[-2]):
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(demo_server + PREFIX + bad, timeout=30)

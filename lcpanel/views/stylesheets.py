@@ -112,20 +112,23 @@ def _load_views() -> None:
 
 
 class StylesheetHandler(RequestHandler):
-    """``GET /css/<name>.<digest>.css``: a registered stylesheet, cached for a year."""
+    """``GET /css/<name>.<digest>.css``: a registered stylesheet, cached for a year (its
+    ETag the digest in its name, for HEAD as for GET)."""
+
+    def _answer(self, file: str) -> bytes:
+        data = css_file(file)
+        if data is None:
+            raise HTTPError(404)
+        self.set_header("Content-Type", "text/css; charset=utf-8")
+        self.set_header("Cache-Control", "public, max-age=31536000, immutable")
+        self.set_header("Etag", f'"{file.split(".")[1]}"')
+        return data
+
+    def compute_etag(self) -> None:
+        return None  # set from the name, not from the body (a HEAD answer has none)
 
     def get(self, file: str) -> None:
-        data = css_file(file)
-        if data is None:
-            raise HTTPError(404)
-        self.set_header("Content-Type", "text/css; charset=utf-8")
-        self.set_header("Cache-Control", "public, max-age=31536000, immutable")
-        self.finish(data)
+        self.finish(self._answer(file))
 
     def head(self, file: str) -> None:
-        data = css_file(file)
-        if data is None:
-            raise HTTPError(404)
-        self.set_header("Content-Type", "text/css; charset=utf-8")
-        self.set_header("Content-Length", str(len(data)))
-        self.set_header("Cache-Control", "public, max-age=31536000, immutable")
+        self.set_header("Content-Length", str(len(self._answer(file))))
