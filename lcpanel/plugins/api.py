@@ -389,6 +389,13 @@ def _numbered(name: str, prefix: str, count: int) -> int | None:
     return int(tail) if tail.isdigit() and len(tail) < 6 and int(tail) < count else None
 
 
+def _no_tile(cp: dict, name: str) -> NotFound:
+    from ..core.objects.checkplots import method_plots, tiles
+
+    return NotFound(f"no tile {name!r}; use finder, unphased, phased-0..{len(tiles(cp)['phased']) - 1} or "
+                    f"method-0..{len(method_plots(cp)) - 1}")
+
+
 class ObjectTileHandler(PNGHandler):
     """Images from an object's checkplot: ``finder``, ``unphased``, ``phased-<n>`` (the n-th
     of the tiles' phased light curves: the adopted period when reviewed, else one per
@@ -400,17 +407,17 @@ class ObjectTileHandler(PNGHandler):
 
         def render():
             cp = _checkplot(self.app, collection_id, objectid, self)
-            found = tiles(cp)
-            methods = method_plots(cp)
+            family = name.partition("-")[0]
             if name in ("finder", "unphased"):
-                png = found[name]
-            elif (n := _numbered(name, "phased", len(found["phased"]))) is not None:
-                png = found["phased"][n]["png"]
-            elif (n := _numbered(name, "method", len(methods))) is not None:
-                png = methods[n]["png"] if methods[n] is not None else None
+                png = tiles(cp)[name]
+            elif family in ("phased", "method"):  # decode only the family asked for
+                images = tiles(cp)["phased"] if family == "phased" else method_plots(cp)
+                n = _numbered(name, family, len(images))
+                if n is None:
+                    raise _no_tile(cp, name)
+                png = images[n]["png"] if images[n] is not None else None
             else:
-                raise NotFound(f"no tile {name!r}; use finder, unphased, phased-0..{len(found['phased']) - 1} or "
-                               f"method-0..{len(methods) - 1}")
+                raise _no_tile(cp, name)
             if png is None:
                 raise NotFound(f"the checkplot has no {name} image")
             return png

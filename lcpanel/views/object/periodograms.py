@@ -150,10 +150,9 @@ class CheckplotPeriodograms:
 
     def panel(self):
         cp = self.ctx.rec.checkplot
-        keys = [key for key, _ in pf_entries(cp)]
-        entries, plots = dict(pf_entries(cp)), dict(zip(keys, method_plots(cp)))
-        rows = [self._method_row(m, entries[m["key"]], keys.index(m["key"]), plots[m["key"]])
-                for m in self.ctx.summary["pfmethods"] if m["key"] in entries]
+        # each method key's (entry, n, plot): n names its image, tiles/method-<n>.png
+        found = {key: (entry, n, plot) for n, ((key, entry), plot) in enumerate(zip(pf_entries(cp), method_plots(cp)))}
+        rows = [self._method_row(m, *found[m["key"]]) for m in self.ctx.summary["pfmethods"] if m["key"] in found]
         if not rows:
             return section("Period finding", object_html('<p class="lcp-empty">The checkplot has no period-finding '
                                                   'results.</p>', margin=(0, 10)))
