@@ -22,7 +22,7 @@ from ..core.access.users import MAX_KEY_DAYS, MAX_LABEL, APIKey
 from ..errors import UserError
 from .escaping import COPY_TOKEN, SELECT_SELF, handler
 from ..visitor import login_url, session_viewer
-from .theme import esc, html, page, section, styled
+from .theme import PANE_CSS, esc, html, page, section, styled
 from .stylesheets import stylesheet
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,8 @@ DEFAULT_DAYS = 90
 #: width of the column holding the Revoke buttons (the header keeps the same space)
 ACTION_WIDTH = 92
 
-ACCOUNT_CSS = stylesheet("account", """
+#: the account page's panes: the shared pane CSS and the page's own, one file
+ACCOUNT_CSS = stylesheet("account", PANE_CSS + """
 code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 0.92em; color: #1d2a33;
        background: #eef1f4; padding: 1px 6px; border-radius: 4px; }
 .lcp-whoami { display: grid; grid-template-columns: max-content minmax(0, 1fr); column-gap: 18px; row-gap: 6px;
@@ -66,10 +67,9 @@ code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; fo
 .lcp-ok-text { color: #1e6b35; font-size: 0.9em; margin: 0 0 6px 0; }
 """)
 
+
 def _html(text: str, **kwargs) -> pn.pane.HTML:
-    pane = html(text, **kwargs)
-    pane.stylesheets = [*pane.stylesheets, ACCOUNT_CSS]
-    return pane
+    return html(text, sheet=ACCOUNT_CSS, **kwargs)
 
 
 def key_status(key: APIKey) -> str:

@@ -31,7 +31,7 @@ from ..errors import UserError
 from .budget import spend
 from .periodic import every
 from ..visitor import client_address
-from .theme import esc, html, section, styled
+from .theme import PANE_CSS, esc, html, section, styled
 from .stylesheets import stylesheet
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,8 @@ MAX_SHOWN = 12
 POLL_MS = 700
 FIELDS = ("method", "magcol", "timecol", "startp", "endp", "stepsize", "nbestpeaks", "sigclip", "tmin", "tmax",
           "magmin", "magmax")
-CSS = stylesheet("period-search", """
+#: a search's state line: the shared pane CSS and its own, one file
+CSS = stylesheet("period-search", PANE_CSS + """
 .lcp-ps-job { display: flex; gap: 10px; align-items: center; font-size: 0.93em; }
 .lcp-ps-job .lcp-ps-state { color: #17476a; }
 .lcp-ps-job.lcp-failed .lcp-ps-state { color: #b42318; }
@@ -155,8 +156,7 @@ class PeriodSearchPanel:
     # --- jobs of this session -----------------------------------------------------------------
 
     def _track(self, job: dict) -> None:
-        state = html("", css_classes=["lcp-ps-state-pane"], margin=(0, 4))
-        state.stylesheets = [*state.stylesheets, CSS]
+        state = html("", css_classes=["lcp-ps-state-pane"], margin=(0, 4), sheet=CSS)
         bar = pn.indicators.Progress(value=0, max=1000, width=180, bar_color="info", margin=(6, 4))
         cancel = styled(pn.widgets.Button(name="Cancel", button_type="default", width=80,
                                           css_classes=["lcp-ps-cancel"]))

@@ -215,7 +215,6 @@ class LcpanelDesign(Bootstrap):
                 doc.theme = self.theme.bokeh_theme
 
 
-
 #: (label, href) links in every page's header, after "lcpanel" (which links home)
 HEADER_LINKS = (
     ("JSON API", "/api/collections"),

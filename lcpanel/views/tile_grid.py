@@ -43,6 +43,17 @@ class Tile(NamedTuple):
         return [*self[:5], [list(x) for x in self.images], [list(x) for x in self.comments]]
 
 
+#: the browser-built components' one way to make an element: text goes in as
+#: ``textContent``, never parsed as HTML (TileGrid, :class:`lcpanel.views.object.chips.ChipRow`)
+MAKE_ELEMENT_JS = """
+              const make = (tag, cls, text) => {
+                const e = document.createElement(tag);
+                if (cls) e.className = cls;
+                if (text != null) e.textContent = text;
+                return e;
+              };"""
+
+
 class TileGrid(ReactiveHTML):
     """A grid of :class:`Tile`; ``comment`` is the last box a visitor left with text in it."""
 
@@ -55,13 +66,7 @@ class TileGrid(ReactiveHTML):
     # ``n`` makes the same text left twice in a box a new value (a param only triggers on a change)
     _scripts = {
         "render": """
-            state.draw = () => {
-              const make = (tag, cls, text) => {
-                const e = document.createElement(tag);
-                if (cls) e.className = cls;
-                if (text != null) e.textContent = text;
-                return e;
-              };
+            state.draw = () => {""" + MAKE_ELEMENT_JS + """
               const cards = [];
               for (const [key, objectid, collection, href, magcol, images, comments] of data.tiles) {
                 const card = make('div', 'lcp-tile-card'), tile = make('div', 'lcp-tile'), head = make('h4');

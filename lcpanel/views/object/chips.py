@@ -20,7 +20,7 @@ import param
 from panel.reactive import ReactiveHTML
 
 from ..colours import ACCENT_DARK
-from ..tile_grid import browser_message
+from ..tile_grid import MAKE_ELEMENT_JS, browser_message
 from ..stylesheets import stylesheet
 
 CHIPS_CSS = stylesheet("chips", f"""
@@ -58,21 +58,12 @@ class ChipRow(ReactiveHTML):
     # lists, not strings: Panel sanitizes a ReactiveHTML's string parameters as HTML
     _scripts = {
         "render": """
-            state.draw = () => {
-              const span = (cls, text) => {
-                const e = document.createElement('span');
-                e.className = cls;
-                e.textContent = text;
-                return e;
-              };
+            state.draw = () => {""" + MAKE_ELEMENT_JS + """
               const items = [], version = data.version;
-              if (data.chips.length && data.lead.length) items.push(span('lcp-chips-lead', data.lead[0]));
+              if (data.chips.length && data.lead.length) items.push(make('span', 'lcp-chips-lead', data.lead[0]));
               data.chips.forEach(([label, css, tooltip], i) => {
-                const holder = document.createElement('span');
-                holder.className = css;
-                const button = document.createElement('button');
+                const holder = make('span', css), button = make('button', null, label);
                 button.type = 'button';
-                button.textContent = label;
                 if (tooltip) button.title = tooltip;
                 button.addEventListener('click', () => {
                   state.n = (state.n || 0) + 1;
@@ -81,7 +72,7 @@ class ChipRow(ReactiveHTML):
                 holder.append(button);
                 items.push(holder);
               });
-              if (!data.chips.length && data.empty.length) items.push(span('lcp-chips-empty', data.empty[0]));
+              if (!data.chips.length && data.empty.length) items.push(make('span', 'lcp-chips-empty', data.empty[0]));
               row.replaceChildren(...items);
             };
             state.draw();
