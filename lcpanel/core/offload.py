@@ -152,14 +152,20 @@ def _work(jobs: queue.SimpleQueue) -> None:
         job = None
         if not outcome.cancelled():  # else the caller stopped waiting before the work started
             try:
-                result, error = run(), None
+                handover = [outcome, run(), None]
             except BaseException as exc:  # noqa: BLE001 -- the caller's to handle, as an awaited call's
-                result, error = None, exc
-            _to_loop(loop, _settle, outcome, result, error)
-        loop = outcome = run = result = error = None  # an idle worker holds nothing of the last call
+                handover = [outcome, None, exc]
+            outcome = run = None
+            _to_loop(loop, _settle, handover)
+        loop = outcome = run = handover = None  # an idle worker holds nothing of the last call
 
 
-def _settle(outcome: asyncio.Future, result, exc: BaseException | None) -> None:
+def _settle(handover: list) -> None:
+    """Settle the caller's wait with the worker's outcome, emptying ``handover``: the worker
+    may not have dropped its own reference to it yet when the caller resumes (the wake-up
+    can hand the GIL to the loop at once), and must not keep the answer alive by it."""
+    outcome, result, exc = handover
+    handover.clear()
     if outcome.cancelled():  # the caller stopped waiting
         return
     if exc is not None:
