@@ -163,9 +163,10 @@ class ObjectPage(pn.viewable.Viewer):
         ``self.fold.markers``; add new periodogram panels here."""
         from .periodsearch_panel import PeriodSearchPanel  # period search on demand (its own module)
 
+        self.period_search = PeriodSearchPanel(self.ctx, on_period=self.fold.set_period, markers=self.fold.markers,
+                                               stored=getattr(getattr(self, "lc_plot", None), "stored", None))
         return [CheckplotPeriodograms(self.ctx, on_period=self.fold.set_period, markers=self.fold.markers).panel(),
-                PeriodSearchPanel(self.ctx, on_period=self.fold.set_period, markers=self.fold.markers,
-                                  stored=getattr(getattr(self, "lc_plot", None), "stored", None)).panel()]
+                self.period_search.panel()]
 
     def __panel__(self):
         if self.rec.error or self.rec.no_checkplot:

@@ -4,7 +4,9 @@ pick/fold exactly like the checkplot's.
 
 - A form: method (GLS, BLS, PDM, AoV, AoV-MH, ACF, spectral window), magcol, time
   column, period range (days), frequency step (blank: astrobase's automatic grid), best
-  peaks, sigma clip (blank: none) and time / magnitude ranges (blank: all points).
+  peaks, sigma clip (blank: none) and time / magnitude ranges (blank: all points). It is
+  made when the visitor first asks for it ("Set up a search"): its 40-odd models were a
+  tenth of every object page view's build, and most visitors never run a search.
 - "Run search" spends one request of the visitor's budget and queues the search as the
   JSON API does (the same validation, bounds and per-identity limit; a bad value shows a
   message under its field and starts nothing). Each search of this session shows its
@@ -65,12 +67,27 @@ class PeriodSearchPanel:
         self.active: dict[str, dict] = {}  # job id -> its widgets
         self.shown: set[str] = set()
         self._poller = None
-        self._build_form()
+        self.inputs: dict = {}  # the form's widgets, once opened
+        self.message = html("", css_classes=["lcp-ps-message"], margin=(4, 10))
+        self.open_button = styled(pn.widgets.Button(name="Set up a search", button_type="primary", width=150,
+                                                    css_classes=["lcp-ps-open"]))
+        self.open_button.on_click(self.open_form)
+        self.form_box = pn.Column(pn.Row(self.open_button, margin=(4, 10)), sizing_mode="stretch_width", margin=0,
+                                  css_classes=["lcp-ps-form-box"])
         self.jobs_box = pn.Column(sizing_mode="stretch_width", margin=(0, 10), css_classes=["lcp-ps-jobs"])
         self.results_box = pn.Column(sizing_mode="stretch_width", margin=0, css_classes=["lcp-ps-results"])
         self._show_stored()
 
     # --- the form ---------------------------------------------------------------------------
+
+    def open_form(self, _event=None) -> None:
+        """Make the form and show it in place of the button that asked for it (once)."""
+        if self.inputs:
+            return
+        self._build_form()
+        form = pn.FlexBox(*(self._field(n) for n in FIELDS), sizing_mode="stretch_width", margin=(0, 10),
+                          css_classes=["lcp-ps-form"])
+        self.form_box.objects = [form, pn.Row(self.run, margin=(4, 10))]
 
     def _build_form(self) -> None:
         methods = {m.label: m.code for m in ps.METHODS.values()}
@@ -101,7 +118,6 @@ class PeriodSearchPanel:
         self.run = styled(pn.widgets.Button(name="Run search", button_type="primary", width=130,
                                             css_classes=["lcp-ps-run"]))
         self.run.on_click(self._on_run)
-        self.message = html("", css_classes=["lcp-ps-message"], margin=(4, 10))
 
     def _field(self, name: str):
         return pn.Column(self.inputs[name], self.errors[name], margin=0)
@@ -235,9 +251,7 @@ class PeriodSearchPanel:
         self.results_box.insert(0, row)  # newest first
 
     def panel(self):
-        form = pn.FlexBox(*(self._field(n) for n in FIELDS), sizing_mode="stretch_width", margin=(0, 10),
-                          css_classes=["lcp-ps-form"])
-        return section("Period search", form, pn.Row(self.run, margin=(4, 10)), self.message, self.jobs_box,
+        return section("Period search", self.form_box, self.message, self.jobs_box,
                        self.results_box, css_classes=["lcp-periodsearch"],
                        subtitle="Run astrobase's period finders on this light curve. Periods in days; the "
                                 "frequency step in 1/day (blank: astrobase's automatic grid). Results are kept "

@@ -1,5 +1,6 @@
 """Period search on demand in Chromium: on the real HATNet object and on a demo object,
-two methods (GLS, then PDM) run from the object page's "Period search" panel, each
+two methods (GLS, then PDM) run from the object page's "Period search" panel (its form
+opened with "Set up a search"), each
 result appears as a new periodogram row with its best period equal to the JSON API's,
 and a pick button of a result folds the light curve at that period."""
 
@@ -57,6 +58,10 @@ def _search_and_fold(page, url: str, collection: str, oid: str, wait_idle, scree
     page.goto(f"{url}/objects/{collection}/{oid}", wait_until="domcontentloaded")
     wait_idle(page, timeout=120)
     expect(page.locator(".lcp-periodsearch")).to_be_visible()
+    expect(page.locator(".lcp-ps-method")).to_have_count(0)  # the form is made when asked for
+    page.locator(".lcp-ps-open button").click()
+    expect(page.locator(".lcp-ps-method select")).to_be_visible()
+    expect(page.locator(".lcp-ps-open")).to_have_count(0)
     opts = {"startp": 0.5, "endp": 10, "stepsize": 0.001}
     _run(page, "Generalized Lomb-Scargle", 1, opts)
     _run(page, "Phase dispersion minimization", 2, opts)
