@@ -15,6 +15,7 @@ import panel as pn
 
 from lcpanel.core.datasets import Principal
 from lcpanel.core.objects import periodsearch as ps
+from lcpanel.views.periodsearch_panel import FIELDS
 
 
 def _models(root) -> int:
@@ -49,8 +50,8 @@ def test_the_form_is_made_on_the_first_click_and_stored_results_show_without_it(
     from lcpanel.views.object_page import ObjectPage
 
     oid = _first_demo_object(demo_app)
-    _finished_search(demo_app, oid)
     try:
+        _finished_search(demo_app, oid)
         closed = ObjectPage(app=demo_app, collection="demo", objectid=oid)
         root = pn.panel(closed.__panel__())
         search = closed.period_search
@@ -64,7 +65,7 @@ def test_the_form_is_made_on_the_first_click_and_stored_results_show_without_it(
 
         search.open_button.clicks += 1  # what a click does
         inputs = {c for w in root.select(pn.widgets.Widget) for c in _css(w) if c.startswith("lcp-ps-")}
-        assert inputs == {f"lcp-ps-{name}" for name in ps_fields()} | {"lcp-ps-run"}
+        assert inputs == {f"lcp-ps-{name}" for name in FIELDS} | {"lcp-ps-run"}
         assert search.open_button not in root.select(pn.widgets.Button)
         assert search.inputs["method"].value == "gls" and search.inputs["magcol"].value == closed.ctx.magcol
         form = search.form_box.objects[0]
@@ -72,12 +73,6 @@ def test_the_form_is_made_on_the_first_click_and_stored_results_show_without_it(
         assert search.form_box.objects[0] is form
         after = _models(root)
         print(f"object page models: {before} with the form closed, {after} opened")
-        assert after - before >= 3 * len(ps_fields())  # each field: its input, its error line, their column
+        assert after - before >= 3 * len(FIELDS)  # each field: its input, its error line, their column
     finally:
         ps.shutdown(demo_app)
-
-
-def ps_fields() -> tuple:
-    from lcpanel.views.periodsearch_panel import FIELDS
-
-    return FIELDS
