@@ -93,6 +93,8 @@ def _dump_stacks_on_sigusr1() -> None:
 
 
 def _serve(args) -> int:
+    from tornado.process import task_id
+
     from ..app import App
     from ..core import offload
     from ..core.catalogs.basedir import Basedir
@@ -102,9 +104,6 @@ def _serve(args) -> int:
     Basedir(args.basedir)  # a clear error before anything starts
     auth = _oauth_options(args)
     app = App(args.basedir).start()
-    procs = f" in {args.num_procs} processes" if args.num_procs != 1 else ""
-    print(f"lcpanel serving {app.basedir} at http://{args.address}:{args.port}/{procs} "
-          f"(JSON API at /api/collections); Ctrl-C stops", flush=True)
     # SIGTERM/SIGINT stop every process: the parent forwards them to its children
     terminator = Terminator().install()
     _dump_stacks_on_sigusr1()
@@ -114,6 +113,10 @@ def _serve(args) -> int:
                              allow_websocket_origin=args.allow_websocket_origin, show=args.show, auth=auth,
                              use_xheaders=args.use_xheaders)
         terminator.serving(server.io_loop)
+        if task_id() in (None, 0):  # the port is bound (a request now waits, not refused); said once
+            procs = f" in {args.num_procs} processes" if args.num_procs != 1 else ""
+            print(f"lcpanel serving {app.basedir} at http://{args.address}:{args.port}/{procs} "
+                  f"(JSON API at /api/collections); Ctrl-C stops", flush=True)
         server.start()
         server.io_loop.start()
     except KeyboardInterrupt:
