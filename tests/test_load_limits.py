@@ -597,6 +597,8 @@ def test_an_idle_worker_keeps_no_answer_alive():
             gone = weakref.ref(answer)
             del answer
             await asyncio.sleep(0)  # let go of the loop callback that resumed this coroutine (it holds the answer)
+            # the youngest generation only: stricter than a full collection, which is long enough for the
+            # worker to run again and drop the answer itself (the old code passed with it)
             gc.collect(0)
             if gone() is not None:
                 held.append(i)

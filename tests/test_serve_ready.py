@@ -8,20 +8,11 @@ The line used to come before the server was made (Panel imported, the port bound
 from __future__ import annotations
 
 import socket
-import time
 
 import pytest
-from support.servers import free_port, server_log, spawn_server, stop_server, wait_live
+from support.servers import free_port, server_log, spawn_server, stop_server, wait_live, wait_output
 
 LINE = "lcpanel serving "
-
-
-def _wait_for_line(proc, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while LINE not in server_log(proc):
-        assert proc.poll() is None, server_log(proc)[-3000:]
-        assert time.monotonic() < deadline, server_log(proc)[-3000:]
-        time.sleep(0.005)
 
 
 @pytest.mark.parametrize("procs", [1, 2])
@@ -29,7 +20,7 @@ def test_the_serving_line_comes_once_the_port_takes_connections(basedir, procs):
     port = free_port()
     proc = spawn_server(basedir.path, port, "--num-procs", str(procs))
     try:
-        _wait_for_line(proc)
+        wait_output(proc, LINE)
         with socket.create_connection(("127.0.0.1", port), timeout=5):  # refused before the fix
             pass
         wait_live(f"http://127.0.0.1:{port}", proc, proc.log_path)

@@ -3,7 +3,8 @@
 
 Every test that starts ``lcpanel serve`` goes through :func:`spawn_server` (or
 :func:`running_server`, which also waits and stops it) and waits through
-:func:`wait_live`, which fails at once, with the server's output, if the process exits.
+:func:`wait_live` (or :func:`wait_output` for a line it prints), which fails at once, with
+the server's output, if the process exits.
 """
 
 from __future__ import annotations
@@ -87,6 +88,20 @@ def running_server(basedir, *extra: str, log: str | Path | None = None, cwd: str
         yield url, proc
     finally:
         stop_server(proc)
+
+
+def wait_output(proc: subprocess.Popen, text: str, timeout: float = 90.0, every: float = 0.005) -> str:
+    """The server's output (:func:`server_log`) once it holds ``text``, looked at every
+    ``every`` s; raise with the output if ``proc`` exits first, or TimeoutError after
+    ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while text not in (output := server_log(proc)):
+        if proc.poll() is not None:
+            raise RuntimeError(f"lcpanel serve exited with {proc.returncode}:\n{output[-3000:]}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"lcpanel serve did not print {text!r} in {timeout:.0f} s:\n{output[-3000:]}")
+        time.sleep(every)
+    return output
 
 
 def server_log(proc) -> str:
