@@ -37,7 +37,7 @@ def _build(main):
 
 def test_every_stylesheet_url_is_one_model_in_a_page():
     column = pn.Column(*[pn.pane.HTML(f"<p>{i}</p>") for i in range(8)],
-                       pn.Row(pn.widgets.Button(name="go"), pn.widgets.TextInput()), pn.FlexBox(pn.pane.HTML("x")))
+                       pn.Row(pn.widgets.Button(label="go"), pn.widgets.TextInput()), pn.FlexBox(pn.pane.HTML("x")))
     doc = _build([column])
     sheets = _sheets(doc)
     assert any("loading.css" in url for url in sheets)

@@ -126,7 +126,7 @@ class KeyTable(pn.viewable.Viewer):
         pane = _html(f'<div class="{classes}" style="--cols: {self._cols}">{"".join(cells)}</div>',
                      margin=0, align="center")
         if key is not None and key_status(key) == "active":
-            action = styled(pn.widgets.Button(name="Revoke", button_type="danger", button_style="outline",
+            action = styled(pn.widgets.Button(label="Revoke", button_type="danger", button_style="outline",
                                               width=ACTION_WIDTH - 12, height=30, margin=(3, 0, 3, 12), align="center",
                                               css_classes=["lcp-revoke"]))
             action.on_click(lambda event, k=key: self._on_revoke(k, self))
@@ -172,12 +172,12 @@ class AccountPage(pn.viewable.Viewer):
         self.viewer = session_viewer(self.app)
         self.limits = self.app.config.limits
         self.label = styled(pn.widgets.TextInput(
-            name="Label", placeholder="what the key is for, e.g. nightly cross-match", max_length=MAX_LABEL,
+            label="Label", placeholder="what the key is for, e.g. nightly cross-match", max_length=MAX_LABEL,
             sizing_mode="stretch_width", css_classes=["lcp-key-label"], margin=(0, 10, 0, 10)))
         self.days = styled(pn.widgets.IntInput(
-            name=f"Lifetime (days, at most {MAX_KEY_DAYS:,})", value=DEFAULT_DAYS, step=30, width=200,
+            label=f"Lifetime (days, at most {MAX_KEY_DAYS:,})", value=DEFAULT_DAYS, step=30, width=200,
             css_classes=["lcp-key-days"], margin=(0, 10, 0, 0)))
-        self.create = styled(pn.widgets.Button(name="Create key", button_type="primary", width=130,
+        self.create = styled(pn.widgets.Button(label="Create key", button_type="primary", width=130,
                                                margin=(22, 10, 0, 0), css_classes=["lcp-create-key"]))
         self.create.on_click(self._create)
         self.form_message = _html("", css_classes=["lcp-key-message"], margin=(6, 10, 0, 10))

@@ -141,7 +141,7 @@ class DatasetPage(pn.viewable.Viewer):
         self.collection_magcols = self._collection_magcols()
         choices = list(dict.fromkeys(m for ms in self.collection_magcols.values() for m in ms))
         self.magcol_select = styled(pn.widgets.Select(
-            name="Magnitude column", options=choices, value=choices[0] if choices else None, width=200,
+            label="Magnitude column", options=choices, value=choices[0] if choices else None, width=200,
             css_classes=["lcp-tile-magcol-select"], visible=len(choices) > 1))
         self.magcol_select.param.watch(lambda e: self._render_tiles(), "value")
         self.table.param.watch(lambda e: self._render_tiles(), "page")
@@ -221,13 +221,13 @@ class DatasetPage(pn.viewable.Viewer):
 
     def _edit_form(self):
         ds = self.ds
-        name = pn.widgets.TextInput(name="Name", value=ds.name, max_length=200, sizing_mode="stretch_width")
-        desc = pn.widgets.TextAreaInput(name="Description", value=ds.description, max_length=10_000,
+        name = pn.widgets.TextInput(label="Name", value=ds.name, max_length=200, sizing_mode="stretch_width")
+        desc = pn.widgets.TextAreaInput(label="Description", value=ds.description, max_length=10_000,
                                         sizing_mode="stretch_width", height=70)
-        vis = pn.widgets.Select(name="Visibility", value=ds.visibility, options=["public", "unlisted", "private"],
+        vis = pn.widgets.Select(label="Visibility", value=ds.visibility, options=["public", "unlisted", "private"],
                                 width=140)
-        save = pn.widgets.Button(name="Save", button_type="primary", width=90, css_classes=["lcp-save"])
-        freeze = pn.widgets.Button(name="Freeze a citable copy", button_type="default", width=190,
+        save = pn.widgets.Button(label="Save", button_type="primary", width=90, css_classes=["lcp-save"])
+        freeze = pn.widgets.Button(label="Freeze a citable copy", button_type="default", width=190,
                                    css_classes=["lcp-freeze"])
 
         def on_save(_):
@@ -287,12 +287,12 @@ class DatasetPage(pn.viewable.Viewer):
 
     def _products_panel(self):
         builders = {b.title or b.name: b for b in self.app.product_builders}
-        self.builder = pn.widgets.Select(name="Product", options=list(builders), width=200)
+        self.builder = pn.widgets.Select(label="Product", options=list(builders), width=200)
         self._builders = builders
-        self.fmt = pn.widgets.Select(name="Light-curve format", options=["original"], width=170)
+        self.fmt = pn.widgets.Select(label="Light-curve format", options=["original"], width=170)
         self.scope = pn.widgets.RadioButtonGroup(options=[every_object_label(self.ds.nobjects)],
                                                 button_type="light")
-        self.build = pn.widgets.Button(name="Build zip", button_type="primary", width=110,
+        self.build = pn.widgets.Button(label="Build zip", button_type="primary", width=110,
                                        css_classes=["lcp-build"])
         self.progress = pn.indicators.Progress(value=0, max=100, width=240, visible=False, bar_color="primary",
                                                margin=(4, 0))  # flush with the status line under it
@@ -333,11 +333,11 @@ class DatasetPage(pn.viewable.Viewer):
         """Light-curve options (converted formats): magnitude columns, times, quality mask;
         choices read once from the dataset's light curves (:func:`request_choices`)."""
         self._choices = None
-        self.magcol = pn.widgets.Select(name="Series (magcol)", options={"all": ""}, width=170,
+        self.magcol = pn.widgets.Select(label="Series (magcol)", options={"all": ""}, width=170,
                                         css_classes=["lcp-opt-magcol"])
-        self.times = pn.widgets.Select(name="Times", options={"as stored": ""}, width=170,
+        self.times = pn.widgets.Select(label="Times", options={"as stored": ""}, width=170,
                                        css_classes=["lcp-opt-times"])
-        self.mask = pn.widgets.Select(name="Quality mask", options={"keep every point": ""}, width=250,
+        self.mask = pn.widgets.Select(label="Quality mask", options={"keep every point": ""}, width=250,
                                       css_classes=["lcp-opt-mask"])
         return pn.FlexBox(self.magcol, self.times, self.mask, flex_wrap="wrap", visible=False,
                           css_classes=["lcp-lc-options"])

@@ -111,17 +111,17 @@ class LightCurvePlot:
         self.fig.add_tools(HoverTool(tooltips=[("time", "@t{0.00000}"), ("mag", "@mag{0.0000}")]))
         style(self.fig)
         options = [CHECKPLOT] + ([STORED] if stored.error is None else [])
-        self.series = styled(pn.widgets.RadioButtonGroup(name="Series", options=options, value=CHECKPLOT,
+        self.series = styled(pn.widgets.RadioButtonGroup(label="Series", options=options, value=CHECKPLOT,
                                                          button_type="light", css_classes=["lcp-lc-series"]))
-        self.timecol = styled(pn.widgets.Select(name="Time column", options=stored.time_columns or ["time"],
+        self.timecol = styled(pn.widgets.Select(label="Time column", options=stored.time_columns or ["time"],
                                                 value=stored.checkplot_time_column or (stored.time_columns or
                                                                                        ["time"])[0],
                                                 width=160, css_classes=["lcp-lc-timecol"],
                                                 visible=len(stored.time_columns) > 1))
         masks = list(getattr(stored.lc, "masks", None) or {}) if stored.lc is not None else []
-        self.mask = styled(pn.widgets.Select(name="Quality mask", options=[NO_MASK, *masks], value=NO_MASK, width=190,
+        self.mask = styled(pn.widgets.Select(label="Quality mask", options=[NO_MASK, *masks], value=NO_MASK, width=190,
                                              css_classes=["lcp-lc-mask"], visible=bool(masks)))
-        self.show_masked = styled(pn.widgets.Checkbox(name="show masked points (grey ×)", value=False,
+        self.show_masked = styled(pn.widgets.Checkbox(label="show masked points (grey ×)", value=False,
                                                       css_classes=["lcp-lc-show-masked"], visible=bool(masks),
                                                       margin=(28, 10, 5, 10)))
         self.status = html("", css_classes=["lcp-lc-status"], margin=(4, 10))

@@ -317,11 +317,11 @@ class DatasetList(pn.viewable.Viewer):
         self.viewer = session_viewer(self.app)
         self._titles = {b.name: b.title or b.name for b in self.app.search_backends}
         self._search = pn.widgets.TextInput.from_param(
-            self.param.query, name="", placeholder="Filter datasets by name, description or search type",
+            self.param.query, label="", placeholder="Filter datasets by name, description or search type",
             sizing_mode="stretch_width", css_classes=["lcp-dataset-query"], margin=(0, 10, 8, 10))
         styled(self._search)
         self._search.param.watch(lambda e: setattr(self, "query", e.new), "value_input")
-        self._mine = pn.widgets.Switch.from_param(self.param.only_mine, name="", margin=(10, 4, 8, 10), width=40)
+        self._mine = pn.widgets.Switch.from_param(self.param.only_mine, label="", margin=(10, 4, 8, 10), width=40)
         self._table = html("", css_classes=["lcp-dataset-list"], margin=(0, 10))
         self._refresh()
 
@@ -444,7 +444,7 @@ class Overview(pn.viewable.Viewer):
                                                 margin=(0, 10)))
         fig = sky_figure(self.infos, self.colors)
         options = {"Whole sky": ""} | {f"{i.name}": i.collection_id for i in self.infos}
-        zoom = pn.widgets.Select(options=options, value="", name="", width=240, margin=(0, 10, 4, 10),
+        zoom = pn.widgets.Select(options=options, value="", label="", width=240, margin=(0, 10, 4, 10),
                                  css_classes=["lcp-sky-zoom"])
         by_id = {i.collection_id: i for i in self.infos}
 

@@ -69,7 +69,7 @@ class PeriodSearchPanel:
         self._poller = None
         self.inputs: dict = {}  # the form's widgets, once opened
         self.message = html("", css_classes=["lcp-ps-message"], margin=(4, 10))
-        self.open_button = styled(pn.widgets.Button(name="Set up a search", button_type="primary", width=150,
+        self.open_button = styled(pn.widgets.Button(label="Set up a search", button_type="primary", width=150,
                                                     css_classes=["lcp-ps-open"]))
         self.open_button.on_click(self.open_form)
         self.form_box = pn.Column(pn.Row(self.open_button, margin=(4, 10)), sizing_mode="stretch_width", margin=0,
@@ -96,26 +96,26 @@ class PeriodSearchPanel:
         time_options = ["(the magcol's)"] + list(getattr(stored, "time_columns", []) or [])
         w = 150
         self.inputs = {
-            "method": pn.widgets.Select(name="Method", options=methods, value="gls", width=270),
-            "magcol": pn.widgets.Select(name="Magnitude column", options=mag_options or ["(default)"],
+            "method": pn.widgets.Select(label="Method", options=methods, value="gls", width=270),
+            "magcol": pn.widgets.Select(label="Magnitude column", options=mag_options or ["(default)"],
                                         value=self.magcol if self.magcol in mag_options else None, width=w),
-            "timecol": pn.widgets.Select(name="Time column", options=time_options, value=time_options[0], width=w),
-            "startp": pn.widgets.FloatInput(name="Shortest period [d]", value=0.1, width=w),
-            "endp": pn.widgets.FloatInput(name="Longest period [d]", value=10.0, width=w),
-            "stepsize": pn.widgets.FloatInput(name="Frequency step [1/d]", value=None, placeholder="auto", width=w),
-            "nbestpeaks": pn.widgets.IntInput(name="Best peaks", value=5, start=1, end=20, width=w),
-            "sigclip": pn.widgets.FloatInput(name="Sigma clip", value=10.0, placeholder="none", width=w),
-            "tmin": pn.widgets.FloatInput(name="Time from", value=None, placeholder="all", width=w),
-            "tmax": pn.widgets.FloatInput(name="Time to", value=None, placeholder="all", width=w),
-            "magmin": pn.widgets.FloatInput(name="Magnitude from", value=None, placeholder="all", width=w),
-            "magmax": pn.widgets.FloatInput(name="Magnitude to", value=None, placeholder="all", width=w),
+            "timecol": pn.widgets.Select(label="Time column", options=time_options, value=time_options[0], width=w),
+            "startp": pn.widgets.FloatInput(label="Shortest period [d]", value=0.1, width=w),
+            "endp": pn.widgets.FloatInput(label="Longest period [d]", value=10.0, width=w),
+            "stepsize": pn.widgets.FloatInput(label="Frequency step [1/d]", value=None, placeholder="auto", width=w),
+            "nbestpeaks": pn.widgets.IntInput(label="Best peaks", value=5, start=1, end=20, width=w),
+            "sigclip": pn.widgets.FloatInput(label="Sigma clip", value=10.0, placeholder="none", width=w),
+            "tmin": pn.widgets.FloatInput(label="Time from", value=None, placeholder="all", width=w),
+            "tmax": pn.widgets.FloatInput(label="Time to", value=None, placeholder="all", width=w),
+            "magmin": pn.widgets.FloatInput(label="Magnitude from", value=None, placeholder="all", width=w),
+            "magmax": pn.widgets.FloatInput(label="Magnitude to", value=None, placeholder="all", width=w),
         }
         for name, widget in self.inputs.items():
             widget.css_classes = [f"lcp-ps-{name}"]
             styled(widget)
         self.errors = {name: html("", css_classes=[f"lcp-ps-{name}-error"], width=w + 80, sizing_mode=None,
                                   margin=(0, 10)) for name in FIELDS}
-        self.run = styled(pn.widgets.Button(name="Run search", button_type="primary", width=130,
+        self.run = styled(pn.widgets.Button(label="Run search", button_type="primary", width=130,
                                             css_classes=["lcp-ps-run"]))
         self.run.on_click(self._on_run)
 
@@ -174,7 +174,7 @@ class PeriodSearchPanel:
     def _track(self, job: dict) -> None:
         state = html("", css_classes=["lcp-ps-state-pane"], margin=(0, 4), sheet=CSS)
         bar = pn.indicators.Progress(value=0, max=1000, width=180, bar_color="info", margin=(6, 4))
-        cancel = styled(pn.widgets.Button(name="Cancel", button_type="default", width=80,
+        cancel = styled(pn.widgets.Button(label="Cancel", button_type="default", width=80,
                                           css_classes=["lcp-ps-cancel"]))
         row = pn.Row(state, bar, cancel, margin=(2, 0), css_classes=["lcp-ps-job-row"])
         cancel.on_click(lambda _e, jid=job["id"]: self._cancel(jid))

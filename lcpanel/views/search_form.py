@@ -190,23 +190,23 @@ class SearchForm(pn.viewable.Viewer):
                                    flex_wrap="wrap", gap="0", sizing_mode="stretch_width", margin=0))
 
         self.fields["collections"] = pn.widgets.MultiChoice(
-            name="Collections", options={f"{esc(c.name)} ({esc(c.collection_id)})": c.collection_id for c in self.collections},  # HTML labels
+            label="Collections", options={f"{esc(c.name)} ({esc(c.collection_id)})": c.collection_id for c in self.collections},  # HTML labels
             placeholder="All collections", description="leave empty to search every collection",
             sizing_mode="stretch_width", solid=False, delete_button=True)
         self.fields["filter"] = pn.widgets.TextInput(
-            name="Column filter", placeholder="e.g. vmag < 12 and ndet > 1000",
+            label="Column filter", placeholder="e.g. vmag < 12 and ndet > 1000",
             description="conditions on catalog columns (< <= = != >= >, between, like, in, is null; "
                         "and, or, not), applied on top of this search", sizing_mode="stretch_width")
         default_sort = ", ".join(c if d == "ASC" else f"-{c}" for c, d in getattr(self.backend, "default_sort", ()))
         self.fields["sort"] = pn.widgets.TextInput(
-            name="Sort", placeholder="e.g. vmag, -ndet",
+            label="Sort", placeholder="e.g. vmag, -ndet",
             description="columns to sort by, '-' for descending, e.g. 'vmag, -ndet'"
                         + (f"; by default: {default_sort}" if default_sort else ""), sizing_mode="stretch_width")
         self.fields["limit"] = pn.widgets.IntInput(
-            name="Limit", value=settings.default_limit, start=1, end=settings.max_limit, step=100,
+            label="Limit", value=settings.default_limit, start=1, end=settings.max_limit, step=100,
             description=f"at most this many objects (maximum {settings.max_limit:,})", sizing_mode="stretch_width")
         self.fields["visibility"] = pn.widgets.Select(
-            name="Dataset visibility", value=DEFAULT_VISIBILITY,
+            label="Dataset visibility", value=DEFAULT_VISIBILITY,
             options={VISIBILITY_LABELS.get(v, v): v for v in VISIBILITIES},
             description="who can find the dataset this search makes", sizing_mode="stretch_width")
 
@@ -221,7 +221,7 @@ class SearchForm(pn.viewable.Viewer):
                        flex_wrap="wrap", gap="0", sizing_mode="stretch_width", margin=0),
             sizing_mode="stretch_width", margin=0)
 
-        self.button = pn.widgets.Button(name="Search", button_type="primary", width=140,
+        self.button = pn.widgets.Button(label="Search", button_type="primary", width=140,
                                         height=38, margin=(18, 10, 5, 10), css_classes=["lcp-search"])
         styled(self.button)
         self.button.on_click(self._on_click)
@@ -249,10 +249,10 @@ class SearchForm(pn.viewable.Viewer):
         value = self.prefill.get(name, p.default)
         text_params = getattr(self.backend, "text_params", ())
         placeholder = _placeholder(example, doc, optional=p.allow_None or p.default in ("", None, []))
-        common = {"name": label, "description": doc or None, "sizing_mode": "stretch_width"}
+        common = {"label": label, "description": doc or None, "sizing_mode": "stretch_width"}
         if isinstance(p, param.Boolean):
             text = f"{label}: {doc}" if doc and len(doc) <= 80 else label
-            widget = pn.widgets.Checkbox(name=text, value=bool(value))
+            widget = pn.widgets.Checkbox(label=text, value=bool(value))
             kind = "bool"
         elif isinstance(p, param.Selector) and not isinstance(p, param.ListSelector):
             options = list(p.objects) if not isinstance(p.objects, dict) else p.objects
@@ -455,7 +455,7 @@ class SearchTypes(pn.viewable.Viewer):
             value = DEFAULT_TYPE if DEFAULT_TYPE in by_name else (backends[0].name if backends else "")
         self.picker = pn.widgets.RadioBoxGroup(
             options={labels[b.name]: b.name for b in backends}, value=value or None, inline=True,
-            name="Search type", sizing_mode="stretch_width", margin=(4, 10, 6, 10),
+            label="Search type", sizing_mode="stretch_width", margin=(4, 10, 6, 10),
             css_classes=["lcp-search-types"], stylesheets=[PILLS_CSS])
         self.picker.param.watch(lambda e: setattr(self, "value", e.new), "value")
         self._body = pn.Column(sizing_mode="stretch_width", margin=0)

@@ -257,7 +257,7 @@ def plot_look(fig, label_color: str = MUTED) -> None:
 
 
 def _navigator() -> pn.widgets.TextInput:
-    nav = pn.widgets.TextInput(value="", visible=False, name="", css_classes=["lcp-navigator"])
+    nav = pn.widgets.TextInput(value="", visible=False, label="", css_classes=["lcp-navigator"])
     # a page already leaving through a form (log-out) keeps going where that form leads
     nav.jscallback(value="if (cb_obj.value && !window.lcpLeaving) { window.location.assign(cb_obj.value) }")
     return nav

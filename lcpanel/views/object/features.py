@@ -16,7 +16,7 @@ from .style import object_html
 class FeaturesView:
     def __init__(self, ctx: ObjectContext):
         self.ctx = ctx
-        self.button = styled(pn.widgets.Button(name="Compute variability features", width=240,
+        self.button = styled(pn.widgets.Button(label="Compute variability features", width=240,
                                                css_classes=["lcp-features-compute"]))
         self.button.on_click(self._compute)
         self.table = object_html("", css_classes=["lcp-features"], margin=(0, 10))
@@ -36,7 +36,7 @@ class FeaturesView:
                              f'<span class="lcp-mono">{esc(self.ctx.magcol)}</span> series (astrobase '
                              f'varfeatures)</p><div style="overflow-x:auto"><table class="lcp-table lcp-features-table">'
                              f'<tr><th>feature</th><th>value</th><th>unit</th></tr>{rows}</table></div>')
-        self.button.name = "Compute again"
+        self.button.label = "Compute again"
 
     def panel(self):
         return section("Variability features", pn.Row(self.button, margin=(0, 10)), self.table,

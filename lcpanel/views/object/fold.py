@@ -72,33 +72,33 @@ class FoldPanel:
         period, epoch = self._initial_period()
         if period is not None and epoch is None and len(self.ctx.times):
             epoch = round_epoch(minimum_light_epoch(self.ctx.times, self.ctx.mags, period))
-        self.period_in = styled(pn.widgets.FloatInput(name="Period [d]", value=period, step=1e-4, width=160,
+        self.period_in = styled(pn.widgets.FloatInput(label="Period [d]", value=period, step=1e-4, width=160,
                                                       placeholder="e.g. 0.61367", css_classes=["lcp-fold-period"]))
-        self.epoch_in = styled(pn.widgets.FloatInput(name="Epoch (time of minimum light)", value=epoch, step=1e-3,
+        self.epoch_in = styled(pn.widgets.FloatInput(label="Epoch (time of minimum light)", value=epoch, step=1e-3,
                                                      width=250, placeholder="blank: minimum light",
                                                      css_classes=["lcp-fold-epoch"]))
-        self.bins_in = styled(pn.widgets.IntInput(name="Phase bins (0: none)", value=0, start=0, end=1000,
+        self.bins_in = styled(pn.widgets.IntInput(label="Phase bins (0: none)", value=0, start=0, end=1000,
                                                   width=250, css_classes=["lcp-fold-bins"]))
         self.period_err = object_html("", css_classes=["lcp-period-error"], width=250, sizing_mode=None, margin=(0, 10))
         self.epoch_err = object_html("", css_classes=["lcp-epoch-error"], width=250, sizing_mode=None, margin=(0, 10))
         self.bins_err = object_html("", css_classes=["lcp-bins-error"], width=250, sizing_mode=None, margin=(0, 10))
         self.fold_status = object_html('<p class="lcp-fold-status lcp-stale">not folded yet: type a period</p>',
                                 css_classes=["lcp-fold-status-pane"], margin=(6, 10))
-        self.half_btn = styled(pn.widgets.Button(name="÷2", width=44, margin=(23, 2, 5, 2), css_classes=["lcp-fold-half"],
+        self.half_btn = styled(pn.widgets.Button(label="÷2", width=44, margin=(23, 2, 5, 2), css_classes=["lcp-fold-half"],
                                                  description="fold at half the period"))
-        self.double_btn = styled(pn.widgets.Button(name="×2", width=44, margin=(23, 2, 5, 2), css_classes=["lcp-fold-double"],
+        self.double_btn = styled(pn.widgets.Button(label="×2", width=44, margin=(23, 2, 5, 2), css_classes=["lcp-fold-double"],
                                                    description="fold at twice the period"))
         self.half_btn.on_click(lambda _e: self._scale_period(0.5))
         self.double_btn.on_click(lambda _e: self._scale_period(2.0))
         self.has_errs = bool(len(self.ctx.errs)) and bool(np.isfinite(self.ctx.errs).all())
-        self.errbars = styled(pn.widgets.Checkbox(name="error bars" if self.has_errs else
+        self.errbars = styled(pn.widgets.Checkbox(label="error bars" if self.has_errs else
                                                   "error bars (the checkplot holds no errors)",
                                                   value=False, disabled=not self.has_errs,
                                                   css_classes=["lcp-fold-errbars"], margin=(8, 10)))
         self.errbars.param.watch(self._on_errbars, "value")
-        self.fit_order = styled(pn.widgets.IntInput(name="Fourier order", value=3, start=2, end=MAX_ORDER, width=110,
+        self.fit_order = styled(pn.widgets.IntInput(label="Fourier order", value=3, start=2, end=MAX_ORDER, width=110,
                                                     css_classes=["lcp-fit-order"]))
-        self.fit_btn = styled(pn.widgets.Button(name="Fit", width=70, margin=(23, 5, 5, 5), css_classes=["lcp-fit"],
+        self.fit_btn = styled(pn.widgets.Button(label="Fit", width=70, margin=(23, 5, 5, 5), css_classes=["lcp-fit"],
                                                 description="fit a Fourier series at this period (astrobase)",
                                                 disabled=not self.has_errs))
         self.fit_btn.on_click(self._fit)
@@ -128,9 +128,9 @@ class FoldPanel:
         self.fold_plot = plot_column(fig, "lcp-folded", margin=(0, 10))
 
         self.fold_msg = object_html("", css_classes=["lcp-fold-message"], margin=(4, 10))
-        add = styled(pn.widgets.Button(name="Add to candidates", button_type="default", width=148,
+        add = styled(pn.widgets.Button(label="Add to candidates", button_type="default", width=148,
                                        css_classes=["lcp-add-candidate"]))
-        adopt = styled(pn.widgets.Button(name="Adopt period", button_type="primary", width=118,
+        adopt = styled(pn.widgets.Button(label="Adopt period", button_type="primary", width=118,
                                          css_classes=["lcp-adopt"], visible=self.ctx.may_edit_varinfo,
                                          description="save this period and epoch as the object's varperiod and "
                                                      "varepoch"))

@@ -39,20 +39,20 @@ class ReviewForm:
         options = {label: code for code, label in OBJECTISVAR.items()}
         isvar = v.get("objectisvar") if v.get("objectisvar") in OBJECTISVAR else 0
         lock = not self.ctx.may_edit_varinfo
-        self.f_isvar = styled(pn.widgets.Select(name="Variability", options=options, value=isvar, width=170,
+        self.f_isvar = styled(pn.widgets.Select(label="Variability", options=options, value=isvar, width=170,
                                                 disabled=lock, css_classes=["lcp-edit-isvar"]))
-        self.f_period = styled(NumberField(name="Period [d]", value=v.get("varperiod"), width=170,
+        self.f_period = styled(NumberField(label="Period [d]", value=v.get("varperiod"), width=170,
                                                      step=1e-4, disabled=lock, css_classes=["lcp-edit-period"]))
-        self.f_epoch = styled(NumberField(name="Epoch", value=v.get("varepoch"), width=190, step=1e-3,
+        self.f_epoch = styled(NumberField(label="Epoch", value=v.get("varepoch"), width=190, step=1e-3,
                                                     disabled=lock, css_classes=["lcp-edit-epoch"]))
-        self.f_tags = styled(pn.widgets.TextInput(name="Tags (comma-separated)", value=v.get("vartags") or "",
+        self.f_tags = styled(pn.widgets.TextInput(label="Tags (comma-separated)", value=v.get("vartags") or "",
                                                   max_length=500, sizing_mode="stretch_width", disabled=lock,
                                                   placeholder="e.g. RR Lyrae, RRab", css_classes=["lcp-edit-tags"]))
         max_chars = self.ctx.app.config.reviews.max_comment_chars
         self.f_comments = styled(pn.widgets.TextAreaInput(
-            name="Add a comment", value="", max_length=max_chars, height=90, sizing_mode="stretch_width",
+            label="Add a comment", value="", max_length=max_chars, height=90, sizing_mode="stretch_width",
             placeholder="kept with your name and the time; everyone sees it", css_classes=["lcp-edit-comments"]))
-        self.f_save = styled(pn.widgets.Button(name="Save", button_type="primary", width=100,
+        self.f_save = styled(pn.widgets.Button(label="Save", button_type="primary", width=100,
                                                css_classes=["lcp-save-review"]))
         self.f_save.on_click(self._save_form)
         self.review_msg = pn.pane.Alert("", visible=False, alert_type="info", sizing_mode="stretch_width",
@@ -90,7 +90,7 @@ class ReviewForm:
                     f'<p class="lcp-comments-text">{esc(c["text"])}</p></div>')
             row = [object_html(text, sizing_mode="stretch_width")]
             if reviews.can_change_comment(self.ctx.viewer, c):
-                btn = pn.widgets.Button(name="delete", button_type="light", width=70, margin=(2, 3),
+                btn = pn.widgets.Button(label="delete", button_type="light", width=70, margin=(2, 3),
                                         css_classes=["lcp-delete-comment"])
                 btn.on_click(lambda _ev, cid=c["comment_id"]: self._delete_comment(cid))
                 row.append(btn)

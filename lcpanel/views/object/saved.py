@@ -25,14 +25,14 @@ class SavedPeriodsView:
 
     def __init__(self, ctx: ObjectContext, *, fold, write):
         self.ctx, self.fold, self.write = ctx, fold, write
-        self.save_label = styled(pn.widgets.TextInput(name="Label (optional)", max_length=savedperiods.MAX_LABEL,
+        self.save_label = styled(pn.widgets.TextInput(label="Label (optional)", max_length=savedperiods.MAX_LABEL,
                                                       placeholder="e.g. secondary eclipse", width=220,
                                                       css_classes=["lcp-save-label"]))
-        self.save_btn = styled(pn.widgets.Button(name="Save period", button_type="primary", width=120,
+        self.save_btn = styled(pn.widgets.Button(label="Save period", button_type="primary", width=120,
                                                  margin=(23, 5, 5, 5), css_classes=["lcp-save-period"],
                                                  description="keep the fold's period for everyone who sees this "
                                                              "object"))
-        self.epoch_btn = styled(pn.widgets.Button(name="Make this epoch the shared one", width=230,
+        self.epoch_btn = styled(pn.widgets.Button(label="Make this epoch the shared one", width=230,
                                                   margin=(23, 5, 5, 5), css_classes=["lcp-share-epoch"],
                                                   visible=ctx.may_edit_varinfo))
         self.save_btn.on_click(self._save)
