@@ -126,7 +126,7 @@ class KeyTable(pn.viewable.Viewer):
         pane = _html(f'<div class="{classes}" style="--cols: {self._cols}">{"".join(cells)}</div>',
                      margin=0, align="center")
         if key is not None and key_status(key) == "active":
-            action = styled(pn.widgets.Button(label="Revoke", button_type="danger", button_style="outline",
+            action = styled(pn.widgets.Button(label="Revoke", color="danger", variant="outline",
                                               width=ACTION_WIDTH - 12, height=30, margin=(3, 0, 3, 12), align="center",
                                               css_classes=["lcp-revoke"]))
             action.on_click(lambda event, k=key: self._on_revoke(k, self))
@@ -177,7 +177,7 @@ class AccountPage(pn.viewable.Viewer):
         self.days = styled(pn.widgets.IntInput(
             label=f"Lifetime (days, at most {MAX_KEY_DAYS:,})", value=DEFAULT_DAYS, step=30, width=200,
             css_classes=["lcp-key-days"], margin=(0, 10, 0, 0)))
-        self.create = styled(pn.widgets.Button(label="Create key", button_type="primary", width=130,
+        self.create = styled(pn.widgets.Button(label="Create key", color="primary", width=130,
                                                margin=(22, 10, 0, 0), css_classes=["lcp-create-key"]))
         self.create.on_click(self._create)
         self.form_message = _html("", css_classes=["lcp-key-message"], margin=(6, 10, 0, 10))

@@ -226,8 +226,8 @@ class DatasetPage(pn.viewable.Viewer):
                                         sizing_mode="stretch_width", height=70)
         vis = pn.widgets.Select(label="Visibility", value=ds.visibility, options=["public", "unlisted", "private"],
                                 width=140)
-        save = pn.widgets.Button(label="Save", button_type="primary", width=90, css_classes=["lcp-save"])
-        freeze = pn.widgets.Button(label="Freeze a citable copy", button_type="default", width=190,
+        save = pn.widgets.Button(label="Save", color="primary", width=90, css_classes=["lcp-save"])
+        freeze = pn.widgets.Button(label="Freeze a citable copy", color="default", width=190,
                                    css_classes=["lcp-freeze"])
 
         def on_save(_):
@@ -291,8 +291,8 @@ class DatasetPage(pn.viewable.Viewer):
         self._builders = builders
         self.fmt = pn.widgets.Select(label="Light-curve format", options=["original"], width=170)
         self.scope = pn.widgets.RadioButtonGroup(options=[every_object_label(self.ds.nobjects)],
-                                                button_type="light")
-        self.build = pn.widgets.Button(label="Build zip", button_type="primary", width=110,
+                                                color="light")
+        self.build = pn.widgets.Button(label="Build zip", color="primary", width=110,
                                        css_classes=["lcp-build"])
         self.progress = pn.indicators.Progress(value=0, max=100, width=240, visible=False, bar_color="primary",
                                                margin=(4, 0))  # flush with the status line under it

@@ -112,7 +112,7 @@ class LightCurvePlot:
         style(self.fig)
         options = [CHECKPLOT] + ([STORED] if stored.error is None else [])
         self.series = styled(pn.widgets.RadioButtonGroup(label="Series", options=options, value=CHECKPLOT,
-                                                         button_type="light", css_classes=["lcp-lc-series"]))
+                                                         color="light", css_classes=["lcp-lc-series"]))
         self.timecol = styled(pn.widgets.Select(label="Time column", options=stored.time_columns or ["time"],
                                                 value=stored.checkplot_time_column or (stored.time_columns or
                                                                                        ["time"])[0],

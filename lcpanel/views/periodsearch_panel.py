@@ -69,7 +69,7 @@ class PeriodSearchPanel:
         self._poller = None
         self.inputs: dict = {}  # the form's widgets, once opened
         self.message = html("", css_classes=["lcp-ps-message"], margin=(4, 10))
-        self.open_button = styled(pn.widgets.Button(label="Set up a search", button_type="primary", width=150,
+        self.open_button = styled(pn.widgets.Button(label="Set up a search", color="primary", width=150,
                                                     css_classes=["lcp-ps-open"]))
         self.open_button.on_click(self.open_form)
         self.form_box = pn.Column(pn.Row(self.open_button, margin=(4, 10)), sizing_mode="stretch_width", margin=0,
@@ -115,7 +115,7 @@ class PeriodSearchPanel:
             styled(widget)
         self.errors = {name: html("", css_classes=[f"lcp-ps-{name}-error"], width=w + 80, sizing_mode=None,
                                   margin=(0, 10)) for name in FIELDS}
-        self.run = styled(pn.widgets.Button(label="Run search", button_type="primary", width=130,
+        self.run = styled(pn.widgets.Button(label="Run search", color="primary", width=130,
                                             css_classes=["lcp-ps-run"]))
         self.run.on_click(self._on_run)
 
@@ -174,7 +174,7 @@ class PeriodSearchPanel:
     def _track(self, job: dict) -> None:
         state = html("", css_classes=["lcp-ps-state-pane"], margin=(0, 4), sheet=CSS)
         bar = pn.indicators.Progress(value=0, max=1000, width=180, bar_color="info", margin=(6, 4))
-        cancel = styled(pn.widgets.Button(label="Cancel", button_type="default", width=80,
+        cancel = styled(pn.widgets.Button(label="Cancel", color="default", width=80,
                                           css_classes=["lcp-ps-cancel"]))
         row = pn.Row(state, bar, cancel, margin=(2, 0), css_classes=["lcp-ps-job-row"])
         cancel.on_click(lambda _e, jid=job["id"]: self._cancel(jid))

@@ -221,7 +221,7 @@ class SearchForm(pn.viewable.Viewer):
                        flex_wrap="wrap", gap="0", sizing_mode="stretch_width", margin=0),
             sizing_mode="stretch_width", margin=0)
 
-        self.button = pn.widgets.Button(label="Search", button_type="primary", width=140,
+        self.button = pn.widgets.Button(label="Search", color="primary", width=140,
                                         height=38, margin=(18, 10, 5, 10), css_classes=["lcp-search"])
         styled(self.button)
         self.button.on_click(self._on_click)

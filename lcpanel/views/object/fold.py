@@ -128,9 +128,9 @@ class FoldPanel:
         self.fold_plot = plot_column(fig, "lcp-folded", margin=(0, 10))
 
         self.fold_msg = object_html("", css_classes=["lcp-fold-message"], margin=(4, 10))
-        add = styled(pn.widgets.Button(label="Add to candidates", button_type="default", width=148,
+        add = styled(pn.widgets.Button(label="Add to candidates", color="default", width=148,
                                        css_classes=["lcp-add-candidate"]))
-        adopt = styled(pn.widgets.Button(label="Adopt period", button_type="primary", width=118,
+        adopt = styled(pn.widgets.Button(label="Adopt period", color="primary", width=118,
                                          css_classes=["lcp-adopt"], visible=self.ctx.may_edit_varinfo,
                                          description="save this period and epoch as the object's varperiod and "
                                                      "varepoch"))

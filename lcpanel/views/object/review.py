@@ -52,7 +52,7 @@ class ReviewForm:
         self.f_comments = styled(pn.widgets.TextAreaInput(
             label="Add a comment", value="", max_length=max_chars, height=90, sizing_mode="stretch_width",
             placeholder="kept with your name and the time; everyone sees it", css_classes=["lcp-edit-comments"]))
-        self.f_save = styled(pn.widgets.Button(label="Save", button_type="primary", width=100,
+        self.f_save = styled(pn.widgets.Button(label="Save", color="primary", width=100,
                                                css_classes=["lcp-save-review"]))
         self.f_save.on_click(self._save_form)
         self.review_msg = pn.pane.Alert("", visible=False, alert_type="info", sizing_mode="stretch_width",
@@ -90,7 +90,7 @@ class ReviewForm:
                     f'<p class="lcp-comments-text">{esc(c["text"])}</p></div>')
             row = [object_html(text, sizing_mode="stretch_width")]
             if reviews.can_change_comment(self.ctx.viewer, c):
-                btn = pn.widgets.Button(label="delete", button_type="light", width=70, margin=(2, 3),
+                btn = pn.widgets.Button(label="delete", color="light", width=70, margin=(2, 3),
                                         css_classes=["lcp-delete-comment"])
                 btn.on_click(lambda _ev, cid=c["comment_id"]: self._delete_comment(cid))
                 row.append(btn)

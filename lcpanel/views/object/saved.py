@@ -28,7 +28,7 @@ class SavedPeriodsView:
         self.save_label = styled(pn.widgets.TextInput(label="Label (optional)", max_length=savedperiods.MAX_LABEL,
                                                       placeholder="e.g. secondary eclipse", width=220,
                                                       css_classes=["lcp-save-label"]))
-        self.save_btn = styled(pn.widgets.Button(label="Save period", button_type="primary", width=120,
+        self.save_btn = styled(pn.widgets.Button(label="Save period", color="primary", width=120,
                                                  margin=(23, 5, 5, 5), css_classes=["lcp-save-period"],
                                                  description="keep the fold's period for everyone who sees this "
                                                              "object"))
