@@ -321,9 +321,9 @@ class DatasetPage(pn.viewable.Viewer):
         on_builder()
         self.build.on_click(self._start_build)
         self._show_existing()
-        return section("Downloads", pn.Row(self.builder, self.fmt, pn.Column(pn.Spacer(height=18), self.scope),
-                                           pn.Column(pn.Spacer(height=18), self.build)),
-                       self.lc_options, pn.Column(self.progress, self.status, margin=0),
+        # top to bottom: what to build, its options, which objects, then Build
+        return section("Downloads", pn.Row(self.builder, self.fmt), self.lc_options, pn.Row(self.scope, self.build),
+                       pn.Column(self.progress, self.status, margin=0),
                        self.existing,
                        subtitle="Zips are built in the background; each holds a SHA256SUMS manifest. "
                                 f'<a href="/api/datasets/{self.ds.dataset_id}/urls">Per-object URLs</a> '

@@ -63,12 +63,16 @@ def test_products_download_and_open(page, lcpanel_server, wait_idle, screenshot)
                                          ("Whole dataset", None, "objects.csv", "")):
         page.locator("select").filter(has_text="Light curves").select_option(builder)
         formats = page.locator("select").filter(has_text="original")
+        options = page.locator(".lcp-lc-options")
+        # the server shows or hides the format and the light-curve options above the Build
+        # button, which moves it: a click sent before that lands where the button was (seen
+        # once in CI: the build never started), so the page is let settle first
         if fmt:
             formats.select_option(fmt)
+            expect(options).to_be_visible(timeout=30_000)
         else:
-            # the server hides the format choice, which moves the Build button left: a click sent
-            # before that lands where the button was (seen once in CI: the build never started)
             expect(formats).to_be_hidden(timeout=30_000)
+            expect(options).to_be_hidden(timeout=30_000)
         link = page.locator(".lcp-product-status a.lcp-download")
         previous = link.get_attribute("href") if link.count() else None
         page.locator(".lcp-build button").click()
