@@ -194,3 +194,31 @@ def test_crossmatch_of_targets_outside_the_catalog_finds_nothing_as_sqlite_does(
         b = run_search(app, {**spec, "collections": ["hx"]})
         assert a.nmatched == b.nmatched == found
         assert _rows(a) == _rows(b)
+
+
+def test_local_clusters_take_no_fixed_port():
+    """Dask's scheduler serves HTTP (/health, /info pages of the workers) even with its
+    dashboard off, on port 8787 when it is free: an lcpanel process took the port a user's
+    own Dask dashboard expects, and a second process (``--num-procs 2``) warned it was in
+    use. lcpanel's LocalClusters (searches and exports) listen on a free loopback port."""
+    import socket
+    import warnings
+
+    from lcpanel_hats.runtime import local_cluster
+
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", 8787))  # as a user's Dask dashboard would
+        holder.listen()
+        warnings.simplefilter("always")
+    except OSError:
+        pass  # taken already: the same situation
+    try:
+        with warnings.catch_warnings(record=True) as seen, local_cluster(workers=1) as cluster:
+            ports = [s.getsockname() for s in cluster.scheduler.http_server._sockets.values()]
+            comm = cluster.scheduler_address
+    finally:
+        holder.close()
+    assert ports and all(host == "127.0.0.1" and port != 8787 for host, port in ports), ports
+    assert comm.startswith("tcp://127.0.0.1:")
+    assert not [w for w in seen if "8787" in str(w.message)]

@@ -120,10 +120,11 @@ def _run_import(files, build_dir: Path, name: str, margin: float, pixel_threshol
         return
     import logging
 
-    from distributed import Client, LocalCluster
+    from distributed import Client
+
+    from .runtime import local_cluster
 
     logging.getLogger("distributed").setLevel(logging.WARNING)  # progress bars say enough
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as own:
+    with local_cluster(workers) as cluster, Client(cluster) as own:
         cache_on_workers(own)
         pipeline_with_client(args, own)

@@ -93,16 +93,14 @@ class Runtime:
             return self._client
 
     def _connect(self):
-        from distributed import Client, LocalCluster
+        from distributed import Client
 
         from .jitcache import cache_on_workers
 
         s = self.settings
         if s.scheduler in ("synchronous", "threads", "local"):
             log.info("starting a Dask LocalCluster: %d workers x %d threads", s.workers, s.threads_per_worker)
-            self._cluster = LocalCluster(n_workers=s.workers, threads_per_worker=s.threads_per_worker,
-                                         processes=True, dashboard_address=None,
-                                         silence_logs=logging.ERROR)
+            self._cluster = local_cluster(s.workers, s.threads_per_worker)
             client = Client(self._cluster, set_as_default=False)
             cache_on_workers(client)
             return client
@@ -124,6 +122,19 @@ class Runtime:
             if self._cluster is not None:
                 self._cluster.close()
                 self._cluster = None
+
+
+def local_cluster(workers: int, threads_per_worker: int = 1):
+    """A LocalCluster of ``workers`` processes on this machine's loopback interface.
+
+    Its scheduler serves HTTP (health and information pages) even without a dashboard,
+    by default on port 8787 when free: the port a user's own Dask dashboard expects, and
+    a second server process would warn that it is taken. Here it takes a free port."""
+    from distributed import LocalCluster
+
+    return LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
+                        host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR,
+                        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
 
 
 _runtimes: dict[tuple, Runtime] = {}
