@@ -12,7 +12,10 @@ patches that fix both, so the rest of lcpanel never patches astrobase itself:
   ``lcformatdir`` (it forgets to pass it on), stops ``get_lcformat`` from
   appending the reader's directory to ``sys.path`` on every call, and makes
   astrobase's own process pools re-apply these patches in their workers, so
-  they also work with the forkserver/spawn start methods. Each module's patch
+  they also work with the forkserver/spawn start methods; the ACF period
+  finder's gap filling and autocorrelation are replaced by
+  :mod:`lcpanel.core.objects.acf`'s (the same answers, 3.5 s -> ~0.1 s on a
+  HATNet light curve, without a numpy deprecation). Each module's patch
   is applied when that module is imported (:data:`_PATCHES`, through an import
   hook), or at once if it already is: reading light curves, which needs only
   ``astrobase.lcproc``, does not import the checkplot and batch modules
@@ -263,8 +266,33 @@ def _keep_sys_path_unique(lcproc):
     lcproc._check_extmodule = check_extmodule
 
 
+def _fast_gap_fill(module):
+    """``lcmath.fill_magseries_gaps``, the ACF period finder's gap filling, by
+    :mod:`lcpanel.core.objects.acf`'s: the same grid, without astrobase's bin-by-bin loop
+    and its numpy deprecation."""
+    from .acf import fill_magseries_gaps
+
+    module.fill_magseries_gaps = fill_magseries_gaps
+
+
+def _fast_acf(module):
+    """``varbase.autocorr``'s gap filling (the name it imports from ``lcmath``) and
+    autocorrelation by :mod:`lcpanel.core.objects.acf`'s. ``autocorr_magseries`` takes
+    the autocorrelation as a default argument and runs any other function once per lag:
+    its default is pointed at the new one too."""
+    from .acf import autocorrelation, fill_magseries_gaps
+
+    original = module._autocorr_func3
+    module.fill_magseries_gaps = fill_magseries_gaps
+    module._autocorr_func3 = autocorrelation
+    run = module.autocorr_magseries
+    run.__defaults__ = tuple(autocorrelation if d is original else d for d in run.__defaults__)
+
+
 #: the patches of each astrobase module, applied once per module object
 _PATCHES = {
+    "astrobase.lcmath": (_fast_gap_fill,),
+    "astrobase.varbase.autocorr": (_fast_acf,),
     "astrobase.lcproc": (_keep_sys_path_unique,),
     "astrobase.lcproc.catalogs": (_patch_pool,),
     "astrobase.lcproc.periodsearch": (_patch_pool,),
