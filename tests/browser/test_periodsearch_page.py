@@ -2,7 +2,8 @@
 two methods (GLS, then PDM) run from the object page's "Period search" panel (its form
 opened with "Set up a search"), each
 result appears as a new periodogram row with its best period equal to the JSON API's,
-and a pick button of a result folds the light curve at that period."""
+and a pick button of a result folds the light curve at that period; and the ACF on the
+HATNet object."""
 
 from __future__ import annotations
 
@@ -92,6 +93,27 @@ def _search_and_fold(page, url: str, collection: str, oid: str, wait_idle, scree
 def test_period_search_on_the_real_hatnet_object(page, ps_server, wait_idle, screenshot):
     url, _ = ps_server
     _search_and_fold(page, url, "hat", "HAT-579-0051858", wait_idle, screenshot, "periodsearch-hat")
+
+
+def test_autocorrelation_on_the_real_hatnet_object(page, ps_server, wait_idle, screenshot):
+    """The ACF (astrobase's, with lcpanel's gap filling and FFT autocorrelation) on the
+    HATNet light curve's 199,136-step grid: a result row whose best period is the API's."""
+    url, _ = ps_server
+    page.goto(f"{url}/objects/hat/HAT-579-0051858", wait_until="domcontentloaded")
+    wait_idle(page, timeout=120)
+    page.locator(".lcp-ps-open button").click()
+    before = page.locator(".lcp-ps-result").count()
+    _run(page, "Autocorrelation", before + 1, {})
+    expect(page.locator(".lcp-ps-state").last).to_have_attribute("data-status", "done")
+    listing = json.loads(page.request.get(f"{url}/api/collections/hat/objects/HAT-579-0051858/periodsearch").text())
+    acf = [r for r in listing["results"] if r["method"] == "acf"][-1]
+    assert acf["nfrequencies"] > 100_000 and 0 < acf["bestperiod"] < 10
+    row = page.locator(".lcp-ps-result").nth(0)
+    expect(row).to_contain_text("Autocorrelation")
+    first_pick = row.locator(".lcp-pick button").first
+    assert float(first_pick.inner_text().split()[0]) == pytest.approx(acf["bestperiod"], rel=1e-5)
+    expect(row.locator(".lcp-periodogram canvas").first).to_be_visible()
+    screenshot(page, "periodsearch-hat-acf")
 
 
 def test_period_search_on_a_demo_object_and_a_bad_value(page, ps_server, wait_idle, screenshot):
