@@ -31,15 +31,9 @@ def fill_magseries_gaps(times, mags, errs, fillgaps=0.0, sigclip=3.0, magsareflu
     common time step (``forcetimebin`` if given); empty bins hold ``fillgaps`` (a float,
     ``'noiselevel'`` or ``'nan'``). Returns astrobase's dict (``itimes``, ``imags``,
     ``ierrs``, ``cadence``), or None when the most common step is 0."""
-    import scipy.stats
     from astrobase import lcmath
 
-    finite = np.isfinite(times) & np.isfinite(mags) & np.isfinite(errs)
-    ftimes, fmags, ferrs = times[finite], mags[finite], errs[finite]
-    nonzero = np.nonzero(ferrs)
-    ftimes, fmags, ferrs = ftimes[nonzero], fmags[nonzero], ferrs[nonzero]
-    stimes, smags, serrs = lcmath.sigclip_magseries(ftimes, fmags, ferrs, magsarefluxes=magsarefluxes,
-                                                    sigclip=sigclip)
+    stimes, smags, serrs = _clipped(times, mags, errs, sigclip, magsarefluxes)
     smags = smags / np.median(smags) - 1.0 if magsarefluxes else smags - np.median(smags)
 
     if isinstance(fillgaps, float):
@@ -54,7 +48,7 @@ def fill_magseries_gaps(times, mags, errs, fillgaps=0.0, sigclip=3.0, magsareflu
     else:
         raise ValueError(f"fillgaps must be a float, 'noiselevel' or 'nan', not {fillgaps!r}")
 
-    gapmode = scipy.stats.mode(np.diff(stimes))[0].item()
+    gapmode = _commonest_step(stimes)
     lcmath.LOGINFO("auto-cadence for mag series: %.5f" % gapmode)
     if forcetimebin:
         lcmath.LOGWARNING("forcetimebin is set, forcing cadence to %.5f" % forcetimebin)
@@ -65,7 +59,7 @@ def fill_magseries_gaps(times, mags, errs, fillgaps=0.0, sigclip=3.0, magsareflu
         return None
 
     starttime, endtime = np.min(stimes), np.max(stimes)
-    ntimes = int(np.ceil((endtime - starttime) / gapmode) + 1)
+    ntimes = _steps(starttime, endtime, gapmode)
     if verbose:
         lcmath.LOGINFO("generating new time series with %s measurements" % ntimes)
     itimes = np.linspace(starttime, endtime, ntimes)
@@ -87,6 +81,42 @@ def fill_magseries_gaps(times, mags, errs, fillgaps=0.0, sigclip=3.0, magsareflu
         imags[i] = np.median(smags[first[i]:stop[i]])
         ierrs[i] = np.median(serrs[first[i]:stop[i]])
     return {"itimes": itimes, "imags": imags, "ierrs": ierrs, "cadence": gapmode}
+
+
+def grid_size(times, mags, errs, sigclip=3.0, magsarefluxes=False) -> tuple[int, float]:
+    """(the number of time steps, the step) of the grid :func:`fill_magseries_gaps` would
+    make for these points and options, worked out the same way without making it: what a
+    request for an ACF is checked against before it runs (its grid, its memory and its
+    result grow with the light curve's time span over its commonest time step). (0, 0.0)
+    when astrobase would refuse (a commonest step of 0)."""
+    stimes, _, _ = _clipped(times, mags, errs, sigclip, magsarefluxes)
+    if len(stimes) < 2:
+        return 0, 0.0
+    step = _commonest_step(stimes)
+    if step == 0.0:
+        return 0, 0.0
+    return max(_steps(np.min(stimes), np.max(stimes), step), 0), step
+
+
+def _clipped(times, mags, errs, sigclip, magsarefluxes):
+    """The points astrobase grids: finite, with a non-zero error, sigma-clipped."""
+    from astrobase import lcmath
+
+    finite = np.isfinite(times) & np.isfinite(mags) & np.isfinite(errs)
+    ftimes, fmags, ferrs = times[finite], mags[finite], errs[finite]
+    nonzero = np.nonzero(ferrs)
+    ftimes, fmags, ferrs = ftimes[nonzero], fmags[nonzero], ferrs[nonzero]
+    return lcmath.sigclip_magseries(ftimes, fmags, ferrs, magsarefluxes=magsarefluxes, sigclip=sigclip)
+
+
+def _commonest_step(stimes) -> float:
+    import scipy.stats
+
+    return scipy.stats.mode(np.diff(stimes))[0].item()
+
+
+def _steps(starttime, endtime, step) -> int:
+    return int(np.ceil((endtime - starttime) / step) + 1)
 
 
 def autocorrelation(mags, lag, maglen, magmed, magstd):

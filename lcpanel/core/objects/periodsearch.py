@@ -34,7 +34,8 @@ Options (:func:`validate_options`; unknown keys and bad values raise a
 
 Bounds (``[periodsearch]`` in ``lcpanel.toml``, :class:`lcpanel.config.PeriodSearchSettings`):
 a search may use at most ``max_points`` light-curve points and ``max_frequencies`` trial
-frequencies, at most ``max_work`` points × frequencies, and runs at most
+frequencies (for the ACF: time steps of the regular grid it autocorrelates, the span over
+the commonest step), at most ``max_work`` points × frequencies, and runs at most
 ``time_limit_s`` seconds once the worker has started (then it is stopped and marked
 failed). The number of trial
 frequencies is computed before the search starts (astrobase's formulas), so an
@@ -378,8 +379,11 @@ def select_input(lc, fmt, opts: dict, settings, default_magcol: str | None = Non
                         + f"; a search needs at least {MIN_POINTS}", field=(filters or ["magcol"])[0])
     order = np.argsort(times, kind="stable")
     times, mags, errs = times[order], mags[order], errs[order]
-    nfreq = frequency_count(opts, times)
-    if nfreq > settings.max_frequencies or nfreq * len(times) > settings.max_work:
+    if opts["method"] == "acf":
+        nfreq = _acf_grid(times, mags, errs, opts, settings)
+    else:
+        nfreq = frequency_count(opts, times)
+    if opts["method"] != "acf" and (nfreq > settings.max_frequencies or nfreq * len(times) > settings.max_work):
         why = (f"{nfreq:,} trial frequencies (the limit is {settings.max_frequencies:,})"
                if nfreq > settings.max_frequencies else
                f"{nfreq:,} frequencies × {len(times):,} points = {nfreq * len(times):.2g} (the limit is "
@@ -388,6 +392,23 @@ def select_input(lc, fmt, opts: dict, settings, default_magcol: str | None = Non
         raise UserError(f"this search would take {why}: use a narrower period range (startp/endp) or a coarser "
                         "stepsize", field=field_name)
     return SearchInput(times, mags, errs, magcol, timecol, errcol, nfile, nfreq, notes)
+
+
+def _acf_grid(times, mags, errs, opts: dict, settings) -> int:
+    """The number of time steps of the grid the ACF will autocorrelate (its memory, time
+    and result grow with it, not with the points: the span over the commonest step),
+    refused over ``max_frequencies``."""
+    from .acf import grid_size
+    from .astrobase_compat import import_astrobase
+
+    import_astrobase()
+    steps, step = grid_size(times, mags, errs, sigclip=opts["sigclip"], magsarefluxes=opts["magsarefluxes"])
+    if steps > settings.max_frequencies:
+        raise UserError(f"the autocorrelation would run on a grid of {steps:,} time steps (the light curve's "
+                        f"commonest step, {step:.4g}, over its span of {float(times.max() - times.min()):.6g}, in "
+                        f"the time column's unit); the limit is {settings.max_frequencies:,}: narrow tmin/tmax",
+                        field="tmin")
+    return steps
 
 
 # --- the worker process ---------------------------------------------------------------------
