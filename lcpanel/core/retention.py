@@ -145,15 +145,18 @@ def collect(app, *, dry_run: bool = False, now: float | None = None) -> dict:
 
 def _sync_ledger(app) -> None:
     """Forget ledger rows of things that no longer exist; stale reservations go too."""
+    from .objects import periodsearch
+
     book = ledger(app)
     book.drop_stale_reservations()
     with app.datasets._connect() as conn:
         datasets = {r[0] for r in conn.execute("SELECT dataset_id FROM datasets")}
     with app.products.connect() as conn:
         products = {r[0] for r in conn.execute("SELECT key FROM products")}
+    existing = {"dataset": datasets, "product": products,
+                periodsearch.LEDGER_KIND: periodsearch.stored_ids(app.basedir)}
     for row in book.rows():
-        if (row["kind"] == "dataset" and row["item"] not in datasets) or \
-           (row["kind"] == "product" and row["item"] not in products):
+        if row["kind"] in existing and row["item"] not in existing[row["kind"]]:
             book.forget(row["kind"], row["item"])
 
 
@@ -181,18 +184,21 @@ def collect_if_due(app, interval_s: float) -> dict | None:
 
 
 def usage(app) -> list[dict]:
-    """Usage per quota owner: datasets, products, bytes (datasets + products), async jobs
-    and their bytes, with the owner's quota when it is known from the identity."""
+    """Usage per quota owner: datasets, products, period-search results, bytes (of those),
+    async jobs and their bytes, with the owner's quota when it is known from the identity."""
+    from .objects.periodsearch import LEDGER_KIND
+
     table: dict[str, dict] = {}
+    counts = {"dataset": "datasets", "product": "products", LEDGER_KIND: "periodsearches"}
 
     def row(owner: str) -> dict:
-        return table.setdefault(owner, {"owner": owner, "datasets": 0, "products": 0, "bytes": 0, "jobs": 0,
-                                        "job_bytes": 0})
+        return table.setdefault(owner, {"owner": owner, "datasets": 0, "products": 0, "periodsearches": 0,
+                                        "bytes": 0, "jobs": 0, "job_bytes": 0})
 
     seen_datasets = set()
     for item in ledger(app).rows():
         r = row(item["owner"])
-        r["datasets" if item["kind"] == "dataset" else "products"] += 1
+        r[counts.get(item["kind"], "products")] += 1
         r["bytes"] += item["bytes"]
         if item["kind"] == "dataset":
             seen_datasets.add(item["item"])

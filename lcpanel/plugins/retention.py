@@ -43,10 +43,10 @@ def _usage(args) -> int:
         json.dump(rows, sys.stdout, indent=1)
         print()
         return 0
-    print(f"{'owner':<40} {'datasets':>8} {'products':>8} {'disk':>12} {'jobs':>5} {'job disk':>10}")
+    print(f"{'owner':<40} {'datasets':>8} {'products':>8} {'periods':>7} {'disk':>12} {'jobs':>5} {'job disk':>10}")
     for r in rows:
-        print(f"{r['owner']:<40} {r['datasets']:>8} {r['products']:>8} {mb(r['bytes']):>12} {r['jobs']:>5} "
-              f"{mb(r['job_bytes']):>10}")
+        print(f"{r['owner']:<40} {r['datasets']:>8} {r['products']:>8} {r['periodsearches']:>7} {mb(r['bytes']):>12} "
+              f"{r['jobs']:>5} {mb(r['job_bytes']):>10}")
     return 0
 
 

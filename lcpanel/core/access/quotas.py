@@ -1,5 +1,6 @@
-"""Disk quotas: how many bytes of datasets and products each identity holds, and the
-checks that keep a visitor inside their quota and their role's product size cap.
+"""Disk quotas: how many bytes of datasets, products and period-search results
+(:mod:`lcpanel.core.objects.periodsearch`) each identity holds, and the checks that keep a
+visitor inside their quota and their role's product size cap.
 
 The ledger is ``BASEDIR/usage.sqlite`` (WAL, shared by every server process): one row per
 (kind, item, owner) with its size in bytes. The *owner* of a quota is the account
@@ -33,8 +34,8 @@ from ..wal import connect_wal
 USAGE_FILE = "usage.sqlite"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS usage (
-    kind      TEXT NOT NULL,          -- dataset, product
-    item      TEXT NOT NULL,          -- dataset id, product key (or a reservation token)
+    kind      TEXT NOT NULL,          -- dataset, product, periodsearch
+    item      TEXT NOT NULL,          -- dataset id, product key, job id (or a reservation token)
     owner     TEXT NOT NULL,          -- quota owner: identity, or ip:<address> when anonymous
     bytes     INTEGER NOT NULL,
     created   REAL NOT NULL,

@@ -47,7 +47,9 @@ Jobs and results (:class:`PeriodSearchService`): a job row in
 ``BASEDIR/workbench/periodsearch/jobs.sqlite`` (WAL, shared by every server process)
 holds status, progress and the cancel flag; a finished search is one JSON file
 ``BASEDIR/workbench/periodsearch/<collection>/<objectid>/<magcol>/<id>.json`` written
-atomically (path parts percent-encoded), never in the collection's directory. Each
+atomically (path parts percent-encoded), never in the collection's directory, and charged
+its exact size to its owner's disk quota first (:mod:`lcpanel.core.access.quotas`, kind
+``periodsearch``): one that would not fit is not written and its job fails saying so. Each
 search runs in a spawned worker process of its own (at most ``workers`` per server
 process, run through a :class:`~lcpanel.core.jobqueue.FairQueue`), which the supervising
 thread kills on cancel or time-out. Progress is real for the frequency-by-frequency
@@ -76,6 +78,7 @@ from urllib.parse import quote
 import numpy as np
 
 from ...errors import Conflict, Forbidden, NotFound, TooManyRequests, UserError
+from ..access.quotas import Ledger, QuotaExceeded
 from ..atomic import write_text
 from ..clock import now_iso
 from ..suggest import did_you_mean
@@ -86,6 +89,8 @@ log = logging.getLogger(__name__)
 
 ROOT = Path("workbench") / "periodsearch"
 JOBS_FILE = "jobs.sqlite"
+#: the kind of a stored result's row in the disk-quota ledger (its item: the job id)
+LEDGER_KIND = "periodsearch"
 #: a job whose supervisor has not reported for this long is taken as dead (server stopped)
 STALE_AFTER_S = 30.0
 #: a worker process that has not imported astrobase after this long is taken as failed
@@ -528,6 +533,11 @@ def load_result(basedir, collection_id: str, objectid: str, job_id: str) -> dict
     return None
 
 
+def stored_ids(basedir) -> set[str]:
+    """The ids of every stored result of the basedir."""
+    return {p.stem for p in (Path(basedir) / ROOT).glob("*/*/*/*.json")}
+
+
 def _valid_id(job_id: str) -> bool:
     return isinstance(job_id, str) and len(job_id) == 16 and all(c in "0123456789abcdef" for c in job_id)
 
@@ -548,6 +558,7 @@ class PeriodSearchService:
         self._local = threading.local()
         self._procs: dict[str, object] = {}
         self._queued: set[str] = set()  # jobs this process queued that no worker took yet
+        self.ledger = Ledger(self.basedir)
 
     def connect(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -564,9 +575,11 @@ class PeriodSearchService:
     def limit(self, role: str) -> int:
         return int(getattr(self.settings, f"{role}_concurrent"))
 
-    def submit(self, collection_id: str, objectid: str, opts: dict, data: SearchInput, viewer, owner: str) -> dict:
+    def submit(self, collection_id: str, objectid: str, opts: dict, data: SearchInput, viewer, owner: str,
+               quota: int = 0) -> dict:
         """Queue a search (``opts`` validated, ``data`` selected): refused with 429 when the
-        owner already has its limit of searches queued or running."""
+        owner already has its limit of searches queued or running. Its result will be
+        charged to ``owner``'s disk ``quota`` (bytes; 0: none) when it is stored."""
         existing = list_results(self.basedir, collection_id, objectid)
         if len(existing) >= self.settings.max_results_per_object:
             raise Conflict(f"this object already has {len(existing)} period searches, the most it may keep; "
@@ -594,7 +607,7 @@ class PeriodSearchService:
             conn.execute("ROLLBACK")
             raise
         self._queued.add(job_id)
-        self.queue.submit(owner, self._supervise, job_id, opts, data)
+        self.queue.submit(owner, self._supervise, job_id, opts, data, owner, quota)
         return self.status(job_id)
 
     def job(self, job_id: str) -> sqlite3.Row | None:
@@ -634,6 +647,7 @@ class PeriodSearchService:
         if stored is not None:
             for path in result_dir(self.basedir, collection_id, objectid).glob(f"*/{job_id}.json"):
                 path.unlink(missing_ok=True)
+            self.ledger.forget(LEDGER_KIND, job_id)
             if row is not None:
                 self._set(job_id, status="deleted")
             return {"id": job_id, "status": "deleted"}
@@ -658,7 +672,7 @@ class PeriodSearchService:
             self.connect().execute(f"UPDATE jobs SET heartbeat = ? WHERE status = 'queued' AND id IN ({marks})",
                                    (time.time(), *waiting))
 
-    def _supervise(self, job_id: str, opts: dict, data: SearchInput) -> None:
+    def _supervise(self, job_id: str, opts: dict, data: SearchInput, owner: str, quota: int) -> None:
         self._queued.discard(job_id)
         row = self.job(job_id)
         if row is None or row["cancel"] or row["status"] != "queued":
@@ -718,7 +732,10 @@ class PeriodSearchService:
         kind, payload = outcome
         if kind == "ok":
             try:
-                self._store(job_id, opts, data, payload, time.monotonic() - started)
+                self._store(job_id, opts, data, payload, time.monotonic() - started, owner, quota)
+            except QuotaExceeded as exc:
+                self._set(job_id, status="failed", stage="", error=str(exc))
+                return
             except Exception as exc:  # disk full, permissions: say so, keep the server
                 log.exception("storing period search %s failed", job_id)
                 self._set(job_id, status="failed", stage="",
@@ -730,7 +747,9 @@ class PeriodSearchService:
         else:
             self._set(job_id, status="failed", stage="", error=str(payload)[:500])
 
-    def _store(self, job_id: str, opts: dict, data: SearchInput, found: dict, elapsed: float) -> None:
+    def _store(self, job_id: str, opts: dict, data: SearchInput, found: dict, elapsed: float, owner: str,
+               quota: int) -> None:
+        """Write the result, charged its exact size to ``owner``'s disk quota first."""
         row = self.job(job_id)
         method = METHODS[opts["method"]]
         result = {
@@ -749,7 +768,14 @@ class PeriodSearchService:
         }
         folder = result_dir(self.basedir, row["collection"], row["objectid"]) / path_part(data.magcol)
         target = folder / f"{job_id}.json"
-        write_text(target, json.dumps(result, allow_nan=False))
+        text = json.dumps(result, allow_nan=False)  # ASCII: its length is the file's size
+        self.ledger.charge(LEDGER_KIND, job_id, owner, len(text), quota,
+                           "storing this period search's result")
+        try:
+            write_text(target, text)
+        except BaseException:
+            self.ledger.forget(LEDGER_KIND, job_id)
+            raise
 
     def shutdown(self) -> None:
         """Stop taking searches and kill the running workers (their jobs read as failed)."""
@@ -809,4 +835,5 @@ def start_search(app, collection_id: str, objectid: str, body, viewer, address: 
     except UserError:
         default_magcol = None
     data = select_input(lc, fmt, opts, app.config.periodsearch, default_magcol)
-    return service(app).submit(collection_id, objectid, opts, data, viewer, quota_owner(viewer, address))
+    return service(app).submit(collection_id, objectid, opts, data, viewer, quota_owner(viewer, address),
+                               app.config.quotas.disk_bytes(viewer.role))
