@@ -284,7 +284,8 @@ def as_method(result: dict, viewer=None) -> tuple[dict, dict]:
                  f"by {who_words(result.get('who'), viewer)}, {when} UTC",
         "bestperiod": result.get("bestperiod"), "nbestperiods": result.get("nbestperiods") or [],
         "nbestlspvals": result.get("nbestlspvals") or [], "lower_is_better": lower,
-        "npoints": len(result.get("periods") or []), "periods": periods.tolist(), "lspvals": lspvals.tolist(),
+        "npoints": len(result["periods"]) if result.get("periods") is not None else 0,
+        "periods": periods.tolist(), "lspvals": lspvals.tolist(),
         "phased": [],
     }
     return method, {"periods": result.get("periods"), "lspvals": result.get("lspvals")}

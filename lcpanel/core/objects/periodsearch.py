@@ -45,10 +45,11 @@ running at once.
 
 Jobs and results (:class:`PeriodSearchService`): a job row in
 ``BASEDIR/workbench/periodsearch/jobs.sqlite`` (WAL, shared by every server process)
-holds status, progress and the cancel flag; a finished search is one JSON file
-``BASEDIR/workbench/periodsearch/<collection>/<objectid>/<magcol>/<id>.json`` written
+holds status, progress and the cancel flag; a finished search is a summary
+``BASEDIR/workbench/periodsearch/<collection>/<objectid>/<magcol>/<id>.json`` and its
+periodogram beside it (``<id>.npz``: float64 ``periods`` and ``lspvals``), written
 atomically (path parts percent-encoded), never in the collection's directory, and charged
-its exact size to its owner's disk quota first (:mod:`lcpanel.core.access.quotas`, kind
+their exact size to its owner's disk quota first (:mod:`lcpanel.core.access.quotas`, kind
 ``periodsearch``): one that would not fit is not written and its job fails saying so. Each
 search runs in a spawned worker process of its own (at most ``workers`` per server
 process, run through a :class:`~lcpanel.core.jobqueue.FairQueue`), which the supervising
@@ -61,6 +62,7 @@ This module is plain data and processes: no Panel, no Tornado.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import math
@@ -79,7 +81,7 @@ import numpy as np
 
 from ...errors import Conflict, Forbidden, NotFound, TooManyRequests, UserError
 from ..access.quotas import Ledger, QuotaExceeded
-from ..atomic import write_text
+from ..atomic import write_bytes, write_text
 from ..clock import now_iso
 from ..suggest import did_you_mean
 from ..wal import connect_wal
@@ -489,7 +491,14 @@ def _plain_result(result: dict) -> dict:
     return {"bestperiod": best,
             "bestlspval": _floats([result.get("bestlspval")])[0] if result.get("bestlspval") is not None else None,
             "nbestperiods": _floats(result.get("nbestperiods")), "nbestlspvals": _floats(result.get("nbestlspvals")),
-            "periods": _floats(result.get("periods")), "lspvals": _floats(result.get("lspvals"))}
+            "periods": _array(result.get("periods")), "lspvals": _array(result.get("lspvals"))}
+
+
+def _array(values) -> np.ndarray:
+    """A periodogram column as float64 (NaN where a value is missing or not finite)."""
+    arr = np.array(values if values is not None else [], dtype=np.float64).reshape(-1)
+    arr[~np.isfinite(arr)] = np.nan
+    return arr
 
 
 # --- storage --------------------------------------------------------------------------------
@@ -504,13 +513,18 @@ def result_dir(basedir, collection_id: str, objectid: str) -> Path:
     return Path(basedir) / ROOT / path_part(collection_id) / path_part(objectid)
 
 
+#: a stored result's periodogram arrays, kept beside its summary in ``<id>.npz``
+ARRAYS = ("periods", "lspvals")
+
+
 def summary(result: dict) -> dict:
     """A stored result without its periodogram arrays."""
-    return {k: v for k, v in result.items() if k not in ("periods", "lspvals")}
+    return {k: v for k, v in result.items() if k not in ARRAYS}
 
 
 def list_results(basedir, collection_id: str, objectid: str, magcol: str | None = None) -> list[dict]:
-    """The object's finished searches (all magcols, or one), oldest first, as summaries."""
+    """The object's finished searches (all magcols, or one), oldest first, as summaries
+    (their ``<id>.json``: the periodograms are not read)."""
     root = result_dir(basedir, collection_id, objectid)
     pattern = f"{path_part(magcol)}/*.json" if magcol else "*/*.json"
     out = []
@@ -523,14 +537,27 @@ def list_results(basedir, collection_id: str, objectid: str, magcol: str | None 
 
 
 def load_result(basedir, collection_id: str, objectid: str, job_id: str) -> dict | None:
+    """A stored result with its periodogram (``periods``, ``lspvals``: float64 arrays, NaN
+    where astrobase gave no finite value); None if there is none or it cannot be read.
+    Results stored before the arrays had a file of their own hold them in the JSON."""
     if not _valid_id(job_id):
         return None
     for path in result_dir(basedir, collection_id, objectid).glob(f"*/{job_id}.json"):
         try:
-            return json.loads(path.read_text())
-        except (OSError, ValueError):
+            result = json.loads(path.read_text())
+            if ARRAYS[0] in result:
+                return {**result, **{k: _array(result.get(k)) for k in ARRAYS}}
+            with np.load(path.with_suffix(".npz"), allow_pickle=False) as arrays:
+                return {**result, **{k: arrays[k] for k in ARRAYS}}
+        except (OSError, ValueError, KeyError):
             return None
     return None
+
+
+def _npz(arrays: dict) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
 
 
 def stored_ids(basedir) -> set[str]:
@@ -646,7 +673,8 @@ class PeriodSearchService:
             raise Forbidden("only who started a period search (or an admin) may cancel or delete it")
         if stored is not None:
             for path in result_dir(self.basedir, collection_id, objectid).glob(f"*/{job_id}.json"):
-                path.unlink(missing_ok=True)
+                path.unlink(missing_ok=True)  # the summary first: what lists the result
+                path.with_suffix(".npz").unlink(missing_ok=True)
             self.ledger.forget(LEDGER_KIND, job_id)
             if row is not None:
                 self._set(job_id, status="deleted")
@@ -749,7 +777,9 @@ class PeriodSearchService:
 
     def _store(self, job_id: str, opts: dict, data: SearchInput, found: dict, elapsed: float, owner: str,
                quota: int) -> None:
-        """Write the result, charged its exact size to ``owner``'s disk quota first."""
+        """Write the result (its periodogram in ``<id>.npz``, then its summary in
+        ``<id>.json``, which lists it), charged both files' exact sizes to ``owner``'s disk
+        quota first. A periodogram of 199,136 ACF lags: 3.2 MB, against 8.6 MB as JSON."""
         row = self.job(job_id)
         method = METHODS[opts["method"]]
         result = {
@@ -768,12 +798,15 @@ class PeriodSearchService:
         }
         folder = result_dir(self.basedir, row["collection"], row["objectid"]) / path_part(data.magcol)
         target = folder / f"{job_id}.json"
-        text = json.dumps(result, allow_nan=False)  # ASCII: its length is the file's size
-        self.ledger.charge(LEDGER_KIND, job_id, owner, len(text), quota,
+        text = json.dumps(summary(result), allow_nan=False)  # ASCII: its length is the file's size
+        arrays = _npz({k: result[k] for k in ARRAYS})
+        self.ledger.charge(LEDGER_KIND, job_id, owner, len(text) + len(arrays), quota,
                            "storing this period search's result")
         try:
+            write_bytes(target.with_suffix(".npz"), arrays)
             write_text(target, text)
         except BaseException:
+            target.with_suffix(".npz").unlink(missing_ok=True)
             self.ledger.forget(LEDGER_KIND, job_id)
             raise
 
