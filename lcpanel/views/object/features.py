@@ -7,6 +7,7 @@ from __future__ import annotations
 import panel as pn
 
 from ...core.objects.lcanalysis import FEATURES, variability_features
+from ...core.offload import offloader
 from ...errors import UserError
 from ..theme import esc, section, styled
 from .context import ObjectContext
@@ -21,12 +22,19 @@ class FeaturesView:
         self.button.on_click(self._compute)
         self.table = object_html("", css_classes=["lcp-features"], margin=(0, 10))
 
-    def _compute(self, _event=None) -> None:
+    async def _compute(self, _event=None) -> None:
+        """On the server's worker threads, like the fold's fit: the first call in a process
+        imports astrobase's feature code (~0.8 s), which would hold every other visitor of
+        the process on the event loop."""
+        self.button.disabled = True
         try:
-            feats = variability_features(self.ctx.times, self.ctx.mags, self.ctx.errs)
+            feats = await offloader(self.ctx.app).run(variability_features, self.ctx.times, self.ctx.mags,
+                                                      self.ctx.errs)
         except UserError as exc:
             self.table.object = f'<p class="lcp-error-text">{esc(exc.message)}</p>'
             return
+        finally:
+            self.button.disabled = False
         rows = "".join(
             f'<tr><td>{esc(words)}</td><td class="lcp-mono" data-feature="{esc(key)}">'
             f'{"—" if feats[key] is None else (f"{feats[key]:,.0f}" if key == "ndet" else f"{feats[key]:.5g}")}'
