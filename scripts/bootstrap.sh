@@ -58,7 +58,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$digest" ]; then
   # (../shared/ASTROBASE.md); their real dependencies are in pyproject.toml.
   .venv/bin/python -m pip install --quiet --no-deps astrobase==0.5.3 pyeebls==0.2.0
   # contrib plugins come with their own dependencies (lsdb, dask...); the constraints
-  # file keeps those from lifting lcpanel's pins (numpy<2.4)
+  # file keeps those from lifting lcpanel's pins (numpy<2.6)
   # the example collection generator, importable as make_collection (tests, benchmarks)
   .venv/bin/python -m pip install --quiet --no-deps -e examples
   for contrib in plugins_contrib/*/; do
