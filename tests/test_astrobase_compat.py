@@ -117,3 +117,27 @@ def test_patches_are_applied_once():
         print(json.dumps([hasattr(runcp.__wrapped__, "__wrapped__"), hasattr(phased.__wrapped__, "__wrapped__")]))
     """)
     assert found == [False, False]
+
+
+def test_in1d_as_numpy_had_it():
+    """numpy 2.4 removed ``in1d``, which astrobase's Kepler module imports (the kep-fits
+    and kep-pkl formats); lcpanel's stand-in answers as numpy's did (compared with numpy's
+    own where it still has it, else with its documented meaning: ``isin`` flattened)."""
+    import numpy as np
+
+    from lcpanel.core.objects.astrobase_compat import _in1d
+
+    rng = np.random.default_rng(7)
+    a, b = rng.integers(0, 50, (6, 7)), rng.integers(0, 50, 30)
+    own = getattr(np, "in1d", None)
+    for kwargs in ({}, {"invert": True}, {"kind": "sort"}, {"kind": "table"}):
+        got = _in1d(a, b, **kwargs)
+        assert got.shape == (42,)
+        if own is not None and own is not _in1d:
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                np.testing.assert_array_equal(got, own(a, b, **kwargs))
+        inside = np.array([x in set(b.tolist()) for x in a.ravel()])
+        np.testing.assert_array_equal(got, ~inside if kwargs.get("invert") else inside)

@@ -6,7 +6,7 @@ GAIA, SIMBAD, MAST and IRSA for every object. This module holds the small
 patches that fix both, so the rest of lcpanel never patches astrobase itself:
 
 - :func:`import_astrobase` must be called before anything in lcpanel imports
-  astrobase. It restores the numpy aliases astrobase uses, Pillow's
+  astrobase. It restores the numpy names astrobase uses (removed in numpy 2.0 and 2.4), Pillow's
   ``Image.ANTIALIAS``, makes checkplot epochs plain floats (needed on numpy
   >= 2.4), lets ``runcp`` find neighbour light curves in a custom
   ``lcformatdir`` (it forgets to pass it on), stops ``get_lcformat`` from
@@ -40,8 +40,14 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-# numpy names removed in 2.0 that astrobase still uses (np.bool is back in 2.x)
-_NUMPY_ALIASES = {"unicode_": np.str_, "float_": np.float64, "bool": bool}
+def _in1d(ar1, ar2, assume_unique=False, invert=False, *, kind=None):
+    """numpy's ``in1d`` (removed in 2.4): ``isin`` of ``ar1`` flattened."""
+    return np.isin(np.ravel(ar1), ar2, assume_unique=assume_unique, invert=invert, kind=kind)
+
+
+# numpy names removed in 2.0 (np.bool is back in 2.x) and 2.4 (in1d, which astrobase's Kepler
+# module imports: the kep-fits and kep-pkl formats) that astrobase still uses
+_NUMPY_ALIASES = {"unicode_": np.str_, "float_": np.float64, "bool": bool, "in1d": _in1d}
 
 _imported = False
 _offline_on = False
