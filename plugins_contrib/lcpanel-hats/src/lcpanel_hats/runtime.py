@@ -129,11 +129,16 @@ def local_cluster(workers: int, threads_per_worker: int = 1):
 
     Its scheduler serves HTTP (health and information pages) even without a dashboard,
     by default on port 8787 when free: the port a user's own Dask dashboard expects, and
-    a second server process would warn that it is taken. Here it takes a free port."""
+    a second server process would warn that it is taken. Here it takes a free port.
+
+    Its processes log only critical messages: a task's error reaches the caller as an
+    exception, and what the workers log at ERROR is Dask's own closing race (a heartbeat
+    sent while the cluster shuts down: "Failed to communicate with scheduler during
+    heartbeat", with a traceback, after a finished export)."""
     from distributed import LocalCluster
 
     return LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker, processes=True,
-                        host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR,
+                        host="127.0.0.1", dashboard_address=None, silence_logs=logging.CRITICAL,
                         scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
 
 
