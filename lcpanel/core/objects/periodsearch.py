@@ -634,7 +634,7 @@ class PeriodSearchService:
             conn.execute("ROLLBACK")
             raise
         self._queued.add(job_id)
-        self.queue.submit(owner, self._supervise, job_id, opts, data, owner, quota)
+        self.queue.submit(owner, self._supervise, job_id, opts, data, quota)
         return self.status(job_id)
 
     def job(self, job_id: str) -> sqlite3.Row | None:
@@ -700,7 +700,7 @@ class PeriodSearchService:
             self.connect().execute(f"UPDATE jobs SET heartbeat = ? WHERE status = 'queued' AND id IN ({marks})",
                                    (time.time(), *waiting))
 
-    def _supervise(self, job_id: str, opts: dict, data: SearchInput, owner: str, quota: int) -> None:
+    def _supervise(self, job_id: str, opts: dict, data: SearchInput, quota: int) -> None:
         self._queued.discard(job_id)
         row = self.job(job_id)
         if row is None or row["cancel"] or row["status"] != "queued":
@@ -760,7 +760,7 @@ class PeriodSearchService:
         kind, payload = outcome
         if kind == "ok":
             try:
-                self._store(job_id, opts, data, payload, time.monotonic() - started, owner, quota)
+                self._store(job_id, opts, data, payload, time.monotonic() - started, quota)
             except QuotaExceeded as exc:
                 self._set(job_id, status="failed", stage="", error=str(exc))
                 return
@@ -775,11 +775,10 @@ class PeriodSearchService:
         else:
             self._set(job_id, status="failed", stage="", error=str(payload)[:500])
 
-    def _store(self, job_id: str, opts: dict, data: SearchInput, found: dict, elapsed: float, owner: str,
-               quota: int) -> None:
+    def _store(self, job_id: str, opts: dict, data: SearchInput, found: dict, elapsed: float, quota: int) -> None:
         """Write the result (its periodogram in ``<id>.npz``, then its summary in
-        ``<id>.json``, which lists it), charged both files' exact sizes to ``owner``'s disk
-        quota first. A periodogram of 199,136 ACF lags: 3.2 MB, against 8.6 MB as JSON."""
+        ``<id>.json``, which lists it), charged both files' exact sizes to the job owner's
+        disk ``quota`` first. A periodogram of 199,136 ACF lags: 3.2 MB, against 8.6 MB as JSON."""
         row = self.job(job_id)
         method = METHODS[opts["method"]]
         result = {
@@ -800,7 +799,7 @@ class PeriodSearchService:
         target = folder / f"{job_id}.json"
         text = json.dumps(summary(result), allow_nan=False)  # ASCII: its length is the file's size
         arrays = _npz({k: result[k] for k in ARRAYS})
-        self.ledger.charge(LEDGER_KIND, job_id, owner, len(text) + len(arrays), quota,
+        self.ledger.charge(LEDGER_KIND, job_id, row["owner"], len(text) + len(arrays), quota,
                            "storing this period search's result")
         try:
             write_bytes(target.with_suffix(".npz"), arrays)
