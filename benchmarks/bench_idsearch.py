@@ -13,6 +13,10 @@ string that matches nothing (the nearest ids). Baselines:
 - ``fts-prefix``: the catalog's FTS5 table with its prefix index (``"hat-772"*``), which
   finds id prefixes but not ``TIC 25155310`` or a trimmed 2MASS alias.
 
+Also the id index's rebuild, with every text id checked for being plain (printable ASCII
+without spaces, normalised by SQLite alone) and with the objectid column known to be, as
+an ingest finds it while staging the rows.
+
     .venv/bin/python benchmarks/bench_idsearch.py [--sizes 1e6] [--repeat 200]
     .venv/bin/python benchmarks/bench_idsearch.py --smoke      # 1e4 objects, a few repeats
 """
