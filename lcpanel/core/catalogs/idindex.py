@@ -100,8 +100,9 @@ def entries_sql(columns: list[str], source: str = "object_catalog", plain: Colle
     unique index where ``source`` has it (narrower than the table; the ingest's copy of
     the catalog is made before that index). ``plain``: as for :func:`build_id_index`."""
     return " UNION ALL ".join(
-        f'SELECT {_norm_sql(c, c in plain)} AS norm, {i} AS col, row_id FROM {source}{"" if i == 0 else " NOT INDEXED"} '
-        f'WHERE "{c}" IS NOT NULL' for i, c in enumerate(columns)) + " ORDER BY norm, col, row_id"
+        f'SELECT {_norm_sql(c, c in plain)} AS norm, {i} AS col, row_id '
+        f'FROM {source}{"" if i == 0 else " NOT INDEXED"} WHERE "{c}" IS NOT NULL'
+        for i, c in enumerate(columns)) + " ORDER BY norm, col, row_id"
 
 
 def _norm_sql(column: str, plain: bool = False) -> str:
