@@ -6,6 +6,18 @@ request; the CLI prints it and exits with status 2, the JSON API answers with it
 """
 
 
+def shown(value, limit: int = 60) -> str:
+    """``value`` as a message quotes what someone sent: its ``repr``, cut to ``limit``
+    characters; an integer of more than 15 digits (JSON's integers are exact: one may be
+    too large for a float, or thousands of digits long) as its number of digits."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**15:
+        return f"a number of {len(str(abs(value)))} digits"
+    if isinstance(value, float):
+        return f"{value:g}"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 class UserError(Exception):
     """A request that cannot be carried out because of what the user asked for."""
 

@@ -367,6 +367,41 @@ def test_huge_integer_literal(server, owner, path):
     assert status == 400 and "cannot be read" in data["error"]
 
 
+WORKBENCH_NUMBERS = [("reviews/periods", '{"period": %s}', "period"),
+                     ("reviews/periods", '{"period": 2.5, "epoch": %s}', "epoch"),
+                     ("periodsearch", '{"method": "gls", "startp": %s}', "startp"),
+                     ("periodsearch", '{"method": "bls", "nphasebins": %s}', "nphasebins"),
+                     ("periodsearch", '{"method": "gls", "sigclip": [3, %s]}', "sigclip")]
+
+
+@pytest.mark.parametrize("where,template,field", WORKBENCH_NUMBERS, ids=[w[2] for w in WORKBENCH_NUMBERS])
+@pytest.mark.parametrize("number", ["1" + "0" * 400, "-" + "9" * 4000])
+def test_an_integer_too_large_for_a_float_in_a_workbench_write(server, owner, where, template, field, number):
+    """JSON integers are exact: one of 400 digits is read, but no float holds it. A 400
+    naming the field (it was an OverflowError, a 500), saying how long the number is."""
+    RUN["huge-int"] += 1
+    client, _, keys = owner
+    collection, objectid = keys[0].split("/", 1)
+    path = f"/api/collections/{collection}/objects/{urllib.parse.quote(objectid, safe='')}/{where}"
+    status, data = exchange(server, client, path, raw=(template % number).encode(),
+                            accepted_changes=("saved_periods.sqlite", "collections/", "workbench"))
+    assert status == 400 and data.get("field") == field, data
+    assert f"{len(number.lstrip('-'))} digits" in data["error"] and len(data["error"]) < 300, data
+
+
+@pytest.mark.parametrize("magcol", ["5", "[\"aep_000\"]", "{\"a\": 1}", "true", "\"" + "m" * 201 + "\""])
+def test_a_saved_period_s_magcol_is_text_of_a_column_name(server, owner, magcol):
+    """Not text (it was a TypeError or an SQL binding error: a 500), or longer than a
+    column name may be (it was cut silently): a 400 naming magcol."""
+    RUN["workbench"] += 1
+    client, _, keys = owner
+    collection, objectid = keys[0].split("/", 1)
+    path = f"/api/collections/{collection}/objects/{urllib.parse.quote(objectid, safe='')}/reviews/periods"
+    status, data = exchange(server, client, path, raw=b'{"period": 2.5, "magcol": ' + magcol.encode() + b"}",
+                            accepted_changes=("saved_periods.sqlite", "collections/"))
+    assert status == 400 and data.get("field") == "magcol", data
+
+
 # --- 9. credentials: bearer tokens, cookies, logins, API keys ------------------------------
 
 tokens = st.one_of(mixed_text(3), st.sampled_from(["lcp_", "lcp_0123456789abcdef_", "lcp_" + "0" * 16 + "_" + "A" * 43,
@@ -536,6 +571,53 @@ def test_x_reviews(server, owner, data, raw):
         exchange(server, client, base, raw=raw, accepted_changes=accepted)
     else:
         exchange(server, client, base, body=body, accepted_changes=accepted)
+
+
+PERIOD_KEYS = ["period", "epoch", "label", "magcol", "x"]
+PERIODSEARCH_KEYS = ["method", "startp", "endp", "stepsize", "autofreq", "nbestpeaks", "sigclip", "magcol",
+                     "timecol", "tmin", "tmax", "magmin", "magmax", "magsarefluxes", "nphasebins", "smoothacf",
+                     "mintransitduration", "maxtransitduration", "mindetperbin", "phasebinsize", "nharmonics",
+                     "maxacfpeaks", "x"]
+
+
+@FUZZ
+@given(data=st.data(), raw=st.one_of(st.none(), st.binary(max_size=30), json_values.map(encode)))
+def test_x_saved_periods_and_period_searches(server, owner, data, raw):
+    """The object workbench's writes: saving a period (and an epoch, refused for these
+    anonymous clients), deleting one, and starting, reading and cancelling a period search
+    (the fuzz catalog has no light curves: valid options end in a 404), with numbers of
+    every size (JSON integers too large for a float among them)."""
+    RUN["workbench"] += 1
+    client, _, keys = owner
+    collection, objectid = data.draw(st.sampled_from(keys)).split("/", 1)
+    objectid = data.draw(st.one_of(st.just(objectid), st.sampled_from(BAD_IDS), mixed_text(3)))
+    base = f"/api/collections/{urllib.parse.quote(collection, safe='')}/objects/{urllib.parse.quote(objectid, safe='')}"
+    value = st.one_of(json_values, numbers, mixed_text(3), st.sampled_from([10**400, -(2**1100), "gls", "acf"]))
+    which = data.draw(st.sampled_from(["period", "period", "delete", "search", "search", "job"]))
+    accepted = ("saved_periods.sqlite", "collections/", "workbench")
+    if which == "period":
+        body = data.draw(st.dictionaries(st.sampled_from(PERIOD_KEYS), value, max_size=4))
+        if data.draw(st.integers(0, 3)):  # mostly a good period: the other keys are then read
+            body["period"] = data.draw(st.floats(1e-3, 1e3))
+        if raw is not None and data.draw(st.booleans()):
+            exchange(server, client, f"{base}/reviews/periods", raw=raw, accepted_changes=accepted)
+        else:
+            exchange(server, client, f"{base}/reviews/periods", body=body, accepted_changes=accepted)
+    elif which == "delete":
+        n = data.draw(st.one_of(st.integers(0, 50).map(str), st.sampled_from(["9" * 15, "0" * 15])))
+        exchange(server, client, f"{base}/reviews/periods/{n}", method="DELETE", accepted_changes=accepted)
+    elif which == "search":
+        body = data.draw(st.dictionaries(st.sampled_from(PERIODSEARCH_KEYS), value, max_size=6))
+        if data.draw(st.integers(0, 4)):  # mostly a method: the options are then read
+            body["method"] = data.draw(st.sampled_from(["gls", "bls", "pdm", "aov", "mav", "acf", "win", "GLS"]))
+        exchange(server, client, f"{base}/periodsearch", body=body if raw is None else None, raw=raw,
+                 accepted_changes=accepted)
+    else:
+        job = data.draw(st.one_of(mixed_text(2), st.sampled_from(["1", "x" * 60])).map(
+            lambda s: urllib.parse.quote(s, safe="") or "x"))
+        method = data.draw(st.sampled_from(["GET", "DELETE"]))
+        exchange(server, client, f"{base}/periodsearch/{job}", method=method, ok_changes_datasets=method == "DELETE",
+                 accepted_changes=accepted)
 
 
 def test_zz_report_count(server):

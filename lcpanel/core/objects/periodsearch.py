@@ -79,7 +79,7 @@ from urllib.parse import quote
 
 import numpy as np
 
-from ...errors import Conflict, Forbidden, NotFound, TooManyRequests, UserError
+from ...errors import Conflict, Forbidden, NotFound, TooManyRequests, UserError, shown
 from ..access.quotas import Ledger, QuotaExceeded
 from ..atomic import write_bytes, write_text
 from ..clock import now_iso
@@ -195,17 +195,19 @@ def describe_methods() -> dict:
 def _number(name: str, value, kind: str, lo, hi):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise UserError(f"{name} must be a number, not {json.dumps(value)[:40]}", field=name)
-    if kind == "int":
-        if isinstance(value, float) and not value.is_integer():
-            raise UserError(f"{name} must be a whole number, not {value}", field=name)
-        value = int(value)
-    else:
-        value = float(value)
-    if not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):
         raise UserError(f"{name} must be a finite number", field=name)
+    if kind == "int" and isinstance(value, float) and not value.is_integer():
+        raise UserError(f"{name} must be a whole number, not {value}", field=name)
+    # JSON integers are exact: one too large for a float is compared, never converted
     if lo is not None and not lo <= value <= hi:
-        raise UserError(f"{name} must be between {lo:g} and {hi:g}, not {value:g}", field=name)
-    return value
+        raise UserError(f"{name} must be between {lo:g} and {hi:g}, not {shown(value)}", field=name)
+    if kind == "int":
+        return int(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise UserError(f"{name} must be a finite number, not {shown(value)}", field=name) from None
 
 
 def _check(name: str, value, spec):

@@ -28,7 +28,7 @@ from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
 
-from ...errors import Forbidden, NotFound, TooManyRequests, UserError
+from ...errors import Forbidden, NotFound, TooManyRequests, UserError, shown
 from ..clock import now
 from ..wal import connect_wal
 from . import annotations
@@ -36,6 +36,7 @@ from .record import must_exist
 
 PERIODS_FILE = "saved_periods.sqlite"
 MAX_LABEL = 80
+MAX_MAGCOL = 200
 MAX_PER_DAY = 30
 MAX_PER_OBJECT = 100
 BUSY_TIMEOUT_S = 30.0
@@ -84,9 +85,11 @@ def check_period_value(value, field: str = "period") -> float:
     try:
         out = float(value.strip() if isinstance(value, str) else value)
     except (TypeError, ValueError):
-        raise UserError(f"{field} must be a number of days > 0, not {value!r}", field=field) from None
+        raise UserError(f"{field} must be a number of days > 0, not {shown(value)}", field=field) from None
+    except OverflowError:  # a JSON integer too large for a float
+        out = math.inf
     if not math.isfinite(out) or out <= 0:
-        raise UserError(f"{field} must be a finite number of days > 0, not {value!r}", field=field)
+        raise UserError(f"{field} must be a finite number of days > 0, not {shown(value)}", field=field)
     return out
 
 
@@ -97,17 +100,33 @@ def check_epoch(value) -> float:
     try:
         out = float(value.strip() if isinstance(value, str) else value)
     except (TypeError, ValueError):
-        raise UserError(f"epoch must be a number, not {value!r}", field="epoch") from None
+        raise UserError(f"epoch must be a number, not {shown(value)}", field="epoch") from None
+    except OverflowError:  # a JSON integer too large for a float
+        out = math.inf
     if not math.isfinite(out):
-        raise UserError(f"epoch must be a finite number, not {value!r}", field="epoch")
+        raise UserError(f"epoch must be a finite number, not {shown(value)}", field="epoch")
     return out
+
+
+def check_magcol(value) -> str:
+    """The light-curve column a period was found in: text of at most :data:`MAX_MAGCOL`
+    characters, or none ("")."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise UserError(f"magcol must be the name of a magnitude column, not {shown(value)}", field="magcol")
+    text = value.strip()
+    if len(text) > MAX_MAGCOL:
+        raise UserError(f"magcol is {len(text)} characters long; a column name has at most {MAX_MAGCOL}",
+                        field="magcol")
+    return text
 
 
 def check_label(value) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise UserError(f"label must be text, not {value!r}", field="label")
+        raise UserError(f"label must be text, not {shown(value)}", field="label")
     text = " ".join(unicodedata.normalize("NFC", value).split())
     if len(text) > MAX_LABEL:
         raise UserError(f"label is {len(text)} characters long; at most {MAX_LABEL} are allowed", field="label")
@@ -162,7 +181,7 @@ def save_period(basedir, catalog, objectid: str, viewer, period, *, label=None, 
     label = check_label(label)
     epoch = check_epoch(epoch) if epoch is not None else None
     author = annotations.validate_author(viewer.identity)
-    magcol = (magcol or "")[:200]
+    magcol = check_magcol(magcol)
     cid = catalog.info.collection_id
     current = now()
     stamp = current.isoformat(timespec="microseconds")
