@@ -152,7 +152,7 @@ METHODS: dict[str, Method] = {m.code: m for m in (
     Method("mav", "Multi-harmonic AoV", "astrobase.periodbase.smav:aovhm_periodfind", "freq",
            extra={"nharmonics": ("int", 6, 1, 20)}),
     Method("acf", "Autocorrelation", "astrobase.periodbase.macf:macf_period_find", "none", counted=False,
-           extra={"smoothacf": ("int", 21, 3, 1001), "maxacfpeaks": ("int", 10, 1, 50)}),
+           extra={"smoothacf": ("int", 21, 3, 1001), "maxacfpeaks": ("int", 10, 2, 50)}),
     Method("win", "Spectral window", "astrobase.periodbase.zgls:specwindow_lsp", "freq"),
 )}
 
@@ -255,6 +255,8 @@ def validate_options(body) -> dict:
         out["autofreq"] = out["stepsize"] is None
     if out["autofreq"] and out["stepsize"] is not None:
         raise UserError("give either stepsize or autofreq: true, not both", field="stepsize")
+    if method.grid != "none" and not out["autofreq"] and out["stepsize"] is None:
+        raise UserError("autofreq: false needs a stepsize (the frequency step, 1/days)", field="stepsize")
     if out["startp"] is None:
         out["startp"] = DEFAULT_STARTP
     if out["endp"] is None:
@@ -417,6 +419,9 @@ def _acf_grid(times, mags, errs, opts: dict, settings) -> int:
                         f"commonest step, {step:.4g}, over its span of {float(times.max() - times.min()):.6g}, in "
                         f"the time column's unit); the limit is {settings.max_frequencies:,}: narrow tmin/tmax",
                         field="tmin")
+    if opts["smoothacf"] >= steps:  # astrobase's Savitzky-Golay smoothing needs a window inside the ACF
+        raise UserError(f"smoothacf ({opts['smoothacf']}) must be below the autocorrelation's {steps:,} lags (one per "
+                        f"time step of {step:.4g} over the light curve's span)", field="smoothacf")
     return steps
 
 
@@ -463,7 +468,15 @@ def run_method(opts: dict, times, mags, errs, progress=None) -> dict:
         progress.value = 0.0  # imports done: the search (and its time limit) starts
         if method.counted:
             module.Pool = lambda *a, **k: _CountingPool(progress)
-    return getattr(module, name)(times, mags, errs, **astrobase_kwargs(opts))
+    try:
+        return getattr(module, name)(times, mags, errs, **astrobase_kwargs(opts))
+    except (IndexError, ValueError) as exc:
+        # astrobase's ACF compares its first peaks and fits the lags of the later ones;
+        # with fewer it fails deep inside (an index out of range, numpy's polyfit)
+        if method.code != "acf":
+            raise
+        raise UserError(f"the autocorrelation has too few peaks to find a period ({exc}): use more of the light "
+                        "curve (tmin/tmax, magmin/magmax) or less smoothing (a smaller smoothacf)") from None
 
 
 def _child(conn, progress, opts, times, mags, errs) -> None:
@@ -471,6 +484,8 @@ def _child(conn, progress, opts, times, mags, errs) -> None:
     try:
         result = run_method(opts, times, mags, errs, progress)
         conn.send(("ok", _plain_result(result)))
+    except UserError as exc:
+        conn.send(("error", str(exc)[:500]))
     except BaseException as exc:  # noqa: BLE001 - the parent reports it
         from ..products import describe_failure
 
