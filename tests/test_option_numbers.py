@@ -89,3 +89,28 @@ def test_any_json_period_or_epoch_gives_a_number_or_a_user_error(value):
         except UserError:
             continue
         assert isinstance(out, float) and math.isfinite(out)
+
+
+@pytest.mark.parametrize("field", ["varperiod", "varepoch", "objectisvar"])
+@pytest.mark.parametrize("value", HUGE, ids=lambda v: f"{'-' if v < 0 else ''}{len(str(abs(v)))}digits")
+def test_a_huge_integer_in_a_reviewer_s_variability_info_is_a_400(field, value):
+    """A staff reviewer's varperiod, varepoch or objectisvar: float() overflowed (a 500)."""
+    from lcpanel.core.objects.annotations import validate_changes
+
+    with pytest.raises(UserError) as err:
+        validate_changes({field: value})
+    assert err.value.field == field
+    assert len(str(err.value)) < 300
+
+
+@settings(max_examples=300, deadline=None)
+@given(changes=st.dictionaries(st.sampled_from(["varperiod", "varepoch", "objectisvar"]), JSON, max_size=3))
+def test_any_json_variability_info_gives_values_or_a_user_error(changes):
+    from lcpanel.core.objects.annotations import validate_changes
+
+    try:
+        out = validate_changes(changes)
+    except UserError as exc:
+        assert exc.field and len(str(exc)) < 400
+        return
+    json.dumps(out, allow_nan=False)

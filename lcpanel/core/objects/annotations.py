@@ -54,7 +54,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
-from ...errors import Conflict, Forbidden, NotFound, TooManyRequests, UserError
+from ...errors import Conflict, Forbidden, NotFound, TooManyRequests, UserError, shown
 from ..catalogs.basedir import Basedir, CollectionInfo
 from ..clock import now, now_iso
 from ..catalogs.columns import sql_name
@@ -127,30 +127,27 @@ def _check_chars(field: str, text: str, allow_newlines: bool) -> None:
 
 def _number(field: str, value) -> float:
     if isinstance(value, bool):
-        raise _bad(field, f"must be a number, not {value!r}")
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            raise _bad(field, f"must be a number, not {value!r}") from None
+        raise _bad(field, f"must be a number, not {shown(value)}")
     try:
-        out = float(value)
+        out = float(value.strip() if isinstance(value, str) else value)
     except (TypeError, ValueError):
-        raise _bad(field, f"must be a number, not {value!r}") from None
+        raise _bad(field, f"must be a number, not {shown(value)}") from None
+    except OverflowError:  # a JSON integer too large for a float
+        out = math.inf
     if not math.isfinite(out):
-        raise _bad(field, f"must be a finite number, not {value!r}")
+        raise _bad(field, f"must be a finite number, not {shown(value)}")
     return out
 
 
 def _validate_objectisvar(value):
     if value is None or isinstance(value, bool):
-        raise _bad("objectisvar", f"must be one of {_isvar_choices()}, not {value!r}")
+        raise _bad("objectisvar", f"must be one of {_isvar_choices()}, not {shown(value)}")
     try:
         number = float(value.strip()) if isinstance(value, str) else float(value)
-    except (TypeError, ValueError):
-        raise _bad("objectisvar", f"must be one of {_isvar_choices()}, not {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise _bad("objectisvar", f"must be one of {_isvar_choices()}, not {shown(value)}") from None
     if not number.is_integer() or int(number) not in OBJECTISVAR:
-        raise _bad("objectisvar", f"must be one of {_isvar_choices()}, not {value!r}")
+        raise _bad("objectisvar", f"must be one of {_isvar_choices()}, not {shown(value)}")
     return int(number)
 
 
