@@ -22,6 +22,8 @@ from support.clients import send
 from support.data import catalog_basedir, set_config, snapshot
 from support.servers import running_server, server_log
 
+from lcpanel.core.objects import periodsearch as ps
+
 FUZZ = settings(max_examples=int(os.environ.get("LCPANEL_FUZZ_EXAMPLES", "100")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
                 phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink])
 RUN = Counter()  # examples actually run, per test
@@ -574,10 +576,7 @@ def test_x_reviews(server, owner, data, raw):
 
 
 PERIOD_KEYS = ["period", "epoch", "label", "magcol", "x"]
-PERIODSEARCH_KEYS = ["method", "startp", "endp", "stepsize", "autofreq", "nbestpeaks", "sigclip", "magcol",
-                     "timecol", "tmin", "tmax", "magmin", "magmax", "magsarefluxes", "nphasebins", "smoothacf",
-                     "mintransitduration", "maxtransitduration", "mindetperbin", "phasebinsize", "nharmonics",
-                     "maxacfpeaks", "x"]
+PERIODSEARCH_KEYS = ["method", *sorted({k for m in ps.METHODS.values() for k in {**ps.COMMON, **m.extra}}), "x"]
 
 
 @FUZZ
