@@ -77,8 +77,10 @@ def main() -> None:
     warnings.simplefilter("ignore", DeprecationWarning)  # astrobase's, once per bin it fills
     a, b = theirs(t, m, e, verbose=False), ours(t, m, e, verbose=False)
     same = all(np.array_equal(a[k], b[k], equal_nan=True) for k in ("itimes", "imags", "ierrs"))
-    print(f"HATNet HAT-579-0051858, aep_000{' (its last 100 days)' if args.smoke else ''}: {np.isfinite(m).sum():,} points, a grid of {len(a['itimes']):,} "
-          f"bins of {a['cadence'] * 1440:.2f} min; the two grids are {'identical' if same else 'DIFFERENT'}")
+    span = " (its last 100 days)" if args.smoke else ""
+    print(f"HATNet HAT-579-0051858, aep_000{span}: {np.isfinite(m).sum():,} points, a grid of "
+          f"{len(a['itimes']):,} bins of {a['cadence'] * 1440:.2f} min; the two grids are "
+          f"{'identical' if same else 'DIFFERENT'}")
     base = timed(lambda: theirs(t, m, e, verbose=False), args.repeat)
     mine = timed(lambda: ours(t, m, e, verbose=False), max(args.repeat, 5))
     print(f"  {'fill_magseries_gaps, astrobase (baseline)':<46} p50 {np.median(base):9.1f} ms")

@@ -1,10 +1,10 @@
 """lcpanel.core.objects.acf against astrobase's ACF code as shipped: its gap filling
 (``fill_magseries_gaps``, from a copy of ``lcmath`` loaded apart from the patched
-module, with numpy 2.4's one needed change), bin by bin, on the real HATNet and TESS CDIPS light curves and on made-up series
-that reach every branch (points on bin edges, repeated and unsorted times, bins of 1, 2
-and more points, each gap filler, fluxes); its autocorrelation (``numpy.correlate`` of
-the grid with itself, as astrobase computes it) to rounding; and the period search
-through astrobase with both."""
+module, with numpy 2.4's one needed change), bin by bin, on the real HATNet and TESS
+CDIPS light curves and on made-up series that reach every branch (points on bin edges,
+repeated and unsorted times, bins of 1, 2 and more points, each gap filler, fluxes); its
+autocorrelation (``numpy.correlate`` of the grid with itself, as astrobase computes it)
+to rounding; and the period search through astrobase with both."""
 
 from __future__ import annotations
 
